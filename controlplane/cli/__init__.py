@@ -1,0 +1,70 @@
+"""The `sluice` command line: one console script, one subcommand per task.
+
+The control plane's address comes from --controlplane or SLUICE_CONTROLPLANE, the token from
+SLUICE_TOKEN. Errors exit non-zero with one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+import grpc
+
+from controlplane.cli import commands
+from controlplane.cli.output import CliError
+from controlplane.client import DEFAULT_ADDRESS, ClientError
+from controlplane.errors import SluiceError
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sluice",
+        description="Put ML models into production safely: deploy, experiment, roll out, roll back.",
+    )
+    parser.add_argument(
+        "--controlplane",
+        default=os.environ.get("SLUICE_CONTROLPLANE", DEFAULT_ADDRESS),
+        help="control-plane address (env SLUICE_CONTROLPLANE, default %(default)s)",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for register in commands.REGISTRARS:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("alembic", "skl2onnx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler: Callable[[argparse.Namespace], int | None] = args.handler
+    try:
+        return handler(args) or 0
+    except ClientError as exc:
+        print(f"error: {exc.message} ({exc.code.name})", file=sys.stderr)
+        return 3 if exc.code == grpc.StatusCode.UNAVAILABLE else 1
+    except (CliError, SluiceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

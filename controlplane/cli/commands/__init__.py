@@ -1,0 +1,34 @@
+"""Each module adds its subcommands to the parser; REGISTRARS lists them in help order."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from controlplane.cli.commands import (
+    agents,
+    demo,
+    deployments,
+    experiments,
+    monitoring,
+    registry,
+    serve,
+    trail,
+    train,
+    tui,
+)
+
+Registrar = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]
+
+REGISTRARS: list[Registrar] = [
+    serve.register,
+    agents.register,
+    tui.register,
+    demo.register,
+    registry.register,
+    train.register,
+    deployments.register,
+    experiments.register,
+    monitoring.register,
+    trail.register,
+]

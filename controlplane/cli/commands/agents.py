@@ -1,0 +1,222 @@
+"""`sluice agent` (run a serving agent), `sluice agents` (list them), `sluice predict`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.output import CliError, ago, print_json, print_table
+from controlplane.names import validate_name
+
+DEFAULT_AGENT = "127.0.0.1:7500"
+ROLE_NAMES = {1: "champion", 2: "challenger", 3: "shadow"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    agent = sub.add_parser("agent", help="run a serving agent (connects to the control plane)")
+    # Also accepted after the subcommand: `sluice agent --controlplane ADDR`.
+    agent.add_argument("--controlplane", dest="agent_controlplane", default=None, metavar="ADDR")
+    agent.add_argument(
+        "--listen",
+        default=os.environ.get("SLUICE_AGENT_LISTEN", "127.0.0.1:7500"),
+        help="gRPC address for predictions (default %(default)s; port 0 picks a free one)",
+    )
+    agent.add_argument("--name", default="", help="agent name (default HOSTNAME-PORT)")
+    agent.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="cache dir: id, artifacts, last snapshot (default sluice-data/agent-NAME)",
+    )
+    agent.add_argument(
+        "--metrics-port",
+        type=int,
+        default=7501,
+        help="Prometheus /metrics port, 0 disables (default %(default)s)",
+    )
+    agent.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="a label (repeatable)")
+    agent.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="largest request accepted (default %(default)s)",
+    )
+    agent.add_argument(
+        "--report-buffer",
+        type=int,
+        default=3600,
+        help="metric reports kept until acknowledged (default %(default)s)",
+    )
+    agent.set_defaults(handler=cmd_agent)
+
+    listing = sub.add_parser("agents", help="list serving agents and whether they are in sync")
+    add_json(listing)
+    listing.set_defaults(handler=cmd_agents)
+
+    predict = sub.add_parser("predict", help="ask an agent for a prediction")
+    predict.add_argument("deployment")
+    predict.add_argument(
+        "--agent",
+        default=os.environ.get("SLUICE_AGENT", DEFAULT_AGENT),
+        help="agent address (default %(default)s)",
+    )
+    predict.add_argument(
+        "--input", required=True, metavar="JSON", help="one row [1.0, 2.0, ...] or rows [[...], [...]]"
+    )
+    predict.add_argument("--key", default="", metavar="ROUTING_KEY", help="sticky routing key")
+    predict.add_argument("--request-id", default="", help="request id (default: the agent makes one)")
+    predict.add_argument("--timeout", type=float, default=30.0, help="seconds (default %(default)s)")
+    add_json(predict)
+    predict.set_defaults(handler=cmd_predict)
+
+
+def parse_labels(items: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--label {item!r} must be KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from agent.server import AgentOptions, AgentStartError, serve
+
+    if args.max_message_bytes < 1024:
+        raise CliError("--max-message-bytes must be at least 1024")
+    if args.report_buffer < 1:
+        raise CliError("--report-buffer must be at least 1")
+    if args.metrics_port < 0 or args.metrics_port > 65535:
+        raise CliError("--metrics-port must be 0-65535")
+    if args.name:
+        validate_name("agent", args.name)
+    options = AgentOptions(
+        controlplane=args.agent_controlplane or args.controlplane,
+        listen=args.listen,
+        name=args.name,
+        cache=args.cache,
+        metrics_port=args.metrics_port,
+        labels=parse_labels(args.label),
+        max_message_bytes=args.max_message_bytes,
+        report_buffer=args.report_buffer,
+        token=os.environ.get("SLUICE_TOKEN") or None,
+    )
+
+    def ready(agent: Any) -> None:
+        print(f"sluice agent {agent.name} listening on {agent.address}", flush=True)
+
+    try:
+        asyncio.run(serve(options, ready))
+    except AgentStartError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        agents = client.agents()
+    if args.json:
+        print_json(agents)
+        return 0
+    rows = []
+    for a in agents:
+        deployments = " ".join(
+            f"{d.deployment}@{d.applied_generation}{'✓' if d.in_sync else f'✗(want {d.desired_generation})'}"
+            for d in a.deployments
+        )
+        rows.append([a.name, a.host, a.address, a.state, ago(a.last_seen), deployments or "-"])
+    print_table(["name", "host", "address", "state", "last seen", "applied (in sync ✓)"], rows, "(no agents)")
+    return 0
+
+
+def parse_rows(text: str) -> list[list[float]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--input is not JSON: {exc}") from None
+    if isinstance(data, list) and data and all(isinstance(v, int | float) and not isinstance(v, bool) for v in data):
+        data = [data]
+    if (
+        not isinstance(data, list)
+        or not data
+        or not all(isinstance(row, list) and row for row in data)
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for row in data for v in row)
+    ):
+        raise CliError("--input must be a list of numbers (one row) or a list of such lists (rows)")
+    width = len(data[0])
+    if any(len(row) != width for row in data):
+        raise CliError("--input rows must all have the same number of features")
+    rows = [[float(v) for v in row] for row in data]
+    if not all(math.isfinite(v) for row in rows for v in row):
+        raise CliError("--input must not contain NaN or infinity")
+    return rows
+
+
+def tensor_values(tensor: Any) -> list[Any]:
+    """A response Tensor as nested lists (it carries `values` or little-endian `raw`)."""
+    import numpy as np
+
+    shape = list(tensor.shape)
+    flat = np.frombuffer(tensor.raw, dtype="<f4") if tensor.raw else np.asarray(tensor.values, dtype=np.float32)
+    return flat.reshape(shape).tolist() if shape else flat.tolist()
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import grpc
+
+    from controlplane.client import ClientError
+    from protos import inference_pb2, inference_pb2_grpc
+
+    validate_name("deployment", args.deployment)
+    rows = parse_rows(args.input)
+    request = inference_pb2.PredictRequest(
+        deployment=args.deployment,
+        input=inference_pb2.Tensor(shape=[len(rows), len(rows[0])], values=[v for row in rows for v in row]),
+        routing_key=args.key,
+        request_id=args.request_id,
+    )
+    with grpc.insecure_channel(
+        args.agent,
+        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
+    ) as channel:
+        try:
+            response = inference_pb2_grpc.InferenceStub(channel).Predict(request, timeout=args.timeout)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            if code == grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
+                details = f"cannot reach the agent at {args.agent} ({details}); is `sluice agent` running?"
+            raise ClientError(code, details or code.name) from None
+    result: dict[str, Any] = {
+        "request_id": response.request_id,
+        "served_by": f"{response.served_by.model}:{response.served_by.version}",
+        "role": ROLE_NAMES.get(response.role, "?"),
+        "agent": response.agent,
+    }
+    if response.labels:
+        result["labels"] = list(response.labels)
+    if response.probabilities.shape:
+        result["probabilities"] = tensor_values(response.probabilities)
+    if response.values:
+        result["values"] = list(response.values)
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"{result['served_by']} ({result['role']}) on {result['agent']}, request {result['request_id']}")
+    for i in range(len(rows)):
+        parts = []
+        if "labels" in result:
+            parts.append(f"label={result['labels'][i]}")
+        if "probabilities" in result:
+            parts.append("probabilities=[" + ", ".join(f"{p:.4f}" for p in result["probabilities"][i]) + "]")
+        if "values" in result:
+            parts.append(f"value={result['values'][i]:.6g}")
+        print(f"  row {i}: " + " ".join(parts))
+    return 0

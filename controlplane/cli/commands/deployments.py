@@ -1,0 +1,114 @@
+"""`sluice deploy`, `sluice traffic set`, `sluice rollback`."""
+
+from __future__ import annotations
+
+import argparse
+
+from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.output import CliError, print_json, vref
+from controlplane.names import parse_version_ref, validate_name
+from protos import common_pb2, controlplane_pb2
+
+ROLE_NAMES = {
+    common_pb2.ROLE_CHAMPION: "champion",
+    common_pb2.ROLE_CHALLENGER: "challenger",
+    common_pb2.ROLE_SHADOW: "shadow",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    dep = sub.add_parser("deploy", help="make MODEL:VERSION the champion of DEPLOYMENT at 100%%")
+    dep.add_argument("deployment")
+    dep.add_argument("version", metavar="MODEL:VERSION")
+    dep.add_argument("--expected-generation", type=int, default=None)
+    dep.add_argument("--reason", default="")
+    add_json(dep)
+    dep.set_defaults(handler=cmd_deploy)
+
+    traffic = sub.add_parser("traffic", help="traffic weights")
+    tsub = traffic.add_subparsers(dest="traffic_command", metavar="ACTION")
+    tsub.required = True
+    ts = tsub.add_parser("set", help="set weights: MODEL:V=WEIGHT ... (integers summing to 100)")
+    ts.add_argument("deployment")
+    ts.add_argument("weights", nargs="+", metavar="MODEL:V=WEIGHT")
+    ts.add_argument("--expected-generation", type=int, default=None)
+    ts.add_argument("--reason", default="")
+    ts.add_argument("--wait", action="store_true", help="return once every connected agent has applied it")
+    ts.add_argument("--timeout", type=float, default=30.0, help="seconds to wait with --wait")
+    add_json(ts)
+    ts.set_defaults(handler=cmd_traffic_set)
+
+    rb = sub.add_parser("rollback", help="return DEPLOYMENT to its previous champion (or --to)")
+    rb.add_argument("deployment")
+    rb.add_argument("--to", default=None, metavar="MODEL:VERSION")
+    rb.add_argument("--reason", default="")
+    add_json(rb)
+    rb.set_defaults(handler=cmd_rollback)
+
+
+def parse_weights(items: list[str]) -> list[tuple[str, int]]:
+    weights = []
+    for item in items:
+        target, sep, number = item.rpartition("=")
+        if not sep:
+            raise CliError(f"{item!r} is not MODEL:VERSION=WEIGHT")
+        parse_version_ref(target)
+        try:
+            weight = int(number)
+        except ValueError:
+            raise CliError(f"the weight in {item!r} must be a whole number, e.g. {target}=10") from None
+        weights.append((target, weight))
+    return weights
+
+
+def describe(deployment: controlplane_pb2.Deployment) -> str:
+    splits = ", ".join(
+        f"{vref(s.version)}={s.weight}% ({ROLE_NAMES.get(s.role, '?')})" for s in deployment.splits
+    )
+    return f"{deployment.name} generation {deployment.generation}: {splits}"
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    validate_name("deployment", args.deployment)
+    parse_version_ref(args.version)
+    with client_from(args) as client:
+        deployment = client.deploy(
+            args.deployment, args.version, expected_generation=args.expected_generation, reason=args.reason
+        )
+    print_json(deployment) if args.json else print(f"deployed {describe(deployment)}")
+    return 0
+
+
+def cmd_traffic_set(args: argparse.Namespace) -> int:
+    validate_name("deployment", args.deployment)
+    weights = parse_weights(args.weights)
+    with client_from(args) as client:
+        deployment = client.set_traffic(
+            args.deployment, weights, expected_generation=args.expected_generation, reason=args.reason
+        )
+        if not args.json:
+            print(f"traffic set: {describe(deployment)}")
+        if args.wait:
+            sync = client.wait_for_sync(args.deployment, deployment.generation, args.timeout)
+            if not sync.in_sync:
+                raise CliError(
+                    f"generation {deployment.generation} not applied within {args.timeout:g}s by: "
+                    + ", ".join(sync.lagging_agents)
+                )
+            if not args.json:
+                print(
+                    f"applied by {len(sync.synced_agents)} agent(s): {', '.join(sync.synced_agents) or '-'}"
+                )
+    if args.json:
+        print_json(deployment)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    validate_name("deployment", args.deployment)
+    if args.to:
+        parse_version_ref(args.to)
+    with client_from(args) as client:
+        deployment = client.rollback(args.deployment, args.to, reason=args.reason)
+    print_json(deployment) if args.json else print(f"rolled back: {describe(deployment)}")
+    return 0

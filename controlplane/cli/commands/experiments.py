@@ -1,0 +1,366 @@
+"""`sluice experiment start|status|list|stop|resume|abort`, `sluice promote`, `sluice evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.output import CliError, fmt, print_json, print_table, vref, when
+from controlplane.names import parse_version_ref, validate_name
+from protos import common_pb2, controlplane_pb2
+
+STATE_NAMES = {
+    controlplane_pb2.EXPERIMENT_RUNNING: "running",
+    controlplane_pb2.EXPERIMENT_PAUSED: "paused",
+    controlplane_pb2.EXPERIMENT_STOPPED: "stopped",
+    controlplane_pb2.EXPERIMENT_ABORTED: "aborted",
+    controlplane_pb2.EXPERIMENT_ROLLED_BACK: "rolled_back",
+    controlplane_pb2.EXPERIMENT_PROMOTED: "promoted",
+    controlplane_pb2.EXPERIMENT_COMPLETED: "completed",
+}
+ROLE_NAMES = {
+    common_pb2.ROLE_CHAMPION: "champion",
+    common_pb2.ROLE_CHALLENGER: "challenger",
+    common_pb2.ROLE_SHADOW: "shadow",
+}
+METRICS = ("accuracy", "error_rate", "mae", "p95_latency")
+ACTIONS = {"stop": "StopExperiment", "resume": "ResumeExperiment", "abort": "AbortExperiment"}
+PAST = {"stop": "stopped", "resume": "resumed", "abort": "aborted"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    exp = sub.add_parser("experiment", help="experiments and progressive rollouts")
+    esub = exp.add_subparsers(dest="experiment_command", metavar="ACTION")
+    esub.required = True
+
+    st = esub.add_parser(
+        "start",
+        help="put a challenger beside the champion",
+        description=(
+            "Start an experiment. Without --plan the challenger gets --traffic percent; with --plan it "
+            "walks the steps, each held --hold seconds and gated on the guardrails and on 'challenger "
+            "not significantly worse'. --shadow adds a first step where the challenger only scores "
+            "copies of requests (shadow alone, without --plan, stays in shadow)."
+        ),
+    )
+    st.add_argument("name")
+    st.add_argument("--deployment", required=True)
+    st.add_argument("--challenger", required=True, metavar="MODEL:VERSION")
+    st.add_argument("--traffic", type=int, default=10, metavar="PCT", help="challenger's share without a plan")
+    st.add_argument("--metric", default="accuracy", choices=METRICS, help="primary metric (default accuracy)")
+    st.add_argument("--min-samples", type=int, default=100, help="per arm, before any gate judges (default 100)")
+    st.add_argument("--alpha", type=float, default=0.05, help="significance level, in (0, 1) (default 0.05)")
+    st.add_argument("--sequential", action="store_true", help="always-valid testing: safe to look at any time")
+    st.add_argument("--plan", default="", metavar="5,25,50,100", help="rollout steps (challenger percent)")
+    st.add_argument("--hold", type=float, default=None, metavar="SECONDS", help="hold per step (default: config)")
+    st.add_argument("--auto-promote", action="store_true", help="promote when the last step's gate is won")
+    st.add_argument("--shadow", action="store_true", help="start with a shadow step (challenger scores copies)")
+    st.add_argument(
+        "--guardrail",
+        action="append",
+        default=[],
+        metavar="METRIC:MAX_DEGRADATION",
+        help="e.g. p95_latency:0.25 (may be 25%% worse); repeatable",
+    )
+    st.add_argument("--min-improvement", type=float, default=0.0, help="in the metric's units (default 0)")
+    st.add_argument(
+        "--segment",
+        action="append",
+        default=[],
+        metavar="ATTR=v1,v2|ATTR=lo..hi",
+        help="only requests whose attribute matches take part; repeatable",
+    )
+    st.add_argument("--require-offline-win", action="store_true", help="refuse without a winning `sluice evaluate`")
+    st.add_argument("--reason", default="")
+    add_json(st)
+    st.set_defaults(handler=cmd_start)
+
+    status = esub.add_parser("status", help="state, step and analysis of one experiment")
+    status.add_argument("name")
+    add_json(status)
+    status.set_defaults(handler=cmd_status)
+
+    ls = esub.add_parser("list", help="running and paused experiments (--all: finished ones too)")
+    ls.add_argument("--deployment", default="")
+    ls.add_argument("--all", action="store_true", help="include finished experiments")
+    add_json(ls)
+    ls.set_defaults(handler=cmd_list)
+
+    for action, text in (
+        ("stop", "end the experiment: challenger to 0%%"),
+        ("resume", "run a paused experiment again (its step's hold starts over)"),
+        ("abort", "cancel the experiment: challenger to 0%% at once"),
+    ):
+        p = esub.add_parser(action, help=text)
+        p.add_argument("name")
+        p.add_argument("--reason", default="")
+        add_json(p)
+        p.set_defaults(handler=cmd_action, action=action)
+
+    pr = sub.add_parser("promote", help="make an experiment's challenger the champion at 100%%")
+    pr.add_argument("experiment")
+    pr.add_argument("--reason", default="")
+    add_json(pr)
+    pr.set_defaults(handler=cmd_promote)
+
+    ev = sub.add_parser("evaluate", help="offline champion/challenger verdict on a labeled file")
+    ev.add_argument("version", metavar="MODEL:VERSION")
+    ev.add_argument("--deployment", required=True)
+    ev.add_argument("--data", required=True, type=Path, metavar="FILE", help="CSV with a header, or .npy")
+    ev.add_argument("--label", default="", metavar="COL", help="label column of a CSV (default: the last)")
+    ev.add_argument("--min-improvement", type=float, default=0.0)
+    ev.add_argument("--alpha", type=float, default=0.05)
+    add_json(ev)
+    ev.set_defaults(handler=cmd_evaluate)
+
+
+# ---- parsing -----------------------------------------------------------------------------------
+
+
+def parse_plan(text: str) -> list[int]:
+    if not text.strip():
+        return []
+    steps = []
+    for part in text.split(","):
+        try:
+            steps.append(int(part.strip()))
+        except ValueError:
+            raise CliError(f"plan step {part.strip()!r} is not a whole percentage; e.g. --plan 5,25,50,100") from None
+    return steps
+
+
+def parse_guardrail(text: str) -> controlplane_pb2.Guardrail:
+    metric, sep, number = text.partition(":")
+    if not sep:
+        raise CliError(f"guardrail {text!r} is not METRIC:MAX_DEGRADATION, e.g. error_rate:0.1")
+    if metric not in METRICS:
+        raise CliError(f"unknown guardrail metric {metric!r}; choose one of {', '.join(METRICS)}")
+    try:
+        value = float(number)
+    except ValueError:
+        raise CliError(f"the allowed degradation in {text!r} must be a number, e.g. {metric}:0.1") from None
+    if not math.isfinite(value) or value < 0:
+        raise CliError(f"the allowed degradation in {text!r} must be a number >= 0")
+    return controlplane_pb2.Guardrail(metric=metric, max_degradation=value)
+
+
+def parse_segment(text: str) -> common_pb2.SegmentRule:
+    attribute, sep, rest = text.partition("=")
+    attribute = attribute.strip()
+    if not sep or not attribute or not rest.strip():
+        raise CliError(f"segment {text!r} is not ATTR=v1,v2 or ATTR=lo..hi")
+    if ".." in rest:
+        low_text, _, high_text = rest.partition("..")
+        try:
+            low, high = float(low_text), float(high_text)
+        except ValueError:
+            raise CliError(f"segment range {rest!r} needs two numbers, e.g. {attribute}=18..65") from None
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise CliError(f"segment range {rest!r} must be finite with low <= high")
+        return common_pb2.SegmentRule(attribute=attribute, has_range=True, min=low, max=high)
+    values = [v.strip() for v in rest.split(",") if v.strip()]
+    return common_pb2.SegmentRule(attribute=attribute, values=values)
+
+
+def build_config(args: argparse.Namespace) -> controlplane_pb2.ExperimentConfig:
+    validate_name("deployment", args.deployment)
+    parse_version_ref(args.challenger)
+    if not (0 < args.alpha < 1):
+        raise CliError(f"--alpha is {args.alpha:g}; it must lie strictly between 0 and 1 (e.g. 0.05)")
+    if not 1 <= args.traffic <= 99:
+        raise CliError(f"--traffic is {args.traffic}; the challenger's share must be 1 to 99")
+    if args.min_samples < 1:
+        raise CliError(f"--min-samples is {args.min_samples}; it must be at least 1")
+    if args.hold is not None and (not math.isfinite(args.hold) or args.hold < 0):
+        raise CliError(f"--hold is {args.hold:g}; it must be a number of seconds >= 0")
+    if not math.isfinite(args.min_improvement) or args.min_improvement < 0:
+        raise CliError("--min-improvement must be a number >= 0")
+    model, _, version = args.challenger.partition(":")
+    config = controlplane_pb2.ExperimentConfig(
+        deployment=args.deployment,
+        challenger=common_pb2.VersionRef(model=model, version=version),
+        traffic_percent=args.traffic,
+        metric=args.metric,
+        guardrails=[parse_guardrail(g) for g in args.guardrail],
+        min_samples=args.min_samples,
+        alpha=args.alpha,
+        min_improvement=args.min_improvement,
+        sequential=args.sequential,
+        plan=parse_plan(args.plan),
+        auto_promote=args.auto_promote,
+        shadow=args.shadow,
+        segment_rules=[parse_segment(s) for s in args.segment],
+        require_offline_win=args.require_offline_win,
+    )
+    if args.hold is not None:
+        # 0 on the wire means "the configured default"; a tiny hold stands for "no hold".
+        config.hold_seconds = args.hold if args.hold > 0 else 1e-6
+    return config
+
+
+# ---- printing ----------------------------------------------------------------------------------
+
+
+def _step(e: controlplane_pb2.Experiment) -> str:
+    steps = ([0] if e.config.shadow else []) + list(e.config.plan)
+    if not steps:
+        steps = [e.config.traffic_percent]
+    percent = "shadow" if e.current_percent == 0 else f"{e.current_percent}%"
+    return f"{min(e.step_index + 1, len(steps))}/{len(steps)} ({percent})"
+
+
+def _metric(value: float, metric: str) -> str:
+    if metric == "p95_latency":
+        return "-" if math.isnan(value) else f"{value:.2f} ms"
+    return fmt(value, 4)
+
+
+def print_experiment(e: controlplane_pb2.Experiment) -> None:
+    state = STATE_NAMES.get(e.state, "?")
+    a = e.analysis
+    print(f"experiment {e.name} on {e.config.deployment}: {state}")
+    print(f"  champion {vref(e.champion)}  challenger {vref(e.config.challenger)}")
+    line = f"  step {_step(e)}"
+    if e.state == controlplane_pb2.EXPERIMENT_RUNNING:
+        line += f", hold {e.hold_remaining_seconds:.0f} s left"
+    print(line + f", since {when(e.step_started_at)}")
+    if e.status_reason:
+        print(f"  {e.status_reason}")
+    test = "sequential (always valid)" if a.sequential else "fixed horizon"
+    print(
+        f"  metric {a.metric or e.config.metric}, alpha {e.config.alpha:g}, min samples {e.config.min_samples}, {test}"
+    )
+    print_table(
+        ["role", "version", "requests", "n", "metric", "interval"],
+        [
+            [
+                ROLE_NAMES.get(arm.role, "?"),
+                vref(arm.version),
+                arm.requests,
+                arm.n,
+                _metric(arm.metric, a.metric),
+                f"{_metric(arm.ci_low, a.metric)} .. {_metric(arm.ci_high, a.metric)}",
+            ]
+            for arm in a.arms
+        ],
+        empty="  (no data yet)",
+    )
+    print(
+        f"  difference {_metric(a.difference, a.metric)} "
+        f"[{_metric(a.difference_ci_low, a.metric)} .. {_metric(a.difference_ci_high, a.metric)}], "
+        f"lift {fmt(a.relative_lift * 100, 1)}% [{fmt(a.relative_lift_ci_low * 100, 1)}% .. "
+        f"{fmt(a.relative_lift_ci_high * 100, 1)}%], p={fmt(a.p_value, 4)}"
+    )
+    srm = "DETECTED" if a.srm_detected else "ok"
+    print(f"  decision: {a.decision or '-'}   SRM: {srm} (p={fmt(a.srm_p_value, 4)})")
+    for g in a.guardrails:
+        print(f"  guardrail {g.metric}: {'pass' if g.passed else 'FAIL'} - {g.detail}")
+    if a.shadow_pairs:
+        print(
+            f"  shadow: {a.shadow_pairs} pairs, agreement {fmt(a.shadow_agreement * 100, 1)}%, "
+            f"McNemar p={fmt(a.shadow_mcnemar_p, 4)}"
+        )
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    validate_name("experiment", args.name)
+    config = build_config(args)
+    with client_from(args) as client:
+        experiment = client.start_experiment(args.name, config, reason=args.reason)
+    if args.json:
+        print_json(experiment)
+    else:
+        print(f"started experiment {experiment.name}: {vref(config.challenger)} at step {_step(experiment)}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    validate_name("experiment", args.name)
+    with client_from(args) as client:
+        experiment = client.get_experiment(args.name)
+    print_json(experiment) if args.json else print_experiment(experiment)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.deployment:
+        validate_name("deployment", args.deployment)
+    with client_from(args) as client:
+        experiments = client.list_experiments(args.deployment, include_finished=args.all)
+    if args.json:
+        print_json(experiments)
+        return 0
+    print_table(
+        ["name", "deployment", "state", "challenger", "step", "decision", "created"],
+        [
+            [
+                e.name,
+                e.config.deployment,
+                STATE_NAMES.get(e.state, "?"),
+                vref(e.config.challenger),
+                _step(e),
+                e.analysis.decision or "-",
+                when(e.created_at),
+            ]
+            for e in experiments
+        ],
+    )
+    return 0
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    validate_name("experiment", args.name)
+    with client_from(args) as client:
+        experiment = client.experiment_action(ACTIONS[args.action], args.name, reason=args.reason)
+    if args.json:
+        print_json(experiment)
+    else:
+        print(f"experiment {experiment.name} {PAST[args.action]}: {STATE_NAMES.get(experiment.state, '?')}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    validate_name("experiment", args.experiment)
+    with client_from(args) as client:
+        deployment = client.experiment_action("Promote", args.experiment, reason=args.reason)
+    if args.json:
+        print_json(deployment)
+        return 0
+    champion = next((s for s in deployment.splits if s.role == common_pb2.ROLE_CHAMPION), None)
+    now = vref(champion.version) if champion else "-"
+    print(
+        f"promoted {now} to champion of {deployment.name} at 100% (generation {deployment.generation}; "
+        f"previous champion {vref(deployment.previous_champion)})"
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    parse_version_ref(args.version)
+    validate_name("deployment", args.deployment)
+    if not (0 < args.alpha < 1):
+        raise CliError(f"--alpha is {args.alpha:g}; it must lie strictly between 0 and 1")
+    if not math.isfinite(args.min_improvement) or args.min_improvement < 0:
+        raise CliError("--min-improvement must be a number >= 0")
+    path: Path = args.data
+    if not path.is_file():
+        raise CliError(f"{path} does not exist or is not a file")
+    with client_from(args) as client:
+        result = client.evaluate(
+            args.version,
+            args.deployment,
+            path,
+            label_column=args.label,
+            min_improvement=args.min_improvement,
+            alpha=args.alpha,
+        )
+    if args.json:
+        print_json(result)
+        return 0
+    print(("WIN: " if result.challenger_wins else "NO WIN: ") + result.verdict)
+    return 0

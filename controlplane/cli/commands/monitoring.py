@@ -1,0 +1,208 @@
+"""`sluice status`, `sluice alerts`, `sluice alerts ack ID`, `sluice retraining`."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.output import CliError, ago, fmt, print_json, print_table, vref, when
+from controlplane.names import validate_name
+from protos import common_pb2, controlplane_pb2
+
+HEALTH_NAMES = {
+    common_pb2.HEALTH_UNKNOWN: "unknown",
+    common_pb2.HEALTH_HEALTHY: "healthy",
+    common_pb2.HEALTH_WARNING: "WARNING",
+    common_pb2.HEALTH_CRITICAL: "CRITICAL",
+}
+SEVERITY_NAMES = {common_pb2.HEALTH_WARNING: "warning", common_pb2.HEALTH_CRITICAL: "critical"}
+ALERT_STATES = {
+    controlplane_pb2.ALERT_OPEN: "open",
+    controlplane_pb2.ALERT_ACKNOWLEDGED: "acknowledged",
+    controlplane_pb2.ALERT_RESOLVED: "resolved",
+}
+ROLE_NAMES = {
+    common_pb2.ROLE_CHAMPION: "champion",
+    common_pb2.ROLE_CHALLENGER: "challenger",
+    common_pb2.ROLE_SHADOW: "shadow",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    st = sub.add_parser("status", help="health and metric values per deployment and version")
+    st.add_argument("deployment", nargs="?", default="")
+    st.add_argument("--window", type=float, default=0.0, metavar="SECONDS", help="look back this far (default: config)")
+    add_json(st)
+    st.set_defaults(handler=cmd_status)
+
+    al = sub.add_parser("alerts", help="open alerts (--all: resolved too); `alerts ack ID`")
+    al.add_argument("--all", action="store_true", help="include resolved alerts")
+    al.add_argument("--deployment", default="", help="only this deployment's alerts")
+    add_json(al)
+    al.set_defaults(handler=cmd_alerts)
+    asub = al.add_subparsers(dest="alerts_command", metavar="ACTION")
+    ack = asub.add_parser("ack", help="acknowledge alert ID (it stays active until resolved)")
+    ack.add_argument("id", type=int)
+    add_json(ack)
+    ack.set_defaults(handler=cmd_ack)
+
+    rt = sub.add_parser("retraining", help="retraining runs (of one deployment)")
+    rt.add_argument("deployment", nargs="?", default="")
+    add_json(rt)
+    rt.set_defaults(handler=cmd_retraining)
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1f}"
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.2f}%"
+
+
+def _quality(v: controlplane_pb2.VersionStatus) -> str:
+    if not v.n_labeled:
+        return "-"
+    if not math.isnan(v.accuracy):
+        return f"acc {fmt(v.accuracy)} (n={v.n_labeled})"
+    return f"mae {fmt(v.mae)}, within {_pct(v.within_tolerance)} (n={v.n_labeled})"
+
+
+def _drift(v: controlplane_pb2.VersionStatus) -> str:
+    if not v.drift:
+        return "-"
+    top = max(v.drift, key=lambda d: d.psi)
+    text = f"psi {top.psi:.3f} {top.feature}"
+    drifted = sum(1 for d in v.drift if d.drifted)
+    if drifted:
+        text += f" ({drifted} drifted)"
+    return text
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if args.deployment:
+        validate_name("deployment", args.deployment)
+    if not math.isfinite(args.window) or args.window < 0:
+        raise CliError("--window must be a number of seconds >= 0")
+    with client_from(args) as client:
+        deployments = client.status(args.deployment, args.window)
+    if args.json:
+        print_json(deployments)
+        return 0
+    if not deployments:
+        print("(no deployments)")
+        return 0
+    for i, d in enumerate(deployments):
+        if i:
+            print()
+        experiment = f"  experiment {d.experiment.name}" if d.experiment.name else ""
+        print(
+            f"{d.deployment.name}  {HEALTH_NAMES[d.health]}  generation {d.deployment.generation}  "
+            f"agents in sync {d.agents_in_sync}/{d.agents_total}  {d.requests_per_second:.1f} req/s  "
+            f"open alerts {d.open_alerts}{experiment}"
+        )
+        print_table(
+            [
+                "version",
+                "role",
+                "weight",
+                "health",
+                "requests",
+                "req/s",
+                "errors",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "quality",
+                "drift",
+                "rejected",
+                "out of range",
+            ],
+            [
+                [
+                    vref(v.version),
+                    ROLE_NAMES.get(v.role, "-"),
+                    f"{v.weight}%",
+                    HEALTH_NAMES[v.health],
+                    v.requests,
+                    f"{v.requests_per_second:.1f}",
+                    _pct(v.error_rate),
+                    _ms(v.latency_p50_ms),
+                    _ms(v.latency_p95_ms),
+                    _ms(v.latency_p99_ms),
+                    _quality(v),
+                    _drift(v),
+                    v.rejected_inputs,
+                    _pct(v.out_of_range_share),
+                ]
+                for v in d.versions
+            ],
+            "(no versions)",
+        )
+        for v in d.versions:
+            for reason in v.reasons:
+                print(f"  {vref(v.version)}: {reason}")
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    if args.deployment:
+        validate_name("deployment", args.deployment)
+    with client_from(args) as client:
+        alerts = client.alerts(include_resolved=args.all, deployment=args.deployment)
+    if args.json:
+        print_json(alerts)
+        return 0
+    print_table(
+        ["id", "severity", "state", "kind", "deployment", "version", "agent", "seen", "opened", "updated", "message"],
+        [
+            [
+                a.id,
+                SEVERITY_NAMES.get(a.severity, "-"),
+                ALERT_STATES.get(a.state, "-") + (f" by {a.acknowledged_by}" if a.acknowledged_by else ""),
+                a.kind,
+                a.deployment or "-",
+                vref(a.version),
+                a.agent or "-",
+                f"{a.occurrences}x",
+                when(a.opened_at),
+                ago(a.updated_at),
+                a.message,
+            ]
+            for a in alerts
+        ],
+        "(no alerts)" if args.all else "(no open alerts)",
+    )
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    if args.id <= 0:
+        raise CliError("the alert id is a positive number; `sluice alerts` lists them")
+    with client_from(args) as client:
+        alert = client.ack_alert(args.id)
+    if args.json:
+        print_json(alert)
+    else:
+        print(f"alert {alert.id} acknowledged by {alert.acknowledged_by}: {alert.kind} — {alert.message}")
+    return 0
+
+
+def cmd_retraining(args: argparse.Namespace) -> int:
+    if args.deployment:
+        validate_name("deployment", args.deployment)
+    with client_from(args) as client:
+        runs = client.retraining_runs(args.deployment)
+    if args.json:
+        print_json(runs)
+        return 0
+    print_table(
+        ["id", "deployment", "state", "produced", "started", "finished", "reason", "detail"],
+        [
+            [r.id, r.deployment, r.state, vref(r.produced), when(r.started_at), when(r.finished_at), r.reason, r.detail]
+            for r in runs
+        ],
+        "(no retraining runs)",
+    )
+    return 0

@@ -1,0 +1,84 @@
+"""`sluice version register|list`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.output import CliError, print_json, print_table, shape, when
+from controlplane.names import parse_version_ref
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    version = sub.add_parser("version", help="the model registry")
+    vsub = version.add_subparsers(dest="version_command", metavar="ACTION")
+    vsub.required = True
+
+    reg = vsub.add_parser("register", help="upload an ONNX model as MODEL --version V")
+    reg.add_argument("model")
+    reg.add_argument("file", type=Path, help="the .onnx file")
+    reg.add_argument("--version", required=True, dest="version_label")
+    reg.add_argument("--baseline", type=Path, help=".npy sample of inputs [rows, features] for drift bins")
+    reg.add_argument("--description", default="")
+    reg.add_argument("--feature-names", default="", help="comma-separated feature names")
+    add_json(reg)
+    reg.set_defaults(handler=cmd_register)
+
+    ls = vsub.add_parser("list", help="list versions (of one model)")
+    ls.add_argument("model", nargs="?", default="")
+    add_json(ls)
+    ls.set_defaults(handler=cmd_list)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    parse_version_ref(f"{args.model}:{args.version_label}")
+    for path in (args.file, args.baseline):
+        if path is not None and not path.is_file():
+            raise CliError(f"{path} does not exist or is not a file")
+    names = [n.strip() for n in args.feature_names.split(",") if n.strip()]
+    with client_from(args) as client:
+        version = client.register_version(
+            args.model,
+            args.version_label,
+            args.file,
+            args.baseline,
+            description=args.description,
+            feature_names=names,
+        )
+    if args.json:
+        print_json(version)
+    else:
+        print(
+            f"registered {version.ref.model}:{version.ref.version} sha256 {version.sha256[:12]} "
+            f"({version.size_bytes} bytes, {version.task}, inputs "
+            + ", ".join(f"{i.name}{shape(i)}" for i in version.inputs)
+            + ")"
+        )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        versions = client.list_versions(args.model)
+    if args.json:
+        print_json(versions)
+        return 0
+    print_table(
+        ["model:version", "task", "sha256", "inputs", "outputs", "baseline", "created", "by"],
+        [
+            [
+                f"{v.ref.model}:{v.ref.version}",
+                v.task,
+                v.sha256[:12],
+                ", ".join(f"{i.name}{shape(i)}" for i in v.inputs),
+                ", ".join(f"{o.name}{shape(o)}" for o in v.outputs),
+                f"{v.baseline.n_rows} rows" if v.baseline.n_rows else "-",
+                when(v.created_at),
+                v.created_by,
+            ]
+            for v in versions
+        ],
+        empty="no versions registered yet: `sluice version register MODEL FILE.onnx --version V`",
+    )
+    return 0

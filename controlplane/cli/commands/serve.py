@@ -1,0 +1,64 @@
+"""`sluice controlplane`: run the control plane."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+# Defaults repeated here so `sluice --help` does not import the whole server.
+DEFAULT_LISTEN = "127.0.0.1:7400"
+DEFAULT_DB = "sqlite:///sluice-data/sluice.db"
+DEFAULT_ARTIFACTS = "sluice-data/artifacts"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("controlplane", help="run the control plane (gRPC, SQL store, engines)")
+    p.add_argument(
+        "--listen",
+        default=os.environ.get("SLUICE_LISTEN", DEFAULT_LISTEN),
+        help="gRPC address (default %(default)s)",
+    )
+    p.add_argument(
+        "--db",
+        default=os.environ.get("SLUICE_DB", DEFAULT_DB),
+        help="SQLAlchemy URL or SQLite path (default %(default)s)",
+    )
+    p.add_argument(
+        "--artifacts",
+        default=os.environ.get("SLUICE_ARTIFACTS", DEFAULT_ARTIFACTS),
+        help="artifact directory (default %(default)s)",
+    )
+    p.add_argument(
+        "--config", type=Path, default=None, help="TOML config file (tokens, thresholds, retraining)"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=7401,
+        help="Prometheus /metrics port, 0 to disable (default %(default)s)",
+    )
+    p.add_argument(
+        "--allow-insecure", action="store_true", help="allow a non-loopback address without tokens"
+    )
+    p.set_defaults(handler=run_controlplane)
+
+
+def run_controlplane(args: argparse.Namespace) -> int:
+    from controlplane.server import ServerOptions, serve
+
+    options = ServerOptions(
+        listen=args.listen,
+        db_url=args.db,
+        artifacts=Path(args.artifacts),
+        config_path=args.config,
+        allow_insecure=args.allow_insecure,
+        metrics_port=args.metrics_port or None,
+    )
+
+    def ready(server: object) -> None:
+        print(f"sluice control plane listening on {server.address}", flush=True)  # type: ignore[attr-defined]
+
+    asyncio.run(serve(options, ready))
+    return 0

@@ -1,0 +1,60 @@
+"""`sluice history`, `sluice audit`."""
+
+from __future__ import annotations
+
+import argparse
+
+from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.output import print_json, print_table, vref, when
+from controlplane.names import validate_name
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    hist = sub.add_parser("history", help="every change of a deployment, newest first")
+    hist.add_argument("deployment")
+    hist.add_argument("--limit", type=int, default=100)
+    add_json(hist)
+    hist.set_defaults(handler=cmd_history)
+
+    aud = sub.add_parser("audit", help="the audit trail: who changed what")
+    aud.add_argument("--target", default="", help="only events about this deployment/version/experiment")
+    aud.add_argument("--limit", type=int, default=100)
+    add_json(aud)
+    aud.set_defaults(handler=cmd_audit)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    validate_name("deployment", args.deployment)
+    with client_from(args) as client:
+        entries = client.history(args.deployment, args.limit)
+    if args.json:
+        print_json(entries)
+        return 0
+    print_table(
+        ["gen", "when", "action", "by", "traffic", "reason"],
+        [
+            [
+                e.generation,
+                when(e.at),
+                e.action,
+                e.principal,
+                ", ".join(f"{vref(s.version)}={s.weight}" for s in e.splits),
+                e.reason or "-",
+            ]
+            for e in entries
+        ],
+    )
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        events = client.audit(args.target, args.limit)
+    if args.json:
+        print_json(events)
+        return 0
+    print_table(
+        ["id", "when", "principal", "action", "target", "details"],
+        [[e.id, when(e.at), e.principal, e.action, e.target, e.details_json[:80]] for e in events],
+    )
+    return 0

@@ -1,0 +1,76 @@
+"""How the CLI speaks: tables for people, JSON for scripts, one line on stderr for errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+
+class CliError(Exception):
+    """A message for the user; the CLI prints it on one line and exits non-zero."""
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, Message):
+        return MessageToDict(
+            value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(value: Any) -> None:
+    json.dump(to_jsonable(value), sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "(none)") -> None:
+    rows = [[str(c) for c in row] for row in rows]
+    if not rows:
+        print(empty)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def when(ts: Timestamp) -> str:
+    if not ts.seconds and not ts.nanos:
+        return "-"
+    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(ts: Timestamp) -> str:
+    if not ts.seconds:
+        return "never"
+    seconds = (datetime.now(UTC) - ts.ToDatetime(tzinfo=UTC)).total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def vref(message: Any) -> str:
+    return f"{message.model}:{message.version}" if message.model else "-"
+
+
+def shape(spec: Any) -> str:
+    return "[" + ", ".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    if value != value:  # NaN
+        return "-"
+    return f"{value:.{digits}f}"

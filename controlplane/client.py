@@ -1,0 +1,310 @@
+"""Typed Python client of the control plane: what scripts, the CLI and the TUI use.
+
+Every failure surfaces as `ClientError` with the gRPC status name and the server's message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc
+
+DEFAULT_ADDRESS = "127.0.0.1:7400"
+UPLOAD_CHUNK = 1 << 20
+DEFAULT_TIMEOUT = 30.0
+
+
+class ClientError(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+def ref(text_or_pair: str | tuple[str, str]) -> common_pb2.VersionRef:
+    if isinstance(text_or_pair, tuple):
+        model, version = text_or_pair
+    else:
+        model, sep, version = text_or_pair.partition(":")
+        if not sep:
+            raise ClientError(grpc.StatusCode.INVALID_ARGUMENT, f"{text_or_pair!r} is not MODEL:VERSION")
+    return common_pb2.VersionRef(model=model, version=version)
+
+
+def channel_credentials(ca_file: str | None = None) -> grpc.ChannelCredentials | None:
+    """TLS when SLUICE_TLS_CA (or ca_file) names a CA bundle; plaintext otherwise."""
+    ca_file = ca_file or os.environ.get("SLUICE_TLS_CA")
+    if not ca_file:
+        return None
+    cert = os.environ.get("SLUICE_TLS_CERT")
+    key = os.environ.get("SLUICE_TLS_KEY")
+    return grpc.ssl_channel_credentials(
+        root_certificates=Path(ca_file).read_bytes(),
+        private_key=Path(key).read_bytes() if key else None,
+        certificate_chain=Path(cert).read_bytes() if cert else None,
+    )
+
+
+class SluiceClient:
+    def __init__(
+        self,
+        address: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ca_file: str | None = None,
+    ) -> None:
+        self.address = address or os.environ.get("SLUICE_CONTROLPLANE") or DEFAULT_ADDRESS
+        self.token = token if token is not None else os.environ.get("SLUICE_TOKEN")
+        self.timeout = timeout
+        options = [
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+        ]
+        credentials = channel_credentials(ca_file)
+        self.channel = (
+            grpc.secure_channel(self.address, credentials, options=options)
+            if credentials
+            else grpc.insecure_channel(self.address, options=options)
+        )
+        self.stub = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> SluiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.token}")] if self.token else []
+
+    def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return getattr(self.stub, method)(
+                request, timeout=timeout or self.timeout, metadata=self.metadata
+            )
+        except grpc.RpcError as exc:
+            raise _client_error(exc, self.address) from None
+
+    # ---- registry ----
+
+    def register_version(
+        self,
+        model: str,
+        version: str,
+        model_path: Path,
+        baseline_path: Path | None = None,
+        *,
+        description: str = "",
+        feature_names: Iterable[str] = (),
+    ) -> common_pb2.ModelVersion:
+        model_path = Path(model_path)
+        sizes = (model_path.stat().st_size, baseline_path.stat().st_size if baseline_path else 0)
+
+        def chunks() -> Iterator[controlplane_pb2.RegisterVersionChunk]:
+            yield controlplane_pb2.RegisterVersionChunk(
+                header=controlplane_pb2.RegisterVersionHeader(
+                    ref=common_pb2.VersionRef(model=model, version=version),
+                    description=description,
+                    model_size=sizes[0],
+                    baseline_size=sizes[1],
+                    feature_names=list(feature_names),
+                )
+            )
+            with model_path.open("rb") as handle:
+                while data := handle.read(UPLOAD_CHUNK):
+                    yield controlplane_pb2.RegisterVersionChunk(model_chunk=data)
+            if baseline_path:
+                with Path(baseline_path).open("rb") as handle:
+                    while data := handle.read(UPLOAD_CHUNK):
+                        yield controlplane_pb2.RegisterVersionChunk(baseline_chunk=data)
+
+        return self._call("RegisterVersion", chunks(), timeout=max(self.timeout, 300))
+
+    def list_versions(self, model: str = "") -> list[common_pb2.ModelVersion]:
+        return list(self._call("ListVersions", controlplane_pb2.ListVersionsRequest(model=model)).versions)
+
+    def get_version(self, version: str) -> common_pb2.ModelVersion:
+        return self._call("GetVersion", ref(version))
+
+    def evaluate(
+        self,
+        challenger: str,
+        deployment: str,
+        data_path: Path,
+        *,
+        label_column: str = "",
+        min_improvement: float = 0.0,
+        alpha: float = 0.05,
+    ) -> common_pb2.OfflineEvaluation:
+        data_path = Path(data_path)
+        request = controlplane_pb2.EvaluateRequest(
+            challenger=ref(challenger),
+            deployment=deployment,
+            data=data_path.read_bytes(),
+            data_format="npy" if data_path.suffix == ".npy" else "csv",
+            label_column=label_column,
+            min_improvement=min_improvement,
+            alpha=alpha,
+        )
+        return self._call("Evaluate", request, timeout=max(self.timeout, 300))
+
+    # ---- deployments ----
+
+    def deploy(
+        self, deployment: str, version: str, *, expected_generation: int | None = None, reason: str = ""
+    ) -> controlplane_pb2.Deployment:
+        request = controlplane_pb2.DeployRequest(deployment=deployment, version=ref(version), reason=reason)
+        if expected_generation is not None:
+            request.expected_generation = expected_generation
+        return self._call("Deploy", request)
+
+    def set_traffic(
+        self,
+        deployment: str,
+        weights: dict[str, int] | list[tuple[str, int]],
+        *,
+        expected_generation: int | None = None,
+        reason: str = "",
+    ) -> controlplane_pb2.Deployment:
+        items = weights.items() if isinstance(weights, dict) else weights
+        request = controlplane_pb2.SetTrafficRequest(
+            deployment=deployment,
+            weights=[controlplane_pb2.TrafficWeight(version=ref(v), weight=w) for v, w in items],
+            reason=reason,
+        )
+        if expected_generation is not None:
+            request.expected_generation = expected_generation
+        return self._call("SetTraffic", request)
+
+    def rollback(
+        self,
+        deployment: str,
+        to: str | None = None,
+        *,
+        expected_generation: int | None = None,
+        reason: str = "",
+    ) -> controlplane_pb2.Deployment:
+        request = controlplane_pb2.RollbackRequest(deployment=deployment, reason=reason)
+        if to:
+            request.to.CopyFrom(ref(to))
+        if expected_generation is not None:
+            request.expected_generation = expected_generation
+        return self._call("Rollback", request)
+
+    def list_deployments(self, deployment: str = "") -> list[controlplane_pb2.Deployment]:
+        response = self._call(
+            "ListDeployments", controlplane_pb2.ListDeploymentsRequest(deployment=deployment)
+        )
+        return list(response.deployments)
+
+    def get_deployment(self, deployment: str) -> controlplane_pb2.Deployment:
+        return self.list_deployments(deployment)[0]
+
+    def wait_for_sync(
+        self, deployment: str, generation: int = 0, timeout: float = 30.0
+    ) -> controlplane_pb2.WaitForSyncResponse:
+        request = controlplane_pb2.WaitForSyncRequest(
+            deployment=deployment, generation=generation, timeout_seconds=timeout
+        )
+        return self._call("WaitForSync", request, timeout=timeout + 10)
+
+    # ---- experiments ----
+
+    def start_experiment(
+        self, name: str, config: controlplane_pb2.ExperimentConfig, reason: str = ""
+    ) -> controlplane_pb2.Experiment:
+        return self._call(
+            "StartExperiment",
+            controlplane_pb2.StartExperimentRequest(name=name, config=config, reason=reason),
+        )
+
+    def get_experiment(self, name: str) -> controlplane_pb2.Experiment:
+        return self._call("GetExperiment", controlplane_pb2.ExperimentRequest(name=name))
+
+    def list_experiments(
+        self, deployment: str = "", include_finished: bool = False
+    ) -> list[controlplane_pb2.Experiment]:
+        request = controlplane_pb2.ListExperimentsRequest(
+            deployment=deployment, include_finished=include_finished
+        )
+        return list(self._call("ListExperiments", request).experiments)
+
+    def experiment_action(self, action: str, name: str, reason: str = "") -> Any:
+        """action: StopExperiment | ResumeExperiment | AbortExperiment | Promote."""
+        return self._call(action, controlplane_pb2.ExperimentRequest(name=name, reason=reason))
+
+    # ---- monitoring ----
+
+    def status(
+        self, deployment: str = "", window_seconds: float = 0.0
+    ) -> list[controlplane_pb2.DeploymentStatus]:
+        request = controlplane_pb2.GetStatusRequest(deployment=deployment, window_seconds=window_seconds)
+        return list(self._call("GetStatus", request).deployments)
+
+    def metric_series(
+        self, deployment: str, window_seconds: float = 300, step_seconds: float = 10
+    ) -> list[controlplane_pb2.MetricPoint]:
+        request = controlplane_pb2.GetMetricSeriesRequest(
+            deployment=deployment, window_seconds=window_seconds, step_seconds=step_seconds
+        )
+        return list(self._call("GetMetricSeries", request).points)
+
+    def alerts(self, include_resolved: bool = False, deployment: str = "") -> list[controlplane_pb2.Alert]:
+        request = controlplane_pb2.ListAlertsRequest(include_resolved=include_resolved, deployment=deployment)
+        return list(self._call("ListAlerts", request).alerts)
+
+    def ack_alert(self, alert_id: int) -> controlplane_pb2.Alert:
+        return self._call("AckAlert", controlplane_pb2.AckAlertRequest(id=alert_id))
+
+    def agents(self) -> list[controlplane_pb2.AgentInfo]:
+        return list(self._call("ListAgents", controlplane_pb2.ListAgentsRequest()).agents)
+
+    def retraining_runs(self, deployment: str = "") -> list[controlplane_pb2.RetrainingRun]:
+        request = controlplane_pb2.ListRetrainingRunsRequest(deployment=deployment)
+        return list(self._call("ListRetrainingRuns", request).runs)
+
+    # ---- trail ----
+
+    def history(self, deployment: str, limit: int = 100) -> list[controlplane_pb2.HistoryEntry]:
+        request = controlplane_pb2.ListHistoryRequest(deployment=deployment, limit=limit)
+        return list(self._call("ListHistory", request).entries)
+
+    def audit(self, target: str = "", limit: int = 100) -> list[controlplane_pb2.AuditEvent]:
+        return list(
+            self._call("ListAudit", controlplane_pb2.ListAuditRequest(target=target, limit=limit)).events
+        )
+
+    def whoami(self) -> controlplane_pb2.WhoAmIResponse:
+        return self._call("WhoAmI", controlplane_pb2.WhoAmIRequest())
+
+    def list_tokens(self) -> list[controlplane_pb2.TokenInfo]:
+        return list(self._call("ListTokens", controlplane_pb2.ListTokensRequest()).tokens)
+
+    def watch_events(self, deployment: str = "") -> Iterator[controlplane_pb2.Event]:
+        """Blocks; iterate in a worker thread. Cancel with `.cancel()` on the returned call."""
+        try:
+            yield from self.stub.WatchEvents(
+                controlplane_pb2.WatchEventsRequest(deployment=deployment), metadata=self.metadata
+            )
+        except grpc.RpcError as exc:
+            raise _client_error(exc, self.address) from None
+
+
+def _client_error(exc: grpc.RpcError, address: str) -> ClientError:
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    if code == grpc.StatusCode.UNAVAILABLE and ("connect" in (details or "").lower() or not details):
+        details = (
+            f"cannot reach the control plane at {address} ({details}); is `sluice controlplane` running?"
+        )
+    return ClientError(code, details or code.name)

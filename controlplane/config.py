@@ -1,0 +1,281 @@
+"""The control plane's configuration file (TOML).
+
+Every key is known: an unknown key or a bad value stops the control plane at start with a
+message naming it, instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tomllib
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from controlplane.domain import Role
+from controlplane.errors import InvalidInput
+
+
+@dataclass
+class TokenConfig:
+    name: str = ""
+    role: str = "viewer"
+    # Prefer `sha256` (hex of the token) so the file holds no secret; `token` is accepted too.
+    sha256: str = ""
+    token: str = ""
+
+
+@dataclass
+class LimitsConfig:
+    max_message_bytes: int = 16 * 1024 * 1024
+    max_artifact_bytes: int = 2 * 1024 * 1024 * 1024
+    max_evaluation_bytes: int = 64 * 1024 * 1024
+    max_watchers: int = 256
+    default_deadline_seconds: float = 30.0
+
+
+@dataclass
+class AgentsConfig:
+    heartbeat_seconds: float = 2.0
+    lost_after_missed: int = 3
+
+
+@dataclass
+class HealthConfig:
+    window_seconds: float = 60.0
+    min_samples: int = 100
+    min_drift_samples: int = 200
+    accuracy_warning: float = 0.80
+    accuracy_critical: float = 0.75
+    mae_warning: float = 0.0  # 0 disables (MAE has no universal scale)
+    mae_critical: float = 0.0
+    p95_latency_ms_warning: float = 100.0
+    p95_latency_ms_critical: float = 200.0
+    error_rate_warning: float = 0.01
+    error_rate_critical: float = 0.05
+    psi_warning: float = 0.1
+    psi_critical: float = 0.25
+    ks_alpha: float = 0.01
+    tolerance: float = 0.1  # regression: |error| <= tolerance counts as "within"
+    within_tolerance_warning: float = 0.0  # regression: share within tolerance below this; 0 disables
+    within_tolerance_critical: float = 0.0
+
+
+@dataclass
+class AlertsConfig:
+    # Hysteresis: an alert resolves only after this many consecutive healthy evaluations.
+    resolve_after: int = 3
+    evaluate_seconds: float = 5.0
+    webhooks: list[str] = field(default_factory=list)
+    webhook_timeout_seconds: float = 5.0
+    webhook_retries: int = 5
+
+
+@dataclass
+class RetentionConfig:
+    # Raw windows older than raw_seconds roll up into minute windows, minutes older than
+    # minute_seconds into hours; hours older than hour_seconds are deleted.
+    raw_seconds: float = 3600.0
+    minute_seconds: float = 7 * 86400
+    hour_seconds: float = 400 * 86400
+    rollup_interval_seconds: float = 60.0
+    # (agent, seq) receipts that make replays no-ops; agents resend within minutes, not days.
+    receipt_seconds: float = 2 * 86400
+
+
+@dataclass
+class RetrainingConfig:
+    deployment: str = ""
+    command: str = ""
+    max_age_hours: float = 0.0  # 0 disables the age trigger
+    new_labeled_samples: int = 0  # 0 disables
+    on_critical: bool = False
+    min_hours_between: float = 1.0
+    max_per_day: int = 3
+    start_experiment: bool = True
+    experiment_traffic_percent: int = 10
+    timeout_seconds: float = 1800.0
+
+
+@dataclass
+class RolloutConfig:
+    default_hold_seconds: float = 300.0
+    tick_seconds: float = 1.0
+
+
+@dataclass
+class TlsConfig:
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""  # set: agents must present a certificate signed by this CA
+
+
+@dataclass
+class Config:
+    tokens: list[TokenConfig] = field(default_factory=list)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    agents: AgentsConfig = field(default_factory=AgentsConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    retraining: list[RetrainingConfig] = field(default_factory=list)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise InvalidInput(f"config: {where or 'top level'} must be a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in known:
+            raise InvalidInput(f"config: unknown key {path!r} (known: {', '.join(sorted(known))})")
+        values[key] = _convert(hints[key], value, path)
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)
+    if origin is list:
+        (item,) = get_args(hint)
+        if not isinstance(value, list):
+            raise InvalidInput(f"config: {path} must be a list")
+        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin in (Union, types.UnionType):
+        raise InvalidInput(f"config: {path} has an unsupported type")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise InvalidInput(f"config: {path} must be true or false, not {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"config: {path} must be a number, not {value!r}")
+        if value < 0:
+            raise InvalidInput(f"config: {path} must not be negative, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(f"config: {path} must be a whole number, not {value!r}")
+        if value < 0:
+            raise InvalidInput(f"config: {path} must not be negative, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise InvalidInput(f"config: {path} must be a string, not {value!r}")
+        return value
+    raise InvalidInput(f"config: {path} has an unsupported type")
+
+
+def _validate(config: Config) -> None:
+    roles = {r.value for r in Role}
+    for i, token in enumerate(config.tokens):
+        where = f"tokens[{i}]"
+        if not token.name:
+            raise InvalidInput(f"config: {where}.name is required")
+        if token.role not in roles:
+            raise InvalidInput(f"config: {where}.role {token.role!r} is not one of {', '.join(sorted(roles))}")
+        if bool(token.sha256) == bool(token.token):
+            raise InvalidInput(f"config: {where} needs exactly one of 'sha256' or 'token'")
+        if token.sha256 and (len(token.sha256) != 64 or not all(c in "0123456789abcdef" for c in token.sha256)):
+            raise InvalidInput(f"config: {where}.sha256 must be 64 lowercase hex characters")
+    h = config.health
+    for name in ("accuracy_warning", "accuracy_critical", "error_rate_warning", "error_rate_critical"):
+        if not 0 <= getattr(h, name) <= 1:
+            raise InvalidInput(f"config: health.{name} must be between 0 and 1")
+    if h.accuracy_critical > h.accuracy_warning:
+        raise InvalidInput("config: health.accuracy_critical must be <= health.accuracy_warning")
+    if h.psi_critical < h.psi_warning:
+        raise InvalidInput("config: health.psi_critical must be >= health.psi_warning")
+    if config.agents.lost_after_missed < 1 or config.agents.heartbeat_seconds <= 0:
+        raise InvalidInput("config: agents.heartbeat_seconds and lost_after_missed must be > 0")
+    _validate_monitoring(config)
+    if bool(config.tls.cert_file) != bool(config.tls.key_file):
+        raise InvalidInput("config: tls.cert_file and tls.key_file go together")
+
+
+def _validate_monitoring(config: Config) -> None:
+    h = config.health
+    if h.window_seconds <= 0:
+        raise InvalidInput("config: health.window_seconds must be > 0")
+    if h.min_samples < 1 or h.min_drift_samples < 1:
+        raise InvalidInput("config: health.min_samples and health.min_drift_samples must be >= 1")
+    if not 0 < h.ks_alpha < 1:
+        raise InvalidInput("config: health.ks_alpha must be between 0 and 1 (exclusive)")
+    for name in ("within_tolerance_warning", "within_tolerance_critical"):
+        if not 0 <= getattr(h, name) <= 1:
+            raise InvalidInput(f"config: health.{name} must be between 0 and 1")
+    if h.within_tolerance_warning and h.within_tolerance_critical > h.within_tolerance_warning:
+        raise InvalidInput("config: health.within_tolerance_critical must be <= within_tolerance_warning")
+    for kind in ("mae", "p95_latency_ms", "error_rate"):
+        warning, critical = getattr(h, f"{kind}_warning"), getattr(h, f"{kind}_critical")
+        if warning and critical and critical < warning:
+            raise InvalidInput(f"config: health.{kind}_critical must be >= health.{kind}_warning")
+    a = config.alerts
+    if a.resolve_after < 1:
+        raise InvalidInput("config: alerts.resolve_after must be >= 1")
+    if a.evaluate_seconds <= 0 or a.webhook_timeout_seconds <= 0:
+        raise InvalidInput("config: alerts.evaluate_seconds and alerts.webhook_timeout_seconds must be > 0")
+    for i, url in enumerate(a.webhooks):
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"config: alerts.webhooks[{i}] must be an http:// or https:// URL, got {url!r}")
+    r = config.retention
+    if r.rollup_interval_seconds <= 0 or r.raw_seconds <= 0:
+        raise InvalidInput("config: retention.raw_seconds and retention.rollup_interval_seconds must be > 0")
+    if not r.raw_seconds <= r.minute_seconds <= r.hour_seconds:
+        raise InvalidInput(
+            "config: retention must keep raw_seconds <= minute_seconds <= hour_seconds "
+            "(each resolution is kept at least as long as the finer one)"
+        )
+    for i, run in enumerate(config.retraining):
+        if not run.deployment or not run.command:
+            raise InvalidInput(f"config: retraining[{i}] needs 'deployment' and 'command'")
+        if not 1 <= run.experiment_traffic_percent <= 100:
+            raise InvalidInput(f"config: retraining[{i}].experiment_traffic_percent must be 1-100")
+        if run.max_per_day < 1:
+            raise InvalidInput(f"config: retraining[{i}].max_per_day must be >= 1")
+        if run.timeout_seconds <= 0:
+            raise InvalidInput(f"config: retraining[{i}].timeout_seconds must be > 0")
+        if not (run.max_age_hours or run.new_labeled_samples or run.on_critical):
+            raise InvalidInput(
+                f"config: retraining[{i}] has no trigger: set max_age_hours, new_labeled_samples or on_critical"
+            )
+
+
+def parse_tokens_env(value: str) -> list[TokenConfig]:
+    """SLUICE_TOKENS='name:role:secret,name2:role2:secret2'."""
+    tokens = []
+    for i, item in enumerate(filter(None, (p.strip() for p in value.split(",")))):
+        parts = item.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise InvalidInput(f"SLUICE_TOKENS entry {i + 1} must be NAME:ROLE:TOKEN")
+        tokens.append(TokenConfig(name=parts[0], role=parts[1], token=parts[2]))
+    return tokens
+
+
+def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Config:
+    environ = dict(os.environ) if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise InvalidInput(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
+    config = _build(Config, data, "")
+    if environ.get("SLUICE_TOKENS"):
+        config.tokens.extend(parse_tokens_env(environ["SLUICE_TOKENS"]))
+    _validate(config)
+    return config
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,387 @@
+"""Deployments and their traffic: deploy, set traffic, roll back, history.
+
+Every change bumps the deployment's generation (the optimistic-concurrency token and the number
+agents ACK), writes a history entry and an audit event in the same transaction, and is pushed to
+agents only after it commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from controlplane import audit
+from controlplane.context import Context
+from controlplane.domain import DeploymentInfo, HistoryEntry, Principal, SplitInfo
+from controlplane.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
+from controlplane.names import validate_name
+from controlplane.registry import find_version, version_info
+from controlplane.store.models import (
+    DeploymentHistoryRow,
+    DeploymentRow,
+    ExperimentRow,
+    ModelVersionRow,
+    TrafficSplitRow,
+    utcnow,
+)
+
+ACTIVE_EXPERIMENT_STATES = ("running", "paused")
+MAX_HISTORY = 1000
+
+
+@dataclass(frozen=True)
+class NewSplit:
+    version: ModelVersionRow
+    weight: int
+    role: str  # champion | challenger | shadow
+
+
+def find_deployment(session: Session, name: str, *, lock: bool = False) -> DeploymentRow:
+    validate_name("deployment", name)
+    query = select(DeploymentRow).where(DeploymentRow.name == name)
+    if lock:
+        query = query.with_for_update()
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(f"no deployment named {name!r}; `sluice deploy {name} MODEL:VERSION` creates it")
+    return row
+
+
+def active_experiment(session: Session, deployment_id: int) -> ExperimentRow | None:
+    return session.scalar(
+        select(ExperimentRow).where(
+            ExperimentRow.deployment_id == deployment_id,
+            ExperimentRow.state.in_(ACTIVE_EXPERIMENT_STATES),
+        )
+    )
+
+
+def deployment_info(session: Session, row: DeploymentRow) -> DeploymentInfo:
+    pairs = session.execute(
+        select(TrafficSplitRow, ModelVersionRow)
+        .join(ModelVersionRow, TrafficSplitRow.version_id == ModelVersionRow.id)
+        .where(TrafficSplitRow.deployment_id == row.id)
+        # Routing order: newest position first, so a ramp only moves keys toward the newcomer.
+        .order_by(TrafficSplitRow.position.desc())
+    ).all()
+    previous = session.get(ModelVersionRow, row.previous_champion_id) if row.previous_champion_id else None
+    experiment = active_experiment(session, row.id)
+    return DeploymentInfo(
+        id=row.id,
+        name=row.name,
+        generation=row.generation,
+        salt=row.salt,
+        splits=[SplitInfo(version_info(v), s.weight, s.role, s.position) for s, v in pairs],
+        previous_champion=version_info(previous) if previous else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        experiment=experiment.name if experiment else "",
+        routing_salt=experiment.salt if experiment else row.salt,
+        segment_rules=list((experiment.config or {}).get("segment_rules", [])) if experiment else [],
+    )
+
+
+def split_summary(splits: list[NewSplit] | list[SplitInfo]) -> list[dict[str, Any]]:
+    out = []
+    for s in splits:
+        v = s.version
+        out.append({"version": f"{v.model}:{v.version}", "weight": s.weight, "role": s.role})
+    return out
+
+
+def check_compatible(reference: ModelVersionRow, candidate: ModelVersionRow) -> None:
+    """Versions sharing a deployment must take the same inputs, or requests would fail."""
+    if candidate.model != reference.model:
+        raise InvalidInput(
+            f"{candidate.model}:{candidate.version} is a version of model {candidate.model!r}, "
+            f"but the deployment serves model {reference.model!r}"
+        )
+    ref_inputs = [(i["dtype"], i["shape"][1:]) for i in reference.inputs]
+    new_inputs = [(i["dtype"], i["shape"][1:]) for i in candidate.inputs]
+    if ref_inputs != new_inputs:
+        raise InvalidInput(
+            f"{candidate.model}:{candidate.version} takes inputs {candidate.inputs} but "
+            f"{reference.model}:{reference.version} takes {reference.inputs}: the input schemas differ"
+        )
+
+
+def apply_change(
+    session: Session,
+    principal: Principal,
+    row: DeploymentRow,
+    splits: list[NewSplit],
+    *,
+    action: str,
+    reason: str,
+    expected_generation: int | None,
+    end_experiment: bool = True,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Replace the deployment's splits; returns the new generation.
+
+    The caller holds the deployment row locked (`find_deployment(..., lock=True)`).
+    """
+    if expected_generation is not None and expected_generation != row.generation:
+        raise Conflict(
+            f"deployment {row.name!r} is at generation {row.generation}, not "
+            f"{expected_generation}: someone else changed it; re-read and try again"
+        )
+    new_generation = row.generation + 1
+    # The WHERE on the old generation makes a lost update impossible even without row locks.
+    result = session.execute(
+        update(DeploymentRow)
+        .where(DeploymentRow.id == row.id, DeploymentRow.generation == row.generation)
+        .values(generation=new_generation, updated_at=utcnow())
+        .execution_options(synchronize_session="evaluate")
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"deployment {row.name!r} changed concurrently; re-read and try again")
+    old_champion = session.scalar(
+        select(TrafficSplitRow.version_id).where(
+            TrafficSplitRow.deployment_id == row.id, TrafficSplitRow.role == "champion"
+        )
+    )
+    new_champion = next((s.version.id for s in splits if s.role == "champion"), None)
+    if old_champion is not None and new_champion is not None and old_champion != new_champion:
+        session.execute(
+            update(DeploymentRow)
+            .where(DeploymentRow.id == row.id)
+            .values(previous_champion_id=old_champion)
+            .execution_options(synchronize_session="evaluate")
+        )
+    existing = {
+        s.version_id: s
+        for s in session.scalars(select(TrafficSplitRow).where(TrafficSplitRow.deployment_id == row.id))
+    }
+    next_position = max((s.position for s in existing.values()), default=0) + 1
+    keep = {s.version.id for s in splits}
+    for version_id, split_row in existing.items():
+        if version_id not in keep:
+            session.delete(split_row)
+    for split in splits:
+        current = existing.get(split.version.id)
+        if current is None:
+            session.add(
+                TrafficSplitRow(
+                    deployment_id=row.id,
+                    version_id=split.version.id,
+                    weight=split.weight,
+                    role=split.role,
+                    position=next_position,
+                )
+            )
+            next_position += 1
+        else:
+            current.weight = split.weight
+            current.role = split.role
+    summary = split_summary(splits)
+    session.add(
+        DeploymentHistoryRow(
+            deployment_id=row.id,
+            generation=new_generation,
+            action=action,
+            principal=principal.name,
+            reason=reason,
+            splits=summary,
+        )
+    )
+    audit.record(
+        session,
+        principal,
+        action,
+        row.name,
+        generation=new_generation,
+        splits=summary,
+        reason=reason,
+        **(details or {}),
+    )
+    if end_experiment:
+        experiment = active_experiment(session, row.id)
+        if experiment is not None:
+            experiment.state = "aborted"
+            experiment.ended_at = utcnow()
+            experiment.status_reason = f"ended by a manual {action} ({principal.name})"
+            audit.record(
+                session,
+                principal,
+                "experiment.abort",
+                experiment.name,
+                reason=experiment.status_reason,
+            )
+    session.flush()
+    return new_generation
+
+
+def _check_weights(weights: list[tuple[str, str, int]]) -> None:
+    if not weights:
+        raise InvalidInput("no weights given: name at least one MODEL:VERSION=WEIGHT")
+    seen: set[tuple[str, str]] = set()
+    for model, version, weight in weights:
+        if (model, version) in seen:
+            raise InvalidInput(f"{model}:{version} is named twice")
+        seen.add((model, version))
+        if not isinstance(weight, int) or isinstance(weight, bool):
+            raise InvalidInput(f"the weight of {model}:{version} must be a whole number")
+        if weight < 0 or weight > 100:
+            raise InvalidInput(f"the weight of {model}:{version} is {weight}; weights are 0 to 100")
+    total = sum(w for _, _, w in weights)
+    if total != 100:
+        raise InvalidInput(f"weights sum to {total}; they must sum to 100")
+
+
+def deploy(
+    ctx: Context,
+    principal: Principal,
+    deployment: str,
+    model: str,
+    version: str,
+    *,
+    expected_generation: int | None = None,
+    reason: str = "",
+) -> DeploymentInfo:
+    """Make MODEL:VERSION the champion at 100%, creating the deployment when missing."""
+    validate_name("deployment", deployment)
+    try:
+        with ctx.db.session() as session:
+            target = find_version(session, model, version)
+            row = session.scalar(
+                select(DeploymentRow).where(DeploymentRow.name == deployment).with_for_update()
+            )
+            if row is None:
+                if expected_generation not in (None, 0):
+                    raise Conflict(f"deployment {deployment!r} does not exist yet (generation 0)")
+                row = DeploymentRow(name=deployment, generation=0, salt=secrets.token_hex(8))
+                session.add(row)
+                session.flush()
+            generation = apply_change(
+                session,
+                principal,
+                row,
+                [NewSplit(target, 100, "champion")],
+                action="deploy",
+                reason=reason,
+                expected_generation=expected_generation,
+            )
+            info = deployment_info(session, row)
+    except IntegrityError as exc:
+        raise Conflict(f"deployment {deployment!r} was created concurrently; try again") from exc
+    ctx.events.publish("deployment", deployment, f"generation {generation}: {model}:{version} at 100%")
+    return info
+
+
+def set_traffic(
+    ctx: Context,
+    principal: Principal,
+    deployment: str,
+    weights: list[tuple[str, str, int]],
+    *,
+    expected_generation: int | None = None,
+    reason: str = "",
+) -> DeploymentInfo:
+    _check_weights(weights)
+    with ctx.db.session() as session:
+        row = find_deployment(session, deployment, lock=True)
+        current = deployment_info(session, row)
+        champion = current.champion
+        versions = [(find_version(session, m, v), w) for m, v, w in weights]
+        reference = session.get(ModelVersionRow, champion.id) if champion is not None else versions[0][0]
+        assert reference is not None
+        for version_row, _ in versions:
+            check_compatible(reference, version_row)
+        live = [(v, w) for v, w in versions if w > 0]
+        # The champion stays champion while it keeps traffic; otherwise the heaviest takes over.
+        champion_id = champion.id if champion and any(v.id == champion.id for v, _ in live) else None
+        if champion_id is None:
+            champion_id = max(live, key=lambda p: p[1])[0].id
+        splits = [NewSplit(v, w, "champion" if v.id == champion_id else "challenger") for v, w in live]
+        generation = apply_change(
+            session,
+            principal,
+            row,
+            splits,
+            action="traffic.set",
+            reason=reason,
+            expected_generation=expected_generation,
+        )
+        info = deployment_info(session, row)
+    ctx.events.publish(
+        "traffic",
+        deployment,
+        f"generation {generation}: "
+        + ", ".join(f"{s['version']}={s['weight']}" for s in split_summary(splits)),
+    )
+    return info
+
+
+def rollback(
+    ctx: Context,
+    principal: Principal,
+    deployment: str,
+    to: tuple[str, str] | None = None,
+    *,
+    expected_generation: int | None = None,
+    reason: str = "",
+) -> DeploymentInfo:
+    """Return to the previous champion, or to a named version, at 100% at once."""
+    with ctx.db.session() as session:
+        row = find_deployment(session, deployment, lock=True)
+        if to is not None:
+            target = find_version(session, *to)
+        elif row.previous_champion_id is not None:
+            target = session.get(ModelVersionRow, row.previous_champion_id)
+            assert target is not None
+        else:
+            raise FailedPrecondition(
+                f"deployment {deployment!r} has no previous champion to roll back to; "
+                "name one with --to MODEL:VERSION"
+            )
+        current = deployment_info(session, row)
+        if current.champion is not None:
+            reference = session.get(ModelVersionRow, current.champion.id)
+            assert reference is not None
+            if reference.model != target.model:
+                raise InvalidInput(f"{target.model}:{target.version} is not a version of {reference.model!r}")
+        generation = apply_change(
+            session,
+            principal,
+            row,
+            [NewSplit(target, 100, "champion")],
+            action="rollback",
+            reason=reason,
+            expected_generation=expected_generation,
+        )
+        info = deployment_info(session, row)
+    ctx.events.publish(
+        "deployment", deployment, f"generation {generation}: rolled back to {target.model}:{target.version}"
+    )
+    return info
+
+
+def list_deployments(ctx: Context, name: str = "") -> list[DeploymentInfo]:
+    with ctx.db.session() as session:
+        if name:
+            return [deployment_info(session, find_deployment(session, name))]
+        rows = session.scalars(select(DeploymentRow).order_by(DeploymentRow.name)).all()
+        return [deployment_info(session, r) for r in rows]
+
+
+def list_history(ctx: Context, deployment: str, limit: int = 100) -> list[HistoryEntry]:
+    with ctx.db.session() as session:
+        row = find_deployment(session, deployment)
+        rows = session.scalars(
+            select(DeploymentHistoryRow)
+            .where(DeploymentHistoryRow.deployment_id == row.id)
+            .order_by(DeploymentHistoryRow.generation.desc())
+            .limit(min(limit or 100, MAX_HISTORY))
+        )
+        return [
+            HistoryEntry(
+                r.id, deployment, r.generation, r.action, r.principal, r.reason, list(r.splits), r.at
+            )
+            for r in rows
+        ]

@@ -1,0 +1,50 @@
+"""Typed domain errors. Domain code raises these; one place maps them to gRPC status codes.
+
+Every message should tell a person what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """Base class of every error a user may see."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(SluiceError):
+    """The request is malformed or a value is out of range (INVALID_ARGUMENT)."""
+
+
+class NotFound(SluiceError):
+    """A named model, version, deployment, experiment... does not exist (NOT_FOUND)."""
+
+
+class AlreadyExists(SluiceError):
+    """Something with that name already exists (ALREADY_EXISTS)."""
+
+
+class FailedPrecondition(SluiceError):
+    """The system is not in a state where this can be done (FAILED_PRECONDITION)."""
+
+
+class Conflict(SluiceError):
+    """A concurrent change won: e.g. a stale expected generation (ABORTED)."""
+
+
+class Unauthenticated(SluiceError):
+    """Missing or unknown credentials (UNAUTHENTICATED)."""
+
+
+class PermissionDenied(SluiceError):
+    """The caller's role does not allow this (PERMISSION_DENIED)."""
+
+
+class ResourceExhausted(SluiceError):
+    """A size or rate limit was exceeded (RESOURCE_EXHAUSTED)."""
+
+
+class Unavailable(SluiceError):
+    """A dependency (database, control plane, model) is not reachable right now (UNAVAILABLE)."""

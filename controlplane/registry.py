@@ -1,0 +1,264 @@
+"""The model registry: versions of models, their ONNX artifacts, signatures and baselines."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from controlplane import audit
+from controlplane.artifacts import PendingUpload
+from controlplane.context import Context
+from controlplane.domain import Principal, VersionInfo
+from controlplane.errors import AlreadyExists, InvalidInput, NotFound
+from controlplane.names import validate_name
+from controlplane.store.models import ModelVersionRow
+
+if TYPE_CHECKING:
+    from controlplane.onnx_inspect import TensorSpec
+
+MAX_BASELINE_ROWS = 100_000
+BASELINE_BINS = 10
+
+
+@dataclass
+class NewVersion:
+    model: str
+    version: str
+    description: str = ""
+    feature_names: list[str] = field(default_factory=list)
+    expected_sha256: str = ""
+
+
+def version_info(row: ModelVersionRow) -> VersionInfo:
+    return VersionInfo(
+        id=row.id,
+        model=row.model,
+        version=row.version,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        task=row.task,
+        inputs=list(row.inputs),
+        outputs=list(row.outputs),
+        feature_names=list(row.feature_names or []),
+        description=row.description,
+        baseline=row.baseline,
+        baseline_sha256=row.baseline_sha256,
+        offline_evaluation=row.offline_evaluation,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "dtype": spec.dtype,
+        "shape": [-1 if d is None else int(d) for d in spec.shape],
+    }
+
+
+def n_features(inputs: list[dict[str, Any]]) -> int | None:
+    """Feature count of a single [rows, features] input, None when not fixed."""
+    if len(inputs) != 1 or len(inputs[0]["shape"]) != 2:
+        return None
+    width = int(inputs[0]["shape"][1])
+    return width if width > 0 else None
+
+
+def _load_baseline(data: bytes, width: int | None) -> np.ndarray:
+    try:
+        sample = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for corrupt files
+        raise InvalidInput(f"the baseline is not a readable .npy array: {exc}") from exc
+    if sample.ndim != 2 or sample.shape[0] == 0:
+        raise InvalidInput(f"the baseline must be a 2-D array [rows, features], got shape {sample.shape}")
+    if not np.issubdtype(sample.dtype, np.number):
+        raise InvalidInput(f"the baseline must be numeric, got dtype {sample.dtype}")
+    if width is not None and sample.shape[1] != width:
+        raise InvalidInput(f"the baseline has {sample.shape[1]} features but the model expects {width}")
+    if sample.shape[0] > MAX_BASELINE_ROWS:
+        raise InvalidInput(f"the baseline has {sample.shape[0]} rows; the limit is {MAX_BASELINE_ROWS}")
+    sample = sample.astype(np.float64)
+    if not np.isfinite(sample).all():
+        raise InvalidInput("the baseline contains NaN or infinite values")
+    return sample
+
+
+def summarise_baseline(sample: np.ndarray, feature_names: list[str]) -> dict[str, Any]:
+    """Bin edges fixed once from the baseline; agents count live inputs on these bins."""
+    from controlplane.stats.drift import baseline_bin_edges, histogram_counts
+
+    features = []
+    for i in range(sample.shape[1]):
+        column = sample[:, i]
+        edges = baseline_bin_edges(column, BASELINE_BINS)
+        features.append(
+            {
+                "index": i,
+                "name": feature_names[i] if i < len(feature_names) else f"f{i}",
+                "inner_edges": [float(e) for e in edges],
+                "counts": [int(c) for c in histogram_counts(column, edges)],
+                "min": float(column.min()),
+                "max": float(column.max()),
+            }
+        )
+    return {"n_rows": int(sample.shape[0]), "features": features}
+
+
+def register_version(
+    ctx: Context,
+    principal: Principal,
+    new: NewVersion,
+    model_upload: PendingUpload,
+    baseline_upload: PendingUpload | None,
+) -> VersionInfo:
+    """Validate and store a new version. Uploads are consumed: committed or discarded."""
+    # onnx/onnxruntime load only where a model is inspected, not for every registry read.
+    from controlplane.onnx_inspect import inspect_onnx_file
+
+    try:
+        validate_name("model", new.model)
+        validate_name("version", new.version)
+        for name in new.feature_names:
+            if not name or len(name) > 128:
+                raise InvalidInput("feature names must be 1 to 128 characters")
+        with ctx.db.session() as session:
+            _ensure_new(session, new.model, new.version)
+        model_upload.close()
+        if new.expected_sha256 and model_upload.sha256 != new.expected_sha256:
+            raise InvalidInput(
+                f"the upload's sha256 is {model_upload.sha256}, the header said "
+                f"{new.expected_sha256}: the file changed or was cut off in transit"
+            )
+        signature = inspect_onnx_file(model_upload.path)
+        inputs = [_spec_dict(s) for s in signature.inputs]
+        outputs = [_spec_dict(s) for s in signature.outputs]
+        width = n_features(inputs)
+        if new.feature_names and width is not None and len(new.feature_names) != width:
+            raise InvalidInput(
+                f"{len(new.feature_names)} feature names given; the model has {width} features"
+            )
+        baseline = None
+        baseline_sha = None
+        if baseline_upload is not None:
+            baseline_upload.close()
+            sample = _load_baseline(baseline_upload.path.read_bytes(), width)
+            baseline = summarise_baseline(sample, new.feature_names)
+            baseline_sha = ctx.artifacts.commit(baseline_upload)
+            baseline["sample_sha256"] = baseline_sha
+            baseline_upload = None
+        sha = ctx.artifacts.commit(model_upload)
+        row = ModelVersionRow(
+            model=new.model,
+            version=new.version,
+            sha256=sha,
+            size_bytes=model_upload.size,
+            task=signature.task,
+            inputs=inputs,
+            outputs=outputs,
+            feature_names=list(new.feature_names),
+            description=new.description,
+            baseline=baseline,
+            baseline_sha256=baseline_sha,
+            created_by=principal.name,
+        )
+        try:
+            with ctx.db.session() as session:
+                _ensure_new(session, new.model, new.version)
+                session.add(row)
+                session.flush()
+                audit.record(
+                    session,
+                    principal,
+                    "version.register",
+                    f"{new.model}:{new.version}",
+                    sha256=sha,
+                    size_bytes=model_upload.size,
+                    task=signature.task,
+                )
+                info = version_info(row)
+        except IntegrityError as exc:
+            raise AlreadyExists(f"version {new.model}:{new.version} already exists") from exc
+    finally:
+        model_upload.discard()
+        if baseline_upload is not None:
+            baseline_upload.discard()
+    ctx.events.publish("version", "", f"registered {info.ref}")
+    return info
+
+
+def _ensure_new(session: Session, model: str, version: str) -> None:
+    exists = session.scalar(
+        select(ModelVersionRow.id).where(ModelVersionRow.model == model, ModelVersionRow.version == version)
+    )
+    if exists is not None:
+        raise AlreadyExists(
+            f"version {model}:{version} already exists; versions are immutable, "
+            "register under a new version label"
+        )
+
+
+def find_version(session: Session, model: str, version: str) -> ModelVersionRow:
+    row = session.scalar(
+        select(ModelVersionRow).where(ModelVersionRow.model == model, ModelVersionRow.version == version)
+    )
+    if row is None:
+        known = session.scalar(select(ModelVersionRow.id).where(ModelVersionRow.model == model))
+        if known is None:
+            raise NotFound(f"no model named {model!r}; `sluice version list` shows the registry")
+        raise NotFound(f"model {model!r} has no version {version!r}")
+    return row
+
+
+def get_version(ctx: Context, model: str, version: str) -> VersionInfo:
+    validate_name("model", model)
+    validate_name("version", version)
+    with ctx.db.session() as session:
+        return version_info(find_version(session, model, version))
+
+
+def list_versions(ctx: Context, model: str = "") -> list[VersionInfo]:
+    with ctx.db.session() as session:
+        query = select(ModelVersionRow).order_by(ModelVersionRow.model, ModelVersionRow.id)
+        if model:
+            validate_name("model", model)
+            query = query.where(ModelVersionRow.model == model)
+        return [version_info(r) for r in session.scalars(query)]
+
+
+def register_file(
+    ctx: Context,
+    principal: Principal,
+    new: NewVersion,
+    model_path: Path,
+    baseline_path: Path | None,
+) -> VersionInfo:
+    """Register an ONNX file (and .npy baseline) from the local disk, e.g. a retraining result."""
+    uploads: list[PendingUpload] = []
+    try:
+        for path, what in ((model_path, "model"), (baseline_path, "baseline")):
+            if path is None:
+                continue
+            upload = ctx.artifacts.begin_upload(what)
+            uploads.append(upload)
+            with Path(path).open("rb") as handle:
+                while data := handle.read(1 << 20):
+                    upload.write(data)
+    except OSError as exc:
+        for upload in uploads:
+            upload.discard()
+        raise InvalidInput(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    except BaseException:
+        for upload in uploads:
+            upload.discard()
+        raise
+    model_upload = uploads[0]
+    baseline_upload = uploads[1] if len(uploads) > 1 else None
+    return register_version(ctx, principal, new, model_upload, baseline_upload)

@@ -1,0 +1,205 @@
+"""The control plane process: gRPC server lifecycle, background loops and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from controlplane.api.auth import AuthInterceptor, TokenBook
+from controlplane.api.service import ControlPlaneService
+from controlplane.artifacts import ArtifactStore
+from controlplane.cli.commands.serve import DEFAULT_ARTIFACTS, DEFAULT_DB, DEFAULT_LISTEN
+from controlplane.config import Config, load_config
+from controlplane.context import Context
+from controlplane.errors import InvalidInput
+from controlplane.events import EventBus
+from controlplane.store.db import Database
+from protos import controlplane_pb2, controlplane_pb2_grpc
+
+log = logging.getLogger("sluice.controlplane")
+
+SERVICE_NAMES = ("sluice.v1.ControlPlane", "sluice.v1.AgentHub")
+
+
+def is_loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(i[4][0]).is_loopback for i in socket.getaddrinfo(host, None))
+        except OSError:
+            return False
+
+
+@dataclass
+class ServerOptions:
+    listen: str = DEFAULT_LISTEN
+    db_url: str = DEFAULT_DB
+    artifacts: Path = Path(DEFAULT_ARTIFACTS)
+    config_path: Path | None = None
+    allow_insecure: bool = False
+    metrics_port: int | None = 7401
+    config: Config | None = None  # takes precedence over config_path (tests)
+
+
+BackgroundLoop = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ControlPlaneServer:
+    options: ServerOptions
+    ctx: Context | None = None
+    port: int = 0
+    _server: grpc.aio.Server | None = None
+    _health: health.aio.HealthServicer | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _executor: ThreadPoolExecutor | None = None
+    _stoppers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        options = self.options
+        config = options.config or load_config(options.config_path)
+        book = TokenBook(config.tokens)
+        tls = bool(config.tls.cert_file)
+        if not book.enabled and not is_loopback(options.listen) and not options.allow_insecure:
+            raise InvalidInput(
+                f"refusing to listen on {options.listen} without tokens: configure tokens "
+                "(config file or SLUICE_TOKENS), listen on 127.0.0.1, or pass --allow-insecure"
+            )
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sluice-db")
+        loop = asyncio.get_running_loop()
+        events = EventBus()
+        events.bind(loop)
+        db = await loop.run_in_executor(self._executor, Database, options.db_url)
+        self.ctx = Context(
+            db=db,
+            artifacts=ArtifactStore(options.artifacts, config.limits.max_artifact_bytes),
+            config=config,
+            events=events,
+        )
+        limit = config.limits.max_message_bytes
+        self._server = grpc.aio.server(
+            interceptors=[AuthInterceptor(book)],
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        controlplane_pb2_grpc.add_ControlPlaneServicer_to_server(
+            ControlPlaneService(self.ctx, self._executor), self._server
+        )
+        self._add_components()
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self._server,
+        )
+        if tls:
+            from controlplane.tls import server_credentials
+
+            self.port = self._server.add_secure_port(options.listen, server_credentials(config.tls))
+        else:
+            self.port = self._server.add_insecure_port(options.listen)
+        if self.port == 0:
+            raise InvalidInput(f"cannot listen on {options.listen}: the address is in use or invalid")
+        await self._server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("control plane listening on %s (db %s)", self.address, db.safe_url)
+
+    def _add_components(self) -> None:
+        """Services and background loops of the later areas (agents, monitoring, experiments)."""
+        assert self.ctx is not None and self._server is not None and self._executor is not None
+        from controlplane.components import install
+
+        install(self)
+
+    def spawn(self, name: str, loop_fn: BackgroundLoop) -> None:
+        """Run a background loop for the server's lifetime; a crash is logged, then restarted."""
+
+        async def guarded() -> None:
+            while True:
+                try:
+                    await loop_fn()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background loop %s failed; restarting in 1 s", name)
+                    await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    def on_stop(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self._stoppers.append(fn)
+
+    @property
+    def address(self) -> str:
+        host = self.options.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    @property
+    def grpc_server(self) -> grpc.aio.Server:
+        assert self._server is not None
+        return self._server
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        assert self._executor is not None
+        return self._executor
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Drain: report NOT_SERVING, stop taking calls, let running calls finish."""
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        for fn in self._stoppers:
+            try:
+                await fn()
+            except Exception:
+                log.exception("error while stopping a component")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self.ctx is not None:
+            self.ctx.db.dispose()
+
+
+async def serve(options: ServerOptions, ready: Callable[[ControlPlaneServer], None] | None = None) -> None:
+    server = ControlPlaneServer(options)
+    await server.start()
+    if ready is not None:
+        ready(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining calls")
+    await server.stop()
+
+
+_ = controlplane_pb2  # the generated module registers descriptors used by reflection

@@ -1,0 +1,457 @@
+"""The built-in trainer behind `sluice train`, retraining runs and the demo.
+
+scikit-learn model -> ONNX file (+ a baseline sample of training rows for drift bins). It runs
+locally, with no control plane, so every failure a user can cause is an `InvalidInput` that says
+what to fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from controlplane.errors import InvalidInput
+
+CLASSIFIERS = ("logreg", "gbm", "constant")
+REGRESSORS = ("ridge", "gbr")
+KINDS = CLASSIFIERS + REGRESSORS
+# Pinned so that the same model always exports to the same bytes (and sha256), whatever the
+# installed skl2onnx's newest opset; every supported onnxruntime runs opset 17.
+TARGET_OPSET: dict[str, int] = {"": 17, "ai.onnx.ml": 3}
+INPUT_NAME = "input"
+LABEL_OUTPUT = "label"
+PROBABILITIES_OUTPUT = "probabilities"
+VALUE_OUTPUT = "value"
+MIN_TRAINING_ROWS = 10
+HOLDOUT_FRACTION = 0.2
+GBM_ESTIMATORS = 50
+NPY_MAGIC = b"\x93NUMPY"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `sluice train` reports; exactly one of the two holdout metrics is set."""
+
+    n_rows: int
+    n_features: int
+    kind: str
+    out: Path
+    baseline: Path
+    holdout_accuracy: float | None = None
+    holdout_mae: float | None = None
+    n_holdout: int = 0
+
+
+# ---- datasets ----
+
+
+def _cell_error(path: Path, line: int, column: str, cell: str) -> InvalidInput:
+    if not cell.strip():
+        return InvalidInput(
+            f"{path}: line {line}, column {column!r} is empty; every cell needs a number"
+        )
+    return InvalidInput(
+        f"{path}: line {line}, column {column!r} is {cell.strip()[:40]!r}, not a number "
+        "(only numeric features and labels are supported)"
+    )
+
+
+def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            while header is not None and not any(cell.strip() for cell in header):
+                header = next(reader, None)
+            if header is None:
+                raise InvalidInput(f"{path} is empty: expected a CSV header line and data rows")
+            header = [cell.strip() for cell in header]
+            body: list[list[str]] = []
+            lines: list[int] = []
+            for row in reader:
+                if not row or not any(cell.strip() for cell in row):
+                    continue  # blank lines, e.g. a trailing newline
+                if len(row) != len(header):
+                    raise InvalidInput(
+                        f"{path}: line {reader.line_num} has {len(row)} cells but the header has "
+                        f"{len(header)} columns"
+                    )
+                body.append(row)
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not a UTF-8 text CSV file ({exc.reason})") from None
+    except csv.Error as exc:
+        raise InvalidInput(f"{path} is not a readable CSV file: {exc}") from None
+    if len(header) < 2:
+        raise InvalidInput(
+            f"{path} has {len(header)} column; at least one feature column and a label are needed"
+        )
+    if label_column is None:
+        label_index = len(header) - 1
+    elif label_column in header:
+        label_index = header.index(label_column)
+    else:
+        raise InvalidInput(
+            f"{path} has no column {label_column!r}; its columns are {', '.join(header)}"
+        )
+    if not body:
+        raise InvalidInput(f"{path} has a header but no data rows")
+    try:
+        table = np.array(body, dtype=np.float64)  # numpy parses the strings: fast path
+    except ValueError:
+        for row, line in zip(body, lines, strict=True):
+            for name, cell in zip(header, row, strict=True):
+                try:
+                    float(cell)
+                except ValueError:
+                    raise _cell_error(path, line, name, cell) from None
+        raise
+    features, labels = np.delete(table, label_index, axis=1), table[:, label_index]
+    names = [h for i, h in enumerate(header) if i != label_index]
+    _check_finite(path, features, labels, names, header[label_index], lines)
+    return features, labels
+
+
+def _load_npy(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        table = np.load(path, allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError/OSError/EOFError... for corrupt files
+        raise InvalidInput(f"{path} is not a readable .npy array: {exc}") from exc
+    if not (np.issubdtype(table.dtype, np.number) or table.dtype == np.bool_):
+        raise InvalidInput(f"{path} holds {table.dtype} values; a numeric array is needed")
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise InvalidInput(
+            f"{path} must be a 2-D array [rows, features + label] with at least 2 columns, "
+            f"got shape {list(table.shape)}"
+        )
+    if table.shape[0] == 0:
+        raise InvalidInput(f"{path} has no rows")
+    table = table.astype(np.float64)
+    names = [f"#{i}" for i in range(table.shape[1] - 1)]
+    _check_finite(path, table[:, :-1], table[:, -1], names, "label (last column)", None)
+    return table[:, :-1], table[:, -1]
+
+
+def _check_finite(
+    path: Path,
+    features: np.ndarray,
+    labels: np.ndarray,
+    names: list[str],
+    label_name: str,
+    lines: list[int] | None,
+) -> None:
+    """Refuse NaN/inf, naming the first offending cell (a silent NaN would poison the model)."""
+    for values, column_names in ((features, names), (labels[:, None], [label_name])):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            where = f"line {lines[row]}" if lines is not None else f"row {row}"
+            raise InvalidInput(
+                f"{path}: {where}, column {column_names[column]!r} is {values[row, column]}; "
+                "NaN and infinite values are not supported (drop or impute them first)"
+            )
+
+
+def load_dataset(path: Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features (float32 [rows, features]) and labels from a CSV with a header or a 2-D .npy.
+
+    CSV: the label is `label_column` or the last column. NPY: the label is the last column.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist")
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise InvalidInput(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not magic:
+        raise InvalidInput(f"{path} is empty")
+    if path.suffix.lower() == ".npy" or magic == NPY_MAGIC:
+        if label_column is not None:
+            raise InvalidInput(
+                f"{path} is a .npy array: it has no column names, its label is the last column"
+            )
+        features, labels = _load_npy(path)
+    else:
+        features, labels = _load_csv(path, label_column)
+    if np.abs(features).max(initial=0.0) > np.finfo(np.float32).max:
+        raise InvalidInput(f"{path} has feature values beyond the float32 range (about ±3.4e38)")
+    return features.astype(np.float32), labels
+
+
+# ---- training ----
+
+
+def _classes(y: np.ndarray, kind: str) -> np.ndarray:
+    """Classifier labels as int64; refuse fractional labels rather than truncating them."""
+    y = np.asarray(y)
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind != "f":
+        raise InvalidInput(f"labels must be numeric class ids for kind {kind!r}, got {y.dtype}")
+    fractional = y != np.round(y)
+    if fractional.any():
+        example = y[np.argmax(fractional)]
+        raise InvalidInput(
+            f"kind {kind!r} is a classifier and needs integer class labels, but a label is "
+            f"{example:g}; for a numeric target use a regressor ({', '.join(REGRESSORS)})"
+        )
+    if np.abs(y).max(initial=0.0) > 2**53:
+        raise InvalidInput("class labels must be integers below 2**53")
+    return y.astype(np.int64)
+
+
+def train_model(X: np.ndarray, y: np.ndarray, kind: str = "logreg", seed: int = 0) -> Any:
+    """Fit one of the built-in kinds; the task (classification or regression) follows the kind."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind not in KINDS:
+        raise InvalidInput(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise InvalidInput(
+            f"training features must be a non-empty 2-D array, got shape {list(X.shape)}"
+        )
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise InvalidInput(
+            f"need one label per row: {X.shape[0]} rows, labels of shape {list(y.shape)}"
+        )
+    if kind in REGRESSORS:
+        target = y.astype(np.float64)
+        if kind == "ridge":
+            return make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(X, target)
+        gbr = GradientBoostingRegressor(n_estimators=GBM_ESTIMATORS, max_depth=3, random_state=seed)
+        return gbr.fit(X, target)
+    classes = _classes(y, kind)
+    if kind == "constant":
+        # Answers the most frequent class whatever the input: a deliberately broken challenger.
+        return DummyClassifier(strategy="most_frequent").fit(X, classes)
+    if np.unique(classes).size < 2:
+        raise InvalidInput(f"every label is {classes[0]}: a classifier needs at least two classes")
+    if kind == "logreg":
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    else:
+        model = GradientBoostingClassifier(
+            n_estimators=GBM_ESTIMATORS, max_depth=3, random_state=seed
+        )
+    return model.fit(X, classes)
+
+
+# ---- ONNX export ----
+
+
+def _convert_dummy_classifier(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx ships no DummyClassifier converter: constant rows broadcast to the batch size."""
+    from onnx import TensorProto
+
+    model = operator.raw_operator
+    if model.strategy not in ("most_frequent", "prior", "constant"):
+        raise NotImplementedError(
+            f"DummyClassifier(strategy={model.strategy!r}) answers at random: not exportable"
+        )
+    if not np.issubdtype(np.asarray(model.classes_).dtype, np.integer):
+        raise NotImplementedError("DummyClassifier with non-integer classes")
+    probe = np.zeros((1, max(int(getattr(model, "n_features_in_", 1)), 1)))
+    row = np.asarray(model.predict_proba(probe), dtype=np.float32)
+    label = np.asarray(model.predict(probe), dtype=np.int64)
+
+    def name(hint: str) -> str:
+        return str(scope.get_unique_variable_name(hint))
+
+    def node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
+        container.add_node(op, inputs, outputs, name=scope.get_unique_operator_name(op), **attrs)
+
+    zero, one, row_c, label_c = name("zero"), name("one"), name("proba_row"), name("label_row")
+    shape, rows, rows_by_one = name("shape"), name("rows"), name("rows_by_one")
+    container.add_initializer(zero, TensorProto.INT64, [1], [0])
+    container.add_initializer(one, TensorProto.INT64, [1], [1])
+    container.add_initializer(row_c, TensorProto.FLOAT, list(row.shape), row.ravel().tolist())
+    container.add_initializer(label_c, TensorProto.INT64, [1], label.tolist())
+    node("Shape", [operator.inputs[0].full_name], [shape])
+    node("Gather", [shape, zero], [rows], axis=0)
+    node("Concat", [rows, one], [rows_by_one], axis=0)
+    node("Expand", [label_c, rows], [operator.outputs[0].full_name])
+    node("Expand", [row_c, rows_by_one], [operator.outputs[1].full_name])
+
+
+@functools.cache
+def _register_converters() -> None:
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from sklearn.dummy import DummyClassifier
+
+    update_registered_converter(
+        DummyClassifier,
+        "SluiceDummyClassifier",
+        calculate_linear_classifier_output_shapes,
+        _convert_dummy_classifier,
+        options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+    )
+
+
+def _atomic_write(out_path: Path, data: bytes) -> None:
+    """Write next to the target and rename, so a reader never sees half a model."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def export_onnx(model: Any, n_features: int, out_path: Path) -> None:
+    """Export with a fixed opset: input `input` float32 [N, n_features].
+
+    Classifiers output `label` int64 [N] and `probabilities` float32 [N, classes] (no ZipMap);
+    regressors output `value` float32 [N, 1].
+    """
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.base import is_classifier
+
+    _register_converters()
+    kwargs: dict[str, Any] = {}
+    if is_classifier(model):
+        kwargs["options"] = {id(model): {"zipmap": False}}
+    else:
+        kwargs["final_types"] = [(VALUE_OUTPUT, FloatTensorType([None, 1]))]
+    try:
+        onx = to_onnx(
+            model,
+            initial_types=[(INPUT_NAME, FloatTensorType([None, int(n_features)]))],
+            target_opset=TARGET_OPSET,
+            **kwargs,
+        )
+    except Exception as exc:  # skl2onnx raises RuntimeError, NotImplementedError, ...
+        raise InvalidInput(f"cannot export {type(model).__name__} to ONNX: {exc}") from exc
+    _atomic_write(Path(out_path), onx.SerializeToString())
+
+
+def write_baseline(X: np.ndarray, out_path: Path, max_rows: int = 1000, seed: int = 0) -> None:
+    """Save a random sample of training rows (float32 .npy): the control plane bins drift on it."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise InvalidInput(f"a baseline needs a non-empty 2-D array, got shape {list(X.shape)}")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(X.shape[0], size=min(max_rows, X.shape[0]), replace=False))
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as handle:  # a handle: np.save would append ".npy" to a bare path
+            np.save(handle, np.ascontiguousarray(X[rows], dtype=np.float32))
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _onnx_predictions(path: Path, X: np.ndarray) -> np.ndarray:
+    """Predictions of the exported file itself, so the reported metric is that of what ships."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    wanted = LABEL_OUTPUT if LABEL_OUTPUT in names else names[0]
+    (out,) = session.run([wanted], {INPUT_NAME: np.ascontiguousarray(X, dtype=np.float32)})
+    return np.asarray(out).reshape(-1)
+
+
+def train_command(
+    data: Path,
+    out: Path,
+    baseline_out: Path | None,
+    kind: str = "logreg",
+    label_column: str | None = None,
+    seed: int = 0,
+) -> TrainResult:
+    """Split 80/20 (seeded), train, export, score the holdout on the ONNX file, write a baseline.
+
+    The baseline defaults to `<out stem>.baseline.npy` next to the model. The metric is computed
+    with onnxruntime on the exported file, so it is the metric of what ships.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if kind not in KINDS:
+        raise InvalidInput(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    X, y = load_dataset(data, label_column)
+    if X.shape[0] < MIN_TRAINING_ROWS:
+        raise InvalidInput(
+            f"{data} has {X.shape[0]} rows; at least {MIN_TRAINING_ROWS} are needed to train"
+        )
+    stratify = None
+    if kind in CLASSIFIERS:
+        y = _classes(y, kind)
+        _, counts = np.unique(y, return_counts=True)
+        n_test = math.ceil(HOLDOUT_FRACTION * len(y))
+        if counts.size > 1 and counts.min() >= 2 and n_test >= counts.size:
+            stratify = y  # keeps rare classes on both sides of the split
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=HOLDOUT_FRACTION, random_state=seed, stratify=stratify
+    )
+    model = train_model(X_train, y_train, kind, seed)
+    out = Path(out)
+    default_baseline = out.with_name(out.stem + ".baseline.npy")
+    baseline = default_baseline if baseline_out is None else Path(baseline_out)
+    export_onnx(model, X.shape[1], out)
+    write_baseline(X_train, baseline, seed=seed)
+    predicted = _onnx_predictions(out, X_test)
+    result = TrainResult(
+        n_rows=int(X.shape[0]),
+        n_features=int(X.shape[1]),
+        kind=kind,
+        out=out,
+        baseline=baseline,
+        n_holdout=len(y_test),
+    )
+    if kind in CLASSIFIERS:
+        return replace(result, holdout_accuracy=float(np.mean(predicted == y_test)))
+    errors = np.abs(predicted.astype(np.float64) - y_test)
+    return replace(result, holdout_mae=float(np.mean(errors)))
+
+
+# ---- the bundled demo data ----
+
+
+@functools.cache
+def _breast_cancer() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer()  # ships inside scikit-learn: no download
+    names = tuple(str(n).replace(" ", "_") for n in bunch.feature_names)
+    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64), names
+
+
+def breast_cancer_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's breast-cancer data: X float32 [569, 30], y int64 (1 = benign); copies."""
+    data, target, _ = _breast_cancer()
+    return data.astype(np.float32), target.copy()
+
+
+def breast_cancer_feature_names() -> list[str]:
+    """The 30 feature names with spaces replaced by '_' (the CSV header)."""
+    return list(_breast_cancer()[2])
+
+
+def write_breast_cancer_csv(path: Path) -> None:
+    """The breast-cancer data as CSV: header of feature names, then `label` last."""
+    data, target, names = _breast_cancer()
+    lines = [",".join([*names, "label"])]
+    for row, label in zip(data, target, strict=True):
+        lines.append(",".join([*(repr(float(v)) for v in row), str(int(label))]))
+    _atomic_write(Path(path), ("\n".join(lines) + "\n").encode())

@@ -1,0 +1,753 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from protos import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExperimentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPERIMENT_STATE_UNSPECIFIED: _ClassVar[ExperimentState]
+    EXPERIMENT_RUNNING: _ClassVar[ExperimentState]
+    EXPERIMENT_PAUSED: _ClassVar[ExperimentState]
+    EXPERIMENT_STOPPED: _ClassVar[ExperimentState]
+    EXPERIMENT_ABORTED: _ClassVar[ExperimentState]
+    EXPERIMENT_ROLLED_BACK: _ClassVar[ExperimentState]
+    EXPERIMENT_PROMOTED: _ClassVar[ExperimentState]
+    EXPERIMENT_COMPLETED: _ClassVar[ExperimentState]
+
+class AlertState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_STATE_UNSPECIFIED: _ClassVar[AlertState]
+    ALERT_OPEN: _ClassVar[AlertState]
+    ALERT_ACKNOWLEDGED: _ClassVar[AlertState]
+    ALERT_RESOLVED: _ClassVar[AlertState]
+EXPERIMENT_STATE_UNSPECIFIED: ExperimentState
+EXPERIMENT_RUNNING: ExperimentState
+EXPERIMENT_PAUSED: ExperimentState
+EXPERIMENT_STOPPED: ExperimentState
+EXPERIMENT_ABORTED: ExperimentState
+EXPERIMENT_ROLLED_BACK: ExperimentState
+EXPERIMENT_PROMOTED: ExperimentState
+EXPERIMENT_COMPLETED: ExperimentState
+ALERT_STATE_UNSPECIFIED: AlertState
+ALERT_OPEN: AlertState
+ALERT_ACKNOWLEDGED: AlertState
+ALERT_RESOLVED: AlertState
+
+class RegisterVersionHeader(_message.Message):
+    __slots__ = ("ref", "description", "model_size", "model_sha256", "baseline_size", "feature_names")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    ref: _common_pb2.VersionRef
+    description: str
+    model_size: int
+    model_sha256: str
+    baseline_size: int
+    feature_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ref: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., description: _Optional[str] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ..., baseline_size: _Optional[int] = ..., feature_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RegisterVersionChunk(_message.Message):
+    __slots__ = ("header", "model_chunk", "baseline_chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: RegisterVersionHeader
+    model_chunk: bytes
+    baseline_chunk: bytes
+    def __init__(self, header: _Optional[_Union[RegisterVersionHeader, _Mapping]] = ..., model_chunk: _Optional[bytes] = ..., baseline_chunk: _Optional[bytes] = ...) -> None: ...
+
+class ListVersionsRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class ListVersionsResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[_common_pb2.ModelVersion, _Mapping]]] = ...) -> None: ...
+
+class EvaluateRequest(_message.Message):
+    __slots__ = ("challenger", "deployment", "data", "data_format", "label_column", "min_improvement", "alpha")
+    CHALLENGER_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    DATA_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    LABEL_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    MIN_IMPROVEMENT_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    challenger: _common_pb2.VersionRef
+    deployment: str
+    data: bytes
+    data_format: str
+    label_column: str
+    min_improvement: float
+    alpha: float
+    def __init__(self, challenger: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., deployment: _Optional[str] = ..., data: _Optional[bytes] = ..., data_format: _Optional[str] = ..., label_column: _Optional[str] = ..., min_improvement: _Optional[float] = ..., alpha: _Optional[float] = ...) -> None: ...
+
+class Deployment(_message.Message):
+    __slots__ = ("name", "generation", "splits", "salt", "experiment", "previous_champion", "created_at", "updated_at", "segment_rules")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    SPLITS_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_CHAMPION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_RULES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    generation: int
+    splits: _containers.RepeatedCompositeFieldContainer[_common_pb2.TrafficSplit]
+    salt: str
+    experiment: str
+    previous_champion: _common_pb2.VersionRef
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    segment_rules: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentRule]
+    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., splits: _Optional[_Iterable[_Union[_common_pb2.TrafficSplit, _Mapping]]] = ..., salt: _Optional[str] = ..., experiment: _Optional[str] = ..., previous_champion: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ...) -> None: ...
+
+class DeployRequest(_message.Message):
+    __slots__ = ("deployment", "version", "expected_generation", "reason")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    version: _common_pb2.VersionRef
+    expected_generation: int
+    reason: str
+    def __init__(self, deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., expected_generation: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class TrafficWeight(_message.Message):
+    __slots__ = ("version", "weight")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    version: _common_pb2.VersionRef
+    weight: int
+    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., weight: _Optional[int] = ...) -> None: ...
+
+class SetTrafficRequest(_message.Message):
+    __slots__ = ("deployment", "weights", "expected_generation", "reason")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    weights: _containers.RepeatedCompositeFieldContainer[TrafficWeight]
+    expected_generation: int
+    reason: str
+    def __init__(self, deployment: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[TrafficWeight, _Mapping]]] = ..., expected_generation: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RollbackRequest(_message.Message):
+    __slots__ = ("deployment", "to", "expected_generation", "reason")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    to: _common_pb2.VersionRef
+    expected_generation: int
+    reason: str
+    def __init__(self, deployment: _Optional[str] = ..., to: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., expected_generation: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListDeploymentsRequest(_message.Message):
+    __slots__ = ("deployment",)
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    def __init__(self, deployment: _Optional[str] = ...) -> None: ...
+
+class ListDeploymentsResponse(_message.Message):
+    __slots__ = ("deployments",)
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    deployments: _containers.RepeatedCompositeFieldContainer[Deployment]
+    def __init__(self, deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ...) -> None: ...
+
+class WaitForSyncRequest(_message.Message):
+    __slots__ = ("deployment", "generation", "timeout_seconds")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    generation: int
+    timeout_seconds: float
+    def __init__(self, deployment: _Optional[str] = ..., generation: _Optional[int] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+
+class WaitForSyncResponse(_message.Message):
+    __slots__ = ("in_sync", "generation", "synced_agents", "lagging_agents")
+    IN_SYNC_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    SYNCED_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    LAGGING_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    in_sync: bool
+    generation: int
+    synced_agents: _containers.RepeatedScalarFieldContainer[str]
+    lagging_agents: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, in_sync: _Optional[bool] = ..., generation: _Optional[int] = ..., synced_agents: _Optional[_Iterable[str]] = ..., lagging_agents: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Guardrail(_message.Message):
+    __slots__ = ("metric", "max_degradation")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEGRADATION_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    max_degradation: float
+    def __init__(self, metric: _Optional[str] = ..., max_degradation: _Optional[float] = ...) -> None: ...
+
+class ExperimentConfig(_message.Message):
+    __slots__ = ("deployment", "challenger", "traffic_percent", "metric", "guardrails", "min_samples", "alpha", "min_improvement", "sequential", "plan", "hold_seconds", "auto_promote", "shadow", "segment_rules", "require_offline_win")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGER_FIELD_NUMBER: _ClassVar[int]
+    TRAFFIC_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    MIN_IMPROVEMENT_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    HOLD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PROMOTE_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_RULES_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_OFFLINE_WIN_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    challenger: _common_pb2.VersionRef
+    traffic_percent: int
+    metric: str
+    guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
+    min_samples: int
+    alpha: float
+    min_improvement: float
+    sequential: bool
+    plan: _containers.RepeatedScalarFieldContainer[int]
+    hold_seconds: float
+    auto_promote: bool
+    shadow: bool
+    segment_rules: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentRule]
+    require_offline_win: bool
+    def __init__(self, deployment: _Optional[str] = ..., challenger: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., traffic_percent: _Optional[int] = ..., metric: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., min_samples: _Optional[int] = ..., alpha: _Optional[float] = ..., min_improvement: _Optional[float] = ..., sequential: _Optional[bool] = ..., plan: _Optional[_Iterable[int]] = ..., hold_seconds: _Optional[float] = ..., auto_promote: _Optional[bool] = ..., shadow: _Optional[bool] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., require_offline_win: _Optional[bool] = ...) -> None: ...
+
+class StartExperimentRequest(_message.Message):
+    __slots__ = ("name", "config", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    config: ExperimentConfig
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[ExperimentConfig, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ExperimentRequest(_message.Message):
+    __slots__ = ("name", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListExperimentsRequest(_message.Message):
+    __slots__ = ("deployment", "include_finished")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    include_finished: bool
+    def __init__(self, deployment: _Optional[str] = ..., include_finished: _Optional[bool] = ...) -> None: ...
+
+class ListExperimentsResponse(_message.Message):
+    __slots__ = ("experiments",)
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    experiments: _containers.RepeatedCompositeFieldContainer[Experiment]
+    def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ...) -> None: ...
+
+class ArmSummary(_message.Message):
+    __slots__ = ("version", "role", "requests", "n", "metric", "ci_low", "ci_high")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    version: _common_pb2.VersionRef
+    role: _common_pb2.Role
+    requests: int
+    n: int
+    metric: float
+    ci_low: float
+    ci_high: float
+    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., requests: _Optional[int] = ..., n: _Optional[int] = ..., metric: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
+
+class GuardrailResult(_message.Message):
+    __slots__ = ("metric", "passed", "detail")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    passed: bool
+    detail: str
+    def __init__(self, metric: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ExperimentAnalysis(_message.Message):
+    __slots__ = ("metric", "arms", "difference", "difference_ci_low", "difference_ci_high", "relative_lift", "relative_lift_ci_low", "relative_lift_ci_high", "p_value", "decision", "srm_detected", "srm_p_value", "sequential", "guardrails", "shadow_agreement", "shadow_mcnemar_p", "shadow_pairs")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_LIFT_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_LIFT_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_LIFT_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    SRM_DETECTED_FIELD_NUMBER: _ClassVar[int]
+    SRM_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_MCNEMAR_P_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_PAIRS_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    arms: _containers.RepeatedCompositeFieldContainer[ArmSummary]
+    difference: float
+    difference_ci_low: float
+    difference_ci_high: float
+    relative_lift: float
+    relative_lift_ci_low: float
+    relative_lift_ci_high: float
+    p_value: float
+    decision: str
+    srm_detected: bool
+    srm_p_value: float
+    sequential: bool
+    guardrails: _containers.RepeatedCompositeFieldContainer[GuardrailResult]
+    shadow_agreement: float
+    shadow_mcnemar_p: float
+    shadow_pairs: int
+    def __init__(self, metric: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[ArmSummary, _Mapping]]] = ..., difference: _Optional[float] = ..., difference_ci_low: _Optional[float] = ..., difference_ci_high: _Optional[float] = ..., relative_lift: _Optional[float] = ..., relative_lift_ci_low: _Optional[float] = ..., relative_lift_ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., decision: _Optional[str] = ..., srm_detected: _Optional[bool] = ..., srm_p_value: _Optional[float] = ..., sequential: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailResult, _Mapping]]] = ..., shadow_agreement: _Optional[float] = ..., shadow_mcnemar_p: _Optional[float] = ..., shadow_pairs: _Optional[int] = ...) -> None: ...
+
+class Experiment(_message.Message):
+    __slots__ = ("name", "config", "state", "champion", "step_index", "current_percent", "step_started_at", "hold_remaining_seconds", "status_reason", "analysis", "created_at", "ended_at", "salt", "created_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CHAMPION_FIELD_NUMBER: _ClassVar[int]
+    STEP_INDEX_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    STEP_STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    HOLD_REMAINING_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    config: ExperimentConfig
+    state: ExperimentState
+    champion: _common_pb2.VersionRef
+    step_index: int
+    current_percent: int
+    step_started_at: _timestamp_pb2.Timestamp
+    hold_remaining_seconds: float
+    status_reason: str
+    analysis: ExperimentAnalysis
+    created_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    salt: str
+    created_by: str
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[ExperimentConfig, _Mapping]] = ..., state: _Optional[_Union[ExperimentState, str]] = ..., champion: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., step_index: _Optional[int] = ..., current_percent: _Optional[int] = ..., step_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hold_remaining_seconds: _Optional[float] = ..., status_reason: _Optional[str] = ..., analysis: _Optional[_Union[ExperimentAnalysis, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., salt: _Optional[str] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class FeatureDrift(_message.Message):
+    __slots__ = ("feature", "psi", "ks_p_value", "drifted")
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    PSI_FIELD_NUMBER: _ClassVar[int]
+    KS_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DRIFTED_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    psi: float
+    ks_p_value: float
+    drifted: bool
+    def __init__(self, feature: _Optional[str] = ..., psi: _Optional[float] = ..., ks_p_value: _Optional[float] = ..., drifted: _Optional[bool] = ...) -> None: ...
+
+class MetricValue(_message.Message):
+    __slots__ = ("name", "value", "state")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: float
+    state: _common_pb2.HealthState
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., state: _Optional[_Union[_common_pb2.HealthState, str]] = ...) -> None: ...
+
+class VersionStatus(_message.Message):
+    __slots__ = ("version", "role", "weight", "health", "reasons", "requests", "errors", "requests_per_second", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "n_labeled", "accuracy", "mae", "within_tolerance", "drift", "metrics", "rejected_inputs", "out_of_range_share")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P99_MS_FIELD_NUMBER: _ClassVar[int]
+    N_LABELED_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    MAE_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_RANGE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    version: _common_pb2.VersionRef
+    role: _common_pb2.Role
+    weight: int
+    health: _common_pb2.HealthState
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    requests: int
+    errors: int
+    requests_per_second: float
+    error_rate: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    n_labeled: int
+    accuracy: float
+    mae: float
+    within_tolerance: float
+    drift: _containers.RepeatedCompositeFieldContainer[FeatureDrift]
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricValue]
+    rejected_inputs: int
+    out_of_range_share: float
+    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., weight: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., n_labeled: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., within_tolerance: _Optional[float] = ..., drift: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricValue, _Mapping]]] = ..., rejected_inputs: _Optional[int] = ..., out_of_range_share: _Optional[float] = ...) -> None: ...
+
+class DeploymentStatus(_message.Message):
+    __slots__ = ("deployment", "health", "versions", "agents_in_sync", "agents_total", "requests_per_second", "open_alerts", "experiment")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_IN_SYNC_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    OPEN_ALERTS_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    deployment: Deployment
+    health: _common_pb2.HealthState
+    versions: _containers.RepeatedCompositeFieldContainer[VersionStatus]
+    agents_in_sync: int
+    agents_total: int
+    requests_per_second: float
+    open_alerts: int
+    experiment: Experiment
+    def __init__(self, deployment: _Optional[_Union[Deployment, _Mapping]] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., versions: _Optional[_Iterable[_Union[VersionStatus, _Mapping]]] = ..., agents_in_sync: _Optional[int] = ..., agents_total: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., open_alerts: _Optional[int] = ..., experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ("deployment", "window_seconds")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    window_seconds: float
+    def __init__(self, deployment: _Optional[str] = ..., window_seconds: _Optional[float] = ...) -> None: ...
+
+class GetStatusResponse(_message.Message):
+    __slots__ = ("deployments",)
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    deployments: _containers.RepeatedCompositeFieldContainer[DeploymentStatus]
+    def __init__(self, deployments: _Optional[_Iterable[_Union[DeploymentStatus, _Mapping]]] = ...) -> None: ...
+
+class MetricPoint(_message.Message):
+    __slots__ = ("at", "requests_per_second", "error_rate", "latency_p95_ms", "accuracy")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    requests_per_second: float
+    error_rate: float
+    latency_p95_ms: float
+    accuracy: float
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., accuracy: _Optional[float] = ...) -> None: ...
+
+class GetMetricSeriesRequest(_message.Message):
+    __slots__ = ("deployment", "version", "window_seconds", "step_seconds")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STEP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    version: _common_pb2.VersionRef
+    window_seconds: float
+    step_seconds: float
+    def __init__(self, deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., window_seconds: _Optional[float] = ..., step_seconds: _Optional[float] = ...) -> None: ...
+
+class GetMetricSeriesResponse(_message.Message):
+    __slots__ = ("points",)
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[MetricPoint]
+    def __init__(self, points: _Optional[_Iterable[_Union[MetricPoint, _Mapping]]] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("id", "deployment", "version", "kind", "severity", "state", "message", "value", "occurrences", "opened_at", "updated_at", "resolved_at", "acknowledged_by", "agent")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    OCCURRENCES_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_BY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    deployment: str
+    version: _common_pb2.VersionRef
+    kind: str
+    severity: _common_pb2.HealthState
+    state: AlertState
+    message: str
+    value: float
+    occurrences: int
+    opened_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    resolved_at: _timestamp_pb2.Timestamp
+    acknowledged_by: str
+    agent: str
+    def __init__(self, id: _Optional[int] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[_common_pb2.HealthState, str]] = ..., state: _Optional[_Union[AlertState, str]] = ..., message: _Optional[str] = ..., value: _Optional[float] = ..., occurrences: _Optional[int] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., agent: _Optional[str] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("include_resolved", "deployment")
+    INCLUDE_RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    include_resolved: bool
+    deployment: str
+    def __init__(self, include_resolved: _Optional[bool] = ..., deployment: _Optional[str] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts",)
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ...) -> None: ...
+
+class AckAlertRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class DeploymentSync(_message.Message):
+    __slots__ = ("deployment", "applied_generation", "desired_generation", "in_sync")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    IN_SYNC_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    applied_generation: int
+    desired_generation: int
+    in_sync: bool
+    def __init__(self, deployment: _Optional[str] = ..., applied_generation: _Optional[int] = ..., desired_generation: _Optional[int] = ..., in_sync: _Optional[bool] = ...) -> None: ...
+
+class AgentInfo(_message.Message):
+    __slots__ = ("id", "name", "host", "address", "labels", "state", "last_seen", "deployments", "last_nack", "connected_at")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_NACK_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    host: str
+    address: str
+    labels: _containers.ScalarMap[str, str]
+    state: str
+    last_seen: _timestamp_pb2.Timestamp
+    deployments: _containers.RepeatedCompositeFieldContainer[DeploymentSync]
+    last_nack: str
+    connected_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., address: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., state: _Optional[str] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deployments: _Optional[_Iterable[_Union[DeploymentSync, _Mapping]]] = ..., last_nack: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentInfo]
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentInfo, _Mapping]]] = ...) -> None: ...
+
+class RetrainingRun(_message.Message):
+    __slots__ = ("id", "deployment", "reason", "state", "produced", "detail", "started_at", "finished_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PRODUCED_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    deployment: str
+    reason: str
+    state: str
+    produced: _common_pb2.VersionRef
+    detail: str
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., deployment: _Optional[str] = ..., reason: _Optional[str] = ..., state: _Optional[str] = ..., produced: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., detail: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListRetrainingRunsRequest(_message.Message):
+    __slots__ = ("deployment",)
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    def __init__(self, deployment: _Optional[str] = ...) -> None: ...
+
+class ListRetrainingRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[RetrainingRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RetrainingRun, _Mapping]]] = ...) -> None: ...
+
+class HistoryEntry(_message.Message):
+    __slots__ = ("id", "deployment", "generation", "action", "principal", "reason", "splits", "at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SPLITS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    deployment: str
+    generation: int
+    action: str
+    principal: str
+    reason: str
+    splits: _containers.RepeatedCompositeFieldContainer[_common_pb2.TrafficSplit]
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., deployment: _Optional[str] = ..., generation: _Optional[int] = ..., action: _Optional[str] = ..., principal: _Optional[str] = ..., reason: _Optional[str] = ..., splits: _Optional[_Iterable[_Union[_common_pb2.TrafficSplit, _Mapping]]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListHistoryRequest(_message.Message):
+    __slots__ = ("deployment", "limit")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    limit: int
+    def __init__(self, deployment: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListHistoryResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("id", "at", "principal", "action", "target", "details_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    at: _timestamp_pb2.Timestamp
+    principal: str
+    action: str
+    target: str
+    details_json: str
+    def __init__(self, id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+
+class ListAuditRequest(_message.Message):
+    __slots__ = ("target", "limit")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    limit: int
+    def __init__(self, target: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListAuditResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ...) -> None: ...
+
+class WhoAmIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WhoAmIResponse(_message.Message):
+    __slots__ = ("principal", "role")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    role: str
+    def __init__(self, principal: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TokenInfo(_message.Message):
+    __slots__ = ("name", "role")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[TokenInfo]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("deployment",)
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    def __init__(self, deployment: _Optional[str] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("id", "at", "kind", "deployment", "summary")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    at: _timestamp_pb2.Timestamp
+    kind: str
+    deployment: str
+    summary: str
+    def __init__(self, id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., deployment: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...

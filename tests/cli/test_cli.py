@@ -1,0 +1,112 @@
+"""The CLI contract, run as a real process against a real control plane."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.harness import ServerThread, free_port, run_cli, unique
+from tests.models import make_baseline, make_classifier_onnx
+
+
+def one_line_error(result: object) -> str:
+    assert result.returncode != 0, result.stdout  # type: ignore[attr-defined]
+    err = result.stderr.strip()  # type: ignore[attr-defined]
+    assert "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+    return err
+
+
+def test_register_list_deploy_traffic_history_audit(shared_server: ServerThread, models_dir: Path) -> None:
+    address = shared_server.address
+    model, dep = unique("cli"), unique("web")
+    v1 = run_cli(
+        "version",
+        "register",
+        model,
+        str(make_classifier_onnx(models_dir)),
+        "--version",
+        "v1",
+        "--baseline",
+        str(make_baseline(models_dir)),
+        address=address,
+    )
+    assert v1.returncode == 0, v1.stderr
+    assert f"registered {model}:v1" in v1.stdout
+    v2 = run_cli(
+        "version",
+        "register",
+        model,
+        str(make_classifier_onnx(models_dir, "gbm")),
+        "--version",
+        "v2",
+        address=address,
+    )
+    assert v2.returncode == 0, v2.stderr
+
+    listed = run_cli("version", "list", model, "--json", address=address)
+    versions = json.loads(listed.stdout)
+    assert [v["ref"]["version"] for v in versions] == ["v1", "v2"]
+    assert all(len(v["sha256"]) == 64 for v in versions)
+    assert versions[0]["inputs"][0]["shape"] == ["-1", "30"] or versions[0]["inputs"][0]["shape"] == [-1, 30]
+    table = run_cli("version", "list", model, address=address)
+    assert f"{model}:v1" in table.stdout and "MODEL:VERSION" in table.stdout
+
+    deployed = run_cli("deploy", dep, f"{model}:v1", address=address)
+    assert deployed.returncode == 0 and "generation 1" in deployed.stdout
+    traffic = run_cli("traffic", "set", dep, f"{model}:v1=90", f"{model}:v2=10", "--json", address=address)
+    assert traffic.returncode == 0, traffic.stderr
+    splits = {s["version"]["version"]: s["weight"] for s in json.loads(traffic.stdout)["splits"]}
+    assert splits == {"v1": 90, "v2": 10}
+
+    history = json.loads(run_cli("history", dep, "--json", address=address).stdout)
+    assert [h["action"] for h in history] == ["traffic.set", "deploy"]
+    audit = json.loads(run_cli("audit", "--target", dep, "--json", address=address).stdout)
+    assert {a["action"] for a in audit} == {"deploy", "traffic.set"}
+
+    rolled = run_cli("rollback", dep, "--to", f"{model}:v1", address=address)
+    assert rolled.returncode == 0 and f"{model}:v1=100%" in rolled.stdout
+
+
+def test_errors_are_one_line(shared_server: ServerThread, models_dir: Path, tmp_path: Path) -> None:
+    address = shared_server.address
+    err = one_line_error(run_cli("traffic", "set", "web", "m:v1=ninety", address=address))
+    assert "whole number" in err
+    err = one_line_error(run_cli("deploy", unique("d"), "nomodel:v1", address=address))
+    assert "no model named" in err and "NOT_FOUND" in err
+    err = one_line_error(
+        run_cli("version", "register", "m", str(tmp_path / "missing.onnx"), "--version", "v1", address=address)
+    )
+    assert "does not exist" in err
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not onnx")
+    err = one_line_error(run_cli("version", "register", unique("m"), str(junk), "--version", "v1", address=address))
+    assert "INVALID_ARGUMENT" in err
+    err = one_line_error(run_cli("deploy", "bad name", "m:v1", address=address))
+    assert "may only contain" in err
+
+
+def test_unreachable_control_plane(tmp_path: Path) -> None:
+    result = run_cli("version", "list", address=f"127.0.0.1:{free_port()}")
+    err = one_line_error(result)
+    assert "cannot reach the control plane" in err or "UNAVAILABLE" in err
+
+
+def test_controlplane_config_errors_name_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "sluice.toml"
+    config.write_text("[health]\naccuracy_warnin = 0.8\n")
+    result = run_cli(
+        "controlplane",
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--db",
+        str(tmp_path / "x.db"),
+        "--config",
+        str(config),
+        "--metrics-port",
+        "0",
+        timeout=60,
+    )
+    err = one_line_error(result)
+    assert "health.accuracy_warnin" in err

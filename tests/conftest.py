@@ -1,0 +1,82 @@
+"""Fixtures shared by the whole suite: databases, trained models and running servers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from controlplane.artifacts import ArtifactStore
+from controlplane.client import SluiceClient
+from controlplane.config import Config
+from controlplane.context import Context
+from controlplane.events import EventBus
+from controlplane.store.db import Database
+from tests.harness import ServerThread, start_server
+
+POSTGRES_ENV = "SLUICE_TEST_POSTGRES_URL"
+
+
+def _postgres_base() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL store tests skipped (.ci/run sets it)")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    base = make_url(_postgres_base()).set(drivername="postgresql+psycopg")
+    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs on both databases."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
+    db = Database(db_url)
+    context = Context(
+        db=db, artifacts=ArtifactStore(tmp_path / "artifacts"), config=Config(), events=EventBus()
+    )
+    yield context
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """One control plane (SQLite) shared by tests that use unique names."""
+    server = start_server(tmp_path_factory.mktemp("cp"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(shared_server: ServerThread) -> Iterator[SluiceClient]:
+    with SluiceClient(shared_server.address, token="") as c:
+        yield c

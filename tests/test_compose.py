@@ -1,0 +1,39 @@
+"""docker-compose.yml starts only valid `sluice` invocations (checked with the real parser)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from controlplane.cli import build_parser
+from tests.harness import REPO
+
+
+def _commands() -> dict[str, list[str]]:
+    """The `command:` lists of each service (the file keeps them as one-line JSON lists)."""
+    import json
+
+    commands: dict[str, list[str]] = {}
+    service = ""
+    for line in (REPO / "docker-compose.yml").read_text().splitlines():
+        header = re.match(r"^  ([a-z][a-z0-9-]*):\s*$", line)
+        if header:
+            service = header.group(1)
+        found = re.match(r"^\s+command:\s*(\[.*\])\s*$", line)
+        if found:
+            commands[service] = json.loads(found.group(1))
+    return commands
+
+
+def test_every_service_command_parses() -> None:
+    commands = _commands()
+    assert set(commands) == {"controlplane", "agent-a", "agent-b"}
+    parser = build_parser()
+    for service, argv in commands.items():
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:
+            pytest.fail(f"{service}: `sluice {' '.join(argv)}` is not a valid invocation ({exc})")
+        assert args.command == argv[0]
+    assert "Dockerfile" in {p.name for p in REPO.iterdir()}
