@@ -1,0 +1,81 @@
+"""Pure statistics (numpy/scipy only, no I/O): sketches, moments, drift, experiment tests.
+
+Shared by the control plane (analysis of merged summaries) and the agent (the summaries it
+sends), so it must never import anything else from sluice.
+"""
+
+from controlplane.stats.drift import (
+    PSI_EPSILON,
+    FeatureKS,
+    Reservoir,
+    baseline_bin_edges,
+    baseline_bin_edges_2d,
+    histogram_counts,
+    ks_features,
+    ks_test,
+    psi,
+    psi_level,
+)
+from controlplane.stats.sketch import LatencySketch
+from controlplane.stats.summaries import Moments
+from controlplane.stats.tests import (
+    CHALLENGER_WINS,
+    CHAMPION_HOLDS,
+    NO_DIFFERENCE,
+    Comparison,
+    DifferenceArrays,
+    SrmResult,
+    always_valid_p_value,
+    confidence_sequence_half_width,
+    decide,
+    mann_whitney,
+    mcnemar_test,
+    paired_t_test,
+    proportion_arrays,
+    sample_size_two_means,
+    sample_size_two_proportions,
+    sequential_mean_test,
+    sequential_proportion_test,
+    shift_classification,
+    srm_check,
+    two_proportion_test,
+    welch_arrays,
+    welch_test,
+)
+
+__all__ = [
+    "CHALLENGER_WINS",
+    "CHAMPION_HOLDS",
+    "NO_DIFFERENCE",
+    "PSI_EPSILON",
+    "Comparison",
+    "DifferenceArrays",
+    "FeatureKS",
+    "LatencySketch",
+    "Moments",
+    "Reservoir",
+    "SrmResult",
+    "always_valid_p_value",
+    "baseline_bin_edges",
+    "baseline_bin_edges_2d",
+    "confidence_sequence_half_width",
+    "decide",
+    "histogram_counts",
+    "ks_features",
+    "ks_test",
+    "mann_whitney",
+    "mcnemar_test",
+    "paired_t_test",
+    "proportion_arrays",
+    "psi",
+    "psi_level",
+    "sample_size_two_means",
+    "sample_size_two_proportions",
+    "sequential_mean_test",
+    "sequential_proportion_test",
+    "shift_classification",
+    "srm_check",
+    "two_proportion_test",
+    "welch_arrays",
+    "welch_test",
+]

@@ -1,0 +1,302 @@
+"""Fixed-horizon tests, SRM, paired tests, planning and verdicts: exactness and error rates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from controlplane.stats import (
+    CHALLENGER_WINS,
+    CHAMPION_HOLDS,
+    NO_DIFFERENCE,
+    Comparison,
+    Moments,
+    decide,
+    mann_whitney,
+    mcnemar_test,
+    paired_t_test,
+    proportion_arrays,
+    sample_size_two_means,
+    sample_size_two_proportions,
+    shift_classification,
+    srm_check,
+    two_proportion_test,
+    welch_arrays,
+    welch_test,
+)
+
+RUNS = 2_000
+ALPHA = 0.05
+
+
+def exact_power(p_control: float, p_treatment: float, n: int, alpha: float = ALPHA) -> float:
+    """Rejection probability of the z-test, summed over the binomial outcomes (±9 sd)."""
+
+    def support(p: float) -> tuple[np.ndarray, np.ndarray]:
+        sd = math.sqrt(n * p * (1 - p))
+        k = np.arange(max(0, int(n * p - 9 * sd)), min(n, int(n * p + 9 * sd) + 1) + 1)
+        return k, sps.binom.pmf(k, n, p)
+
+    kc, wc = support(p_control)
+    kt, wt = support(p_treatment)
+    rejects = proportion_arrays(kc[:, None], n, kt[None, :], n).p_value < alpha
+    return float(np.sum(wc[:, None] * wt[None, :] * rejects))
+
+
+# -- two proportions ------------------------------------------------------------------------------
+
+
+def test_two_proportion_test_is_the_chi_square_test_with_wald_intervals() -> None:
+    result = two_proportion_test(800, 1_000, 830, 1_000)
+    _, p, _, _ = sps.chi2_contingency([[800, 200], [830, 170]], correction=False)
+    assert result.p_value == pytest.approx(p, rel=1e-9)
+    assert (result.control, result.treatment) == pytest.approx((0.8, 0.83))
+    assert result.difference == pytest.approx(0.03)
+    se = math.sqrt(0.8 * 0.2 / 1_000 + 0.83 * 0.17 / 1_000)
+    z = sps.norm.ppf(0.975)
+    assert result.difference_ci == pytest.approx((0.03 - z * se, 0.03 + z * se), rel=1e-9)
+    lift_se = math.sqrt(0.83 * 0.17 / 1_000 / 0.8**2 + 0.83**2 * 0.8 * 0.2 / 1_000 / 0.8**4)
+    assert result.relative_lift == pytest.approx(0.0375)
+    assert result.relative_lift_ci == pytest.approx(
+        (0.0375 - z * lift_se, 0.0375 + z * lift_se), rel=1e-9
+    )
+    assert result.significant is False and result.method == "two_proportion_z"
+    assert two_proportion_test(800, 1_000, 860, 1_000).significant
+
+
+def test_fixed_proportion_test_false_positive_rate() -> None:
+    rng = np.random.default_rng(40)
+    n = 2_000
+    draws = rng.binomial(n, 0.8, size=(RUNS, 2))
+    rate = np.mean([two_proportion_test(int(c), n, int(t), n).significant for c, t in draws])
+    assert 0.04 <= rate <= 0.06, rate
+    assert exact_power(0.8, 0.8, n) == pytest.approx(0.05, abs=0.002)  # exact size, no noise
+
+
+def test_array_kernel_agrees_with_the_scalar_test() -> None:
+    rng = np.random.default_rng(41)
+    n_c, n_t = rng.integers(1, 500, 300), rng.integers(1, 500, 300)
+    s_c, s_t = rng.binomial(n_c, 0.6), rng.binomial(n_t, 0.6)
+    arrays = proportion_arrays(s_c, n_c, s_t, n_t)
+    for i in range(300):
+        scalar = two_proportion_test(int(s_c[i]), int(n_c[i]), int(s_t[i]), int(n_t[i]))
+        assert scalar.p_value == pytest.approx(float(arrays.p_value[i]), rel=1e-12)
+
+
+# -- means ----------------------------------------------------------------------------------------
+
+
+def test_welch_matches_scipy() -> None:
+    rng = np.random.default_rng(42)
+    a, b = rng.exponential(1.0, 300), rng.exponential(1.0, 500) + 0.2
+    ours = welch_test(Moments.of(a), Moments.of(b))
+    reference = sps.ttest_ind(b, a, equal_var=False)
+    assert ours.p_value == pytest.approx(float(reference.pvalue), rel=1e-9)
+    low, high = reference.confidence_interval(0.95)
+    assert ours.difference_ci == pytest.approx((float(low), float(high)), rel=1e-9)
+    assert ours.difference == pytest.approx(b.mean() - a.mean())
+    assert ours.significant and ours.method == "welch_t"
+
+
+def test_welch_false_positive_rate() -> None:
+    rng = np.random.default_rng(43)
+    hits = 0
+    for _ in range(RUNS):
+        control, treatment = rng.exponential(1.0, 200), rng.exponential(1.0, 200)  # skewed
+        hits += welch_test(Moments.of(control), Moments.of(treatment)).significant
+    assert 0.04 <= hits / RUNS <= 0.06, hits / RUNS
+
+
+def test_welch_arrays_false_positive_rate_on_many_experiments() -> None:
+    rng = np.random.default_rng(44)
+    x = rng.normal(3.0, 2.0, size=(20_000, 2, 50))
+    mean, var = x.mean(axis=2), x.var(axis=2, ddof=1)
+    p = welch_arrays(50, mean[:, 0], var[:, 0], 50, mean[:, 1], var[:, 1]).p_value
+    assert np.mean(p < ALPHA) == pytest.approx(0.05, abs=0.005)
+
+
+# -- degenerate inputs ----------------------------------------------------------------------------
+
+
+def test_empty_arms_and_zero_variance_never_raise() -> None:
+    for result in (two_proportion_test(0, 0, 5, 10), two_proportion_test(0, 0, 0, 0)):
+        assert not result.significant and math.isnan(result.p_value)
+        assert math.isnan(result.difference) and decide(result, True) == NO_DIFFERENCE
+    same = two_proportion_test(10, 10, 20, 20)  # everyone right in both arms
+    assert same.p_value == 1.0 and not same.significant and same.difference == 0.0
+    zero_baseline = two_proportion_test(0, 100, 3, 100)
+    assert math.isnan(zero_baseline.relative_lift) and math.isfinite(zero_baseline.p_value)
+    assert not welch_test(Moments(), Moments.of([1.0, 2.0])).significant
+    assert math.isnan(welch_test(Moments.of([1.0]), Moments.of([1.0, 2.0])).p_value)
+    flat = welch_test(Moments.of([2.0] * 5), Moments.of([3.0] * 5))  # no noise estimate
+    assert not flat.significant and math.isnan(flat.p_value) and flat.difference == 1.0
+    equal = welch_test(Moments.of([2.0] * 5), Moments.of([2.0] * 5))
+    assert equal.p_value == 1.0 and not equal.significant
+    with pytest.raises(ValueError):
+        two_proportion_test(11, 10, 1, 10)
+    with pytest.raises(ValueError):
+        two_proportion_test(1, 10, 1, 10, alpha=1.5)
+
+
+# -- planning and power ---------------------------------------------------------------------------
+
+
+def test_power_at_the_planned_sample_size() -> None:
+    n = sample_size_two_proportions(0.80, 0.03, alpha=ALPHA, power=0.8)
+    rng = np.random.default_rng(45)
+    control, treatment = rng.binomial(n, 0.80, 20_000), rng.binomial(n, 0.83, 20_000)
+    simulated = np.mean(proportion_arrays(control, n, treatment, n).p_value < ALPHA)
+    assert simulated >= 0.80, (n, simulated)
+    # the first 1,000 of those experiments through the public scalar test give the same calls
+    scalar = [
+        two_proportion_test(int(c), n, int(t), n).significant
+        for c, t in zip(control[:1_000], treatment[:1_000], strict=True)
+    ]
+    assert np.mean(scalar) >= 0.78
+    assert (
+        scalar
+        == (proportion_arrays(control[:1_000], n, treatment[:1_000], n).p_value < ALPHA).tolist()
+    )
+    assert exact_power(0.80, 0.83, n) >= 0.80
+
+
+@pytest.mark.parametrize(
+    ("p_control", "diff"), [(0.8, 0.03), (0.5, 0.03), (0.9, 0.03), (0.2, 0.05), (0.1, -0.03)]
+)
+def test_planned_size_reaches_the_power_exactly(p_control: float, diff: float) -> None:
+    n = sample_size_two_proportions(p_control, diff)
+    assert exact_power(p_control, p_control + diff, n) >= 0.80
+    # and it is not wasteful: 10% fewer samples fall short
+    assert exact_power(p_control, p_control + diff, int(n * 0.9)) < 0.80
+
+
+def test_sample_size_inputs() -> None:
+    assert sample_size_two_proportions(0.8, 0.03, continuity_correction=False) == 2_629
+    assert sample_size_two_proportions(0.8, 0.03) > 2_629
+    assert sample_size_two_means(1.0, 0.2) == math.ceil(2 * (1.959964 + 0.841621) ** 2 / 0.04)
+    with pytest.raises(ValueError):
+        sample_size_two_proportions(0.99, 0.03)
+    with pytest.raises(ValueError):
+        sample_size_two_proportions(0.5, 0.0)
+
+
+# -- sample ratio mismatch ------------------------------------------------------------------------
+
+
+def test_srm_false_alarms_and_detection() -> None:
+    rng = np.random.default_rng(46)
+    a_a = rng.multinomial(20_000, [0.5, 0.5], size=RUNS)
+    alarms = sum(srm_check(c.tolist(), [50, 50]).mismatch for c in a_a)
+    assert alarms / RUNS <= 0.002, alarms
+    imbalanced = rng.multinomial(20_000, [0.52, 0.48], size=200)
+    detected = np.mean([srm_check(c.tolist(), [50, 50]).mismatch for c in imbalanced])
+    assert detected >= 0.95, detected
+    result = srm_check([10_400, 9_600], [50, 50])
+    assert result.mismatch and result.chi2 == pytest.approx(32.0)
+    assert result.p_value == pytest.approx(sps.chisquare([10_400, 9_600]).pvalue, rel=1e-9)
+
+
+def test_srm_shapes_and_edges() -> None:
+    three = srm_check([4_950, 2_570, 2_480], [50, 25, 25])
+    reference = sps.chisquare([4_950, 2_570, 2_480], [5_000, 2_500, 2_500])
+    assert three.p_value == pytest.approx(float(reference.pvalue), rel=1e-9) and not three.mismatch
+    assert not srm_check([9_020, 980], [90, 10]).mismatch
+    assert srm_check([0, 0], [50, 50]).mismatch is False
+    assert math.isnan(srm_check([0, 0], [50, 50]).p_value)
+    assert srm_check([100, 3], [100, 0]).mismatch  # traffic where none was configured
+    assert not srm_check([100, 0], [100, 0]).mismatch
+    with pytest.raises(ValueError):
+        srm_check([1, 2, 3], [1, 1])
+
+
+# -- paired and rank tests ------------------------------------------------------------------------
+
+
+def test_mcnemar_exact_and_asymptotic() -> None:
+    for b, c in ((0, 3), (2, 12), (5, 5), (11, 13)):  # b + c < 25: exact binomial
+        expected = sps.binomtest(min(b, c), b + c, 0.5).pvalue
+        assert mcnemar_test(b, c) == pytest.approx(float(expected), rel=1e-9)
+    statistic = (abs(40 - 70) - 1) ** 2 / 110
+    assert mcnemar_test(40, 70) == pytest.approx(sps.chi2.sf(statistic, 1), rel=1e-9)
+    assert mcnemar_test(0, 0) == 1.0 and mcnemar_test(30, 30) == 1.0
+    assert mcnemar_test(2, 12) < 0.05 < mcnemar_test(5, 9)
+    with pytest.raises(ValueError):
+        mcnemar_test(-1, 3)
+
+
+def test_mcnemar_false_positive_rate_on_shadow_pairs() -> None:
+    rng = np.random.default_rng(47)
+    discordant = rng.binomial(400, 0.1, RUNS)  # both models equally good
+    b = rng.binomial(discordant, 0.5)
+    rate = np.mean(
+        [mcnemar_test(int(x), int(n - x)) < ALPHA for x, n in zip(b, discordant, strict=True)]
+    )
+    assert rate <= 0.05, rate
+
+
+def test_paired_t_and_mann_whitney_match_scipy() -> None:
+    rng = np.random.default_rng(48)
+    differences = rng.normal(0.1, 1.0, 400)
+    expected = sps.ttest_1samp(differences, 0).pvalue
+    assert paired_t_test(Moments.of(differences)) == pytest.approx(float(expected), rel=1e-9)
+    assert math.isnan(paired_t_test(Moments.of([1.0])))
+    assert paired_t_test(Moments.of([0.0] * 4)) == 1.0
+    assert math.isnan(paired_t_test(Moments.of([0.5] * 4)))
+    a, b = rng.lognormal(0, 1, 300), rng.lognormal(0.2, 1, 250)
+    expected = sps.mannwhitneyu(a, b, alternative="two-sided").pvalue
+    assert mann_whitney(a, b) == pytest.approx(float(expected), rel=1e-9)
+    assert math.isnan(mann_whitney([], b)) and mann_whitney([1.0, 1.0], [1.0]) == 1.0
+
+
+# -- verdicts -------------------------------------------------------------------------------------
+
+
+def comparison(difference: float, significant: bool) -> Comparison:
+    ci = (difference - 0.01, difference + 0.01)
+    p = 0.001 if significant else 0.5
+    return Comparison(
+        0.8, 0.8 + difference, difference, ci, difference / 0.8, ci, p, significant, "t"
+    )
+
+
+def test_decide() -> None:
+    assert decide(comparison(0.05, True), higher_is_better=True) == CHALLENGER_WINS
+    assert decide(comparison(0.05, True), True, min_improvement=0.05) == CHALLENGER_WINS
+    assert decide(comparison(0.05, True), True, min_improvement=0.06) == NO_DIFFERENCE
+    assert decide(comparison(-0.05, True), higher_is_better=True) == CHAMPION_HOLDS
+    assert decide(comparison(-0.05, True), True, min_improvement=0.5) == CHAMPION_HOLDS
+    assert decide(comparison(0.05, False), higher_is_better=True) == NO_DIFFERENCE
+    # lower is better (error rate, MAE, latency): a significant drop is a win
+    assert decide(comparison(-0.05, True), higher_is_better=False) == CHALLENGER_WINS
+    assert decide(comparison(0.05, True), higher_is_better=False) == CHAMPION_HOLDS
+    assert decide(comparison(-0.05, True), False, min_improvement=0.1) == NO_DIFFERENCE
+    real = two_proportion_test(800, 1_000, 880, 1_000)
+    assert decide(real, higher_is_better=True) == CHALLENGER_WINS
+
+
+def test_shift_classification() -> None:
+    rng = np.random.default_rng(49)
+
+    def latency(size: int, factor: float = 1.0) -> np.ndarray:
+        return rng.lognormal(math.log(0.05), 0.3, size) * factor
+
+    control = latency(2_000)
+    assert shift_classification(control, latency(2_000, 1.6)) == "high"
+    assert shift_classification(control, latency(2_000, 0.5)) == "low"
+    assert shift_classification(control, latency(2_000)) == "pass"
+    # significant (Mann-Whitney p << 0.02) but inside the 25% band
+    small_shift = latency(2_000, 1.1)
+    assert mann_whitney(control, small_shift) < 1e-6
+    assert shift_classification(control, small_shift) == "pass"
+    # a large shift measured on too few samples: the interval reaches inside the band
+    assert shift_classification(latency(4), latency(4, 1.5)) == "pass"
+    # metrics that can be zero or negative are compared on the original scale
+    signed = np.append(rng.normal(4.0, 1.0, 500), -1.0)
+    assert shift_classification(signed, rng.normal(6.0, 1.0, 500)) == "high"  # +50% of median 4
+    assert shift_classification(signed, rng.normal(4.4, 1.0, 500)) == "pass"  # +10%
+    assert shift_classification(np.zeros(50), np.append(np.zeros(45), [-1.0] * 5)) == "pass"
+    assert shift_classification(np.zeros(200), rng.uniform(0.5, 1.0, 200)) == "high"
+    assert shift_classification([1.0], [5.0, 6.0]) == "pass"
