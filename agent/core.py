@@ -1,0 +1,303 @@
+"""Prediction on the agent, shared by the sluice API and the Open Inference Protocol.
+
+The hot path (`predict`) reads the current table once, routes, runs onnxruntime inline (small
+calls are cheaper than a thread hop), builds the answer and records it. Shadow versions score a
+copy on a separate thread after the answer is built. Every refusal is a `Rejected` with the status
+and a message naming what was expected; it is counted, and the agent carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agent.errors import Rejected, invalid, not_found, unavailable
+from agent.metrics import MetricsRecorder
+from agent.prometheus import AgentPrometheus
+from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
+from protos import inference_pb2
+
+log = logging.getLogger("sluice.agent")
+
+SHADOW_QUEUE_LIMIT = 256
+MAX_ID_LENGTH = 256
+
+
+@dataclass
+class Outcome:
+    """One routed prediction: which route answered and what it said."""
+
+    deployment: LoadedDeployment
+    route: LoadedRoute
+    labels: np.ndarray | None
+    probabilities: np.ndarray | None
+    values: np.ndarray | None
+
+
+def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarray:
+    """A float32 array of the tensor's shape (values or little-endian raw bytes)."""
+    shape = tuple(tensor.shape)
+    if any(d < 0 for d in shape):
+        raise invalid(f"the {what} shape {list(shape)} has a negative dimension")
+    if tensor.raw:
+        if len(tensor.values):
+            raise invalid(f"the {what} sets both 'values' and 'raw'; send one of them")
+        if len(tensor.raw) % 4:
+            raise invalid(f"the {what} 'raw' holds {len(tensor.raw)} bytes, not a whole number of float32s")
+        array = np.frombuffer(tensor.raw, dtype="<f4")
+    else:
+        array = np.array(tensor.values, dtype=np.float32)
+    return reshape(array, shape, what)
+
+
+def reshape(array: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    if not shape:
+        raise invalid(f"the {what} has no shape: send shape [rows, features]")
+    expected = 1
+    for d in shape:
+        expected *= d
+    if array.size != expected:
+        raise invalid(f"the {what} shape {list(shape)} needs {expected} values but {array.size} were sent")
+    if shape[0] == 0:
+        raise invalid(f"the {what} has no rows: send at least one row")
+    return array.reshape(shape)
+
+
+def _call_now(fn: Callable[..., Any], *args: Any) -> None:
+    fn(*args)
+
+
+class AgentCore:
+    def __init__(self, name: str, agent_id: str, recorder: MetricsRecorder, prometheus: AgentPrometheus) -> None:
+        self.name = name
+        self.agent_id = agent_id
+        self.recorder = recorder
+        self.prometheus = prometheus
+        self.table: ServingTable | None = None
+        self.waiting_for = "the control plane"
+        self._next_id = 1  # only the event-loop thread makes ids
+        self._id_prefix = f"{agent_id[:8]}-{time.time_ns() // 1_000_000:x}-"
+        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-shadow")
+        self._shadow_pending = 0
+        self._shadow_lock = threading.Lock()
+        self.shadow_skipped = 0
+        #: runs the bookkeeping of an answer; the server sets `loop.call_soon`
+        self.defer: Callable[..., Any] = _call_now
+
+    def close(self, wait: bool = False) -> None:
+        """Stop shadow scoring; `wait` lets the queued copies finish first."""
+        self._shadow_pool.shutdown(wait=wait, cancel_futures=not wait)
+
+    # ---- lookups ----
+
+    def deployment(self, name: str) -> LoadedDeployment:
+        table = self.table
+        if table is None:
+            raise unavailable(
+                f"agent {self.name} has no snapshot yet: it is waiting for {self.waiting_for}; try again shortly"
+            )
+        found = table.deployments.get(name)
+        if found is not None:
+            return found
+        if name in table.failed:
+            raise unavailable(f"deployment {name!r} is not loaded on agent {self.name}: {table.failed[name]}")
+        if not name:
+            raise invalid("the deployment name is empty")
+        names = sorted(table.deployments)
+        served = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "") or "none"
+        raise not_found(f"no deployment named {name[:128]!r} on agent {self.name} (it serves: {served})")
+
+    def new_request_id(self) -> str:
+        number = self._next_id
+        self._next_id = number + 1
+        return f"{self._id_prefix}{number}"
+
+    # ---- recording ----
+
+    def refused(self, deployment: str, exc: Rejected) -> None:
+        code = exc.code.name
+        table = self.table
+        if table is None or (deployment not in table.deployments and deployment not in table.failed):
+            deployment = ""  # a name a caller made up must not become a metric series
+        try:
+            self.recorder.record_rejected(deployment, code)
+        except Exception:
+            log.exception("metrics recorder failed")
+        self.prometheus.refused(deployment, code)
+
+    def _after(self, outcome: Outcome, x: np.ndarray, seconds: float, request_ids: Sequence[str]) -> None:
+        """Bookkeeping of one answer: metrics, Prometheus, shadow scoring."""
+        route = outcome.route
+        try:
+            self.recorder.record_prediction(
+                outcome.deployment.name,
+                route.model,
+                route.version,
+                route.role,
+                x,
+                outcome.labels,
+                outcome.values,
+                seconds,
+                "OK",
+                request_ids,
+            )
+        except Exception:
+            log.exception("metrics recorder failed")
+        self.prometheus.observe(outcome.deployment.name, route.label, x.shape[0], seconds)
+        if outcome.deployment.shadows:
+            self._shadow(outcome.deployment, outcome, x, request_ids)
+
+    # ---- prediction ----
+
+    def run(
+        self,
+        dep: LoadedDeployment,
+        route: LoadedRoute,
+        x: np.ndarray,
+        request_ids: Sequence[str],
+        validate: bool = True,
+        defer: Callable[..., Any] | None = None,
+    ) -> Outcome:
+        runtime = route.runtime
+        if validate:
+            try:
+                x = runtime.validate_input(x)
+            except ValueError as exc:
+                raise invalid(f"deployment {dep.name}: {exc}") from None
+        start = time.perf_counter()
+        result = runtime.predict(x)
+        seconds = time.perf_counter() - start
+        outcome = Outcome(dep, route, result.labels, result.probabilities, result.values)
+        # Off the critical path: the server defers this until the answer is on its way.
+        (defer or self.defer)(self._after, outcome, x, seconds, request_ids)
+        return outcome
+
+    def predict(
+        self,
+        dep: LoadedDeployment,
+        x: np.ndarray,
+        key: str = "",
+        attributes: Mapping[str, str] | None = None,
+        request_id: str = "",
+        version: str = "",
+    ) -> tuple[Outcome, str]:
+        if version:
+            route = next((r for r in dep.routes if r.version == version and r.role != "shadow"), None)
+            if route is None:
+                versions = ", ".join(r.version for r in dep.routes if r.role != "shadow")
+                raise not_found(f"deployment {dep.name!r} has no version {version!r} (it serves {versions})")
+        else:
+            route = dep.routes[dep.router.route(key, attributes if dep.router.segments else None)]
+        if len(request_id) > MAX_ID_LENGTH:
+            raise invalid(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
+        request_id = request_id or self.new_request_id()
+        n = x.shape[0]
+        ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
+        return self.run(dep, route, x, ids), request_id
+
+    def predict_batch(
+        self,
+        dep: LoadedDeployment,
+        x: np.ndarray,
+        keys: Sequence[str],
+        request_ids: Sequence[str],
+        defer: Callable[..., Any] | None = None,
+    ) -> tuple[list[Outcome], list[np.ndarray], list[str]]:
+        """Route each row; run each version once on its rows.
+
+        Returns one outcome per version used, the row positions of each outcome and the request
+        ids. Rows are joinable with later Feedback only when the caller sent request ids: a batch
+        without them gets none (generating and indexing 1,024 ids per call would cost more than
+        the model).
+        """
+        n = x.shape[0]
+        if keys and len(keys) != n:
+            raise invalid(f"routing_keys has {len(keys)} entries for {n} rows: send none or one per row")
+        if request_ids and len(request_ids) != n:
+            raise invalid(f"request_ids has {len(request_ids)} entries for {n} rows: send none or one per row")
+        ids = list(request_ids)
+        chosen = dep.router.route_many(keys, n)
+        used = np.unique(chosen)
+        # Validate once for every version first, so a bad batch is refused before anything runs.
+        try:
+            x = dep.routes[int(used[0])].runtime.validate_input(x)
+        except ValueError as exc:
+            raise invalid(f"deployment {dep.name}: {exc}") from None
+        outcomes: list[Outcome] = []
+        positions: list[np.ndarray] = []
+        for index in used:
+            route = dep.routes[int(index)]
+            if len(used) == 1:
+                rows = np.arange(n)
+                part, part_ids = x, ids
+            else:
+                rows = np.flatnonzero(chosen == index)
+                part = x[rows]
+                part_ids = [ids[i] for i in rows] if ids else []
+            outcomes.append(self.run(dep, route, part, part_ids, validate=False, defer=defer))
+            positions.append(rows)
+        return outcomes, positions, ids
+
+    def feedback(self, deployment: str, request_id: str, label: int | None, value: float | None) -> bool:
+        self.deployment(deployment)
+        if not request_id:
+            raise invalid("request_id is empty: send the id the prediction answered with")
+        if label is None and value is None:
+            raise invalid("send the true 'label' (classifiers) or 'value' (regressors)")
+        if value is not None and not np.isfinite(value):
+            raise invalid("the true value must be a finite number")
+        return bool(self.recorder.feedback(deployment, request_id, label=label, value=value))
+
+    # ---- shadows ----
+
+    def _shadow(self, dep: LoadedDeployment, outcome: Outcome, x: np.ndarray, ids: Sequence[str]) -> None:
+        with self._shadow_lock:
+            if self._shadow_pending >= SHADOW_QUEUE_LIMIT:
+                self.shadow_skipped += 1
+                return
+            self._shadow_pending += 1
+        try:
+            self._shadow_pool.submit(self._score_shadows, dep, outcome, x.copy(), list(ids))
+        except RuntimeError:  # shutting down
+            with self._shadow_lock:
+                self._shadow_pending -= 1
+
+    def _score_shadows(self, dep: LoadedDeployment, outcome: Outcome, x: np.ndarray, ids: list[str]) -> None:
+        try:
+            for shadow in dep.shadows:
+                start = time.perf_counter()
+                result = shadow.runtime.predict(x)
+                seconds = time.perf_counter() - start
+                self.recorder.record_prediction(
+                    dep.name,
+                    shadow.model,
+                    shadow.version,
+                    shadow.role,
+                    x,
+                    result.labels,
+                    result.values,
+                    seconds,
+                    "OK",
+                    ids,
+                )
+                if outcome.labels is not None and result.labels is not None:
+                    self.recorder.record_shadow_pair(
+                        dep.name,
+                        (outcome.route.model, outcome.route.version),
+                        (shadow.model, shadow.version),
+                        outcome.labels,
+                        result.labels,
+                        ids,
+                    )
+        except Exception:
+            log.exception("shadow scoring failed on deployment %s", dep.name)
+        finally:
+            with self._shadow_lock:
+                self._shadow_pending -= 1

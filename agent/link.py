@@ -1,0 +1,331 @@
+"""The agent's connection to the control plane: one `Connect` stream, kept up forever.
+
+Hello (stable id, cached sha256s, applied generations) -> HelloAck -> snapshots. Each snapshot
+is applied (fetch + verify artifacts, open sessions, swap the table, persist) and only then ACKed,
+or NACKed with the reasons. Heartbeats flow both ways; a control plane silent for several
+heartbeats is treated as gone. Metric reports wait in a bounded buffer until their ReportAck and
+are sent again, in order, after a reconnect. Reconnects back off exponentially with jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from agent.cache import AgentCache, ArtifactMismatch
+from agent.reports import ReportBuffer
+from agent.serving import ApplyError, ServingTable, SnapshotApplier
+from protos import agent_pb2, agent_pb2_grpc
+
+log = logging.getLogger("sluice.agent")
+
+SOFTWARE_VERSION = "sluice-agent 0.1.0"
+BACKOFF_START = 0.2
+BACKOFF_CAP = 5.0
+DEFAULT_HEARTBEAT = 2.0
+MISSED_HEARTBEATS = 3
+FETCH_TIMEOUT = 300.0
+
+
+@dataclass
+class LinkOptions:
+    address: str
+    name: str
+    host: str
+    serve_address: str
+    labels: dict[str, str] = field(default_factory=dict)
+    token: str | None = None
+    credentials: grpc.ChannelCredentials | None = None
+    max_message_bytes: int = 16 * 1024 * 1024
+
+
+def _now() -> Timestamp:
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+class ControlPlaneLink:
+    """Owns the stream to the control plane. `run()` never returns until cancelled."""
+
+    def __init__(
+        self,
+        options: LinkOptions,
+        agent_id: str,
+        cache: AgentCache,
+        applier: SnapshotApplier,
+        get_table: Callable[[], ServingTable | None],
+        swap_table: Callable[[ServingTable], Awaitable[None]],
+        reports: ReportBuffer,
+        on_connected: Callable[[bool], None] = lambda _up: None,
+    ) -> None:
+        self.options = options
+        self.agent_id = agent_id
+        self.cache = cache
+        self.applier = applier
+        self.get_table = get_table
+        self.swap_table = swap_table
+        self.reports = reports
+        self.on_connected = on_connected
+        self.connected = False
+        self.heartbeat_seconds = DEFAULT_HEARTBEAT
+        self.report_seconds = 1.0
+        self.connects = 0
+        self.last_nack = ""
+        self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
+        self._pending: agent_pb2.Snapshot | None = None
+        self._snapshot_ready = asyncio.Event()
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: agent_pb2_grpc.AgentHubStub | None = None
+        self._apply_lock = asyncio.Lock()
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.options.token}"),) if self.options.token else ()
+
+    # ---- the reconnect loop ----
+
+    async def run(self) -> None:
+        backoff = BACKOFF_START
+        failures = 0  # in a row: the first is logged, then about once a minute
+        while True:
+            started = time.monotonic()
+            connects_before = self.connects
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    log.warning(
+                        "the control plane at %s refused this agent: %s (set SLUICE_TOKEN to a token with role "
+                        "'agent')",
+                        self.options.address,
+                        exc.details(),
+                    )
+                elif failures % 12 == 0 or self.connects > connects_before:
+                    log.info(
+                        "control plane %s: %s %s (serving the last snapshot meanwhile; retrying)",
+                        self.options.address,
+                        exc.code().name,
+                        exc.details() or "",
+                    )
+            except Exception:
+                log.exception("control-plane stream failed")
+            finally:
+                self._set_connected(False)
+                await self._close_channel()
+            failures = 0 if self.connects > connects_before else failures + 1
+            if self.connects > connects_before and time.monotonic() - started > 2 * BACKOFF_CAP:
+                backoff = BACKOFF_START  # it was up for a while: start over
+            # Exponential backoff with jitter, never above the cap.
+            delay = random.uniform(backoff / 2, backoff)
+            log.debug("reconnecting in %.2f s", delay)
+            await asyncio.sleep(delay)
+            backoff = min(backoff * 2, BACKOFF_CAP)
+
+    def _set_connected(self, up: bool) -> None:
+        if up != self.connected:
+            self.connected = up
+            self.on_connected(up)
+
+    async def _close_channel(self) -> None:
+        if self._channel is not None:
+            channel, self._channel, self._stub = self._channel, None, None
+            await channel.close(grace=None)
+
+    def _open_channel(self) -> agent_pb2_grpc.AgentHubStub:
+        limit = self.options.max_message_bytes
+        channel_options = [
+            ("grpc.max_receive_message_length", max(limit, 32 << 20)),
+            ("grpc.max_send_message_length", max(limit, 32 << 20)),
+            ("grpc.keepalive_time_ms", 10_000),
+            ("grpc.keepalive_timeout_ms", 5_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", int(BACKOFF_CAP * 1000)),
+        ]
+        if self.options.credentials is not None:
+            self._channel = grpc.aio.secure_channel(
+                self.options.address, self.options.credentials, options=channel_options
+            )
+        else:
+            self._channel = grpc.aio.insecure_channel(self.options.address, options=channel_options)
+        self._stub = agent_pb2_grpc.AgentHubStub(self._channel)
+        return self._stub
+
+    def _hello(self) -> agent_pb2.AgentMessage:
+        table = self.get_table()
+        return agent_pb2.AgentMessage(
+            hello=agent_pb2.Hello(
+                agent_id=self.agent_id,
+                name=self.options.name,
+                host=self.options.host or socket.gethostname(),
+                address=self.options.serve_address,
+                labels=self.options.labels,
+                cached_sha256=self.cache.cached_sha256s(),
+                applied_generations=table.generations() if table is not None else {},
+                software_version=SOFTWARE_VERSION,
+            )
+        )
+
+    async def _session(self) -> None:
+        stub = self._open_channel()
+        outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+        outbox.put_nowait(self._hello())
+        self._outbox = outbox
+        call = stub.Connect(metadata=self.metadata)
+        last_heard = time.monotonic()
+
+        async def writer() -> None:
+            while True:
+                await call.write(await outbox.get())
+
+        async def watchdog() -> None:
+            # A control plane that stopped talking (host gone, network cut) ends the stream.
+            while True:
+                await asyncio.sleep(self.heartbeat_seconds / 2)
+                silent = time.monotonic() - last_heard
+                if silent > self.heartbeat_seconds * MISSED_HEARTBEATS + 1.0:
+                    log.warning("control plane silent for %.1f s; reconnecting", silent)
+                    call.cancel()
+                    return
+
+        async def heartbeats() -> None:
+            while True:
+                await asyncio.sleep(self.heartbeat_seconds)
+                outbox.put_nowait(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(at=_now())))
+
+        tasks = [asyncio.create_task(writer(), name="cp-writer")]
+        try:
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    log.info("the control plane closed the stream")
+                    return
+                last_heard = time.monotonic()
+                kind = message.WhichOneof("body")
+                if kind == "hello_ack":
+                    ack = message.hello_ack
+                    if ack.heartbeat_seconds > 0:
+                        self.heartbeat_seconds = ack.heartbeat_seconds
+                    if ack.report_seconds > 0:
+                        self.report_seconds = ack.report_seconds
+                    self.connects += 1
+                    self._set_connected(True)
+                    log.info("connected to the control plane at %s", self.options.address)
+                    if len(tasks) == 1:
+                        tasks += [
+                            asyncio.create_task(watchdog(), name="cp-watchdog"),
+                            asyncio.create_task(heartbeats(), name="cp-heartbeats"),
+                            asyncio.create_task(self._apply_loop(), name="cp-apply"),
+                        ]
+                    self.reports.forget_sent()
+                    self.send_reports()
+                elif kind == "snapshot":
+                    self._pending = message.snapshot  # newest wins: each snapshot is complete
+                    self._snapshot_ready.set()
+                elif kind == "report_ack":
+                    self.reports.ack(message.report_ack.seq)
+                # heartbeats only refresh last_heard
+        finally:
+            self._outbox = None
+            call.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def send(self, message: agent_pb2.AgentMessage) -> bool:
+        outbox = self._outbox
+        if outbox is None or not self.connected:
+            return False
+        outbox.put_nowait(message)
+        return True
+
+    def send_reports(self) -> int:
+        """Queue the reports not yet in flight; returns how many were queued."""
+        if not self.connected:
+            return 0
+        resend_after = max(10.0, 10 * self.report_seconds)
+        sent = 0
+        for report in self.reports.to_send(resend_after):
+            if not self.send(agent_pb2.AgentMessage(report=report)):
+                break
+            self.reports.mark_sent(report.seq)
+            sent += 1
+        return sent
+
+    # ---- snapshots ----
+
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._snapshot_ready.wait()
+            self._snapshot_ready.clear()
+            snapshot, self._pending = self._pending, None
+            if snapshot is None:
+                continue
+            reply = await self.apply(snapshot)
+            self.send(reply)
+
+    async def apply(self, snapshot: agent_pb2.Snapshot) -> agent_pb2.AgentMessage:
+        """Apply one snapshot; returns the ACK or NACK to send."""
+        async with self._apply_lock:
+            table, problems = await self.applier.apply(snapshot, self.get_table(), self.fetch)
+            await self.swap_table(table)
+            try:
+                await asyncio.to_thread(self.cache.save_snapshot, table.applied_snapshot())
+                in_use = [r.sha256 for d in table.deployments.values() for r in d.routes]
+                await asyncio.to_thread(self.cache.collect_garbage, in_use)
+            except OSError as exc:
+                problems.append(f"cannot write the cache {self.cache.root}: {exc}")
+        generations = table.generations()
+        if problems:
+            reason = "; ".join(problems)
+            self.last_nack = reason
+            log.warning("snapshot %s refused: %s", snapshot.snapshot_id, reason)
+            return agent_pb2.AgentMessage(
+                nack=agent_pb2.SnapshotNack(snapshot_id=snapshot.snapshot_id, reason=reason, generations=generations)
+            )
+        log.info(
+            "applied snapshot %s: %s",
+            snapshot.snapshot_id,
+            ", ".join(f"{n}@{g}" for n, g in sorted(generations.items())) or "no deployments",
+        )
+        return agent_pb2.AgentMessage(
+            ack=agent_pb2.SnapshotAck(snapshot_id=snapshot.snapshot_id, generations=generations)
+        )
+
+    async def fetch(self, sha256: str) -> Path:
+        """Download one artifact into the cache, verifying its sha256 (ApplyError when it fails)."""
+        stub = self._stub
+        if stub is None:
+            raise ApplyError(f"artifact {sha256[:12]} is missing and the control plane is not connected")
+        download = self.cache.begin_download(sha256)
+        try:
+            call = stub.FetchArtifact(
+                agent_pb2.FetchArtifactRequest(sha256=sha256), metadata=self.metadata, timeout=FETCH_TIMEOUT
+            )
+            async for chunk in call:
+                if chunk.offset != download.size:
+                    raise ApplyError(
+                        f"artifact {sha256[:12]}: chunk at offset {chunk.offset}, expected {download.size}"
+                    )
+                await asyncio.to_thread(download.write, chunk.data)
+            return await asyncio.to_thread(download.commit)
+        except ArtifactMismatch as exc:
+            raise ApplyError(f"sha256 mismatch: {exc}") from exc
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise ApplyError(f"unknown artifact {sha256[:12]}: the control plane does not have it") from exc
+            raise ApplyError(f"cannot fetch artifact {sha256[:12]}: {exc.code().name} {exc.details()}") from exc
+        finally:
+            download.discard()

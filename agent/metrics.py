@@ -1,0 +1,608 @@
+"""The agent's metric windows: per (deployment, version) summaries, flushed every window.
+
+The hot path (`record_prediction`, called once per request) only appends to lists under a lock;
+histograms, sketches, moments and the reservoir sample are computed with numpy, outside the lock,
+when the window closes (`flush`) — or early when a window holds many rows, so memory stays bounded.
+
+Label feedback arrives later than the prediction it is about: every prediction's request ids are
+remembered for `feedback_ttl_seconds` (at most `feedback_capacity` rows) so a label can be joined to
+the version that answered and to a shadow's answer for the same request. The id index is built
+lazily, when feedback arrives, so serving without labels costs nothing for it.
+
+This module imports only numpy, the generated protos and controlplane.stats: the agent never
+imports the control plane's server or store.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from controlplane.stats import LatencySketch, Moments
+from protos import agent_pb2, common_pb2
+
+ROLE_TO_PROTO = {
+    "champion": common_pb2.ROLE_CHAMPION,
+    "challenger": common_pb2.ROLE_CHALLENGER,
+    "shadow": common_pb2.ROLE_SHADOW,
+}
+ROLE_FROM_PROTO = {v: k for k, v in ROLE_TO_PROTO.items()}
+LATENCY_ACCURACY = 0.01
+#: rows kept as raw chunks before they are folded into the histograms (bounds memory per window)
+FOLD_ROWS = 8192
+#: most classes counted in a classifier's prediction histogram
+MAX_CLASSES = 1024
+
+VersionKey = tuple[str, str, str]  # (deployment, model, version)
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """What the snapshot says about one (deployment, version)."""
+
+    deployment: str
+    model: str
+    version: str
+    role: str
+    experiment: str
+    task: str
+    #: per feature: [just below the baseline min, inner bin edges..., baseline max]
+    extended_edges: tuple[np.ndarray, ...] = ()
+    n_classes: int = 0
+
+    @property
+    def n_features(self) -> int:
+        return len(self.extended_edges)
+
+
+def route_info(deployment: str, experiment: str, route: agent_pb2.Route) -> RouteInfo:
+    features = sorted(route.baseline.features, key=lambda f: f.index)
+    extended = tuple(
+        np.asarray([np.nextafter(f.min, -np.inf), *f.inner_edges, f.max], dtype=np.float64) for f in features
+    )
+    return RouteInfo(
+        deployment=deployment,
+        model=route.version.model,
+        version=route.version.version,
+        role=ROLE_FROM_PROTO.get(route.role, "champion"),
+        experiment=experiment,
+        task=route.task,
+        extended_edges=extended,
+        n_classes=len(route.baseline.prediction_counts),
+    )
+
+
+def count_features(info: RouteInfo, rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Counts on each feature's baseline bins, and how many values fell outside [min, max].
+
+    One searchsorted per feature on [min-, inner edges..., max] gives both: index 0 is below the
+    baseline's min, the last index above its max; the bins in between are the baseline's bins.
+    """
+    columns = np.ascontiguousarray(rows.T, dtype=np.float64)
+    counts: list[np.ndarray] = []
+    outside = np.zeros(len(info.extended_edges), dtype=np.int64)
+    for i, edges in enumerate(info.extended_edges):
+        m = len(edges) - 2  # inner edges
+        c = np.bincount(np.searchsorted(edges, columns[i], side="left"), minlength=m + 3)
+        bins = c[1 : m + 2].copy()
+        bins[0] += c[0]
+        bins[m] += c[m + 2]
+        counts.append(bins)
+        outside[i] = c[0] + c[m + 2]
+    return counts, outside
+
+
+class _Reservoir:
+    """A uniform sample of at most `size` rows out of every row offered (merge by hypergeometric)."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.size = size
+        self.rng = rng
+        self.seen = 0
+        self.sample: np.ndarray | None = None
+
+    def add(self, rows: np.ndarray, seen: int | None = None) -> None:
+        """Offer `rows`; when `seen` is given they are already a uniform sample of that many."""
+        m = rows.shape[0] if seen is None else seen
+        if m == 0 or rows.shape[0] == 0 or self.size == 0:
+            return
+        if self.sample is None or self.seen == 0:
+            self.sample = rows[self._pick(rows.shape[0], min(self.size, rows.shape[0]))]
+            self.seen = m
+            return
+        current = self.sample.shape[0]
+        target = min(self.size, self.seen + m)
+        # How many of the `target` slots go to the new rows, as if drawn from all seen + m rows.
+        from_new = min(int(self.rng.hypergeometric(m, self.seen, target)), rows.shape[0])
+        from_old = min(target - from_new, current)
+        parts = [self.sample[self._pick(current, from_old)], rows[self._pick(rows.shape[0], from_new)]]
+        self.sample = np.concatenate(parts)
+        self.seen += m
+
+    def _pick(self, n: int, k: int) -> np.ndarray:
+        return np.arange(n) if k >= n else np.sort(self.rng.choice(n, k, replace=False))
+
+
+@dataclass
+class _Window:
+    """Accumulated raw material of one (deployment, version) during one window."""
+
+    role: str
+    requests: int = 0
+    rows: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    row_chunks: list[np.ndarray] = field(default_factory=list)
+    pending_rows: int = 0
+    label_chunks: list[np.ndarray] = field(default_factory=list)
+    value_chunks: list[np.ndarray] = field(default_factory=list)
+    feature_counts: list[np.ndarray] | None = None
+    out_of_range: np.ndarray | None = None
+    reservoir: _Reservoir | None = None
+    n_labeled: int = 0
+    n_correct: int = 0
+    sum_abs_error: float = 0.0
+    n_within_tolerance: int = 0
+    abs_errors: list[float] = field(default_factory=list)
+    rejected: int = 0
+    pairs: int = 0
+    agreements: int = 0
+    labeled_pairs: int = 0
+    champion_only_correct: int = 0
+    challenger_only_correct: int = 0
+
+    def empty(self) -> bool:
+        return not (self.requests or self.rejected or self.n_labeled or self.pairs or self.labeled_pairs)
+
+
+@dataclass(eq=False, slots=True)
+class _Batch:
+    """The answers of one prediction call, kept for feedback joins until it expires."""
+
+    deployment: str
+    key: VersionKey
+    ids: tuple[str, ...] | list[str]
+    labels: np.ndarray | None
+    values: np.ndarray | None
+    expires: float
+    shadow: bool = False
+    # Shadow pairs: who answered the caller, and their labels.
+    champion: VersionKey | None = None
+    champion_labels: np.ndarray | None = None
+    index: dict[str, int] | None = None
+    alive: bool = True
+
+    def position(self, request_id: str) -> int | None:
+        if len(self.ids) == 1:
+            return 0 if self.ids[0] == request_id else None
+        if self.index is None:
+            self.index = {rid: i for i, rid in enumerate(self.ids)}
+        return self.index.get(request_id)
+
+
+class _FeedbackCache:
+    """request id -> the batches that answered it, bounded by age and by total rows.
+
+    Recording a prediction only appends its batch; the id index is brought up to date when
+    feedback arrives, so an agent that never receives labels never pays for one.
+    """
+
+    def __init__(self, ttl: float, capacity: int) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self.batches: deque[_Batch] = deque()
+        self.rows = 0
+        self.unindexed = 0  # batches at the tail of `batches` not in the index yet
+        self.primary: dict[str, _Batch] = {}
+        self.shadows: dict[str, list[_Batch]] = {}
+
+    def add(self, batch: _Batch, now: float) -> None:
+        self.batches.append(batch)
+        self.unindexed += 1
+        self.rows += len(batch.ids)
+        if self.rows > self.capacity or self.batches[0].expires <= now:
+            self.evict(now)
+
+    def evict(self, now: float) -> None:
+        dropped = False
+        while self.batches and (self.batches[0].expires <= now or self.rows > self.capacity):
+            old = self.batches.popleft()
+            old.alive = False
+            self.rows -= len(old.ids)
+            dropped = True
+        self.unindexed = min(self.unindexed, len(self.batches))
+        if dropped and len(self.primary) + len(self.shadows) > 2 * max(self.rows, 1024):
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Drop the index entries of expired batches: lazily and in bulk."""
+        self.primary = {rid: batch for rid, batch in self.primary.items() if batch.alive}
+        self.shadows = {rid: live for rid, batches in self.shadows.items() if (live := [b for b in batches if b.alive])}
+
+    def _index(self) -> None:
+        if not self.unindexed:
+            return
+        tail = list(itertools.islice(reversed(self.batches), self.unindexed))
+        self.unindexed = 0
+        for batch in reversed(tail):  # oldest first: a newer answer to a reused id wins
+            if batch.shadow:
+                for rid in batch.ids:
+                    self.shadows.setdefault(rid, []).append(batch)
+            else:
+                self.primary.update(zip(batch.ids, itertools.repeat(batch)))
+
+    def take(self, deployment: str, request_id: str, now: float) -> list[tuple[_Batch, int]]:
+        """Every live answer to this request id, removed so a label counts once."""
+        self.evict(now)
+        self._index()
+        found: list[tuple[_Batch, int]] = []
+        batch = self.primary.get(request_id)
+        if batch is not None and batch.alive and batch.deployment == deployment:
+            position = batch.position(request_id)
+            if position is not None:
+                found.append((batch, position))
+                del self.primary[request_id]
+        others = self.shadows.get(request_id)
+        if others:
+            keep = []
+            for shadow in others:
+                if shadow.alive and shadow.deployment == deployment:
+                    position = shadow.position(request_id)
+                    if position is not None:
+                        found.append((shadow, position))
+                        continue
+                keep.append(shadow)
+            if keep:
+                self.shadows[request_id] = keep
+            else:
+                del self.shadows[request_id]
+        return found
+
+
+def _as_1d(array: np.ndarray | None) -> np.ndarray | None:
+    if array is None:
+        return None
+    out = np.asarray(array)
+    if out.ndim > 1:
+        out = out.reshape(out.shape[0], -1)[:, 0]
+    return out
+
+
+class MetricsRecorder:
+    """Thread-safe per-window summaries of every prediction this agent makes."""
+
+    def __init__(
+        self,
+        window_seconds: float = 1.0,
+        reservoir_size: int = 200,
+        feedback_ttl_seconds: float = 3600.0,
+        feedback_capacity: int = 100_000,
+        tolerance: float = 0.1,
+    ) -> None:
+        self.window_seconds = window_seconds
+        self.reservoir_size = reservoir_size
+        self.tolerance = tolerance
+        self._lock = threading.Lock()
+        self._routes: dict[VersionKey, RouteInfo] = {}
+        self._champions: dict[str, VersionKey] = {}
+        self._windows: dict[VersionKey, _Window] = {}
+        self._cache = _FeedbackCache(feedback_ttl_seconds, feedback_capacity)
+        self._unmatched = 0
+        self._window_start = time.time()
+        self._rng = np.random.default_rng()
+
+    # ---- configuration ----
+
+    def configure(self, snapshot: agent_pb2.Snapshot) -> None:
+        routes: dict[VersionKey, RouteInfo] = {}
+        champions: dict[str, VersionKey] = {}
+        for dep in snapshot.deployments:
+            for route in dep.routes:
+                info = route_info(dep.name, dep.experiment, route)
+                key = (dep.name, info.model, info.version)
+                routes[key] = info
+                if info.role == "champion":
+                    champions[dep.name] = key
+        with self._lock:
+            self._routes = routes
+            self._champions = champions
+
+    # ---- hot path ----
+
+    def _window(self, key: VersionKey, role: str) -> _Window:
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = _Window(role=role)
+        return window
+
+    def record_prediction(
+        self,
+        deployment: str,
+        model: str,
+        version: str,
+        role: str,
+        rows: np.ndarray | None,
+        labels: np.ndarray | None,
+        values: np.ndarray | None,
+        latency_seconds: float,
+        code: str = "OK",
+        request_ids: Sequence[str] = (),
+    ) -> None:
+        key = (deployment, model, version)
+        n = 0 if rows is None else int(rows.shape[0]) if rows.ndim else 1
+        if labels is not None and labels.ndim != 1:
+            labels = _as_1d(labels)
+        if values is not None and values.ndim != 1:
+            values = _as_1d(values)
+        detached: list[np.ndarray] | None = None
+        with self._lock:
+            window = self._window(key, role)
+            window.requests += 1
+            if code != "OK":
+                window.errors[code] += 1
+                return
+            window.rows += n  # rows answered
+            if latency_seconds >= 0 and math.isfinite(latency_seconds):
+                window.latencies.append(latency_seconds)
+            if rows is not None and n and rows.ndim == 2:
+                window.row_chunks.append(rows)
+                window.pending_rows += n
+                if window.pending_rows >= FOLD_ROWS:
+                    detached = window.row_chunks
+                    window.row_chunks = []
+                    window.pending_rows = 0
+            if labels is not None:
+                window.label_chunks.append(labels)
+            elif values is not None:
+                window.value_chunks.append(values)
+            answers = labels if labels is not None else values
+            if request_ids and answers is not None and len(request_ids) == answers.shape[0]:
+                now = time.monotonic()
+                batch = _Batch(deployment, key, request_ids, labels, values, now + self._cache.ttl, role == "shadow")
+                self._cache.add(batch, now)
+        if detached is not None:
+            # Many rows waiting: count them now (outside the lock) so memory stays bounded.
+            self._fold_into(key, role, detached)
+
+    def _fold_into(self, key: VersionKey, role: str, chunks: list[np.ndarray]) -> None:
+        counted = self._count(key, chunks)
+        with self._lock:
+            self._merge(self._window(key, role), counted)
+
+    def _count(
+        self, key: VersionKey, chunks: list[np.ndarray]
+    ) -> tuple[list[np.ndarray] | None, np.ndarray | None, np.ndarray, int]:
+        """(feature counts, out-of-range counts, a uniform sample of the rows, rows) — no lock."""
+        rows = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+        info = self._routes.get(key)
+        counts = outside = None
+        if info is not None and info.n_features and rows.shape[1] == info.n_features:
+            counts, outside = count_features(info, rows)
+        k = min(self.reservoir_size, rows.shape[0])
+        pick = np.sort(self._rng.choice(rows.shape[0], k, replace=False)) if k < rows.shape[0] else slice(None)
+        return counts, outside, np.array(rows[pick], dtype=np.float32), int(rows.shape[0])
+
+    def _merge(
+        self, window: _Window, counted: tuple[list[np.ndarray] | None, np.ndarray | None, np.ndarray, int]
+    ) -> None:
+        counts, outside, sample, seen = counted
+        if counts is not None and outside is not None:
+            if window.feature_counts is None or len(window.feature_counts) != len(counts):
+                window.feature_counts = [c.copy() for c in counts]
+                window.out_of_range = outside.copy()
+            else:
+                for total, c in zip(window.feature_counts, counts, strict=True):
+                    total += c
+                assert window.out_of_range is not None
+                window.out_of_range += outside
+        if self.reservoir_size and sample.shape[0]:
+            if window.reservoir is None:
+                window.reservoir = _Reservoir(self.reservoir_size, self._rng)
+            window.reservoir.add(sample, seen)
+
+    def record_rejected(self, deployment: str, code: str) -> None:
+        with self._lock:
+            key = self._champions.get(deployment)
+            if key is None:
+                return  # a deployment this agent does not serve: nothing to attribute it to
+            self._window(key, self._routes[key].role).rejected += 1
+
+    def record_shadow_pair(
+        self,
+        deployment: str,
+        champion: tuple[str, str],
+        challenger: tuple[str, str],
+        champion_labels: np.ndarray,
+        challenger_labels: np.ndarray,
+        request_ids: Sequence[str],
+    ) -> None:
+        a = _as_1d(champion_labels)
+        b = _as_1d(challenger_labels)
+        if a is None or b is None or a.shape != b.shape:
+            return
+        key = (deployment, challenger[0], challenger[1])
+        now = time.monotonic()
+        agreements = int(np.count_nonzero(a == b))
+        with self._lock:
+            window = self._window(key, "shadow")
+            window.pairs += int(a.shape[0])
+            window.agreements += agreements
+            ids = tuple(request_ids)
+            if ids and len(ids) == a.shape[0]:
+                batch = _Batch(
+                    deployment,
+                    key,
+                    ids,
+                    b,
+                    None,
+                    now + self._cache.ttl,
+                    shadow=True,
+                    champion=(deployment, champion[0], champion[1]),
+                    champion_labels=a,
+                )
+                self._cache.add(batch, now)
+
+    def feedback(self, deployment: str, request_id: str, label: int | None = None, value: float | None = None) -> bool:
+        """Join a true label/value to the prediction(s) of `request_id`; False when unknown."""
+        if label is None and value is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            found = self._cache.take(deployment, request_id, now)
+            if not found:
+                self._unmatched += 1
+                return False
+            matched = False
+            for batch, position in found:
+                matched |= self._join(batch, position, label, value)
+            if not matched:
+                self._unmatched += 1
+            return matched
+
+    def _join(self, batch: _Batch, position: int, label: int | None, value: float | None) -> bool:
+        info = self._routes.get(batch.key)
+        role = info.role if info else ("shadow" if batch.champion is not None else "champion")
+        window = self._window(batch.key, role)
+        if batch.champion is not None:  # a shadow pair
+            truth = _class_of(label, value)
+            if truth is None or batch.champion_labels is None or batch.labels is None:
+                return False
+            champion_ok = int(batch.champion_labels[position]) == truth
+            shadow_ok = int(batch.labels[position]) == truth
+            window.labeled_pairs += 1
+            window.champion_only_correct += int(champion_ok and not shadow_ok)
+            window.challenger_only_correct += int(shadow_ok and not champion_ok)
+            return True
+        if batch.labels is not None:
+            truth = _class_of(label, value)
+            if truth is None:
+                return False
+            window.n_labeled += 1
+            window.n_correct += int(int(batch.labels[position]) == truth)
+            return True
+        if batch.values is not None:
+            target = float(value) if value is not None else float(label)  # type: ignore[arg-type]
+            if not math.isfinite(target):
+                return False
+            error = abs(float(batch.values[position]) - target)
+            window.n_labeled += 1
+            window.sum_abs_error += error
+            window.n_within_tolerance += int(error <= self.tolerance)
+            window.abs_errors.append(error)
+            return True
+        return False
+
+    # ---- closing a window ----
+
+    def flush(self) -> agent_pb2.MetricReport | None:
+        """Close the window; None when nothing happened. The caller fills agent_id and seq."""
+        now = time.time()
+        with self._lock:
+            windows = self._windows
+            self._windows = {}
+            unmatched = self._unmatched
+            self._unmatched = 0
+            start = self._window_start
+            self._window_start = now
+            routes = dict(self._routes)
+        if not unmatched and all(w.empty() for w in windows.values()):
+            return None
+        # The closed windows belong to this call alone now: the heavy part runs without the lock.
+        for key, window in windows.items():
+            if window.row_chunks:
+                self._merge(window, self._count(key, window.row_chunks))
+                window.row_chunks = []
+        report = agent_pb2.MetricReport(window_seconds=max(now - start, 0.0), unmatched_feedback=unmatched)
+        report.window_start.FromNanoseconds(int(start * 1e9))
+        for key, window in windows.items():
+            if window.empty():
+                continue
+            report.windows.append(self._build(key, window, routes.get(key)))
+        return report
+
+    def _build(self, key: VersionKey, window: _Window, info: RouteInfo | None) -> agent_pb2.VersionWindow:
+        deployment, model, version = key
+        role = window.role if window.role in ROLE_TO_PROTO else (info.role if info else "champion")
+        out = agent_pb2.VersionWindow(
+            deployment=deployment,
+            version=common_pb2.VersionRef(model=model, version=version),
+            role=ROLE_TO_PROTO.get(role, common_pb2.ROLE_CHAMPION),
+            experiment=info.experiment if info else "",
+            requests=window.requests,
+            rows=window.rows,
+            rejected_inputs=window.rejected,
+        )
+        for code, count in sorted(window.errors.items()):
+            out.errors.append(agent_pb2.ErrorCount(code=code, count=count))
+        if window.latencies:
+            sketch = LatencySketch(LATENCY_ACCURACY)
+            sketch.add_many(np.asarray(window.latencies, dtype=np.float64))
+            keys, counts, zero_count = sketch.to_parts()
+            out.latency.CopyFrom(
+                common_pb2.LatencySketch(
+                    relative_accuracy=sketch.relative_accuracy,
+                    keys=keys,
+                    counts=counts,
+                    zero_count=zero_count,
+                    sum=sketch.sum,
+                    min=sketch.min,
+                    max=sketch.max,
+                )
+            )
+        if window.label_chunks:
+            labels = np.concatenate(window.label_chunks)
+            if np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.bool_):
+                labels = labels.astype(np.int64)
+                labels = labels[(labels >= 0) & (labels < MAX_CLASSES)]
+                minlength = info.n_classes if info else 0
+                out.prediction_counts.extend(int(c) for c in np.bincount(labels, minlength=minlength))
+        if window.value_chunks:
+            values = np.concatenate(window.value_chunks).astype(np.float64)
+            values = values[np.isfinite(values)]
+            if values.size:
+                out.prediction_values.CopyFrom(_moments_proto(Moments.of(values)))
+        if window.feature_counts is not None and window.out_of_range is not None:
+            for i, counts in enumerate(window.feature_counts):
+                out.features.append(
+                    agent_pb2.FeatureWindow(
+                        index=i, counts=[int(c) for c in counts], out_of_range=int(window.out_of_range[i])
+                    )
+                )
+        reservoir = window.reservoir
+        if reservoir is not None and reservoir.sample is not None and reservoir.sample.size:
+            out.reservoir_features = int(reservoir.sample.shape[1])
+            out.reservoir.extend(reservoir.sample.astype(np.float32).ravel().tolist())
+        if window.n_labeled:
+            out.feedback.n_labeled = window.n_labeled
+            out.feedback.n_correct = window.n_correct
+            out.feedback.sum_abs_error = window.sum_abs_error
+            out.feedback.n_within_tolerance = window.n_within_tolerance
+            if window.abs_errors:
+                moments = Moments.of(np.asarray(window.abs_errors, dtype=np.float64))
+                out.feedback.abs_error.CopyFrom(_moments_proto(moments))
+        if window.pairs or window.labeled_pairs:
+            out.shadow.pairs = window.pairs
+            out.shadow.agreements = window.agreements
+            out.shadow.labeled_pairs = window.labeled_pairs
+            out.shadow.champion_only_correct = window.champion_only_correct
+            out.shadow.challenger_only_correct = window.challenger_only_correct
+        return out
+
+
+def _class_of(label: int | None, value: float | None) -> int | None:
+    if label is not None:
+        return int(label)
+    if value is not None and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _moments_proto(moments: Moments) -> common_pb2.Moments:
+    return common_pb2.Moments(n=int(moments.n), mean=float(moments.mean), m2=float(moments.m2))

@@ -1,0 +1,272 @@
+"""The agent process: gRPC services, the control-plane link, metrics, graceful shutdown.
+
+Start order gives static stability: the cached snapshot is loaded and served before the control
+plane is contacted, so an agent restarted while the control plane is down serves at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from agent.cache import AgentCache
+from agent.core import AgentCore
+from agent.link import ControlPlaneLink, LinkOptions
+from agent.metrics import MetricsRecorder
+from agent.prometheus import AgentPrometheus
+from agent.reports import DEFAULT_CAPACITY, ReportBuffer
+from agent.services import InferenceService, OipService
+from agent.serving import ServingTable, SnapshotApplier
+from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
+
+log = logging.getLogger("sluice.agent")
+
+DEFAULT_LISTEN = "127.0.0.1:7500"
+DEFAULT_METRICS_PORT = 7501
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+SERVICE_NAMES = (
+    inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name,
+    oip_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
+)
+
+
+class AgentStartError(Exception):
+    """The agent cannot start (bad address, port in use...)."""
+
+
+@dataclass
+class AgentOptions:
+    controlplane: str
+    listen: str = DEFAULT_LISTEN
+    name: str = ""
+    cache: Path | None = None
+    metrics_port: int = DEFAULT_METRICS_PORT
+    labels: dict[str, str] = field(default_factory=dict)
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    report_buffer: int = DEFAULT_CAPACITY
+    token: str | None = None
+    host: str = ""
+
+
+def default_name(port: int) -> str:
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-.") or "agent"
+    return f"{host}-{port}"
+
+
+def split_host(address: str) -> tuple[str, str]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise AgentStartError(f"--listen {address!r} must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:7500")
+    return host.strip("[]"), port
+
+
+class AgentServer:
+    def __init__(self, options: AgentOptions) -> None:
+        self.options = options
+        self.port = 0
+        self.metrics_port = 0
+        self.name = options.name
+        self.core: AgentCore | None = None
+        self.link: ControlPlaneLink | None = None
+        self.reports: ReportBuffer | None = None
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._prometheus = AgentPrometheus()
+        self._recorder: MetricsRecorder | None = None
+        self._cache: AgentCache | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def address(self) -> str:
+        host, _ = split_host(self.options.listen)
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        options = self.options
+        host, _port = split_host(options.listen)
+        limit = options.max_message_bytes
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", max(limit, 64 << 20)),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        try:
+            self.port = server.add_insecure_port(options.listen)
+        except RuntimeError as exc:
+            raise AgentStartError(f"cannot listen on {options.listen}: {exc}") from exc
+        if self.port == 0:
+            raise AgentStartError(f"cannot listen on {options.listen}: the address is in use or invalid")
+        self.name = options.name or default_name(self.port)
+        cache = AgentCache(options.cache or Path("sluice-data") / f"agent-{self.name}")
+        agent_id = cache.agent_id()
+        self._recorder = MetricsRecorder(window_seconds=1.0)
+        core = self.core = AgentCore(self.name, agent_id, self._recorder, self._prometheus)
+        core.defer = asyncio.get_running_loop().call_soon
+        core.waiting_for = f"the control plane at {options.controlplane}"
+        applier = SnapshotApplier(cache)
+
+        cached = cache.load_snapshot()
+        if cached is not None and cached.deployments:
+            applier.verify_cached = True
+            table, problems = await applier.apply(cached, None, None)
+            applier.verify_cached = False
+            if table.deployments:
+                await self._swap(table)
+                log.info("serving %d deployment(s) from the cache", len(table.deployments))
+            for problem in problems:
+                log.warning("cached snapshot: %s", problem)
+
+        self._pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sluice-batch")
+        inference_pb2_grpc.add_InferenceServicer_to_server(InferenceService(core, self._pool), server)
+        oip_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipService(core), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        await self._set_health(core.table is not None)
+        await server.start()
+        self._server = server
+
+        if options.metrics_port:
+            try:
+                self.metrics_port = self._prometheus.serve(host or "0.0.0.0", options.metrics_port)
+            except OSError as exc:
+                await server.stop(None)
+                raise AgentStartError(f"cannot serve metrics on port {options.metrics_port}: {exc}") from exc
+
+        serve_host = host if host not in ("", "0.0.0.0", "::") else socket.gethostname()
+        from controlplane.client import channel_credentials
+
+        self.reports = ReportBuffer(agent_id, options.report_buffer)
+        saved = cache.take_reports()
+        if saved:
+            self.reports.restore(saved)
+            log.info("%d metric report(s) from the previous run wait for the control plane", len(saved))
+        self._cache = cache
+        self.link = ControlPlaneLink(
+            LinkOptions(
+                address=options.controlplane,
+                name=self.name,
+                host=options.host or socket.gethostname(),
+                serve_address=f"{serve_host}:{self.port}",
+                labels=dict(options.labels),
+                token=options.token,
+                credentials=channel_credentials(),
+                max_message_bytes=limit,
+            ),
+            agent_id,
+            cache,
+            applier,
+            lambda: core.table,
+            self._swap,
+            self.reports,
+            on_connected=self._prometheus.set_connected,
+        )
+        self._tasks = [
+            asyncio.create_task(self.link.run(), name="controlplane-link"),
+            asyncio.create_task(self._report_loop(), name="metric-reports"),
+        ]
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *SERVICE_NAMES):
+            await self._health.set(name, status)
+
+    async def _swap(self, table: ServingTable) -> None:
+        assert self.core is not None and self._recorder is not None
+        first = self.core.table is None
+        try:
+            self._recorder.configure(table.applied_snapshot())
+        except Exception:
+            log.exception("the metrics recorder could not take the new snapshot")
+        self.core.table = table  # one reference assignment: requests see old or new, never a mix
+        self._prometheus.set_generations(table.generations())
+        if first:
+            await self._set_health(True)
+
+    async def _deliver_last_reports(self, wait: float) -> None:
+        """Close the current window and give the control plane a moment to acknowledge it."""
+        if self.link is None or self.reports is None or self._recorder is None:
+            return
+        try:
+            report = self._recorder.flush()
+        except Exception:
+            log.exception("the metrics recorder could not flush")
+            report = None
+        if report is not None:
+            self.reports.add(report)
+        if not self.link.connected:
+            return
+        self.reports.forget_sent()
+        self.link.send_reports()
+        deadline = asyncio.get_running_loop().time() + wait
+        while len(self.reports) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def _report_loop(self) -> None:
+        assert self.link is not None and self.reports is not None and self._recorder is not None
+        while True:
+            await asyncio.sleep(self.link.report_seconds)
+            try:
+                report = await asyncio.to_thread(self._recorder.flush)
+            except Exception:
+                log.exception("the metrics recorder could not flush")
+                continue
+            if report is not None:
+                self.reports.add(report)
+            self.link.send_reports()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self._health.enter_graceful_shutdown()
+        await self._deliver_last_reports(min(grace, 2.0))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.reports is not None and self._cache is not None:
+            try:
+                kept = self._cache.save_reports(self.reports.pending())
+                if kept:
+                    log.info("%d unacknowledged metric report(s) kept in the cache for the next run", kept)
+            except OSError as exc:
+                log.warning("could not keep the unacknowledged metric reports: %s", exc)
+        if self._server is not None:
+            await self._server.stop(grace)
+        self._prometheus.close()
+        if self.core is not None:
+            self.core.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def serve(options: AgentOptions, ready: Callable[[AgentServer], None] | None = None) -> None:
+    agent = AgentServer(options)
+    await agent.start()
+    if ready is not None:
+        ready(agent)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining calls")
+    await agent.stop()

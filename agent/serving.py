@@ -1,0 +1,198 @@
+"""What the agent serves right now: an immutable routing table, swapped atomically.
+
+`apply_snapshot` turns a Snapshot into a new `ServingTable`: it makes sure every artifact is in the
+cache (fetching and verifying missing ones), opens and warms an onnxruntime session per new
+sha256 (sessions of unchanged versions are reused), and builds each deployment's router. A
+deployment that cannot be applied keeps its previous state; the failures become the NACK reason.
+Request handlers read `state.table` once per request, so a swap never mixes two snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.cache import AgentCache
+from agent.router import CHAMPION, SHADOW, Router, RouteSpec, Segment
+from agent.runtime import ModelRuntime
+from protos import agent_pb2, common_pb2
+
+log = logging.getLogger("sluice.agent")
+
+ROLE_NAMES = {
+    common_pb2.ROLE_CHAMPION: CHAMPION,
+    common_pb2.ROLE_CHALLENGER: "challenger",
+    common_pb2.ROLE_SHADOW: SHADOW,
+}
+
+#: fetch(sha256) -> path of the verified artifact in the cache
+Fetcher = Callable[[str], Awaitable[Path]]
+
+
+class ApplyError(Exception):
+    """One deployment of a snapshot could not be applied."""
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedRoute:
+    index: int
+    model: str
+    version: str
+    ref: common_pb2.VersionRef
+    role: str
+    role_proto: int
+    weight: int
+    sha256: str
+    task: str
+    runtime: ModelRuntime
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}:{self.version}"
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedDeployment:
+    name: str
+    generation: int
+    snapshot: agent_pb2.DeploymentSnapshot
+    routes: tuple[LoadedRoute, ...]
+    router: Router
+    champion: LoadedRoute
+    shadows: tuple[LoadedRoute, ...]
+
+    def choose(self, key: str, attributes: dict[str, str] | None) -> LoadedRoute:
+        return self.routes[self.router.route(key, attributes)]
+
+
+@dataclass(frozen=True, eq=False)
+class ServingTable:
+    snapshot_id: int
+    deployments: dict[str, LoadedDeployment]
+    #: deployments named by the snapshot that could not be loaded yet: name -> reason
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def generations(self) -> dict[str, int]:
+        return {name: d.generation for name, d in self.deployments.items()}
+
+    def applied_snapshot(self) -> agent_pb2.Snapshot:
+        """What is actually served (persisted in the cache for a restart)."""
+        return agent_pb2.Snapshot(
+            snapshot_id=self.snapshot_id,
+            deployments=[d.snapshot for _, d in sorted(self.deployments.items())],
+        )
+
+    def runtimes(self) -> dict[str, ModelRuntime]:
+        return {r.sha256: r.runtime for d in self.deployments.values() for r in d.routes}
+
+
+def open_runtime(path: Path) -> ModelRuntime:
+    """Open and warm an onnxruntime session (blocking: call it in a thread)."""
+    runtime = ModelRuntime(path)
+    runtime.warm_up()
+    return runtime
+
+
+def segments_of(rules: list[common_pb2.SegmentRule]) -> list[Segment]:
+    out = []
+    for rule in rules:
+        if rule.has_range:
+            out.append(Segment(rule.attribute, has_range=True, low=rule.min, high=rule.max))
+        else:
+            out.append(Segment(rule.attribute, values=frozenset(rule.values)))
+    return out
+
+
+class SnapshotApplier:
+    def __init__(self, cache: AgentCache) -> None:
+        self.cache = cache
+        #: re-hash cached files before opening them (on the restart from the cache)
+        self.verify_cached = False
+
+    async def _artifact(self, sha256: str, fetch: Fetcher | None, what: str) -> Path:
+        if self.cache.has(sha256) and (not self.verify_cached or await asyncio.to_thread(self.cache.verify, sha256)):
+            return self.cache.artifact_path(sha256)
+        if fetch is None:
+            raise ApplyError(f"the artifact of {what} ({sha256[:12]}) is not in the cache")
+        return await fetch(sha256)
+
+    async def _deployment(
+        self,
+        snap: agent_pb2.DeploymentSnapshot,
+        fetch: Fetcher | None,
+        loaded: dict[str, ModelRuntime],
+    ) -> LoadedDeployment:
+        if not snap.routes:
+            raise ApplyError("the snapshot gives it no versions")
+        routes = []
+        for index, route in enumerate(snap.routes):
+            what = f"{route.version.model}:{route.version.version}"
+            role = ROLE_NAMES.get(route.role)
+            if role is None:
+                raise ApplyError(f"{what} has no role")
+            runtime = loaded.get(route.sha256)
+            if runtime is None:
+                path = await self._artifact(route.sha256, fetch, what)
+                try:
+                    runtime = await asyncio.to_thread(open_runtime, path)
+                except Exception as exc:
+                    raise ApplyError(f"onnxruntime cannot load {what}: {exc}") from exc
+                loaded[route.sha256] = runtime
+            routes.append(
+                LoadedRoute(
+                    index=index,
+                    model=route.version.model,
+                    version=route.version.version,
+                    ref=common_pb2.VersionRef(model=route.version.model, version=route.version.version),
+                    role=role,
+                    role_proto=route.role,
+                    weight=route.weight,
+                    sha256=route.sha256,
+                    task=route.task,
+                    runtime=runtime,
+                )
+            )
+        try:
+            router = Router(
+                [RouteSpec(r.weight, r.role) for r in routes],
+                snap.salt,
+                segments_of(list(snap.segment_rules)),
+            )
+        except ValueError as exc:
+            raise ApplyError(str(exc)) from exc
+        return LoadedDeployment(
+            name=snap.name,
+            generation=snap.generation,
+            snapshot=snap,
+            routes=tuple(routes),
+            router=router,
+            champion=routes[router.champion],
+            shadows=tuple(routes[i] for i in router.shadows),
+        )
+
+    async def apply(
+        self, snapshot: agent_pb2.Snapshot, current: ServingTable | None, fetch: Fetcher | None
+    ) -> tuple[ServingTable, list[str]]:
+        """The new table and the reasons of the deployments that kept their previous state."""
+        previous = current.deployments if current is not None else {}
+        loaded = current.runtimes() if current is not None else {}
+        deployments: dict[str, LoadedDeployment] = {}
+        failed: dict[str, str] = {}
+        problems: list[str] = []
+        for snap in snapshot.deployments:
+            old = previous.get(snap.name)
+            if old is not None and old.generation == snap.generation and old.snapshot == snap:
+                deployments[snap.name] = old
+                continue
+            try:
+                deployments[snap.name] = await self._deployment(snap, fetch, loaded)
+            except (ApplyError, OSError) as exc:
+                reason = f"deployment {snap.name} generation {snap.generation}: {exc}"
+                problems.append(reason)
+                failed[snap.name] = str(exc)
+                if old is not None:
+                    deployments[snap.name] = old  # the previous version keeps serving
+        return ServingTable(snapshot.snapshot_id, deployments, failed), problems

@@ -1,0 +1,271 @@
+"""What the control plane knows about its serving agents: who they are, what they applied.
+
+Domain functions (one transaction each) used by the AgentHub stream handler and the ControlPlane's
+ListAgents / WaitForSync. They return plain objects, never ORM rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from controlplane.context import Context
+from controlplane.deployments import find_deployment
+from controlplane.errors import InvalidInput
+from controlplane.names import NAME_LENGTH, validate_name
+from controlplane.store.models import AgentDeploymentRow, AgentRow, DeploymentRow, utcnow
+
+CONNECTED = "connected"
+DISCONNECTED = "disconnected"
+LOST = "lost"
+
+MAX_LABELS = 64
+MAX_LABEL_TEXT = 256
+MAX_NACK_TEXT = 4000
+_AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class AgentHello:
+    """A validated Hello: who is connecting and what it already serves."""
+
+    id: str
+    name: str
+    host: str
+    address: str
+    labels: dict[str, str]
+    applied: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DeploymentSync:
+    deployment: str
+    applied_generation: int
+    desired_generation: int
+
+    @property
+    def in_sync(self) -> bool:
+        return self.applied_generation >= self.desired_generation
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    id: str
+    name: str
+    host: str
+    address: str
+    labels: dict[str, str]
+    state: str
+    last_seen: datetime
+    connected_at: datetime
+    last_nack: str
+    deployments: list[DeploymentSync] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    deployment: str
+    generation: int
+    synced: list[str]
+    lagging: list[str]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.lagging
+
+
+def validate_hello(
+    agent_id: str,
+    name: str,
+    host: str,
+    address: str,
+    labels: Mapping[str, str],
+    applied: Mapping[str, int],
+) -> AgentHello:
+    if not _AGENT_ID.match(agent_id):
+        raise InvalidInput(
+            "Hello.agent_id must be 1-64 letters, digits, '.', '_' or '-' (the agent keeps it in its cache)"
+        )
+    validate_name("agent", name)
+    for what, text in (("host", host), ("address", address)):
+        if len(text) > 255:
+            raise InvalidInput(f"Hello.{what} is {len(text)} characters; the limit is 255")
+    if len(labels) > MAX_LABELS:
+        raise InvalidInput(f"an agent may carry at most {MAX_LABELS} labels, got {len(labels)}")
+    for key, value in labels.items():
+        if not key or len(key) > MAX_LABEL_TEXT or len(value) > MAX_LABEL_TEXT:
+            raise InvalidInput(f"label {key[:40]!r}: keys must be 1-{MAX_LABEL_TEXT} characters, values too")
+    clean_applied = {}
+    for deployment, generation in applied.items():
+        if len(deployment) <= NAME_LENGTH and generation >= 0:
+            clean_applied[deployment] = int(generation)
+    return AgentHello(agent_id, name, host, address, dict(labels), clean_applied)
+
+
+def _set_applied(session: Session, agent_id: str, generations: Mapping[str, int]) -> None:
+    if not generations:
+        return
+    now = utcnow()
+    existing = {
+        row.deployment: row
+        for row in session.scalars(
+            select(AgentDeploymentRow).where(
+                AgentDeploymentRow.agent_id == agent_id,
+                AgentDeploymentRow.deployment.in_(list(generations)),
+            )
+        )
+    }
+    for deployment, generation in generations.items():
+        row = existing.get(deployment)
+        if row is None:
+            session.add(
+                AgentDeploymentRow(
+                    agent_id=agent_id, deployment=deployment, applied_generation=generation, updated_at=now
+                )
+            )
+        elif row.applied_generation != generation:
+            row.applied_generation = generation
+            row.updated_at = now
+
+
+def agent_connected(ctx: Context, hello: AgentHello) -> str:
+    """Record a (re)connecting agent; returns its previous state ("" when new)."""
+    now = utcnow()
+    with ctx.db.session() as session:
+        row = session.get(AgentRow, hello.id, with_for_update=True)
+        previous = ""
+        if row is None:
+            row = AgentRow(id=hello.id, last_nack="")
+            session.add(row)
+        else:
+            previous = row.state
+        row.name = hello.name
+        row.host = hello.host
+        row.address = hello.address
+        row.labels = hello.labels
+        row.state = CONNECTED
+        row.last_seen = now
+        row.connected_at = now
+        session.flush()
+        # What the agent serves from its cache right now (it ACKs the fresh snapshot shortly).
+        session.execute(
+            update(AgentDeploymentRow)
+            .where(
+                AgentDeploymentRow.agent_id == hello.id,
+                AgentDeploymentRow.deployment.not_in(list(hello.applied) or [""]),
+            )
+            .values(applied_generation=0, updated_at=now)
+        )
+        _set_applied(session, hello.id, hello.applied)
+    return previous
+
+
+def record_applied(ctx: Context, agent_id: str, generations: Mapping[str, int]) -> None:
+    with ctx.db.session() as session:
+        session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_seen=utcnow()))
+        _set_applied(session, agent_id, generations)
+
+
+def record_nack(ctx: Context, agent_id: str, reason: str, generations: Mapping[str, int]) -> None:
+    text = reason[:MAX_NACK_TEXT] or "the agent refused the snapshot without a reason"
+    with ctx.db.session() as session:
+        session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_nack=text, last_seen=utcnow()))
+        _set_applied(session, agent_id, generations)
+
+
+def set_state(ctx: Context, agent_id: str, state: str) -> str:
+    """Returns the state before the change ("" when the agent is unknown)."""
+    with ctx.db.session() as session:
+        row = session.get(AgentRow, agent_id, with_for_update=True)
+        if row is None:
+            return ""
+        previous = row.state
+        row.state = state
+        return previous
+
+
+def touch(ctx: Context, agent_ids: Iterable[str]) -> None:
+    ids = list(agent_ids)
+    if not ids:
+        return
+    with ctx.db.session() as session:
+        session.execute(update(AgentRow).where(AgentRow.id.in_(ids)).values(last_seen=utcnow()))
+
+
+def reset_at_start(ctx: Context) -> list[str]:
+    """A control plane that just started has no streams: nobody is connected to it yet.
+
+    Returns the agents that were up (or just gone) before, which may still come back.
+    """
+    with ctx.db.session() as session:
+        ids = list(session.scalars(select(AgentRow.id).where(AgentRow.state.in_((CONNECTED, DISCONNECTED)))))
+        session.execute(update(AgentRow).where(AgentRow.state == CONNECTED).values(state=DISCONNECTED))
+        return ids
+
+
+def agent_name(ctx: Context, agent_id: str) -> str:
+    with ctx.db.session() as session:
+        row = session.get(AgentRow, agent_id)
+        return row.name if row is not None else agent_id
+
+
+def list_agents(ctx: Context) -> list[AgentStatus]:
+    with ctx.db.session() as session:
+        desired = {n: g for n, g in session.execute(select(DeploymentRow.name, DeploymentRow.generation))}
+        applied: dict[str, dict[str, int]] = {}
+        for row in session.scalars(select(AgentDeploymentRow)):
+            applied.setdefault(row.agent_id, {})[row.deployment] = row.applied_generation
+        out = []
+        for row in session.scalars(select(AgentRow).order_by(AgentRow.name, AgentRow.id)):
+            mine = applied.get(row.id, {})
+            out.append(
+                AgentStatus(
+                    id=row.id,
+                    name=row.name,
+                    host=row.host,
+                    address=row.address,
+                    labels={str(k): str(v) for k, v in (row.labels or {}).items()},
+                    state=row.state,
+                    last_seen=row.last_seen,
+                    connected_at=row.connected_at,
+                    last_nack=row.last_nack,
+                    deployments=[
+                        DeploymentSync(name, mine.get(name, 0), generation)
+                        for name, generation in sorted(desired.items())
+                    ],
+                )
+            )
+        return out
+
+
+def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatus:
+    """Which connected agents have applied `generation` (0: the current one) of the deployment."""
+    if generation < 0:
+        raise InvalidInput(f"generation must not be negative, got {generation}")
+    with ctx.db.session() as session:
+        row = find_deployment(session, deployment)
+        if generation > row.generation:
+            raise InvalidInput(
+                f"deployment {deployment!r} is at generation {row.generation}; generation {generation} "
+                "does not exist yet"
+            )
+        target = generation or row.generation
+        rows = session.execute(
+            select(AgentRow.id, AgentRow.name, AgentDeploymentRow.applied_generation)
+            .outerjoin(
+                AgentDeploymentRow,
+                (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
+            )
+            .where(AgentRow.state == CONNECTED)
+            .order_by(AgentRow.name)
+        ).all()
+    synced = [r.name for r in rows if (r.applied_generation or 0) >= target]
+    lagging = [
+        f"{r.name} (at generation {r.applied_generation or 0})" for r in rows if (r.applied_generation or 0) < target
+    ]
+    return SyncStatus(deployment, target, synced, lagging)

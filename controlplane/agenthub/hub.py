@@ -1,0 +1,299 @@
+"""The live side of AgentHub: one session per connected agent, pushes, heartbeats, loss detection.
+
+A session is the server half of one `Connect` stream: an outbox of ControlMessages (snapshots,
+heartbeats, report acks) and the time the agent was last heard from. After every committed change
+(EventBus kinds deployment / traffic / experiment) the hub builds one fresh snapshot from SQL and
+queues it on every session. An agent silent for `lost_after_missed` heartbeats is marked lost and
+an `agent_lost` alert is opened; it resolves when the agent connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from controlplane.agenthub import agents
+from controlplane.agenthub.snapshot import build_snapshot
+from controlplane.context import Context
+from protos import agent_pb2
+
+log = logging.getLogger("sluice.agenthub")
+
+PUSH_KINDS = frozenset({"deployment", "traffic", "experiment"})
+OUTBOX_LIMIT = 10_000
+DEFAULT_REPORT_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class Session:
+    hello: agents.AgentHello
+    peer: str
+    outbox: asyncio.Queue[agent_pb2.ControlMessage | None] = field(default_factory=asyncio.Queue)
+    last_seen: float = field(default_factory=time.monotonic)
+    closed: bool = False
+    lost: bool = False
+    #: generation of each deployment in the last snapshot queued on this session
+    sent_generations: dict[str, int] = field(default_factory=dict)
+    #: snapshot_nack alerts of this agent may be open (from a NACK, or from before it connected)
+    nack_alerts: bool = True
+
+    @property
+    def agent_id(self) -> str:
+        return self.hello.id
+
+    @property
+    def name(self) -> str:
+        return self.hello.name
+
+    def send(self, message: agent_pb2.ControlMessage) -> None:
+        if self.closed:
+            return
+        if self.outbox.qsize() >= OUTBOX_LIMIT:
+            log.warning("agent %s is not reading its stream; closing it", self.name)
+            self.close()
+            return
+        self.outbox.put_nowait(message)
+
+    def send_snapshot(self, snapshot: agent_pb2.Snapshot) -> None:
+        self.sent_generations = {d.name: d.generation for d in snapshot.deployments}
+        self.send(agent_pb2.ControlMessage(snapshot=snapshot))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.outbox.put_nowait(None)
+
+
+def _now_timestamp() -> Timestamp:
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+class AgentHub:
+    def __init__(self, ctx: Context, executor: Executor, report_seconds: float = DEFAULT_REPORT_SECONDS) -> None:
+        self.ctx = ctx
+        self.executor = executor
+        self.report_seconds = report_seconds
+        self.sessions: dict[str, Session] = {}
+        # Agents without a live stream that may still come back: id -> when they went quiet.
+        self.departed: dict[str, float] = {}
+        self._snapshot: agent_pb2.Snapshot | None = None
+        self._snapshot_lock = asyncio.Lock()
+        self._next_snapshot_id = time.time_ns() // 1000
+        self._stopping = False
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return self.ctx.config.agents.heartbeat_seconds
+
+    @property
+    def lost_after(self) -> float:
+        return self.ctx.config.agents.heartbeat_seconds * self.ctx.config.agents.lost_after_missed
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    # ---- snapshots ----
+
+    async def _rebuild(self) -> agent_pb2.Snapshot:
+        async with self._snapshot_lock:
+            self._next_snapshot_id += 1
+            snapshot = await self.run(build_snapshot, self.ctx, self._next_snapshot_id)
+            self._snapshot = snapshot
+            return snapshot
+
+    async def current_snapshot(self) -> agent_pb2.Snapshot:
+        snapshot = self._snapshot
+        return snapshot if snapshot is not None else await self._rebuild()
+
+    async def push_loop(self) -> None:
+        """Rebuild and push after every committed change; bursts collapse into one push."""
+        queue = self.ctx.events.subscribe()
+        try:
+            while True:
+                event = await queue.get()
+                if event.kind not in PUSH_KINDS:
+                    continue
+                while not queue.empty():  # coalesce a burst: one snapshot says it all
+                    queue.get_nowait()
+                snapshot = await self._rebuild()
+                for session in list(self.sessions.values()):
+                    session.send_snapshot(snapshot)
+        finally:
+            self.ctx.events.unsubscribe(queue)
+
+    # ---- sessions ----
+
+    async def open(self, hello: agents.AgentHello, peer: str) -> Session:
+        previous = await self.run(agents.agent_connected, self.ctx, hello)
+        old = self.sessions.get(hello.id)
+        if old is not None:
+            log.info("agent %s connected again; closing its previous stream", hello.name)
+            old.close()
+        session = Session(hello=hello, peer=peer)
+        self.sessions[hello.id] = session
+        self.departed.pop(hello.id, None)
+        if previous == agents.LOST:
+            await self._alert(resolve=True, kind="agent_lost", agent_id=hello.id)
+        self.ctx.events.publish("agent", "", f"agent {hello.name} connected from {hello.address or peer}")
+        log.info("agent %s (%s) connected from %s", hello.name, hello.id, peer)
+        session.send(
+            agent_pb2.ControlMessage(
+                hello_ack=agent_pb2.HelloAck(
+                    heartbeat_seconds=self.heartbeat_seconds, report_seconds=self.report_seconds
+                )
+            )
+        )
+        session.send_snapshot(await self.current_snapshot())
+        return session
+
+    async def close(self, session: Session) -> None:
+        session.close()
+        if self.sessions.get(session.agent_id) is not session:
+            return  # replaced by a newer stream of the same agent
+        del self.sessions[session.agent_id]
+        if session.lost or self._stopping:
+            return
+        self.departed[session.agent_id] = session.last_seen
+        try:
+            await self.run(agents.set_state, self.ctx, session.agent_id, agents.DISCONNECTED)
+        except Exception:
+            log.exception("could not record that agent %s disconnected", session.name)
+        self.ctx.events.publish("agent", "", f"agent {session.name} disconnected")
+        log.info("agent %s disconnected", session.name)
+
+    async def handle(self, session: Session, message: agent_pb2.AgentMessage) -> None:
+        """One message from an agent. Errors are logged; the stream stays up."""
+        session.last_seen = time.monotonic()
+        kind = message.WhichOneof("body")
+        if kind == "heartbeat":
+            return
+        if kind == "ack":
+            await self._on_ack(session, message.ack)
+        elif kind == "nack":
+            await self._on_nack(session, message.nack)
+        elif kind == "report":
+            await self._on_report(session, message.report)
+        elif kind == "hello":
+            log.warning("agent %s sent a second Hello on one stream; ignored", session.name)
+
+    async def _on_ack(self, session: Session, ack: agent_pb2.SnapshotAck) -> None:
+        generations = dict(ack.generations)
+        await self.run(agents.record_applied, self.ctx, session.agent_id, generations)
+        if session.nack_alerts:
+            session.nack_alerts = False
+            for deployment in ("", *generations):
+                await self._alert(resolve=True, kind="snapshot_nack", agent_id=session.agent_id, deployment=deployment)
+        self.ctx.events.publish("agent", "", f"agent {session.name} applied snapshot {ack.snapshot_id}")
+
+    async def _on_nack(self, session: Session, nack: agent_pb2.SnapshotNack) -> None:
+        generations = dict(nack.generations)
+        reason = nack.reason or "no reason given"
+        await self.run(agents.record_nack, self.ctx, session.agent_id, reason, generations)
+        session.nack_alerts = True
+        lagging = [d for d, g in session.sent_generations.items() if generations.get(d, 0) < g] or [""]
+        for deployment in lagging:
+            await self._alert(
+                resolve=False,
+                kind="snapshot_nack",
+                agent_id=session.agent_id,
+                deployment=deployment,
+                severity="warning",
+                message=f"agent {session.name} refused snapshot {nack.snapshot_id}: {reason}",
+            )
+        self.ctx.events.publish("agent", "", f"agent {session.name} refused snapshot: {reason}")
+        log.warning("agent %s NACKed snapshot %s: %s", session.name, nack.snapshot_id, reason)
+
+    async def _on_report(self, session: Session, report: agent_pb2.MetricReport) -> None:
+        from controlplane.monitoring.ingest import ingest_report
+
+        try:
+            await self.run(ingest_report, self.ctx, session.agent_id, report)
+        except Exception:
+            # Not acknowledged: the agent keeps the report and sends it again.
+            log.exception("could not store metric report %s of agent %s", report.seq, session.name)
+            return
+        session.send(agent_pb2.ControlMessage(report_ack=agent_pb2.ReportAck(seq=report.seq)))
+
+    async def _alert(self, *, resolve: bool, kind: str, agent_id: str, deployment: str = "", **kw: Any) -> None:
+        try:
+            from controlplane.monitoring import alerts
+
+            if resolve:
+                await self.run(alerts.resolve_alert, self.ctx, deployment=deployment, kind=kind, agent_id=agent_id)
+            else:
+                await self.run(alerts.open_alert, self.ctx, deployment=deployment, kind=kind, agent_id=agent_id, **kw)
+        except Exception:
+            log.exception("could not %s alert %s for agent %s", "resolve" if resolve else "open", kind, agent_id)
+
+    # ---- heartbeats and loss ----
+
+    def startup(self) -> None:
+        """Before serving: agents the store believed connected have no stream to this process."""
+        now = time.monotonic()
+        for agent_id in agents.reset_at_start(self.ctx):
+            self.departed[agent_id] = now
+
+    async def heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            await self.tick()
+
+    async def tick(self) -> None:
+        now = time.monotonic()
+        beat = agent_pb2.ControlMessage(heartbeat=agent_pb2.Heartbeat(at=_now_timestamp()))
+        alive = []
+        for session in list(self.sessions.values()):
+            if now - session.last_seen > self.lost_after:
+                session.lost = True
+                session.close()
+                self.sessions.pop(session.agent_id, None)
+                await self._mark_lost(session.agent_id, session.name, now - session.last_seen)
+            else:
+                session.send(beat)
+                alive.append(session.agent_id)
+        for agent_id, since in list(self.departed.items()):
+            if now - since > self.lost_after and agent_id not in self.sessions:
+                del self.departed[agent_id]
+                name = await self.run(agents.agent_name, self.ctx, agent_id)
+                await self._mark_lost(agent_id, name, now - since)
+        if alive:
+            try:
+                await self.run(agents.touch, self.ctx, alive)
+            except Exception:
+                log.exception("could not record agent heartbeats")
+
+    async def _mark_lost(self, agent_id: str, name: str, silent: float) -> None:
+        previous = await self.run(agents.set_state, self.ctx, agent_id, agents.LOST)
+        if previous == agents.LOST:
+            return
+        log.warning("agent %s lost: silent for %.1f s", name, silent)
+        await self._alert(
+            resolve=False,
+            kind="agent_lost",
+            agent_id=agent_id,
+            severity="warning",
+            message=(
+                f"agent {name} has been silent for {silent:.0f} s "
+                f"({self.ctx.config.agents.lost_after_missed} missed heartbeats)"
+            ),
+        )
+        self.ctx.events.publish("agent", "", f"agent {name} lost")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for session in list(self.sessions.values()):
+            session.close()

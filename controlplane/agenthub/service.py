@@ -1,0 +1,89 @@
+"""The AgentHub gRPC service: agents' Connect streams and artifact downloads (thin)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from controlplane.agenthub import agents
+from controlplane.agenthub.hub import AgentHub, Session
+from controlplane.api.base import ServiceBase
+from controlplane.api.errors import map_errors
+from controlplane.artifacts import check_sha256
+from controlplane.errors import InvalidInput
+from protos import agent_pb2, agent_pb2_grpc
+
+log = logging.getLogger("sluice.agenthub")
+
+HELLO_TIMEOUT = 30.0
+FETCH_CHUNK = 1 << 20
+
+
+@map_errors
+class AgentHubService(ServiceBase, agent_pb2_grpc.AgentHubServicer):
+    def __init__(self, hub: AgentHub) -> None:
+        super().__init__(hub.ctx, hub.executor)  # type: ignore[arg-type]
+        self.hub = hub
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.ControlMessage]:
+        try:
+            first = await asyncio.wait_for(anext(request_iterator), HELLO_TIMEOUT)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise InvalidInput(f"no Hello within {HELLO_TIMEOUT:.0f} s of opening the stream") from None
+        if first.WhichOneof("body") != "hello":
+            raise InvalidInput("the first message on AgentHub.Connect must be a Hello")
+        h = first.hello
+        hello = agents.validate_hello(
+            h.agent_id, h.name, h.host, h.address, dict(h.labels), dict(h.applied_generations)
+        )
+        session = await self.hub.open(hello, context.peer())
+        reader = asyncio.create_task(self._read(session, request_iterator), name=f"agent-{hello.name}")
+        try:
+            while True:
+                message = await session.outbox.get()
+                if message is None:
+                    break
+                yield message
+        finally:
+            reader.cancel()
+            await self.hub.close(session)
+
+    async def _read(self, session: Session, request_iterator: AsyncIterator[agent_pb2.AgentMessage]) -> None:
+        try:
+            async for message in request_iterator:
+                try:
+                    await self.hub.handle(session, message)
+                except Exception:
+                    log.exception("error handling a message from agent %s", session.name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the stream broke: end the session
+            log.info("stream of agent %s ended: %s", session.name, exc)
+        finally:
+            session.close()
+
+    async def FetchArtifact(
+        self, request: agent_pb2.FetchArtifactRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.ArtifactChunk]:
+        sha256 = check_sha256(request.sha256)
+        total = await self.run(self.ctx.artifacts.size, sha256)
+        if request.offset > total:
+            raise InvalidInput(f"offset {request.offset} is past the end of the artifact ({total} bytes)")
+        chunks = self.ctx.artifacts.read_chunks(sha256, request.offset, FETCH_CHUNK)
+        offset = request.offset
+        try:
+            while True:
+                data = await self.run(next, chunks, None)
+                if data is None:
+                    break
+                yield agent_pb2.ArtifactChunk(data=data, offset=offset, total_size=total)
+                offset += len(data)
+        finally:
+            chunks.close()

@@ -1,0 +1,47 @@
+"""The full desired state an agent serves, built from the committed deployments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from controlplane import deployments
+from controlplane.api import convert
+from controlplane.context import Context
+from controlplane.domain import DeploymentInfo
+from protos import agent_pb2
+
+
+def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
+    # Routes keep DeploymentInfo's order (newest position first): that is the routing order of
+    # the cumulative bucket ranges, so ramping the newest version only moves keys toward it.
+    routes = [
+        agent_pb2.Route(
+            version=convert.ref(s.version.model, s.version.version),
+            sha256=s.version.sha256,
+            weight=s.weight,
+            role=convert.ROLE_TO_PROTO[s.role],
+            baseline=convert.baseline(s.version.baseline),
+            task=s.version.task,
+        )
+        for s in info.splits
+    ]
+    return agent_pb2.DeploymentSnapshot(
+        name=info.name,
+        generation=info.generation,
+        salt=info.routing_salt or info.salt,
+        routes=routes,
+        experiment=info.experiment,
+        segment_rules=convert.segment_rules(info.segment_rules),
+    )
+
+
+def snapshot_of(infos: Iterable[DeploymentInfo], snapshot_id: int) -> agent_pb2.Snapshot:
+    return agent_pb2.Snapshot(
+        snapshot_id=snapshot_id,
+        deployments=[deployment_snapshot(i) for i in infos if i.splits],
+    )
+
+
+def build_snapshot(ctx: Context, snapshot_id: int) -> agent_pb2.Snapshot:
+    """Every agent serves every deployment."""
+    return snapshot_of(deployments.list_deployments(ctx), snapshot_id)

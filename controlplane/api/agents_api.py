@@ -1,0 +1,80 @@
+"""ControlPlane RPCs about serving agents (ListAgents, WaitForSync). Owned by the agents area."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import grpc
+
+from controlplane.agenthub import agents
+from controlplane.api import convert
+from controlplane.api.base import ServiceBase
+from controlplane.errors import InvalidInput
+from controlplane.names import validate_name
+from protos import controlplane_pb2
+
+MAX_WAIT_SECONDS = 600.0
+DEFAULT_WAIT_SECONDS = 30.0
+POLL_SECONDS = 0.5
+
+
+def _agent(status: agents.AgentStatus) -> controlplane_pb2.AgentInfo:
+    return controlplane_pb2.AgentInfo(
+        id=status.id,
+        name=status.name,
+        host=status.host,
+        address=status.address,
+        labels=status.labels,
+        state=status.state,
+        last_seen=convert.timestamp(status.last_seen),
+        connected_at=convert.timestamp(status.connected_at),
+        last_nack=status.last_nack,
+        deployments=[
+            controlplane_pb2.DeploymentSync(
+                deployment=d.deployment,
+                applied_generation=d.applied_generation,
+                desired_generation=d.desired_generation,
+                in_sync=d.in_sync,
+            )
+            for d in status.deployments
+        ],
+    )
+
+
+class AgentsApi(ServiceBase):
+    async def ListAgents(
+        self, request: controlplane_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> controlplane_pb2.ListAgentsResponse:
+        found = await self.run(agents.list_agents, self.ctx)
+        return controlplane_pb2.ListAgentsResponse(agents=[_agent(a) for a in found])
+
+    async def WaitForSync(
+        self, request: controlplane_pb2.WaitForSyncRequest, context: grpc.aio.ServicerContext
+    ) -> controlplane_pb2.WaitForSyncResponse:
+        validate_name("deployment", request.deployment)
+        timeout = request.timeout_seconds or DEFAULT_WAIT_SECONDS
+        if not math.isfinite(timeout) or timeout < 0 or timeout > MAX_WAIT_SECONDS:
+            raise InvalidInput(f"timeout_seconds must be between 0 and {MAX_WAIT_SECONDS:.0f}, got {timeout}")
+        deadline = time.monotonic() + timeout
+        # Every ACK publishes an "agent" event: wake on events, and poll as a safety net.
+        events = self.ctx.events.subscribe()
+        try:
+            while True:
+                status = await self.run(agents.sync_status, self.ctx, request.deployment, request.generation)
+                remaining = deadline - time.monotonic()
+                if status.in_sync or remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(events.get(), min(remaining, POLL_SECONDS))
+                except TimeoutError:
+                    pass
+        finally:
+            self.ctx.events.unsubscribe(events)
+        return controlplane_pb2.WaitForSyncResponse(
+            in_sync=status.in_sync,
+            generation=status.generation,
+            synced_agents=status.synced,
+            lagging_agents=status.lagging,
+        )

@@ -1,0 +1,126 @@
+"""Agent processes for the end-to-end tests: start, talk to, always stop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+from protos import common_pb2, inference_pb2, inference_pb2_grpc
+from tests.harness import SluiceProcess
+
+READY = r"sluice agent (\S+) listening on (\S+)"
+
+
+class AgentProcess:
+    """`sluice agent` as a child process, with a gRPC stub on its Inference service."""
+
+    def __init__(
+        self,
+        controlplane: str,
+        name: str,
+        cache: Path,
+        log: Path,
+        extra: Sequence[str] = (),
+        listen: str = "127.0.0.1:0",
+    ) -> None:
+        self.name = name
+        self.cache = cache
+        self.controlplane = controlplane
+        self.log = log
+        self.extra = list(extra)
+        self.listen = listen
+        self.process: SluiceProcess | None = None
+        self.address = ""
+        self.channel: grpc.Channel | None = None
+        self.stub: inference_pb2_grpc.InferenceStub | None = None
+        self.start()
+
+    def start(self) -> None:
+        args = [
+            "agent",
+            "--controlplane",
+            self.controlplane,
+            "--listen",
+            self.listen,
+            "--name",
+            self.name,
+            "--cache",
+            str(self.cache),
+            "--metrics-port",
+            "0",
+            *self.extra,
+        ]
+        self.process = SluiceProcess(args, self.log, ready_pattern=READY)
+        assert self.process.match is not None
+        assert self.process.match.group(1) == self.name
+        self.address = self.process.match.group(2)
+        self.listen = self.address  # a restart keeps the address
+        self.channel = grpc.insecure_channel(self.address)
+        self.stub = inference_pb2_grpc.InferenceStub(self.channel)
+
+    def stop(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.process is not None:
+            self.process.terminate()
+            self.process.close()
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        # The log file keeps the first run's ready line: search only what comes after it.
+        self.log = self.log.with_name(f"{self.log.stem}-{time.monotonic_ns()}.log")
+        self.start()
+
+    def predict(self, deployment: str, rows: np.ndarray, key: str = "", **kw: Any) -> Any:
+        assert self.stub is not None
+        request = inference_pb2.PredictRequest(
+            deployment=deployment,
+            input=inference_pb2.Tensor(shape=list(rows.shape), values=rows.ravel().tolist()),
+            routing_key=key,
+            **kw,
+        )
+        return self.stub.Predict(request, timeout=30)
+
+    def predict_batch(self, deployment: str, rows: np.ndarray, keys: Sequence[str] = ()) -> Any:
+        assert self.stub is not None
+        request = inference_pb2.PredictBatchRequest(
+            deployment=deployment,
+            inputs=inference_pb2.Tensor(shape=list(rows.shape), raw=rows.astype("<f4").tobytes()),
+            routing_keys=list(keys),
+        )
+        return self.stub.PredictBatch(request, timeout=60)
+
+    def versions_of_keys(self, deployment: str, rows: np.ndarray, keys: Sequence[str]) -> list[str]:
+        """Which version answered each key (one PredictBatch call)."""
+        response = self.predict_batch(deployment, rows, keys)
+        names = [v.version for v in response.versions]
+        return [names[r.served_by] for r in response.rows]
+
+
+def role_name(role: int) -> str:
+    return {
+        common_pb2.ROLE_CHAMPION: "champion",
+        common_pb2.ROLE_CHALLENGER: "challenger",
+        common_pb2.ROLE_SHADOW: "shadow",
+    }[role]
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")

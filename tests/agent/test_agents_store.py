@@ -1,0 +1,116 @@
+"""What the control plane records about agents, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane import deployments, registry
+from controlplane.agenthub import agents
+from controlplane.agenthub.snapshot import build_snapshot
+from controlplane.context import Context
+from controlplane.domain import Principal, Role
+from controlplane.errors import InvalidInput, NotFound
+from protos import common_pb2
+from tests.models import make_classifier_onnx
+
+BOB = Principal("bob", Role.OPERATOR)
+
+
+def _register(ctx: Context, version: str, path: Path) -> None:
+    pending = ctx.artifacts.begin_upload()
+    pending.write(path.read_bytes())
+    registry.register_version(ctx, BOB, registry.NewVersion("cancer", version), pending, None)
+
+
+def hello(agent_id: str, name: str, applied: dict[str, int] | None = None) -> agents.AgentHello:
+    return agents.validate_hello(agent_id, name, "host-1", "127.0.0.1:7500", {"zone": "a"}, applied or {})
+
+
+def test_agents_sync_bookkeeping(ctx: Context, models_dir: Path) -> None:
+    _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
+    _register(ctx, "v2", make_classifier_onnx(models_dir, "gbm"))
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    assert agents.agent_connected(ctx, hello("a1", "alpha")) == ""
+    assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 1})) == ""
+
+    status = agents.sync_status(ctx, "web")
+    assert (status.generation, status.synced, status.in_sync) == (1, ["beta"], False)
+    assert status.lagging == ["alpha (at generation 0)"]
+
+    agents.record_applied(ctx, "a1", {"web": 1})
+    assert agents.sync_status(ctx, "web").in_sync
+
+    deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 90), ("cancer", "v2", 10)])
+    agents.record_nack(ctx, "b2", "artifact 1234: sha256 mismatch", {"web": 1})
+    agents.record_applied(ctx, "a1", {"web": 2})
+    status = agents.sync_status(ctx, "web")
+    assert status.synced == ["alpha"] and status.lagging == ["beta (at generation 1)"]
+    assert agents.sync_status(ctx, "web", generation=1).in_sync  # an older generation is applied
+
+    listed = {a.name: a for a in agents.list_agents(ctx)}
+    assert listed["beta"].last_nack == "artifact 1234: sha256 mismatch"
+    assert [
+        (d.deployment, d.applied_generation, d.desired_generation, d.in_sync) for d in listed["beta"].deployments
+    ] == [("web", 1, 2, False)]
+    assert listed["alpha"].deployments[0].in_sync and listed["alpha"].labels == {"zone": "a"}
+
+    # A lost agent no longer counts for WaitForSync; it is back once it reconnects.
+    assert agents.set_state(ctx, "b2", agents.LOST) == agents.CONNECTED
+    assert agents.sync_status(ctx, "web").in_sync
+    assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 2})) == agents.LOST
+    assert agents.sync_status(ctx, "web").in_sync
+    # A reconnecting agent that serves nothing from its cache starts from generation 0.
+    agents.agent_connected(ctx, hello("a1", "alpha"))
+    assert agents.sync_status(ctx, "web").lagging == ["alpha (at generation 0)"]
+
+
+def test_sync_status_refuses_bad_questions(ctx: Context, models_dir: Path) -> None:
+    _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    with pytest.raises(NotFound):
+        agents.sync_status(ctx, "nope")
+    with pytest.raises(InvalidInput, match="does not exist yet"):
+        agents.sync_status(ctx, "web", generation=5)
+    with pytest.raises(InvalidInput, match="negative"):
+        agents.sync_status(ctx, "web", generation=-1)
+
+
+@pytest.mark.parametrize(
+    ("agent_id", "name", "text"),
+    [("", "n", "agent_id"), ("a/b", "n", "agent_id"), ("x" * 65, "n", "agent_id"), ("ok", "has space", "agent")],
+)
+def test_hello_validation(agent_id: str, name: str, text: str) -> None:
+    with pytest.raises(InvalidInput, match=text):
+        agents.validate_hello(agent_id, name, "h", "a", {}, {})
+
+
+def test_snapshot_lists_routes_in_routing_order(ctx: Context, models_dir: Path) -> None:
+    _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
+    _register(ctx, "v2", make_classifier_onnx(models_dir, "gbm"))
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    info = deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 70), ("cancer", "v2", 30)])
+    snapshot = build_snapshot(ctx, 42)
+    assert snapshot.snapshot_id == 42
+    (web,) = snapshot.deployments
+    assert (web.name, web.generation, web.salt) == ("web", 2, info.routing_salt)
+    assert [(r.version.version, r.weight, r.role) for r in web.routes] == [
+        ("v2", 30, common_pb2.ROLE_CHALLENGER),
+        ("v1", 70, common_pb2.ROLE_CHAMPION),
+    ]
+    assert all(len(r.sha256) == 64 and r.task == "classifier" for r in web.routes)
+
+
+def test_a_restarted_control_plane_forgets_stale_connections(ctx: Context) -> None:
+    agents.agent_connected(ctx, hello("a1", "alpha"))
+    agents.agent_connected(ctx, hello("b2", "beta"))
+    agents.agent_connected(ctx, hello("c3", "gamma"))
+    agents.set_state(ctx, "b2", agents.DISCONNECTED)
+    agents.set_state(ctx, "c3", agents.LOST)
+    assert sorted(agents.reset_at_start(ctx)) == ["a1", "b2"]  # they may come back
+    assert {a.name: a.state for a in agents.list_agents(ctx)} == {
+        "alpha": "disconnected",
+        "beta": "disconnected",
+        "gamma": "lost",
+    }

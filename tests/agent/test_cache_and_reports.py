@@ -1,0 +1,133 @@
+"""The agent's cache directory and its buffer of unacknowledged metric reports."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.cache import AgentCache, ArtifactMismatch
+from agent.reports import ReportBuffer
+from protos import agent_pb2
+
+
+def test_agent_id_is_created_once_and_kept(tmp_path: Path) -> None:
+    first = AgentCache(tmp_path / "c").agent_id()
+    assert first == AgentCache(tmp_path / "c").agent_id()
+    assert first != AgentCache(tmp_path / "other").agent_id()
+
+
+def test_artifacts_are_verified_before_they_get_their_name(tmp_path: Path) -> None:
+    cache = AgentCache(tmp_path)
+    data = os.urandom(5000)
+    sha = hashlib.sha256(data).hexdigest()
+    download = cache.begin_download(sha)
+    download.write(data[:100])
+    download.write(data[100:])
+    assert download.commit().read_bytes() == data
+    assert cache.has(sha) and cache.cached_sha256s() == [sha]
+
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    with pytest.raises(ArtifactMismatch):
+        cache.put(data, wrong)
+    assert not cache.has(wrong)
+    assert [p.name for p in cache.artifacts_dir.iterdir()] == [sha]  # no temporary file left
+
+
+def test_verify_drops_a_corrupted_cached_file(tmp_path: Path) -> None:
+    cache = AgentCache(tmp_path)
+    data = b"model bytes"
+    sha = hashlib.sha256(data).hexdigest()
+    cache.put(data, sha)
+    assert cache.verify(sha)
+    cache.artifact_path(sha).write_bytes(b"tampered")
+    assert not cache.verify(sha)
+    assert not cache.has(sha)
+
+
+def test_snapshot_round_trip_and_corrupt_file(tmp_path: Path) -> None:
+    cache = AgentCache(tmp_path)
+    assert cache.load_snapshot() is None
+    snapshot = agent_pb2.Snapshot(
+        snapshot_id=7, deployments=[agent_pb2.DeploymentSnapshot(name="d", generation=3, salt="s")]
+    )
+    cache.save_snapshot(snapshot)
+    assert AgentCache(tmp_path).load_snapshot() == snapshot
+    cache.snapshot_path.write_bytes(b"\xff\xff not a protobuf")
+    assert cache.load_snapshot() is None
+
+
+def test_garbage_collection_keeps_used_and_recent_artifacts(tmp_path: Path) -> None:
+    cache = AgentCache(tmp_path)
+    shas = []
+    for i in range(6):
+        data = f"artifact {i}".encode()
+        sha = hashlib.sha256(data).hexdigest()
+        path = cache.put(data, sha)
+        os.utime(path, (time.time() - 100 + i, time.time() - 100 + i))
+        shas.append(sha)
+    removed = cache.collect_garbage(in_use=[shas[0]], keep=2)
+    assert set(removed) == set(shas[1:4])
+    assert set(cache.cached_sha256s()) == {shas[0], shas[4], shas[5]}
+
+
+def report() -> agent_pb2.MetricReport:
+    return agent_pb2.MetricReport(window_seconds=1.0)
+
+
+def test_reports_get_increasing_seqs_and_leave_only_when_acked() -> None:
+    buffer = ReportBuffer("agent-1", capacity=10, first_seq=100)
+    sent = [buffer.add(report()) for _ in range(3)]
+    assert [r.seq for r in sent] == [100, 101, 102]
+    assert all(r.agent_id == "agent-1" for r in sent)
+    assert [r.seq for r in buffer.to_send(resend_after=10)] == [100, 101, 102]
+    for r in sent:
+        buffer.mark_sent(r.seq, at=1000.0)
+    assert buffer.to_send(resend_after=10, now=1005.0) == []
+    assert [r.seq for r in buffer.to_send(resend_after=10, now=1011.0)] == [100, 101, 102]
+    assert buffer.ack(101) and not buffer.ack(101)
+    buffer.forget_sent()  # a reconnect: everything unacked goes again, in order
+    assert [r.seq for r in buffer.to_send(resend_after=10, now=1005.0)] == [100, 102]
+
+
+def test_overflow_drops_the_oldest_and_says_so() -> None:
+    buffer = ReportBuffer("a", capacity=3, first_seq=1)
+    reports = [buffer.add(report()) for _ in range(5)]
+    assert buffer.pending_seqs() == [3, 4, 5]
+    assert buffer.dropped == 2
+    assert [r.dropped_reports for r in reports] == [0, 0, 0, 1, 2]
+
+
+def test_seqs_keep_increasing_across_restarts() -> None:
+    first = ReportBuffer("a").add(report()).seq
+    time.sleep(0.001)
+    assert ReportBuffer("a").add(report()).seq > first
+
+
+def test_unacknowledged_reports_survive_a_restart(tmp_path: Path) -> None:
+    buffer = ReportBuffer("a", capacity=10, first_seq=50)
+    for _ in range(3):
+        buffer.add(report())
+    buffer.ack(51)
+    cache = AgentCache(tmp_path)
+    assert cache.save_reports(buffer.pending()) == 2
+    (cache.reports_path.parent / "junk").write_bytes(b"")  # unrelated files are left alone
+
+    restarted = ReportBuffer("a", capacity=10, first_seq=10)
+    restarted.restore(AgentCache(tmp_path).take_reports())
+    assert restarted.pending_seqs() == [50, 52]  # same seqs: a replay is harmless upstream
+    assert not cache.reports_path.exists()
+    assert restarted.add(report()).seq == 53  # never reuses a seq
+    assert AgentCache(tmp_path).take_reports() == []
+
+
+def test_a_torn_reports_file_keeps_the_whole_entries(tmp_path: Path) -> None:
+    cache = AgentCache(tmp_path)
+    buffer = ReportBuffer("a", first_seq=1)
+    cache.save_reports([buffer.add(report()), buffer.add(report())])
+    data = cache.reports_path.read_bytes()
+    cache.reports_path.write_bytes(data[:-3])
+    assert [r.seq for r in cache.take_reports()] == [1]

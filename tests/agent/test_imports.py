@@ -1,0 +1,18 @@
+"""The agent stands alone: it never imports the control plane's server, store or the TUI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.harness import REPO
+
+FORBIDDEN = ("controlplane.server", "controlplane.store", "controlplane.api", "sqlalchemy", "alembic", "textual")
+
+
+def test_agent_import_graph() -> None:
+    code = "import sys, json; import agent.server, agent.services, agent.link; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    loaded = json.loads(out.stdout)
+    assert [m for m in loaded if m.startswith(FORBIDDEN)] == []

@@ -1,0 +1,131 @@
+"""The pure router: stable buckets, weighted splits, monotone ramps, shadows and segments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.router import BUCKETS, Router, RouteSpec, Segment, bucket, share_of
+
+KEYS = [f"user-{i}" for i in range(20_000)]
+
+
+def two_way(challenger: int, salt: str = "salt-a") -> Router:
+    # Snapshot order: newest (the challenger) first, then the champion.
+    return Router([RouteSpec(challenger, "challenger"), RouteSpec(100 - challenger, "champion")], salt)
+
+
+def test_bucket_is_stable_across_processes() -> None:
+    keys = ["alice", "bob", "", "ключ", "x" * 500]
+    code = (
+        "from agent.router import bucket; import json, sys; "
+        "print(json.dumps([bucket(k, 'pepper') for k in json.loads(sys.argv[1])]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(keys)], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [bucket(k, "pepper") for k in keys]
+    assert all(0 <= bucket(k, "pepper") < BUCKETS for k in keys)
+
+
+def test_salt_changes_the_assignment() -> None:
+    a = np.array([bucket(k, "salt-a") for k in KEYS[:2000]])
+    b = np.array([bucket(k, "salt-b") for k in KEYS[:2000]])
+    assert (a != b).mean() > 0.99
+
+
+def test_buckets_are_uniform() -> None:
+    buckets = np.array([bucket(k, "s") for k in KEYS])
+    counts = np.histogram(buckets, bins=10, range=(0, BUCKETS))[0]
+    expected = len(KEYS) / 10
+    assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
+
+
+def test_keyed_split_follows_the_weights() -> None:
+    router = two_way(10)
+    chosen = np.array([router.route(k) for k in KEYS])
+    assert abs((chosen == 0).mean() - 0.10) < 0.01
+    assert share_of(router, 0) == 0.10
+
+
+def test_same_key_same_route() -> None:
+    router = two_way(30)
+    assert all(router.route(k) == router.route(k) for k in KEYS[:500])
+    rebuilt = two_way(30)
+    assert [router.route(k) for k in KEYS[:500]] == [rebuilt.route(k) for k in KEYS[:500]]
+
+
+def test_requests_without_a_key_split_at_random_by_weight() -> None:
+    router = two_way(25)
+    chosen = np.array([router.route("") for _ in range(20_000)])
+    assert abs((chosen == 0).mean() - 0.25) < 0.02
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    low=st.integers(min_value=0, max_value=100),
+    high=st.integers(min_value=0, max_value=100),
+    salt=st.text(min_size=1, max_size=16),
+)
+def test_ramping_the_newest_version_only_moves_keys_toward_it(low: int, high: int, salt: str) -> None:
+    low, high = sorted((low, high))
+    before, after = two_way(low, salt), two_way(high, salt)
+    for key in KEYS[:400]:
+        if before.route(key) == 0:
+            assert after.route(key) == 0, f"{key} left the challenger when it went {low} -> {high}"
+        if after.route(key) == 1:
+            assert before.route(key) == 1
+
+
+def test_ramp_keeps_challenger_keys_at_every_step() -> None:
+    keys = KEYS[:5000]
+    on_challenger: set[str] = set()
+    for share in (10, 20, 50, 100):
+        router = two_way(share)
+        now = {k for k in keys if router.route(k) == 0}
+        assert on_challenger <= now
+        assert abs(len(now) / len(keys) - share / 100) < 0.02
+        on_challenger = now
+
+
+def test_shadow_routes_never_answer() -> None:
+    router = Router([RouteSpec(0, "shadow"), RouteSpec(100, "champion")], "s")
+    assert router.shadows == (0,)
+    assert {router.route(k) for k in KEYS[:1000]} == {1}
+    assert set(router.route_many([], 1000).tolist()) == {1}
+
+
+def test_route_many_matches_route_for_keys() -> None:
+    router = Router([RouteSpec(20, "challenger"), RouteSpec(30, "challenger"), RouteSpec(50, "champion")], "s")
+    keys = KEYS[:3000]
+    assert router.route_many(keys, len(keys)).tolist() == [router.route(k) for k in keys]
+    random_rows = router.route_many([], 30_000)
+    shares = np.bincount(random_rows, minlength=3) / 30_000
+    assert np.allclose(shares, [0.2, 0.3, 0.5], atol=0.02)
+
+
+def test_segment_rules_send_requests_outside_the_segment_to_the_champion() -> None:
+    segments = [
+        Segment("country", values=frozenset({"fr", "de"})),
+        Segment("age", has_range=True, low=18, high=30),
+    ]
+    router = Router([RouteSpec(100, "challenger"), RouteSpec(0, "champion")], "s", segments)
+    inside = {"country": "fr", "age": "25"}
+    assert router.route("k", inside) == 0
+    assert router.route("k", {"country": "us", "age": "25"}) == 1
+    assert router.route("k", {"country": "fr", "age": "31"}) == 1
+    assert router.route("k", {"country": "fr", "age": "young"}) == 1
+    assert router.route("k", {"country": "fr"}) == 1
+    assert router.route("k", None) == 1
+    # Batch rows carry no attributes: they stay on the champion.
+    assert set(router.route_many(["a", "b"], 2).tolist()) == {1}
+
+
+def test_a_champion_alone_takes_everything() -> None:
+    router = Router([RouteSpec(100, "champion")], uuid.uuid4().hex)
+    assert {router.route(k) for k in KEYS[:100]} == {0}
+    assert router.route_many(KEYS[:10], 10).tolist() == [0] * 10

@@ -1,0 +1,423 @@
+"""Serving agents end to end: a control plane and two `sluice agent` processes on loopback.
+
+Deploy, predict, sticky weighted splits, ramps, the Open Inference Protocol through tritonclient,
+bad requests answered with clear statuses, and snapshots an agent must refuse (NACK).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from controlplane.client import SluiceClient
+from controlplane.config import AgentsConfig, Config
+from protos import inference_pb2
+from tests.agent.cluster import AgentProcess, role_name, wait_until
+from tests.harness import ServerThread, free_port, run_cli, start_server, unique
+from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("agents-e2e")]
+
+HEARTBEAT = 0.5
+
+
+@dataclass
+class Cluster:
+    server: ServerThread
+    agents: list[AgentProcess]
+    model: str
+    models_dir: Path
+    metrics_port: int
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    def client(self) -> SluiceClient:
+        return SluiceClient(self.address, token="")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("agents-e2e")
+    models = root / "models"
+    models.mkdir()
+    config = Config(agents=AgentsConfig(heartbeat_seconds=HEARTBEAT, lost_after_missed=3))
+    server = start_server(root / "cp", config=config)
+    agents: list[AgentProcess] = []
+    try:
+        model = unique("cancer")
+        with SluiceClient(server.address, token="") as client:
+            client.register_version(model, "v1", make_classifier_onnx(models), make_baseline(models))
+            client.register_version(model, "v2", make_classifier_onnx(models, "gbm"), make_baseline(models))
+        metrics_port = free_port()
+        for i, extra in enumerate((["--metrics-port", str(metrics_port), "--label", "zone=a"], [])):
+            name = unique(f"agent{i}")
+            agents.append(AgentProcess(server.address, name, root / name, root / f"{name}.log", extra=extra))
+        yield Cluster(server, agents, model, models, metrics_port)
+    finally:
+        for agent in agents:
+            agent.stop()
+        server.stop()
+
+
+def cli_ok(cluster: Cluster, *args: str, timeout: float = 120) -> str:
+    result = run_cli(*args, address=cluster.address, timeout=timeout)
+    assert result.returncode == 0, f"sluice {' '.join(args)}: {result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def test_deploy_predict_split_sticky_and_ramp(cluster: Cluster) -> None:
+    model, dep = cluster.model, unique("web")
+    a, b = cluster.agents
+    cli_ok(cluster, "deploy", dep, f"{model}:v1")
+    with cluster.client() as client:
+        assert client.wait_for_sync(dep, timeout=30).in_sync
+
+    row = breast_cancer_rows(1, seed=1)[0]
+    for agent in (a, b):
+        out = json.loads(
+            cli_ok(cluster, "predict", dep, "--agent", agent.address, "--input", json.dumps(row.tolist()), "--json")
+        )
+        assert out["served_by"] == f"{model}:v1" and out["role"] == "champion" and out["agent"] == agent.name
+        assert out["labels"][0] in (0, 1) and abs(sum(out["probabilities"][0]) - 1) < 1e-4
+
+    out = cli_ok(cluster, "traffic", "set", dep, f"{model}:v1=90", f"{model}:v2=10", "--wait")
+    assert "applied by 2 agent(s)" in out
+
+    # 10,000 keyed predictions, half through each agent: 90/10 within 1.5 points.
+    rows = breast_cancer_rows(10_000, seed=2)
+    served: dict[str, str] = {}
+    for i in range(10_000):
+        agent = (a, b)[i % 2]
+        response = agent.predict(dep, rows[i : i + 1], key=f"user-{i}")
+        served[f"user-{i}"] = response.served_by.version
+        assert role_name(response.role) == ("champion" if response.served_by.version == "v1" else "challenger")
+    share = sum(v == "v2" for v in served.values()) / len(served)
+    assert abs(share - 0.10) <= 0.015, share
+
+    # The same key always gets the same version, on either agent, one row or in a batch.
+    keys = [f"user-{i}" for i in range(2000)]
+    for agent in (a, b):
+        assert agent.versions_of_keys(dep, rows[:2000], keys) == [served[k] for k in keys]
+    for key in keys[:50]:
+        assert {a.predict(dep, rows[:1], key=key).served_by.version for _ in range(3)} == {served[key]}
+
+    # Ramping the challenger only ever moves keys toward it.
+    on_v2 = {k for k in keys if served[k] == "v2"}
+    for share_v2 in (50, 100):
+        cli_ok(cluster, "traffic", "set", dep, f"{model}:v1={100 - share_v2}", f"{model}:v2={share_v2}", "--wait")
+        now = dict(zip(keys, b.versions_of_keys(dep, rows[:2000], keys), strict=True))
+        assert on_v2 <= {k for k, v in now.items() if v == "v2"}
+        share = sum(v == "v2" for v in now.values()) / len(keys)
+        assert abs(share - share_v2 / 100) < 0.05  # 4.5 standard deviations at 2,000 keys
+        on_v2 = {k for k, v in now.items() if v == "v2"}
+    assert on_v2 == set(keys)
+
+    listed = json.loads(cli_ok(cluster, "agents", "--json"))
+    mine = {x["name"]: x for x in listed if x["name"] in (a.name, b.name)}
+    assert set(mine) == {a.name, b.name}
+    for agent in (a, b):
+        info = mine[agent.name]
+        assert info["state"] == "connected" and info["address"] == agent.address
+        sync = next(d for d in info["deployments"] if d["deployment"] == dep)
+        assert sync["in_sync"] and sync["applied_generation"] == sync["desired_generation"] == "4"
+    assert mine[a.name]["labels"] == {"zone": "a"}
+    table = cli_ok(cluster, "agents")
+    assert a.name in table and f"{dep}@4✓" in table
+
+
+def test_tritonclient_infer_matches_sluice_predict(cluster: Cluster) -> None:
+    # tritonclient registers its own `inference.*` protobuf messages; this process must use
+    # those (never protos.oip_pb2, which defines the same names) for the OIP wire.
+    import tritonclient.grpc as triton
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+    from tritonclient.utils import InferenceServerException
+
+    dep = unique("oip")
+    cli_ok(cluster, "deploy", dep, f"{cluster.model}:v2")
+    with cluster.client() as client:
+        assert client.wait_for_sync(dep, timeout=30).in_sync
+    agent = cluster.agents[0]
+    rows = breast_cancer_rows(5, seed=3).astype(np.float32)
+    expected = json.loads(
+        cli_ok(cluster, "predict", dep, "--agent", agent.address, "--input", json.dumps(rows.tolist()), "--json")
+    )
+
+    client = triton.InferenceServerClient(url=agent.address)
+    try:
+        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(dep)
+        assert not client.is_model_ready(unique("nope"))
+        metadata = client.get_model_metadata(dep)
+        assert metadata.name == dep and metadata.inputs[0].datatype == "FP32"
+        assert list(metadata.inputs[0].shape) == [-1, 30]
+        tensor = triton.InferInput("input", list(rows.shape), "FP32")
+        tensor.set_data_from_numpy(rows)
+        result = client.infer(dep, [tensor])
+        assert result.as_numpy("label").tolist() == expected["labels"]
+        assert np.allclose(result.as_numpy("probabilities"), expected["probabilities"], atol=1e-6)
+        assert result.get_response().model_version == "v2"
+        only = client.infer(dep, [tensor], outputs=[triton.InferRequestedOutput("label")])
+        assert only.as_numpy("probabilities") is None and only.as_numpy("label").tolist() == expected["labels"]
+
+        # fp32_contents instead of raw bytes: the same answer.
+        with grpc.insecure_channel(agent.address) as channel:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            request = service_pb2.ModelInferRequest(model_name=dep)
+            request.inputs.add(name="input", datatype="FP32", shape=list(rows.shape)).contents.fp32_contents.extend(
+                rows.ravel().tolist()
+            )
+            response = stub.ModelInfer(request, timeout=10)
+            labels = np.frombuffer(response.raw_output_contents[0], dtype="<i8")
+            assert labels.tolist() == expected["labels"]
+
+        with pytest.raises(InferenceServerException) as info:
+            bad = triton.InferInput("input", [2, 29], "FP32")
+            bad.set_data_from_numpy(rows[:2, :29])
+            client.infer(dep, [bad])
+        assert info.value.status() == "StatusCode.INVALID_ARGUMENT" and "30" in info.value.message()
+        with pytest.raises(InferenceServerException) as info:
+            ints = triton.InferInput("input", [1, 30], "INT32")
+            ints.set_data_from_numpy(np.zeros((1, 30), dtype=np.int32))
+            client.infer(dep, [ints])
+        assert info.value.status() == "StatusCode.INVALID_ARGUMENT" and "FP32" in info.value.message()
+        with pytest.raises(InferenceServerException) as info:
+            client.infer(dep, [tensor], outputs=[triton.InferRequestedOutput("embedding")])
+        assert "no output 'embedding'" in info.value.message()
+        with pytest.raises(InferenceServerException) as info:
+            client.infer(unique("missing"), [tensor])
+        assert info.value.status() == "StatusCode.NOT_FOUND"
+    finally:
+        client.close()
+
+
+def rpc_error(call: object) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call()  # type: ignore[operator]
+    return info.value.code(), info.value.details() or ""
+
+
+def test_bad_requests_get_clear_statuses_and_the_agent_keeps_serving(cluster: Cluster, tmp_path: Path) -> None:
+    dep = unique("strict")
+    cli_ok(cluster, "deploy", dep, f"{cluster.model}:v1")
+    with cluster.client() as client:
+        assert client.wait_for_sync(dep, timeout=30).in_sync
+    agent = cluster.agents[1]
+    stub = agent.stub
+    assert stub is not None
+    good = breast_cancer_rows(2, seed=4).astype(np.float32)
+
+    def predict(tensor: inference_pb2.Tensor, deployment: str = dep) -> object:
+        return lambda: stub.Predict(inference_pb2.PredictRequest(deployment=deployment, input=tensor), timeout=10)
+
+    nan = good.copy()
+    nan[0, 3] = np.nan
+    inf = good.copy()
+    inf[1, 0] = np.inf
+    cases = {
+        "unknown deployment": (
+            predict(inference_pb2.Tensor(shape=[2, 30], values=good.ravel()), unique("ghost")),
+            grpc.StatusCode.NOT_FOUND,
+            "no deployment named",
+        ),
+        "feature count": (
+            predict(inference_pb2.Tensor(shape=[2, 29], values=good[:, :29].ravel())),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "30",
+        ),
+        "rank": (
+            predict(inference_pb2.Tensor(shape=[60], values=good.ravel())),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "30",
+        ),
+        "shape vs values": (
+            predict(inference_pb2.Tensor(shape=[3, 30], values=good.ravel())),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "needs 90 values",
+        ),
+        "raw not float32": (
+            predict(inference_pb2.Tensor(shape=[1, 30], raw=b"\x00" * 7)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "float32",
+        ),
+        "nan": (
+            predict(inference_pb2.Tensor(shape=[2, 30], values=nan.ravel())),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "NaN",
+        ),
+        "infinity": (
+            predict(inference_pb2.Tensor(shape=[2, 30], values=inf.ravel())),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "inf",
+        ),
+        "empty batch": (
+            lambda: stub.PredictBatch(
+                inference_pb2.PredictBatchRequest(deployment=dep, inputs=inference_pb2.Tensor(shape=[0, 30])),
+                timeout=10,
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "no rows",
+        ),
+        "no input": (
+            lambda: stub.Predict(inference_pb2.PredictRequest(deployment=dep), timeout=10),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "no input",
+        ),
+        "keys per row": (
+            lambda: stub.PredictBatch(
+                inference_pb2.PredictBatchRequest(
+                    deployment=dep,
+                    inputs=inference_pb2.Tensor(shape=[2, 30], values=good.ravel()),
+                    routing_keys=["only-one"],
+                ),
+                timeout=10,
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "one per row",
+        ),
+        "too large": (
+            predict(inference_pb2.Tensor(shape=[600_000, 30], raw=bytes(600_000 * 30 * 4))),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            str(16 * 1024 * 1024),
+        ),
+        "feedback without truth": (
+            lambda: stub.Feedback(inference_pb2.FeedbackRequest(deployment=dep, request_id="x"), timeout=10),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "label",
+        ),
+    }
+    for name, (call, code, text) in cases.items():
+        got, message = rpc_error(call)
+        assert got == code, f"{name}: {got} {message}"
+        assert text in message, f"{name}: {message!r} lacks {text!r}"
+        assert "Traceback" not in message
+    # Still serving, and feedback joins a prediction by its request id.
+    response = stub.Predict(
+        inference_pb2.PredictRequest(deployment=dep, input=inference_pb2.Tensor(shape=[2, 30], values=good.ravel())),
+        timeout=10,
+    )
+    assert len(response.labels) == 2 and response.request_id
+    feedback = stub.Feedback(
+        inference_pb2.FeedbackRequest(deployment=dep, request_id=f"{response.request_id}/0", label=1), timeout=10
+    )
+    assert feedback.matched
+    assert not stub.Feedback(
+        inference_pb2.FeedbackRequest(deployment=dep, request_id="never-seen", label=1), timeout=10
+    ).matched
+
+    # The CLI says the same things on one line.
+    result = run_cli("predict", unique("ghost"), "--agent", agent.address, "--input", "[1, 2]")
+    assert result.returncode != 0 and result.stderr.startswith("error: ") and "NOT_FOUND" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = run_cli("predict", dep, "--agent", agent.address, "--input", "[1, 2]")
+    assert result.returncode != 0 and "30" in result.stderr and "INVALID_ARGUMENT" in result.stderr
+
+    # An agent that never reached a control plane has no snapshot: UNAVAILABLE, health NOT_SERVING.
+    lonely = AgentProcess(f"127.0.0.1:{free_port()}", unique("lonely"), tmp_path / "c", tmp_path / "lonely.log")
+    try:
+        assert lonely.stub is not None
+        code, message = rpc_error(
+            lambda: lonely.stub.Predict(  # type: ignore[union-attr]
+                inference_pb2.PredictRequest(deployment=dep, input=inference_pb2.Tensor(shape=[1, 30], values=good[0])),
+                timeout=10,
+            )
+        )
+        assert code == grpc.StatusCode.UNAVAILABLE and "no snapshot yet" in message
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        assert lonely.channel is not None
+        health = health_pb2_grpc.HealthStub(lonely.channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        lonely.stop()
+
+
+def test_refused_snapshots_keep_the_old_version_serving(cluster: Cluster) -> None:
+    model, dep = cluster.model, unique("guarded")
+    cli_ok(cluster, "deploy", dep, f"{model}:v1")
+    with cluster.client() as client:
+        assert client.wait_for_sync(dep, timeout=30).in_sync
+        corrupt = client.register_version(model, unique("v"), make_classifier_onnx(cluster.models_dir, "gbm", seed=7))
+        missing = client.register_version(model, unique("v"), make_classifier_onnx(cluster.models_dir, "gbm", seed=8))
+    store = cluster.server.ctx.artifacts
+    path = store.path(corrupt.sha256)
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")  # the bytes no longer match the sha256
+    rows = breast_cancer_rows(300, seed=5)
+    keys = [f"k{i}" for i in range(300)]
+
+    for bad, text in ((corrupt, "sha256 mismatch"), (missing, "unknown artifact")):
+        if bad is missing:
+            store.path(missing.sha256).unlink()
+        result = run_cli(
+            "traffic",
+            "set",
+            dep,
+            f"{model}:v1=50",
+            f"{model}:{bad.ref.version}=50",
+            "--wait",
+            "--timeout",
+            "3",
+            address=cluster.address,
+        )
+        assert result.returncode != 0
+        assert all(agent.name in result.stderr for agent in cluster.agents), result.stderr
+        for agent in cluster.agents:
+            assert set(agent.versions_of_keys(dep, rows, keys)) == {"v1"}
+        with cluster.client() as client:
+            infos = {a.name: a for a in client.agents()}
+        for agent in cluster.agents:
+            info = infos[agent.name]
+            assert text in info.last_nack and bad.sha256[:12] in info.last_nack, info.last_nack
+            sync = next(d for d in info.deployments if d.deployment == dep)
+            assert not sync.in_sync and sync.applied_generation < sync.desired_generation
+
+    with cluster.client() as client:
+        alerts = [x for x in client.alerts(deployment=dep) if x.kind == "snapshot_nack"]
+        assert alerts, "a refused snapshot opens an alert"
+        cli_ok(cluster, "traffic", "set", dep, f"{model}:v1=50", f"{model}:v2=50", "--wait")
+        for agent in cluster.agents:
+            assert set(agent.versions_of_keys(dep, rows, keys)) == {"v1", "v2"}
+
+
+def test_agent_metrics_reach_prometheus_and_the_control_plane(cluster: Cluster) -> None:
+    dep = unique("watched")
+    cli_ok(cluster, "deploy", dep, f"{cluster.model}:v1")
+    with cluster.client() as client:
+        assert client.wait_for_sync(dep, timeout=30).in_sync
+    agent = cluster.agents[0]
+    rows = breast_cancer_rows(20, seed=6)
+    for i in range(20):
+        agent.predict(dep, rows[i : i + 1])
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{cluster.metrics_port}/metrics", timeout=5) as page:
+            return page.read().decode()
+
+    def scraped() -> str | None:
+        text = scrape()
+        return text if f'deployment="{dep}"' in text else None
+
+    text = wait_until(scraped, what="prometheus metrics")
+    assert f'sluice_predictions_total{{code="OK",deployment="{dep}",version="{cluster.model}:v1"}} 20.0' in text
+    assert "sluice_prediction_latency_seconds_bucket" in text
+    assert "sluice_agent_connected 1.0" in text
+    assert f'sluice_snapshot_generation{{deployment="{dep}"}} 1.0' in text
+
+    # The windows travel to the control plane, which ACKs them (the agent then forgets them).
+    from sqlalchemy import func, select
+
+    from controlplane.store.models import MetricReceiptRow
+
+    def receipts() -> int:
+        with cluster.server.ctx.db.session() as session:
+            return int(session.scalar(select(func.count()).select_from(MetricReceiptRow)) or 0)
+
+    wait_until(lambda: receipts() > 0, what="metric reports stored")

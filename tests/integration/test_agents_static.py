@@ -1,0 +1,152 @@
+"""Static stability: agents keep serving through a control-plane crash, and restart from cache.
+
+The control plane runs as a real process so it can be SIGKILLed and started again on the same
+database file and port.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from controlplane.client import SluiceClient
+from controlplane.store.db import Database
+from controlplane.store.models import MetricWindowRow
+from tests.agent.cluster import AgentProcess, wait_until
+from tests.harness import SluiceProcess, free_port, run_cli, unique
+from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("agents-static")]
+
+CP_READY = r"sluice control plane listening on (\S+)"
+
+
+def start_controlplane(root: Path, port: int, log: str) -> SluiceProcess:
+    config = root / "cp.toml"
+    config.write_text("[agents]\nheartbeat_seconds = 0.5\nlost_after_missed = 3\n")
+    return SluiceProcess(
+        [
+            "controlplane",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--db",
+            f"sqlite:///{root / 'cp.db'}",
+            "--artifacts",
+            str(root / "artifacts"),
+            "--config",
+            str(config),
+            "--metrics-port",
+            "0",
+        ],
+        root / log,
+        ready_pattern=CP_READY,
+    )
+
+
+SERVED: dict[str, int] = {}
+
+
+def serve_many(agent: AgentProcess, deployment: str, rows: np.ndarray) -> dict[str, int]:
+    """One Predict per row; returns the versions that answered (raises on any error)."""
+    counts: dict[str, int] = {}
+    SERVED[deployment] = SERVED.get(deployment, 0) + rows.shape[0]
+    for i in range(rows.shape[0]):
+        version = agent.predict(deployment, rows[i : i + 1], key=f"k{i}").served_by.version
+        counts[version] = counts.get(version, 0) + 1
+    return counts
+
+
+def test_agents_survive_a_controlplane_crash_and_reconverge(tmp_path: Path) -> None:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    models = tmp_path / "models"
+    models.mkdir()
+    cp = start_controlplane(tmp_path, port, "cp-1.log")
+    agents: list[AgentProcess] = []
+    restarted_cp: SluiceProcess | None = None
+    try:
+        model, dep = unique("m"), unique("d")
+        with SluiceClient(address, token="") as client:
+            client.register_version(model, "v1", make_classifier_onnx(models), make_baseline(models))
+            client.register_version(model, "v2", make_classifier_onnx(models, "gbm"))
+            client.deploy(dep, f"{model}:v1")
+            client.set_traffic(dep, {f"{model}:v1": 80, f"{model}:v2": 20})
+        for i in range(2):
+            name = unique(f"agent{i}")
+            agents.append(AgentProcess(address, name, tmp_path / name, tmp_path / f"{name}.log"))
+        with SluiceClient(address, token="") as client:
+            assert client.wait_for_sync(dep, timeout=30).in_sync
+        rows = breast_cancer_rows(1000, seed=11)
+        before = serve_many(agents[0], dep, rows[:200])
+
+        cp.kill()  # SIGKILL: no goodbye to anyone
+
+        # 1,000 predictions to each agent afterwards, zero errors, same sticky split.
+        for agent in agents:
+            counts = serve_many(agent, dep, rows)
+            assert sum(counts.values()) == 1000 and set(counts) == {"v1", "v2"}
+        assert serve_many(agents[1], dep, rows[:200]) == before
+
+        # An agent restarted while the control plane is still down serves from its cache alone.
+        agents[1].restart()
+        assert serve_many(agents[1], dep, rows[:200]) == before
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        assert agents[1].channel is not None
+        health = health_pb2_grpc.HealthStub(agents[1].channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+        # The control plane comes back on the same database: both agents reconnect, in sync.
+        restarted_cp = start_controlplane(tmp_path, port, "cp-2.log")
+
+        def all_in_sync() -> bool:
+            result = run_cli("agents", "--json", address=address)
+            assert result.returncode == 0, result.stderr
+            listed = {a["name"]: a for a in json.loads(result.stdout)}
+            return all(
+                listed[a.name]["state"] == "connected" and all(d["in_sync"] for d in listed[a.name]["deployments"])
+                for a in agents
+            )
+
+        wait_until(all_in_sync, timeout=60, what="both agents reconnected and in sync")
+        with SluiceClient(address, token="") as client:
+            client.set_traffic(dep, {f"{model}:v1": 50, f"{model}:v2": 50})
+            result = client.wait_for_sync(dep, timeout=30)
+        assert result.in_sync and sorted(result.synced_agents) == sorted(a.name for a in agents)
+        for agent in agents:
+            counts = serve_many(agent, dep, rows[:400])
+            assert abs(counts.get("v2", 0) / 400 - 0.5) < 0.12
+
+        # Every prediction reached the control plane's metrics exactly once: those made while it
+        # was down were buffered (and kept in the cache across the agent's restart), then resent.
+        database = Database(f"sqlite:///{tmp_path / 'cp.db'}", run_migrations=False)
+        try:
+
+            def recorded() -> int:
+                with database.session() as session:
+                    total = session.scalar(
+                        select(func.sum(MetricWindowRow.requests)).where(
+                            MetricWindowRow.deployment == dep, MetricWindowRow.resolution == "raw"
+                        )
+                    )
+                return int(total or 0)
+
+            wait_until(lambda: recorded() >= SERVED[dep], timeout=60, what="every prediction in the metrics")
+            assert recorded() == SERVED[dep]
+        finally:
+            database.dispose()
+    except grpc.RpcError as exc:
+        logs = "\n".join(a.log.read_text()[-2000:] for a in agents)
+        raise AssertionError(f"{exc.code()}: {exc.details()}\n{logs}") from exc
+    finally:
+        for agent in agents:
+            agent.stop()
+        cp.close()
+        if restarted_cp is not None:
+            restarted_cp.terminate()
+            restarted_cp.close()
