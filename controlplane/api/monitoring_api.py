@@ -1,0 +1,176 @@
+"""ControlPlane RPCs of monitoring (GetStatus, GetMetricSeries, alerts, retraining runs)."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+
+from controlplane.api import convert
+from controlplane.api.auth import current_principal
+from controlplane.api.base import ServiceBase
+from controlplane.errors import InvalidInput
+from controlplane.monitoring import alerts, query, retraining, status
+from controlplane.monitoring.health import DeploymentHealth, VersionHealth
+from controlplane.names import validate_name
+from protos import common_pb2, controlplane_pb2
+
+MAX_WINDOW_SECONDS = 400 * 86400.0
+HEALTH_TO_PROTO = {
+    "unknown": common_pb2.HEALTH_UNKNOWN,
+    "healthy": common_pb2.HEALTH_HEALTHY,
+    "warning": common_pb2.HEALTH_WARNING,
+    "critical": common_pb2.HEALTH_CRITICAL,
+}
+ALERT_STATE_TO_PROTO = {
+    "open": controlplane_pb2.ALERT_OPEN,
+    "acknowledged": controlplane_pb2.ALERT_ACKNOWLEDGED,
+    "resolved": controlplane_pb2.ALERT_RESOLVED,
+}
+
+
+def _seconds(value: float, what: str) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInput(f"{what} must be a number of seconds >= 0, got {value}")
+    if value > MAX_WINDOW_SECONDS:
+        raise InvalidInput(f"{what} is {value:g} s; the limit is {MAX_WINDOW_SECONDS:g} s (400 days)")
+    return value
+
+
+def version_status(v: VersionHealth) -> controlplane_pb2.VersionStatus:
+    return controlplane_pb2.VersionStatus(
+        version=convert.ref(v.version.model, v.version.version),
+        role=convert.ROLE_TO_PROTO.get(v.role, common_pb2.ROLE_UNSPECIFIED),
+        weight=v.weight,
+        health=HEALTH_TO_PROTO[v.state],
+        reasons=v.reasons,
+        requests=v.requests,
+        errors=v.errors,
+        requests_per_second=v.requests_per_second,
+        error_rate=v.error_rate,
+        latency_p50_ms=v.latency_p50_ms,
+        latency_p95_ms=v.latency_p95_ms,
+        latency_p99_ms=v.latency_p99_ms,
+        n_labeled=v.n_labeled,
+        accuracy=v.accuracy,
+        mae=v.mae,
+        within_tolerance=v.within_tolerance,
+        drift=[
+            controlplane_pb2.FeatureDrift(feature=d.feature, psi=d.psi, ks_p_value=d.ks_p_value, drifted=d.drifted)
+            for d in v.drift
+        ],
+        metrics=[
+            controlplane_pb2.MetricValue(name=j.name, value=j.value, state=HEALTH_TO_PROTO[j.state])
+            for j in v.judgements
+        ],
+        rejected_inputs=v.rejected_inputs,
+        out_of_range_share=v.out_of_range_share,
+    )
+
+
+def deployment_status(h: DeploymentHealth) -> controlplane_pb2.DeploymentStatus:
+    message = controlplane_pb2.DeploymentStatus(
+        deployment=convert.deployment(h.deployment),
+        health=HEALTH_TO_PROTO[h.state],
+        versions=[version_status(v) for v in h.versions],
+        agents_in_sync=h.agents_in_sync,
+        agents_total=h.agents_total,
+        requests_per_second=h.requests_per_second,
+        open_alerts=h.open_alerts,
+    )
+    if h.deployment.experiment:
+        message.experiment.name = h.deployment.experiment
+    return message
+
+
+def alert_message(a: alerts.AlertInfo) -> controlplane_pb2.Alert:
+    return controlplane_pb2.Alert(
+        id=a.id,
+        deployment=a.deployment,
+        version=convert.ref(a.model, a.version) if a.model else None,
+        kind=a.kind,
+        severity=HEALTH_TO_PROTO.get(a.severity, common_pb2.HEALTH_UNKNOWN),
+        state=ALERT_STATE_TO_PROTO.get(a.state, controlplane_pb2.ALERT_STATE_UNSPECIFIED),
+        message=a.message,
+        value=a.value,
+        occurrences=a.occurrences,
+        opened_at=convert.timestamp(a.opened_at),
+        updated_at=convert.timestamp(a.updated_at),
+        resolved_at=convert.timestamp(a.resolved_at),
+        acknowledged_by=a.acknowledged_by,
+        agent=a.agent,
+    )
+
+
+def run_message(r: retraining.RunInfo) -> controlplane_pb2.RetrainingRun:
+    return controlplane_pb2.RetrainingRun(
+        id=r.id,
+        deployment=r.deployment,
+        reason=r.reason,
+        state=r.state,
+        produced=convert.ref(r.model, r.version) if r.model else None,
+        detail=r.detail,
+        started_at=convert.timestamp(r.started_at),
+        finished_at=convert.timestamp(r.finished_at),
+    )
+
+
+class MonitoringApi(ServiceBase):
+    async def GetStatus(
+        self, request: controlplane_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> controlplane_pb2.GetStatusResponse:
+        if request.deployment:
+            validate_name("deployment", request.deployment)
+        window = _seconds(request.window_seconds, "window_seconds")
+        healths = await self.run(status.statuses, self.ctx, request.deployment, window)
+        return controlplane_pb2.GetStatusResponse(deployments=[deployment_status(h) for h in healths])
+
+    async def GetMetricSeries(
+        self, request: controlplane_pb2.GetMetricSeriesRequest, context: grpc.aio.ServicerContext
+    ) -> controlplane_pb2.GetMetricSeriesResponse:
+        validate_name("deployment", request.deployment)
+        window = _seconds(request.window_seconds, "window_seconds") or 300.0
+        step = _seconds(request.step_seconds, "step_seconds") or max(window / 60.0, 1.0)
+        if step > window:
+            raise InvalidInput(f"step_seconds ({step:g}) is longer than window_seconds ({window:g})")
+        if window / step > query.MAX_POINTS:
+            raise InvalidInput(
+                f"{window:g} s in steps of {step:g} s is {math.ceil(window / step)} points; the limit is "
+                f"{query.MAX_POINTS}: use a larger step_seconds"
+            )
+        version = None
+        if request.HasField("version") and (request.version.model or request.version.version):
+            version = convert.parse_ref(request.version)
+        points = await self.run(status.series, self.ctx, request.deployment, version, window, step)
+        return controlplane_pb2.GetMetricSeriesResponse(
+            points=[
+                controlplane_pb2.MetricPoint(
+                    at=convert.timestamp(p.at),
+                    requests_per_second=p.requests_per_second,
+                    error_rate=p.error_rate,
+                    latency_p95_ms=p.latency_p95_ms,
+                    accuracy=p.accuracy,
+                )
+                for p in points
+            ]
+        )
+
+    async def ListAlerts(
+        self, request: controlplane_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> controlplane_pb2.ListAlertsResponse:
+        if request.deployment:
+            validate_name("deployment", request.deployment)
+        found = await self.run(alerts.list_alerts, self.ctx, request.include_resolved, request.deployment)
+        return controlplane_pb2.ListAlertsResponse(alerts=[alert_message(a) for a in found])
+
+    async def AckAlert(
+        self, request: controlplane_pb2.AckAlertRequest, context: grpc.aio.ServicerContext
+    ) -> controlplane_pb2.Alert:
+        info = await self.run(alerts.acknowledge, self.ctx, current_principal(), int(request.id))
+        return alert_message(info)
+
+    async def ListRetrainingRuns(
+        self, request: controlplane_pb2.ListRetrainingRunsRequest, context: grpc.aio.ServicerContext
+    ) -> controlplane_pb2.ListRetrainingRunsResponse:
+        runs = await self.run(retraining.list_runs, self.ctx, request.deployment)
+        return controlplane_pb2.ListRetrainingRunsResponse(runs=[run_message(r) for r in runs])

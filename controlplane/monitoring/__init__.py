@@ -1,0 +1,107 @@
+"""The monitoring area of the control plane.
+
+`install(server)` starts this area's loops on the control plane: health and alert evaluation,
+rollups and retention, retraining triggers; the Prometheus endpoint (server.options.metrics_port,
+None = off) and the alert webhooks (config.alerts.webhooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from controlplane.server import ControlPlaneServer
+
+log = logging.getLogger("sluice.monitoring")
+
+
+def install(server: ControlPlaneServer) -> None:
+    from controlplane.monitoring import alerts, evaluator, retraining, rollup
+    from controlplane.monitoring.state import state_of
+    from controlplane.monitoring.webhooks import WebhookSender
+
+    ctx = server.ctx
+    assert ctx is not None
+    loop = asyncio.get_running_loop()
+    state = state_of(ctx)
+    config = ctx.config
+
+    async def run(fn: Any, *args: Any) -> Any:
+        return await loop.run_in_executor(server.executor, fn, *args)
+
+    if config.alerts.webhooks:
+        state.webhooks = WebhookSender(
+            config.alerts.webhooks, config.alerts.webhook_timeout_seconds, config.alerts.webhook_retries
+        )
+
+    def read_store() -> tuple[int, dict[str, int]]:
+        from controlplane.monitoring.health import connected_agents
+
+        return connected_agents(ctx), alerts.open_counts(ctx)
+
+    state.metrics.watch_store(read_store)
+    port = server.options.metrics_port
+    if port is not None:
+        host = server.options.listen.rsplit(":", 1)[0].strip("[]") or "127.0.0.1"
+        try:
+            bound = state.metrics.serve(host, port)
+            log.info("control-plane metrics on http://%s:%d/metrics", host, bound)
+        except OSError as exc:
+            log.error("cannot serve /metrics on %s:%s (%s); continuing without it", host, port, exc)
+
+    async def evaluate_loop() -> None:
+        while True:
+            await asyncio.sleep(config.alerts.evaluate_seconds)
+            try:
+                await run(evaluator.evaluate_once, ctx)
+            except Exception:
+                log.exception("health evaluation failed; trying again next round")
+
+    async def rollup_loop() -> None:
+        while True:
+            try:
+                await run(rollup.rollup_once, ctx)
+            except Exception:
+                log.exception("rollup failed; trying again next round")
+            await asyncio.sleep(config.retention.rollup_interval_seconds)
+
+    running: set[asyncio.Task[None]] = set()
+
+    async def retraining_loop() -> None:
+        abandoned = await run(retraining.abandon_running, ctx)
+        if abandoned:
+            log.warning("%d retraining run(s) left running by a previous process marked failed", abandoned)
+        workdir = ctx.artifacts.root / "retraining"
+        while True:
+            await asyncio.sleep(config.alerts.evaluate_seconds)
+            for rc in config.retraining:
+                try:
+                    started = await run(retraining.start_if_due, ctx, rc)
+                except Exception:
+                    log.exception("checking the retraining triggers of %s failed", rc.deployment)
+                    continue
+                if started is None:
+                    continue
+                task = asyncio.create_task(
+                    retraining.execute(ctx, rc, started, workdir, server.address, run),
+                    name=f"retraining-{started.id}",
+                )
+                running.add(task)
+                task.add_done_callback(running.discard)
+
+    server.spawn("monitoring-evaluate", evaluate_loop)
+    server.spawn("monitoring-rollup", rollup_loop)
+    if config.retraining:
+        server.spawn("monitoring-retraining", retraining_loop)
+
+    async def stop() -> None:
+        for task in list(running):
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        state.metrics.close()
+        if state.webhooks is not None:
+            await asyncio.to_thread(state.webhooks.close)
+
+    server.on_stop(stop)

@@ -1,0 +1,336 @@
+"""Alerts: one active alert per (deployment, version, kind[, agent]), deduplicated and escalated.
+
+An alert opens, is updated while its condition lasts (occurrences, message, value), escalates
+from warning to critical (never back down while it lasts), may be acknowledged by an operator
+and resolves — immediately for conditions with a clear end (an agent came back, a snapshot was
+applied) or after `alerts.resolve_after` consecutive healthy evaluations for health metrics
+(hysteresis, so a metric hovering around its threshold does not flap).
+
+Transitions (opened, escalated, acknowledged, resolved) publish an "alert" event and go to the
+configured webhooks; plain updates do not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from controlplane import audit
+from controlplane.context import Context
+from controlplane.domain import Principal
+from controlplane.errors import FailedPrecondition, InvalidInput, NotFound
+from controlplane.names import NAME_LENGTH
+from controlplane.store.models import AgentRow, AlertRow, ModelVersionRow, utcnow
+
+log = logging.getLogger("sluice.monitoring")
+
+SEVERITIES = ("warning", "critical")
+ACTIVE = ("open", "acknowledged")
+MAX_MESSAGE = 4000
+MAX_LIST = 1000
+_RANK = {"warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    id: int
+    deployment: str
+    model: str  # "" when the alert is not about one version
+    version: str
+    version_id: int | None
+    kind: str
+    severity: str
+    state: str
+    message: str
+    value: float
+    occurrences: int
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    acknowledged_by: str
+    agent_id: str
+    agent: str  # the agent's name ("" when not about an agent)
+
+    def to_json(self, transition: str = "") -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "transition": transition,
+            "deployment": self.deployment,
+            "version": f"{self.model}:{self.version}" if self.model else "",
+            "kind": self.kind,
+            "severity": self.severity,
+            "state": self.state,
+            "message": self.message,
+            "value": self.value,
+            "occurrences": self.occurrences,
+            "agent": self.agent,
+            "opened_at": self.opened_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+            "acknowledged_by": self.acknowledged_by,
+        }
+
+
+def _info(session: Session, row: AlertRow) -> AlertInfo:
+    model = version = ""
+    if row.version_id is not None:
+        found = session.execute(
+            select(ModelVersionRow.model, ModelVersionRow.version).where(ModelVersionRow.id == row.version_id)
+        ).first()
+        if found is not None:
+            model, version = found
+    agent = ""
+    if row.agent_id:
+        agent = session.scalar(select(AgentRow.name).where(AgentRow.id == row.agent_id)) or row.agent_id
+    return AlertInfo(
+        id=row.id,
+        deployment=row.deployment,
+        model=model,
+        version=version,
+        version_id=row.version_id,
+        kind=row.kind,
+        severity=row.severity,
+        state=row.state,
+        message=row.message,
+        value=float(row.value),
+        occurrences=int(row.occurrences),
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+        resolved_at=row.resolved_at,
+        acknowledged_by=row.acknowledged_by or "",
+        agent_id=row.agent_id or "",
+        agent=agent,
+    )
+
+
+def _lock_key(session: Session, deployment: str, kind: str, version_id: int | None, agent_id: str | None) -> None:
+    """Serialise writers of one alert key (PostgreSQL; SQLite's writers are serial already)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{deployment}\0{kind}\0{version_id}\0{agent_id}".encode(), digest_size=8)
+    key = int.from_bytes(digest.digest(), "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _active(
+    session: Session, deployment: str, kind: str, version_id: int | None, agent_id: str | None
+) -> AlertRow | None:
+    query = select(AlertRow).where(AlertRow.deployment == deployment, AlertRow.kind == kind, AlertRow.state.in_(ACTIVE))
+    query = query.where(AlertRow.version_id.is_(None) if version_id is None else AlertRow.version_id == version_id)
+    query = query.where(AlertRow.agent_id.is_(None) if not agent_id else AlertRow.agent_id == agent_id)
+    return session.scalars(query.order_by(AlertRow.id).with_for_update()).first()
+
+
+def _check_key(deployment: str, kind: str) -> None:
+    if len(deployment) > NAME_LENGTH:
+        raise InvalidInput(f"deployment name is longer than {NAME_LENGTH} characters")
+    if not kind or len(kind) > 64:
+        raise InvalidInput("an alert kind is 1-64 characters")
+
+
+def _announce(ctx: Context, info: AlertInfo, transition: str) -> None:
+    where = info.deployment or (f"agent {info.agent}" if info.agent else "control plane")
+    ctx.events.publish("alert", info.deployment, f"alert {info.id} {transition}: {info.kind} on {where}")
+    from controlplane.monitoring.state import state_of
+
+    sender = state_of(ctx).webhooks
+    if sender is not None:
+        sender.send(info.to_json(transition))
+
+
+def open_alert(
+    ctx: Context,
+    *,
+    deployment: str,
+    kind: str,
+    severity: str,
+    message: str,
+    version_id: int | None = None,
+    agent_id: str | None = None,
+    value: float = 0.0,
+) -> None:
+    """Open the alert, or update the one already active for the same key (escalating it)."""
+    _check_key(deployment, kind)
+    if severity not in SEVERITIES:
+        raise InvalidInput(f"alert severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    message = message[:MAX_MESSAGE]
+    agent_id = agent_id or None
+    now = utcnow()
+    with ctx.db.session() as session:
+        _lock_key(session, deployment, kind, version_id, agent_id)
+        row = _active(session, deployment, kind, version_id, agent_id)
+        if row is None:
+            row = AlertRow(
+                deployment=deployment,
+                version_id=version_id,
+                agent_id=agent_id,
+                kind=kind,
+                severity=severity,
+                state="open",
+                message=message,
+                value=float(value),
+                occurrences=1,
+                healthy_streak=0,
+                opened_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            transition = "opened"
+        else:
+            transition = ""
+            if _RANK[severity] > _RANK.get(row.severity, 0):
+                row.severity = severity
+                transition = "escalated"
+                if row.state == "acknowledged":  # worse than what the operator acknowledged
+                    row.state = "open"
+                    row.acknowledged_by = None
+                    row.acknowledged_at = None
+            row.message = message
+            row.value = float(value)
+            row.occurrences = int(row.occurrences) + 1
+            row.healthy_streak = 0
+            row.updated_at = now
+        session.flush()
+        info = _info(session, row)
+    if transition:
+        log.warning("alert %s %s: %s", info.id, transition, info.message)
+        _announce(ctx, info, transition)
+
+
+def _resolve_row(session: Session, row: AlertRow) -> None:
+    now = utcnow()
+    row.state = "resolved"
+    row.resolved_at = now
+    row.updated_at = now
+
+
+def resolve_alert(
+    ctx: Context,
+    *,
+    deployment: str,
+    kind: str,
+    version_id: int | None = None,
+    agent_id: str | None = None,
+) -> None:
+    """Resolve the active alert of this key at once (no-op when none is active)."""
+    _check_key(deployment, kind)
+    with ctx.db.session() as session:
+        row = _active(session, deployment, kind, version_id, agent_id or None)
+        if row is None:
+            return
+        _resolve_row(session, row)
+        session.flush()
+        info = _info(session, row)
+    log.info("alert %s resolved: %s", info.id, info.kind)
+    _announce(ctx, info, "resolved")
+
+
+def observe_healthy(
+    ctx: Context,
+    *,
+    deployment: str,
+    kind: str,
+    version_id: int | None = None,
+    agent_id: str | None = None,
+    resolve_after: int | None = None,
+) -> bool:
+    """One healthy evaluation of a health metric; resolves after enough in a row. True if resolved."""
+    needed = max(1, ctx.config.alerts.resolve_after if resolve_after is None else resolve_after)
+    with ctx.db.session() as session:
+        row = _active(session, deployment, kind, version_id, agent_id or None)
+        if row is None:
+            return False
+        row.healthy_streak = int(row.healthy_streak) + 1
+        if row.healthy_streak < needed:
+            return False
+        _resolve_row(session, row)
+        session.flush()
+        info = _info(session, row)
+    log.info("alert %s resolved after %d healthy evaluations: %s", info.id, needed, info.kind)
+    _announce(ctx, info, "resolved")
+    return True
+
+
+def resolve_where(ctx: Context, ids: Iterable[int], why: str) -> int:
+    """Resolve these active alerts (e.g. the version left the deployment); returns how many."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    infos = []
+    with ctx.db.session() as session:
+        for row in session.scalars(
+            select(AlertRow).where(AlertRow.id.in_(ids), AlertRow.state.in_(ACTIVE)).with_for_update()
+        ):
+            _resolve_row(session, row)
+            row.message = f"{row.message} (resolved: {why})"[:MAX_MESSAGE]
+            session.flush()
+            infos.append(_info(session, row))
+    for info in infos:
+        _announce(ctx, info, "resolved")
+    return len(infos)
+
+
+def active_alerts(ctx: Context, deployment: str | None = None) -> list[AlertInfo]:
+    with ctx.db.session() as session:
+        query = select(AlertRow).where(AlertRow.state.in_(ACTIVE)).order_by(AlertRow.id)
+        if deployment is not None:
+            query = query.where(AlertRow.deployment == deployment)
+        return [_info(session, r) for r in session.scalars(query)]
+
+
+def list_alerts(ctx: Context, include_resolved: bool = False, deployment: str = "") -> list[AlertInfo]:
+    with ctx.db.session() as session:
+        query = select(AlertRow)
+        if not include_resolved:
+            query = query.where(AlertRow.state.in_(ACTIVE))
+        if deployment:
+            query = query.where(AlertRow.deployment == deployment)
+        rows = session.scalars(query.order_by(AlertRow.id.desc()).limit(MAX_LIST)).all()
+        return [_info(session, r) for r in rows]
+
+
+def open_counts(ctx: Context) -> dict[str, int]:
+    """Active alerts per severity (for Prometheus)."""
+    with ctx.db.session() as session:
+        rows = session.execute(
+            select(AlertRow.severity, func.count()).where(AlertRow.state.in_(ACTIVE)).group_by(AlertRow.severity)
+        )
+        return {severity: int(n) for severity, n in rows}
+
+
+def open_counts_by_deployment(ctx: Context) -> dict[str, int]:
+    with ctx.db.session() as session:
+        rows = session.execute(
+            select(AlertRow.deployment, func.count()).where(AlertRow.state.in_(ACTIVE)).group_by(AlertRow.deployment)
+        )
+        return {deployment: int(n) for deployment, n in rows}
+
+
+def acknowledge(ctx: Context, principal: Principal, alert_id: int) -> AlertInfo:
+    """An operator has seen the alert: it stays active (and may still escalate) until resolved."""
+    if alert_id <= 0:
+        raise InvalidInput(f"alert id must be a positive number, got {alert_id}; `sluice alerts` lists them")
+    with ctx.db.session() as session:
+        row = session.get(AlertRow, alert_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"no alert with id {alert_id}; `sluice alerts --all` lists them")
+        if row.state == "resolved":
+            raise FailedPrecondition(f"alert {alert_id} is already resolved; nothing to acknowledge")
+        changed = row.state != "acknowledged"
+        if changed:
+            row.state = "acknowledged"
+            row.acknowledged_by = principal.name
+            row.acknowledged_at = utcnow()
+            audit.record(session, principal, "alert.ack", f"alert:{alert_id}", kind=row.kind, deployment=row.deployment)
+        session.flush()
+        info = _info(session, row)
+    if changed:
+        _announce(ctx, info, "acknowledged")
+    return info

@@ -1,0 +1,353 @@
+"""Health of deployments and versions from their recent metric windows and the config thresholds.
+
+Each metric is judged only once it has enough samples (`health.min_samples` requests or labels,
+`health.min_drift_samples` rows for drift): before that its state is "unknown", never a guess.
+A version's health is the worst judged metric; a deployment's the worst of its versions.
+
+Drift compares live inputs with the version's baseline: PSI per feature on the baseline's own bins
+(counted by the agents), and a two-sample KS test of the stored reservoir of recent inputs
+against the raw baseline sample (from the artifact store) with a Bonferroni correction.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import select
+
+from controlplane.config import HealthConfig
+from controlplane.context import Context
+from controlplane.domain import DeploymentInfo, SplitInfo, VersionInfo
+from controlplane.monitoring import reservoir as reservoirs
+from controlplane.monitoring.query import merged_summary
+from controlplane.monitoring.summary import WindowSummary
+from controlplane.stats import ks_test, psi
+from controlplane.store.models import AgentDeploymentRow, AgentRow, ReservoirRow, utcnow
+
+log = logging.getLogger("sluice.monitoring")
+
+UNKNOWN, HEALTHY, WARNING, CRITICAL = "unknown", "healthy", "warning", "critical"
+RANK = {UNKNOWN: 0, HEALTHY: 1, WARNING: 2, CRITICAL: 3}
+#: fewest reservoir rows for a KS test
+KS_MIN_ROWS = 50
+BASELINE_CACHE = 32
+
+
+def worst(states: list[str]) -> str:
+    return max(states, key=lambda s: RANK[s], default=UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    name: str  # the alert kind too: accuracy | mae | within_tolerance | latency_p95 | error_rate | drift
+    value: float
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureDriftInfo:
+    feature: str
+    psi: float
+    ks_p_value: float  # NaN when the reservoir or the baseline sample is too small / missing
+    drifted: bool
+
+
+@dataclass
+class VersionHealth:
+    version: VersionInfo
+    role: str
+    weight: int
+    state: str = UNKNOWN
+    reasons: list[str] = field(default_factory=list)
+    requests: int = 0
+    errors: int = 0
+    rows: int = 0
+    requests_per_second: float = 0.0
+    error_rate: float = math.nan
+    latency_p50_ms: float = math.nan
+    latency_p95_ms: float = math.nan
+    latency_p99_ms: float = math.nan
+    n_labeled: int = 0
+    accuracy: float = math.nan
+    mae: float = math.nan
+    within_tolerance: float = math.nan
+    drift: list[FeatureDriftInfo] = field(default_factory=list)
+    judgements: list[Judgement] = field(default_factory=list)
+    rejected_inputs: int = 0
+    out_of_range_share: float = math.nan
+    worst_feature: str = ""
+
+
+@dataclass
+class DeploymentHealth:
+    deployment: DeploymentInfo
+    state: str
+    versions: list[VersionHealth]
+    agents_in_sync: int
+    agents_total: int
+    requests_per_second: float
+    open_alerts: int
+
+
+# ---- judging ----
+
+
+def _high_is_bad(name: str, value: float, warning: float, critical: float, unit: str = "") -> Judgement:
+    if critical > 0 and value > critical:
+        return Judgement(name, value, CRITICAL, f"{name} {value:.4g}{unit} > {critical:.4g}{unit} (critical)")
+    if warning > 0 and value > warning:
+        return Judgement(name, value, WARNING, f"{name} {value:.4g}{unit} > {warning:.4g}{unit} (warning)")
+    return Judgement(name, value, HEALTHY)
+
+
+def _low_is_bad(name: str, value: float, warning: float, critical: float) -> Judgement:
+    if critical > 0 and value < critical:
+        return Judgement(name, value, CRITICAL, f"{name} {value:.4g} < {critical:.4g} (critical)")
+    if warning > 0 and value < warning:
+        return Judgement(name, value, WARNING, f"{name} {value:.4g} < {warning:.4g} (warning)")
+    return Judgement(name, value, HEALTHY)
+
+
+def feature_drift(
+    summary: WindowSummary,
+    baseline: dict | None,
+    reservoir: np.ndarray | None,
+    baseline_sample: np.ndarray | None,
+    config: HealthConfig,
+) -> list[FeatureDriftInfo]:
+    """PSI per feature (baseline bins) and KS p-values (reservoir vs baseline sample)."""
+    if not baseline or not summary.features or summary.feature_rows < config.min_drift_samples:
+        return []
+    features = sorted(baseline.get("features", []), key=lambda f: f["index"])
+    if len(features) != len(summary.features):
+        return []
+    n = len(features)
+    use_ks = (
+        reservoir is not None
+        and baseline_sample is not None
+        and reservoir.shape[0] >= KS_MIN_ROWS
+        and baseline_sample.shape[0] >= KS_MIN_ROWS
+        and reservoir.shape[1] == n
+        and baseline_sample.shape[1] == n
+    )
+    threshold = config.ks_alpha / n  # Bonferroni
+    out = []
+    for i, f in enumerate(features):
+        expected = np.asarray(f["counts"], dtype=np.float64)
+        actual = np.asarray(summary.features[i], dtype=np.float64)
+        if expected.shape != actual.shape:
+            return []
+        value = float(psi(expected, actual))
+        p_value = math.nan
+        if use_ks:
+            assert reservoir is not None and baseline_sample is not None
+            _statistic, p_value = ks_test(baseline_sample[:, i], reservoir[:, i])
+        drifted = value >= config.psi_warning or (not math.isnan(p_value) and p_value < threshold)
+        out.append(FeatureDriftInfo(f["name"], value, p_value, drifted))
+    return out
+
+
+def judge_drift(drift: list[FeatureDriftInfo], config: HealthConfig) -> Judgement | None:
+    if not drift:
+        return None
+    top = max(drift, key=lambda d: d.psi)
+    threshold = config.ks_alpha / len(drift)
+    ks_hits = [d for d in drift if not math.isnan(d.ks_p_value) and d.ks_p_value < threshold]
+    if top.psi >= config.psi_critical:
+        state = CRITICAL
+    elif top.psi >= config.psi_warning or ks_hits:
+        state = WARNING
+    else:
+        return Judgement("drift", top.psi, HEALTHY)
+    if top.psi < config.psi_warning and ks_hits:
+        worst_ks = min(ks_hits, key=lambda d: d.ks_p_value)
+        reason = (
+            f"feature {worst_ks.feature} drifted: KS p={worst_ks.ks_p_value:.2g} < {threshold:.2g} "
+            f"(alpha {config.ks_alpha} / {len(drift)} features); PSI {worst_ks.psi:.3f}"
+        )
+        return Judgement("drift", top.psi, state, reason)
+    limit = config.psi_critical if state == CRITICAL else config.psi_warning
+    others = sorted((d for d in drift if d.drifted and d is not top), key=lambda d: -d.psi)
+    reason = f"feature {top.feature} drifted: PSI {top.psi:.3f} >= {limit:g} ({state})"
+    if not math.isnan(top.ks_p_value):
+        reason += f", KS p={top.ks_p_value:.2g}"
+    if others:
+        reason += f"; {len(others)} more feature(s) drifted: " + ", ".join(d.feature for d in others[:5])
+    return Judgement("drift", top.psi, state, reason)
+
+
+def judge_version(
+    split: SplitInfo,
+    summary: WindowSummary,
+    window_seconds: float,
+    config: HealthConfig,
+    reservoir: np.ndarray | None = None,
+    baseline_sample: np.ndarray | None = None,
+) -> VersionHealth:
+    version = split.version
+    h = VersionHealth(version=version, role=split.role, weight=split.weight)
+    h.requests = summary.requests
+    h.errors = summary.n_errors
+    h.rows = summary.rows
+    h.requests_per_second = summary.requests / window_seconds if window_seconds > 0 else 0.0
+    h.rejected_inputs = summary.rejected_inputs
+    h.n_labeled = summary.n_labeled
+    judgements: list[Judgement] = []
+    if summary.requests:
+        h.error_rate = summary.n_errors / summary.requests
+    if summary.latency.count:
+        h.latency_p50_ms = summary.latency.quantile(0.50) * 1000.0
+        h.latency_p95_ms = summary.latency.quantile(0.95) * 1000.0
+        h.latency_p99_ms = summary.latency.quantile(0.99) * 1000.0
+    if summary.requests >= config.min_samples:
+        judgements.append(
+            _high_is_bad("error_rate", h.error_rate, config.error_rate_warning, config.error_rate_critical)
+        )
+        if not math.isnan(h.latency_p95_ms):
+            judgements.append(
+                _high_is_bad(
+                    "latency_p95",
+                    h.latency_p95_ms,
+                    config.p95_latency_ms_warning,
+                    config.p95_latency_ms_critical,
+                    " ms",
+                )
+            )
+    if summary.n_labeled:
+        if version.task == "regressor":
+            h.mae = summary.sum_abs_error / summary.n_labeled
+            h.within_tolerance = summary.n_within_tolerance / summary.n_labeled
+        else:
+            h.accuracy = summary.n_correct / summary.n_labeled
+    if summary.n_labeled >= config.min_samples:
+        if version.task == "regressor":
+            judgements.append(_high_is_bad("mae", h.mae, config.mae_warning, config.mae_critical))
+            if config.within_tolerance_warning > 0 or config.within_tolerance_critical > 0:
+                judgements.append(
+                    _low_is_bad(
+                        "within_tolerance",
+                        h.within_tolerance,
+                        config.within_tolerance_warning,
+                        config.within_tolerance_critical,
+                    )
+                )
+        else:
+            judgements.append(_low_is_bad("accuracy", h.accuracy, config.accuracy_warning, config.accuracy_critical))
+    if summary.features and summary.feature_rows:
+        cells = summary.feature_rows * len(summary.features)
+        h.out_of_range_share = sum(summary.out_of_range) / cells
+    h.drift = feature_drift(summary, version.baseline, reservoir, baseline_sample, config)
+    drift = judge_drift(h.drift, config)
+    if drift is not None:
+        judgements.append(drift)
+        if h.drift:
+            h.worst_feature = max(h.drift, key=lambda d: d.psi).feature
+    h.judgements = judgements
+    h.state = worst([j.state for j in judgements])
+    h.reasons = [j.reason for j in judgements if j.reason]
+    return h
+
+
+# ---- reading what judging needs ----
+
+_baselines: OrderedDict[str, np.ndarray | None] = OrderedDict()
+_baselines_lock = threading.Lock()
+
+
+def baseline_sample(ctx: Context, version: VersionInfo) -> np.ndarray | None:
+    """The version's raw baseline sample (cached by sha256), None when it has none."""
+    sha = version.baseline_sha256 or (version.baseline or {}).get("sample_sha256")
+    if not sha:
+        return None
+    with _baselines_lock:
+        if sha in _baselines:
+            _baselines.move_to_end(sha)
+            return _baselines[sha]
+    sample: np.ndarray | None
+    try:
+        data = ctx.artifacts.path(sha).read_bytes()
+        sample = np.load(io.BytesIO(data), allow_pickle=False).astype(np.float64)
+        if sample.ndim != 2:
+            sample = None
+    except Exception:
+        log.exception("cannot read the baseline sample %s of %s", sha[:12], version.ref)
+        sample = None
+    with _baselines_lock:
+        _baselines[sha] = sample
+        while len(_baselines) > BASELINE_CACHE:
+            _baselines.popitem(last=False)
+    return sample
+
+
+def reservoir_sample(ctx: Context, deployment: str, version_id: int, start: datetime) -> np.ndarray | None:
+    """Stored input rows of the version from windows that started at or after `start`."""
+    with ctx.db.session() as session:
+        row = session.execute(
+            select(ReservoirRow.n_features, ReservoirRow.sample).where(
+                ReservoirRow.deployment == deployment, ReservoirRow.version_id == version_id
+            )
+        ).first()
+    if row is None or not row.sample or row.n_features <= 0:
+        return None
+    rows = reservoirs.since(row.sample, row.n_features, start)
+    return rows if rows.shape[0] else None
+
+
+def agents_sync(ctx: Context, deployment: str, generation: int) -> tuple[int, int]:
+    """(connected agents that applied `generation`, connected agents)."""
+    with ctx.db.session() as session:
+        rows = session.execute(
+            select(AgentRow.id, AgentDeploymentRow.applied_generation)
+            .outerjoin(
+                AgentDeploymentRow,
+                (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
+            )
+            .where(AgentRow.state == "connected")
+        ).all()
+    return sum(1 for _, g in rows if (g or 0) >= generation), len(rows)
+
+
+def deployment_health(
+    ctx: Context,
+    deployment: DeploymentInfo,
+    window_seconds: float,
+    now: datetime | None = None,
+    open_alerts: int = 0,
+) -> DeploymentHealth:
+    now = now or utcnow()
+    since = now - timedelta(seconds=window_seconds)
+    config = ctx.config.health
+    versions = []
+    for split in deployment.splits:
+        summary = merged_summary(ctx, deployment.name, split.version.id, since)
+        reservoir = None
+        sample = None
+        if summary.feature_rows >= config.min_drift_samples and split.version.baseline:
+            reservoir = reservoir_sample(ctx, deployment.name, split.version.id, since)
+            sample = baseline_sample(ctx, split.version) if reservoir is not None else None
+        versions.append(judge_version(split, summary, window_seconds, config, reservoir, sample))
+    in_sync, total = agents_sync(ctx, deployment.name, deployment.generation)
+    return DeploymentHealth(
+        deployment=deployment,
+        state=worst([v.state for v in versions]),
+        versions=versions,
+        agents_in_sync=in_sync,
+        agents_total=total,
+        requests_per_second=sum(v.requests_per_second for v in versions if v.role != "shadow"),
+        open_alerts=open_alerts,
+    )
+
+
+def connected_agents(ctx: Context) -> int:
+    from sqlalchemy import func
+
+    with ctx.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(AgentRow).where(AgentRow.state == "connected")) or 0)

@@ -1,0 +1,270 @@
+"""Committing agents' metric reports: once each, in one transaction, never one row per prediction.
+
+`(agent_id, seq)` goes into metric_receipts first; when it is already there the report is a replay
+(an ACK was lost, or the control plane restarted before acknowledging) and nothing changes. The
+receipt, the raw windows and the reservoir updates commit together, so a crash anywhere leaves
+either all of the report or none of it, and the agent's resend fills the gap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Table, select, tuple_
+from sqlalchemy.orm import Session
+
+from controlplane.context import Context
+from controlplane.errors import InvalidInput
+from controlplane.monitoring import reservoir
+from controlplane.monitoring.state import state_of
+from controlplane.monitoring.summary import WindowSummary
+from controlplane.store.models import (
+    DeploymentRow,
+    MetricReceiptRow,
+    MetricWindowRow,
+    ModelVersionRow,
+    ReservoirRow,
+    utcnow,
+)
+from protos import agent_pb2, common_pb2
+
+log = logging.getLogger("sluice.monitoring")
+
+MAX_RESERVOIR_VALUES = 200_000
+MAX_WINDOW_SECONDS = 3600.0
+MAX_SEQ = 2**63 - 1
+_AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+ROLE_NAMES = {
+    common_pb2.ROLE_CHAMPION: "champion",
+    common_pb2.ROLE_CHALLENGER: "challenger",
+    common_pb2.ROLE_SHADOW: "shadow",
+}
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    deployment: str
+    model: str
+    version: str
+    version_id: int
+    summary: WindowSummary
+
+
+def insert_ignore(session: Session, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite; True when a row was inserted."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    else:  # pragma: no cover - only the two supported stores
+        raise InvalidInput(f"unsupported database {dialect}")
+    first_key = next(iter(table.primary_key.columns))
+    # RETURNING says reliably whether the row went in (rowcount differs between drivers).
+    return session.execute(statement.returning(first_key)).first() is not None
+
+
+def _window_start(report: agent_pb2.MetricReport) -> datetime:
+    now = utcnow()
+    if not report.HasField("window_start"):
+        return now
+    try:
+        start = report.window_start.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return now
+    # An agent clock far in the future would hide its windows from every query: clamp it.
+    return min(start, now + timedelta(seconds=5))
+
+
+def _reservoir_rows(window: agent_pb2.VersionWindow) -> np.ndarray | None:
+    width = int(window.reservoir_features)
+    values = window.reservoir
+    if width <= 0 or not values:
+        return None
+    if len(values) % width or len(values) > MAX_RESERVOIR_VALUES:
+        raise ValueError(f"the reservoir has {len(values)} values, not rows of {width} features")
+    rows = np.asarray(values, dtype=np.float32).reshape(-1, width)
+    rows = rows[np.isfinite(rows).all(axis=1)]
+    return rows if rows.size else None
+
+
+def _update_reservoir(
+    session: Session, deployment: str, version_id: int, at: datetime, rows: np.ndarray, seen: int
+) -> None:
+    """Add the window's sample to the stored one (the newest RESERVOIR_ROWS rows are kept)."""
+    insert_ignore(
+        session,
+        ReservoirRow.__table__,  # type: ignore[arg-type]
+        {
+            "deployment": deployment,
+            "version_id": version_id,
+            "n_features": rows.shape[1],
+            "seen": 0,
+            "sample": b"",
+            "updated_at": utcnow(),
+        },
+    )
+    row = session.scalar(
+        select(ReservoirRow)
+        .where(ReservoirRow.deployment == deployment, ReservoirRow.version_id == version_id)
+        .with_for_update()
+    )
+    assert row is not None
+    row.sample = reservoir.append(row.sample or b"", row.n_features, at, rows)
+    row.n_features = int(rows.shape[1])
+    row.seen = int(row.seen) + seen
+    row.updated_at = utcnow()
+
+
+def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -> bool:
+    """Commit one report idempotently; False when (agent_id, seq) was already committed."""
+    if not _AGENT_ID.match(agent_id or ""):
+        raise InvalidInput("a metric report needs a valid agent id")
+    if report.seq > MAX_SEQ:
+        raise InvalidInput(f"report seq {report.seq} is out of range")
+    state = state_of(ctx)
+    start = _window_start(report)
+    seconds = float(report.window_seconds)
+    if not 0 < seconds <= MAX_WINDOW_SECONDS:
+        seconds = min(max(seconds, 0.001), MAX_WINDOW_SECONDS) if seconds == seconds else 1.0
+    accepted: list[_Accepted] = []
+    skipped = 0
+    with ctx.db.session() as session:
+        inserted = insert_ignore(
+            session,
+            MetricReceiptRow.__table__,  # type: ignore[arg-type]
+            {"agent_id": agent_id, "seq": int(report.seq), "received_at": utcnow()},
+        )
+        if not inserted:
+            state.metrics.reports.labels("replay").inc()
+            return False
+        pairs = {(w.version.model, w.version.version) for w in report.windows}
+        version_ids: dict[tuple[str, str], int] = {}
+        if pairs:
+            found = session.execute(
+                select(ModelVersionRow.model, ModelVersionRow.version, ModelVersionRow.id).where(
+                    tuple_(ModelVersionRow.model, ModelVersionRow.version).in_(sorted(pairs))
+                )
+            )
+            version_ids = {(m, v): i for m, v, i in found}
+        names = {w.deployment for w in report.windows}
+        known_deployments = (
+            set(session.scalars(select(DeploymentRow.name).where(DeploymentRow.name.in_(sorted(names)))))
+            if names
+            else set()
+        )
+        reservoirs: dict[tuple[str, int], tuple[np.ndarray, int]] = {}
+        first = True
+        for window in report.windows:
+            ref = f"{window.version.model}:{window.version.version}"
+            version_id = version_ids.get((window.version.model, window.version.version))
+            if window.deployment not in known_deployments or version_id is None:
+                log.warning(
+                    "agent %s reported a window for unknown deployment %r / version %s; skipped",
+                    agent_id,
+                    window.deployment[:128],
+                    ref[:260],
+                )
+                skipped += 1
+                continue
+            try:
+                summary = WindowSummary.from_window(window)
+                sample = _reservoir_rows(window)
+            except ValueError as exc:
+                log.warning("agent %s sent a malformed window for %s: %s; skipped", agent_id, ref, exc)
+                skipped += 1
+                continue
+            if first:
+                summary.unmatched_feedback = int(report.unmatched_feedback)
+                first = False
+            session.add(
+                MetricWindowRow(
+                    deployment=window.deployment,
+                    version_id=version_id,
+                    role=ROLE_NAMES.get(window.role, "champion"),
+                    experiment=window.experiment[:128],
+                    resolution="raw",
+                    window_start=start,
+                    window_seconds=seconds,
+                    requests=summary.requests,
+                    errors=summary.n_errors,
+                    n_labeled=summary.n_labeled,
+                    n_correct=summary.n_correct,
+                    summary=summary.to_json(),
+                )
+            )
+            if sample is not None:
+                key = (window.deployment, version_id)
+                previous = reservoirs.get(key)
+                reservoirs[key] = (
+                    (sample, summary.rows)
+                    if previous is None
+                    else (np.concatenate([previous[0], sample]), previous[1] + summary.rows)
+                )
+            accepted.append(_Accepted(window.deployment, *ref.split(":", 1), version_id, summary))
+        # A fixed order: two agents updating the same reservoirs never wait on each other in a cycle.
+        for (deployment, version_id), (rows, seen) in sorted(reservoirs.items(), key=lambda kv: kv[0]):
+            _update_reservoir(session, deployment, version_id, start, rows, seen)
+    _after_commit(ctx, agent_id, report, accepted, skipped)
+    return True
+
+
+def _after_commit(
+    ctx: Context, agent_id: str, report: agent_pb2.MetricReport, accepted: list[_Accepted], skipped: int
+) -> None:
+    state = state_of(ctx)
+    metrics = state.metrics
+    metrics.reports.labels("stored").inc()
+    if skipped:
+        metrics.reports.labels("skipped_window").inc(skipped)
+    if report.unmatched_feedback:
+        metrics.unmatched_feedback.inc(report.unmatched_feedback)
+    for item in accepted:
+        s = item.summary
+        if s.rows:  # rows answered; failed calls are counted by status code below
+            metrics.predictions.labels(item.deployment, f"{item.model}:{item.version}", "OK").inc(s.rows)
+        for code, count in s.errors.items():
+            metrics.predictions.labels(item.deployment, f"{item.model}:{item.version}", code).inc(count)
+    for deployment in sorted({a.deployment for a in accepted}):
+        if state.should_publish(deployment):
+            ctx.events.publish("metrics", deployment, "new metric windows")
+    _check_overflow(ctx, agent_id, int(report.dropped_reports))
+
+
+def _check_overflow(ctx: Context, agent_id: str, dropped: int) -> None:
+    """dropped_reports counts since the agent started: growth means windows were lost."""
+    state = state_of(ctx)
+    with state.lock:
+        previous = state.last_dropped.get(agent_id, 0)
+        if dropped < previous:  # the agent restarted: its counter did too
+            previous = 0
+        state.last_dropped[agent_id] = dropped
+    if dropped <= previous:
+        return
+    state.metrics.dropped_reports.inc(dropped - previous)
+    from controlplane.monitoring import alerts
+
+    try:
+        alerts.open_alert(
+            ctx,
+            deployment="",
+            kind="buffer_overflow",
+            severity="warning",
+            message=(
+                f"agent {agent_id} dropped {dropped} metric report(s) since it started: its buffer "
+                "overflowed while the control plane was unreachable, so those windows are missing"
+            ),
+            agent_id=agent_id,
+            value=float(dropped),
+        )
+    except Exception:
+        log.exception("could not open the buffer_overflow alert for agent %s", agent_id)

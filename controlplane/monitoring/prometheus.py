@@ -1,0 +1,90 @@
+"""The control plane's Prometheus metrics (/metrics on server.options.metrics_port).
+
+Each control plane has its own CollectorRegistry (several run in one test process). Counters are
+incremented where metric reports are committed; gauges that describe stored state (agents
+connected, alerts open) are read from SQL when Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("sluice.monitoring")
+
+SEVERITIES = ("warning", "critical")
+
+
+class _StoredState(Collector):
+    """Gauges computed at scrape time by a function that reads the store."""
+
+    def __init__(self, read: Callable[[], tuple[int, dict[str, int]]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        agents = GaugeMetricFamily("sluice_agents_connected", "Serving agents with a live stream")
+        alerts = GaugeMetricFamily(
+            "sluice_alerts_open", "Open (or acknowledged, unresolved) alerts by severity", labels=["severity"]
+        )
+        try:
+            connected, open_alerts = self.read()
+        except Exception:  # a scrape must not fail because the database blinked
+            log.exception("could not read the store for /metrics")
+            return
+        agents.add_metric([], connected)
+        for severity in SEVERITIES:
+            alerts.add_metric([severity], open_alerts.get(severity, 0))
+        yield agents
+        yield alerts
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+
+class ControlPlaneMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.reports = Counter(
+            "sluice_metric_reports",
+            "Metric reports received from agents, by outcome (stored | replay | skipped_window)",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "sluice_predictions",
+            "Predictions reported by agents: rows answered (OK) or failed calls by status code",
+            ("deployment", "version", "code"),
+            registry=self.registry,
+        )
+        self.unmatched_feedback = Counter(
+            "sluice_feedback_unmatched",
+            "Label feedback for unknown or expired request ids, as reported by agents",
+            registry=self.registry,
+        )
+        self.dropped_reports = Counter(
+            "sluice_agent_dropped_reports",
+            "Metric reports agents had to drop (buffer overflow while disconnected)",
+            registry=self.registry,
+        )
+        self._collector: _StoredState | None = None
+        self._http: Any = None
+
+    def watch_store(self, read: Callable[[], tuple[int, dict[str, int]]]) -> None:
+        if self._collector is None:
+            self._collector = _StoredState(read)
+            self.registry.register(self._collector)
+
+    def serve(self, host: str, port: int) -> int:
+        self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(self._http.server_port)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None

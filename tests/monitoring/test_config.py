@@ -1,0 +1,111 @@
+"""Monitoring settings in the TOML config: defaults, and refusal of unknown keys and bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.config import load_config
+from controlplane.errors import InvalidInput
+from tests.harness import run_cli
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sluice.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_follow_common_practice() -> None:
+    config = load_config(None, environ={})
+    h = config.health
+    assert (h.accuracy_warning, h.accuracy_critical) == (0.80, 0.75)
+    assert (h.p95_latency_ms_warning, h.p95_latency_ms_critical) == (100.0, 200.0)
+    assert (h.error_rate_warning, h.error_rate_critical) == (0.01, 0.05)
+    assert (h.psi_warning, h.psi_critical) == (0.1, 0.25)
+    assert config.alerts.resolve_after >= 2 and config.alerts.webhooks == []
+    r = config.retention
+    assert r.raw_seconds <= r.minute_seconds <= r.hour_seconds
+
+
+def test_a_full_monitoring_config_loads(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+[health]
+window_seconds = 30
+min_samples = 20
+accuracy_warning = 0.9
+accuracy_critical = 0.85
+mae_warning = 2.5
+mae_critical = 5
+
+[alerts]
+resolve_after = 4
+webhooks = ["https://hooks.example.com/sluice"]
+
+[retention]
+raw_seconds = 600
+minute_seconds = 86400
+hour_seconds = 8640000
+
+[[retraining]]
+deployment = "fraud"
+command = "python -m controlplane train --data /data/fraud.csv"
+new_labeled_samples = 5000
+min_hours_between = 12
+max_per_day = 1
+""",
+        ),
+        environ={},
+    )
+    assert config.health.min_samples == 20 and config.health.mae_critical == 5.0
+    assert config.alerts.webhooks == ["https://hooks.example.com/sluice"]
+    [rt] = config.retraining
+    assert (rt.deployment, rt.new_labeled_samples, rt.max_per_day) == ("fraud", 5000, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[health]\nbogus_threshold = 1\n", "health.bogus_threshold"),
+        ("[alerts]\nresolve_after = 'three'\n", "alerts.resolve_after"),
+        ("[alerts]\nwebhooks = ['ftp://x']\n", "alerts.webhooks[0]"),
+        ("[retention]\nraw_seconds = 7200\nminute_seconds = 3600\n", "raw_seconds <= minute_seconds"),
+        ("[health]\npsi_warning = 0.3\npsi_critical = 0.2\n", "health.psi_critical"),
+        ("[health]\nks_alpha = 1.5\n", "health.ks_alpha"),
+        ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\nevery = 3\n", "retraining[0].every"),
+        ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\n", "retraining[0] has no trigger"),
+        ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\non_critical = true\nmax_per_day = 0\n", "max_per_day"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        load_config(write(tmp_path, text), environ={})
+    assert named in info.value.message
+
+
+def test_the_control_plane_refuses_to_start_with_an_unknown_key(tmp_path: Path) -> None:
+    config = write(tmp_path, "[alerts]\nresolve_after = 2\nescalate_after = 5\n")
+    result = run_cli(
+        "controlplane",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        f"sqlite:///{tmp_path / 'cp.db'}",
+        "--artifacts",
+        str(tmp_path / "artifacts"),
+        "--metrics-port",
+        "0",
+        "--config",
+        str(config),
+        timeout=60,
+    )
+    assert result.returncode != 0
+    err = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert len(err) == 1
+    assert err[0].startswith("error: config: unknown key 'alerts.escalate_after'"), result.stderr
+    assert "listening" not in result.stdout

@@ -1,0 +1,148 @@
+"""Reports from a real MetricsRecorder into the store: exact totals, replays, bad windows, concurrency.
+
+Runs on SQLite and PostgreSQL (the `ctx` fixture).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+
+from controlplane.context import Context
+from controlplane.monitoring.ingest import ingest_report
+from controlplane.monitoring.query import arm_summary
+from controlplane.monitoring.reservoir import RESERVOIR_ROWS, decode
+from controlplane.store.models import MetricReceiptRow, MetricWindowRow, ReservoirRow, utcnow
+from protos import agent_pb2, common_pb2
+from tests.models import breast_cancer_rows
+from tests.monitoring.support import AgentStamp, deploy_classifier, flush_and_ingest, serve
+
+
+def stored(ctx: Context) -> tuple[int, int, int]:
+    with ctx.db.session() as s:
+        receipts = s.scalar(select(func.count()).select_from(MetricReceiptRow))
+        windows = s.scalar(select(func.count()).select_from(MetricWindowRow))
+        requests = s.scalar(select(func.coalesce(func.sum(MetricWindowRow.requests), 0)))
+    return int(receipts or 0), int(windows or 0), int(requests or 0)
+
+
+def test_recorder_report_ingest_round_trip(ctx: Context, models_dir: Path) -> None:
+    d = deploy_classifier(ctx, models_dir)
+    recorder = d.recorder(ctx)
+    stamp = AgentStamp("agent-a")
+    since = utcnow() - timedelta(seconds=5)
+    rows = breast_cancer_rows(400, seed=2)
+    labels_a = serve(recorder, d, rows[:250], batch=5, latency=0.004)
+    flush_and_ingest(ctx, recorder, stamp)
+    ids = [f"id-{i}" for i in range(150)]
+    labels_b = serve(recorder, d, rows[250:], ids=ids, latency=0.010)
+    for i in range(0, 150, 3):
+        recorder.feedback(d.name, ids[i], label=int(labels_b[i]) if i % 2 else 1 - int(labels_b[i]))
+    recorder.record_prediction(
+        d.name, d.version.model, d.version.version, "champion", None, None, None, 0.0, "INTERNAL"
+    )
+    flush_and_ingest(ctx, recorder, stamp)
+
+    arm = arm_summary(ctx, d.name, d.version.id, since)
+    assert arm.requests == 50 + 150 + 1
+    assert arm.rows == 400
+    assert arm.errors == 1
+    labels = np.concatenate([labels_a, labels_b])
+    assert arm.prediction_counts == np.bincount(labels, minlength=2).tolist()
+    assert arm.latency.count == 200
+    assert abs(arm.latency.quantile(0.5) - 0.010) <= 0.010 * 0.011
+    assert abs(arm.latency.quantile(0.1) - 0.004) <= 0.004 * 0.011
+    assert arm.n_labeled == 50
+    assert arm.n_correct == sum(1 for i in range(0, 150, 3) if i % 2)
+    with ctx.db.session() as s:
+        reservoir = s.scalars(select(ReservoirRow)).one()
+        assert reservoir.seen == 400 and reservoir.n_features == 30
+        _times, sample = decode(reservoir.sample, 30)
+    assert 0 < sample.shape[0] <= RESERVOIR_ROWS
+    assert arm_summary(ctx, d.name, d.version.id, utcnow() + timedelta(seconds=10)).requests == 0
+
+
+def test_a_replayed_report_changes_nothing(ctx: Context, models_dir: Path) -> None:
+    d = deploy_classifier(ctx, models_dir)
+    recorder = d.recorder(ctx)
+    stamp = AgentStamp("agent-r")
+    serve(recorder, d, breast_cancer_rows(30, seed=3))
+    report = flush_and_ingest(ctx, recorder, stamp)
+    before = stored(ctx)
+    with ctx.db.session() as s:
+        seen = s.scalar(select(ReservoirRow.seen))
+    assert ingest_report(ctx, "agent-r", report) is False
+    assert ingest_report(ctx, "agent-r", report) is False
+    assert stored(ctx) == before == (1, 1, 30)
+    with ctx.db.session() as s:
+        assert s.scalar(select(ReservoirRow.seen)) == seen
+    # The same seq from another agent is a different report.
+    assert ingest_report(ctx, "agent-s", report) is True
+    assert stored(ctx)[2] == 60
+
+
+def test_unknown_deployments_and_malformed_windows_are_skipped_not_fatal(ctx: Context, models_dir: Path) -> None:
+    d = deploy_classifier(ctx, models_dir)
+    good = agent_pb2.VersionWindow(
+        deployment=d.name,
+        version=common_pb2.VersionRef(model=d.version.model, version=d.version.version),
+        role=common_pb2.ROLE_CHAMPION,
+        requests=7,
+        rows=7,
+    )
+    unknown_dep = agent_pb2.VersionWindow(deployment="nope", version=good.version, requests=5)
+    unknown_version = agent_pb2.VersionWindow(
+        deployment=d.name, version=common_pb2.VersionRef(model=d.version.model, version="v999"), requests=5
+    )
+    malformed = agent_pb2.VersionWindow(deployment=d.name, version=good.version, requests=1)
+    malformed.feedback.n_labeled = 1
+    malformed.feedback.n_correct = 5  # more correct than labeled
+    report = agent_pb2.MetricReport(
+        agent_id="agent-x", seq=1, window_seconds=1.0, windows=[unknown_dep, good, unknown_version, malformed]
+    )
+    report.window_start.GetCurrentTime()
+    assert ingest_report(ctx, "agent-x", report) is True
+    assert stored(ctx) == (1, 1, 7)
+
+
+def test_concurrent_agents_are_counted_exactly(ctx: Context, models_dir: Path) -> None:
+    d = deploy_classifier(ctx, models_dir)
+    since = utcnow() - timedelta(seconds=5)
+    rows = breast_cancer_rows(20, seed=4)
+    reports: dict[str, list[agent_pb2.MetricReport]] = {}
+    for agent in ("agent-1", "agent-2", "agent-3", "agent-4"):
+        recorder = d.recorder(ctx)
+        stamp = AgentStamp(agent)
+        reports[agent] = []
+        for _ in range(6):
+            serve(recorder, d, rows, batch=4)
+            report = recorder.flush()
+            assert report is not None
+            reports[agent].append(stamp.stamp(report))
+    results: list[bool] = []
+    errors: list[BaseException] = []
+
+    def deliver(agent: str) -> None:
+        try:
+            for report in reports[agent]:
+                results.append(ingest_report(ctx, agent, report))
+                results.append(ingest_report(ctx, agent, report))  # every report arrives twice
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(a,)) for a in reports]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert results.count(True) == 24 and results.count(False) == 24
+    arm = arm_summary(ctx, d.name, d.version.id, since)
+    assert arm.rows == 4 * 6 * 20
+    assert arm.requests == 4 * 6 * 5
+    with ctx.db.session() as s:
+        assert s.scalar(select(ReservoirRow.seen)) == 4 * 6 * 20
