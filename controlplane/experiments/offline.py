@@ -1,0 +1,184 @@
+"""The offline champion/challenger gate: both versions score the same labeled file.
+
+Classifiers are compared on accuracy with McNemar's test on the rows where exactly one of the two
+is right; regressors on MAE with a paired t-test of the per-row absolute-error differences. The
+challenger wins when the difference is significant at alpha, in its favour, and at least
+`min_improvement` (accuracy points, or MAE units). The verdict is stored on the challenger's
+version (`offline_evaluation`), where `experiment start --require-offline-win` looks for it.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from controlplane import audit
+from controlplane.context import Context
+from controlplane.deployments import deployment_info, find_deployment
+from controlplane.domain import Principal
+from controlplane.errors import FailedPrecondition, InvalidInput, ResourceExhausted
+from controlplane.experiments.engine import check_schema
+from controlplane.names import validate_name
+from controlplane.registry import find_version
+from controlplane.stats import Moments, mcnemar_test, paired_t_test
+from controlplane.store.models import ModelVersionRow, utcnow
+
+BATCH_ROWS = 10_000
+MIN_ROWS = 2
+DATA_NAME = "the data file"
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    challenger: tuple[str, str]
+    deployment: str
+    data: bytes
+    data_format: str = ""  # csv | npy | "" (sniffed)
+    label_column: str = ""
+    min_improvement: float = 0.0
+    alpha: float = 0.05
+
+
+def _load(data: bytes, data_format: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
+    from controlplane.training import NPY_MAGIC, load_dataset
+
+    if data_format not in ("", "csv", "npy"):
+        raise InvalidInput(f"data format {data_format!r} is not supported; send csv or npy")
+    if not data:
+        raise InvalidInput("the data file is empty: send a labeled CSV (with a header) or .npy")
+    is_npy = data_format == "npy" or data.startswith(NPY_MAGIC)
+    if is_npy and label_column:
+        raise InvalidInput("a .npy file has no column names: its label is the last column; drop --label")
+    with tempfile.TemporaryDirectory(prefix="sluice-evaluate-") as tmp:
+        path = Path(tmp) / ("data.npy" if is_npy else "data.csv")
+        path.write_bytes(data)
+        try:
+            return load_dataset(path, label_column or None)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message.replace(str(path), DATA_NAME)) from None
+
+
+def _predict(path: Path, x: np.ndarray, ref: str) -> tuple[str, np.ndarray]:
+    from agent.runtime import ModelRuntime
+
+    try:
+        runtime = ModelRuntime(path)
+        x = runtime.validate_input(x)
+    except ValueError as exc:
+        raise InvalidInput(f"{ref} cannot score {DATA_NAME}: {exc}") from None
+    parts = []
+    for start in range(0, x.shape[0], BATCH_ROWS):
+        result = runtime.predict(x[start : start + BATCH_ROWS])
+        parts.append(result.labels if runtime.task == "classifier" else result.values)
+    return runtime.task, np.concatenate(parts)
+
+
+def evaluate(ctx: Context, principal: Principal, request: EvaluateRequest) -> dict[str, Any]:
+    """Score both versions, judge, store the verdict on the challenger; returns the verdict."""
+    validate_name("deployment", request.deployment)
+    model, version = request.challenger
+    validate_name("model", model)
+    validate_name("version", version)
+    alpha = request.alpha or 0.05
+    if not (math.isfinite(alpha) and 0.0 < alpha < 1.0):
+        raise InvalidInput(f"alpha is {request.alpha!r}; it must lie strictly between 0 and 1 (e.g. 0.05)")
+    min_improvement = float(request.min_improvement)
+    if not math.isfinite(min_improvement) or min_improvement < 0:
+        raise InvalidInput(f"min improvement is {request.min_improvement!r}; it must be a number >= 0")
+    if len(request.data) > ctx.config.limits.max_evaluation_bytes:
+        raise ResourceExhausted(
+            f"the data file is {len(request.data)} bytes; the limit is {ctx.config.limits.max_evaluation_bytes}"
+        )
+    with ctx.db.session() as session:
+        deployment = find_deployment(session, request.deployment)
+        current = deployment_info(session, deployment)
+        if current.champion is None:
+            raise FailedPrecondition(f"deployment {request.deployment!r} has no champion to compare with")
+        champion = session.get(ModelVersionRow, current.champion.id)
+        assert champion is not None
+        challenger = find_version(session, model, version)
+        if challenger.id == champion.id:
+            raise InvalidInput(
+                f"{model}:{version} is the champion of {request.deployment!r}; evaluate a different version"
+            )
+        check_schema(champion, challenger)
+        champion_ref, challenger_ref = f"{champion.model}:{champion.version}", f"{model}:{version}"
+        paths = (ctx.artifacts.path(champion.sha256), ctx.artifacts.path(challenger.sha256))
+    x, y = _load(request.data, request.data_format, request.label_column)
+    if x.shape[0] < MIN_ROWS:
+        raise InvalidInput(f"{DATA_NAME} has {x.shape[0]} row; at least {MIN_ROWS} labeled rows are needed")
+    task, champion_out = _predict(paths[0], x, champion_ref)
+    _, challenger_out = _predict(paths[1], x, challenger_ref)
+    n = int(x.shape[0])
+    if task == "classifier":
+        if np.any(y != np.round(y)):
+            raise InvalidInput(
+                f"the labels are not whole numbers, but {champion_ref} is a classifier: the label "
+                "column must hold class ids"
+            )
+        truth = y.astype(np.int64)
+        right_c = champion_out.astype(np.int64) == truth
+        right_t = challenger_out.astype(np.int64) == truth
+        b = int(np.count_nonzero(right_c & ~right_t))
+        c = int(np.count_nonzero(right_t & ~right_c))
+        metric, method = "accuracy", "mcnemar"
+        champion_metric, challenger_metric = float(right_c.mean()), float(right_t.mean())
+        p_value = mcnemar_test(b, c)
+        gain = challenger_metric - champion_metric
+        detail = f"{c} rows only the challenger got right, {b} only the champion"
+    else:
+        err_c = np.abs(champion_out.astype(np.float64) - y)
+        err_t = np.abs(challenger_out.astype(np.float64) - y)
+        metric, method = "mae", "paired_t"
+        champion_metric, challenger_metric = float(err_c.mean()), float(err_t.mean())
+        differences = Moments.of(err_t - err_c)
+        p_value = paired_t_test(differences)
+        if math.isnan(p_value):  # identical differences on every row: no noise at all
+            p_value = 0.0 if differences.mean != 0 else 1.0
+        gain = champion_metric - challenger_metric
+        detail = f"mean paired difference of absolute errors {differences.mean:+.4g}"
+    wins = bool(p_value < alpha and gain > 0 and gain >= min_improvement)
+    if wins:
+        verdict = f"{challenger_ref} beats {champion_ref}: {metric} {challenger_metric:.4g} vs {champion_metric:.4g}"
+    elif p_value < alpha and gain < 0:
+        verdict = (
+            f"{challenger_ref} is worse than {champion_ref}: {metric} {challenger_metric:.4g} vs {champion_metric:.4g}"
+        )
+    elif p_value < alpha:
+        verdict = (
+            f"{challenger_ref} is better than {champion_ref} by {abs(gain):.4g}, less than the required "
+            f"{min_improvement:g}"
+        )
+    else:
+        verdict = (
+            f"no significant difference between {challenger_ref} and {champion_ref}: "
+            f"{metric} {challenger_metric:.4g} vs {champion_metric:.4g}"
+        )
+    verdict += f" on {n} rows ({method} p={p_value:.3g}; {detail})"
+    result: dict[str, Any] = {
+        "deployment": request.deployment,
+        "champion": champion_ref,
+        "challenger": challenger_ref,
+        "metric": metric,
+        "n": n,
+        "champion_metric": champion_metric,
+        "challenger_metric": challenger_metric,
+        "p_value": float(p_value),
+        "method": method,
+        "min_improvement": min_improvement,
+        "challenger_wins": wins,
+        "verdict": verdict,
+        "evaluated_at": utcnow().isoformat(),
+        "evaluated_by": principal.name,
+    }
+    with ctx.db.session() as session:
+        row = find_version(session, model, version)
+        row.offline_evaluation = result
+        audit.record(session, principal, "version.evaluate", challenger_ref, **result)
+    ctx.events.publish("version", request.deployment, f"offline evaluation of {challenger_ref}: {verdict}")
+    return result

@@ -1,0 +1,260 @@
+"""The rollout engine over real SQL (SQLite and PostgreSQL) with seeded simulated windows.
+
+The windows are written as agents' reports are stored (MetricWindowRow via WindowSummary), the
+engine reads them through the monitoring area's arm_summary, and the statistics are the real ones.
+Time is the engine's injected clock, so holds are judged without sleeping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from controlplane import audit, deployments
+from controlplane.artifacts import ArtifactStore
+from controlplane.config import Config
+from controlplane.context import Context
+from controlplane.errors import FailedPrecondition
+from controlplane.events import EventBus
+from controlplane.experiments import engine
+from controlplane.experiments.engine import ExperimentSpec, RolloutEngine
+from controlplane.monitoring.alerts import list_alerts
+from controlplane.store.db import Database
+from tests.experiments.support import ALICE, Setup, add_window, deployed_pair, simulate_step
+from tests.harness import unique
+
+HOLD = 60.0
+
+
+def start(ctx: Context, s: Setup, **kw: object) -> engine.ExperimentInfo:
+    spec = ExperimentSpec(
+        deployment=s.deployment,
+        challenger=(s.model, s.challenger.version),
+        **{"plan": [10, 50, 100], "hold_seconds": HOLD, "min_samples": 50, **kw},  # type: ignore[arg-type]
+    )
+    return engine.start_experiment(ctx, ALICE, unique("exp"), spec, reason="test")
+
+
+def tick(ctx: Context, at: datetime) -> list[engine.Transition]:
+    return RolloutEngine(ctx, clock=lambda: at).tick()
+
+
+def splits(ctx: Context, deployment: str) -> dict[str, tuple[int, str]]:
+    info = deployments.list_deployments(ctx, deployment)[0]
+    return {s.version.version: (s.weight, s.role) for s in info.splits}
+
+
+def test_failed_gate_rolls_back_opens_an_alert_and_audits_the_gate(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir, "logreg", "constant")
+    exp = start(ctx, s, guardrails=[("accuracy", 0.05)])
+    assert splits(ctx, s.deployment) == {"v1": (90, "champion"), "v2": (10, "challenger")}
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=10, requests=1500, accuracy=(0.97, 0.63), seed=1)
+
+    assert tick(ctx, t0 + timedelta(seconds=30)) == []  # fixed horizon: no judgement inside the hold
+    assert engine.get_experiment(ctx, exp.name).state == "running"
+
+    (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 1))
+    assert transition.kind == "rolled_back"
+    after = engine.get_experiment(ctx, exp.name)
+    assert after.state == "rolled_back" and after.ended_at is not None
+    assert "guardrail accuracy" in after.status_reason
+    assert after.analysis is not None and after.analysis["decision"] == "champion_holds"
+    assert splits(ctx, s.deployment) == {"v1": (100, "champion")}
+    assert deployments.list_deployments(ctx, s.deployment)[0].experiment == ""
+
+    alerts = [a for a in list_alerts(ctx, deployment=s.deployment) if a.kind == "rollout_gate_failed"]
+    assert len(alerts) == 1 and alerts[0].severity == "critical" and alerts[0].version == "v2"
+    assert "guardrail accuracy" in alerts[0].message
+
+    gate_events = [e for e in audit.list_audit(ctx.db, target=exp.name) if e.action == "experiment.gate_failed"]
+    assert len(gate_events) == 1
+    assert gate_events[0].details["gate"] == "guardrail accuracy"
+    assert gate_events[0].principal == "rollout-engine"
+    history = deployments.list_history(ctx, s.deployment)
+    assert history[0].action == "experiment.rollback" and "gate failed" in history[0].reason
+
+    assert tick(ctx, t0 + timedelta(seconds=HOLD + 5)) == []  # an ended experiment stays ended
+
+
+def test_better_challenger_walks_the_plan_and_is_promoted(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s, auto_promote=True, guardrails=[("p95_latency", 0.25)])
+    seen = []
+    for i, percent in enumerate((10, 50, 100)):
+        info = engine.get_experiment(ctx, exp.name)
+        assert (info.step_index, info.current_percent, info.state) == (i, percent, "running")
+        challenger_weight = splits(ctx, s.deployment)["v2"]
+        assert challenger_weight == (percent, "challenger")
+        started = info.step_started_at
+        simulate_step(ctx, s, exp.name, started, percent=percent, requests=1000, accuracy=(0.78, 0.95), seed=10 + i)
+        (transition,) = tick(ctx, started + timedelta(seconds=HOLD + 20))
+        seen.append(transition.kind)
+    assert seen == ["step", "step", "promoted"]
+
+    done = engine.get_experiment(ctx, exp.name)
+    assert done.state == "promoted"
+    assert done.analysis is not None and done.analysis["decision"] == "challenger_wins"
+    dep = deployments.list_deployments(ctx, s.deployment)[0]
+    assert [(sp.version.version, sp.weight, sp.role) for sp in dep.splits] == [("v2", 100, "champion")]
+    assert dep.previous_champion is not None and dep.previous_champion.version == "v1"
+    actions = [h.action for h in reversed(deployments.list_history(ctx, s.deployment))]
+    assert actions == ["deploy", "experiment.start", "experiment.step", "experiment.step", "promote"]
+    with pytest.raises(FailedPrecondition, match="already promoted"):
+        engine.promote(ctx, ALICE, exp.name)
+
+
+def test_inconclusive_last_gate_pauses_for_a_person(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir)
+    exp = start(ctx, s, plan=[50], auto_promote=True)
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=50, requests=600, accuracy=(0.9, 0.9), seed=3)
+    (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 1))
+    assert transition.kind == "paused"
+    paused = engine.get_experiment(ctx, exp.name)
+    assert paused.state == "paused" and "inconclusive" in paused.status_reason
+    assert splits(ctx, s.deployment) == {"v1": (50, "champion"), "v2": (50, "challenger")}  # traffic kept
+    assert tick(ctx, t0 + timedelta(seconds=HOLD + 30)) == []  # waits for a person
+
+    resumed = engine.resume_experiment(ctx, ALICE, exp.name, reason="more data")
+    assert resumed.state == "running" and resumed.step_started_at > t0
+    with pytest.raises(FailedPrecondition, match="not paused"):
+        engine.resume_experiment(ctx, ALICE, exp.name)
+    aborted = engine.abort_experiment(ctx, ALICE, exp.name, reason="no winner")
+    assert aborted.state == "aborted"
+    assert splits(ctx, s.deployment) == {"v1": (100, "champion")}
+    with pytest.raises(FailedPrecondition, match="aborted"):
+        engine.promote(ctx, ALICE, exp.name)
+
+
+def test_hold_over_but_too_few_samples_keeps_waiting(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir)
+    exp = start(ctx, s, min_samples=500)
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=10, requests=1000, accuracy=(0.9, 0.9), seed=4)
+    assert tick(ctx, t0 + timedelta(seconds=HOLD + 1)) == []
+    info = engine.get_experiment(ctx, exp.name, fresh=False)
+    assert info.state == "running" and info.step_index == 0
+    assert "waiting for samples" in info.status_reason
+    assert info.analysis is not None and info.analysis["decision"] == "not_enough_data"
+
+
+def test_a_restarted_engine_resumes_the_same_step_and_hold_clock(
+    ctx: Context, db_url: str, tmp_path: Path, models_dir: Path
+) -> None:
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s, plan=[10, 50])
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=10, requests=1000, accuracy=(0.78, 0.95), seed=5)
+    assert tick(ctx, t0 + timedelta(seconds=20)) == []  # mid-hold when the "process dies"
+
+    def fresh_context() -> Context:
+        return Context(Database(db_url), ArtifactStore(tmp_path / "artifacts"), Config(), EventBus())
+
+    second = fresh_context()
+    try:
+        assert RolloutEngine(second, clock=lambda: t0 + timedelta(seconds=40)).tick() == []
+        kept = engine.get_experiment(second, exp.name)
+        assert (kept.step_index, kept.current_percent, kept.step_started_at) == (0, 10, t0)
+        assert kept.hold_remaining_seconds <= HOLD
+        (transition,) = RolloutEngine(second, clock=lambda: t0 + timedelta(seconds=HOLD + 1)).tick()
+        assert transition.kind == "step"
+    finally:
+        second.db.dispose()
+    moved = engine.get_experiment(ctx, exp.name)
+    assert (moved.step_index, moved.current_percent) == (1, 50)
+    assert moved.step_started_at == t0 + timedelta(seconds=HOLD + 1)
+
+
+def test_sample_ratio_mismatch_pauses_and_blocks_promotion(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s, plan=[10], auto_promote=True)
+    t0 = exp.step_started_at
+    # a broken router: half the traffic reaches the challenger although it should get 10%
+    simulate_step(ctx, s, exp.name, t0, percent=50, requests=1000, accuracy=(0.78, 0.95), seed=6)
+    (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
+    assert transition.kind == "paused"
+    info = engine.get_experiment(ctx, exp.name, fresh=False)
+    assert info.state == "paused" and "sample ratio mismatch" in info.status_reason
+    assert info.analysis is not None and info.analysis["decision"] == "srm_detected"
+    assert info.analysis["srm_p_value"] < 0.001
+    assert splits(ctx, s.deployment)["v2"] == (10, "challenger")  # not promoted
+
+
+def test_sequential_testing_rolls_back_a_harmful_challenger_inside_the_hold(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir, "logreg", "constant")
+    exp = start(ctx, s, sequential=True, hold_seconds=3600.0)
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=10, requests=1500, accuracy=(0.97, 0.63), seed=7)
+    (transition,) = tick(ctx, t0 + timedelta(seconds=30))
+    assert transition.kind == "rolled_back"
+    info = engine.get_experiment(ctx, exp.name)
+    assert info.analysis is not None and info.analysis["sequential"] is True
+    assert "primary metric accuracy" in info.status_reason
+
+
+def test_latency_guardrail_names_itself_when_it_fails(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir)
+    exp = start(ctx, s, metric="accuracy", guardrails=[("p95_latency", 0.25)])
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=10, requests=2000, accuracy=(0.9, 0.9), seed=8, latency=(0.005, 0.015))
+    (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
+    assert transition.kind == "rolled_back"
+    info = engine.get_experiment(ctx, exp.name)
+    assert info.status_reason.startswith("gate failed at step 1/3 (10%): guardrail p95_latency")
+    assert "primary metric" not in info.status_reason
+    (event,) = [e for e in audit.list_audit(ctx.db, target=exp.name) if e.action == "experiment.gate_failed"]
+    assert event.details["gate"] == "guardrail p95_latency"
+
+
+def test_shadow_step_compares_paired_answers_then_goes_live(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s, shadow=True, plan=[100], auto_promote=True)
+    assert exp.steps == [0, 100] and exp.current_percent == 0
+    assert splits(ctx, s.deployment) == {"v1": (100, "champion"), "v2": (0, "shadow")}
+    t0 = exp.step_started_at
+    rng = np.random.default_rng(9)
+    for w in range(5):
+        at = t0 + timedelta(seconds=5 + w)
+        add_window(ctx, s.deployment, s.champion.id, exp.name, at, requests=100, n_labeled=100, n_correct=78)
+        b, c = int(rng.integers(0, 3)), int(rng.integers(15, 20))  # discordant pairs favour the shadow
+        shadow = (100, 80, 100, b, c)
+        add_window(ctx, s.deployment, s.challenger.id, exp.name, at, role="shadow", requests=100, shadow=shadow)
+    info = engine.get_experiment(ctx, exp.name)
+    assert info.analysis is not None
+    assert info.analysis["paired"] is True and info.analysis["shadow_pairs"] == 500
+    assert info.analysis["method"] == "mcnemar" and info.analysis["decision"] == "challenger_wins"
+    assert info.analysis["shadow_agreement"] == pytest.approx(0.8)
+    (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
+    assert transition.kind == "step"
+    assert splits(ctx, s.deployment) == {"v1": (0, "champion"), "v2": (100, "challenger")}
+    live = engine.get_experiment(ctx, exp.name)
+    assert live.current_percent == 100 and "live_since" in live.config
+
+
+def test_completed_without_auto_promote_then_promoted_by_hand(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s, plan=[30])
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=30, requests=1000, accuracy=(0.78, 0.95), seed=11)
+    (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
+    assert transition.kind == "completed"
+    assert splits(ctx, s.deployment) == {"v1": (70, "champion"), "v2": (30, "challenger")}
+    dep = engine.promote(ctx, ALICE, exp.name, reason="looks good")
+    assert [(sp.version.version, sp.weight) for sp in dep.splits] == [("v2", 100)]
+    assert engine.get_experiment(ctx, exp.name).state == "promoted"
+    (event,) = [e for e in audit.list_audit(ctx.db, target=s.deployment) if e.action == "promote"]
+    assert event.principal == "alice" and event.details["reason"] == "looks good"
+
+
+def test_a_manual_traffic_change_ends_the_experiment_and_the_engine_leaves_it(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir)
+    exp = start(ctx, s)
+    deployments.set_traffic(ctx, ALICE, s.deployment, [(s.model, "v1", 100)], reason="kill switch")
+    assert engine.get_experiment(ctx, exp.name).state == "aborted"
+    assert tick(ctx, exp.step_started_at + timedelta(seconds=HOLD + 1)) == []
+    with pytest.raises(FailedPrecondition):
+        engine.stop_experiment(ctx, ALICE, exp.name)

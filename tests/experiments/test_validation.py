@@ -1,0 +1,161 @@
+"""Bad input to experiments: the right error, a message a person can act on, nothing changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from controlplane import deployments
+from controlplane.context import Context
+from controlplane.errors import AlreadyExists, FailedPrecondition, InvalidInput, NotFound, SluiceError
+from controlplane.experiments import engine
+from controlplane.experiments.engine import ExperimentSpec
+from controlplane.store.models import AuditEventRow, ExperimentRow
+from tests.experiments.support import ALICE, Setup, deployed_pair, make_narrow_classifier_onnx, register
+from tests.harness import unique
+
+
+def spec(s: Setup, version: str = "v2", **kw: Any) -> ExperimentSpec:
+    return ExperimentSpec(deployment=s.deployment, challenger=(s.model, version), **kw)
+
+
+def unchanged(ctx: Context, s: Setup, call: Callable[[], object], error: type[SluiceError], match: str) -> None:
+    """The call fails with `error` and leaves generation, experiments and audit as they were."""
+
+    def state() -> tuple[int, int, int]:
+        with ctx.db.session() as session:
+            experiments = session.scalar(select(func.count()).select_from(ExperimentRow))
+            events = session.scalar(select(func.count()).select_from(AuditEventRow))
+        generation = deployments.list_deployments(ctx, s.deployment)[0].generation
+        return generation, int(experiments or 0), int(events or 0)
+
+    before = state()
+    with pytest.raises(error, match=match):
+        call()
+    assert state() == before
+
+
+@pytest.fixture
+def setup(ctx: Context, models_dir: Path) -> Setup:
+    return deployed_pair(ctx, models_dir)
+
+
+def test_bad_specs_are_refused_before_anything_changes(ctx: Context, setup: Setup) -> None:
+    s = setup
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"plan": [10, 5, 50]}, "not increasing"),
+        ({"plan": [10, 10]}, "not increasing"),
+        ({"plan": [50, 150]}, "outside 1..100"),
+        ({"plan": [0, 50]}, "outside 1..100"),
+        ({"alpha": 0.0}, "strictly between 0 and 1"),
+        ({"alpha": 1.0}, "strictly between 0 and 1"),
+        ({"alpha": -0.1}, "strictly between 0 and 1"),
+        ({"alpha": float("nan")}, "finite"),
+        ({"traffic_percent": 100}, "1 to 99"),
+        ({"traffic_percent": 0}, "1 to 99"),
+        ({"metric": "f1"}, "unknown metric 'f1'"),
+        ({"guardrails": [("latency", 0.1)]}, "unknown guardrail metric"),
+        ({"guardrails": [("error_rate", -1.0)]}, "negative"),
+        ({"min_samples": 0}, "min samples"),
+        ({"min_improvement": -0.1}, "must not be negative"),
+        ({"hold_seconds": -5.0}, "hold"),
+        ({"segment_rules": [{"attribute": "country"}]}, "needs values"),
+        ({"segment_rules": [{"attribute": "age", "has_range": True, "min": 65, "max": 18}]}, "empty"),
+        ({"metric": "mae"}, "mae needs a regressor"),
+    ]
+    for kw, match in cases:
+        unchanged(
+            ctx,
+            s,
+            lambda kw=kw: engine.start_experiment(ctx, ALICE, unique("bad"), spec(s, **kw)),  # type: ignore[misc]
+            InvalidInput,
+            match,
+        )
+
+
+def test_challenger_equal_to_the_champion(ctx: Context, setup: Setup) -> None:
+    unchanged(
+        ctx,
+        setup,
+        lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, "v1")),
+        InvalidInput,
+        "already the champion",
+    )
+
+
+def test_challenger_with_another_input_schema_names_the_mismatch(ctx: Context, setup: Setup, models_dir: Path) -> None:
+    register(ctx, setup.model, "narrow", make_narrow_classifier_onnx(models_dir))
+    unchanged(
+        ctx,
+        setup,
+        lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, "narrow")),
+        InvalidInput,
+        r"input schema mismatch: .*:narrow input 'input' has shape \[\?, 10\], the champion .* has shape \[\?, 30\]",
+    )
+
+
+def test_second_experiment_on_a_deployment_and_duplicate_names(ctx: Context, setup: Setup) -> None:
+    first = engine.start_experiment(ctx, ALICE, unique("first"), spec(setup))
+    unchanged(
+        ctx,
+        setup,
+        lambda: engine.start_experiment(ctx, ALICE, unique("second"), spec(setup)),
+        FailedPrecondition,
+        f"already has experiment '{first.name}'",
+    )
+    unchanged(
+        ctx, setup, lambda: engine.start_experiment(ctx, ALICE, first.name, spec(setup)), AlreadyExists, "already"
+    )
+
+
+def test_unknown_names(ctx: Context, setup: Setup) -> None:
+    missing_dep = ExperimentSpec(deployment="nowhere", challenger=(setup.model, "v2"))
+    unchanged(ctx, setup, lambda: engine.start_experiment(ctx, ALICE, "e1", missing_dep), NotFound, "no deployment")
+    unchanged(
+        ctx, setup, lambda: engine.start_experiment(ctx, ALICE, "e1", spec(setup, "v9")), NotFound, "no version 'v9'"
+    )
+    for action in (engine.stop_experiment, engine.abort_experiment, engine.resume_experiment, engine.promote):
+        unchanged(ctx, setup, lambda action=action: action(ctx, ALICE, "ghost"), NotFound, "no experiment named")
+    with pytest.raises(NotFound):
+        engine.get_experiment(ctx, "ghost")
+    with pytest.raises(InvalidInput):
+        engine.get_experiment(ctx, "bad name!")
+
+
+def test_promoting_a_stopped_experiment_and_resuming_a_running_one(ctx: Context, setup: Setup) -> None:
+    exp = engine.start_experiment(ctx, ALICE, unique("e"), spec(setup))
+    unchanged(
+        ctx, setup, lambda: engine.resume_experiment(ctx, ALICE, exp.name), FailedPrecondition, "running, not paused"
+    )
+    stopped = engine.stop_experiment(ctx, ALICE, exp.name, reason="enough")
+    assert stopped.state == "stopped" and stopped.analysis is not None
+    unchanged(ctx, setup, lambda: engine.promote(ctx, ALICE, exp.name), FailedPrecondition, "is stopped")
+    unchanged(ctx, setup, lambda: engine.stop_experiment(ctx, ALICE, exp.name), FailedPrecondition, "stopped")
+
+
+def test_require_offline_win_refuses_a_challenger_without_a_winning_verdict(ctx: Context, setup: Setup) -> None:
+    unchanged(
+        ctx,
+        setup,
+        lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, require_offline_win=True)),
+        FailedPrecondition,
+        "no offline evaluation",
+    )
+
+
+def test_segment_rules_reach_the_deployment_snapshot(ctx: Context, setup: Setup) -> None:
+    rules = [
+        {"attribute": "country", "values": ["de", "fr"]},
+        {"attribute": "age", "has_range": True, "min": 18, "max": 65},
+    ]
+    exp = engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, segment_rules=rules))
+    info = deployments.list_deployments(ctx, setup.deployment)[0]
+    assert info.experiment == exp.name and info.routing_salt == exp.salt != info.salt
+    assert info.segment_rules == [
+        {"attribute": "country", "values": ["de", "fr"], "has_range": False, "min": 0.0, "max": 0.0},
+        {"attribute": "age", "values": [], "has_range": True, "min": 18.0, "max": 65.0},
+    ]
