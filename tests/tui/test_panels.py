@@ -1,0 +1,109 @@
+"""What the panels print for given messages: bars, badges, numbers and the experiment panel."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+
+from protos import common_pb2, controlplane_pb2
+from tui import format as fmt
+from tui.widgets.experiment import render_experiment
+
+
+def plain(renderable: object, width: int = 78) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_bars_badges_and_numbers() -> None:
+    assert fmt.bar(100, 10).plain == "█" * 10
+    assert fmt.bar(0, 10).plain == "░" * 10
+    assert fmt.bar(1, 10).plain == "█" + "░" * 9  # a live arm never looks empty
+    assert fmt.bar(50, 10).plain == "█" * 5 + "░" * 5
+    assert fmt.bar(250, 4).plain == "████"
+    split = common_pb2.TrafficSplit(
+        version=common_pb2.VersionRef(model="m", version="v2"), weight=10, role=common_pb2.ROLE_CHALLENGER
+    )
+    assert fmt.weight_cell(split).plain == "m:v2 █░░░░  10"
+    assert fmt.weight_cell(None).plain == "-"
+    assert fmt.health_badge(common_pb2.HEALTH_CRITICAL).plain == "✖ critical"
+    assert fmt.health_badge(common_pb2.HEALTH_HEALTHY, "short").plain == "● ok"
+    assert fmt.health_badge(99, "glyph").plain == "?"
+    assert fmt.percent(0.0523) == "5.2%"
+    assert fmt.percent(0.012, signed=True) == "+1.2%"
+    assert fmt.percent(math.nan) == "-"
+    assert fmt.p_value(0.0001) == "<0.001"
+    assert fmt.duration(42) == "42s"
+    assert fmt.duration(150) == "2m 30s"
+    assert fmt.duration(3 * 3600) == "3.0h"
+    assert fmt.size(660) == "660 B"
+    assert fmt.size(3 * 1024 * 1024) == "3.0 MB"
+    assert fmt.clip("a  b\nc", 80) == "a b c"
+    assert fmt.clip("x" * 100, 10) == "x" * 9 + "…"
+
+
+def experiment(**analysis: object) -> controlplane_pb2.Experiment:
+    v1 = common_pb2.VersionRef(model="cancer", version="v1")
+    v2 = common_pb2.VersionRef(model="cancer", version="v2")
+    return controlplane_pb2.Experiment(
+        name="cancer-web-v2",
+        state=controlplane_pb2.EXPERIMENT_RUNNING,
+        config=controlplane_pb2.ExperimentConfig(
+            deployment="cancer-web", challenger=v2, metric="accuracy", plan=[5, 25, 50, 100], sequential=True
+        ),
+        step_index=1,
+        current_percent=25,
+        hold_remaining_seconds=95,
+        analysis=controlplane_pb2.ExperimentAnalysis(
+            metric="accuracy",
+            arms=[
+                controlplane_pb2.ArmSummary(
+                    version=v1,
+                    role=common_pb2.ROLE_CHAMPION,
+                    requests=3000,
+                    n=1200,
+                    metric=0.951,
+                    ci_low=0.939,
+                    ci_high=0.963,
+                ),
+                controlplane_pb2.ArmSummary(
+                    version=v2,
+                    role=common_pb2.ROLE_CHALLENGER,
+                    requests=1000,
+                    n=400,
+                    metric=0.968,
+                    ci_low=0.950,
+                    ci_high=0.986,
+                ),
+            ],
+            relative_lift=0.018,
+            relative_lift_ci_low=-0.004,
+            relative_lift_ci_high=0.040,
+            p_value=0.21,
+            guardrails=[controlplane_pb2.GuardrailResult(metric="p95_latency", passed=True)],
+            **analysis,  # type: ignore[arg-type]
+        ),
+    )
+
+
+def test_experiment_panel_shows_arms_interval_lift_decision_and_step() -> None:
+    text = plain(
+        render_experiment(experiment(srm_detected=False, srm_p_value=0.6, decision="no_significant_difference"))
+    )
+    assert "cancer-web-v2  running  step 2/4 at 25%" in text
+    assert "hold 95s left" in text
+    assert "plan 5→25→50→100 · sequential" in text
+    assert "champion" in text and "1200" in text and "95.1%" in text and "[93.9%, 96.3%]" in text
+    assert "challenger" in text and "400" in text and "96.8%" in text and "[95.0%, 98.6%]" in text
+    assert "lift +1.8% [-0.4%, +4.0%]" in text
+    assert "p 0.210" in text and "no significant difference" in text
+    assert "SRM ok" in text
+    assert "p95_latency ✓" in text
+
+
+def test_experiment_panel_flags_a_sample_ratio_mismatch() -> None:
+    text = plain(render_experiment(experiment(srm_detected=True, srm_p_value=0.00001, decision="srm_detected")))
+    assert "SRM MISMATCH (p <0.001)" in text
+    assert "srm detected" in text

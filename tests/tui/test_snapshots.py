@@ -1,0 +1,246 @@
+"""Snapshots of each main screen at 80x24 on deterministic data.
+
+A dedicated control plane holds fixed names and models trained with fixed seeds; every timestamp
+in its store is set to one moment and the app's clock is frozen just after it, so what varies
+from run to run (times, the port) never reaches the screen. Regenerate after a deliberate change
+with `pytest tests/tui/test_snapshots.py --snapshot-update` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from controlplane.client import SluiceClient
+from controlplane.monitoring import alerts as monitoring_alerts
+from controlplane.registry import find_version
+from controlplane.store.models import AgentRow, Base, UtcDateTime
+from tests.agent.cluster import AgentProcess
+from tests.harness import ServerThread, start_server
+from tests.models import make_baseline, make_classifier_onnx
+from tests.tui.helpers import cursor_to, loaded, make_app, until
+from tui.app import SluiceApp
+from tui.screens.agents import AgentsScreen
+from tui.screens.alerts import AlertsScreen
+from tui.screens.base import SluiceScreen
+from tui.screens.deployments import DeploymentsScreen
+from tui.screens.detail import DeploymentDetailScreen
+from tui.screens.experiment_form import ExperimentForm
+from tui.screens.help import HelpScreen
+from tui.screens.trail import TrailScreen
+from tui.screens.versions import VersionsScreen
+
+# One worker builds the data once; the snapshots share it.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.xdist_group("tui-snapshots")]
+
+MOMENT = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
+SIZE = (80, 24)
+
+
+def populate(client: SluiceClient, models_dir: Path) -> None:
+    baseline = make_baseline(models_dir)
+    client.register_version(
+        "cancer",
+        "v1",
+        make_classifier_onnx(models_dir, "logreg", 0),
+        baseline,
+        description="logistic regression",
+    )
+    # The gradient-boosting export is not byte-for-byte stable across runs; these two are.
+    client.register_version(
+        "cancer", "v2", make_classifier_onnx(models_dir, "constant", 0), baseline, description="majority class"
+    )
+    client.deploy("cancer-web", "cancer:v1", reason="launch")
+    client.set_traffic("cancer-web", {"cancer:v1": 90, "cancer:v2": 10}, reason="canary")
+    client.deploy("cancer-batch", "cancer:v2", reason="batch scoring")
+
+
+def add_agents(server: ServerThread, tmp: Path) -> None:
+    """Two real agents: one stops early and misses a change, then both stop (no live heartbeats)."""
+    first = AgentProcess(server.address, "agent-a", tmp / "cache-a", tmp / "agent-a.log")
+    second = AgentProcess(server.address, "agent-b", tmp / "cache-b", tmp / "agent-b.log")
+    try:
+        with SluiceClient(server.address, token="") as client:
+            generation = client.get_deployment("cancer-web").generation
+            assert client.wait_for_sync("cancer-web", generation, timeout=60).in_sync
+            second.stop()
+            changed = client.set_traffic("cancer-web", {"cancer:v1": 80, "cancer:v2": 20}, reason="ramp")
+            assert client.wait_for_sync("cancer-web", changed.generation, timeout=60).in_sync
+    finally:
+        first.stop()
+        second.stop()
+    with SluiceClient(server.address, token="") as client:
+        # Departed agents turn "lost" (with an agent_lost alert) after a few missed heartbeats;
+        # wait for it so nothing changes while the snapshots are taken.
+        deadline = time.monotonic() + 60
+        while {a.state for a in client.agents()} != {"lost"}:
+            assert time.monotonic() < deadline, [(a.name, a.state) for a in client.agents()]
+            time.sleep(0.2)
+    with server.ctx.db.session() as session:
+        for i, name in enumerate(("agent-a", "agent-b")):
+            session.execute(
+                update(AgentRow)
+                .where(AgentRow.name == name)
+                .values(host=f"node-{i + 1}", address=f"10.0.0.{i + 1}:7500")
+            )
+
+
+def add_alerts(server: ServerThread) -> None:
+    """Alerts opened through the monitoring area's own function, one of them acknowledged."""
+    with server.ctx.db.session() as session:
+        v2 = find_version(session, "cancer", "v2").id
+    monitoring_alerts.open_alert(
+        server.ctx,
+        deployment="cancer-web",
+        kind="latency_p95",
+        severity="critical",
+        message="cancer-web cancer:v2 (challenger): p95 latency 312.0 ms > 250 ms",
+        version_id=v2,
+        value=312.0,
+    )
+    monitoring_alerts.open_alert(
+        server.ctx,
+        deployment="cancer-batch",
+        kind="drift",
+        severity="warning",
+        message="cancer-batch cancer:v2 (champion): feature f4 drifted: PSI 0.140 >= 0.1",
+        version_id=v2,
+        value=0.14,
+    )
+    with SluiceClient(server.address, token="") as client:
+        drift = next(a for a in client.alerts() if a.kind == "drift")
+        client.ack_alert(drift.id)
+
+
+def freeze_times(server: ServerThread, moment: datetime) -> None:
+    """Every stored timestamp becomes `moment` (NULLs stay NULL: 'not yet' keeps its meaning)."""
+    with server.ctx.db.session() as session:
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                if isinstance(column.type, UtcDateTime):
+                    session.execute(update(table).where(column.is_not(None)).values({column.name: moment}))
+
+
+@pytest.fixture(scope="module")
+def snapshot_server(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[ServerThread]:
+    tmp = tmp_path_factory.mktemp("snapshots")
+    server = start_server(tmp)
+    try:
+        with SluiceClient(server.address, token="") as client:
+            populate(client, models_dir)
+        add_agents(server, tmp)
+        add_alerts(server)
+        freeze_times(server, MOMENT)
+        yield server
+    finally:
+        server.stop()
+
+
+def snapshot_app(server: ServerThread) -> SluiceApp:
+    return make_app(server.address, clock=lambda: MOMENT + timedelta(seconds=90), label="controlplane")
+
+
+RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+def compare(snap_compare: Any, server: ServerThread, run_before: RunBefore) -> None:
+    """Take the snapshot; a failure while preparing it ends the app instead of hanging it."""
+    errors: list[BaseException] = []
+
+    async def guarded(pilot: Pilot[Any]) -> None:
+        try:
+            await run_before(pilot)
+        except BaseException as exc:  # noqa: BLE001 - re-raised after the app has ended
+            errors.append(exc)
+            pilot.app.exit()
+
+    matched = snap_compare(snapshot_app(server), terminal_size=SIZE, run_before=guarded)
+    if errors:
+        raise errors[0]
+    assert matched
+
+
+async def settle(pilot: Pilot[Any], screen_type: type[SluiceScreen[Any]]) -> None:
+    """Connected, loaded, no toasts, no blinking cursor: the same picture every run."""
+    app = pilot.app
+    assert isinstance(app, SluiceApp)
+    await until(pilot, lambda: app.connection == "connected" and app.identity, "the connection")
+    screen = await loaded(pilot, screen_type)
+    await until(pilot, lambda: not screen.fetching, "the last load to finish")
+    await pilot.pause()
+    app.clear_notifications()
+    for widget in app.screen.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+def on_screen(screen_type: type[SluiceScreen[Any]], *keys: str) -> RunBefore:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot, DeploymentsScreen)
+        if keys:
+            await pilot.press(*keys)
+        await settle(pilot, screen_type)
+
+    return run_before
+
+
+def test_deployments_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
+    compare(snap_compare, snapshot_server, on_screen(DeploymentsScreen))
+
+
+def test_deployment_detail_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await loaded(pilot, DeploymentsScreen)
+        await cursor_to(pilot, screen.query_one("#deployments", DataTable), "cancer-web")
+        await pilot.press("enter")
+        await settle(pilot, DeploymentDetailScreen)
+
+    compare(snap_compare, snapshot_server, run_before)
+
+
+def test_versions_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
+    compare(snap_compare, snapshot_server, on_screen(VersionsScreen, "2"))
+
+
+def test_agents_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
+    compare(snap_compare, snapshot_server, on_screen(AgentsScreen, "3"))
+
+
+def test_alerts_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
+    compare(snap_compare, snapshot_server, on_screen(AlertsScreen, "4"))
+
+
+def test_history_and_audit_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
+    compare(snap_compare, snapshot_server, on_screen(TrailScreen, "5"))
+
+
+def test_help_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot, DeploymentsScreen)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help screen")
+
+    compare(snap_compare, snapshot_server, run_before)
+
+
+def test_experiment_form(snap_compare: Any, snapshot_server: ServerThread) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await loaded(pilot, DeploymentsScreen)
+        await cursor_to(pilot, screen.query_one("#deployments", DataTable), "cancer-web")
+        await settle(pilot, DeploymentsScreen)
+        await pilot.press("e")
+        form = await until(pilot, lambda: isinstance(pilot.app.screen, ExperimentForm) and pilot.app.screen, "the form")
+        for widget in form.query(Input):
+            widget.cursor_blink = False
+        await pilot.press(*"cancer:v2", "tab", "tab", *"20", "tab", "tab", "tab", "tab", "tab", *"20,50,100")
+        await pilot.pause()
+
+    compare(snap_compare, snapshot_server, run_before)
