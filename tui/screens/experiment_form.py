@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ class ExperimentForm(FormScreen[ExperimentRequest]):
         if not self.deployment:
             yield field("deployment", entry(placeholder="the deployment to experiment on", id="deployment"))
         yield field("challenger", entry(self.challenger, placeholder="MODEL:VERSION", id="challenger"))
-        yield field("name", entry(placeholder="blank: DEPLOYMENT-VERSION", id="name"))
+        yield field("name", entry(placeholder="blank: DEPLOYMENT-VERSION-TIME", id="name"))
         yield field("traffic %", entry(placeholder="10", type="integer", id="traffic"))
         yield field(
             "metric",
@@ -113,7 +114,9 @@ class ExperimentForm(FormScreen[ExperimentRequest]):
     def result(self) -> ExperimentRequest:
         deployment = self.deployment or self._text("deployment")
         challenger = version_ref(self._text("challenger"), "challenger")
-        name = self._text("name") or re.sub(r"[^A-Za-z0-9._-]", "-", f"{deployment}-{challenger.split(':', 1)[1]}")
+        # The time keeps the default unique when the same challenger is tried again later.
+        default = f"{deployment}-{challenger.split(':', 1)[1]}-{time.strftime('%m%d%H%M%S')}"
+        name = self._text("name") or re.sub(r"[^A-Za-z0-9._-]", "-", default)
         try:
             validate_name("deployment", deployment)
             validate_name("experiment", name)
