@@ -359,7 +359,10 @@ def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = 
     paired = info.current_percent == 0  # a shadow step: the challenger scores copies
     live_since = config.get("live_since")
     since = (datetime.fromisoformat(live_since) if live_since and not paired else info.created_at) - WINDOW_SLACK
-    champion = arm_summary(ctx, info.deployment, info.champion_id, since, experiment=info.name)
+    # The champion answers live traffic at every step, shadow ones included, so all of it is its
+    # record; at a 100% step (blue-green) that record is all there is to compare with.
+    champion_since = info.created_at - WINDOW_SLACK
+    champion = arm_summary(ctx, info.deployment, info.champion_id, champion_since, experiment=info.name)
     challenger = arm_summary(ctx, info.deployment, info.challenger_id, since, experiment=info.name)
     srm_counts = None
     percent = info.current_percent

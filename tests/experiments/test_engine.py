@@ -234,6 +234,16 @@ def test_shadow_step_compares_paired_answers_then_goes_live(ctx: Context, models
     live = engine.get_experiment(ctx, exp.name)
     assert live.current_percent == 100 and "live_since" in live.config
 
+    # Blue-green: at 100% the champion gets no traffic, so its shadow-phase windows are the baseline.
+    t1 = live.step_started_at
+    for w in range(5):
+        at = t1 + timedelta(seconds=65 + w)  # past the window slack: only the challenger reports now
+        add_window(ctx, s.deployment, s.challenger.id, exp.name, at, role="challenger", requests=100,
+                   n_labeled=100, n_correct=95)
+    (transition,) = tick(ctx, t1 + timedelta(seconds=HOLD + 80))
+    assert transition.kind == "promoted", transition
+    assert splits(ctx, s.deployment) == {"v2": (100, "champion")}
+
 
 def test_completed_without_auto_promote_then_promoted_by_hand(ctx: Context, models_dir: Path) -> None:
     s = deployed_pair(ctx, models_dir, "weak", "gbm")
