@@ -11,6 +11,7 @@ import csv
 import functools
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -372,6 +373,20 @@ def _onnx_predictions(path: Path, X: np.ndarray) -> np.ndarray:
     return np.asarray(out).reshape(-1)
 
 
+def _only(X: np.ndarray, features: Sequence[int] | None) -> np.ndarray:
+    """X with every column outside `features` set to 0 (None: X itself)."""
+    if features is None:
+        return X
+    keep = sorted({int(i) for i in features})
+    if not keep or keep[0] < 0 or keep[-1] >= X.shape[1]:
+        raise InvalidInput(
+            f"only_features must name columns 0..{X.shape[1] - 1}, got {list(features)}"
+        )
+    masked = np.zeros_like(X)
+    masked[:, keep] = X[:, keep]
+    return masked
+
+
 def train_command(
     data: Path,
     out: Path,
@@ -379,11 +394,18 @@ def train_command(
     kind: str = "logreg",
     label_column: str | None = None,
     seed: int = 0,
+    *,
+    only_features: Sequence[int] | None = None,
 ) -> TrainResult:
     """Split 80/20 (seeded), train, export, score the holdout on the ONNX file, write a baseline.
 
     The baseline defaults to `<out stem>.baseline.npy` next to the model. The metric is computed
     with onnxruntime on the exported file, so it is the metric of what ships.
+
+    `only_features` (column indices) trains a model that looks at those columns only: the others
+    are zero during fitting, so their weights stay 0, while the model keeps the full input schema
+    (a challenger on every column can then run beside it). The holdout and the baseline use the
+    real rows, since those are what the model will be sent.
     """
     from sklearn.model_selection import train_test_split
 
@@ -404,7 +426,7 @@ def train_command(
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=HOLDOUT_FRACTION, random_state=seed, stratify=stratify
     )
-    model = train_model(X_train, y_train, kind, seed)
+    model = train_model(_only(X_train, only_features), y_train, kind, seed)
     out = Path(out)
     default_baseline = out.with_name(out.stem + ".baseline.npy")
     baseline = default_baseline if baseline_out is None else Path(baseline_out)

@@ -1,0 +1,212 @@
+"""`sluice demo --headless` as a real process: the whole product story, then nothing left running.
+
+The demo starts a control plane and two agents of its own; the test finds every process of a run
+by its unique workdir (in their command lines) and kills any survivor by pid, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from controlplane.errors import InvalidInput
+from controlplane.training import breast_cancer_feature_names, train_command, write_breast_cancer_csv
+from tests.harness import REPO, free_port
+
+DEMO_TIMEOUT = 240.0  # generous: the run takes 30-50 s on a busy 2-core machine
+
+
+def processes_of(workdir: Path) -> list[int]:
+    """Live processes whose command line names `workdir` (the demo and the children it starts)."""
+    marker = str(workdir).encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_all(workdir: Path) -> None:
+    for pid in processes_of(workdir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def demo_process(workdir: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "controlplane", "demo", "--workdir", str(workdir), "--port", str(free_port()), *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "demo"
+    try:
+        yield path
+    finally:
+        kill_all(path)
+
+
+def wait_gone(workdir: Path, timeout: float = 15.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_of(workdir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("demo")
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds processes through /proc")
+def test_headless_demo_tells_the_whole_story_and_stops_everything(workdir: Path) -> None:
+    proc = demo_process(workdir, "--headless", "--duration", "2")
+    try:
+        output, _ = proc.communicate(timeout=DEMO_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
+    lines = output.splitlines()
+    assert all(line.startswith("[demo] ") for line in lines), output
+
+    # Both agents answered real traffic, and the observed split follows the weights.
+    observed = next(line for line in lines if line.startswith("[demo]   served by "))
+    counts = {name: int(n) for name, n in re.findall(r"(demo-agent-\d): v1 (\d+)", observed)}
+    assert set(counts) == {"demo-agent-1", "demo-agent-2"} and min(counts.values()) > 0, observed
+    ten = next(line for line in lines if "observed at 10%: cancer:v1" in line)
+    share = float(re.search(r"cancer:v2 ([\d.]+)%", ten).group(1))  # type: ignore[union-attr]
+    assert 3.0 < share < 20.0, ten
+
+    # Drift opened an alert naming the feature; status showed it.
+    assert re.search(r"\[demo\] alert #\d+ (warning|critical) drift: .*mean_texture drifted", output), output
+    assert re.search(r"status cancer-web: (WARNING|CRITICAL)", output), output
+    # The experiments, as printed and as `sluice history` tells them.
+    assert "promoted automatically" in output
+    assert "rolled back automatically at its first gate (10%)" in output
+    for action in ("deploy", "experiment.start", "experiment.step", "promote", "experiment.rollback"):
+        assert re.search(rf"\[demo\]   \d+ .* {re.escape(action)} ", output), action
+    assert "experiment v4-canary" in output and "traffic after the scenario" in output
+    assert "--controlplane 127.0.0.1:" in output  # what to try next, with the address
+    assert "traffic errors" not in output  # no failed Predict/Feedback, weights changing or not
+
+    # The state it leaves behind.
+    db = sqlite3.connect(workdir / "sluice.db")
+    try:
+        states = dict(db.execute("SELECT name, state FROM experiments"))
+        alerts = db.execute("SELECT kind, message FROM alerts").fetchall()
+        agents = {name for (name,) in db.execute("SELECT name FROM agents")}
+        champion = db.execute(
+            "SELECT v.version, s.weight FROM traffic_splits s JOIN model_versions v ON v.id = s.version_id "
+            "JOIN deployments d ON d.id = s.deployment_id WHERE d.name = 'cancer-web' ORDER BY s.weight DESC"
+        ).fetchall()
+    finally:
+        db.close()
+    assert states == {"v2-rollout": "promoted", "v3-rollout": "rolled_back", "v4-canary": "running"}
+    assert any(kind == "drift" and "mean_texture" in message for kind, message in alerts), alerts
+    assert any(kind == "rollout_gate_failed" and "v3-rollout" in message for kind, message in alerts), alerts
+    assert agents == {"demo-agent-1", "demo-agent-2"}
+    assert champion[0] == ("v2", 90), champion
+
+    # Nothing it started is left running, and its logs are where it said.
+    assert wait_gone(workdir) == []
+    assert f"logs and data stay in {workdir}" in output
+    assert {p.name for p in (workdir / "logs").iterdir()} >= {
+        "controlplane.log",
+        "demo-agent-1.log",
+        "demo-agent-2.log",
+    }
+
+
+@pytest.mark.xdist_group("demo")
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds processes through /proc")
+def test_ctrl_c_stops_every_process_the_demo_started(workdir: Path) -> None:
+    proc = demo_process(workdir, "--headless")
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "deployed cancer:v1" in line:  # the control plane and both agents are running
+                break
+        assert any("deployed cancer:v1" in line for line in seen), "".join(seen)
+        assert len(processes_of(workdir)) >= 4  # the demo, the control plane, two agents
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    assert wait_gone(workdir) == []
+
+
+def test_a_foreign_workdir_is_refused_in_one_line(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    result = subprocess.run(
+        [sys.executable, "-m", "controlplane", "demo", "--headless", "--workdir", str(precious)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "was not made by `sluice demo`" in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+def test_a_model_on_two_features_keeps_the_full_input_schema(tmp_path: Path) -> None:
+    """The demo's weak first release: only two columns matter, all 30 are still its input."""
+    data = tmp_path / "cancer.csv"
+    write_breast_cancer_csv(data)
+    names = breast_cancer_feature_names()
+    keep = [names.index("mean_radius"), names.index("mean_texture")]
+    weak = train_command(data, tmp_path / "weak.onnx", None, "logreg", only_features=keep)
+    strong = train_command(data, tmp_path / "strong.onnx", None, "logreg")
+    assert weak.n_features == strong.n_features == 30
+    assert weak.holdout_accuracy is not None and strong.holdout_accuracy is not None
+    assert weak.holdout_accuracy + 0.05 < strong.holdout_accuracy  # a gap the demo's gates see fast
+    # The baseline holds the real rows (drift is judged on every column), not the masked ones.
+    assert np.load(weak.baseline).std(axis=0).min() > 0
+
+    session = ort.InferenceSession(str(weak.out), providers=["CPUExecutionProvider"])
+    rows = np.load(weak.baseline)[:50]
+    changed = rows.copy()
+    others = [i for i in range(30) if i not in keep]
+    changed[:, others] *= 3.0  # columns the model must ignore
+    labels = session.run(["label"], {"input": rows})[0]
+    assert (session.run(["label"], {"input": changed})[0] == labels).all()
+
+    with pytest.raises(InvalidInput, match=r"only_features must name columns 0\.\.29"):
+        train_command(data, tmp_path / "bad.onnx", None, "logreg", only_features=[30])
