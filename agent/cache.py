@@ -30,7 +30,7 @@ class ArtifactMismatch(Exception):
 
 
 def is_sha256(value: str) -> bool:
-    return bool(_SHA256.match(value))
+    return bool(_SHA256.fullmatch(value))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -17,7 +17,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_sha256(value: str) -> str:
-    if not _SHA256.match(value):
+    if not _SHA256.fullmatch(value):
         raise InvalidInput(f"{value[:80]!r} is not a sha256 (64 lowercase hex characters)")
     return value
 

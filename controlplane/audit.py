@@ -8,10 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.domain import AuditEntry, Principal
+from controlplane.errors import InvalidInput
 from controlplane.store.db import Database
 from controlplane.store.models import AuditEventRow
 
 MAX_LIST = 1000
+MAX_TARGET = 512  # the column's width: a longer target can match nothing
 
 
 def record(session: Session, principal: Principal, action: str, target: str, **details: Any) -> None:
@@ -19,6 +21,8 @@ def record(session: Session, principal: Principal, action: str, target: str, **d
 
 
 def list_audit(db: Database, target: str = "", limit: int = 100) -> list[AuditEntry]:
+    if len(target) > MAX_TARGET:
+        raise InvalidInput(f"the audit target is {len(target)} characters; the limit is {MAX_TARGET}")
     limit = min(limit or 100, MAX_LIST)
     with db.session() as session:
         query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)

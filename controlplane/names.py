@@ -9,7 +9,8 @@ from controlplane.errors import InvalidInput
 NAME_LENGTH = 128
 
 # Letters, digits and . _ - ; must start with a letter or digit. No spaces, no slashes, so a
-# name is safe in a path, a URL and a shell command.
+# name is safe in a path, a URL and a shell command. Matched with fullmatch: `$` alone would let
+# a trailing newline through.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -18,7 +19,7 @@ def validate_name(kind: str, value: str) -> str:
         raise InvalidInput(f"{kind} name is empty")
     if len(value) > NAME_LENGTH:
         raise InvalidInput(f"{kind} name is {len(value)} characters long; the limit is {NAME_LENGTH}")
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         shown = value.encode("unicode_escape").decode("ascii")
         raise InvalidInput(
             f"{kind} name {shown!r} may only contain letters, digits, '.', '_' and '-' "

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from controlplane.onnx_inspect import TensorSpec
 
 MAX_BASELINE_ROWS = 100_000
+MAX_DESCRIPTION = 2000
 BASELINE_BINS = 10
 
 
@@ -126,6 +127,10 @@ def register_version(
     try:
         validate_name("model", new.model)
         validate_name("version", new.version)
+        if len(new.description) > MAX_DESCRIPTION:
+            raise InvalidInput(
+                f"the description is {len(new.description)} characters; the limit is {MAX_DESCRIPTION}"
+            )
         for name in new.feature_names:
             if not name or len(name) > 128:
                 raise InvalidInput("feature names must be 1 to 128 characters")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -43,11 +44,11 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
 def test_oip_service_matches_tritonclient_wire_definition(tmp_path: Path) -> None:
     """Field numbers and types of the OIP messages must equal those tritonclient speaks.
 
-    tritonclient registers the same `inference.*` names in protobuf's default pool, so our
-    side is read from a descriptor set, never imported next to it.
+    tritonclient registers the same `inference.*` names in protobuf's default pool as
+    protos.oip_pb2, so neither is imported next to the other: ours is read from a descriptor set,
+    theirs in a child process.
     """
     from google.protobuf import descriptor_pb2
-    from tritonclient.grpc import service_pb2 as triton
 
     out = tmp_path / "oip.desc"
     subprocess.run(
@@ -73,14 +74,23 @@ def test_oip_service_matches_tritonclient_wire_definition(tmp_path: Path) -> Non
             "nested": {n.name: shape_of_proto(n) for n in message.nested_type},
         }
 
-    def shape_of_descriptor(descriptor: object) -> dict[str, object]:
-        return {
-            "fields": {f.name: (f.number, f.type) for f in descriptor.fields},  # type: ignore[attr-defined]
-            "nested": {n.name: shape_of_descriptor(n) for n in descriptor.nested_types},  # type: ignore[attr-defined]
-        }
+    # tritonclient's side, read in a child process (its names collide with protos.oip_pb2 here).
+    script = (
+        "import json\n"
+        "from tritonclient.grpc import service_pb2 as t\n"
+        "service = t.DESCRIPTOR.services_by_name['GRPCInferenceService']\n"
+        "def shape(d):\n"
+        "    return {'fields': {f.name: [f.number, f.type] for f in d.fields},\n"
+        "            'nested': {n.name: shape(n) for n in d.nested_types}}\n"
+        "print(json.dumps({'messages': {n: shape(m) for n, m in t.DESCRIPTOR.message_types_by_name.items()},\n"
+        "                  'methods': [m.name for m in service.methods]}))\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
+    theirs = json.loads(child.stdout)
+
+    def as_json(shape: dict[str, object]) -> object:
+        return json.loads(json.dumps(shape))
 
     for message in ours.message_type:
-        theirs = triton.DESCRIPTOR.message_types_by_name[message.name]
-        assert shape_of_proto(message) == shape_of_descriptor(theirs), message.name
-    triton_methods = {m.name for m in triton.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods}
-    assert {m.name for m in ours.service[0].method} <= triton_methods
+        assert as_json(shape_of_proto(message)) == theirs["messages"][message.name], message.name
+    assert {m.name for m in ours.service[0].method} <= set(theirs["methods"])

@@ -87,7 +87,7 @@ def validate_hello(
     labels: Mapping[str, str],
     applied: Mapping[str, int],
 ) -> AgentHello:
-    if not _AGENT_ID.match(agent_id):
+    if not _AGENT_ID.fullmatch(agent_id):
         raise InvalidInput(
             "Hello.agent_id must be 1-64 letters, digits, '.', '_' or '-' (the agent keeps it in its cache)"
         )
@@ -105,6 +105,14 @@ def validate_hello(
         if len(deployment) <= NAME_LENGTH and generation >= 0:
             clean_applied[deployment] = int(generation)
     return AgentHello(agent_id, name, host, address, dict(labels), clean_applied)
+
+
+def _check_generations(generations: Mapping[str, int]) -> None:
+    """An ACK or NACK naming an impossible deployment or generation is refused as a whole."""
+    for deployment, generation in generations.items():
+        validate_name("deployment", deployment)
+        if generation < 0:
+            raise InvalidInput(f"the generation of {deployment!r} is {generation}; generations are >= 0")
 
 
 def _set_applied(session: Session, agent_id: str, generations: Mapping[str, int]) -> None:
@@ -166,12 +174,14 @@ def agent_connected(ctx: Context, hello: AgentHello) -> str:
 
 
 def record_applied(ctx: Context, agent_id: str, generations: Mapping[str, int]) -> None:
+    _check_generations(generations)
     with ctx.db.session() as session:
         session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_seen=utcnow()))
         _set_applied(session, agent_id, generations)
 
 
 def record_nack(ctx: Context, agent_id: str, reason: str, generations: Mapping[str, int]) -> None:
+    _check_generations(generations)
     text = reason[:MAX_NACK_TEXT] or "the agent refused the snapshot without a reason"
     with ctx.db.session() as session:
         session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_nack=text, last_seen=utcnow()))

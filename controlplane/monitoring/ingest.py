@@ -127,7 +127,7 @@ def _update_reservoir(
 
 def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -> bool:
     """Commit one report idempotently; False when (agent_id, seq) was already committed."""
-    if not _AGENT_ID.match(agent_id or ""):
+    if not _AGENT_ID.fullmatch(agent_id or ""):
         raise InvalidInput("a metric report needs a valid agent id")
     if report.seq > MAX_SEQ:
         raise InvalidInput(f"report seq {report.seq} is out of range")
@@ -174,6 +174,11 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
                     window.deployment[:128],
                     ref[:260],
                 )
+                skipped += 1
+                continue
+            if window.role not in ROLE_NAMES and window.role != common_pb2.ROLE_UNSPECIFIED:
+                # protobuf keeps enum numbers it does not know: refuse them, never guess a role
+                log.warning("agent %s reported %s with unknown role %d; skipped", agent_id, ref[:260], window.role)
                 skipped += 1
                 continue
             try:

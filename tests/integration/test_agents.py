@@ -7,6 +7,8 @@ bad requests answered with clear statuses, and snapshots an agent must refuse (N
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,13 +137,7 @@ def test_deploy_predict_split_sticky_and_ramp(cluster: Cluster) -> None:
     assert a.name in table and f"{dep}@4✓" in table
 
 
-def test_tritonclient_infer_matches_sluice_predict(cluster: Cluster) -> None:
-    # tritonclient registers its own `inference.*` protobuf messages; this process must use
-    # those (never protos.oip_pb2, which defines the same names) for the OIP wire.
-    import tritonclient.grpc as triton
-    from tritonclient.grpc import service_pb2, service_pb2_grpc
-    from tritonclient.utils import InferenceServerException
-
+def test_tritonclient_infer_matches_sluice_predict(cluster: Cluster, tmp_path: Path) -> None:
     dep = unique("oip")
     cli_ok(cluster, "deploy", dep, f"{cluster.model}:v2")
     with cluster.client() as client:
@@ -151,52 +147,31 @@ def test_tritonclient_infer_matches_sluice_predict(cluster: Cluster) -> None:
     expected = json.loads(
         cli_ok(cluster, "predict", dep, "--agent", agent.address, "--input", json.dumps(rows.tolist()), "--json")
     )
+    rows_path = tmp_path / "rows.npy"
+    np.save(rows_path, rows)
+    # tritonclient cannot share a process with protos.oip_pb2 (same message names): it runs in a child.
+    probe = subprocess.run(
+        [sys.executable, "-m", "tests.integration.tritonclient_probe", agent.address, dep, str(rows_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    seen = json.loads(probe.stdout)
 
-    client = triton.InferenceServerClient(url=agent.address)
-    try:
-        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(dep)
-        assert not client.is_model_ready(unique("nope"))
-        metadata = client.get_model_metadata(dep)
-        assert metadata.name == dep and metadata.inputs[0].datatype == "FP32"
-        assert list(metadata.inputs[0].shape) == [-1, 30]
-        tensor = triton.InferInput("input", list(rows.shape), "FP32")
-        tensor.set_data_from_numpy(rows)
-        result = client.infer(dep, [tensor])
-        assert result.as_numpy("label").tolist() == expected["labels"]
-        assert np.allclose(result.as_numpy("probabilities"), expected["probabilities"], atol=1e-6)
-        assert result.get_response().model_version == "v2"
-        only = client.infer(dep, [tensor], outputs=[triton.InferRequestedOutput("label")])
-        assert only.as_numpy("probabilities") is None and only.as_numpy("label").tolist() == expected["labels"]
-
-        # fp32_contents instead of raw bytes: the same answer.
-        with grpc.insecure_channel(agent.address) as channel:
-            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
-            request = service_pb2.ModelInferRequest(model_name=dep)
-            request.inputs.add(name="input", datatype="FP32", shape=list(rows.shape)).contents.fp32_contents.extend(
-                rows.ravel().tolist()
-            )
-            response = stub.ModelInfer(request, timeout=10)
-            labels = np.frombuffer(response.raw_output_contents[0], dtype="<i8")
-            assert labels.tolist() == expected["labels"]
-
-        with pytest.raises(InferenceServerException) as info:
-            bad = triton.InferInput("input", [2, 29], "FP32")
-            bad.set_data_from_numpy(rows[:2, :29])
-            client.infer(dep, [bad])
-        assert info.value.status() == "StatusCode.INVALID_ARGUMENT" and "30" in info.value.message()
-        with pytest.raises(InferenceServerException) as info:
-            ints = triton.InferInput("input", [1, 30], "INT32")
-            ints.set_data_from_numpy(np.zeros((1, 30), dtype=np.int32))
-            client.infer(dep, [ints])
-        assert info.value.status() == "StatusCode.INVALID_ARGUMENT" and "FP32" in info.value.message()
-        with pytest.raises(InferenceServerException) as info:
-            client.infer(dep, [tensor], outputs=[triton.InferRequestedOutput("embedding")])
-        assert "no output 'embedding'" in info.value.message()
-        with pytest.raises(InferenceServerException) as info:
-            client.infer(unique("missing"), [tensor])
-        assert info.value.status() == "StatusCode.NOT_FOUND"
-    finally:
-        client.close()
+    assert seen["live"] and seen["ready"] and seen["model_ready"]
+    assert not seen["unknown_model_ready"]
+    assert seen["metadata"] == {"name": dep, "datatype": "FP32", "shape": [-1, 30]}
+    assert seen["labels"] == expected["labels"]
+    assert np.allclose(seen["probabilities"], expected["probabilities"], atol=1e-6)
+    assert seen["model_version"] == "v2"
+    assert seen["only_label"] == expected["labels"] and not seen["only_has_probabilities"]
+    assert seen["contents_labels"] == expected["labels"]
+    assert seen["short_rows"]["status"] == "StatusCode.INVALID_ARGUMENT" and "30" in seen["short_rows"]["message"]
+    assert seen["ints"]["status"] == "StatusCode.INVALID_ARGUMENT" and "FP32" in seen["ints"]["message"]
+    assert "no output 'embedding'" in seen["unknown_output"]["message"]
+    assert seen["unknown_model"]["status"] == "StatusCode.NOT_FOUND"
 
 
 def rpc_error(call: object) -> tuple[grpc.StatusCode, str]:

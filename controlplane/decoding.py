@@ -1,0 +1,151 @@
+"""Undecodable requests answered INVALID_ARGUMENT, on every gRPC server of Sluice.
+
+gRPC Python parses a request before any servicer code runs; when the bytes are not a valid message
+(corrupt wire format, a field of the wrong wire type, a string that is not UTF-8) it answers
+UNKNOWN with "Unexpected <class 'google.protobuf.message.DecodeError'>: ...", an exception name the
+caller cannot act on. `DecodingRegistrar` moves the parsing into the call, so a bad request gets
+INVALID_ARGUMENT naming the message type it should have been. It is shared by the control plane
+and the agent (it imports nothing of either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+Deserializer = Callable[[bytes], Any]
+
+
+class UndecodableRequest(Exception):
+    """Raised inside a client-streaming call when one of its messages cannot be parsed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _type_name(deserializer: Deserializer) -> str:
+    owner = getattr(deserializer, "__self__", None)
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    return str(getattr(descriptor, "full_name", "") or "request")
+
+
+def describe(deserializer: Deserializer, exc: Exception) -> str:
+    detail = str(exc) or "the wire format is corrupt"
+    if detail.startswith("Error parsing message") and "': " in detail:
+        detail = detail.split("': ", 1)[1]  # the type is named once, below
+    return f"the request is not a valid {_type_name(deserializer)} message: {detail[:300]}"
+
+
+def _parse(deserializer: Deserializer, raw: bytes) -> Any:
+    try:
+        return deserializer(raw)
+    except (DecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise UndecodableRequest(describe(deserializer, exc)) from None
+
+
+async def _parse_or_abort(deserializer: Deserializer, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+    try:
+        return _parse(deserializer, raw)
+    except UndecodableRequest as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+
+
+async def _decoded(deserializer: Deserializer, raws: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+    async for raw in raws:
+        yield _parse(deserializer, raw)
+
+
+def _unary_request(behavior: Callable[..., Any], deserializer: Deserializer, streaming: bool) -> Callable[..., Any]:
+    if streaming:
+
+        async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            request = await _parse_or_abort(deserializer, raw, context)
+            async for item in behavior(request, context):
+                yield item
+
+        return stream
+
+    async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        request = await _parse_or_abort(deserializer, raw, context)
+        return await behavior(request, context)
+
+    return unary
+
+
+def _stream_request(behavior: Callable[..., Any], deserializer: Deserializer, streaming: bool) -> Callable[..., Any]:
+    # A message that cannot be parsed raises UndecodableRequest where the servicer reads it; the
+    # servicers map it to INVALID_ARGUMENT (controlplane.api.errors).
+    if streaming:
+
+        async def stream(raws: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async for item in behavior(_decoded(deserializer, raws), context):
+                yield item
+
+        return stream
+
+    async def unary(raws: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
+        return await behavior(_decoded(deserializer, raws), context)
+
+    return unary
+
+
+def decoding_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """The same handler, with request parsing moved inside the call."""
+    deserializer = handler.request_deserializer
+    if deserializer is None:
+        return handler
+    serializer = handler.response_serializer
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            _unary_request(handler.unary_unary, deserializer, False), None, serializer
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            _unary_request(handler.unary_stream, deserializer, True), None, serializer
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            _stream_request(handler.stream_unary, deserializer, False), None, serializer
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        _stream_request(handler.stream_stream, deserializer, True), None, serializer
+    )
+
+
+class _DecodingGenericHandler(grpc.GenericRpcHandler):
+    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+        self._inner = inner
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = self._inner.service(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = decoding_handler(handler)
+        return wrapped
+
+
+class DecodingRegistrar:
+    """Stands in for the server in the generated `add_*Servicer_to_server` calls.
+
+    Every handler is wrapped once, when it is registered, rather than by an interceptor on every
+    call: on the agent's Predict path an interceptor costs more than the parsing it moves.
+    Interceptors (authentication) still run before the handler, so before parsing.
+    """
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self.server = server
+
+    def add_generic_rpc_handlers(self, handlers: tuple[grpc.GenericRpcHandler, ...]) -> None:
+        self.server.add_generic_rpc_handlers(tuple(_DecodingGenericHandler(h) for h in handlers))
+
+    def add_registered_method_handlers(self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        wrapped = {name: decoding_handler(handler) for name, handler in handlers.items()}
+        self.server.add_registered_method_handlers(service_name, wrapped)  # type: ignore[attr-defined]
