@@ -21,6 +21,7 @@ import numpy as np
 from agent.errors import Rejected, invalid, not_found, unavailable
 from agent.metrics import MetricsRecorder
 from agent.prometheus import AgentPrometheus
+from agent.runtime import all_finite
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
 from protos import inference_pb2
 
@@ -53,7 +54,9 @@ def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarr
             raise invalid(f"the {what} 'raw' holds {len(tensor.raw)} bytes, not a whole number of float32s")
         array = np.frombuffer(tensor.raw, dtype="<f4")
     else:
-        array = np.array(tensor.values, dtype=np.float32)
+        values = tensor.values
+        # fromiter fills a float32 buffer in one pass; np.array would first discover the dtype.
+        array = np.fromiter(values, dtype=np.float32, count=len(values))
     return reshape(array, shape, what)
 
 
@@ -67,6 +70,9 @@ def reshape(array: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
         raise invalid(f"the {what} shape {list(shape)} needs {expected} values but {array.size} were sent")
     if shape[0] == 0:
         raise invalid(f"the {what} has no rows: send at least one row")
+    if expected == 0:
+        # [2**40, 0] holds no values yet claims 2**40 rows: refused before anything sizes by rows
+        raise invalid(f"the {what} shape {list(shape)} has a dimension of 0: every row needs its features")
     return array.reshape(shape)
 
 
@@ -174,6 +180,14 @@ class AgentCore:
         start = time.perf_counter()
         result = runtime.predict(x)
         seconds = time.perf_counter() - start
+        for output in (result.probabilities, result.values):
+            if output is not None and not all_finite(output):
+                # Finite inputs too large for the model's arithmetic (e.g. 3e38) overflow to NaN.
+                row = int(np.argwhere(~np.isfinite(output))[0][0])
+                raise invalid(
+                    f"deployment {dep.name}: {route.label} computed NaN or infinity for row {row}; its "
+                    "inputs are beyond the range the model can compute with"
+                )
         outcome = Outcome(dep, route, result.labels, result.probabilities, result.values)
         # Off the critical path: the server defers this until the answer is on its way.
         (defer or self.defer)(self._after, outcome, x, seconds, request_ids)
@@ -223,8 +237,16 @@ class AgentCore:
         if request_ids and len(request_ids) != n:
             raise invalid(f"request_ids has {len(request_ids)} entries for {n} rows: send none or one per row")
         ids = list(request_ids)
-        chosen = dep.router.route_many(keys, n)
-        used = np.unique(chosen)
+        longest = max(map(len, ids), default=0)
+        if longest > MAX_ID_LENGTH:
+            raise invalid(f"a request id is {longest} characters; the limit is {MAX_ID_LENGTH}")
+        fixed = dep.router.fixed
+        if fixed >= 0:  # one route takes every row: nothing to route or group
+            chosen = None
+            used = [fixed]
+        else:
+            chosen = dep.router.route_many(keys, n)
+            used = np.unique(chosen).tolist()
         # Validate once for every version first, so a bad batch is refused before anything runs.
         try:
             x = dep.routes[int(used[0])].runtime.validate_input(x)
@@ -238,6 +260,7 @@ class AgentCore:
                 rows = np.arange(n)
                 part, part_ids = x, ids
             else:
+                assert chosen is not None
                 rows = np.flatnonzero(chosen == index)
                 part = x[rows]
                 part_ids = [ids[i] for i in rows] if ids else []
@@ -249,6 +272,8 @@ class AgentCore:
         self.deployment(deployment)
         if not request_id:
             raise invalid("request_id is empty: send the id the prediction answered with")
+        if len(request_id) > MAX_ID_LENGTH:
+            raise invalid(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
         if label is None and value is None:
             raise invalid("send the true 'label' (classifiers) or 'value' (regressors)")
         if value is not None and not np.isfinite(value):

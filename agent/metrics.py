@@ -15,6 +15,7 @@ imports the control plane's server or store.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import threading
@@ -61,6 +62,51 @@ class RouteInfo:
     def n_features(self) -> int:
         return len(self.extended_edges)
 
+    @functools.cached_property
+    def layout(self) -> _BinLayout:
+        return _BinLayout(self.extended_edges)
+
+
+class _BinLayout:
+    """Every feature's edges and bins laid end to end, so one batch is counted in a few numpy calls.
+
+    Feature i owns edges [starts[i], ends[i]) of the flat edge arrays and bins
+    [first_bin[i], last_bin[i]] of the flat count array.
+    """
+
+    def __init__(self, extended_edges: tuple[np.ndarray, ...]) -> None:
+        self.edges64 = tuple(np.asarray(e, dtype=np.float64) for e in extended_edges)
+        self.edges32 = tuple(float32_edges(e) for e in self.edges64)
+        lengths = np.asarray([len(e) for e in self.edges64], dtype=np.int64)
+        self.ends = np.cumsum(lengths)
+        self.starts = self.ends - lengths
+        self.total_edges = int(self.ends[-1]) if len(lengths) else 0
+        # Differences of neighbouring flat positions, minus those that straddle two features.
+        self.keep = np.setdiff1d(np.arange(max(self.total_edges - 1, 0)), self.ends[:-1] - 1)
+        bins = lengths - 1
+        self.first_bin = np.cumsum(bins) - bins
+        self.last_bin = self.first_bin + bins - 1
+        self.total_bins = int(bins.sum())
+
+    def per_feature(self, flat: np.ndarray) -> list[np.ndarray]:
+        return [flat[a : b + 1] for a, b in zip(self.first_bin.tolist(), self.last_bin.tolist(), strict=True)]
+
+
+def float32_edges(edges: np.ndarray) -> np.ndarray:
+    """Each float64 edge rounded down to the nearest float32 e'.
+
+    For every float32 value v (NaN included): v <= e exactly when v <= e'. If e is a float32,
+    e' = e; otherwise e' < e < next float32 after e', and no float32 lies strictly between, so the
+    float32 values at most e are those at most e'. Comparing float32 rows with e' is therefore
+    exact, and needs no float64 copy of the rows.
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    with np.errstate(over="ignore"):  # beyond float32's range: +-inf, then stepped down below
+        out = edges.astype(np.float32)
+    above = out.astype(np.float64) > edges  # rounded up (or to +inf): step one float32 down
+    out[above] = np.nextafter(out[above], np.float32(-np.inf))
+    return out
+
 
 def route_info(deployment: str, experiment: str, route: agent_pb2.Route) -> RouteInfo:
     features = sorted(route.baseline.features, key=lambda f: f.index)
@@ -80,16 +126,62 @@ def route_info(deployment: str, experiment: str, route: agent_pb2.Route) -> Rout
 
 
 def count_features(info: RouteInfo, rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Counts on each feature's baseline bins, and how many values fell outside [min, max].
+    """Counts on each feature's baseline bins, and how many values fell outside [min, max]."""
+    flat, outside = count_flat(info, rows)
+    return info.layout.per_feature(flat), outside
 
-    One searchsorted per feature on [min-, inner edges..., max] gives both: index 0 is below the
-    baseline's min, the last index above its max; the bins in between are the baseline's bins.
+
+def count_flat(info: RouteInfo, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`count_features` with every feature's bin counts end to end in one array (`_BinLayout`).
+
+    The bins of a feature are those of `searchsorted(edges, value, side="left")` on
+    [min-, inner edges..., max]: index 0 is below the baseline's min, the last index above its max
+    (NaN sorts last, so it counts as above), and the bins in between are the baseline's bins.
+    Instead of a binary search per value, each column is sorted once (numpy's SIMD sort) and the
+    edges are searched in it: count(v <= edge) for every edge, whose differences are the counts.
+    The same numbers as the per-value search at a third of its cost (`count_rowwise` is the plain
+    reference the tests compare with).
     """
+    return _count_columns(info.layout, _columns([rows]))
+
+
+def _columns(chunks: Sequence[np.ndarray]) -> np.ndarray:
+    """The rows of every chunk as one fresh C-ordered [features, rows] array (one copy).
+
+    float32 stays float32 (compared with `float32_edges`); any other dtype becomes float64.
+    """
+    dtype = np.float32 if all(c.dtype == np.float32 for c in chunks) else np.float64
+    if len(chunks) <= 64:  # a few big batches: transpose while concatenating
+        return np.concatenate([c.T for c in chunks], axis=1, dtype=dtype)
+    rows = np.concatenate(chunks)  # many single rows: one C loop, then one transposed copy
+    return np.array(rows.T, dtype=dtype, order="C")
+
+
+def _count_columns(layout: _BinLayout, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`count_flat` on the output of `_columns`, which it sorts in place."""
+    edge_sets = layout.edges32 if columns.dtype == np.float32 else layout.edges64
+    columns.sort(axis=1)  # NaN sorts to the end, as searchsorted places it
+    n = columns.shape[1]
+    at_most = np.empty(layout.total_edges, dtype=np.int64)  # values <= each edge
+    for column, edges, lo, hi in zip(columns, edge_sets, layout.starts.tolist(), layout.ends.tolist(), strict=True):
+        at_most[lo:hi] = column.searchsorted(edges, side="right")
+    # bin k of a feature: at_most[k] - at_most[k-1]; below the min joins the first bin, above the
+    # max the last one, and both are out of range.
+    flat = (at_most[1:] - at_most[:-1])[layout.keep]
+    below = at_most[layout.starts]
+    above = n - at_most[layout.ends - 1]
+    flat[layout.first_bin] += below
+    flat[layout.last_bin] += above
+    return flat, below + above
+
+
+def count_rowwise(info: RouteInfo, rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The reference for `count_features`: one binary search per value, on float64 values."""
     columns = np.ascontiguousarray(rows.T, dtype=np.float64)
     counts: list[np.ndarray] = []
     outside = np.zeros(len(info.extended_edges), dtype=np.int64)
     for i, edges in enumerate(info.extended_edges):
-        m = len(edges) - 2  # inner edges
+        m = len(edges) - 2
         c = np.bincount(np.searchsorted(edges, columns[i], side="left"), minlength=m + 3)
         bins = c[1 : m + 2].copy()
         bins[0] += c[0]
@@ -97,6 +189,10 @@ def count_features(info: RouteInfo, rows: np.ndarray) -> tuple[list[np.ndarray],
         counts.append(bins)
         outside[i] = c[0] + c[m + 2]
     return counts, outside
+
+
+#: what `_count` hands to `_merge`
+_Counted = tuple[np.ndarray | None, "_BinLayout | None", np.ndarray | None, np.ndarray, int]
 
 
 class _Reservoir:
@@ -143,7 +239,9 @@ class _Window:
     pending_rows: int = 0
     label_chunks: list[np.ndarray] = field(default_factory=list)
     value_chunks: list[np.ndarray] = field(default_factory=list)
-    feature_counts: list[np.ndarray] | None = None
+    #: every feature's bin counts end to end (split per feature by `feature_layout`)
+    feature_counts: np.ndarray | None = None
+    feature_layout: _BinLayout | None = None
     out_of_range: np.ndarray | None = None
     reservoir: _Reservoir | None = None
     n_labeled: int = 0
@@ -376,32 +474,36 @@ class MetricsRecorder:
         with self._lock:
             self._merge(self._window(key, role), counted)
 
-    def _count(
-        self, key: VersionKey, chunks: list[np.ndarray]
-    ) -> tuple[list[np.ndarray] | None, np.ndarray | None, np.ndarray, int]:
-        """(feature counts, out-of-range counts, a uniform sample of the rows, rows) — no lock."""
-        rows = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    def _count(self, key: VersionKey, chunks: list[np.ndarray]) -> _Counted:
+        """(flat feature counts, their layout, out-of-range counts, a uniform sample, rows) — no lock."""
+        n = sum(c.shape[0] for c in chunks)
+        k = min(self.reservoir_size, n)
+        pick = np.sort(self._rng.choice(n, k, replace=False)) if k < n else slice(None)
         info = self._routes.get(key)
-        counts = outside = None
-        if info is not None and info.n_features and rows.shape[1] == info.n_features:
-            counts, outside = count_features(info, rows)
-        k = min(self.reservoir_size, rows.shape[0])
-        pick = np.sort(self._rng.choice(rows.shape[0], k, replace=False)) if k < rows.shape[0] else slice(None)
-        return counts, outside, np.array(rows[pick], dtype=np.float32), int(rows.shape[0])
+        if info is None or not info.n_features or chunks[0].shape[1] != info.n_features:
+            rows = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+            return None, None, None, np.array(rows[pick], dtype=np.float32), n
+        # One transposed copy serves the sample (taken before the sort) and the counting.
+        columns = _columns(chunks)
+        sample = np.array(columns[:, pick].T, dtype=np.float32)
+        counts, outside = _count_columns(info.layout, columns)
+        return counts, info.layout, outside, sample, n
 
-    def _merge(
-        self, window: _Window, counted: tuple[list[np.ndarray] | None, np.ndarray | None, np.ndarray, int]
-    ) -> None:
-        counts, outside, sample, seen = counted
+    def _merge(self, window: _Window, counted: _Counted) -> None:
+        counts, layout, outside, sample, seen = counted
         if counts is not None and outside is not None:
-            if window.feature_counts is None or len(window.feature_counts) != len(counts):
-                window.feature_counts = [c.copy() for c in counts]
+            if (
+                window.feature_counts is None
+                or window.out_of_range is None
+                or window.feature_counts.shape != counts.shape
+                or window.out_of_range.shape != outside.shape
+            ):
+                window.feature_counts = counts.copy()
                 window.out_of_range = outside.copy()
             else:
-                for total, c in zip(window.feature_counts, counts, strict=True):
-                    total += c
-                assert window.out_of_range is not None
+                window.feature_counts += counts
                 window.out_of_range += outside
+            window.feature_layout = layout
         if self.reservoir_size and sample.shape[0]:
             if window.reservoir is None:
                 window.reservoir = _Reservoir(self.reservoir_size, self._rng)
@@ -568,8 +670,9 @@ class MetricsRecorder:
             values = values[np.isfinite(values)]
             if values.size:
                 out.prediction_values.CopyFrom(_moments_proto(Moments.of(values)))
-        if window.feature_counts is not None and window.out_of_range is not None:
-            for i, counts in enumerate(window.feature_counts):
+        layout = window.feature_layout
+        if window.feature_counts is not None and window.out_of_range is not None and layout is not None:
+            for i, counts in enumerate(layout.per_feature(window.feature_counts)):
                 out.features.append(
                     agent_pb2.FeatureWindow(
                         index=i, counts=[int(c) for c in counts], out_of_range=int(window.out_of_range[i])

@@ -88,6 +88,8 @@ class Router:
         if self.champion < 0:
             self.champion = self.live[-1]
         self.single = self.live[0] if len(self.live) == 1 else -1
+        #: the route of every batch row whatever its key (batch rows carry no segment attributes)
+        self.fixed = self.champion if self.segments else self.single
 
     def in_segment(self, attributes: Mapping[str, str]) -> bool:
         return all(rule.matches(attributes) for rule in self.segments)

@@ -7,6 +7,7 @@ The agent must not depend on the control plane: this module imports only numpy a
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ _NUMPY_TYPES: dict[str, np.dtype] = {
 _FLOAT_TYPES = ("tensor(float)", "tensor(double)", "tensor(float16)")
 _INT_TYPES = ("tensor(int64)", "tensor(int32)", "tensor(int16)", "tensor(int8)", "tensor(uint8)")
 _MAX_REASON = 300
+_SMALL = 256  # values: below this a Python-level finiteness check beats numpy's dispatch
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 # "/onnxruntime_src/x.cc:86 ns::Class::Method(const T&) reason": keep the reason.
 _ORT_SOURCE = re.compile(r"/onnxruntime_src/\S+:\d+ [^(]*\([^)]*\)\s*")
@@ -51,6 +53,19 @@ def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = _ORT_SOURCE.sub("", _ORT_PREFIX.sub("", text))
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """`np.isfinite(x).all()` for a float array, cheaper for the few values of a one-row call.
+
+    A sum is finite only when no term is NaN or infinite, so a finite Python sum of a small array
+    proves the answer; a few float32 values cannot overflow a Python float, and a float64 overflow
+    only sends the array to numpy's exact check. Measured in the agent's Predict handler, numpy's
+    ufunc + reduction took 10 µs right after the event loop woke up; the sum about 2 µs.
+    """
+    if x.size <= _SMALL and math.isfinite(sum(x.ravel().tolist())):
+        return True
+    return bool(np.isfinite(x).all())
 
 
 def _dim(d: object) -> int | None:
@@ -114,6 +129,12 @@ class ModelRuntime:
             else [self.value_output]
         )
         self._expected = self._describe_expected()
+        self._classifier = self.task == "classifier"
+        # The hot path calls the C session directly: InferenceSession.run re-checks the input
+        # names and OrtValue ownership in Python on every call, which `validate_input` already
+        # settled (and costs as much as running a small model on one row).
+        native = getattr(self.session, "_sess", None)
+        self._run = native.run if native is not None and hasattr(native, "run") else self.session.run
 
     def _identify_outputs(self, outputs: list[ort.NodeArg]) -> None:
         def rank(o: ort.NodeArg) -> int:
@@ -183,7 +204,7 @@ class ModelRuntime:
                 # float64 beyond float32's range becomes inf and is refused below.
                 x = x.astype(self.input_dtype)
         x = np.ascontiguousarray(x)
-        if x.dtype.kind == "f" and not np.isfinite(x).all():
+        if x.dtype.kind == "f" and not all_finite(x):
             position = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
             where = f"row {position[0]}, feature {position[1]}" if x.ndim == 2 else list(position)
             raise ValueError(
@@ -197,13 +218,15 @@ class ModelRuntime:
     def predict(self, x: np.ndarray) -> PredictionResult:
         """Run a batch that `validate_input` accepted (the hot path: it is not checked again)."""
         x = np.ascontiguousarray(x, dtype=self.input_dtype)  # no-op for a validated batch
-        outputs = self.session.run(self._fetch, {self.input_name: x})
+        outputs = self._run(self._fetch, {self.input_name: x}, None)
         rows = x.shape[0]
-        if self.task == "classifier":
-            labels = np.asarray(outputs[0]).reshape(rows)
+        if self._classifier:
+            labels = outputs[0]
+            if labels.ndim != 1:
+                labels = labels.reshape(rows)
             if labels.dtype != np.int64:
                 labels = labels.astype(np.int64)
-            return PredictionResult(labels, np.asarray(outputs[1]), None)
+            return PredictionResult(labels, outputs[1], None)
         values = np.asarray(outputs[0]).reshape(-1)
         if values.shape[0] != rows:
             raise ValueError(f"the model answered {values.shape[0]} values for {rows} rows")

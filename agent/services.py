@@ -243,6 +243,8 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
         if request.raw_input_contents:
             if len(request.raw_input_contents) != 1:
                 raise invalid(f"raw_input_contents has {len(request.raw_input_contents)} entries for 1 input")
+            if spec.HasField("contents") and spec.contents.ByteSize():
+                raise invalid(f"input {spec.name!r} sets both contents and raw_input_contents; send one, not both")
             raw = request.raw_input_contents[0]
             if len(raw) % 4:
                 raise invalid(f"input {spec.name!r}: {len(raw)} raw bytes is not a whole number of FP32 values")
@@ -260,7 +262,10 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
             x = self._input(request)
             key = ""
             if ROUTING_KEY_PARAMETER in request.parameters:
-                key = request.parameters[ROUTING_KEY_PARAMETER].string_param
+                parameter = request.parameters[ROUTING_KEY_PARAMETER]
+                if parameter.WhichOneof("parameter_choice") != "string_param":
+                    raise invalid(f"the {ROUTING_KEY_PARAMETER!r} parameter must be a string_param")
+                key = parameter.string_param
             outcome, request_id = core.predict(dep, x, key, None, request.id, version=request.model_version)
             produced = _oip_outputs(outcome)
             if request.outputs:

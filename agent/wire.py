@@ -37,9 +37,51 @@ def _put_varints(out: np.ndarray, at: np.ndarray, values: np.ndarray, lengths: n
         out[at[chosen] + k] = (chunk | more).astype(np.uint8)
 
 
+def _encode_small_rows(served: np.ndarray, labels: np.ndarray | None, values: np.ndarray | None) -> bytes:
+    """`encode_rows` when every served_by and label is in [0, 128): each varint is one byte.
+
+    Every row is laid out in full in a fixed 15-byte template (tag, length, served_by, label,
+    value), then the fields equal to 0 are masked out in one boolean selection.
+    """
+    n = served.shape[0]
+    width = 6 + (9 if values is not None else 0)
+    template = np.empty((n, width), dtype=np.uint8)
+    keep = np.ones((n, width), dtype=bool)
+    template[:, 0] = ROWS_TAG
+    template[:, 2] = SERVED_BY_TAG
+    template[:, 3] = served
+    has = served != 0
+    keep[:, 2] = keep[:, 3] = has
+    body = 2 * has
+    template[:, 4] = LABEL_TAG
+    if labels is not None:
+        template[:, 5] = labels
+        has = labels != 0
+        keep[:, 4] = keep[:, 5] = has
+        body = body + 2 * has
+    else:
+        keep[:, 4] = keep[:, 5] = False
+    if values is not None:
+        bits = np.ascontiguousarray(values, dtype="<f8")
+        template[:, 6] = VALUE_TAG
+        template[:, 7:] = bits.view(np.uint8).reshape(n, 8)
+        has = bits.view(np.uint64) != 0
+        keep[:, 6:] = has[:, None]
+        body = body + 9 * has
+    template[:, 1] = body
+    return template[keep].tobytes()
+
+
 def encode_rows(served_by: np.ndarray, labels: np.ndarray | None, values: np.ndarray | None) -> bytes:
     """The wire bytes of `rows` (one RowResult per row, no request ids) for MergeFromString."""
     n = served_by.shape[0]
+    # Class ids and route indices are small: the common case needs no varint arithmetic.
+    if (
+        n
+        and 0 <= int(served_by.min()) <= int(served_by.max()) < 0x80
+        and (labels is None or 0 <= int(labels.min()) <= int(labels.max()) < 0x80)
+    ):
+        return _encode_small_rows(served_by, labels, values)
     served = served_by.astype(np.int64).astype(np.uint64)  # int32 >= 0 here: same varint
     has_served = served != 0
     served_len = varint_lengths(served)

@@ -51,3 +51,31 @@ def test_encoded_rows_parse_back_identically(
 def test_varint_lengths() -> None:
     values = np.array([0, 1, 127, 128, 16383, 16384, 2**63, 2**64 - 1], dtype=np.uint64)
     assert varint_lengths(values).tolist() == [1, 1, 1, 2, 2, 3, 10, 10]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=127),
+            st.integers(min_value=0, max_value=127),
+            st.floats(allow_nan=False, allow_infinity=True) | st.just(0.0) | st.just(-0.0),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    with_labels=st.booleans(),
+    with_values=st.booleans(),
+)
+def test_small_served_by_and_labels_take_the_one_byte_path_and_match(
+    data: list[tuple[int, int, float]], with_labels: bool, with_values: bool
+) -> None:
+    served = [d[0] for d in data]
+    labels = [d[1] for d in data] if with_labels else None
+    values = [d[2] for d in data] if with_values else None
+    encoded = encode_rows(
+        np.asarray(served, dtype=np.int64),
+        np.asarray(labels, dtype=np.int64) if labels is not None else None,
+        np.asarray(values, dtype=np.float64) if values is not None else None,
+    )
+    assert encoded == reference(served, labels, values)
