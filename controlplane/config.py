@@ -30,11 +30,18 @@ class TokenConfig:
 
 @dataclass
 class LimitsConfig:
-    max_message_bytes: int = 16 * 1024 * 1024
-    max_artifact_bytes: int = 2 * 1024 * 1024 * 1024
-    max_evaluation_bytes: int = 64 * 1024 * 1024
-    max_watchers: int = 256
+    """Every size, queue and time bound of the control plane (docs/OPERATIONS.md lists them)."""
+
+    max_message_bytes: int = 16 * 1024 * 1024  # one gRPC message, either way (RESOURCE_EXHAUSTED)
+    max_artifact_bytes: int = 2 * 1024 * 1024 * 1024  # one uploaded ONNX model or baseline
+    max_evaluation_bytes: int = 64 * 1024 * 1024  # the data file of one Evaluate call
+    max_watchers: int = 256  # open WatchEvents streams
+    # The longest a unary RPC may run when its caller set no deadline (0: no limit). RPCs with
+    # their own bound (uploads, Evaluate, WaitForSync) are exempt.
     default_deadline_seconds: float = 30.0
+    event_queue: int = 1000  # events buffered per watcher/pusher; a slow one loses the oldest
+    webhook_queue: int = 1000  # alert webhooks waiting to be posted; beyond it they are dropped
+    agent_outbox: int = 10_000  # messages queued to one agent; beyond it its stream is closed
 
 
 @dataclass
@@ -194,11 +201,21 @@ def _validate(config: Config) -> None:
         raise InvalidInput("config: health.accuracy_critical must be <= health.accuracy_warning")
     if h.psi_critical < h.psi_warning:
         raise InvalidInput("config: health.psi_critical must be >= health.psi_warning")
+    lim = config.limits
+    if lim.max_message_bytes < 1024:
+        raise InvalidInput("config: limits.max_message_bytes must be at least 1024")
+    for name in ("max_artifact_bytes", "max_evaluation_bytes", "max_watchers", "event_queue", "webhook_queue"):
+        if getattr(lim, name) < 1:
+            raise InvalidInput(f"config: limits.{name} must be at least 1")
+    if lim.agent_outbox < 16:  # a snapshot, its acks and heartbeats must fit
+        raise InvalidInput("config: limits.agent_outbox must be at least 16")
     if config.agents.lost_after_missed < 1 or config.agents.heartbeat_seconds <= 0:
         raise InvalidInput("config: agents.heartbeat_seconds and lost_after_missed must be > 0")
     _validate_monitoring(config)
     if bool(config.tls.cert_file) != bool(config.tls.key_file):
         raise InvalidInput("config: tls.cert_file and tls.key_file go together")
+    if config.tls.client_ca_file and not config.tls.cert_file:
+        raise InvalidInput("config: tls.client_ca_file (mutual TLS) needs tls.cert_file and tls.key_file")
 
 
 def _validate_monitoring(config: Config) -> None:

@@ -28,7 +28,8 @@ class Event:
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, queue_size: int = SUBSCRIBER_QUEUE_SIZE) -> None:
+        self.queue_size = queue_size  # per subscriber: limits.event_queue
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._subscribers: set[asyncio.Queue[Event]] = set()
@@ -60,7 +61,7 @@ class EventBus:
             queue.put_nowait(event)
 
     def subscribe(self) -> asyncio.Queue[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        queue: asyncio.Queue[Event] = asyncio.Queue(self.queue_size)
         self._subscribers.add(queue)
         return queue
 

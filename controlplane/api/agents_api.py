@@ -58,6 +58,9 @@ class AgentsApi(ServiceBase):
         if not math.isfinite(timeout) or timeout < 0 or timeout > MAX_WAIT_SECONDS:
             raise InvalidInput(f"timeout_seconds must be between 0 and {MAX_WAIT_SECONDS:.0f}, got {timeout}")
         deadline = time.monotonic() + timeout
+        left = context.time_remaining()
+        if left is not None:  # answer with the current status before the caller's deadline passes
+            deadline = min(deadline, time.monotonic() + max(0.0, left - 0.5))
         # Every ACK publishes an "agent" event: wake on events, and poll as a safety net.
         events = self.ctx.events.subscribe()
         try:

@@ -6,6 +6,7 @@ The permission of each method is looked up in one table; a method missing from i
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hmac
 from collections.abc import Callable
@@ -66,6 +67,9 @@ PERMISSIONS: dict[str, str] = {
     "/sluice.v1.AgentHub/FetchArtifact": AGENT,
 }
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Unary RPCs bounded by something of their own (upload size, data size, timeout_seconds): the
+# server-side default deadline (limits.default_deadline_seconds) does not cut them short.
+SELF_BOUNDED = frozenset({_CP + "RegisterVersion", _CP + "Evaluate", _CP + "WaitForSync"})
 
 ALLOWED: dict[str, set[Role]] = {
     READ: {Role.VIEWER, Role.OPERATOR, Role.ADMIN},
@@ -155,7 +159,11 @@ def check(
 
 
 def _guard(
-    book: TokenBook, method: str, behavior: Callable[..., Any], streaming_response: bool
+    book: TokenBook,
+    method: str,
+    behavior: Callable[..., Any],
+    streaming_response: bool,
+    default_deadline: float = 0.0,
 ) -> Callable[..., Any]:
     if streaming_response:
 
@@ -174,14 +182,25 @@ def _guard(
         if status is not None:
             await context.abort(status, message)
         _principal.set(principal)  # type: ignore[arg-type]
-        return await behavior(request, context)
+        # A caller without a deadline could hold a handler (and a worker thread) forever.
+        if default_deadline <= 0 or method in SELF_BOUNDED or context.time_remaining() is not None:
+            return await behavior(request, context)
+        try:
+            return await asyncio.wait_for(behavior(request, context), default_deadline)
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"{method.rsplit('/', 1)[-1]} took longer than {default_deadline:g} s, the server's limit for "
+                "calls without a deadline (limits.default_deadline_seconds); set a deadline to wait longer",
+            )
 
     return unary
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, book: TokenBook) -> None:
+    def __init__(self, book: TokenBook, default_deadline: float = 0.0) -> None:
         self.book = book
+        self.default_deadline = default_deadline  # limits.default_deadline_seconds; 0 = none
 
     async def intercept_service(
         self,
@@ -194,7 +213,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _guard(self.book, method, handler.unary_unary, False),
+                _guard(self.book, method, handler.unary_unary, False, self.default_deadline),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
@@ -206,7 +225,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _guard(self.book, method, handler.stream_unary, False),
+                _guard(self.book, method, handler.stream_unary, False, self.default_deadline),
                 handler.request_deserializer,
                 handler.response_serializer,
             )

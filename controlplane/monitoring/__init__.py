@@ -33,7 +33,10 @@ def install(server: ControlPlaneServer) -> None:
 
     if config.alerts.webhooks:
         state.webhooks = WebhookSender(
-            config.alerts.webhooks, config.alerts.webhook_timeout_seconds, config.alerts.webhook_retries
+            config.alerts.webhooks,
+            config.alerts.webhook_timeout_seconds,
+            config.alerts.webhook_retries,
+            queue_size=config.limits.webhook_queue,
         )
 
     def read_store() -> tuple[int, dict[str, int]]:

@@ -23,14 +23,15 @@ MAX_BACKOFF = 30.0
 
 
 class WebhookSender:
-    def __init__(self, urls: list[str], timeout: float = 5.0, retries: int = 5) -> None:
+    def __init__(self, urls: list[str], timeout: float = 5.0, retries: int = 5, queue_size: int = QUEUE_SIZE) -> None:
         self.urls = list(urls)
         self.timeout = timeout
         self.retries = retries
         self.sent = 0
         self.failed = 0
         self.dropped = 0
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(QUEUE_SIZE)
+        self.queue_size = queue_size  # limits.webhook_queue
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(queue_size)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sluice-webhooks", daemon=True)
         self._thread.start()
@@ -43,7 +44,9 @@ class WebhookSender:
             self._queue.put_nowait(payload)
         except queue.Full:
             self.dropped += 1
-            log.warning("webhook queue full (%d); alert %s not sent", QUEUE_SIZE, payload.get("id"))
+            log.warning(
+                "webhook queue full (%d, limits.webhook_queue); alert %s not sent", self.queue_size, payload.get("id")
+            )
 
     def _run(self) -> None:
         while not self._stop.is_set():

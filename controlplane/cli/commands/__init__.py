@@ -13,6 +13,7 @@ from controlplane.cli.commands import (
     monitoring,
     registry,
     serve,
+    tokens,
     trail,
     train,
     tui,
@@ -31,4 +32,5 @@ REGISTRARS: list[Registrar] = [
     experiments.register,
     monitoring.register,
     trail.register,
+    tokens.register,
 ]

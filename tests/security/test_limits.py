@@ -1,0 +1,139 @@
+"""Limits: message size, the server-side default deadline, bounded queues, all from [limits]."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from controlplane.api import auth
+from controlplane.client import ClientError, SluiceClient
+from controlplane.config import Config, LimitsConfig, load_config
+from controlplane.errors import InvalidInput
+from controlplane.events import EventBus
+from tests.harness import start_server, unique
+from tests.models import make_classifier_onnx
+
+SMALL = 2 * 1024 * 1024  # above the client's 1 MiB upload chunks
+TINY_ARTIFACT = 1000
+
+
+def test_oversized_message_and_artifact_are_resource_exhausted_naming_the_limit(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    limits = LimitsConfig(max_message_bytes=SMALL, max_artifact_bytes=TINY_ARTIFACT)
+    server = start_server(tmp_path, config=Config(limits=limits))
+    try:
+        with SluiceClient(server.address, token="") as client:
+            model = make_classifier_onnx(models_dir)
+            assert model.stat().st_size > TINY_ARTIFACT
+            with pytest.raises(ClientError) as big_model:
+                client.register_version("cancer", "v1", model)
+            assert big_model.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert str(TINY_ARTIFACT) in big_model.value.message
+            assert "limits.max_artifact_bytes" in big_model.value.message
+            assert client.list_versions() == []  # nothing half-registered
+            assert not list((tmp_path / "artifacts" / "tmp").iterdir())  # the partial upload is gone
+
+            with pytest.raises(ClientError) as caught:
+                client.set_traffic(unique("dep"), {"m:v1": 100}, reason="x" * (2 * SMALL))
+            assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert str(SMALL) in caught.value.message  # the configured limit, in bytes
+            # The server is unharmed and a message under the limit goes through to validation.
+            with pytest.raises(ClientError) as small:
+                client.set_traffic(unique("dep"), {"m:v1": 100}, reason="x" * 100)
+            assert small.value.code == grpc.StatusCode.NOT_FOUND
+    finally:
+        server.stop()
+
+
+class FakeContext:
+    def __init__(self, remaining: float | None) -> None:
+        self.remaining = remaining
+        self.aborted: tuple[grpc.StatusCode, str] | None = None
+
+    def invocation_metadata(self) -> tuple[()]:
+        return ()
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+    async def abort(self, code: grpc.StatusCode, message: str) -> None:
+        self.aborted = (code, message)
+        raise asyncio.CancelledError  # what grpc.aio does: the handler stops here
+
+
+async def test_default_deadline_bounds_calls_without_one() -> None:
+    never = asyncio.Event()  # a handler stuck on something that never comes
+
+    async def stuck(request: Any, context: Any) -> str:
+        await never.wait()
+        return "done"
+
+    async def quick(request: Any, context: Any) -> str:
+        return "done"
+
+    book = auth.TokenBook([])
+    method = "/sluice.v1.ControlPlane/ListDeployments"
+    context = FakeContext(remaining=None)
+    with pytest.raises(asyncio.CancelledError):
+        await auth._guard(book, method, stuck, False, default_deadline=0.05)(None, context)
+    assert context.aborted is not None
+    code, message = context.aborted
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "limits.default_deadline_seconds" in message
+
+    # A caller's own deadline is left to gRPC; 0 disables; quick calls are untouched.
+    assert await auth._guard(book, method, quick, False, default_deadline=0.05)(None, FakeContext(5.0)) == "done"
+    assert await auth._guard(book, method, quick, False, default_deadline=0.0)(None, FakeContext(None)) == "done"
+    assert await auth._guard(book, method, quick, False, default_deadline=30.0)(None, FakeContext(None)) == "done"
+
+
+async def test_self_bounded_methods_are_not_cut_by_the_default_deadline() -> None:
+    release = asyncio.Event()
+
+    async def waits(request: Any, context: Any) -> str:
+        await release.wait()
+        return "in sync"
+
+    guarded = auth._guard(auth.TokenBook([]), "/sluice.v1.ControlPlane/WaitForSync", waits, False, 0.01)
+    task = asyncio.create_task(guarded(None, FakeContext(None)))
+    await asyncio.sleep(0.1)  # well past the 0.01 s default
+    assert not task.done()
+    release.set()
+    assert await task == "in sync"
+
+
+async def test_event_queue_is_bounded_and_drops_the_oldest() -> None:
+    bus = EventBus(queue_size=3)
+    bus.bind(asyncio.get_running_loop())
+    queue = bus.subscribe()
+    for i in range(10):
+        bus.publish("deployment", f"d{i}")
+    assert queue.qsize() == 3
+    assert [queue.get_nowait().deployment for _ in range(3)] == ["d7", "d8", "d9"]
+
+
+def test_limits_are_read_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "sluice.toml"
+    path.write_text(
+        "[limits]\nmax_message_bytes = 4096\nmax_artifact_bytes = 1000000\nmax_evaluation_bytes = 5000\n"
+        "max_watchers = 3\ndefault_deadline_seconds = 7.5\nevent_queue = 10\nwebhook_queue = 20\nagent_outbox = 50\n"
+    )
+    limits = load_config(path, environ={}).limits
+    assert limits == LimitsConfig(
+        max_message_bytes=4096,
+        max_artifact_bytes=1_000_000,
+        max_evaluation_bytes=5000,
+        max_watchers=3,
+        default_deadline_seconds=7.5,
+        event_queue=10,
+        webhook_queue=20,
+        agent_outbox=50,
+    )
+    for bad, key in (("event_queue = 0", "limits.event_queue"), ("max_message_bytes = 10", "limits.max_message_bytes")):
+        path.write_text(f"[limits]\n{bad}\n")
+        with pytest.raises(InvalidInput, match=key):
+            load_config(path, environ={})
