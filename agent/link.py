@@ -30,10 +30,13 @@ log = logging.getLogger("sluice.agent")
 
 SOFTWARE_VERSION = "sluice-agent 0.1.0"
 BACKOFF_START = 0.2
-BACKOFF_CAP = 5.0
+BACKOFF_CAP = 1.0  # keeps "a change lands within 2 s of a healed partition" true by default
 DEFAULT_HEARTBEAT = 2.0
 MISSED_HEARTBEATS = 3
 FETCH_TIMEOUT = 300.0
+# Messages waiting to be written to the control plane. Reports are resent from the ReportBuffer
+# and heartbeats are only liveness, so a full outbox drops instead of growing without bound.
+OUTBOX_LIMIT = 1000
 
 
 @dataclass
@@ -46,6 +49,9 @@ class LinkOptions:
     token: str | None = None
     credentials: grpc.ChannelCredentials | None = None
     max_message_bytes: int = 16 * 1024 * 1024
+    # Longest wait between reconnect attempts, and (at least 1 s) the longest a connect attempt may
+    # take: how soon after a network cut heals the agent is back (and applies what changed meanwhile).
+    reconnect_max_seconds: float = BACKOFF_CAP
 
 
 def _now() -> Timestamp:
@@ -114,10 +120,11 @@ class ControlPlaneLink:
                     )
                 elif failures % 12 == 0 or self.connects > connects_before:
                     log.info(
-                        "control plane %s: %s %s (serving the last snapshot meanwhile; retrying)",
+                        "control plane %s: %s %s%s (serving the last snapshot meanwhile; retrying)",
                         self.options.address,
                         exc.code().name,
                         exc.details() or "",
+                        self._tls_hint(exc),
                     )
             except Exception:
                 log.exception("control-plane stream failed")
@@ -125,13 +132,28 @@ class ControlPlaneLink:
                 self._set_connected(False)
                 await self._close_channel()
             failures = 0 if self.connects > connects_before else failures + 1
-            if self.connects > connects_before and time.monotonic() - started > 2 * BACKOFF_CAP:
+            cap = self.options.reconnect_max_seconds
+            if self.connects > connects_before and time.monotonic() - started > 2 * cap:
                 backoff = BACKOFF_START  # it was up for a while: start over
             # Exponential backoff with jitter, never above the cap.
             delay = random.uniform(backoff / 2, backoff)
             log.debug("reconnecting in %.2f s", delay)
             await asyncio.sleep(delay)
-            backoff = min(backoff * 2, BACKOFF_CAP)
+            backoff = min(backoff * 2, cap)
+
+    def _tls_hint(self, exc: grpc.aio.AioRpcError) -> str:
+        """gRPC reports a refused TLS handshake as a closed socket: say what to check."""
+        if exc.code() != grpc.StatusCode.UNAVAILABLE or self.connects:
+            return ""
+        details = (exc.details() or "").lower()
+        if self.options.credentials is not None and ("socket closed" in details or "handshake" in details):
+            return (
+                " - the TLS handshake failed: check that --tls-ca signed the control plane's certificate and,"
+                " if it requires client certificates, that --tls-cert/--tls-key are signed by its client CA"
+            )
+        if self.options.credentials is None and ("socket closed" in details or "connection reset" in details):
+            return " - if the control plane serves TLS, pass --tls-ca (env SLUICE_TLS_CA)"
+        return ""
 
     def _set_connected(self, up: bool) -> None:
         if up != self.connected:
@@ -152,7 +174,11 @@ class ControlPlaneLink:
             ("grpc.keepalive_timeout_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.initial_reconnect_backoff_ms", 200),
-            ("grpc.max_reconnect_backoff_ms", int(BACKOFF_CAP * 1000)),
+            ("grpc.max_reconnect_backoff_ms", int(self.options.reconnect_max_seconds * 1000)),
+            # Also gRPC's connect timeout (20 s by default): a SYN lost in a cut link is retried soon.
+            ("grpc.min_reconnect_backoff_ms", int(max(1.0, self.options.reconnect_max_seconds) * 1000)),
+            # Each session opens a fresh channel: it must not inherit the backoff of a shared subchannel.
+            ("grpc.use_local_subchannel_pool", 1),
         ]
         if self.options.credentials is not None:
             self._channel = grpc.aio.secure_channel(
@@ -180,11 +206,12 @@ class ControlPlaneLink:
 
     async def _session(self) -> None:
         stub = self._open_channel()
-        outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+        outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue(OUTBOX_LIMIT)
         outbox.put_nowait(self._hello())
         self._outbox = outbox
         call = stub.Connect(metadata=self.metadata)
         last_heard = time.monotonic()
+        gone = False  # set by the watchdog: its cancel of the call ends this session, not the link
 
         async def writer() -> None:
             while True:
@@ -192,23 +219,34 @@ class ControlPlaneLink:
 
         async def watchdog() -> None:
             # A control plane that stopped talking (host gone, network cut) ends the stream.
+            nonlocal gone
             while True:
                 await asyncio.sleep(self.heartbeat_seconds / 2)
                 silent = time.monotonic() - last_heard
                 if silent > self.heartbeat_seconds * MISSED_HEARTBEATS + 1.0:
                     log.warning("control plane silent for %.1f s; reconnecting", silent)
+                    gone = True
                     call.cancel()
                     return
 
         async def heartbeats() -> None:
             while True:
                 await asyncio.sleep(self.heartbeat_seconds)
-                outbox.put_nowait(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(at=_now())))
+                if not outbox.full():  # a stalled stream is the watchdog's business
+                    outbox.put_nowait(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(at=_now())))
 
         tasks = [asyncio.create_task(writer(), name="cp-writer")]
         try:
             while True:
-                message = await call.read()
+                try:
+                    message = await call.read()
+                except asyncio.CancelledError:
+                    # A locally cancelled call raises CancelledError in read(): when the watchdog
+                    # did it, reconnect; when this task itself is being cancelled, stop.
+                    current = asyncio.current_task()
+                    if gone and current is not None and not current.cancelling():
+                        return
+                    raise
                 if message is grpc.aio.EOF:
                     log.info("the control plane closed the stream")
                     return
@@ -246,7 +284,7 @@ class ControlPlaneLink:
 
     def send(self, message: agent_pb2.AgentMessage) -> bool:
         outbox = self._outbox
-        if outbox is None or not self.connected:
+        if outbox is None or not self.connected or outbox.full():
             return False
         outbox.put_nowait(message)
         return True

@@ -23,12 +23,14 @@ from grpc_reflection.v1alpha import reflection
 
 from agent.cache import AgentCache
 from agent.core import AgentCore
-from agent.link import ControlPlaneLink, LinkOptions
+from agent.link import BACKOFF_CAP, ControlPlaneLink, LinkOptions
 from agent.metrics import MetricsRecorder
 from agent.prometheus import AgentPrometheus
 from agent.reports import DEFAULT_CAPACITY, ReportBuffer
 from agent.services import InferenceService, OipService
 from agent.serving import ServingTable, SnapshotApplier
+from controlplane.decoding import DecodingRegistrar
+from controlplane.tls import TlsError, channel_credentials_from, server_credentials_from
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 
 log = logging.getLogger("sluice.agent")
@@ -56,8 +58,17 @@ class AgentOptions:
     labels: dict[str, str] = field(default_factory=dict)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     report_buffer: int = DEFAULT_CAPACITY
+    reconnect_max_seconds: float = BACKOFF_CAP
     token: str | None = None
     host: str = ""
+    # TLS. tls_cert/tls_key: this agent's certificate, served on its gRPC port and presented to
+    # the control plane as a client certificate (mTLS). tls_ca: the CA that signed the control
+    # plane's certificate (set: the link uses TLS). tls_client_ca: callers of this agent must
+    # present a certificate signed by it.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    tls_client_ca: str = ""
 
 
 def default_name(port: int) -> str:
@@ -70,6 +81,24 @@ def split_host(address: str) -> tuple[str, str]:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise AgentStartError(f"--listen {address!r} must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:7500")
     return host.strip("[]"), port
+
+
+def tls_credentials(options: AgentOptions) -> tuple[grpc.ServerCredentials | None, grpc.ChannelCredentials | None]:
+    """(credentials of the agent's own server, credentials of its link to the control plane)."""
+    if bool(options.tls_cert) != bool(options.tls_key):
+        raise AgentStartError("--tls-cert and --tls-key go together")
+    if options.tls_client_ca and not options.tls_cert:
+        raise AgentStartError("--tls-client-ca needs --tls-cert and --tls-key (a TLS server)")
+    try:
+        server = (
+            server_credentials_from(options.tls_cert, options.tls_key, options.tls_client_ca)
+            if options.tls_cert
+            else None
+        )
+        link = channel_credentials_from(options.tls_ca, options.tls_cert, options.tls_key) if options.tls_ca else None
+    except TlsError as exc:
+        raise AgentStartError(str(exc)) from None
+    return server, link
 
 
 class AgentServer:
@@ -105,8 +134,13 @@ class AgentServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
+        # TLS files are read and checked before anything listens: a bad file is one clear line.
+        server_tls, link_tls = tls_credentials(options)
         try:
-            self.port = server.add_insecure_port(options.listen)
+            if server_tls is not None:
+                self.port = server.add_secure_port(options.listen, server_tls)
+            else:
+                self.port = server.add_insecure_port(options.listen)
         except RuntimeError as exc:
             raise AgentStartError(f"cannot listen on {options.listen}: {exc}") from exc
         if self.port == 0:
@@ -132,16 +166,17 @@ class AgentServer:
                 log.warning("cached snapshot: %s", problem)
 
         self._pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sluice-batch")
-        inference_pb2_grpc.add_InferenceServicer_to_server(InferenceService(core, self._pool), server)
-        oip_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipService(core), server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        registrar = DecodingRegistrar(server)  # an undecodable request: INVALID_ARGUMENT
+        inference_pb2_grpc.add_InferenceServicer_to_server(InferenceService(core, self._pool), registrar)
+        oip_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipService(core), registrar)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, registrar)
         reflection.enable_server_reflection(
             (
                 *SERVICE_NAMES,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
-            server,
+            registrar,
         )
         await self._set_health(core.table is not None)
         await server.start()
@@ -155,8 +190,6 @@ class AgentServer:
                 raise AgentStartError(f"cannot serve metrics on port {options.metrics_port}: {exc}") from exc
 
         serve_host = host if host not in ("", "0.0.0.0", "::") else socket.gethostname()
-        from controlplane.client import channel_credentials
-
         self.reports = ReportBuffer(agent_id, options.report_buffer)
         saved = cache.take_reports()
         if saved:
@@ -171,8 +204,9 @@ class AgentServer:
                 serve_address=f"{serve_host}:{self.port}",
                 labels=dict(options.labels),
                 token=options.token,
-                credentials=channel_credentials(),
+                credentials=link_tls,
                 max_message_bytes=limit,
+                reconnect_max_seconds=options.reconnect_max_seconds,
             ),
             agent_id,
             cache,

@@ -37,17 +37,14 @@ def ref(text_or_pair: str | tuple[str, str]) -> common_pb2.VersionRef:
 
 
 def channel_credentials(ca_file: str | None = None) -> grpc.ChannelCredentials | None:
-    """TLS when SLUICE_TLS_CA (or ca_file) names a CA bundle; plaintext otherwise."""
-    ca_file = ca_file or os.environ.get("SLUICE_TLS_CA")
-    if not ca_file:
-        return None
-    cert = os.environ.get("SLUICE_TLS_CERT")
-    key = os.environ.get("SLUICE_TLS_KEY")
-    return grpc.ssl_channel_credentials(
-        root_certificates=Path(ca_file).read_bytes(),
-        private_key=Path(key).read_bytes() if key else None,
-        certificate_chain=Path(cert).read_bytes() if cert else None,
-    )
+    """TLS when SLUICE_TLS_CA (or ca_file) names a CA bundle; plaintext otherwise.
+
+    SLUICE_TLS_CERT/SLUICE_TLS_KEY add a client certificate (mutual TLS). A missing or bad file
+    raises a one-line `TlsError` naming it.
+    """
+    from controlplane.tls import env_channel_credentials
+
+    return env_channel_credentials(ca_file)
 
 
 class SluiceClient:
@@ -303,7 +300,10 @@ class SluiceClient:
 def _client_error(exc: grpc.RpcError, address: str) -> ClientError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    if code == grpc.StatusCode.UNAVAILABLE and ("connect" in (details or "").lower() or not details):
+    # The control plane's own UNAVAILABLE (its database is down) reached us: no "cannot reach" hint.
+    from_server = (details or "").startswith(("the database is unavailable", "cannot reach the database"))
+    transport = "connect" in (details or "").lower() or not details
+    if code == grpc.StatusCode.UNAVAILABLE and transport and not from_server:
         details = (
             f"cannot reach the control plane at {address} ({details}); is `sluice controlplane` running?"
         )

@@ -22,7 +22,8 @@ from controlplane.artifacts import ArtifactStore
 from controlplane.cli.commands.serve import DEFAULT_ARTIFACTS, DEFAULT_DB, DEFAULT_LISTEN
 from controlplane.config import Config, load_config
 from controlplane.context import Context
-from controlplane.errors import InvalidInput
+from controlplane.decoding import DecodingRegistrar
+from controlplane.errors import InvalidInput, Unavailable
 from controlplane.events import EventBus
 from controlplane.store.db import Database
 from protos import controlplane_pb2, controlplane_pb2_grpc
@@ -65,6 +66,7 @@ class ControlPlaneServer:
     ctx: Context | None = None
     port: int = 0
     _server: grpc.aio.Server | None = None
+    _registrar: DecodingRegistrar | None = None
     _health: health.aio.HealthServicer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _executor: ThreadPoolExecutor | None = None
@@ -82,7 +84,7 @@ class ControlPlaneServer:
             )
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sluice-db")
         loop = asyncio.get_running_loop()
-        events = EventBus()
+        events = EventBus(config.limits.event_queue)
         events.bind(loop)
         db = await loop.run_in_executor(self._executor, Database, options.db_url)
         self.ctx = Context(
@@ -93,26 +95,28 @@ class ControlPlaneServer:
         )
         limit = config.limits.max_message_bytes
         self._server = grpc.aio.server(
-            interceptors=[AuthInterceptor(book)],
+            interceptors=[AuthInterceptor(book, config.limits.default_deadline_seconds)],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
                 ("grpc.so_reuseport", 0),
             ],
         )
+        # Every service registers through this, so an undecodable request gets INVALID_ARGUMENT.
+        self._registrar = DecodingRegistrar(self._server)
         controlplane_pb2_grpc.add_ControlPlaneServicer_to_server(
-            ControlPlaneService(self.ctx, self._executor), self._server
+            ControlPlaneService(self.ctx, self._executor), self._registrar
         )
         self._add_components()
         self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._registrar)
         reflection.enable_server_reflection(
             (
                 *SERVICE_NAMES,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
-            self._server,
+            self._registrar,
         )
         if tls:
             from controlplane.tls import server_credentials
@@ -144,6 +148,9 @@ class ControlPlaneServer:
                     return
                 except asyncio.CancelledError:
                     raise
+                except Unavailable as exc:  # the database is down: one line, no traceback
+                    log.warning("background loop %s: %s; restarting in 1 s", name, exc)
+                    await asyncio.sleep(1.0)
                 except Exception:
                     log.exception("background loop %s failed; restarting in 1 s", name)
                     await asyncio.sleep(1.0)
@@ -159,9 +166,10 @@ class ControlPlaneServer:
         return f"{host}:{self.port}"
 
     @property
-    def grpc_server(self) -> grpc.aio.Server:
-        assert self._server is not None
-        return self._server
+    def grpc_server(self) -> DecodingRegistrar:
+        """Where components register their gRPC services (`add_*Servicer_to_server`)."""
+        assert self._registrar is not None
+        return self._registrar
 
     @property
     def executor(self) -> ThreadPoolExecutor:

@@ -31,6 +31,7 @@ log = logging.getLogger("sluice.agenthub")
 PUSH_KINDS = frozenset({"deployment", "traffic", "experiment"})
 OUTBOX_LIMIT = 10_000
 DEFAULT_REPORT_SECONDS = 1.0
+LOSS_CHECKS = 4  # silence checks per heartbeat
 
 T = TypeVar("T")
 
@@ -47,6 +48,8 @@ class Session:
     sent_generations: dict[str, int] = field(default_factory=dict)
     #: snapshot_nack alerts of this agent may be open (from a NACK, or from before it connected)
     nack_alerts: bool = True
+    #: messages queued for this agent before its stream is closed (limits.agent_outbox)
+    outbox_limit: int = OUTBOX_LIMIT
 
     @property
     def agent_id(self) -> str:
@@ -59,7 +62,7 @@ class Session:
     def send(self, message: agent_pb2.ControlMessage) -> None:
         if self.closed:
             return
-        if self.outbox.qsize() >= OUTBOX_LIMIT:
+        if self.outbox.qsize() >= self.outbox_limit:
             log.warning("agent %s is not reading its stream; closing it", self.name)
             self.close()
             return
@@ -143,7 +146,7 @@ class AgentHub:
         if old is not None:
             log.info("agent %s connected again; closing its previous stream", hello.name)
             old.close()
-        session = Session(hello=hello, peer=peer)
+        session = Session(hello=hello, peer=peer, outbox_limit=self.ctx.config.limits.agent_outbox)
         self.sessions[hello.id] = session
         self.departed.pop(hello.id, None)
         if previous == agents.LOST:
@@ -248,13 +251,18 @@ class AgentHub:
             self.departed[agent_id] = now
 
     async def heartbeat_loop(self) -> None:
+        # Beats go out once per heartbeat; silence is checked LOSS_CHECKS times as often, so an
+        # agent is marked lost within a fraction of a heartbeat after `lost_after_missed` of them.
+        checks = 0
         while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            await self.tick()
+            await asyncio.sleep(self.heartbeat_seconds / LOSS_CHECKS)
+            checks += 1
+            await self.tick(beat=checks % LOSS_CHECKS == 0)
 
-    async def tick(self) -> None:
+    async def tick(self, beat: bool = True) -> None:
+        """Mark silent agents lost; with `beat`, also send every live session a heartbeat."""
         now = time.monotonic()
-        beat = agent_pb2.ControlMessage(heartbeat=agent_pb2.Heartbeat(at=_now_timestamp()))
+        message = agent_pb2.ControlMessage(heartbeat=agent_pb2.Heartbeat(at=_now_timestamp()))
         alive = []
         for session in list(self.sessions.values()):
             if now - session.last_seen > self.lost_after:
@@ -262,8 +270,8 @@ class AgentHub:
                 session.close()
                 self.sessions.pop(session.agent_id, None)
                 await self._mark_lost(session.agent_id, session.name, now - session.last_seen)
-            else:
-                session.send(beat)
+            elif beat:
+                session.send(message)
                 alive.append(session.agent_id)
         for agent_id, since in list(self.departed.items()):
             if now - since > self.lost_after and agent_id not in self.sessions:

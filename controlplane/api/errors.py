@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import grpc
 
 from controlplane import errors
+from controlplane.decoding import UndecodableRequest
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ def status_of(exc: errors.SluiceError) -> grpc.StatusCode:
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:
     if isinstance(exc, errors.SluiceError):
         await context.abort(status_of(exc), exc.message)
+    if isinstance(exc, UndecodableRequest):  # a streamed message that is not valid protobuf
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
     log.exception("unexpected error in %s", method, exc_info=exc)
     await context.abort(
         grpc.StatusCode.INTERNAL, f"internal error in {method}: {type(exc).__name__}; see the server log"

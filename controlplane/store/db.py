@@ -25,6 +25,11 @@ MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
+def one_line(error: object) -> str:
+    """A driver's message on one line (psycopg adds tab-indented hints on further lines)."""
+    return " ".join(str(error).split())
+
+
 def normalise_url(url: str) -> str:
     """Accept a bare path for SQLite and `postgresql://` for psycopg 3."""
     if "://" not in url:
@@ -99,7 +104,7 @@ class Database:
             try:
                 migrate(self.engine)
             except OperationalError as exc:
-                raise Unavailable(f"cannot reach the database {self.safe_url}: {exc.orig}") from exc
+                raise Unavailable(f"cannot reach the database {self.safe_url}: {one_line(exc.orig)}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -118,7 +123,7 @@ class Database:
                 yield session
         except DBAPIError as exc:
             if exc.connection_invalidated or isinstance(exc, OperationalError):
-                raise Unavailable(f"the database is unavailable: {exc.orig}") from exc
+                raise Unavailable(f"the database is unavailable: {one_line(exc.orig)}") from exc
             raise
 
     def dispose(self) -> None:

@@ -27,6 +27,9 @@ class AgentProcess:
         log: Path,
         extra: Sequence[str] = (),
         listen: str = "127.0.0.1:0",
+        env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.name = name
         self.cache = cache
@@ -34,6 +37,9 @@ class AgentProcess:
         self.log = log
         self.extra = list(extra)
         self.listen = listen
+        self.env = dict(env or {})  # e.g. SLUICE_TOKEN
+        self.prefix = list(prefix)  # e.g. `ip netns exec NS`: the agent runs on another "host"
+        self.credentials = credentials  # set: the test talks to a TLS agent
         self.process: SluiceProcess | None = None
         self.address = ""
         self.channel: grpc.Channel | None = None
@@ -55,12 +61,16 @@ class AgentProcess:
             "0",
             *self.extra,
         ]
-        self.process = SluiceProcess(args, self.log, ready_pattern=READY)
+        self.process = SluiceProcess(args, self.log, env=self.env, ready_pattern=READY, prefix=self.prefix)
         assert self.process.match is not None
         assert self.process.match.group(1) == self.name
         self.address = self.process.match.group(2)
         self.listen = self.address  # a restart keeps the address
-        self.channel = grpc.insecure_channel(self.address)
+        self.channel = (
+            grpc.secure_channel(self.address, self.credentials)
+            if self.credentials is not None
+            else grpc.insecure_channel(self.address)
+        )
         self.stub = inference_pb2_grpc.InferenceStub(self.channel)
 
     def stop(self) -> None:
@@ -124,3 +134,17 @@ def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -
             return last
         time.sleep(0.1)
     raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+
+
+def wait_for_agents(client: Any, deployment: str, names: Sequence[str], timeout: float = 30.0) -> None:
+    """Until every named agent is connected and has applied the deployment's current generation.
+
+    `WaitForSync` alone is not enough right after an agent starts: it speaks for the agents that
+    are connected, and an agent prints its ready line before its first connect.
+    """
+
+    def synced() -> bool:
+        result = client.wait_for_sync(deployment, timeout=min(5.0, timeout))
+        return result.in_sync and set(names) <= set(result.synced_agents)
+
+    wait_until(synced, timeout=timeout, what=f"agents {', '.join(names)} in sync on {deployment}")

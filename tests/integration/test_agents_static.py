@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from controlplane.client import SluiceClient
 from controlplane.store.db import Database
 from controlplane.store.models import MetricWindowRow
-from tests.agent.cluster import AgentProcess, wait_until
+from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import SluiceProcess, free_port, run_cli, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 
@@ -80,7 +80,7 @@ def test_agents_survive_a_controlplane_crash_and_reconverge(tmp_path: Path) -> N
             name = unique(f"agent{i}")
             agents.append(AgentProcess(address, name, tmp_path / name, tmp_path / f"{name}.log"))
         with SluiceClient(address, token="") as client:
-            assert client.wait_for_sync(dep, timeout=30).in_sync
+            wait_for_agents(client, dep, [a.name for a in agents])  # in_sync alone is vacuous before a connect
         rows = breast_cancer_rows(1000, seed=11)
         before = serve_many(agents[0], dep, rows[:200])
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from controlplane.client import SluiceClient
-from tests.agent.cluster import AgentProcess, wait_until
+from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import SluiceProcess, free_port, run_cli, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 
@@ -108,7 +108,7 @@ def test_sigkill_of_the_controlplane_loses_no_metric(tmp_path: Path) -> None:
             name = unique(f"agent{i}")
             agents.append(AgentProcess(address, name, tmp_path / name, tmp_path / f"{name}.log"))
         with SluiceClient(address, token="") as client:
-            assert client.wait_for_sync(dep, timeout=30).in_sync
+            wait_for_agents(client, dep, [a.name for a in agents])  # in_sync alone is vacuous before a connect
 
         traffic = Traffic(agents, dep)
         wait_until(lambda: reported_requests(address, dep) > 0, timeout=30, what="first windows stored")

@@ -6,7 +6,8 @@ deployment:
 
 1. a better challenger (gradient boosting against a deliberately weak champion) walks
    10 -> 50 -> 100 and is promoted automatically; the control plane is SIGKILLed during the hold of
-   the 50% step and, once restarted, carries on at the same step with the same hold clock;
+   the 50% step and, once restarted, carries on at the same step with the same hold clock; no
+   prediction fails meanwhile and the control plane counts exactly the requests the agents answered;
 2. a broken challenger that always answers one class is rolled back at its first gate, with a
    critical alert and an audit entry naming the failed gate;
 3. `sluice history` tells both stories.
@@ -23,11 +24,14 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from sqlalchemy import func, select
 
 from controlplane.client import SluiceClient
+from controlplane.store.db import Database
+from controlplane.store.models import MetricWindowRow
 from controlplane.training import breast_cancer_arrays
 from protos import common_pb2, controlplane_pb2, inference_pb2
-from tests.agent.cluster import AgentProcess, wait_until
+from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.experiments.support import make_weak_classifier_onnx
 from tests.harness import SluiceProcess, free_port, run_cli, unique
 from tests.models import make_classifier_onnx
@@ -55,6 +59,21 @@ class Cluster:
     agents: list[AgentProcess] = field(default_factory=list)
     cp: SluiceProcess | None = None
     starts: int = 0
+    answered: int = 0  # predictions the agents answered, over every test of the module
+
+    def requests_recorded(self) -> int:
+        """Requests in the control plane's stored metric windows of the deployment."""
+        database = Database(f"sqlite:///{self.root / 'cp.db'}", run_migrations=False)
+        try:
+            with database.session() as session:
+                total = session.scalar(
+                    select(func.sum(MetricWindowRow.requests)).where(
+                        MetricWindowRow.deployment == self.deployment, MetricWindowRow.resolution == "raw"
+                    )
+                )
+            return int(total or 0)
+        finally:
+            database.dispose()
 
     @property
     def address(self) -> str:
@@ -102,7 +121,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             name = unique(f"agent{i}")
             c.agents.append(AgentProcess(c.address, name, root / name, root / f"{name}.log"))
         with c.client() as client:
-            assert client.wait_for_sync(c.deployment, timeout=30).in_sync
+            wait_for_agents(client, c.deployment, [a.name for a in c.agents])  # in_sync is vacuous before a connect
         yield c
     finally:
         for agent in c.agents:
@@ -121,6 +140,7 @@ class Traffic:
         self.rng = np.random.default_rng(seed)
         self.stop_event = threading.Event()
         self.sent = 0
+        self.answered = 0
         self.errors: list[str] = []
         self.thread = threading.Thread(target=self._run, name="traffic", daemon=True)
 
@@ -131,6 +151,7 @@ class Traffic:
     def __exit__(self, *exc: object) -> None:
         self.stop_event.set()
         self.thread.join(30)
+        self.cluster.answered += self.answered
 
     def _run(self) -> None:
         deployment = self.cluster.deployment
@@ -139,6 +160,7 @@ class Traffic:
             i = int(self.rng.integers(self.X.shape[0]))
             try:
                 answer = agent.predict(deployment, self.X[i : i + 1], key=f"user-{self.rng.integers(1 << 62)}")
+                self.answered += 1
                 assert agent.stub is not None
                 agent.stub.Feedback(
                     inference_pb2.FeedbackRequest(
@@ -209,7 +231,14 @@ def test_a_better_challenger_is_promoted_across_a_controlplane_kill(cluster: Clu
         )
     assert done.state == controlplane_pb2.EXPERIMENT_PROMOTED, done.status_reason
     assert done.analysis.decision == "challenger_wins"
-    assert traffic.errors == []
+    assert traffic.errors == []  # zero failed predictions, the kill included
+    # No metric window lost or counted twice across the kill: the control plane's request count is
+    # exactly what the agents answered.
+    wait_until(
+        lambda: cluster.requests_recorded() >= cluster.answered, timeout=60, what=f"{cluster.answered} requests"
+    )
+    time.sleep(2.0)  # a late duplicate would show up now
+    assert cluster.requests_recorded() == cluster.answered
     with cluster.client() as client:
         deployment = client.get_deployment(cluster.deployment)
         assert [(s.version.version, s.weight) for s in deployment.splits] == [("gbm", 100)]

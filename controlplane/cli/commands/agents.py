@@ -53,6 +53,36 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=3600,
         help="metric reports kept until acknowledged (default %(default)s)",
     )
+    agent.add_argument(
+        "--reconnect-max-seconds",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="longest wait between reconnects to the control plane, and (at least 1 s) for one connect "
+        "attempt: how soon the agent is back after a network cut heals (default %(default)s)",
+    )
+    tls = agent.add_argument_group("TLS (the same env vars as the CLI client)")
+    tls.add_argument(
+        "--tls-cert",
+        default=os.environ.get("SLUICE_TLS_CERT", ""),
+        metavar="PEM",
+        help="this agent's certificate: served on --listen, shown to the control plane (env SLUICE_TLS_CERT)",
+    )
+    tls.add_argument(
+        "--tls-key", default=os.environ.get("SLUICE_TLS_KEY", ""), metavar="PEM", help="its key (env SLUICE_TLS_KEY)"
+    )
+    tls.add_argument(
+        "--tls-ca",
+        default=os.environ.get("SLUICE_TLS_CA", ""),
+        metavar="PEM",
+        help="CA of the control plane's certificate; set, the link uses TLS (env SLUICE_TLS_CA)",
+    )
+    tls.add_argument(
+        "--tls-client-ca",
+        default=os.environ.get("SLUICE_TLS_CLIENT_CA", ""),
+        metavar="PEM",
+        help="require callers to present a certificate signed by this CA (env SLUICE_TLS_CLIENT_CA)",
+    )
     agent.set_defaults(handler=cmd_agent)
 
     listing = sub.add_parser("agents", help="list serving agents and whether they are in sync")
@@ -93,6 +123,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         raise CliError("--max-message-bytes must be at least 1024")
     if args.report_buffer < 1:
         raise CliError("--report-buffer must be at least 1")
+    if not 0.1 <= args.reconnect_max_seconds <= 3600:
+        raise CliError("--reconnect-max-seconds must be between 0.1 and 3600")
     if args.metrics_port < 0 or args.metrics_port > 65535:
         raise CliError("--metrics-port must be 0-65535")
     if args.name:
@@ -106,7 +138,12 @@ def cmd_agent(args: argparse.Namespace) -> int:
         labels=parse_labels(args.label),
         max_message_bytes=args.max_message_bytes,
         report_buffer=args.report_buffer,
+        reconnect_max_seconds=args.reconnect_max_seconds,
         token=os.environ.get("SLUICE_TOKEN") or None,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_ca=args.tls_ca,
+        tls_client_ca=args.tls_client_ca,
     )
 
     def ready(agent: Any) -> None:
@@ -171,7 +208,7 @@ def tensor_values(tensor: Any) -> list[Any]:
 def cmd_predict(args: argparse.Namespace) -> int:
     import grpc
 
-    from controlplane.client import ClientError
+    from controlplane.client import ClientError, channel_credentials
     from protos import inference_pb2, inference_pb2_grpc
 
     validate_name("deployment", args.deployment)
@@ -182,9 +219,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         routing_key=args.key,
         request_id=args.request_id,
     )
-    with grpc.insecure_channel(
-        args.agent,
-        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
+    options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    credentials = channel_credentials()  # TLS agents: SLUICE_TLS_CA (+ SLUICE_TLS_CERT/KEY for mTLS)
+    with (
+        grpc.secure_channel(args.agent, credentials, options=options)
+        if credentials is not None
+        else grpc.insecure_channel(args.agent, options=options)
     ) as channel:
         try:
             response = inference_pb2_grpc.InferenceStub(channel).Predict(request, timeout=args.timeout)
