@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from controlplane.stats import LatencySketch, Moments
+from controlplane.stats import LatencySketch, Moments, Reservoir
 from protos import agent_pb2, common_pb2
 
 ROLE_TO_PROTO = {
@@ -195,37 +195,6 @@ def count_rowwise(info: RouteInfo, rows: np.ndarray) -> tuple[list[np.ndarray], 
 _Counted = tuple[np.ndarray | None, "_BinLayout | None", np.ndarray | None, np.ndarray, int]
 
 
-class _Reservoir:
-    """A uniform sample of at most `size` rows out of every row offered (merge by hypergeometric)."""
-
-    def __init__(self, size: int, rng: np.random.Generator) -> None:
-        self.size = size
-        self.rng = rng
-        self.seen = 0
-        self.sample: np.ndarray | None = None
-
-    def add(self, rows: np.ndarray, seen: int | None = None) -> None:
-        """Offer `rows`; when `seen` is given they are already a uniform sample of that many."""
-        m = rows.shape[0] if seen is None else seen
-        if m == 0 or rows.shape[0] == 0 or self.size == 0:
-            return
-        if self.sample is None or self.seen == 0:
-            self.sample = rows[self._pick(rows.shape[0], min(self.size, rows.shape[0]))]
-            self.seen = m
-            return
-        current = self.sample.shape[0]
-        target = min(self.size, self.seen + m)
-        # How many of the `target` slots go to the new rows, as if drawn from all seen + m rows.
-        from_new = min(int(self.rng.hypergeometric(m, self.seen, target)), rows.shape[0])
-        from_old = min(target - from_new, current)
-        parts = [self.sample[self._pick(current, from_old)], rows[self._pick(rows.shape[0], from_new)]]
-        self.sample = np.concatenate(parts)
-        self.seen += m
-
-    def _pick(self, n: int, k: int) -> np.ndarray:
-        return np.arange(n) if k >= n else np.sort(self.rng.choice(n, k, replace=False))
-
-
 @dataclass
 class _Window:
     """Accumulated raw material of one (deployment, version) during one window."""
@@ -243,7 +212,7 @@ class _Window:
     feature_counts: np.ndarray | None = None
     feature_layout: _BinLayout | None = None
     out_of_range: np.ndarray | None = None
-    reservoir: _Reservoir | None = None
+    reservoir: Reservoir | None = None
     n_labeled: int = 0
     n_correct: int = 0
     sum_abs_error: float = 0.0
@@ -505,9 +474,12 @@ class MetricsRecorder:
                 window.out_of_range += outside
             window.feature_layout = layout
         if self.reservoir_size and sample.shape[0]:
+            # `sample` is already a uniform sample of the `seen` rows of this batch.
+            batch = Reservoir.from_sample(sample, seen, capacity=self.reservoir_size, seed=self._rng)
             if window.reservoir is None:
-                window.reservoir = _Reservoir(self.reservoir_size, self._rng)
-            window.reservoir.add(sample, seen)
+                window.reservoir = batch
+            else:
+                window.reservoir.merge(batch)
 
     def record_rejected(self, deployment: str, code: str) -> None:
         with self._lock:
@@ -679,9 +651,10 @@ class MetricsRecorder:
                     )
                 )
         reservoir = window.reservoir
-        if reservoir is not None and reservoir.sample is not None and reservoir.sample.size:
-            out.reservoir_features = int(reservoir.sample.shape[1])
-            out.reservoir.extend(reservoir.sample.astype(np.float32).ravel().tolist())
+        if reservoir is not None and len(reservoir):
+            sample = reservoir.sample()
+            out.reservoir_features = int(sample.shape[1])
+            out.reservoir.extend(sample.astype(np.float32).ravel().tolist())
         if window.n_labeled:
             out.feedback.n_labeled = window.n_labeled
             out.feedback.n_correct = window.n_correct

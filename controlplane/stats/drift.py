@@ -138,7 +138,7 @@ class Reservoir:
     """
 
     def __init__(
-        self, capacity: int, n_features: int | None = None, seed: int | None = None
+        self, capacity: int, n_features: int | None = None, seed: int | np.random.Generator | None = None
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -152,7 +152,11 @@ class Reservoir:
 
     @classmethod
     def from_sample(
-        cls, sample: np.ndarray, seen: int, capacity: int | None = None, seed: int | None = None
+        cls,
+        sample: np.ndarray,
+        seen: int,
+        capacity: int | None = None,
+        seed: int | np.random.Generator | None = None,
     ) -> Reservoir:
         """Wrap a uniform sample of a stream of ``seen`` rows (e.g. one an agent reported)."""
         rows = np.atleast_2d(np.asarray(sample, dtype=np.float64))
