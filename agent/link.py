@@ -30,7 +30,7 @@ log = logging.getLogger("sluice.agent")
 
 SOFTWARE_VERSION = "sluice-agent 0.1.0"
 BACKOFF_START = 0.2
-BACKOFF_CAP = 1.0  # keeps "a change lands within 2 s of a healed partition" true by default
+BACKOFF_CAP = 0.5  # keeps "a change lands within 2 s of a healed partition" true by default
 DEFAULT_HEARTBEAT = 2.0
 MISSED_HEARTBEATS = 3
 FETCH_TIMEOUT = 300.0

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     agent.add_argument(
         "--reconnect-max-seconds",
         type=float,
-        default=1.0,
+        default=0.5,
         metavar="SECONDS",
         help="longest wait between reconnects to the control plane, and (at least 1 s) for one connect "
         "attempt: how soon the agent is back after a network cut heals (default %(default)s)",
