@@ -869,6 +869,14 @@ class Demo:
             self.mark()
             self.sleep(max(0.0, self.duration))
             self.report_split("traffic after the scenario")
+        elif not (sys.stdin.isatty() and sys.stdout.isatty()):
+            # e.g. `make demo` from a script: the system stays up for other commands to use.
+            self.say(
+                "no terminal here for the TUI: the demo keeps running, traffic flowing, "
+                + (f"for {self.duration:g} s" if self.duration is not None else "until Ctrl-C or SIGTERM")
+                + " (`sluice demo --headless` stops by itself)"
+            )
+            self.sleep(self.duration if self.duration is not None else math.inf)
         else:
             self.open_tui()
         _, errors = self.counts()

@@ -6,6 +6,7 @@ by its unique workdir (in their command lines) and kills any survivor by pid, wh
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -142,6 +143,44 @@ def test_headless_demo_tells_the_whole_story_and_stops_everything(workdir: Path)
         "demo-agent-1.log",
         "demo-agent-2.log",
     }
+
+
+@pytest.mark.xdist_group("demo")
+def test_without_a_terminal_the_demo_stays_up_for_other_commands(workdir: Path) -> None:
+    """`make demo` from a script: no TUI, the system keeps running; the CLI reads it; SIGTERM ends it."""
+    proc = demo_process(workdir)  # no --headless; stdin and stdout are not a terminal
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "no terminal here for the TUI" in line:
+                break
+        output = "".join(seen)
+        assert "no terminal here for the TUI" in output, output
+        address = re.search(r"--controlplane (127\.0\.0\.1:\d+)", output).group(1)  # type: ignore[union-attr]
+        listed = subprocess.run(
+            [sys.executable, "-m", "controlplane", "--controlplane", address, "version", "list", "--json"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        versions = {f"{v['ref']['model']}:{v['ref']['version']}": v for v in json.loads(listed.stdout)}
+        assert {"cancer:v1", "cancer:v2"} <= set(versions), versions
+        for ref in ("cancer:v1", "cancer:v2"):
+            assert re.fullmatch(r"[0-9a-f]{64}", versions[ref]["sha256"]), versions[ref]
+            assert json.dumps(versions[ref]["inputs"]).count("30") >= 1, versions[ref]  # [?, 30] floats
+        assert proc.poll() is None  # still up after the CLI call
+        os.killpg(proc.pid, signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "Traceback" not in rest
+    assert wait_gone(workdir) == []
 
 
 @pytest.mark.xdist_group("demo")
