@@ -29,6 +29,8 @@ log = logging.getLogger("sluice.agent")
 
 SHADOW_QUEUE_LIMIT = 256
 MAX_ID_LENGTH = 256
+#: a routing key is hashed, never stored; the bound only keeps a request from carrying megabytes of it
+MAX_KEY_LENGTH = 1024
 
 
 @dataclass
@@ -208,6 +210,8 @@ class AgentCore:
                 versions = ", ".join(r.version for r in dep.routes if r.role != "shadow")
                 raise not_found(f"deployment {dep.name!r} has no version {version!r} (it serves {versions})")
         else:
+            if len(key) > MAX_KEY_LENGTH:
+                raise invalid(f"the routing key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
             route = dep.routes[dep.router.route(key, attributes if dep.router.segments else None)]
         if len(request_id) > MAX_ID_LENGTH:
             raise invalid(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
@@ -240,6 +244,9 @@ class AgentCore:
         longest = max(map(len, ids), default=0)
         if longest > MAX_ID_LENGTH:
             raise invalid(f"a request id is {longest} characters; the limit is {MAX_ID_LENGTH}")
+        longest_key = max(map(len, keys), default=0)
+        if longest_key > MAX_KEY_LENGTH:
+            raise invalid(f"a routing key is {longest_key} characters; the limit is {MAX_KEY_LENGTH}")
         fixed = dep.router.fixed
         if fixed >= 0:  # one route takes every row: nothing to route or group
             chosen = None

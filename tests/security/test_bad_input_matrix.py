@@ -1153,6 +1153,22 @@ AGENT_CASES = [
         "request id",
     ),
     Case(
+        "predict-100k-routing-key",
+        "inference",
+        "Predict",
+        predict(input=tensor(ROW), routing_key="k" * 100_000),
+        INVALID,
+        "routing key is 100000 characters; the limit is 1024",
+    ),
+    Case(
+        "batch-100k-routing-key",
+        "inference",
+        "PredictBatch",
+        batch(inputs=tensor(ROWS), routing_keys=["a", "b", "c", "k" * 100_000]),
+        INVALID,
+        "routing key is 100000 characters",
+    ),
+    Case(
         "predict-oversized",
         "inference",
         "Predict",
