@@ -175,6 +175,13 @@ async def settle(pilot: Pilot[Any], screen_type: type[SluiceScreen[Any]]) -> Non
     await until(pilot, lambda: app.connection == "connected" and app.identity, "the connection")
     screen = await loaded(pilot, screen_type)
     await until(pilot, lambda: not screen.fetching, "the last load to finish")
+    # A DataTable sizes its columns on its next idle; on a busy machine that can come after the
+    # picture would be taken (columns cut to their headers' width), so wait for it.
+    await until(
+        pilot,
+        lambda: not any(t._require_update_dimensions for t in app.screen.query(DataTable)),
+        "the tables' column widths",
+    )
     await pilot.pause()
     app.clear_notifications()
     for widget in app.screen.query(Input):
