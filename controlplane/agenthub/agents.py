@@ -176,7 +176,8 @@ def agent_connected(ctx: Context, hello: AgentHello) -> str:
 def record_applied(ctx: Context, agent_id: str, generations: Mapping[str, int]) -> None:
     _check_generations(generations)
     with ctx.db.session() as session:
-        session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_seen=utcnow()))
+        # An applied snapshot supersedes the last refusal: only a current NACK is shown.
+        session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_seen=utcnow(), last_nack=""))
         _set_applied(session, agent_id, generations)
 
 
@@ -266,7 +267,7 @@ def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatu
             )
         target = generation or row.generation
         rows = session.execute(
-            select(AgentRow.id, AgentRow.name, AgentDeploymentRow.applied_generation)
+            select(AgentRow.id, AgentRow.name, AgentRow.last_nack, AgentDeploymentRow.applied_generation)
             .outerjoin(
                 AgentDeploymentRow,
                 (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
@@ -276,6 +277,8 @@ def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatu
         ).all()
     synced = [r.name for r in rows if (r.applied_generation or 0) >= target]
     lagging = [
-        f"{r.name} (at generation {r.applied_generation or 0})" for r in rows if (r.applied_generation or 0) < target
+        f"{r.name} (at generation {r.applied_generation or 0}" + (f"; refused: {r.last_nack})" if r.last_nack else ")")
+        for r in rows
+        if (r.applied_generation or 0) < target
     ]
     return SyncStatus(deployment, target, synced, lagging)

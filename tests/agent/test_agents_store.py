@@ -46,7 +46,9 @@ def test_agents_sync_bookkeeping(ctx: Context, models_dir: Path) -> None:
     agents.record_nack(ctx, "b2", "artifact 1234: sha256 mismatch", {"web": 1})
     agents.record_applied(ctx, "a1", {"web": 2})
     status = agents.sync_status(ctx, "web")
-    assert status.synced == ["alpha"] and status.lagging == ["beta (at generation 1)"]
+    # The refusal is named, so `traffic set --wait` says why an agent lags.
+    assert status.synced == ["alpha"]
+    assert status.lagging == ["beta (at generation 1; refused: artifact 1234: sha256 mismatch)"]
     assert agents.sync_status(ctx, "web", generation=1).in_sync  # an older generation is applied
 
     listed = {a.name: a for a in agents.list_agents(ctx)}
@@ -55,6 +57,8 @@ def test_agents_sync_bookkeeping(ctx: Context, models_dir: Path) -> None:
         (d.deployment, d.applied_generation, d.desired_generation, d.in_sync) for d in listed["beta"].deployments
     ] == [("web", 1, 2, False)]
     assert listed["alpha"].deployments[0].in_sync and listed["alpha"].labels == {"zone": "a"}
+    agents.record_applied(ctx, "b2", {"web": 2})  # a later snapshot applied: the refusal is history
+    assert {a.name: a for a in agents.list_agents(ctx)}["beta"].last_nack == ""
 
     # A lost agent no longer counts for WaitForSync; it is back once it reconnects.
     assert agents.set_state(ctx, "b2", agents.LOST) == agents.CONNECTED
