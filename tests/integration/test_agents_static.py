@@ -18,35 +18,10 @@ from controlplane.client import SluiceClient
 from controlplane.store.db import Database
 from controlplane.store.models import MetricWindowRow
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import SluiceProcess, free_port, run_cli, unique
+from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("agents-static")]
-
-CP_READY = r"sluice control plane listening on (\S+)"
-
-
-def start_controlplane(root: Path, port: int, log: str) -> SluiceProcess:
-    config = root / "cp.toml"
-    config.write_text("[agents]\nheartbeat_seconds = 0.5\nlost_after_missed = 3\n")
-    return SluiceProcess(
-        [
-            "controlplane",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--db",
-            f"sqlite:///{root / 'cp.db'}",
-            "--artifacts",
-            str(root / "artifacts"),
-            "--config",
-            str(config),
-            "--metrics-port",
-            "0",
-        ],
-        root / log,
-        ready_pattern=CP_READY,
-    )
-
 
 SERVED: dict[str, int] = {}
 
@@ -66,7 +41,7 @@ def test_agents_survive_a_controlplane_crash_and_reconverge(tmp_path: Path) -> N
     address = f"127.0.0.1:{port}"
     models = tmp_path / "models"
     models.mkdir()
-    cp = start_controlplane(tmp_path, port, "cp-1.log")
+    cp = start_controlplane_process(tmp_path, f"127.0.0.1:{port}", "cp-1.log")
     agents: list[AgentProcess] = []
     restarted_cp: SluiceProcess | None = None
     try:
@@ -102,7 +77,7 @@ def test_agents_survive_a_controlplane_crash_and_reconverge(tmp_path: Path) -> N
         assert health.status == health_pb2.HealthCheckResponse.SERVING
 
         # The control plane comes back on the same database: both agents reconnect, in sync.
-        restarted_cp = start_controlplane(tmp_path, port, "cp-2.log")
+        restarted_cp = start_controlplane_process(tmp_path, f"127.0.0.1:{port}", "cp-2.log")
 
         def all_in_sync() -> bool:
             result = run_cli("agents", "--json", address=address)

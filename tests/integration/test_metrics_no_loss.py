@@ -19,35 +19,12 @@ import pytest
 
 from controlplane.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import SluiceProcess, free_port, run_cli, unique
+from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("metrics-no-loss")]
 
-CP_READY = r"sluice control plane listening on (\S+)"
 DOWN_SECONDS = 20.0
-
-
-def start_controlplane(root: Path, port: int, log: str) -> SluiceProcess:
-    config = root / "cp.toml"
-    config.write_text("[agents]\nheartbeat_seconds = 0.5\nlost_after_missed = 3\n")
-    return SluiceProcess(
-        [
-            "controlplane",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--db",
-            f"sqlite:///{root / 'cp.db'}",
-            "--artifacts",
-            str(root / "artifacts"),
-            "--config",
-            str(config),
-            "--metrics-port",
-            "0",
-        ],
-        root / log,
-        ready_pattern=CP_READY,
-    )
 
 
 class Traffic:
@@ -94,7 +71,7 @@ def test_sigkill_of_the_controlplane_loses_no_metric(tmp_path: Path) -> None:
     address = f"127.0.0.1:{port}"
     models = tmp_path / "models"
     models.mkdir()
-    cp: SluiceProcess | None = start_controlplane(tmp_path, port, "cp-1.log")
+    cp: SluiceProcess | None = start_controlplane_process(tmp_path, f"127.0.0.1:{port}", "cp-1.log")
     agents: list[AgentProcess] = []
     traffic: Traffic | None = None
     try:
@@ -121,7 +98,7 @@ def test_sigkill_of_the_controlplane_loses_no_metric(tmp_path: Path) -> None:
         time.sleep(DOWN_SECONDS)
         assert time.monotonic() - down_since >= DOWN_SECONDS
         assert traffic.sent > sent_while_down_start  # the agents kept serving
-        cp = start_controlplane(tmp_path, port, "cp-2.log")
+        cp = start_controlplane_process(tmp_path, f"127.0.0.1:{port}", "cp-2.log")
         time.sleep(2.0)  # traffic continues across the restart
         sent = traffic.stop()
         assert not traffic.errors, traffic.errors[:5]  # the agents answered every request

@@ -33,12 +33,11 @@ from controlplane.training import breast_cancer_arrays
 from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.experiments.support import make_weak_classifier_onnx
-from tests.harness import SluiceProcess, free_port, run_cli, unique
+from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
 from tests.models import make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-e2e")]
 
-CP_READY = r"sluice control plane listening on (\S+)"
 CONFIG = """
 [agents]
 heartbeat_seconds = 0.5
@@ -81,25 +80,7 @@ class Cluster:
 
     def start_cp(self) -> None:
         self.starts += 1
-        config = self.root / "cp.toml"
-        config.write_text(CONFIG)
-        self.cp = SluiceProcess(
-            [
-                "controlplane",
-                "--listen",
-                self.address,
-                "--db",
-                f"sqlite:///{self.root / 'cp.db'}",
-                "--artifacts",
-                str(self.root / "artifacts"),
-                "--config",
-                str(config),
-                "--metrics-port",
-                "0",
-            ],
-            self.root / f"cp-{self.starts}.log",
-            ready_pattern=CP_READY,
-        )
+        self.cp = start_controlplane_process(self.root, self.address, f"cp-{self.starts}.log", config=CONFIG)
 
     def client(self) -> SluiceClient:
         return SluiceClient(self.address, token="")
@@ -234,9 +215,7 @@ def test_a_better_challenger_is_promoted_across_a_controlplane_kill(cluster: Clu
     assert traffic.errors == []  # zero failed predictions, the kill included
     # No metric window lost or counted twice across the kill: the control plane's request count is
     # exactly what the agents answered.
-    wait_until(
-        lambda: cluster.requests_recorded() >= cluster.answered, timeout=60, what=f"{cluster.answered} requests"
-    )
+    wait_until(lambda: cluster.requests_recorded() >= cluster.answered, timeout=60, what=f"{cluster.answered} requests")
     time.sleep(2.0)  # a late duplicate would show up now
     assert cluster.requests_recorded() == cluster.answered
     with cluster.client() as client:

@@ -22,7 +22,7 @@ import pytest
 from controlplane.config import token_digest
 from protos import controlplane_pb2, controlplane_pb2_grpc, inference_pb2, inference_pb2_grpc
 from tests.agent.cluster import AgentProcess, wait_until
-from tests.harness import OPENSSL, Cert, Pki, SluiceProcess, run_cli, unique
+from tests.harness import CP_READY, OPENSSL, Cert, Pki, SluiceProcess, run_cli, unique
 from tests.models import breast_cancer_rows, make_classifier_onnx
 
 pytestmark = [
@@ -33,7 +33,6 @@ pytestmark = [
 
 ADMIN_TOKEN = "admin-secret-for-tls-tests"
 AGENT_TOKEN = "agent-secret-for-tls-tests"
-CP_READY = r"sluice control plane listening on (\S+)"
 
 
 @dataclass
