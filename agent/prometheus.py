@@ -9,10 +9,11 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterator
-from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from controlplane.metrics_http import MetricsEndpoint
 
 LATENCY_BUCKETS = (
     0.0001,
@@ -40,16 +41,15 @@ class _Histogram:
         self.total = 0.0
 
 
-class AgentPrometheus:
+class AgentPrometheus(MetricsEndpoint):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
+        super().__init__(CollectorRegistry(auto_describe=False))
         self.registry.register(self)  # type: ignore[arg-type]
         self._predictions: dict[tuple[str, str, str], float] = {}
         self._latency: dict[tuple[str, str], _Histogram] = {}
         self._generations: dict[str, int] = {}
         self._connected = 0
         self._new_series = threading.Lock()
-        self._http: Any = None
 
     # ---- the hot path ----
 
@@ -119,14 +119,3 @@ class AgentPrometheus:
         for deployment, value in sorted(generations):
             generation.add_metric((deployment,), value)
         yield generation
-
-    def serve(self, host: str, port: int) -> int:
-        """Start the /metrics HTTP server; returns the port it listens on."""
-        self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(self._http.server_port)
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from controlplane.metrics_http import MetricsEndpoint
 
 log = logging.getLogger("sluice.monitoring")
 
@@ -46,9 +47,9 @@ class _StoredState(Collector):
         return iter(())
 
 
-class ControlPlaneMetrics:
+class ControlPlaneMetrics(MetricsEndpoint):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        super().__init__(CollectorRegistry(auto_describe=True))
         self.reports = Counter(
             "sluice_metric_reports",
             "Metric reports received from agents, by outcome (stored | replay | skipped_window)",
@@ -72,19 +73,8 @@ class ControlPlaneMetrics:
             registry=self.registry,
         )
         self._collector: _StoredState | None = None
-        self._http: Any = None
 
     def watch_store(self, read: Callable[[], tuple[int, dict[str, int]]]) -> None:
         if self._collector is None:
             self._collector = _StoredState(read)
             self.registry.register(self._collector)
-
-    def serve(self, host: str, port: int) -> int:
-        self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(self._http.server_port)
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
