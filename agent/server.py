@@ -10,7 +10,6 @@ import asyncio
 import logging
 import os
 import re
-import signal
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from agent.reports import DEFAULT_CAPACITY, ReportBuffer
 from agent.services import InferenceService, OipService
 from agent.serving import ServingTable, SnapshotApplier
 from controlplane.decoding import DecodingRegistrar
+from controlplane.lifecycle import wait_for_stop_signal
 from controlplane.tls import TlsError, channel_credentials_from, server_credentials_from
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 
@@ -297,10 +297,6 @@ async def serve(options: AgentOptions, ready: Callable[[AgentServer], None] | No
     await agent.start()
     if ready is not None:
         ready(agent)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await wait_for_stop_signal()
     log.info("shutting down: draining calls")
     await agent.stop()

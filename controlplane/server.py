@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import signal
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from controlplane.context import Context
 from controlplane.decoding import DecodingRegistrar
 from controlplane.errors import InvalidInput, Unavailable
 from controlplane.events import EventBus
+from controlplane.lifecycle import wait_for_stop_signal
 from controlplane.store.db import Database
 from protos import controlplane_pb2, controlplane_pb2_grpc
 
@@ -201,11 +201,7 @@ async def serve(options: ServerOptions, ready: Callable[[ControlPlaneServer], No
     await server.start()
     if ready is not None:
         ready(server)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await wait_for_stop_signal()
     log.info("shutting down: draining calls")
     await server.stop()
 
