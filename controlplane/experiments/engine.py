@@ -859,26 +859,26 @@ class RolloutEngine:
         return Transition(info.name, "rolled_back", why)
 
     def _pause(self, info: ExperimentInfo, analysis: Analysis, why: str) -> Transition:
-        with self.ctx.db.session() as session:
-            row, _ = self._guarded(session, info)
-            row.state = "paused"
-            row.analysis = analysis.to_json()
-            row.status_reason = why
-            audit.record(session, ENGINE, "experiment.pause", info.name, deployment=info.deployment, reason=why)
-        self.ctx.events.publish("experiment", info.deployment, f"experiment {info.name} paused for a person")
-        return Transition(info.name, "paused", why)
+        return self._settle(info, analysis, "paused", why, "experiment.pause", "paused for a person")
 
     def _complete(self, info: ExperimentInfo, analysis: Analysis, step: str) -> Transition:
         why = f"last gate passed at {step}: {describe(analysis)}; `sluice promote {info.name}` makes it champion"
+        return self._settle(info, analysis, "completed", why, "experiment.complete", "completed")
+
+    def _settle(
+        self, info: ExperimentInfo, analysis: Analysis, state: str, why: str, action: str, event: str
+    ) -> Transition:
+        """A transition that leaves the traffic as it is: new state, reason, audit, event."""
         with self.ctx.db.session() as session:
             row, _ = self._guarded(session, info)
-            row.state = "completed"
-            row.ended_at = self.clock()
+            row.state = state
+            if state in ENDED_STATES:
+                row.ended_at = self.clock()
             row.analysis = analysis.to_json()
             row.status_reason = why
-            audit.record(session, ENGINE, "experiment.complete", info.name, deployment=info.deployment, reason=why)
-        self.ctx.events.publish("experiment", info.deployment, f"experiment {info.name} completed")
-        return Transition(info.name, "completed", why)
+            audit.record(session, ENGINE, action, info.name, deployment=info.deployment, reason=why)
+        self.ctx.events.publish("experiment", info.deployment, f"experiment {info.name} {event}")
+        return Transition(info.name, state, why)
 
     def _auto_promote(self, info: ExperimentInfo, analysis: Analysis, step: str) -> Transition:
         why = f"auto-promote: last gate passed at {step}: {describe(analysis)}"
