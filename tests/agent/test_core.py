@@ -113,11 +113,16 @@ def test_apply_reuses_sessions_and_keeps_the_old_state_of_a_failing_deployment(
     assert set(table5.deployments) == {"api"}
 
 
-def test_predict_batch_matches_single_row_predictions(tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]) -> None:
+def filled_cache(tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]) -> tuple[AgentCache, str, str]:
+    """A cache holding every artifact; returns it with the sha256 of v1 and of v2."""
     cache = AgentCache(tmp_path)
     for sha, data in artifacts.values():
         cache.put(data, sha)
-    (sha1, _), (sha2, _) = artifacts["v1"], artifacts["v2"]
+    return cache, artifacts["v1"][0], artifacts["v2"][0]
+
+
+def test_predict_batch_matches_single_row_predictions(tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]) -> None:
+    cache, sha1, sha2 = filled_cache(tmp_path, artifacts)
     snap = snapshot(
         1,
         agent_pb2.DeploymentSnapshot(
@@ -152,10 +157,7 @@ def test_predict_batch_matches_single_row_predictions(tmp_path: Path, artifacts:
 
 
 def test_shadow_scores_a_copy_and_never_answers(tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]) -> None:
-    cache = AgentCache(tmp_path)
-    for sha, data in artifacts.values():
-        cache.put(data, sha)
-    (sha1, _), (sha2, _) = artifacts["v1"], artifacts["v2"]
+    cache, sha1, sha2 = filled_cache(tmp_path, artifacts)
     snap = snapshot(
         1,
         agent_pb2.DeploymentSnapshot(
@@ -191,10 +193,7 @@ def test_shadow_scores_a_copy_and_never_answers(tmp_path: Path, artifacts: dict[
 def test_segment_rules_keep_other_requests_on_the_champion(
     tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]
 ) -> None:
-    cache = AgentCache(tmp_path)
-    for sha, data in artifacts.values():
-        cache.put(data, sha)
-    (sha1, _), (sha2, _) = artifacts["v1"], artifacts["v2"]
+    cache, sha1, sha2 = filled_cache(tmp_path, artifacts)
     snap = snapshot(
         1,
         agent_pb2.DeploymentSnapshot(
