@@ -12,7 +12,7 @@ from tui.format import champion_first, split_roles, vref
 from tui.screens.base import SluiceScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy_form import DeployForm, DeployRequest
-from tui.screens.experiment_form import ExperimentForm, ExperimentRequest
+from tui.screens.experiment_form import ExperimentForm, submit_experiment
 from tui.screens.rollback_form import RollbackForm, RollbackRequest
 from tui.screens.traffic_form import TrafficForm, TrafficRequest
 
@@ -107,16 +107,7 @@ class DeploymentActionsScreen(SluiceScreen[T]):
             return
         champion, _ = split_roles(deployment)
         model = champion.version.model if champion else ""
-        self.app.push_screen(ExperimentForm(deployment.name, model), self._start_experiment)
-
-    def _start_experiment(self, request: ExperimentRequest | None) -> None:
-        if request is None:
-            return
-        self.sluice.perform(
-            f"start experiment {request.name}",
-            lambda client: client.start_experiment(request.name, request.config, request.reason),
-            lambda e: f"experiment {e.name} started: {vref(e.config.challenger)} at {e.current_percent}%",
-        )
+        self.app.push_screen(ExperimentForm(deployment.name, model), lambda r: submit_experiment(self.sluice, r))
 
     def action_promote(self) -> None:
         found = self._require_experiment()

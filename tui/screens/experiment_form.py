@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.containers import Horizontal
 from textual.suggester import SuggestFromList
@@ -16,7 +17,11 @@ from controlplane.client import ref
 from controlplane.errors import InvalidInput
 from controlplane.names import validate_name
 from protos import controlplane_pb2
+from tui.format import vref
 from tui.screens.form import FormError, FormScreen, decimal, entry, field, version_ref, whole
+
+if TYPE_CHECKING:
+    from tui.app import SluiceApp
 
 METRICS = ("accuracy", "error_rate", "mae", "p95_latency")
 
@@ -26,6 +31,17 @@ class ExperimentRequest:
     name: str
     config: controlplane_pb2.ExperimentConfig
     reason: str
+
+
+def submit_experiment(app: SluiceApp, request: ExperimentRequest | None) -> None:
+    """Start the experiment an ExperimentForm returned (None: the form was cancelled)."""
+    if request is None:
+        return
+    app.perform(
+        f"start experiment {request.name}",
+        lambda client: client.start_experiment(request.name, request.config, request.reason),
+        lambda e: f"experiment {e.name} started: {vref(e.config.challenger)} at {e.current_percent}%",
+    )
 
 
 def parse_guardrails(text: str) -> list[controlplane_pb2.Guardrail]:

@@ -16,7 +16,7 @@ from protos import common_pb2
 from tui.format import MINUTES, cell, number, size, vref, when
 from tui.screens.base import SluiceScreen, fill_table, selected_key
 from tui.screens.deploy_form import DeployForm, DeployRequest
-from tui.screens.experiment_form import ExperimentForm, ExperimentRequest
+from tui.screens.experiment_form import ExperimentForm, submit_experiment
 
 
 def shape(spec: common_pb2.TensorSpec) -> str:
@@ -119,13 +119,4 @@ class VersionsScreen(SluiceScreen[list[common_pb2.ModelVersion]]):
             self.sluice.notify("no version selected", severity="warning")
             return
         form = ExperimentForm(self.sluice.selected_deployment, version.ref.model, vref(version.ref))
-        self.app.push_screen(form, self._start)
-
-    def _start(self, request: ExperimentRequest | None) -> None:
-        if request is None:
-            return
-        self.sluice.perform(
-            f"start experiment {request.name}",
-            lambda client: client.start_experiment(request.name, request.config, request.reason),
-            lambda e: f"experiment {e.name} started: {vref(e.config.challenger)} at {e.current_percent}%",
-        )
+        self.app.push_screen(form, lambda r: submit_experiment(self.sluice, r))
