@@ -46,17 +46,20 @@ class Outcome:
 
 def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarray:
     """A float32 array of the tensor's shape (values or little-endian raw bytes)."""
-    shape = tuple(tensor.shape)
+    if tensor.raw and len(tensor.values):
+        raise invalid(f"the {what} sets both 'values' and 'raw'; send one of them")
+    return float32_array(tuple(tensor.shape), tensor.raw, tensor.values, what, "'raw'")
+
+
+def float32_array(shape: tuple[int, ...], raw: bytes, values: Sequence[float], what: str, raw_name: str) -> np.ndarray:
+    """The rows of a request (our Tensor or an OIP input): little-endian `raw` bytes if any, else `values`."""
     if any(d < 0 for d in shape):
         raise invalid(f"the {what} shape {list(shape)} has a negative dimension")
-    if tensor.raw:
-        if len(tensor.values):
-            raise invalid(f"the {what} sets both 'values' and 'raw'; send one of them")
-        if len(tensor.raw) % 4:
-            raise invalid(f"the {what} 'raw' holds {len(tensor.raw)} bytes, not a whole number of float32s")
-        array = np.frombuffer(tensor.raw, dtype="<f4")
+    if raw:
+        if len(raw) % 4:
+            raise invalid(f"the {what} {raw_name} holds {len(raw)} bytes, not a whole number of float32s")
+        array = np.frombuffer(raw, dtype="<f4")
     else:
-        values = tensor.values
         # fromiter fills a float32 buffer in one pass; np.array would first discover the dtype.
         array = np.fromiter(values, dtype=np.float32, count=len(values))
     return reshape(array, shape, what)

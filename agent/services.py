@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 import grpc
 import numpy as np
 
-from agent.core import AgentCore, Outcome, decode_tensor, reshape
+from agent.core import AgentCore, Outcome, decode_tensor, float32_array
 from agent.errors import Rejected, invalid
 from agent.link import SOFTWARE_VERSION
 from agent.wire import encode_rows
@@ -237,21 +237,15 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
         spec = request.inputs[0]
         if spec.datatype != "FP32":
             raise invalid(f"input {spec.name!r} has datatype {spec.datatype!r}; the model takes FP32")
-        shape = tuple(spec.shape)
-        if any(d < 0 for d in shape):
-            raise invalid(f"input {spec.name!r} has a negative dimension in shape {list(shape)}")
+        raw = b""
         if request.raw_input_contents:
             if len(request.raw_input_contents) != 1:
                 raise invalid(f"raw_input_contents has {len(request.raw_input_contents)} entries for 1 input")
             if spec.HasField("contents") and spec.contents.ByteSize():
                 raise invalid(f"input {spec.name!r} sets both contents and raw_input_contents; send one, not both")
             raw = request.raw_input_contents[0]
-            if len(raw) % 4:
-                raise invalid(f"input {spec.name!r}: {len(raw)} raw bytes is not a whole number of FP32 values")
-            array = np.frombuffer(raw, dtype="<f4")
-        else:
-            array = np.array(spec.contents.fp32_contents, dtype=np.float32)
-        return reshape(array, shape, f"input {spec.name!r}")
+        what = f"input {spec.name!r}"
+        return float32_array(tuple(spec.shape), raw, spec.contents.fp32_contents, what, "raw_input_contents")
 
     async def ModelInfer(
         self, request: oip_pb2.ModelInferRequest, context: grpc.aio.ServicerContext
