@@ -76,14 +76,18 @@ async def type_text(pilot: Pilot[Any], text: str, clear: bool = False) -> None:
 
 
 async def cursor_to(pilot: Pilot[Any], table: DataTable[Any], key: str) -> None:
-    """Move a table's cursor onto the row `key` with the arrow keys, as a person would."""
+    """Move a table's cursor onto the row `key` with the arrow keys, as a person would.
+
+    Each step looks where the row is now: a live reload may insert rows above it meanwhile.
+    (`home` only scrolls a row cursor sideways; `ctrl+home` is the key that goes to the top.)
+    """
     await until(pilot, lambda: key in table.rows, f"row {key} in the table")
     table.focus()
-    await pilot.press("home")
-    for _ in range(table.row_count):
+    await pilot.press("ctrl+home")
+    for _ in range(2 * table.row_count + 10):
         if selected_key(table) == key:
             return
-        await pilot.press("down")
+        await pilot.press("down" if table.get_row_index(key) > table.cursor_row else "up")
     assert selected_key(table) == key, f"could not reach row {key}"
 
 
