@@ -51,6 +51,7 @@ from controlplane.deployments import (
 from controlplane.domain import DeploymentInfo, Principal, Role
 from controlplane.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidInput, NotFound
 from controlplane.experiments.analysis import METRICS, Analysis, Arm, analyze, describe
+from controlplane.monitoring import alerts
 from controlplane.names import validate_name
 from controlplane.registry import find_version
 from controlplane.stats import CHALLENGER_WINS, CHAMPION_HOLDS
@@ -839,23 +840,19 @@ class RolloutEngine:
                 step_index=info.step_index,
                 percent=info.current_percent,
             )
-            ref = f"{challenger.model}:{challenger.version}"
-        self.ctx.events.publish(
-            "experiment", info.deployment, f"generation {generation}: experiment {info.name} rolled back ({gate})"
-        )
-        try:
-            from controlplane.monitoring.alerts import open_alert
-
-            open_alert(
-                self.ctx,
+            # The alert commits with the rollback: nobody sees one without the other.
+            alert, transition = alerts.record_alert(
+                session,
                 deployment=info.deployment,
                 kind=GATE_ALERT,
                 severity="critical",
-                message=f"experiment {info.name}: {ref} rolled back to 0%: {why}",
+                message=f"experiment {info.name}: {challenger.model}:{challenger.version} rolled back to 0%: {why}",
                 version_id=info.challenger_id,
             )
-        except Exception:  # the rollback stands whatever happens to the alert
-            log.exception("opening the alert for the rollback of %s failed", info.name)
+        self.ctx.events.publish(
+            "experiment", info.deployment, f"generation {generation}: experiment {info.name} rolled back ({gate})"
+        )
+        alerts.announce(self.ctx, alert, transition)
         return Transition(info.name, "rolled_back", why)
 
     def _pause(self, info: ExperimentInfo, analysis: Analysis, why: str) -> Transition:

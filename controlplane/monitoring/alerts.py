@@ -135,16 +135,6 @@ def _check_key(deployment: str, kind: str) -> None:
         raise InvalidInput("an alert kind is 1-64 characters")
 
 
-def _announce(ctx: Context, info: AlertInfo, transition: str) -> None:
-    where = info.deployment or (f"agent {info.agent}" if info.agent else "control plane")
-    ctx.events.publish("alert", info.deployment, f"alert {info.id} {transition}: {info.kind} on {where}")
-    from controlplane.monitoring.state import state_of
-
-    sender = state_of(ctx).webhooks
-    if sender is not None:
-        sender.send(info.to_json(transition))
-
-
 def open_alert(
     ctx: Context,
     *,
@@ -157,51 +147,92 @@ def open_alert(
     value: float = 0.0,
 ) -> None:
     """Open the alert, or update the one already active for the same key (escalating it)."""
+    with ctx.db.session() as session:
+        info, transition = record_alert(
+            session,
+            deployment=deployment,
+            kind=kind,
+            severity=severity,
+            message=message,
+            version_id=version_id,
+            agent_id=agent_id,
+            value=value,
+        )
+    announce(ctx, info, transition)
+
+
+def record_alert(
+    session: Session,
+    *,
+    deployment: str,
+    kind: str,
+    severity: str,
+    message: str,
+    version_id: int | None = None,
+    agent_id: str | None = None,
+    value: float = 0.0,
+) -> tuple[AlertInfo, str]:
+    """`open_alert` inside the caller's transaction, so the alert commits with the change it is about.
+
+    Returns the alert and its transition ("opened", "escalated" or "" for a plain update); the
+    caller passes both to `announce` once the transaction has committed.
+    """
     _check_key(deployment, kind)
     if severity not in SEVERITIES:
         raise InvalidInput(f"alert severity {severity!r} is not one of {', '.join(SEVERITIES)}")
     message = message[:MAX_MESSAGE]
     agent_id = agent_id or None
     now = utcnow()
-    with ctx.db.session() as session:
-        _lock_key(session, deployment, kind, version_id, agent_id)
-        row = _active(session, deployment, kind, version_id, agent_id)
-        if row is None:
-            row = AlertRow(
-                deployment=deployment,
-                version_id=version_id,
-                agent_id=agent_id,
-                kind=kind,
-                severity=severity,
-                state="open",
-                message=message,
-                value=float(value),
-                occurrences=1,
-                healthy_streak=0,
-                opened_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            transition = "opened"
-        else:
-            transition = ""
-            if _RANK[severity] > _RANK.get(row.severity, 0):
-                row.severity = severity
-                transition = "escalated"
-                if row.state == "acknowledged":  # worse than what the operator acknowledged
-                    row.state = "open"
-                    row.acknowledged_by = None
-                    row.acknowledged_at = None
-            row.message = message
-            row.value = float(value)
-            row.occurrences = int(row.occurrences) + 1
-            row.healthy_streak = 0
-            row.updated_at = now
-        session.flush()
-        info = _info(session, row)
-    if transition:
+    _lock_key(session, deployment, kind, version_id, agent_id)
+    row = _active(session, deployment, kind, version_id, agent_id)
+    if row is None:
+        row = AlertRow(
+            deployment=deployment,
+            version_id=version_id,
+            agent_id=agent_id,
+            kind=kind,
+            severity=severity,
+            state="open",
+            message=message,
+            value=float(value),
+            occurrences=1,
+            healthy_streak=0,
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        transition = "opened"
+    else:
+        transition = ""
+        if _RANK[severity] > _RANK.get(row.severity, 0):
+            row.severity = severity
+            transition = "escalated"
+            if row.state == "acknowledged":  # worse than what the operator acknowledged
+                row.state = "open"
+                row.acknowledged_by = None
+                row.acknowledged_at = None
+        row.message = message
+        row.value = float(value)
+        row.occurrences = int(row.occurrences) + 1
+        row.healthy_streak = 0
+        row.updated_at = now
+    session.flush()
+    return _info(session, row), transition
+
+
+def announce(ctx: Context, info: AlertInfo, transition: str) -> None:
+    """Tell the event stream and the webhooks about a committed transition (none for plain updates)."""
+    if not transition:
+        return
+    if transition in ("opened", "escalated"):
         log.warning("alert %s %s: %s", info.id, transition, info.message)
-        _announce(ctx, info, transition)
+    where = info.deployment or (f"agent {info.agent}" if info.agent else "control plane")
+    ctx.events.publish("alert", info.deployment, f"alert {info.id} {transition}: {info.kind} on {where}")
+    from controlplane.monitoring.state import state_of
+
+    sender = state_of(ctx).webhooks
+    if sender is not None:
+        sender.send(info.to_json(transition))
 
 
 def _resolve_row(session: Session, row: AlertRow) -> None:
@@ -229,7 +260,7 @@ def resolve_alert(
         session.flush()
         info = _info(session, row)
     log.info("alert %s resolved: %s", info.id, info.kind)
-    _announce(ctx, info, "resolved")
+    announce(ctx, info, "resolved")
 
 
 def observe_healthy(
@@ -254,7 +285,7 @@ def observe_healthy(
         session.flush()
         info = _info(session, row)
     log.info("alert %s resolved after %d healthy evaluations: %s", info.id, needed, info.kind)
-    _announce(ctx, info, "resolved")
+    announce(ctx, info, "resolved")
     return True
 
 
@@ -273,7 +304,7 @@ def resolve_where(ctx: Context, ids: Iterable[int], why: str) -> int:
             session.flush()
             infos.append(_info(session, row))
     for info in infos:
-        _announce(ctx, info, "resolved")
+        announce(ctx, info, "resolved")
     return len(infos)
 
 
@@ -332,5 +363,5 @@ def acknowledge(ctx: Context, principal: Principal, alert_id: int) -> AlertInfo:
         session.flush()
         info = _info(session, row)
     if changed:
-        _announce(ctx, info, "acknowledged")
+        announce(ctx, info, "acknowledged")
     return info
