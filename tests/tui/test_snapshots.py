@@ -174,19 +174,22 @@ async def settle(pilot: Pilot[Any], screen_type: type[SluiceScreen[Any]]) -> Non
     assert isinstance(app, SluiceApp)
     await until(pilot, lambda: app.connection == "connected" and app.identity, "the connection")
     screen = await loaded(pilot, screen_type)
-    await until(pilot, lambda: not screen.fetching, "the last load to finish")
-    # A DataTable sizes its columns on its next idle; on a busy machine that can come after the
-    # picture would be taken (columns cut to their headers' width), so wait for it.
-    await until(
-        pilot,
-        lambda: not any(t._require_update_dimensions for t in app.screen.query(DataTable)),
-        "the tables' column widths",
-    )
-    await pilot.pause()
+    await until(pilot, lambda: screen.data is not None and not screen.fetching, "a successful load")
     app.clear_notifications()
     for widget in app.screen.query(Input):
         widget.cursor_blink = False
-    await pilot.pause()
+    # A DataTable sizes its columns on its next idle, and a reload (an event, a reconnect) may come
+    # late on a busy machine: wait until nothing is pending and two pictures in a row are the same.
+    previous = ""
+    deadline = time.monotonic() + 30
+    while True:
+        await pilot.pause(0.2)
+        pending = screen.fetching or any(t._require_update_dimensions for t in app.screen.query(DataTable))
+        picture = "" if pending else app.export_screenshot()
+        if picture and picture == previous:
+            return
+        assert time.monotonic() < deadline, "the screen never settled"
+        previous = picture
 
 
 def on_screen(screen_type: type[SluiceScreen[Any]], *keys: str) -> RunBefore:
