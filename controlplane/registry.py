@@ -142,7 +142,7 @@ def register_version(
                 f"the upload's sha256 is {model_upload.sha256}, the header said "
                 f"{new.expected_sha256}: the file changed or was cut off in transit"
             )
-        signature = inspect_onnx_file(model_upload.path)
+        signature = inspect_onnx_file(model_upload.path, f"the file uploaded for {new.model}:{new.version}")
         inputs = [_spec_dict(s) for s in signature.inputs]
         outputs = [_spec_dict(s) for s in signature.outputs]
         width = n_features(inputs)

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 import grpc
 
@@ -22,8 +23,15 @@ from controlplane.errors import SluiceError
 EXIT_USAGE = 2
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr like every other error (subparsers inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}; `{self.prog} --help` shows the usage\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="sluice",
         description="Put ML models into production safely: deploy, experiment, roll out, roll back.",
     )

@@ -81,10 +81,22 @@ def test_errors_are_one_line(shared_server: ServerThread, models_dir: Path, tmp_
     assert "does not exist" in err
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not onnx")
-    err = one_line_error(run_cli("version", "register", unique("m"), str(junk), "--version", "v1", address=address))
+    model = unique("m")
+    err = one_line_error(run_cli("version", "register", model, str(junk), "--version", "v1", address=address))
     assert "INVALID_ARGUMENT" in err
+    # The message names what the user uploaded, not the control plane's temporary file.
+    assert f"the file uploaded for {model}:v1 is not an ONNX model" in err and ".upload-" not in err
     err = one_line_error(run_cli("deploy", "bad name", "m:v1", address=address))
     assert "may only contain" in err
+
+
+def test_usage_errors_are_one_line_too() -> None:
+    err = one_line_error(run_cli("deploy"))
+    assert "sluice deploy: the following arguments are required: deployment" in err
+    assert "`sluice deploy --help`" in err
+    err = one_line_error(run_cli("alerts", "ack", "abc"))
+    assert "invalid int value: 'abc'" in err
+    assert one_line_error(run_cli("no-such-command")).startswith("error: sluice: argument COMMAND: invalid choice")
 
 
 def test_unreachable_control_plane(tmp_path: Path) -> None:
