@@ -186,16 +186,18 @@ class WaitForSyncRequest(_message.Message):
     def __init__(self, deployment: _Optional[str] = ..., generation: _Optional[int] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
 
 class WaitForSyncResponse(_message.Message):
-    __slots__ = ("in_sync", "generation", "synced_agents", "lagging_agents")
+    __slots__ = ("in_sync", "generation", "synced_agents", "lagging_agents", "refused_agents")
     IN_SYNC_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     SYNCED_AGENTS_FIELD_NUMBER: _ClassVar[int]
     LAGGING_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_AGENTS_FIELD_NUMBER: _ClassVar[int]
     in_sync: bool
     generation: int
     synced_agents: _containers.RepeatedScalarFieldContainer[str]
     lagging_agents: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, in_sync: _Optional[bool] = ..., generation: _Optional[int] = ..., synced_agents: _Optional[_Iterable[str]] = ..., lagging_agents: _Optional[_Iterable[str]] = ...) -> None: ...
+    refused_agents: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, in_sync: _Optional[bool] = ..., generation: _Optional[int] = ..., synced_agents: _Optional[_Iterable[str]] = ..., lagging_agents: _Optional[_Iterable[str]] = ..., refused_agents: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Guardrail(_message.Message):
     __slots__ = ("metric", "max_degradation")

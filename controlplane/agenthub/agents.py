@@ -72,11 +72,17 @@ class SyncStatus:
     deployment: str
     generation: int
     synced: list[str]
-    lagging: list[str]
+    lagging: list[str]  # "name (at generation N[; refused: reason])"
+    refused: list[str] = field(default_factory=list)  # names of lagging agents that refused it
 
     @property
     def in_sync(self) -> bool:
         return not self.lagging
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to wait for: every agent applied the generation or refused it."""
+        return len(self.refused) == len(self.lagging)
 
 
 def validate_hello(
@@ -115,30 +121,50 @@ def _check_generations(generations: Mapping[str, int]) -> None:
             raise InvalidInput(f"the generation of {deployment!r} is {generation}; generations are >= 0")
 
 
+def _agent_rows(session: Session, agent_id: str, deployments: Iterable[str]) -> dict[str, AgentDeploymentRow]:
+    query = select(AgentDeploymentRow).where(
+        AgentDeploymentRow.agent_id == agent_id, AgentDeploymentRow.deployment.in_(list(deployments))
+    )
+    return {row.deployment: row for row in session.scalars(query)}
+
+
 def _set_applied(session: Session, agent_id: str, generations: Mapping[str, int]) -> None:
     if not generations:
         return
     now = utcnow()
-    existing = {
-        row.deployment: row
-        for row in session.scalars(
-            select(AgentDeploymentRow).where(
-                AgentDeploymentRow.agent_id == agent_id,
-                AgentDeploymentRow.deployment.in_(list(generations)),
-            )
-        )
-    }
+    existing = _agent_rows(session, agent_id, generations)
     for deployment, generation in generations.items():
         row = existing.get(deployment)
         if row is None:
             session.add(
                 AgentDeploymentRow(
-                    agent_id=agent_id, deployment=deployment, applied_generation=generation, updated_at=now
+                    agent_id=agent_id,
+                    deployment=deployment,
+                    applied_generation=generation,
+                    refused_generation=0,
+                    updated_at=now,
                 )
             )
-        elif row.applied_generation != generation:
+            continue
+        if row.applied_generation != generation:
             row.applied_generation = generation
             row.updated_at = now
+        if row.refused_generation and generation >= row.refused_generation:
+            row.refused_generation = 0  # applied since: the refusal is history
+
+
+def _set_refused(session: Session, agent_id: str, refused: Mapping[str, int]) -> None:
+    if not refused:
+        return
+    now = utcnow()
+    existing = _agent_rows(session, agent_id, refused)
+    for deployment, generation in refused.items():
+        row = existing.get(deployment)
+        if row is None:  # refused the first generation it was ever sent
+            row = AgentDeploymentRow(agent_id=agent_id, deployment=deployment, applied_generation=0)
+            session.add(row)
+        row.refused_generation = max(generation, row.refused_generation or 0)
+        row.updated_at = now
 
 
 def agent_connected(ctx: Context, hello: AgentHello) -> str:
@@ -169,6 +195,12 @@ def agent_connected(ctx: Context, hello: AgentHello) -> str:
             )
             .values(applied_generation=0, updated_at=now)
         )
+        # A new stream gets a fresh snapshot: an earlier refusal says nothing about this one yet.
+        session.execute(
+            update(AgentDeploymentRow)
+            .where(AgentDeploymentRow.agent_id == hello.id, AgentDeploymentRow.refused_generation != 0)
+            .values(refused_generation=0)
+        )
         _set_applied(session, hello.id, hello.applied)
     return previous
 
@@ -181,12 +213,21 @@ def record_applied(ctx: Context, agent_id: str, generations: Mapping[str, int]) 
         _set_applied(session, agent_id, generations)
 
 
-def record_nack(ctx: Context, agent_id: str, reason: str, generations: Mapping[str, int]) -> None:
+def record_nack(
+    ctx: Context,
+    agent_id: str,
+    reason: str,
+    generations: Mapping[str, int],
+    refused: Mapping[str, int] | None = None,
+) -> None:
+    """The agent refused a snapshot: `generations` it still serves, the `refused` ones it could not apply."""
     _check_generations(generations)
+    _check_generations(refused or {})
     text = reason[:MAX_NACK_TEXT] or "the agent refused the snapshot without a reason"
     with ctx.db.session() as session:
         session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_nack=text, last_seen=utcnow()))
         _set_applied(session, agent_id, generations)
+        _set_refused(session, agent_id, refused or {})
 
 
 def set_state(ctx: Context, agent_id: str, state: str) -> str:
@@ -267,7 +308,13 @@ def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatu
             )
         target = generation or row.generation
         rows = session.execute(
-            select(AgentRow.id, AgentRow.name, AgentRow.last_nack, AgentDeploymentRow.applied_generation)
+            select(
+                AgentRow.id,
+                AgentRow.name,
+                AgentRow.last_nack,
+                AgentDeploymentRow.applied_generation,
+                AgentDeploymentRow.refused_generation,
+            )
             .outerjoin(
                 AgentDeploymentRow,
                 (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
@@ -276,9 +323,10 @@ def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatu
             .order_by(AgentRow.name)
         ).all()
     synced = [r.name for r in rows if (r.applied_generation or 0) >= target]
+    behind = [r for r in rows if (r.applied_generation or 0) < target]
     lagging = [
         f"{r.name} (at generation {r.applied_generation or 0}" + (f"; refused: {r.last_nack})" if r.last_nack else ")")
-        for r in rows
-        if (r.applied_generation or 0) < target
+        for r in behind
     ]
-    return SyncStatus(deployment, target, synced, lagging)
+    refused = [r.name for r in behind if (r.refused_generation or 0) >= target]
+    return SyncStatus(deployment, target, synced, lagging, refused)

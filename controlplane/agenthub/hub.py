@@ -32,6 +32,7 @@ PUSH_KINDS = frozenset({"deployment", "traffic", "experiment"})
 OUTBOX_LIMIT = 10_000
 DEFAULT_REPORT_SECONDS = 1.0
 LOSS_CHECKS = 4  # silence checks per heartbeat
+RECENT_SNAPSHOTS = 16  # per session: enough for any NACK still in flight
 
 T = TypeVar("T")
 
@@ -46,6 +47,8 @@ class Session:
     lost: bool = False
     #: generation of each deployment in the last snapshot queued on this session
     sent_generations: dict[str, int] = field(default_factory=dict)
+    #: the same for the last few snapshots by id, to know what a (late) NACK refused
+    recent_snapshots: dict[int, dict[str, int]] = field(default_factory=dict)
     #: snapshot_nack alerts of this agent may be open (from a NACK, or from before it connected)
     nack_alerts: bool = True
     #: messages queued for this agent before its stream is closed (limits.agent_outbox)
@@ -70,6 +73,9 @@ class Session:
 
     def send_snapshot(self, snapshot: agent_pb2.Snapshot) -> None:
         self.sent_generations = {d.name: d.generation for d in snapshot.deployments}
+        self.recent_snapshots[snapshot.snapshot_id] = self.sent_generations
+        while len(self.recent_snapshots) > RECENT_SNAPSHOTS:
+            del self.recent_snapshots[next(iter(self.recent_snapshots))]
         self.send(agent_pb2.ControlMessage(snapshot=snapshot))
 
     def close(self) -> None:
@@ -205,7 +211,10 @@ class AgentHub:
     async def _on_nack(self, session: Session, nack: agent_pb2.SnapshotNack) -> None:
         generations = dict(nack.generations)
         reason = nack.reason or "no reason given"
-        await self.run(agents.record_nack, self.ctx, session.agent_id, reason, generations)
+        # What this snapshot asked for and the agent does not serve: refused (unknown id: nothing).
+        asked = session.recent_snapshots.get(nack.snapshot_id, {})
+        refused = {d: g for d, g in asked.items() if generations.get(d, 0) < g}
+        await self.run(agents.record_nack, self.ctx, session.agent_id, reason, generations, refused)
         session.nack_alerts = True
         lagging = [d for d, g in session.sent_generations.items() if generations.get(d, 0) < g] or [""]
         for deployment in lagging:

@@ -67,7 +67,7 @@ class AgentsApi(ServiceBase):
             while True:
                 status = await self.run(agents.sync_status, self.ctx, request.deployment, request.generation)
                 remaining = deadline - time.monotonic()
-                if status.in_sync or remaining <= 0:
+                if status.settled or remaining <= 0:  # applied everywhere, or refused where not
                     break
                 try:
                     await asyncio.wait_for(events.get(), min(remaining, POLL_SECONDS))
@@ -80,4 +80,5 @@ class AgentsApi(ServiceBase):
             generation=status.generation,
             synced_agents=status.synced,
             lagging_agents=status.lagging,
+            refused_agents=status.refused,
         )

@@ -206,6 +206,8 @@ class AgentDeploymentRow(Base):
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
     deployment: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
     applied_generation: Mapped[int] = mapped_column(BigInteger)
+    #: the generation the agent last refused (NACK) and has not applied since; 0 when none
+    refused_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

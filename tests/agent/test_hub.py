@@ -232,6 +232,44 @@ def test_nack_is_recorded_with_its_reason(cp: SluiceClient, connect: Any, versio
     assert not next(d for d in info.deployments if d.deployment == dep).in_sync
 
 
+def test_wait_for_sync_ends_at_a_refusal_and_forgets_it_once_applied(
+    cp: SluiceClient, connect: Any, versions: tuple[str, str, str]
+) -> None:
+    model = versions[0]
+    dep = unique("d")
+    cp.deploy(dep, f"{model}:v1")
+    good, bad = connect(unique("good")), connect(unique("bad"))
+    for agent in (good, bad):
+        agent.ack(agent.snapshot_with(dep, 1))
+    changed = cp.set_traffic(dep, {f"{model}:v1": 50, f"{model}:v2": 50})
+    good.ack(good.snapshot_with(dep, changed.generation))
+    refused = bad.snapshot_with(dep, changed.generation)
+    bad.send(
+        agent_pb2.AgentMessage(
+            nack=agent_pb2.SnapshotNack(snapshot_id=refused.snapshot_id, reason="cannot open v2", generations={dep: 1})
+        )
+    )
+    # Nobody left to wait for: the answer comes at the refusal, long before the 120 s timeout.
+    waiter: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: waiter.update(r=cp.wait_for_sync(dep, changed.generation, timeout=120)))
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "WaitForSync waited out its timeout although the agent had refused"
+    result = waiter["r"]
+    assert not result.in_sync and list(result.refused_agents) == [bad.name]
+    assert result.synced_agents == [good.name] and "refused: cannot open v2" in result.lagging_agents[0]
+
+    # An agent that is only slow is waited for: its refusal of an older generation does not count.
+    again = cp.set_traffic(dep, {f"{model}:v1": 60, f"{model}:v2": 40})
+    good.ack(good.snapshot_with(dep, again.generation))
+    pending = bad.snapshot_with(dep, again.generation)
+    slow = cp.wait_for_sync(dep, again.generation, timeout=0.5)
+    assert not slow.in_sync and not slow.refused_agents
+    bad.ack(pending)
+    assert cp.wait_for_sync(dep, again.generation, timeout=30).in_sync
+    assert agent_info(cp, bad.id).last_nack == ""  # applied since: the refusal is history
+
+
 def test_a_silent_agent_is_marked_lost_and_comes_back(cp: SluiceClient, connect: Any, hub_server: ServerThread) -> None:
     agent = connect(heartbeats=False)
     agent.next("hello_ack")

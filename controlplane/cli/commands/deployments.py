@@ -91,6 +91,10 @@ def cmd_traffic_set(args: argparse.Namespace) -> int:
         if args.wait:
             sync = client.wait_for_sync(args.deployment, deployment.generation, args.timeout)
             if not sync.in_sync:
+                if len(sync.refused_agents) == len(sync.lagging_agents):
+                    raise CliError(
+                        f"generation {deployment.generation} was refused by: " + ", ".join(sync.lagging_agents)
+                    )
                 raise CliError(
                     f"generation {deployment.generation} not applied within {args.timeout:g}s by: "
                     + ", ".join(sync.lagging_agents)
