@@ -61,6 +61,8 @@ def demo_process(workdir: Path, *args: str) -> subprocess.Popen[str]:
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
+        # As from a terminal: Ctrl-C enabled even when this suite runs as a background job.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
