@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # even a bug ends in one line; -v adds the traceback
+        logging.getLogger("sluice.cli").debug("unexpected error", exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"error: unexpected {type(exc).__name__}: {first} (a bug in sluice; -v shows it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,11 +18,50 @@ class CliError(Exception):
     """A message for the user; the CLI prints it on one line and exits non-zero."""
 
 
+_INT64 = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+
+
+def _int64_as_numbers(message: Message, data: dict[str, Any]) -> dict[str, Any]:
+    """MessageToDict writes 64-bit integers as strings (for JavaScript); scripts want numbers.
+
+    Ours never come near 2**53, so they stay exact as JSON numbers.
+    """
+    for field in message.DESCRIPTOR.fields:
+        if field.name not in data:
+            continue
+        value = getattr(message, field.name)
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            inner = entry.fields_by_name["value"]
+            if inner.type in _INT64:
+                data[field.name] = {k: int(v) for k, v in data[field.name].items()}
+            elif inner.message_type is not None and not inner.message_type.full_name.startswith("google.protobuf."):
+                for key, sub in value.items():
+                    _int64_as_numbers(sub, data[field.name][str(key)])
+        elif field.type in _INT64:
+            raw = data[field.name]
+            data[field.name] = [int(v) for v in raw] if field.is_repeated else int(raw)
+        elif entry is not None and not entry.full_name.startswith("google.protobuf."):
+            if field.is_repeated:
+                for sub, sub_data in zip(value, data[field.name], strict=True):
+                    _int64_as_numbers(sub, sub_data)
+            else:
+                _int64_as_numbers(value, data[field.name])
+    return data
+
+
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, Message):
-        return MessageToDict(
-            value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-        )
+        data = MessageToDict(value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+        return _int64_as_numbers(value, data)
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):

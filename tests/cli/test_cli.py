@@ -49,7 +49,7 @@ def test_register_list_deploy_traffic_history_audit(shared_server: ServerThread,
     versions = json.loads(listed.stdout)
     assert [v["ref"]["version"] for v in versions] == ["v1", "v2"]
     assert all(len(v["sha256"]) == 64 for v in versions)
-    assert versions[0]["inputs"][0]["shape"] == ["-1", "30"] or versions[0]["inputs"][0]["shape"] == [-1, 30]
+    assert versions[0]["inputs"][0]["shape"] == [-1, 30] and versions[0]["size_bytes"] > 0
     table = run_cli("version", "list", model, address=address)
     assert f"{model}:v1" in table.stdout and "MODEL:VERSION" in table.stdout
 

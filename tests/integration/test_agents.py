@@ -131,7 +131,7 @@ def test_deploy_predict_split_sticky_and_ramp(cluster: Cluster) -> None:
         info = mine[agent.name]
         assert info["state"] == "connected" and info["address"] == agent.address
         sync = next(d for d in info["deployments"] if d["deployment"] == dep)
-        assert sync["in_sync"] and sync["applied_generation"] == sync["desired_generation"] == "4"
+        assert sync["in_sync"] and sync["applied_generation"] == sync["desired_generation"] == 4
     assert mine[a.name]["labels"] == {"zone": "a"}
     table = cli_ok(cluster, "agents")
     assert a.name in table and f"{dep}@4✓" in table

@@ -189,11 +189,11 @@ def test_cli_status_alerts_ack(shared_server: ServerThread, served: tuple[Deploy
     as_json = run_cli("status", d.name, "--window", "600", "--json", address=address)
     assert as_json.returncode == 0, as_json.stderr
     [parsed] = json.loads(as_json.stdout)
-    assert parsed["deployment"]["name"] == d.name and parsed["versions"][0]["requests"] == "100"
+    assert parsed["deployment"]["name"] == d.name and parsed["versions"][0]["requests"] == 100
 
     listed = run_cli("alerts", "--json", "--deployment", d.name, address=address)
     assert listed.returncode == 0, listed.stderr
-    assert any(a["id"] == str(alert.id) and a["kind"] == "cli_test" for a in json.loads(listed.stdout))
+    assert any(a["id"] == alert.id and a["kind"] == "cli_test" for a in json.loads(listed.stdout))
     acked = run_cli("alerts", "ack", str(alert.id), address=address)
     assert acked.returncode == 0, acked.stderr
     assert f"alert {alert.id} acknowledged" in acked.stdout
