@@ -274,7 +274,7 @@ class ListExperimentsResponse(_message.Message):
     def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ...) -> None: ...
 
 class ArmSummary(_message.Message):
-    __slots__ = ("version", "role", "requests", "n", "metric", "ci_low", "ci_high")
+    __slots__ = ("version", "role", "requests", "n", "metric", "ci_low", "ci_high", "rows")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
@@ -282,6 +282,7 @@ class ArmSummary(_message.Message):
     METRIC_FIELD_NUMBER: _ClassVar[int]
     CI_LOW_FIELD_NUMBER: _ClassVar[int]
     CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
     version: _common_pb2.VersionRef
     role: _common_pb2.Role
     requests: int
@@ -289,7 +290,8 @@ class ArmSummary(_message.Message):
     metric: float
     ci_low: float
     ci_high: float
-    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., requests: _Optional[int] = ..., n: _Optional[int] = ..., metric: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
+    rows: int
+    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., requests: _Optional[int] = ..., n: _Optional[int] = ..., metric: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., rows: _Optional[int] = ...) -> None: ...
 
 class GuardrailResult(_message.Message):
     __slots__ = ("metric", "passed", "detail")

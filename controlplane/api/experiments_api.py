@@ -111,6 +111,7 @@ def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.Experiment
                 version=convert.ref(a["model"], a["version"]),
                 role=roles.get(a.get("role", ""), common_pb2.ROLE_SHADOW),
                 requests=int(a.get("requests", 0)),
+                rows=int(a.get("rows", 0)),
                 n=int(a.get("n", 0)),
                 metric=_num(a.get("metric")),
                 ci_low=_num(a.get("ci_low")),

@@ -438,6 +438,7 @@ def analyze(
                 "version": arm.version,
                 "role": arm.role,
                 "requests": int(arm.summary.requests),
+                "rows": int(arm.summary.rows),
                 "n": int(n),
                 "metric": value,
                 "ci_low": ci[0],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -134,7 +135,7 @@ def test_srm_is_judged_only_with_enough_expected_counts() -> None:
 def test_analysis_json_is_strict_json_and_reports_every_field() -> None:
     result = analyze(
         metric="accuracy",
-        champion=Arm("m", "v1", "champion", arm(10, 0, 0)),
+        champion=Arm("m", "v1", "champion", replace(arm(10, 0, 0), rows=40)),  # batch calls: 4 rows each
         challenger=Arm("m", "v2", "challenger", arm(2, 0, 0)),
         task="classifier",
         alpha=0.05,
@@ -148,4 +149,5 @@ def test_analysis_json_is_strict_json_and_reports_every_field() -> None:
     assert result.decision == "not_enough_data" and not result.ready
     data = json.loads(json.dumps(result.to_json(), allow_nan=False))
     assert data["p_value"] is None and len(data["arms"]) == 2 and len(data["guardrails"]) == 2
+    assert [(a["requests"], a["rows"]) for a in data["arms"]] == [(10, 40), (2, 2)]
     assert data["waiting_for"][0].startswith("accuracy: 0 and 0 samples")

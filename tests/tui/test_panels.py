@@ -63,6 +63,7 @@ def experiment(**analysis: object) -> controlplane_pb2.Experiment:
                     version=v1,
                     role=common_pb2.ROLE_CHAMPION,
                     requests=3000,
+                    rows=3400,
                     n=1200,
                     metric=0.951,
                     ci_low=0.939,
@@ -72,6 +73,7 @@ def experiment(**analysis: object) -> controlplane_pb2.Experiment:
                     version=v2,
                     role=common_pb2.ROLE_CHALLENGER,
                     requests=1000,
+                    rows=1100,
                     n=400,
                     metric=0.968,
                     ci_low=0.950,
@@ -97,6 +99,8 @@ def test_experiment_panel_shows_arms_interval_lift_decision_and_step() -> None:
     assert "plan 5→25→50→100 · sequential" in text
     assert "champion" in text and "1200" in text and "95.1%" in text and "[93.9%, 96.3%]" in text
     assert "challenger" in text and "400" in text and "96.8%" in text and "[95.0%, 98.6%]" in text
+    # Predictions are rows scored, whatever the calls (a batch call of many rows is one request).
+    assert "predictions" in text and "3400" in text and "1100" in text and "3000" not in text
     assert "lift +1.8% [-0.4%, +4.0%]" in text
     assert "p 0.210" in text and "no significant difference" in text
     assert "SRM ok" in text

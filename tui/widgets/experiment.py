@@ -59,7 +59,7 @@ def render_experiment(exp: controlplane_pb2.Experiment) -> RenderableType:
     arms = Table(box=None, padding=(0, 1), show_edge=False, expand=False, header_style="bold")
     arms.add_column("arm")
     arms.add_column("version")
-    arms.add_column("requests", justify="right")
+    arms.add_column("predictions", justify="right")
     arms.add_column("n", justify="right")
     arms.add_column(metric, justify="right")
     arms.add_column("interval")
@@ -67,7 +67,7 @@ def render_experiment(exp: controlplane_pb2.Experiment) -> RenderableType:
         arms.add_row(
             ROLES.get(arm.role, "-"),
             vref(arm.version),
-            str(arm.requests),
+            str(arm.rows),
             str(arm.n),
             metric_value(metric, arm.metric) if arm.n else "-",
             interval(metric, arm.ci_low, arm.ci_high),

@@ -233,12 +233,12 @@ def print_experiment(e: controlplane_pb2.Experiment) -> None:
         f"  metric {a.metric or e.config.metric}, alpha {e.config.alpha:g}, min samples {e.config.min_samples}, {test}"
     )
     print_table(
-        ["role", "version", "requests", "n", "metric", "interval"],
+        ["role", "version", "predictions", "n", "metric", "interval"],
         [
             [
                 ROLE_NAMES.get(arm.role, "?"),
                 vref(arm.version),
-                arm.requests,
+                arm.rows,
                 arm.n,
                 _metric(arm.metric, a.metric),
                 f"{_metric(arm.ci_low, a.metric)} .. {_metric(arm.ci_high, a.metric)}",
