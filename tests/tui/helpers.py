@@ -124,6 +124,29 @@ async def open_detail(pilot: Pilot[Any], name: str) -> DeploymentDetailScreen:
     return detail
 
 
+async def settled(pilot: Pilot[Any], timeout: float = DEADLINE) -> None:
+    """Until the current screen has nothing pending and two pictures in a row are the same.
+
+    A DataTable sizes its columns on its next idle, and a reload (an event, a reconnect) may come
+    late on a busy machine; a picture taken before then shows columns cut to their headers.
+    """
+    app = pilot.app
+    previous = ""
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.pause(0.2)
+        screen = app.screen
+        pending = (isinstance(screen, SluiceScreen) and screen.fetching) or any(
+            t._require_update_dimensions for t in screen.query(DataTable)
+        )
+        picture = "" if pending else app.export_screenshot()
+        if picture and picture == previous:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the screen never settled")
+        previous = picture
+
+
 async def confirm(pilot: Pilot[Any], key: str) -> None:
     await pilot.press(key)
     await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirmation")

@@ -26,7 +26,7 @@ from controlplane.store.models import AgentRow, Base, UtcDateTime
 from tests.agent.cluster import AgentProcess
 from tests.harness import ServerThread, start_server
 from tests.models import make_baseline, make_classifier_onnx
-from tests.tui.helpers import cursor_to, loaded, make_app, until
+from tests.tui.helpers import cursor_to, loaded, make_app, settled, until
 from tui.app import SluiceApp
 from tui.screens.agents import AgentsScreen
 from tui.screens.alerts import AlertsScreen
@@ -178,18 +178,7 @@ async def settle(pilot: Pilot[Any], screen_type: type[SluiceScreen[Any]]) -> Non
     app.clear_notifications()
     for widget in app.screen.query(Input):
         widget.cursor_blink = False
-    # A DataTable sizes its columns on its next idle, and a reload (an event, a reconnect) may come
-    # late on a busy machine: wait until nothing is pending and two pictures in a row are the same.
-    previous = ""
-    deadline = time.monotonic() + 30
-    while True:
-        await pilot.pause(0.2)
-        pending = screen.fetching or any(t._require_update_dimensions for t in app.screen.query(DataTable))
-        picture = "" if pending else app.export_screenshot()
-        if picture and picture == previous:
-            return
-        assert time.monotonic() < deadline, "the screen never settled"
-        previous = picture
+    await settled(pilot)
 
 
 def on_screen(screen_type: type[SluiceScreen[Any]], *keys: str) -> RunBefore:

@@ -23,6 +23,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from textual.widgets import DataTable
 
 from controlplane.client import SluiceClient
 from controlplane.training import breast_cancer_arrays
@@ -30,8 +31,7 @@ from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents
 from tests.harness import start_server
 from tests.models import make_baseline, make_classifier_onnx
-from tests.tui.helpers import cursor_to, loaded, make_app, until
-from tui.app import SluiceApp
+from tests.tui.helpers import cursor_to, loaded, make_app, settled, until
 from tui.screens.agents import AgentsScreen
 from tui.screens.alerts import AlertsScreen
 from tui.screens.deployments import DeploymentsScreen
@@ -46,7 +46,10 @@ READY_TIMEOUT = 180.0
 ALERT_WAIT = 60.0  # after the warm-up, for a drift alert (they come and go with the traffic)
 
 
-def capture(app: SluiceApp, out: Path, name: str) -> None:
+async def capture(pilot: Any, out: Path, name: str) -> None:
+    """Once the screen has settled (columns sized, no load in flight): a text capture and an SVG."""
+    await settled(pilot)
+    app = pilot.app
     strips = app.screen._compositor.render_strips()
     (out / f"{name}.txt").write_text("\n".join(s.text.rstrip() for s in strips) + "\n")
     (out / f"{name}.svg").write_text(app.export_screenshot(title="sluice tui"))
@@ -173,20 +176,24 @@ async def drive(address: str, out: Path, started: float) -> None:
             await until_ready(pilot, detail)
         app.clear_notifications()
         await pilot.pause(0.3)
-        capture(app, out, "detail")
+        await capture(pilot, out, "detail")
         await pilot.press("end")  # the rest of the screen: sparklines and open alerts
         await pilot.pause(0.3)
-        capture(app, out, "detail-end")
+        await capture(pilot, out, "detail-end")
         await pilot.press("escape", "4")
-        await loaded(pilot, AlertsScreen)
-        await pilot.pause(0.5)
-        capture(app, out, "alerts")
+        alerts = await loaded(pilot, AlertsScreen)
+        await settled(pilot)
+        if not alerts.query_one("#alerts", DataTable).row_count:  # drift alerts come and go: show the resolved ones
+            before = alerts.loads
+            await pilot.press("a")
+            await loaded(pilot, AlertsScreen, after=before)
+            app.clear_notifications()
+        await capture(pilot, out, "alerts")
         await pilot.press("1")
         screen = await loaded(pilot, DeploymentsScreen)
         await cursor_to(pilot, screen.query_one("#deployments"), "cancer-web")  # type: ignore[arg-type]
-        await pilot.pause(1)
         app.clear_notifications()
-        capture(app, out, "deployments")
+        await capture(pilot, out, "deployments")
         for key, screen_type, name in (
             ("2", VersionsScreen, "versions"),
             ("3", AgentsScreen, "agents"),
@@ -194,11 +201,10 @@ async def drive(address: str, out: Path, started: float) -> None:
         ):
             await pilot.press(key)
             await loaded(pilot, screen_type)
-            await pilot.pause(1)
-            capture(app, out, name)
+            await capture(pilot, out, name)
         await pilot.press("1", "t")
         await until(pilot, lambda: app.screen.__class__.__name__ == "TrafficForm", "the traffic form")
-        capture(app, out, "traffic-form")
+        await capture(pilot, out, "traffic-form")
 
 
 def setup(client: SluiceClient, tmp: Path, agents: list[AgentProcess]) -> None:
