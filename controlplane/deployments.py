@@ -95,11 +95,16 @@ def split_summary(splits: list[NewSplit] | list[SplitInfo]) -> list[dict[str, An
 
 
 def check_compatible(reference: ModelVersionRow, candidate: ModelVersionRow) -> None:
-    """Versions sharing a deployment must take the same inputs, or requests would fail."""
+    """Versions sharing a deployment must take the same inputs and give the same kind of answer."""
     if candidate.model != reference.model:
         raise InvalidInput(
             f"{candidate.model}:{candidate.version} is a version of model {candidate.model!r}, "
             f"but the deployment serves model {reference.model!r}"
+        )
+    if candidate.task != reference.task:
+        raise InvalidInput(
+            f"{candidate.model}:{candidate.version} is a {candidate.task} but {reference.model}:{reference.version} "
+            f"is a {reference.task}: the clients of one deployment must get one kind of answer"
         )
     ref_inputs = [(i["dtype"], i["shape"][1:]) for i in reference.inputs]
     new_inputs = [(i["dtype"], i["shape"][1:]) for i in candidate.inputs]
@@ -180,6 +185,9 @@ def apply_change(
             current.weight = split.weight
             current.role = split.role
     summary = split_summary(splits)
+    ended = active_experiment(session, row.id) if end_experiment else None
+    if ended is not None:  # the history tells why the experiment's plan stopped here
+        reason = f"{reason}; ends experiment {ended.name}" if reason else f"ends experiment {ended.name}"
     session.add(
         DeploymentHistoryRow(
             deployment_id=row.id,
@@ -200,19 +208,11 @@ def apply_change(
         reason=reason,
         **(details or {}),
     )
-    if end_experiment:
-        experiment = active_experiment(session, row.id)
-        if experiment is not None:
-            experiment.state = "aborted"
-            experiment.ended_at = utcnow()
-            experiment.status_reason = f"ended by a manual {action} ({principal.name})"
-            audit.record(
-                session,
-                principal,
-                "experiment.abort",
-                experiment.name,
-                reason=experiment.status_reason,
-            )
+    if ended is not None:
+        ended.state = "aborted"
+        ended.ended_at = utcnow()
+        ended.status_reason = f"ended by a manual {action} ({principal.name})"
+        audit.record(session, principal, "experiment.abort", ended.name, reason=ended.status_reason)
     session.flush()
     return new_generation
 

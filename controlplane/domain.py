@@ -7,6 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+#: the longest a WaitForSync (`traffic set --wait`) may wait
+MAX_WAIT_SECONDS = 600.0
+
 
 class Role(StrEnum):
     VIEWER = "viewer"

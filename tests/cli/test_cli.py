@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.harness import ServerThread, free_port, run_cli, unique
+from controlplane.client import SluiceClient
+from protos import common_pb2, controlplane_pb2
+from tests.harness import ServerThread, free_port, run_cli, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx
 
 
@@ -122,3 +124,41 @@ def test_controlplane_config_errors_name_the_key(tmp_path: Path) -> None:
     )
     err = one_line_error(result)
     assert "health.accuracy_warnin" in err
+
+
+def test_traffic_wait_checks_first_warns_without_agents_and_names_the_ended_experiment(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    server = start_server(tmp_path)  # its own control plane: no agent ever connects to it
+    try:
+        address, model, dep = server.address, unique("m"), unique("web")
+        with SluiceClient(address, token="") as client:
+            client.register_version(model, "v1", make_classifier_onnx(models_dir))
+            client.register_version(model, "v2", make_classifier_onnx(models_dir, "gbm"))
+            client.deploy(dep, f"{model}:v1")
+            name = unique("exp")
+            client.start_experiment(
+                name,
+                controlplane_pb2.ExperimentConfig(
+                    deployment=dep, challenger=common_pb2.VersionRef(model=model, version="v2"), traffic_percent=10
+                ),
+            )
+            generation = client.get_deployment(dep).generation
+
+            # A bad --timeout is refused before anything changes (a retry must not apply it twice).
+            for timeout in ("-1", "0", "700"):
+                err = one_line_error(
+                    run_cli("traffic", "set", dep, f"{model}:v1=100", "--wait", "--timeout", timeout, address=address)
+                )
+                assert "--timeout" in err
+            assert client.get_deployment(dep).generation == generation
+
+            # The kill switch works, says which experiment it ended, and that no agent confirmed it.
+            result = run_cli("traffic", "set", dep, f"{model}:v1=100", "--wait", address=address)
+            assert result.returncode == 0, result.stderr
+            assert f"experiment {name} ended: this change replaced its traffic" in result.stdout
+            assert result.stderr.startswith("warning: no agent is connected") and len(result.stderr.splitlines()) == 1
+            assert client.get_experiment(name).state == controlplane_pb2.EXPERIMENT_ABORTED
+            assert client.history(dep)[0].reason == f"ends experiment {name}"
+    finally:
+        server.stop()

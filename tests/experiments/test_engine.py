@@ -265,6 +265,8 @@ def test_a_manual_traffic_change_ends_the_experiment_and_the_engine_leaves_it(ct
     exp = start(ctx, s)
     deployments.set_traffic(ctx, ALICE, s.deployment, [(s.model, "v1", 100)], reason="kill switch")
     assert engine.get_experiment(ctx, exp.name).state == "aborted"
+    # The history says what the change did to the experiment, beside the operator's reason.
+    assert deployments.list_history(ctx, s.deployment)[0].reason == f"kill switch; ends experiment {exp.name}"
     assert tick(ctx, exp.step_started_at + timedelta(seconds=HOLD + 1)) == []
     with pytest.raises(FailedPrecondition):
         engine.stop_experiment(ctx, ALICE, exp.name)

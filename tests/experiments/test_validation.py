@@ -17,6 +17,7 @@ from controlplane.experiments.engine import ExperimentSpec
 from controlplane.store.models import AuditEventRow, ExperimentRow
 from tests.experiments.support import ALICE, Setup, deployed_pair, make_narrow_classifier_onnx, register
 from tests.harness import unique
+from tests.models import make_regressor_onnx
 
 
 def spec(s: Setup, version: str = "v2", **kw: Any) -> ExperimentSpec:
@@ -95,6 +96,17 @@ def test_challenger_with_another_input_schema_names_the_mismatch(ctx: Context, s
         lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, "narrow")),
         InvalidInput,
         r"input schema mismatch: .*:narrow input 'input' has shape \[\?, 10\], the champion .* has shape \[\?, 30\]",
+    )
+
+
+def test_challenger_of_another_task_is_refused(ctx: Context, setup: Setup, models_dir: Path) -> None:
+    register(ctx, setup.model, "ridge", make_regressor_onnx(models_dir))  # same 30 float inputs
+    unchanged(
+        ctx,
+        setup,
+        lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, "ridge")),
+        InvalidInput,
+        r".*:ridge is a regressor but .*:v1 is a classifier",
     )
 
 

@@ -31,6 +31,7 @@ def versions(ctx: Context, models_dir: Path) -> Context:
     _register(ctx, "cancer", "v3", make_classifier_onnx(models_dir, "logreg", seed=3))
     _register(ctx, "other", "v1", make_classifier_onnx(models_dir, "logreg"))
     _register(ctx, "price", "v1", make_regressor_onnx(models_dir))
+    _register(ctx, "cancer", "reg", make_regressor_onnx(models_dir))  # same model name and inputs, other task
     return ctx
 
 
@@ -86,6 +87,7 @@ def test_traffic_split_and_roles(versions: Context) -> None:
         ([], "no weights"),
         ([("cancer", "v1", 50), ("cancer", "v9", 50)], "no version 'v9'"),
         ([("cancer", "v1", 50), ("price", "v1", 50)], "serves model 'cancer'"),
+        ([("cancer", "v1", 50), ("cancer", "reg", 50)], "cancer:reg is a regressor but cancer:v1 is a classifier"),
     ],
 )
 def test_bad_traffic_changes_nothing(

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+import grpc
 
 from controlplane.cli.commands.common import add_json, client_from
 from controlplane.cli.output import CliError, print_json, vref
+from controlplane.client import ClientError, SluiceClient
+from controlplane.domain import MAX_WAIT_SECONDS
 from controlplane.names import parse_version_ref, validate_name
 from protos import common_pb2, controlplane_pb2
 
@@ -62,50 +67,84 @@ def parse_weights(items: list[str]) -> list[tuple[str, int]]:
 
 
 def describe(deployment: controlplane_pb2.Deployment) -> str:
-    splits = ", ".join(
-        f"{vref(s.version)}={s.weight}% ({ROLE_NAMES.get(s.role, '?')})" for s in deployment.splits
-    )
+    ordered = sorted(deployment.splits, key=lambda s: (s.role != common_pb2.ROLE_CHAMPION, -s.weight))
+    splits = ", ".join(f"{vref(s.version)}={s.weight}% ({ROLE_NAMES.get(s.role, '?')})" for s in ordered)
     return f"{deployment.name} generation {deployment.generation}: {splits}"
+
+
+def running_experiment(client: SluiceClient, deployment: str) -> str:
+    """The experiment a change to `deployment` would end ("" when none, or no such deployment yet)."""
+    try:
+        return client.get_deployment(deployment).experiment
+    except ClientError as exc:
+        if exc.code == grpc.StatusCode.NOT_FOUND:
+            return ""
+        raise
+
+
+def say_ended(experiment: str, deployment: controlplane_pb2.Deployment) -> None:
+    if experiment and deployment.experiment != experiment:
+        print(
+            f"experiment {experiment} ended: this change replaced its traffic "
+            f"(`sluice experiment status {experiment}`)"
+        )
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     validate_name("deployment", args.deployment)
     parse_version_ref(args.version)
     with client_from(args) as client:
+        experiment = running_experiment(client, args.deployment)
         deployment = client.deploy(
             args.deployment, args.version, expected_generation=args.expected_generation, reason=args.reason
         )
-    print_json(deployment) if args.json else print(f"deployed {describe(deployment)}")
+    if args.json:
+        print_json(deployment)
+    else:
+        print(f"deployed {describe(deployment)}")
+        say_ended(experiment, deployment)
     return 0
 
 
 def cmd_traffic_set(args: argparse.Namespace) -> int:
     validate_name("deployment", args.deployment)
     weights = parse_weights(args.weights)
+    if args.wait and not 0 < args.timeout <= MAX_WAIT_SECONDS:  # checked before anything changes
+        raise CliError(
+            f"--timeout is {args.timeout:g}; with --wait it must be more than 0 and at most {MAX_WAIT_SECONDS:g}"
+        )
     with client_from(args) as client:
+        experiment = running_experiment(client, args.deployment)
         deployment = client.set_traffic(
             args.deployment, weights, expected_generation=args.expected_generation, reason=args.reason
         )
         if not args.json:
             print(f"traffic set: {describe(deployment)}")
+            say_ended(experiment, deployment)
         if args.wait:
-            sync = client.wait_for_sync(args.deployment, deployment.generation, args.timeout)
-            if not sync.in_sync:
-                if len(sync.refused_agents) == len(sync.lagging_agents):
-                    raise CliError(
-                        f"generation {deployment.generation} was refused by: " + ", ".join(sync.lagging_agents)
-                    )
-                raise CliError(
-                    f"generation {deployment.generation} not applied within {args.timeout:g}s by: "
-                    + ", ".join(sync.lagging_agents)
-                )
-            if not args.json:
-                print(
-                    f"applied by {len(sync.synced_agents)} agent(s): {', '.join(sync.synced_agents) or '-'}"
-                )
+            wait_for_agents(client, deployment, args.timeout, quiet=args.json)
     if args.json:
         print_json(deployment)
     return 0
+
+
+def wait_for_agents(client: SluiceClient, deployment: controlplane_pb2.Deployment, timeout: float, quiet: bool) -> None:
+    sync = client.wait_for_sync(deployment.name, deployment.generation, timeout)
+    if not sync.in_sync:
+        if len(sync.refused_agents) == len(sync.lagging_agents):
+            raise CliError(f"generation {deployment.generation} was refused by: " + ", ".join(sync.lagging_agents))
+        raise CliError(
+            f"generation {deployment.generation} not applied within {timeout:g}s by: " + ", ".join(sync.lagging_agents)
+        )
+    if not sync.synced_agents:
+        # Nothing to wait for is not the same as applied: say so, the change reaches agents when they connect.
+        print(
+            f"warning: no agent is connected; generation {deployment.generation} is committed and reaches "
+            "each agent when it connects (`sluice agents`)",
+            file=sys.stderr,
+        )
+    elif not quiet:
+        print(f"applied by {len(sync.synced_agents)} agent(s): {', '.join(sync.synced_agents)}")
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -113,6 +152,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if args.to:
         parse_version_ref(args.to)
     with client_from(args) as client:
+        experiment = running_experiment(client, args.deployment)
         deployment = client.rollback(args.deployment, args.to, reason=args.reason)
-    print_json(deployment) if args.json else print(f"rolled back: {describe(deployment)}")
+    if args.json:
+        print_json(deployment)
+    else:
+        print(f"rolled back: {describe(deployment)}")
+        say_ended(experiment, deployment)
     return 0
