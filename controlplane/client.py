@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from controlplane.errors import InvalidInput
 from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7400"
@@ -47,6 +48,12 @@ def channel_credentials(ca_file: str | None = None) -> grpc.ChannelCredentials |
     return env_channel_credentials(ca_file)
 
 
+def with_default_port(address: str, port: int = 7400) -> str:
+    """`host` alone means the default port (gRPC itself would try 443)."""
+    bare = ":" not in address or (address.startswith("[") and address.endswith("]"))
+    return f"{address}:{port}" if bare else address
+
+
 class SluiceClient:
     def __init__(
         self,
@@ -56,8 +63,14 @@ class SluiceClient:
         timeout: float = DEFAULT_TIMEOUT,
         ca_file: str | None = None,
     ) -> None:
-        self.address = address or os.environ.get("SLUICE_CONTROLPLANE") or DEFAULT_ADDRESS
+        self.address = with_default_port(address or os.environ.get("SLUICE_CONTROLPLANE") or DEFAULT_ADDRESS)
         self.token = token if token is not None else os.environ.get("SLUICE_TOKEN")
+        if self.token and not all(33 <= ord(c) <= 126 for c in self.token):
+            # gRPC would refuse the header with lines of its own and an INTERNAL error.
+            raise InvalidInput(
+                "the token (SLUICE_TOKEN) has a space, a line break or a non-ASCII character; "
+                "tokens are printable ASCII (was the file saved with Windows line endings?)"
+            )
         self.timeout = timeout
         options = [
             ("grpc.max_receive_message_length", 64 << 20),

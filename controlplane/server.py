@@ -33,6 +33,13 @@ log = logging.getLogger("sluice.controlplane")
 SERVICE_NAMES = ("sluice.v1.ControlPlane", "sluice.v1.AgentHub")
 
 
+def check_listen_address(address: str) -> None:
+    """HOST:PORT with a port number, before anything else is judged about the address."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
+        raise InvalidInput(f"--listen {address!r} is not HOST:PORT (e.g. 127.0.0.1:7400, 0.0.0.0:7400)")
+
+
 def is_loopback(address: str) -> bool:
     host = address.rsplit(":", 1)[0].strip("[]")
     if host in ("localhost", ""):
@@ -77,6 +84,7 @@ class ControlPlaneServer:
         config = options.config or load_config(options.config_path)
         book = TokenBook(config.tokens)
         tls = bool(config.tls.cert_file)
+        check_listen_address(options.listen)
         if not book.enabled and not is_loopback(options.listen) and not options.allow_insecure:
             raise InvalidInput(
                 f"refusing to listen on {options.listen} without tokens: configure tokens "
@@ -118,12 +126,15 @@ class ControlPlaneServer:
             ),
             self._registrar,
         )
-        if tls:
-            from controlplane.tls import server_credentials
+        try:
+            if tls:
+                from controlplane.tls import server_credentials
 
-            self.port = self._server.add_secure_port(options.listen, server_credentials(config.tls))
-        else:
-            self.port = self._server.add_insecure_port(options.listen)
+                self.port = self._server.add_secure_port(options.listen, server_credentials(config.tls))
+            else:
+                self.port = self._server.add_insecure_port(options.listen)
+        except RuntimeError as exc:  # newer grpcio raises where older ones returned port 0
+            raise InvalidInput(f"cannot listen on {options.listen}: the address is in use or invalid ({exc})") from exc
         if self.port == 0:
             raise InvalidInput(f"cannot listen on {options.listen}: the address is in use or invalid")
         await self._server.start()

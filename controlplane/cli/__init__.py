@@ -6,9 +6,15 @@ SLUICE_TOKEN. Errors exit non-zero with one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import os
+
+# gRPC's C core writes its own lines to stderr (a failed bind, an illegal header) beside our one-line
+# errors. It reads this only when grpc is first imported, so it is set here, before anything imports
+# grpc; GRPC_VERBOSITY=error (or debug) in the environment brings those lines back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -72,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # e.g. a full disk under the output or a file the command writes
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except Exception as exc:  # even a bug ends in one line; -v adds the traceback
         logging.getLogger("sluice.cli").debug("unexpected error", exc_info=True)
         first = (str(exc).strip().splitlines() or [""])[0]

@@ -12,12 +12,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
-from controlplane.errors import Unavailable
+from controlplane.errors import InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,21 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    url = normalise_url(url)
+    """The engine for a URL; a URL SQLAlchemy cannot use is refused in one line (InvalidInput)."""
+    try:
+        return _make_engine(normalise_url(url))
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)  # never echo a password
+        except ArgumentError:
+            shown = url
+        raise InvalidInput(
+            f"cannot use the database {shown!r}: {one_line(exc)}; "
+            "use a SQLite path or postgresql+psycopg://USER@HOST/DB"
+        ) from exc
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":

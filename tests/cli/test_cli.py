@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
-from controlplane.client import SluiceClient
+from controlplane.client import SluiceClient, with_default_port
 from protos import common_pb2, controlplane_pb2
 from tests.harness import ServerThread, free_port, run_cli, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx
@@ -97,7 +98,7 @@ def test_usage_errors_are_one_line_too() -> None:
     assert "sluice deploy: the following arguments are required: deployment" in err
     assert "`sluice deploy --help`" in err
     err = one_line_error(run_cli("alerts", "ack", "abc"))
-    assert "invalid int value: 'abc'" in err
+    assert "argument id: 'abc' is not a whole number" in err
     assert one_line_error(run_cli("no-such-command")).startswith("error: sluice: argument COMMAND: invalid choice")
 
 
@@ -162,3 +163,37 @@ def test_traffic_wait_checks_first_warns_without_agents_and_names_the_ended_expe
             assert client.history(dep)[0].reason == f"ends experiment {name}"
     finally:
         server.stop()
+
+
+def test_what_used_to_leak_from_libraries_is_one_line_too(tmp_path: Path) -> None:
+    # Numbers protobuf or scikit-learn would refuse with their own exceptions.
+    for args in (
+        ("alerts", "ack", "99999999999999999999999"),
+        ("audit", "--limit", "-1"),
+        ("history", "web", "--limit", "0"),
+        ("train", "--data", "x.csv", "--out", "x.onnx", "--seed", "-1"),
+        ("experiment", "start", "e", "--deployment", "d", "--challenger", "m:v", "--traffic", "200"),
+    ):
+        assert "must be from" in one_line_error(run_cli(*args, address=f"127.0.0.1:{free_port()}")), args
+    # A token with a carriage return (a file saved on Windows): named, not gRPC's header dump.
+    err = one_line_error(run_cli("version", "list", address=f"127.0.0.1:{free_port()}", env={"SLUICE_TOKEN": "tok\r"}))
+    assert "the token (SLUICE_TOKEN) has a space, a line break or a non-ASCII character" in err
+
+    def controlplane(*args: str) -> str:
+        return one_line_error(run_cli("controlplane", "--metrics-port", "0", "--artifacts", str(tmp_path), *args))
+
+    assert "cannot use the database 'foo://u:***@bar/x'" in controlplane("--db", "foo://u:secret@bar/x")
+    assert "--listen 'nonsense' is not HOST:PORT" in controlplane("--listen", "nonsense")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = controlplane("--listen", f"127.0.0.1:{port}", "--db", str(tmp_path / "cp.db"))
+    assert f"cannot listen on 127.0.0.1:{port}: the address is in use" in err
+
+
+def test_an_address_without_a_port_means_the_default_one() -> None:
+    assert with_default_port("cp.example") == "cp.example:7400"
+    assert with_default_port("[::1]") == "[::1]:7400"
+    assert with_default_port("10.0.0.1:7000") == "10.0.0.1:7000"
+    assert with_default_port("[::1]:7000") == "[::1]:7000"

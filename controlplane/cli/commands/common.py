@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from controlplane.client import SluiceClient
+
+INT64_MAX = 2**63 - 1
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], refused in one line otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its own messages
+    return parse
 
 
 def client_from(args: argparse.Namespace) -> SluiceClient:

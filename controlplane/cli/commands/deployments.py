@@ -7,7 +7,7 @@ import sys
 
 import grpc
 
-from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from controlplane.cli.output import CliError, print_json, vref
 from controlplane.client import ClientError, SluiceClient
 from controlplane.domain import MAX_WAIT_SECONDS
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     dep = sub.add_parser("deploy", help="make MODEL:VERSION the champion of DEPLOYMENT at 100%%")
     dep.add_argument("deployment")
     dep.add_argument("version", metavar="MODEL:VERSION")
-    dep.add_argument("--expected-generation", type=int, default=None)
+    dep.add_argument("--expected-generation", type=whole_number(0, INT64_MAX), default=None)
     dep.add_argument("--reason", default="")
     add_json(dep)
     dep.set_defaults(handler=cmd_deploy)
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ts = tsub.add_parser("set", help="set weights: MODEL:V=WEIGHT ... (integers summing to 100)")
     ts.add_argument("deployment")
     ts.add_argument("weights", nargs="+", metavar="MODEL:V=WEIGHT")
-    ts.add_argument("--expected-generation", type=int, default=None)
+    ts.add_argument("--expected-generation", type=whole_number(0, INT64_MAX), default=None)
     ts.add_argument("--reason", default="")
     ts.add_argument("--wait", action="store_true", help="return once every connected agent has applied it")
     ts.add_argument("--timeout", type=float, default=30.0, help="seconds to wait with --wait")

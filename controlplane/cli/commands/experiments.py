@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from controlplane.cli.output import CliError, fmt, print_json, print_table, vref, when
 from controlplane.names import parse_version_ref, validate_name
 from protos import common_pb2, controlplane_pb2
@@ -48,9 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     st.add_argument("name")
     st.add_argument("--deployment", required=True)
     st.add_argument("--challenger", required=True, metavar="MODEL:VERSION")
-    st.add_argument("--traffic", type=int, default=10, metavar="PCT", help="challenger's share without a plan")
+    st.add_argument(
+        "--traffic", type=whole_number(0, 100), default=10, metavar="PCT", help="challenger's share without a plan"
+    )
     st.add_argument("--metric", default="accuracy", choices=METRICS, help="primary metric (default accuracy)")
-    st.add_argument("--min-samples", type=int, default=100, help="per arm, before any gate judges (default 100)")
+    st.add_argument(
+        "--min-samples",
+        type=whole_number(1, INT64_MAX),
+        default=100,
+        help="per arm, before any gate judges (default 100)",
+    )
     st.add_argument("--alpha", type=float, default=0.05, help="significance level, in (0, 1) (default 0.05)")
     st.add_argument("--sequential", action="store_true", help="always-valid testing: safe to look at any time")
     st.add_argument("--plan", default="", metavar="5,25,50,100", help="rollout steps (challenger percent)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from controlplane.cli.output import CliError, ago, fmt, print_json, print_table, vref, when
 from controlplane.names import validate_name
 from protos import common_pb2, controlplane_pb2
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     al.set_defaults(handler=cmd_alerts)
     asub = al.add_subparsers(dest="alerts_command", metavar="ACTION")
     ack = asub.add_parser("ack", help="acknowledge alert ID (it stays active until resolved)")
-    ack.add_argument("id", type=int)
+    ack.add_argument("id", type=whole_number(1, INT64_MAX))
     add_json(ack)
     ack.set_defaults(handler=cmd_ack)
 

@@ -7,6 +7,8 @@ import asyncio
 import os
 from pathlib import Path
 
+from controlplane.cli.commands.common import whole_number
+
 # Defaults repeated here so `sluice --help` does not import the whole server.
 DEFAULT_LISTEN = "127.0.0.1:7400"
 DEFAULT_DB = "sqlite:///sluice-data/sluice.db"
@@ -35,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=whole_number(0, 65535),
         default=7401,
         help="Prometheus /metrics port, 0 to disable (default %(default)s)",
     )

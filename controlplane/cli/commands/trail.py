@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.commands.common import add_json, client_from, whole_number
 from controlplane.cli.output import print_json, print_table, vref, when
 from controlplane.names import validate_name
 
@@ -12,13 +12,13 @@ from controlplane.names import validate_name
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     hist = sub.add_parser("history", help="every change of a deployment, newest first")
     hist.add_argument("deployment")
-    hist.add_argument("--limit", type=int, default=100)
+    hist.add_argument("--limit", type=whole_number(1, 2**31), default=100, help="newest first (at most 1000)")
     add_json(hist)
     hist.set_defaults(handler=cmd_history)
 
     aud = sub.add_parser("audit", help="the audit trail: who changed what")
     aud.add_argument("--target", default="", help="only events about this deployment/version/experiment")
-    aud.add_argument("--limit", type=int, default=100)
+    aud.add_argument("--limit", type=whole_number(1, 2**31), default=100, help="newest first (at most 1000)")
     add_json(aud)
     aud.set_defaults(handler=cmd_audit)
 

@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from controlplane.cli.commands.common import add_json
+from controlplane.cli.commands.common import add_json, whole_number
 from controlplane.cli.output import CliError, print_json
 
 KINDS = ("logreg", "gbm", "constant", "ridge", "gbr")
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     tr.add_argument("--kind", choices=KINDS, default="logreg", help="model kind (default %(default)s)")
     tr.add_argument("--label", default=None, metavar="COLUMN", help="label column of a CSV (default: last)")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0)
     add_json(tr)
     tr.set_defaults(handler=cmd_train)
 
