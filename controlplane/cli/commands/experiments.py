@@ -96,9 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.set_defaults(handler=cmd_list)
 
     for action, text in (
-        ("stop", "end the experiment: challenger to 0%%"),
+        ("stop", "end the experiment, its result standing as the outcome: challenger to 0%% (final)"),
         ("resume", "run a paused experiment again (its step's hold starts over)"),
-        ("abort", "cancel the experiment: challenger to 0%% at once"),
+        ("abort", "cancel the experiment, recorded as aborted (no verdict): challenger to 0%% (final)"),
     ):
         p = esub.add_parser(action, help=text)
         p.add_argument("name")
@@ -327,7 +327,13 @@ def cmd_action(args: argparse.Namespace) -> int:
     if args.json:
         print_json(experiment)
     else:
-        print(f"experiment {experiment.name} {PAST[args.action]}: {STATE_NAMES.get(experiment.state, '?')}")
+        if args.action == "resume":
+            print(f"experiment {experiment.name} resumed: {experiment.status_reason or 'running'}")
+        else:
+            print(
+                f"experiment {experiment.name} {PAST[args.action]}: {vref(experiment.config.challenger)} gets no "
+                f"more traffic, {vref(experiment.champion)} serves 100%"
+            )
     return 0
 
 
