@@ -289,6 +289,16 @@ class ControlPlaneLink:
         outbox.put_nowait(message)
         return True
 
+    async def say_goodbye(self, reason: str, wait: float) -> None:
+        """Tell the control plane this agent stops on purpose; wait (bounded) until it is written."""
+        if not self.send(agent_pb2.AgentMessage(goodbye=agent_pb2.Goodbye(reason=reason))):
+            return
+        outbox = self._outbox
+        deadline = asyncio.get_running_loop().time() + wait
+        while outbox is not None and not outbox.empty() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)  # the writer has taken it: let it reach the wire
+
     def send_reports(self) -> int:
         """Queue the reports not yet in flight; returns how many were queued."""
         if not self.connected:

@@ -273,6 +273,8 @@ class AgentServer:
     async def stop(self, grace: float = 5.0) -> None:
         await self._health.enter_graceful_shutdown()
         await self._deliver_last_reports(min(grace, 2.0))
+        if self.link is not None and self.link.connected:
+            await self.link.say_goodbye("the agent is shutting down", min(grace, 1.0))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -23,6 +23,7 @@ from controlplane.store.models import AgentDeploymentRow, AgentRow, DeploymentRo
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
 LOST = "lost"
+STOPPED = "stopped"  # said Goodbye: shut down on purpose
 
 MAX_LABELS = 64
 MAX_LABEL_TEXT = 256

@@ -45,6 +45,8 @@ class Session:
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
     lost: bool = False
+    #: the agent said Goodbye: its stream ends because it stops on purpose
+    leaving: bool = False
     #: generation of each deployment in the last snapshot queued on this session
     sent_generations: dict[str, int] = field(default_factory=dict)
     #: the same for the last few snapshots by id, to know what a (late) NACK refused
@@ -176,6 +178,14 @@ class AgentHub:
         del self.sessions[session.agent_id]
         if session.lost or self._stopping:
             return
+        if session.leaving:  # stopped on purpose: not lost, no alert
+            try:
+                await self.run(agents.set_state, self.ctx, session.agent_id, agents.STOPPED)
+            except Exception:
+                log.exception("could not record that agent %s stopped", session.name)
+            self.ctx.events.publish("agent", "", f"agent {session.name} stopped")
+            log.info("agent %s stopped", session.name)
+            return
         self.departed[session.agent_id] = session.last_seen
         try:
             await self.run(agents.set_state, self.ctx, session.agent_id, agents.DISCONNECTED)
@@ -196,6 +206,9 @@ class AgentHub:
             await self._on_nack(session, message.nack)
         elif kind == "report":
             await self._on_report(session, message.report)
+        elif kind == "goodbye":
+            session.leaving = True
+            log.info("agent %s says goodbye: %s", session.name, message.goodbye.reason or "no reason given")
         elif kind == "hello":
             log.warning("agent %s sent a second Hello on one stream; ignored", session.name)
 

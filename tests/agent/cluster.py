@@ -73,12 +73,14 @@ class AgentProcess:
         )
         self.stub = inference_pb2_grpc.InferenceStub(self.channel)
 
-    def stop(self) -> None:
+    def stop(self, crash: bool = False) -> None:
+        """SIGTERM (the agent says Goodbye: "stopped"), or with `crash` SIGKILL (it goes silent: "lost")."""
         if self.channel is not None:
             self.channel.close()
             self.channel = None
         if self.process is not None:
-            self.process.terminate()
+            if not crash:
+                self.process.terminate()
             self.process.close()
             self.process = None
 

@@ -117,6 +117,13 @@ def test_a_killed_agent_is_marked_lost_alerts_and_restarts_from_its_cache(tmp_pa
             )
             resolved = [a for a in client.alerts(include_resolved=True) if a.id == int(lost[0]["id"])]
             assert resolved and resolved[0].state == controlplane_pb2.ALERT_RESOLVED
+
+            # A planned stop (SIGTERM) says Goodbye: "stopped", never lost, no alert, however long it stays away.
+            agent.stop()
+            wait_until(lambda: agent_state(client, name) == "stopped", timeout=30, what="the agent stopped")
+            time.sleep(MISSED * HEARTBEAT + LOSS_CHECK + SLACK)
+            assert agent_state(client, name) == "stopped"
+            assert not [a for a in client.alerts() if a.kind == "agent_lost" and name in a.message]
     finally:
         if agent is not None:
             agent.stop()

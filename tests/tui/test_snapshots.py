@@ -64,21 +64,21 @@ def populate(client: SluiceClient, models_dir: Path) -> None:
 
 
 def add_agents(server: ServerThread, tmp: Path) -> None:
-    """Two real agents: one stops early and misses a change, then both stop (no live heartbeats)."""
+    """Two real agents: one crashes early and misses a change, then the other crashes too."""
     first = AgentProcess(server.address, "agent-a", tmp / "cache-a", tmp / "agent-a.log")
     second = AgentProcess(server.address, "agent-b", tmp / "cache-b", tmp / "agent-b.log")
     try:
         with SluiceClient(server.address, token="") as client:
             generation = client.get_deployment("cancer-web").generation
             assert client.wait_for_sync("cancer-web", generation, timeout=60).in_sync
-            second.stop()
+            second.stop(crash=True)
             changed = client.set_traffic("cancer-web", {"cancer:v1": 80, "cancer:v2": 20}, reason="ramp")
             assert client.wait_for_sync("cancer-web", changed.generation, timeout=60).in_sync
     finally:
-        first.stop()
-        second.stop()
+        first.stop(crash=True)
+        second.stop(crash=True)
     with SluiceClient(server.address, token="") as client:
-        # Departed agents turn "lost" (with an agent_lost alert) after a few missed heartbeats;
+        # Crashed agents turn "lost" (with an agent_lost alert) after a few missed heartbeats;
         # wait for it so nothing changes while the snapshots are taken.
         deadline = time.monotonic() + 60
         while {a.state for a in client.agents()} != {"lost"}:

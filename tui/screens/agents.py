@@ -15,7 +15,7 @@ from protos import controlplane_pb2
 from tui.format import ago, cell
 from tui.screens.base import SluiceScreen, fill_table, selected_key
 
-STATE_STYLES = {"connected": "bold green", "lost": "bold yellow", "disconnected": "dim"}
+STATE_STYLES = {"connected": "bold green", "lost": "bold yellow", "disconnected": "dim", "stopped": "dim"}
 
 
 def in_sync_cell(agent: controlplane_pb2.AgentInfo) -> Text:
