@@ -440,7 +440,7 @@ class VersionStatus(_message.Message):
     def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., weight: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., n_labeled: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., within_tolerance: _Optional[float] = ..., drift: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricValue, _Mapping]]] = ..., rejected_inputs: _Optional[int] = ..., out_of_range_share: _Optional[float] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
-    __slots__ = ("deployment", "health", "versions", "agents_in_sync", "agents_total", "requests_per_second", "open_alerts", "experiment")
+    __slots__ = ("deployment", "health", "versions", "agents_in_sync", "agents_total", "requests_per_second", "open_alerts", "experiment", "agents_lost")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -449,6 +449,7 @@ class DeploymentStatus(_message.Message):
     REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     OPEN_ALERTS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_LOST_FIELD_NUMBER: _ClassVar[int]
     deployment: Deployment
     health: _common_pb2.HealthState
     versions: _containers.RepeatedCompositeFieldContainer[VersionStatus]
@@ -457,7 +458,8 @@ class DeploymentStatus(_message.Message):
     requests_per_second: float
     open_alerts: int
     experiment: Experiment
-    def __init__(self, deployment: _Optional[_Union[Deployment, _Mapping]] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., versions: _Optional[_Iterable[_Union[VersionStatus, _Mapping]]] = ..., agents_in_sync: _Optional[int] = ..., agents_total: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., open_alerts: _Optional[int] = ..., experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+    agents_lost: int
+    def __init__(self, deployment: _Optional[_Union[Deployment, _Mapping]] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., versions: _Optional[_Iterable[_Union[VersionStatus, _Mapping]]] = ..., agents_in_sync: _Optional[int] = ..., agents_total: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., open_alerts: _Optional[int] = ..., experiment: _Optional[_Union[Experiment, _Mapping]] = ..., agents_lost: _Optional[int] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ("deployment", "window_seconds")

@@ -75,6 +75,7 @@ def deployment_status(h: DeploymentHealth) -> controlplane_pb2.DeploymentStatus:
         versions=[version_status(v) for v in h.versions],
         agents_in_sync=h.agents_in_sync,
         agents_total=h.agents_total,
+        agents_lost=h.agents_lost,
         requests_per_second=h.requests_per_second,
         open_alerts=h.open_alerts,
     )

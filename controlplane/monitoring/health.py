@@ -95,6 +95,7 @@ class DeploymentHealth:
     agents_total: int
     requests_per_second: float
     open_alerts: int
+    agents_lost: int = 0
 
 
 # ---- judging ----
@@ -301,18 +302,20 @@ def reservoir_sample(ctx: Context, deployment: str, version_id: int, start: date
     return rows if rows.shape[0] else None
 
 
-def agents_sync(ctx: Context, deployment: str, generation: int) -> tuple[int, int]:
-    """(connected agents that applied `generation`, connected agents)."""
+def agents_sync(ctx: Context, deployment: str, generation: int) -> tuple[int, int, int]:
+    """(connected agents that applied `generation`, connected agents, lost agents that served it)."""
     with ctx.db.session() as session:
         rows = session.execute(
-            select(AgentRow.id, AgentDeploymentRow.applied_generation)
+            select(AgentRow.state, AgentDeploymentRow.applied_generation)
             .outerjoin(
                 AgentDeploymentRow,
                 (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
             )
-            .where(AgentRow.state == "connected")
+            .where(AgentRow.state.in_(("connected", "lost")))
         ).all()
-    return sum(1 for _, g in rows if (g or 0) >= generation), len(rows)
+    connected = [g or 0 for state, g in rows if state == "connected"]
+    lost = sum(1 for state, g in rows if state == "lost" and (g or 0) > 0)
+    return sum(1 for g in connected if g >= generation), len(connected), lost
 
 
 def deployment_health(
@@ -334,7 +337,7 @@ def deployment_health(
             reservoir = reservoir_sample(ctx, deployment.name, split.version.id, since)
             sample = baseline_sample(ctx, split.version) if reservoir is not None else None
         versions.append(judge_version(split, summary, window_seconds, config, reservoir, sample))
-    in_sync, total = agents_sync(ctx, deployment.name, deployment.generation)
+    in_sync, total, lost = agents_sync(ctx, deployment.name, deployment.generation)
     return DeploymentHealth(
         deployment=deployment,
         state=worst([v.state for v in versions]),
@@ -343,6 +346,7 @@ def deployment_health(
         agents_total=total,
         requests_per_second=sum(v.requests_per_second for v in versions if v.role != "shadow"),
         open_alerts=open_alerts,
+        agents_lost=lost,
     )
 
 

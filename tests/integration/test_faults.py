@@ -95,6 +95,8 @@ def test_a_killed_agent_is_marked_lost_alerts_and_restarts_from_its_cache(tmp_pa
         lost = [a for a in json.loads(alerts.stdout) if a["kind"] == "agent_lost" and name in a["message"]]
         assert len(lost) == 1, alerts.stdout
         assert f"{MISSED} missed heartbeats" in lost[0]["message"]
+        status = run_cli("status", dep, address=address)  # the deployment says its fleet is short
+        assert status.returncode == 0 and "agents in sync 0/0 (1 lost)" in status.stdout, status.stdout
 
         # The control plane goes down too; the agent starts from its cache alone and serves.
         cp.kill()

@@ -104,6 +104,8 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
             title.append_text(health_badge(status.health))
             if status.agents_total:
                 title.append(f"  agents {status.agents_in_sync}/{status.agents_total} in sync")
+            if status.agents_lost:
+                title.append(f"  {status.agents_lost} lost", style="bold yellow")
             title.append(f"  {rate(status.requests_per_second)} req/s")
         elif "health" in data.errors:
             title.append("health n/a", style="dim")

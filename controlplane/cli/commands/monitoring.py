@@ -97,9 +97,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if i:
             print()
         experiment = f"  experiment {d.experiment.name}" if d.experiment.name else ""
+        lost = f" ({d.agents_lost} lost)" if d.agents_lost else ""
         print(
             f"{d.deployment.name}  {HEALTH_NAMES[d.health]}  generation {d.deployment.generation}  "
-            f"agents in sync {d.agents_in_sync}/{d.agents_total}  {d.requests_per_second:.1f} req/s  "
+            f"agents in sync {d.agents_in_sync}/{d.agents_total}{lost}  {d.requests_per_second:.1f} req/s  "
             f"open alerts {d.open_alerts}{experiment}"
         )
         print_table(
