@@ -29,10 +29,19 @@ _INT64 = frozenset(
 )
 
 
+_FLOATS = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
+
+
+def _as_float(value: Any) -> float | None:
+    """MessageToDict writes NaN and infinities as strings; no value is null, the rest stay numbers."""
+    return None if isinstance(value, str) else value
+
+
 def _int64_as_numbers(message: Message, data: dict[str, Any]) -> dict[str, Any]:
     """MessageToDict writes 64-bit integers as strings (for JavaScript); scripts want numbers.
 
-    Ours never come near 2**53, so they stay exact as JSON numbers.
+    Ours never come near 2**53, so they stay exact as JSON numbers. A float that is NaN (no value
+    yet, e.g. accuracy without labels) or infinite becomes null, so a field is never sometimes a string.
     """
     for field in message.DESCRIPTOR.fields:
         if field.name not in data:
@@ -49,6 +58,9 @@ def _int64_as_numbers(message: Message, data: dict[str, Any]) -> dict[str, Any]:
         elif field.type in _INT64:
             raw = data[field.name]
             data[field.name] = [int(v) for v in raw] if field.is_repeated else int(raw)
+        elif field.type in _FLOATS:
+            raw = data[field.name]
+            data[field.name] = [_as_float(v) for v in raw] if field.is_repeated else _as_float(raw)
         elif entry is not None and not entry.full_name.startswith("google.protobuf."):
             if field.is_repeated:
                 for sub, sub_data in zip(value, data[field.name], strict=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from google.protobuf.json_format import MessageToDict
@@ -10,7 +11,7 @@ from google.protobuf.json_format import MessageToDict
 from controlplane import cli
 from controlplane.cli.commands import tokens
 from controlplane.cli.output import to_jsonable
-from protos import agent_pb2, common_pb2, inference_pb2, oip_pb2
+from protos import agent_pb2, common_pb2, controlplane_pb2, inference_pb2, oip_pb2
 
 
 def test_int64_fields_become_numbers_at_every_depth() -> None:
@@ -33,6 +34,12 @@ def test_int64_fields_become_numbers_at_every_depth() -> None:
 
     oip = oip_pb2.ModelInferRequest(parameters={"n": oip_pb2.InferParameter(int64_param=-5)})
     assert to_jsonable(oip)["parameters"]["n"] == {"int64_param": -5}
+
+    # No value yet (NaN) or an infinity: null, never the strings protobuf writes for them.
+    status = controlplane_pb2.VersionStatus(accuracy=math.nan, latency_p95_ms=math.inf, requests=3, error_rate=0.5)
+    data = to_jsonable(status)
+    assert data["accuracy"] is None and data["latency_p95_ms"] is None
+    assert data["error_rate"] == 0.5 and data["requests"] == 3
 
     # Lists of messages, and the whole thing stays valid JSON.
     listed = to_jsonable([version, version])
