@@ -20,9 +20,10 @@ def validate_name(kind: str, value: str) -> str:
     if len(value) > NAME_LENGTH:
         raise InvalidInput(f"{kind} name is {len(value)} characters long; the limit is {NAME_LENGTH}")
     if not _NAME.fullmatch(value):
-        shown = value.encode("unicode_escape").decode("ascii")
+        # Printable characters as typed (é stays é), control characters escaped (a NUL shows as \x00).
+        shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in value)
         raise InvalidInput(
-            f"{kind} name {shown!r} may only contain letters, digits, '.', '_' and '-' "
+            f"{kind} name '{shown}' may only contain letters, digits, '.', '_' and '-' "
             "and must start with a letter or digit"
         )
     return value
@@ -31,8 +32,8 @@ def validate_name(kind: str, value: str) -> str:
 def parse_version_ref(text: str) -> tuple[str, str]:
     """'MODEL:VERSION' -> (model, version), both validated."""
     model, sep, version = text.partition(":")
-    if not sep:
-        raise InvalidInput(f"{text!r} is not MODEL:VERSION")
+    if not sep or ":" in version:
+        raise InvalidInput(f"{text!r} is not MODEL:VERSION (one ':' between the model and the version)")
     return validate_name("model", model), validate_name("version", version)
 
 

@@ -74,6 +74,11 @@ def n_features(inputs: list[dict[str, Any]]) -> int | None:
 
 
 def _load_baseline(data: bytes, width: int | None) -> np.ndarray:
+    if not data.startswith(b"\x93NUMPY"):
+        raise InvalidInput(
+            "the baseline is not a .npy file: save the sample rows with numpy.save "
+            "(`sluice train --baseline-out` writes one)"
+        )
     try:
         sample = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # numpy raises several types for corrupt files

@@ -33,7 +33,7 @@ class RegistryApi(ServiceBase):
                     header = chunk.header
                     model_name, version = convert.parse_ref(header.ref)
                     if header.model_size == 0:
-                        raise InvalidInput("the header's model_size is 0: the ONNX file is empty")
+                        raise InvalidInput("the ONNX file is empty (the upload header says model_size 0)")
                     if header.model_sha256:
                         check_sha256(header.model_sha256)
                     model = self.ctx.artifacts.begin_upload("model")

@@ -293,7 +293,7 @@ CP_CASES = [
     Case("register-100kB-name", "cp", "RegisterVersion", upload(HUGE), INVALID, "the limit is 128"),
     Case("register-trailing-newline", "cp", "RegisterVersion", upload("fresh\n"), INVALID, "may only contain"),
     Case("register-missing-ref", "cp", "RegisterVersion", [header("", "", 10)], INVALID, "is required"),
-    Case("register-zero-size", "cp", "RegisterVersion", [header(size=0)], INVALID, "model_size is 0"),
+    Case("register-zero-size", "cp", "RegisterVersion", [header(size=0)], INVALID, "the ONNX file is empty"),
     Case("register-bogus-sha256", "cp", "RegisterVersion", upload(model_sha256="zz" * 32), INVALID, "not a sha256"),
     Case("register-sha256-mismatch", "cp", "RegisterVersion", upload(model_sha256="ab" * 32), INVALID, "sha256 is"),
     Case("register-cut-off", "cp", "RegisterVersion", [header(size=1000), chunk(b"x" * 10)], INVALID, "cut off"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from controlplane.cli.commands.common import add_json, client_from
 from controlplane.cli.output import CliError, print_json, print_table, shape, when
-from controlplane.names import parse_version_ref
+from controlplane.names import validate_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    parse_version_ref(f"{args.model}:{args.version_label}")
+    validate_name("model", args.model)
+    validate_name("version", args.version_label)
     for path in (args.file, args.baseline):
         if path is not None and not path.is_file():
             raise CliError(f"{path} does not exist or is not a file")
@@ -79,6 +80,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             ]
             for v in versions
         ],
-        empty="no versions registered yet: `sluice version register MODEL FILE.onnx --version V`",
+        empty=(
+            f"model {args.model!r} has no versions (`sluice version list` shows every model)"
+            if args.model
+            else "no versions registered yet: `sluice version register MODEL FILE.onnx --version V`"
+        ),
     )
     return 0
