@@ -320,4 +320,6 @@ def _client_error(exc: grpc.RpcError, address: str) -> ClientError:
         details = (
             f"cannot reach the control plane at {address} ({details}); is `sluice controlplane` running?"
         )
+    elif code == grpc.StatusCode.UNIMPLEMENTED and (details or "").startswith("Method not found"):
+        details = f"{address} answers gRPC but is not a Sluice control plane (an agent? its port is 7500 by default)"
     return ClientError(code, details or code.name)

@@ -197,3 +197,18 @@ def test_an_address_without_a_port_means_the_default_one() -> None:
     assert with_default_port("[::1]") == "[::1]:7400"
     assert with_default_port("10.0.0.1:7000") == "10.0.0.1:7000"
     assert with_default_port("[::1]:7000") == "[::1]:7000"
+
+
+def test_predict_input_and_addresses_are_checked_before_any_call() -> None:
+    agent = f"127.0.0.1:{free_port()}"  # nothing listens: these must fail before trying
+    row = ",".join(["1e300"] * 30)
+    err = one_line_error(run_cli("predict", "web", "--agent", agent, "--input", f"[{row}]"))
+    assert "row 0 feature 0 is 1e+300, beyond float32's range" in err
+    err = one_line_error(run_cli("predict", "web", "--agent", agent, "--input", "[1]", "--timeout", "nan"))
+    assert "must be a number of seconds above 0" in err
+
+
+def test_talking_to_the_wrong_kind_of_server_says_so(shared_server: ServerThread) -> None:
+    # The control plane where an agent is expected: named, not gRPC's "Method not found".
+    err = one_line_error(run_cli("predict", "web", "--agent", shared_server.address, "--input", "[1, 2]"))
+    assert "is not a Sluice agent" in err

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from controlplane.cli.commands.common import add_json, client_from
+from controlplane.cli.commands.common import add_json, client_from, positive_seconds
 from controlplane.cli.output import CliError, ago, print_json, print_table
 from controlplane.names import validate_name
 
@@ -101,7 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     predict.add_argument("--key", default="", metavar="ROUTING_KEY", help="sticky routing key")
     predict.add_argument("--request-id", default="", help="request id (default: the agent makes one)")
-    predict.add_argument("--timeout", type=float, default=30.0, help="seconds (default %(default)s)")
+    predict.add_argument("--timeout", type=positive_seconds, default=30.0, help="seconds (default %(default)s)")
     add_json(predict)
     predict.set_defaults(handler=cmd_predict)
 
@@ -173,6 +173,9 @@ def cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def parse_rows(text: str) -> list[list[float]]:
     try:
         data = json.loads(text)
@@ -190,9 +193,16 @@ def parse_rows(text: str) -> list[list[float]]:
     width = len(data[0])
     if any(len(row) != width for row in data):
         raise CliError("--input rows must all have the same number of features")
-    rows = [[float(v) for v in row] for row in data]
+    try:
+        rows = [[float(v) for v in row] for row in data]
+    except OverflowError:  # an integer beyond any float
+        raise CliError("--input has a number too large for a float32 feature (at most ±3.4e38)") from None
     if not all(math.isfinite(v) for row in rows for v in row):
         raise CliError("--input must not contain NaN or infinity")
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            if abs(v) > FLOAT32_MAX:  # the wire carries float32: it would arrive as infinity
+                raise CliError(f"--input row {i} feature {j} is {v:g}, beyond float32's range (at most ±3.4e38)")
     return rows
 
 
@@ -208,10 +218,11 @@ def tensor_values(tensor: Any) -> list[Any]:
 def cmd_predict(args: argparse.Namespace) -> int:
     import grpc
 
-    from controlplane.client import ClientError, channel_credentials
+    from controlplane.client import ClientError, channel_credentials, with_default_port
     from protos import inference_pb2, inference_pb2_grpc
 
     validate_name("deployment", args.deployment)
+    agent = with_default_port(args.agent, 7500)
     rows = parse_rows(args.input)
     request = inference_pb2.PredictRequest(
         deployment=args.deployment,
@@ -222,9 +233,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
     credentials = channel_credentials()  # TLS agents: SLUICE_TLS_CA (+ SLUICE_TLS_CERT/KEY for mTLS)
     with (
-        grpc.secure_channel(args.agent, credentials, options=options)
+        grpc.secure_channel(agent, credentials, options=options)
         if credentials is not None
-        else grpc.insecure_channel(args.agent, options=options)
+        else grpc.insecure_channel(agent, options=options)
     ) as channel:
         try:
             response = inference_pb2_grpc.InferenceStub(channel).Predict(request, timeout=args.timeout)
@@ -232,7 +243,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
             details = exc.details() if hasattr(exc, "details") else str(exc)
             if code == grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
-                details = f"cannot reach the agent at {args.agent} ({details}); is `sluice agent` running?"
+                details = f"cannot reach the agent at {agent} ({details}); is `sluice agent` running?"
+            elif code == grpc.StatusCode.UNIMPLEMENTED and (details or "").startswith("Method not found"):
+                details = f"{agent} answers gRPC but is not a Sluice agent (the control plane? use --agent HOST:7500)"
             raise ClientError(code, details or code.name) from None
     result: dict[str, Any] = {
         "request_id": response.request_id,

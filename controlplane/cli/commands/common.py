@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 from controlplane.client import SluiceClient
@@ -24,6 +25,17 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
 
     parse.__name__ = "whole number"  # argparse names the type in its own messages
     return parse
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
+    return value
 
 
 def client_from(args: argparse.Namespace) -> SluiceClient:
