@@ -224,6 +224,9 @@ def test_cli_start_status_list_abort_promote_evaluate(
     assert promoted.returncode == 0, promoted.stderr
     assert f"promoted {model}:v2 to champion of {dep}" in promoted.stdout
     assert f"previous champion {model}:v1" in promoted.stdout
+    assert "note: promoted on your call; the analysis said not enough data" in promoted.stdout  # no traffic here
+    listed = run_cli("experiment", "list", "--all", address=address)
+    assert "promoted at 1/" in next(line for line in listed.stdout.splitlines() if line.startswith(name))
     assert "already promoted" in one_line_error(run_cli("promote", name, address=address))
     assert "NOT_FOUND" in one_line_error(run_cli("experiment", "abort", "ghost", address=address))
 

@@ -215,7 +215,10 @@ def _step(e: controlplane_pb2.Experiment) -> str:
     if not steps:
         steps = [e.config.traffic_percent]
     percent = "shadow" if e.current_percent == 0 else f"{e.current_percent}%"
-    return f"{min(e.step_index + 1, len(steps))}/{len(steps)} ({percent})"
+    step = f"{min(e.step_index + 1, len(steps))}/{len(steps)}"
+    if e.state == controlplane_pb2.EXPERIMENT_PROMOTED:
+        return f"promoted at {step}"
+    return f"{step} ({percent})"
 
 
 def _metric(value: float, metric: str) -> str:
@@ -341,6 +344,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     validate_name("experiment", args.experiment)
     with client_from(args) as client:
         deployment = client.experiment_action("Promote", args.experiment, reason=args.reason)
+        decision = client.get_experiment(args.experiment).analysis.decision
     if args.json:
         print_json(deployment)
         return 0
@@ -350,6 +354,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
         f"promoted {now} to champion of {deployment.name} at 100% (generation {deployment.generation}; "
         f"previous champion {vref(deployment.previous_champion)})"
     )
+    if decision != "challenger_wins":
+        print(f"note: promoted on your call; the analysis said {decision.replace('_', ' ') or 'nothing yet'}")
     return 0
 
 
