@@ -118,6 +118,8 @@ class ControlPlaneLink:
                         self.options.address,
                         exc.details(),
                     )
+                elif exc.code() == grpc.StatusCode.FAILED_PRECONDITION and failures % 12 == 0:
+                    log.warning("the control plane at %s refused this agent: %s", self.options.address, exc.details())
                 elif failures % 12 == 0 or self.connects > connects_before:
                     log.info(
                         "control plane %s: %s %s%s (serving the last snapshot meanwhile; retrying)",

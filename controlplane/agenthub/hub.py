@@ -24,6 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from controlplane.agenthub import agents
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
+from controlplane.errors import FailedPrecondition
 from protos import agent_pb2
 
 log = logging.getLogger("sluice.agenthub")
@@ -149,6 +150,13 @@ class AgentHub:
     # ---- sessions ----
 
     async def open(self, hello: agents.AgentHello, peer: str) -> Session:
+        twin = next((s for s in self.sessions.values() if s.name == hello.name and s.agent_id != hello.id), None)
+        if twin is not None and not twin.closed:
+            # Two agents under one name would make `sluice agents`, alerts and --wait ambiguous.
+            raise FailedPrecondition(
+                f"an agent named {hello.name!r} is already connected (from {twin.hello.host or twin.peer}, "
+                f"id {twin.agent_id[:12]}); start this one with another --name"
+            )
         previous = await self.run(agents.agent_connected, self.ctx, hello)
         old = self.sessions.get(hello.id)
         if old is not None:

@@ -270,6 +270,20 @@ def test_wait_for_sync_ends_at_a_refusal_and_forgets_it_once_applied(
     assert agent_info(cp, bad.id).last_nack == ""  # applied since: the refusal is history
 
 
+def test_a_second_agent_under_a_connected_name_is_refused(cp: SluiceClient, connect: Any) -> None:
+    first = connect(unique("twin"))
+    first.next("hello_ack")
+    second = connect(first.name)  # another id, the same name
+    with pytest.raises(grpc.RpcError) as refused:
+        second.next("hello_ack")
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"an agent named {first.name!r} is already connected" in (refused.value.details() or "")
+    assert [a.id for a in cp.agents() if a.name == first.name] == [first.id]
+    # The same agent (same id) reconnecting is not a twin: its new stream replaces the old one.
+    again = connect(first.name, agent_id=first.id)
+    again.next("hello_ack")
+
+
 def test_a_silent_agent_is_marked_lost_and_comes_back(cp: SluiceClient, connect: Any, hub_server: ServerThread) -> None:
     agent = connect(heartbeats=False)
     agent.next("hello_ack")
