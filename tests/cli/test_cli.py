@@ -212,3 +212,12 @@ def test_talking_to_the_wrong_kind_of_server_says_so(shared_server: ServerThread
     # The control plane where an agent is expected: named, not gRPC's "Method not found".
     err = one_line_error(run_cli("predict", "web", "--agent", shared_server.address, "--input", "[1, 2]"))
     assert "is not a Sluice agent" in err
+
+
+def test_options_that_would_be_ignored_are_refused() -> None:
+    address = f"127.0.0.1:{free_port()}"  # refused before any call
+    err = one_line_error(run_cli("traffic", "set", "web", "m:v1=100", "--timeout", "5", address=address))
+    assert "--timeout only applies with --wait" in err
+    start = ("experiment", "start", "e", "--deployment", "d", "--challenger", "m:v2")
+    err = one_line_error(run_cli(*start, "--traffic", "30", "--plan", "5,50,100", address=address))
+    assert "give --traffic or --plan, not both" in err

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ts.add_argument("--expected-generation", type=whole_number(0, INT64_MAX), default=None)
     ts.add_argument("--reason", default="")
     ts.add_argument("--wait", action="store_true", help="return once every connected agent has applied it")
-    ts.add_argument("--timeout", type=float, default=30.0, help="seconds to wait with --wait")
+    ts.add_argument("--timeout", type=float, default=None, help="seconds to wait with --wait (default 30)")
     add_json(ts)
     ts.set_defaults(handler=cmd_traffic_set)
 
@@ -109,6 +109,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_traffic_set(args: argparse.Namespace) -> int:
     validate_name("deployment", args.deployment)
     weights = parse_weights(args.weights)
+    if args.timeout is not None and not args.wait:
+        raise CliError("--timeout only applies with --wait")
+    args.timeout = 30.0 if args.timeout is None else args.timeout
     if args.wait and not 0 < args.timeout <= MAX_WAIT_SECONDS:  # checked before anything changes
         raise CliError(
             f"--timeout is {args.timeout:g}; with --wait it must be more than 0 and at most {MAX_WAIT_SECONDS:g}"

@@ -30,6 +30,8 @@ ACTIONS = {"stop": "StopExperiment", "resume": "ResumeExperiment", "abort": "Abo
 PAST = {"stop": "stopped", "resume": "resumed", "abort": "aborted"}
 
 
+DEFAULT_TRAFFIC = 10  # percent for the challenger without --traffic or --plan
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     exp = sub.add_parser("experiment", help="experiments and progressive rollouts")
     esub = exp.add_subparsers(dest="experiment_command", metavar="ACTION")
@@ -49,7 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     st.add_argument("--deployment", required=True)
     st.add_argument("--challenger", required=True, metavar="MODEL:VERSION")
     st.add_argument(
-        "--traffic", type=whole_number(0, 100), default=10, metavar="PCT", help="challenger's share without a plan"
+        "--traffic",
+        type=whole_number(1, 99),
+        default=None,
+        metavar="PCT",
+        help="challenger's share without a plan (default 10; a plan's first step sets it)",
     )
     st.add_argument("--metric", default="accuracy", choices=METRICS, help="primary metric (default accuracy)")
     st.add_argument(
@@ -176,8 +182,8 @@ def build_config(args: argparse.Namespace) -> controlplane_pb2.ExperimentConfig:
     parse_version_ref(args.challenger)
     if not (0 < args.alpha < 1):
         raise CliError(f"--alpha is {args.alpha:g}; it must lie strictly between 0 and 1 (e.g. 0.05)")
-    if not 1 <= args.traffic <= 99:
-        raise CliError(f"--traffic is {args.traffic}; the challenger's share must be 1 to 99")
+    if args.traffic is not None and args.plan.strip():
+        raise CliError("give --traffic or --plan, not both: a plan's first step is the challenger's share")
     if args.min_samples < 1:
         raise CliError(f"--min-samples is {args.min_samples}; it must be at least 1")
     if args.hold is not None and (not math.isfinite(args.hold) or args.hold < 0):
@@ -188,7 +194,7 @@ def build_config(args: argparse.Namespace) -> controlplane_pb2.ExperimentConfig:
     config = controlplane_pb2.ExperimentConfig(
         deployment=args.deployment,
         challenger=common_pb2.VersionRef(model=model, version=version),
-        traffic_percent=args.traffic,
+        traffic_percent=args.traffic if args.traffic is not None else DEFAULT_TRAFFIC,
         metric=args.metric,
         guardrails=[parse_guardrail(g) for g in args.guardrail],
         min_samples=args.min_samples,
