@@ -8,7 +8,7 @@ agents only after it commits.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -234,6 +234,24 @@ def _check_weights(weights: list[tuple[str, str, int]]) -> None:
         raise InvalidInput(f"weights sum to {total}; they must sum to 100")
 
 
+def operator_change(
+    session: Session,
+    principal: Principal,
+    row: DeploymentRow,
+    splits: list[NewSplit],
+    action: str,
+    reason: str,
+    expected_generation: int | None,
+) -> tuple[int, DeploymentInfo]:
+    """A person's deploy, traffic change or rollback: it ends a running experiment, and says which."""
+    ended = active_experiment(session, row.id)
+    generation = apply_change(
+        session, principal, row, splits, action=action, reason=reason, expected_generation=expected_generation
+    )
+    info = replace(deployment_info(session, row), ended_experiment=ended.name if ended else "")
+    return generation, info
+
+
 def deploy(
     ctx: Context,
     principal: Principal,
@@ -258,16 +276,9 @@ def deploy(
                 row = DeploymentRow(name=deployment, generation=0, salt=secrets.token_hex(8))
                 session.add(row)
                 session.flush()
-            generation = apply_change(
-                session,
-                principal,
-                row,
-                [NewSplit(target, 100, "champion")],
-                action="deploy",
-                reason=reason,
-                expected_generation=expected_generation,
+            generation, info = operator_change(
+                session, principal, row, [NewSplit(target, 100, "champion")], "deploy", reason, expected_generation
             )
-            info = deployment_info(session, row)
     except IntegrityError as exc:
         raise Conflict(f"deployment {deployment!r} was created concurrently; try again") from exc
     ctx.events.publish("deployment", deployment, f"generation {generation}: {model}:{version} at 100%")
@@ -299,16 +310,9 @@ def set_traffic(
         if champion_id is None:
             champion_id = max(live, key=lambda p: p[1])[0].id
         splits = [NewSplit(v, w, "champion" if v.id == champion_id else "challenger") for v, w in live]
-        generation = apply_change(
-            session,
-            principal,
-            row,
-            splits,
-            action="traffic.set",
-            reason=reason,
-            expected_generation=expected_generation,
+        generation, info = operator_change(
+            session, principal, row, splits, "traffic.set", reason, expected_generation
         )
-        info = deployment_info(session, row)
     ctx.events.publish(
         "traffic",
         deployment,
@@ -346,16 +350,9 @@ def rollback(
             assert reference is not None
             if reference.model != target.model:
                 raise InvalidInput(f"{target.model}:{target.version} is not a version of {reference.model!r}")
-        generation = apply_change(
-            session,
-            principal,
-            row,
-            [NewSplit(target, 100, "champion")],
-            action="rollback",
-            reason=reason,
-            expected_generation=expected_generation,
+        generation, info = operator_change(
+            session, principal, row, [NewSplit(target, 100, "champion")], "rollback", reason, expected_generation
         )
-        info = deployment_info(session, row)
     ctx.events.publish(
         "deployment", deployment, f"generation {generation}: rolled back to {target.model}:{target.version}"
     )

@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-#: the longest a WaitForSync (`traffic set --wait`) may wait
+#: how long a WaitForSync (`traffic set --wait`) waits by default, and at the most
+DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 600.0
 
 
@@ -78,6 +79,8 @@ class DeploymentInfo:
     # Sticky assignment uses the running experiment's salt, else the deployment's.
     routing_salt: str = ""
     segment_rules: list[dict[str, Any]] = field(default_factory=list)
+    # In the answer to a change: the experiment that change ended ("" when none).
+    ended_experiment: str = ""
 
     @property
     def champion(self) -> VersionInfo | None:

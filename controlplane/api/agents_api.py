@@ -11,12 +11,11 @@ import grpc
 from controlplane.agenthub import agents
 from controlplane.api import convert
 from controlplane.api.base import ServiceBase
-from controlplane.domain import MAX_WAIT_SECONDS
+from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
 from controlplane.errors import InvalidInput
 from controlplane.names import validate_name
 from protos import controlplane_pb2
 
-DEFAULT_WAIT_SECONDS = 30.0
 POLL_SECONDS = 0.5
 
 

@@ -115,6 +115,7 @@ def deployment(info: DeploymentInfo) -> controlplane_pb2.Deployment:
         ],
         salt=info.salt,
         experiment=info.experiment,
+        ended_experiment=info.ended_experiment,
         previous_champion=ref(previous.model, previous.version) if previous else None,
         created_at=timestamp(info.created_at),
         updated_at=timestamp(info.updated_at),

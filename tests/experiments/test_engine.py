@@ -263,7 +263,8 @@ def test_completed_without_auto_promote_then_promoted_by_hand(ctx: Context, mode
 def test_a_manual_traffic_change_ends_the_experiment_and_the_engine_leaves_it(ctx: Context, models_dir: Path) -> None:
     s = deployed_pair(ctx, models_dir)
     exp = start(ctx, s)
-    deployments.set_traffic(ctx, ALICE, s.deployment, [(s.model, "v1", 100)], reason="kill switch")
+    killed = deployments.set_traffic(ctx, ALICE, s.deployment, [(s.model, "v1", 100)], reason="kill switch")
+    assert killed.ended_experiment == exp.name and killed.experiment == ""
     assert engine.get_experiment(ctx, exp.name).state == "aborted"
     # The history says what the change did to the experiment, beside the operator's reason.
     assert deployments.list_history(ctx, s.deployment)[0].reason == f"kill switch; ends experiment {exp.name}"

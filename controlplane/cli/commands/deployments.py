@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import grpc
-
 from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from controlplane.cli.output import CliError, print_json, vref
-from controlplane.client import ClientError, SluiceClient
-from controlplane.domain import MAX_WAIT_SECONDS
+from controlplane.client import SluiceClient
+from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
 from controlplane.names import parse_version_ref, validate_name
 from protos import common_pb2, controlplane_pb2
 
@@ -72,21 +70,11 @@ def describe(deployment: controlplane_pb2.Deployment) -> str:
     return f"{deployment.name} generation {deployment.generation}: {splits}"
 
 
-def running_experiment(client: SluiceClient, deployment: str) -> str:
-    """The experiment a change to `deployment` would end ("" when none, or no such deployment yet)."""
-    try:
-        return client.get_deployment(deployment).experiment
-    except ClientError as exc:
-        if exc.code == grpc.StatusCode.NOT_FOUND:
-            return ""
-        raise
-
-
-def say_ended(experiment: str, deployment: controlplane_pb2.Deployment) -> None:
-    if experiment and deployment.experiment != experiment:
+def say_ended(deployment: controlplane_pb2.Deployment) -> None:
+    if deployment.ended_experiment:
         print(
-            f"experiment {experiment} ended: this change replaced its traffic "
-            f"(`sluice experiment status {experiment}`)"
+            f"experiment {deployment.ended_experiment} ended: this change replaced its traffic "
+            f"(`sluice experiment status {deployment.ended_experiment}`)"
         )
 
 
@@ -94,7 +82,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     validate_name("deployment", args.deployment)
     parse_version_ref(args.version)
     with client_from(args) as client:
-        experiment = running_experiment(client, args.deployment)
         deployment = client.deploy(
             args.deployment, args.version, expected_generation=args.expected_generation, reason=args.reason
         )
@@ -102,7 +89,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print_json(deployment)
     else:
         print(f"deployed {describe(deployment)}")
-        say_ended(experiment, deployment)
+        say_ended(deployment)
     return 0
 
 
@@ -111,21 +98,18 @@ def cmd_traffic_set(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights)
     if args.timeout is not None and not args.wait:
         raise CliError("--timeout only applies with --wait")
-    args.timeout = 30.0 if args.timeout is None else args.timeout
-    if args.wait and not 0 < args.timeout <= MAX_WAIT_SECONDS:  # checked before anything changes
-        raise CliError(
-            f"--timeout is {args.timeout:g}; with --wait it must be more than 0 and at most {MAX_WAIT_SECONDS:g}"
-        )
+    timeout = DEFAULT_WAIT_SECONDS if args.timeout is None else args.timeout
+    if not 0 < timeout <= MAX_WAIT_SECONDS:  # checked before anything changes
+        raise CliError(f"--timeout is {timeout:g}; with --wait it must be more than 0 and at most {MAX_WAIT_SECONDS:g}")
     with client_from(args) as client:
-        experiment = running_experiment(client, args.deployment)
         deployment = client.set_traffic(
             args.deployment, weights, expected_generation=args.expected_generation, reason=args.reason
         )
         if not args.json:
             print(f"traffic set: {describe(deployment)}")
-            say_ended(experiment, deployment)
+            say_ended(deployment)
         if args.wait:
-            wait_for_agents(client, deployment, args.timeout, quiet=args.json)
+            wait_for_agents(client, deployment, timeout, quiet=args.json)
     if args.json:
         print_json(deployment)
     return 0
@@ -155,11 +139,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if args.to:
         parse_version_ref(args.to)
     with client_from(args) as client:
-        experiment = running_experiment(client, args.deployment)
         deployment = client.rollback(args.deployment, args.to, reason=args.reason)
     if args.json:
         print_json(deployment)
     else:
         print(f"rolled back: {describe(deployment)}")
-        say_ended(experiment, deployment)
+        say_ended(deployment)
     return 0
