@@ -60,6 +60,14 @@ def _now() -> Timestamp:
     return ts
 
 
+#: refusals by the control plane (it answered, and said no), with what to do about each
+REFUSAL_HINTS = {
+    grpc.StatusCode.UNAUTHENTICATED: " (set SLUICE_TOKEN to a token with role 'agent')",
+    grpc.StatusCode.PERMISSION_DENIED: " (set SLUICE_TOKEN to a token with role 'agent')",
+    grpc.StatusCode.FAILED_PRECONDITION: "",
+}
+
+
 class ControlPlaneLink:
     """Owns the stream to the control plane. `run()` never returns until cancelled."""
 
@@ -111,15 +119,14 @@ class ControlPlaneLink:
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                    log.warning(
-                        "the control plane at %s refused this agent: %s (set SLUICE_TOKEN to a token with role "
-                        "'agent')",
-                        self.options.address,
-                        exc.details(),
-                    )
-                elif exc.code() == grpc.StatusCode.FAILED_PRECONDITION and failures % 12 == 0:
-                    log.warning("the control plane at %s refused this agent: %s", self.options.address, exc.details())
+                if exc.code() in REFUSAL_HINTS:
+                    if failures % 12 == 0:
+                        log.warning(
+                            "the control plane at %s refused this agent: %s%s",
+                            self.options.address,
+                            exc.details(),
+                            REFUSAL_HINTS[exc.code()],
+                        )
                 elif failures % 12 == 0 or self.connects > connects_before:
                     log.info(
                         "control plane %s: %s %s%s (serving the last snapshot meanwhile; retrying)",

@@ -186,21 +186,16 @@ class AgentHub:
         del self.sessions[session.agent_id]
         if session.lost or self._stopping:
             return
-        if session.leaving:  # stopped on purpose: not lost, no alert
-            try:
-                await self.run(agents.set_state, self.ctx, session.agent_id, agents.STOPPED)
-            except Exception:
-                log.exception("could not record that agent %s stopped", session.name)
-            self.ctx.events.publish("agent", "", f"agent {session.name} stopped")
-            log.info("agent %s stopped", session.name)
-            return
-        self.departed[session.agent_id] = session.last_seen
+        # Stopped on purpose (it said Goodbye): never lost, no alert. Otherwise it may come back, or be lost.
+        state = agents.STOPPED if session.leaving else agents.DISCONNECTED
+        if not session.leaving:
+            self.departed[session.agent_id] = session.last_seen
         try:
-            await self.run(agents.set_state, self.ctx, session.agent_id, agents.DISCONNECTED)
+            await self.run(agents.set_state, self.ctx, session.agent_id, state)
         except Exception:
-            log.exception("could not record that agent %s disconnected", session.name)
-        self.ctx.events.publish("agent", "", f"agent {session.name} disconnected")
-        log.info("agent %s disconnected", session.name)
+            log.exception("could not record that agent %s is %s", session.name, state)
+        self.ctx.events.publish("agent", "", f"agent {session.name} {state}")
+        log.info("agent %s %s", session.name, state)
 
     async def handle(self, session: Session, message: agent_pb2.AgentMessage) -> None:
         """One message from an agent. Errors are logged; the stream stays up."""
