@@ -103,7 +103,7 @@ class SluiceClient:
                 request, timeout=timeout or self.timeout, metadata=self.metadata
             )
         except grpc.RpcError as exc:
-            raise _client_error(exc, self.address) from None
+            raise client_error(exc, self.address) from None
 
     # ---- registry ----
 
@@ -307,19 +307,26 @@ class SluiceClient:
                 controlplane_pb2.WatchEventsRequest(deployment=deployment), metadata=self.metadata
             )
         except grpc.RpcError as exc:
-            raise _client_error(exc, self.address) from None
+            raise client_error(exc, self.address) from None
 
 
-def _client_error(exc: grpc.RpcError, address: str) -> ClientError:
+#: per kind of server: the command that runs it, and what a caller reached instead when the method is missing
+_SERVERS = {
+    "control plane": ("sluice controlplane", "an agent? its port is 7500 by default"),
+    "agent": ("sluice agent", "the control plane? use --agent HOST:7500"),
+}
+
+
+def client_error(exc: grpc.RpcError, address: str, server: str = "control plane") -> ClientError:
+    """A failed call as one line a person can act on (`server` is "control plane" or "agent")."""
+    command, other = _SERVERS[server]
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
     # The control plane's own UNAVAILABLE (its database is down) reached us: no "cannot reach" hint.
     from_server = (details or "").startswith(("the database is unavailable", "cannot reach the database"))
     transport = "connect" in (details or "").lower() or not details
     if code == grpc.StatusCode.UNAVAILABLE and transport and not from_server:
-        details = (
-            f"cannot reach the control plane at {address} ({details}); is `sluice controlplane` running?"
-        )
+        details = f"cannot reach the {server} at {address} ({details}); is `{command}` running?"
     elif code == grpc.StatusCode.UNIMPLEMENTED and (details or "").startswith("Method not found"):
-        details = f"{address} answers gRPC but is not a Sluice control plane (an agent? its port is 7500 by default)"
+        details = f"{address} answers gRPC but is not a Sluice {server} ({other})"
     return ClientError(code, details or code.name)

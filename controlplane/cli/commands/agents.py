@@ -218,7 +218,7 @@ def tensor_values(tensor: Any) -> list[Any]:
 def cmd_predict(args: argparse.Namespace) -> int:
     import grpc
 
-    from controlplane.client import ClientError, channel_credentials, with_default_port
+    from controlplane.client import channel_credentials, client_error, with_default_port
     from protos import inference_pb2, inference_pb2_grpc
 
     validate_name("deployment", args.deployment)
@@ -240,13 +240,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             response = inference_pb2_grpc.InferenceStub(channel).Predict(request, timeout=args.timeout)
         except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-            details = exc.details() if hasattr(exc, "details") else str(exc)
-            if code == grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
-                details = f"cannot reach the agent at {agent} ({details}); is `sluice agent` running?"
-            elif code == grpc.StatusCode.UNIMPLEMENTED and (details or "").startswith("Method not found"):
-                details = f"{agent} answers gRPC but is not a Sluice agent (the control plane? use --agent HOST:7500)"
-            raise ClientError(code, details or code.name) from None
+            raise client_error(exc, agent, "agent") from None
     result: dict[str, Any] = {
         "request_id": response.request_id,
         "served_by": f"{response.served_by.model}:{response.served_by.version}",
