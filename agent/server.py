@@ -29,7 +29,7 @@ from agent.reports import DEFAULT_CAPACITY, ReportBuffer
 from agent.services import InferenceService, OipService
 from agent.serving import ServingTable, SnapshotApplier
 from controlplane.decoding import DecodingRegistrar
-from controlplane.lifecycle import wait_for_stop_signal
+from controlplane.lifecycle import split_listen_address, wait_for_stop_signal
 from controlplane.tls import TlsError, channel_credentials_from, server_credentials_from
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 
@@ -76,11 +76,11 @@ def default_name(port: int) -> str:
     return f"{host}-{port}"
 
 
-def split_host(address: str) -> tuple[str, str]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise AgentStartError(f"--listen {address!r} must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:7500")
-    return host.strip("[]"), port
+def split_host(address: str) -> tuple[str, int]:
+    try:
+        return split_listen_address(address)
+    except ValueError as exc:
+        raise AgentStartError(str(exc)) from None
 
 
 def tls_credentials(options: AgentOptions) -> tuple[grpc.ServerCredentials | None, grpc.ChannelCredentials | None]:

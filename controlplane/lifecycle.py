@@ -6,6 +6,14 @@ import asyncio
 import signal
 
 
+def split_listen_address(address: str) -> tuple[str, int]:
+    """A server's --listen HOST:PORT as (host without brackets, port); ValueError says what is wrong."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--listen {address!r} is not HOST:PORT with a port 0-65535 (e.g. 127.0.0.1:7400)")
+    return host.strip("[]"), int(port)
+
+
 async def wait_for_stop_signal() -> None:
     """Return on SIGTERM or SIGINT, so the caller can drain and stop gracefully."""
     stop = asyncio.Event()

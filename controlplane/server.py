@@ -24,20 +24,13 @@ from controlplane.context import Context
 from controlplane.decoding import DecodingRegistrar
 from controlplane.errors import InvalidInput, Unavailable
 from controlplane.events import EventBus
-from controlplane.lifecycle import wait_for_stop_signal
+from controlplane.lifecycle import split_listen_address, wait_for_stop_signal
 from controlplane.store.db import Database
 from protos import controlplane_pb2, controlplane_pb2_grpc
 
 log = logging.getLogger("sluice.controlplane")
 
 SERVICE_NAMES = ("sluice.v1.ControlPlane", "sluice.v1.AgentHub")
-
-
-def check_listen_address(address: str) -> None:
-    """HOST:PORT with a port number, before anything else is judged about the address."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
-        raise InvalidInput(f"--listen {address!r} is not HOST:PORT (e.g. 127.0.0.1:7400, 0.0.0.0:7400)")
 
 
 def is_loopback(address: str) -> bool:
@@ -84,7 +77,10 @@ class ControlPlaneServer:
         config = options.config or load_config(options.config_path)
         book = TokenBook(config.tokens)
         tls = bool(config.tls.cert_file)
-        check_listen_address(options.listen)
+        try:  # before anything else is judged about the address
+            split_listen_address(options.listen)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
         if not book.enabled and not is_loopback(options.listen) and not options.allow_insecure:
             raise InvalidInput(
                 f"refusing to listen on {options.listen} without tokens: configure tokens "
