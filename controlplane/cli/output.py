@@ -37,7 +37,7 @@ def _as_float(value: Any) -> float | None:
     return None if isinstance(value, str) else value
 
 
-def _int64_as_numbers(message: Message, data: dict[str, Any]) -> dict[str, Any]:
+def _plain_numbers(message: Message, data: dict[str, Any]) -> dict[str, Any]:
     """MessageToDict writes 64-bit integers as strings (for JavaScript); scripts want numbers.
 
     Ours never come near 2**53, so they stay exact as JSON numbers. A float that is NaN (no value
@@ -54,7 +54,7 @@ def _int64_as_numbers(message: Message, data: dict[str, Any]) -> dict[str, Any]:
                 data[field.name] = {k: int(v) for k, v in data[field.name].items()}
             elif inner.message_type is not None and not inner.message_type.full_name.startswith("google.protobuf."):
                 for key, sub in value.items():
-                    _int64_as_numbers(sub, data[field.name][str(key)])
+                    _plain_numbers(sub, data[field.name][str(key)])
         elif field.type in _INT64:
             raw = data[field.name]
             data[field.name] = [int(v) for v in raw] if field.is_repeated else int(raw)
@@ -64,16 +64,16 @@ def _int64_as_numbers(message: Message, data: dict[str, Any]) -> dict[str, Any]:
         elif entry is not None and not entry.full_name.startswith("google.protobuf."):
             if field.is_repeated:
                 for sub, sub_data in zip(value, data[field.name], strict=True):
-                    _int64_as_numbers(sub, sub_data)
+                    _plain_numbers(sub, sub_data)
             else:
-                _int64_as_numbers(value, data[field.name])
+                _plain_numbers(value, data[field.name])
     return data
 
 
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, Message):
         data = MessageToDict(value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-        return _int64_as_numbers(value, data)
+        return _plain_numbers(value, data)
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -28,9 +28,8 @@ ROLE_NAMES = {
 METRICS = ("accuracy", "error_rate", "mae", "p95_latency")
 ACTIONS = {"stop": "StopExperiment", "resume": "ResumeExperiment", "abort": "AbortExperiment"}
 PAST = {"stop": "stopped", "resume": "resumed", "abort": "aborted"}
-
-
 DEFAULT_TRAFFIC = 10  # percent for the challenger without --traffic or --plan
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     exp = sub.add_parser("experiment", help="experiments and progressive rollouts")
