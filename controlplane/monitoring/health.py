@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlalchemy import select
 
+from controlplane.agenthub.agents import CONNECTED, LOST
 from controlplane.config import HealthConfig
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo, SplitInfo, VersionInfo
@@ -311,10 +312,10 @@ def agents_sync(ctx: Context, deployment: str, generation: int) -> tuple[int, in
                 AgentDeploymentRow,
                 (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
             )
-            .where(AgentRow.state.in_(("connected", "lost")))
+            .where(AgentRow.state.in_((CONNECTED, LOST)))
         ).all()
-    connected = [g or 0 for state, g in rows if state == "connected"]
-    lost = sum(1 for state, g in rows if state == "lost" and (g or 0) > 0)
+    connected = [g or 0 for state, g in rows if state == CONNECTED]
+    lost = sum(1 for state, g in rows if state == LOST and (g or 0) > 0)
     return sum(1 for g in connected if g >= generation), len(connected), lost
 
 
@@ -354,4 +355,4 @@ def connected_agents(ctx: Context) -> int:
     from sqlalchemy import func
 
     with ctx.db.session() as session:
-        return int(session.scalar(select(func.count()).select_from(AgentRow).where(AgentRow.state == "connected")) or 0)
+        return int(session.scalar(select(func.count()).select_from(AgentRow).where(AgentRow.state == CONNECTED)) or 0)
