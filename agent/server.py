@@ -29,14 +29,13 @@ from agent.reports import DEFAULT_CAPACITY, ReportBuffer
 from agent.services import InferenceService, OipService
 from agent.serving import ServingTable, SnapshotApplier
 from controlplane.decoding import DecodingRegistrar
-from controlplane.lifecycle import split_listen_address, wait_for_stop_signal
+from controlplane.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
 from controlplane.tls import TlsError, channel_credentials_from, server_credentials_from
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 
 log = logging.getLogger("sluice.agent")
 
 DEFAULT_LISTEN = "127.0.0.1:7500"
-DEFAULT_METRICS_PORT = 7501
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 SERVICE_NAMES = (
     inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name,
@@ -54,7 +53,7 @@ class AgentOptions:
     listen: str = DEFAULT_LISTEN
     name: str = ""
     cache: Path | None = None
-    metrics_port: int = DEFAULT_METRICS_PORT
+    metrics_port: int | None = None  # None: the --listen port + 1 (7500 -> 7501); 0: off
     labels: dict[str, str] = field(default_factory=dict)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     report_buffer: int = DEFAULT_CAPACITY
@@ -125,7 +124,11 @@ class AgentServer:
 
     async def start(self) -> None:
         options = self.options
-        host, _port = split_host(options.listen)
+        host, listen_port = split_host(options.listen)
+        try:
+            metrics_port = metrics_port_for(listen_port, options.metrics_port)
+        except ValueError as exc:
+            raise AgentStartError(str(exc)) from None
         limit = options.max_message_bytes
         server = grpc.aio.server(
             options=[
@@ -182,12 +185,15 @@ class AgentServer:
         await server.start()
         self._server = server
 
-        if options.metrics_port:
+        if metrics_port is not None:
             try:
-                self.metrics_port = self._prometheus.serve(host or "0.0.0.0", options.metrics_port)
+                self.metrics_port = self._prometheus.serve(host or "0.0.0.0", metrics_port)
             except OSError as exc:
                 await server.stop(None)
-                raise AgentStartError(f"cannot serve metrics on port {options.metrics_port}: {exc}") from exc
+                raise AgentStartError(
+                    f"cannot serve /metrics on port {metrics_port}: {exc.strerror or exc} "
+                    "(give another --metrics-port, or 0 to turn it off)"
+                ) from exc
 
         serve_host = host if host not in ("", "0.0.0.0", "::") else socket.gethostname()
         self.reports = ReportBuffer(agent_id, options.report_buffer)

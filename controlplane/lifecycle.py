@@ -14,6 +14,23 @@ def split_listen_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def metrics_port_for(listen_port: int, metrics_port: int | None) -> int | None:
+    """The Prometheus port of a server whose gRPC --listen port is `listen_port`.
+
+    `metrics_port` as given: 0 turns /metrics off (None), any other number is used as it is.
+    Not given (None): the port after the gRPC one (7400 -> 7401, 7510 -> 7511), so two agents on
+    one host that differ only in --listen never collide; a gRPC port of 0 (any free one) gives
+    0 here too, which the caller binds to any free port.
+    """
+    if metrics_port is not None:
+        return metrics_port or None
+    if listen_port == 0:
+        return 0
+    if listen_port == 65535:
+        raise ValueError("--listen port 65535 leaves no port after it for /metrics: give --metrics-port")
+    return listen_port + 1
+
+
 async def wait_for_stop_signal() -> None:
     """Return on SIGTERM or SIGINT, so the caller can drain and stop gracefully."""
     stop = asyncio.Event()

@@ -24,7 +24,7 @@ from controlplane.context import Context
 from controlplane.decoding import DecodingRegistrar
 from controlplane.errors import InvalidInput, Unavailable
 from controlplane.events import EventBus
-from controlplane.lifecycle import split_listen_address, wait_for_stop_signal
+from controlplane.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
 from controlplane.store.db import Database
 from protos import controlplane_pb2, controlplane_pb2_grpc
 
@@ -53,7 +53,7 @@ class ServerOptions:
     artifacts: Path = Path(DEFAULT_ARTIFACTS)
     config_path: Path | None = None
     allow_insecure: bool = False
-    metrics_port: int | None = 7401
+    metrics_port: int | None = None  # None: the --listen port + 1 (7400 -> 7401); 0: off
     config: Config | None = None  # takes precedence over config_path (tests)
 
 
@@ -65,6 +65,7 @@ class ControlPlaneServer:
     options: ServerOptions
     ctx: Context | None = None
     port: int = 0
+    metrics_port: int | None = None  # what /metrics was asked to use (0: any free port), then the bound one
     _server: grpc.aio.Server | None = None
     _registrar: DecodingRegistrar | None = None
     _health: health.aio.HealthServicer | None = None
@@ -73,12 +74,20 @@ class ControlPlaneServer:
     _stoppers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(grace=0)  # a refused start leaves no listener, thread or loop behind
+            raise
+
+    async def _start(self) -> None:
         options = self.options
         config = options.config or load_config(options.config_path)
         book = TokenBook(config.tokens)
         tls = bool(config.tls.cert_file)
         try:  # before anything else is judged about the address
-            split_listen_address(options.listen)
+            _host, listen_port = split_listen_address(options.listen)
+            self.metrics_port = metrics_port_for(listen_port, options.metrics_port)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
         if not book.enabled and not is_loopback(options.listen) and not options.allow_insecure:

@@ -98,7 +98,7 @@ def start_server(
         db_url=db_url or f"sqlite:///{tmp / 'sluice.db'}",
         artifacts=tmp / "artifacts",
         config=config or Config(),
-        metrics_port=None,
+        metrics_port=0,
         **kw,
     )
     return ServerThread(options)
@@ -165,6 +165,14 @@ class SluiceProcess:
     def close(self) -> None:
         self.kill()
         self._log.close()
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The CLI failed with one line on stderr that starts with 'error: ' (and no traceback)."""
+    assert result.returncode != 0, result.stdout
+    err = result.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
 
 
 def run_cli(

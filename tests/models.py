@@ -56,6 +56,20 @@ def make_classifier_onnx(directory: Path, kind: str = "logreg", seed: int = 0) -
     return _cached(Path(directory) / f"classifier-{kind}-{seed}.onnx", write)
 
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_classifier(kind: str) -> Path:
+    """A committed breast-cancer classifier ('logreg' or 'constant'), fixed bytes whatever the
+    installed scikit-learn/skl2onnx/onnx: for tests that show or compare a model's sha256 or size.
+    Same inputs and outputs as `make_classifier_onnx` (regenerate: `python -m tests.fixtures.make`).
+    """
+    path = FIXTURES / f"classifier-{kind}.onnx"
+    if not path.exists():
+        raise FileNotFoundError(f"no committed fixture {path.name}; kinds: logreg, constant")
+    return path
+
+
 def regression_target() -> np.ndarray:
     """The regressor's target: the benign label as a score in [0, 1] (MAE around 0.2)."""
     return _breast_cancer()[1].astype(np.float64)

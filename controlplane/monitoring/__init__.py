@@ -1,7 +1,7 @@
 """The monitoring area of the control plane.
 
 `install(server)` starts this area's loops on the control plane: health and alert evaluation,
-rollups and retention, retraining triggers; the Prometheus endpoint (server.options.metrics_port,
+rollups and retention, retraining triggers; the Prometheus endpoint (server.metrics_port,
 None = off) and the alert webhooks (config.alerts.webhooks).
 """
 
@@ -18,6 +18,7 @@ log = logging.getLogger("sluice.monitoring")
 
 
 def install(server: ControlPlaneServer) -> None:
+    from controlplane.errors import InvalidInput
     from controlplane.monitoring import alerts, evaluator, retraining, rollup
     from controlplane.monitoring.state import state_of
     from controlplane.monitoring.webhooks import WebhookSender
@@ -30,6 +31,18 @@ def install(server: ControlPlaneServer) -> None:
 
     async def run(fn: Any, *args: Any) -> Any:
         return await loop.run_in_executor(server.executor, fn, *args)
+
+    port = server.metrics_port
+    if port is not None:
+        host = server.options.listen.rsplit(":", 1)[0].strip("[]") or "127.0.0.1"
+        try:
+            server.metrics_port = state.metrics.serve(host, port)
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc} "
+                "(give another --metrics-port, or 0 to turn it off)"
+            ) from None
+        log.info("control-plane metrics on http://%s:%d/metrics", host, server.metrics_port)
 
     if config.alerts.webhooks:
         state.webhooks = WebhookSender(
@@ -45,14 +58,6 @@ def install(server: ControlPlaneServer) -> None:
         return connected_agents(ctx), alerts.open_counts(ctx)
 
     state.metrics.watch_store(read_store)
-    port = server.options.metrics_port
-    if port is not None:
-        host = server.options.listen.rsplit(":", 1)[0].strip("[]") or "127.0.0.1"
-        try:
-            bound = state.metrics.serve(host, port)
-            log.info("control-plane metrics on http://%s:%d/metrics", host, bound)
-        except OSError as exc:
-            log.error("cannot serve /metrics on %s:%s (%s); continuing without it", host, port, exc)
 
     async def evaluate_loop() -> None:
         while True:

@@ -30,8 +30,10 @@ class AgentProcess:
         env: dict[str, str] | None = None,
         prefix: Sequence[str] = (),
         credentials: grpc.ChannelCredentials | None = None,
+        metrics_port: str | None = "0",
     ) -> None:
         self.name = name
+        self.metrics_port = metrics_port  # None: the agent's own default (the --listen port + 1)
         self.cache = cache
         self.controlplane = controlplane
         self.log = log
@@ -57,8 +59,7 @@ class AgentProcess:
             self.name,
             "--cache",
             str(self.cache),
-            "--metrics-port",
-            "0",
+            *(["--metrics-port", self.metrics_port] if self.metrics_port is not None else []),
             *self.extra,
         ]
         self.process = SluiceProcess(args, self.log, env=self.env, ready_pattern=READY, prefix=self.prefix)

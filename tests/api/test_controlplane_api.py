@@ -222,7 +222,7 @@ async def test_refuses_public_address_without_tokens(tmp_path: Path) -> None:
             db_url=f"sqlite:///{tmp_path / 'x.db'}",
             artifacts=tmp_path / "a",
             config=Config(),
-            metrics_port=None,
+            metrics_port=0,
         )
     )
     with pytest.raises(InvalidInput, match="--allow-insecure"):

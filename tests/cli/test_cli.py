@@ -8,17 +8,8 @@ from pathlib import Path
 
 from controlplane.client import SluiceClient, with_default_port
 from protos import common_pb2, controlplane_pb2
-from tests.harness import ServerThread, free_port, run_cli, start_server, unique
+from tests.harness import ServerThread, free_port, one_line_error, run_cli, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx
-
-
-def one_line_error(result: object) -> str:
-    assert result.returncode != 0, result.stdout  # type: ignore[attr-defined]
-    err = result.stderr.strip()  # type: ignore[attr-defined]
-    assert "Traceback" not in err, err
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("error: ")
-    return err
 
 
 def test_register_list_deploy_traffic_history_audit(shared_server: ServerThread, models_dir: Path) -> None:

@@ -13,7 +13,7 @@ from controlplane.client import ClientError, SluiceClient
 from controlplane.training import write_breast_cancer_csv
 from protos import common_pb2, controlplane_pb2
 from tests.experiments.support import make_narrow_classifier_onnx, make_weak_classifier_onnx
-from tests.harness import ServerThread, run_cli, unique
+from tests.harness import ServerThread, one_line_error, run_cli, unique
 from tests.models import make_classifier_onnx
 
 
@@ -127,13 +127,6 @@ def test_evaluate_over_grpc_stores_the_verdict(client: SluiceClient, models_dir:
     bad.write_text("a,b,label\n1,2,0\n3,4,1\n")
     code, message = code_of(lambda: client.evaluate(f"{model}:v2", dep, bad))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "shape [rows, 30]" in message
-
-
-def one_line_error(result: object) -> str:
-    assert result.returncode != 0, result.stdout  # type: ignore[attr-defined]
-    err = result.stderr.strip()  # type: ignore[attr-defined]
-    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("error: "), err
-    return err
 
 
 def test_cli_start_status_list_abort_promote_evaluate(

@@ -24,6 +24,7 @@ from protos import inference_pb2
 from tests.agent.cluster import AgentProcess, role_name, wait_until
 from tests.harness import ServerThread, free_port, run_cli, start_server, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
+from tests.monitoring.support import SampleKey, prometheus_samples, sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("agents-e2e")]
 
@@ -377,15 +378,15 @@ def test_agent_metrics_reach_prometheus_and_the_control_plane(cluster: Cluster) 
         with urllib.request.urlopen(f"http://127.0.0.1:{cluster.metrics_port}/metrics", timeout=5) as page:
             return page.read().decode()
 
-    def scraped() -> str | None:
-        text = scrape()
-        return text if f'deployment="{dep}"' in text else None
+    def scraped() -> dict[SampleKey, float] | None:
+        got = prometheus_samples(scrape())
+        return got if any(("deployment", dep) in labels for _name, labels in got) else None
 
-    text = wait_until(scraped, what="prometheus metrics")
-    assert f'sluice_predictions_total{{code="OK",deployment="{dep}",version="{cluster.model}:v1"}} 20.0' in text
-    assert "sluice_prediction_latency_seconds_bucket" in text
-    assert "sluice_agent_connected 1.0" in text
-    assert f'sluice_snapshot_generation{{deployment="{dep}"}} 1.0' in text
+    got = wait_until(scraped, what="prometheus metrics")
+    assert got[sample("sluice_predictions_total", code="OK", deployment=dep, version=f"{cluster.model}:v1")] == 20
+    assert any(name == "sluice_prediction_latency_seconds_bucket" for name, _labels in got)
+    assert got[sample("sluice_agent_connected")] == 1
+    assert got[sample("sluice_snapshot_generation", deployment=dep)] == 1
 
     # The windows travel to the control plane, which ACKs them (the agent then forgets them).
     from sqlalchemy import func, select

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.metrics import MetricsRecorder
 from controlplane import deployments, registry
@@ -22,6 +23,22 @@ from tests.harness import unique
 from tests.models import make_baseline, make_classifier_onnx
 
 ALICE = Principal("alice", Role.OPERATOR)
+
+SampleKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def prometheus_samples(text: str) -> dict[SampleKey, float]:
+    """A /metrics page's samples by (name, sorted labels): what it says, not how prometheus-client lays it out."""
+    out: dict[SampleKey, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def sample(name: str, **labels: str) -> SampleKey:
+    """The key of one sample in `prometheus_samples`."""
+    return (name, tuple(sorted(labels.items())))
 
 
 @functools.cache

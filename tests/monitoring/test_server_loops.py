@@ -20,7 +20,14 @@ from controlplane.monitoring.state import state_of
 from controlplane.server import ServerOptions
 from tests.harness import ServerThread, free_port, start_server
 from tests.models import breast_cancer_rows
-from tests.monitoring.support import AgentStamp, deploy_classifier, flush_and_ingest, serve
+from tests.monitoring.support import (
+    AgentStamp,
+    deploy_classifier,
+    flush_and_ingest,
+    prometheus_samples,
+    sample,
+    serve,
+)
 
 
 def scrape(port: int) -> str:
@@ -76,18 +83,19 @@ def test_prometheus_endpoint_counts_what_agents_reported(
 
     assert ingest_report(ctx, stamp.agent_id, report) is False  # a replay
     alerts.open_alert(ctx, deployment=d.name, kind="drift", severity="critical", message="m", version_id=v.id)
-    text = scrape(port)
-    labels = f'deployment="{d.name}",version="{v.model}:v1"'  # prometheus-client sorts labels
-    assert 'sluice_metric_reports_total{outcome="stored"} 1.0' in text
-    assert 'sluice_metric_reports_total{outcome="replay"} 1.0' in text
-    assert f'sluice_predictions_total{{code="OK",{labels}}} 30.0' in text
-    assert f'sluice_predictions_total{{code="INTERNAL",{labels}}} 1.0' in text
-    assert 'sluice_alerts_open{severity="critical"} 1.0' in text
-    assert 'sluice_alerts_open{severity="warning"} 0.0' in text
-    assert "sluice_agents_connected 0.0" in text
+    got = prometheus_samples(scrape(port))
+    labels = {"deployment": d.name, "version": f"{v.model}:v1"}
+    assert got[sample("sluice_metric_reports_total", outcome="stored")] == 1
+    assert got[sample("sluice_metric_reports_total", outcome="replay")] == 1
+    assert got[sample("sluice_predictions_total", code="OK", **labels)] == 30
+    assert got[sample("sluice_predictions_total", code="INTERNAL", **labels)] == 1
+    assert got[sample("sluice_alerts_open", severity="critical")] == 1
+    assert got[sample("sluice_alerts_open", severity="warning")] == 0
+    assert got[sample("sluice_agents_connected")] == 0
     # A second control plane in the same process has its own registry.
-    assert 'sluice_metric_reports_total{outcome="stored"}' not in scrape(other_port)
-    assert 'sluice_alerts_open{severity="critical"} 0.0' in scrape(other_port)
+    other = prometheus_samples(scrape(other_port))
+    assert sample("sluice_metric_reports_total", outcome="stored") not in other
+    assert other[sample("sluice_alerts_open", severity="critical")] == 0
 
 
 class Receiver:

@@ -39,7 +39,7 @@ class Restartable:
                 db_url=f"sqlite:///{self.tmp / 'sluice.db'}",
                 artifacts=self.tmp / "artifacts",
                 config=Config(),
-                metrics_port=None,
+                metrics_port=0,
             )
         )
 

@@ -191,9 +191,12 @@ def test_hand_built_model_takes_its_own_dtype_and_width(tmp_path: Path) -> None:
 def test_models_the_agent_cannot_serve_are_refused_at_load(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="Protobuf parsing failed") as caught:
+    with pytest.raises(ValueError) as caught:
         ModelRuntime(garbage)
-    assert "[ONNXRuntimeError]" not in str(caught.value)
+    # The reason is onnxruntime's own wording; ours is only its tidying: one line, without the error-code prefix.
+    message = str(caught.value)
+    assert message.strip() and "\n" not in message
+    assert "[ONNXRuntimeError]" not in message
 
     a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [None, 2])
     b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [None, 2])

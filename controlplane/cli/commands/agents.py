@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from controlplane.cli.commands.common import add_json, client_from, positive_seconds
+from controlplane.cli.commands.common import add_json, client_from, positive_seconds, whole_number
 from controlplane.cli.output import CliError, ago, print_json, print_table
 from controlplane.names import validate_name
 
@@ -36,9 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     agent.add_argument(
         "--metrics-port",
-        type=int,
-        default=7501,
-        help="Prometheus /metrics port, 0 disables (default %(default)s)",
+        type=whole_number(0, 65535),
+        default=None,
+        help="Prometheus /metrics port, 0 disables (default: the --listen port + 1, so 7501 for 7500)",
     )
     agent.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="a label (repeatable)")
     agent.add_argument(
@@ -125,8 +125,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
         raise CliError("--report-buffer must be at least 1")
     if not 0.1 <= args.reconnect_max_seconds <= 3600:
         raise CliError("--reconnect-max-seconds must be between 0.1 and 3600")
-    if args.metrics_port < 0 or args.metrics_port > 65535:
-        raise CliError("--metrics-port must be 0-65535")
     if args.name:
         validate_name("agent", args.name)
     options = AgentOptions(
@@ -147,7 +145,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     )
 
     def ready(agent: Any) -> None:
-        print(f"sluice agent {agent.name} listening on {agent.address}", flush=True)
+        metrics = f" (/metrics on port {agent.metrics_port})" if agent.metrics_port else ""
+        print(f"sluice agent {agent.name} listening on {agent.address}{metrics}", flush=True)
 
     try:
         asyncio.run(serve(options, ready))

@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--metrics-port",
         type=whole_number(0, 65535),
-        default=7401,
-        help="Prometheus /metrics port, 0 to disable (default %(default)s)",
+        default=None,
+        help="Prometheus /metrics port, 0 to disable (default: the --listen port + 1, so 7401 for 7400)",
     )
     p.add_argument(
         "--allow-insecure", action="store_true", help="allow a non-loopback address without tokens"
@@ -56,7 +56,7 @@ def run_controlplane(args: argparse.Namespace) -> int:
         artifacts=Path(args.artifacts),
         config_path=args.config,
         allow_insecure=args.allow_insecure,
-        metrics_port=args.metrics_port or None,
+        metrics_port=args.metrics_port,
     )
 
     def ready(server: object) -> None:
