@@ -168,8 +168,21 @@ def _set_refused(session: Session, agent_id: str, refused: Mapping[str, int]) ->
         row.updated_at = now
 
 
-def agent_connected(ctx: Context, hello: AgentHello) -> str:
-    """Record a (re)connecting agent; returns its previous state ("" when new)."""
+@dataclass(frozen=True)
+class Connected:
+    """A stream's start as recorded: the state before it ("" when new) and the stream's epoch.
+
+    The epoch is the row's `connected_at`. Every later write about this stream (disconnected,
+    lost, heartbeats) is conditional on it, so a write for an old stream that commits after a
+    newer stream's connect changes nothing.
+    """
+
+    previous: str
+    epoch: datetime
+
+
+def agent_connected(ctx: Context, hello: AgentHello) -> Connected:
+    """Record a (re)connecting agent as a new stream epoch."""
     now = utcnow()
     with ctx.db.session() as session:
         row = session.get(AgentRow, hello.id, with_for_update=True)
@@ -203,7 +216,7 @@ def agent_connected(ctx: Context, hello: AgentHello) -> str:
             .values(refused_generation=0)
         )
         _set_applied(session, hello.id, hello.applied)
-    return previous
+    return Connected(previous, now)
 
 
 def record_applied(ctx: Context, agent_id: str, generations: Mapping[str, int]) -> None:
@@ -231,23 +244,31 @@ def record_nack(
         _set_refused(session, agent_id, refused or {})
 
 
-def set_state(ctx: Context, agent_id: str, state: str) -> str:
-    """Returns the state before the change ("" when the agent is unknown)."""
+def set_state(ctx: Context, agent_id: str, state: str, epoch: datetime | None = None) -> str | None:
+    """Set the agent's state; returns the state before, or None when nothing changed because the
+    agent is unknown or, with `epoch`, a newer stream has connected since that epoch."""
     with ctx.db.session() as session:
         row = session.get(AgentRow, agent_id, with_for_update=True)
-        if row is None:
-            return ""
+        if row is None or (epoch is not None and row.connected_at != epoch):
+            return None
         previous = row.state
         row.state = state
         return previous
 
 
-def touch(ctx: Context, agent_ids: Iterable[str]) -> None:
-    ids = list(agent_ids)
-    if not ids:
+def touch(ctx: Context, streams: Mapping[str, datetime]) -> None:
+    """Heartbeats of live streams (agent id -> stream epoch): seen now, and connected (which
+    also heals a state an out-of-order write left behind). Streams replaced since change nothing."""
+    if not streams:
         return
+    now = utcnow()
     with ctx.db.session() as session:
-        session.execute(update(AgentRow).where(AgentRow.id.in_(ids)).values(last_seen=utcnow()))
+        for agent_id, epoch in streams.items():
+            session.execute(
+                update(AgentRow)
+                .where(AgentRow.id == agent_id, AgentRow.connected_at == epoch)
+                .values(last_seen=now, state=CONNECTED)
+            )
 
 
 def reset_at_start(ctx: Context) -> list[str]:

@@ -1,10 +1,16 @@
 """The live side of AgentHub: one session per connected agent, pushes, heartbeats, loss detection.
 
 A session is the server half of one `Connect` stream: an outbox of ControlMessages (snapshots,
-heartbeats, report acks) and the time the agent was last heard from. After every committed change
-(EventBus kinds deployment / traffic / experiment) the hub builds one fresh snapshot from SQL and
-queues it on every session. An agent silent for `lost_after_missed` heartbeats is marked lost and
-an `agent_lost` alert is opened; it resolves when the agent connects again.
+heartbeats, report acks) and the time the agent was last heard from. An agent silent for
+`lost_after_missed` heartbeats is marked lost and an `agent_lost` alert is opened; it resolves
+when the agent connects again.
+
+The push is level-triggered: every committed change (EventBus kinds deployment / traffic /
+experiment) marks a snapshot as owed, and the push loop rebuilds one from SQL and queues it on
+every session until a rebuild succeeds (a failed rebuild is retried with backoff, never dropped).
+A connecting agent is handed a snapshot only when none is owed: never one older than the newest
+commit the hub has heard of. The loop owes one when it starts, so nothing committed before it
+subscribed is missed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -34,6 +41,7 @@ OUTBOX_LIMIT = 10_000
 DEFAULT_REPORT_SECONDS = 1.0
 LOSS_CHECKS = 4  # silence checks per heartbeat
 RECENT_SNAPSHOTS = 16  # per session: enough for any NACK still in flight
+REBUILD_RETRY_SECONDS = (0.1, 5.0)  # first and longest wait before trying a failed rebuild again
 
 T = TypeVar("T")
 
@@ -42,6 +50,8 @@ T = TypeVar("T")
 class Session:
     hello: agents.AgentHello
     peer: str
+    #: when this stream's connect was recorded: every state write for it is conditional on it
+    epoch: datetime
     outbox: asyncio.Queue[agent_pb2.ControlMessage | None] = field(default_factory=asyncio.Queue)
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
@@ -99,11 +109,15 @@ class AgentHub:
         self.executor = executor
         self.report_seconds = report_seconds
         self.sessions: dict[str, Session] = {}
-        # Agents without a live stream that may still come back: id -> when they went quiet.
-        self.departed: dict[str, float] = {}
+        # Agents without a live stream that may still come back: id -> (when they went quiet,
+        # the epoch of their last stream; None: from before this process started).
+        self.departed: dict[str, tuple[float, datetime | None]] = {}
         self._snapshot: agent_pb2.Snapshot | None = None
         self._snapshot_lock = asyncio.Lock()
         self._next_snapshot_id = time.time_ns() // 1000
+        #: a change was committed that no built snapshot shows yet (level-triggered push)
+        self._owed = True
+        self._events: asyncio.Queue[Any] | None = None
         self._stopping = False
 
     @property
@@ -120,31 +134,54 @@ class AgentHub:
 
     # ---- snapshots ----
 
-    async def _rebuild(self) -> agent_pb2.Snapshot:
+    def _take_events(self) -> None:
+        """Fold the change events that arrived into `_owed` (a burst owes one snapshot)."""
+        queue = self._events
+        while queue is not None and not queue.empty():
+            if queue.get_nowait().kind in PUSH_KINDS:
+                self._owed = True
+
+    async def fresh_snapshot(self) -> agent_pb2.Snapshot:
+        """The snapshot of the newest committed state; rebuilt (and pushed to every session) when
+        one is owed. Raises when the rebuild fails: the debt stays for the push loop to retry."""
         async with self._snapshot_lock:
+            self._take_events()
+            if not self._owed and self._snapshot is not None:
+                return self._snapshot
+            self._owed = False  # a change committed from now on owes the next one
+            try:
+                snapshot = await self.run(build_snapshot, self.ctx, self._next_snapshot_id + 1)
+            except BaseException:
+                self._owed = True
+                raise
             self._next_snapshot_id += 1
-            snapshot = await self.run(build_snapshot, self.ctx, self._next_snapshot_id)
             self._snapshot = snapshot
+            for session in list(self.sessions.values()):
+                session.send_snapshot(snapshot)
             return snapshot
 
-    async def current_snapshot(self) -> agent_pb2.Snapshot:
-        snapshot = self._snapshot
-        return snapshot if snapshot is not None else await self._rebuild()
-
     async def push_loop(self) -> None:
-        """Rebuild and push after every committed change; bursts collapse into one push."""
-        queue = self.ctx.events.subscribe()
+        """Push after every committed change until the push succeeds; bursts collapse into one."""
+        self._events = queue = self.ctx.events.subscribe()
+        self._owed = True  # whatever was committed before this loop subscribed
+        retry = REBUILD_RETRY_SECONDS[0]
         try:
             while True:
-                event = await queue.get()
-                if event.kind not in PUSH_KINDS:
+                self._take_events()
+                if not self._owed:
+                    event = await queue.get()
+                    if event.kind in PUSH_KINDS:
+                        self._owed = True
                     continue
-                while not queue.empty():  # coalesce a burst: one snapshot says it all
-                    queue.get_nowait()
-                snapshot = await self._rebuild()
-                for session in list(self.sessions.values()):
-                    session.send_snapshot(snapshot)
+                try:
+                    await self.fresh_snapshot()
+                    retry = REBUILD_RETRY_SECONDS[0]
+                except Exception as exc:  # noqa: BLE001 - the debt stays: retried below
+                    log.warning("could not build the agents' snapshot (%s); trying again in %.1f s", exc, retry)
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, REBUILD_RETRY_SECONDS[1])
         finally:
+            self._events = None
             self.ctx.events.unsubscribe(queue)
 
     # ---- sessions ----
@@ -157,15 +194,20 @@ class AgentHub:
                 f"an agent named {hello.name!r} is already connected (from {twin.hello.host or twin.peer}, "
                 f"id {twin.agent_id[:12]}); start this one with another --name"
             )
-        previous = await self.run(agents.agent_connected, self.ctx, hello)
+        # Nothing older than the newest commit: a store that cannot build it refuses the stream
+        # (UNAVAILABLE); the agent keeps serving its cache and connects again.
+        await self.fresh_snapshot()
+        connected = await self.run(agents.agent_connected, self.ctx, hello)
         old = self.sessions.get(hello.id)
         if old is not None:
             log.info("agent %s connected again; closing its previous stream", hello.name)
             old.close()
-        session = Session(hello=hello, peer=peer, outbox_limit=self.ctx.config.limits.agent_outbox)
+        session = Session(
+            hello=hello, peer=peer, epoch=connected.epoch, outbox_limit=self.ctx.config.limits.agent_outbox
+        )
         self.sessions[hello.id] = session
         self.departed.pop(hello.id, None)
-        if previous == agents.LOST:
+        if connected.previous == agents.LOST:
             await self._alert(resolve=True, kind="agent_lost", agent_id=hello.id)
         self.ctx.events.publish("agent", "", f"agent {hello.name} connected from {hello.address or peer}")
         log.info("agent %s (%s) connected from %s", hello.name, hello.id, peer)
@@ -176,7 +218,10 @@ class AgentHub:
                 )
             )
         )
-        session.send_snapshot(await self.current_snapshot())
+        # The newest built: any rebuild from here on reaches this session through `sessions`.
+        snapshot = self._snapshot
+        assert snapshot is not None
+        session.send_snapshot(snapshot)
         return session
 
     async def close(self, session: Session) -> None:
@@ -189,11 +234,14 @@ class AgentHub:
         # Stopped on purpose (it said Goodbye): never lost, no alert. Otherwise it may come back, or be lost.
         state = agents.STOPPED if session.leaving else agents.DISCONNECTED
         if not session.leaving:
-            self.departed[session.agent_id] = session.last_seen
+            self.departed[session.agent_id] = (session.last_seen, session.epoch)
         try:
-            await self.run(agents.set_state, self.ctx, session.agent_id, state)
+            previous = await self.run(agents.set_state, self.ctx, session.agent_id, state, session.epoch)
         except Exception:
             log.exception("could not record that agent %s is %s", session.name, state)
+            return
+        if previous is None:
+            return  # a newer stream of this agent connected meanwhile: this one is history
         self.ctx.events.publish("agent", "", f"agent {session.name} {state}")
         log.info("agent %s %s", session.name, state)
 
@@ -273,7 +321,7 @@ class AgentHub:
         """Before serving: agents the store believed connected have no stream to this process."""
         now = time.monotonic()
         for agent_id in agents.reset_at_start(self.ctx):
-            self.departed[agent_id] = now
+            self.departed[agent_id] = (now, None)
 
     async def heartbeat_loop(self) -> None:
         # Beats go out once per heartbeat; silence is checked LOSS_CHECKS times as often, so an
@@ -288,31 +336,31 @@ class AgentHub:
         """Mark silent agents lost; with `beat`, also send every live session a heartbeat."""
         now = time.monotonic()
         message = agent_pb2.ControlMessage(heartbeat=agent_pb2.Heartbeat(at=_now_timestamp()))
-        alive = []
+        alive: dict[str, datetime] = {}
         for session in list(self.sessions.values()):
             if now - session.last_seen > self.lost_after:
                 session.lost = True
                 session.close()
                 self.sessions.pop(session.agent_id, None)
-                await self._mark_lost(session.agent_id, session.name, now - session.last_seen)
+                await self._mark_lost(session.agent_id, session.name, now - session.last_seen, session.epoch)
             elif beat:
                 session.send(message)
-                alive.append(session.agent_id)
-        for agent_id, since in list(self.departed.items()):
+                alive[session.agent_id] = session.epoch
+        for agent_id, (since, epoch) in list(self.departed.items()):
             if now - since > self.lost_after and agent_id not in self.sessions:
                 del self.departed[agent_id]
                 name = await self.run(agents.agent_name, self.ctx, agent_id)
-                await self._mark_lost(agent_id, name, now - since)
+                await self._mark_lost(agent_id, name, now - since, epoch)
         if alive:
             try:
                 await self.run(agents.touch, self.ctx, alive)
             except Exception:
                 log.exception("could not record agent heartbeats")
 
-    async def _mark_lost(self, agent_id: str, name: str, silent: float) -> None:
-        previous = await self.run(agents.set_state, self.ctx, agent_id, agents.LOST)
-        if previous == agents.LOST:
-            return
+    async def _mark_lost(self, agent_id: str, name: str, silent: float, epoch: datetime | None) -> None:
+        previous = await self.run(agents.set_state, self.ctx, agent_id, agents.LOST, epoch)
+        if previous is None or previous == agents.LOST:
+            return  # reconnected since (a newer epoch), unknown, or already lost
         log.warning("agent %s lost: silent for %.1f s", name, silent)
         await self._alert(
             resolve=False,

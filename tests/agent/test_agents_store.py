@@ -32,8 +32,8 @@ def test_agents_sync_bookkeeping(ctx: Context, models_dir: Path) -> None:
     _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
     _register(ctx, "v2", make_classifier_onnx(models_dir, "gbm"))
     deployments.deploy(ctx, BOB, "web", "cancer", "v1")
-    assert agents.agent_connected(ctx, hello("a1", "alpha")) == ""
-    assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 1})) == ""
+    assert agents.agent_connected(ctx, hello("a1", "alpha")).previous == ""
+    assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 1})).previous == ""
 
     status = agents.sync_status(ctx, "web")
     assert (status.generation, status.synced, status.in_sync) == (1, ["beta"], False)
@@ -63,11 +63,35 @@ def test_agents_sync_bookkeeping(ctx: Context, models_dir: Path) -> None:
     # A lost agent no longer counts for WaitForSync; it is back once it reconnects.
     assert agents.set_state(ctx, "b2", agents.LOST) == agents.CONNECTED
     assert agents.sync_status(ctx, "web").in_sync
-    assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 2})) == agents.LOST
+    assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 2})).previous == agents.LOST
     assert agents.sync_status(ctx, "web").in_sync
     # A reconnecting agent that serves nothing from its cache starts from generation 0.
     agents.agent_connected(ctx, hello("a1", "alpha"))
     assert agents.sync_status(ctx, "web").lagging == ["alpha (at generation 0)"]
+
+
+def test_writes_for_a_replaced_stream_change_nothing(ctx: Context, models_dir: Path) -> None:
+    """A reconnect while the store is busy: the old stream's 'disconnected' (or 'lost') commits
+    after the new stream's connect. It must not mark the connected agent gone (issue 11, #2)."""
+    _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    old = agents.agent_connected(ctx, hello("a1", "alpha"))
+    new = agents.agent_connected(ctx, hello("a1", "alpha", {"web": 1}))
+    assert new.epoch != old.epoch and new.previous == agents.CONNECTED
+
+    assert agents.set_state(ctx, "a1", agents.DISCONNECTED, old.epoch) is None
+    assert agents.set_state(ctx, "a1", agents.LOST, old.epoch) is None
+    (row,) = agents.list_agents(ctx)
+    assert row.state == agents.CONNECTED
+    assert agents.sync_status(ctx, "web").synced == ["alpha"]  # WaitForSync still counts it
+
+    # The current stream's own writes apply; its heartbeat re-asserts 'connected'.
+    assert agents.set_state(ctx, "a1", agents.DISCONNECTED, new.epoch) == agents.CONNECTED
+    agents.touch(ctx, {"a1": old.epoch})  # an old stream's beat: nothing
+    assert agents.list_agents(ctx)[0].state == agents.DISCONNECTED
+    agents.touch(ctx, {"a1": new.epoch})
+    assert agents.list_agents(ctx)[0].state == agents.CONNECTED
+    assert agents.set_state(ctx, "nobody", agents.LOST) is None
 
 
 def test_sync_status_refuses_bad_questions(ctx: Context, models_dir: Path) -> None:

@@ -1,0 +1,100 @@
+"""Control-loop correctness: regressions of defects an outside review reproduced (issue 11).
+
+Each test drives a real control plane (in this process, on loopback, with a real SQLite store)
+and, where agents matter, real `sluice agent` processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controlplane.agenthub import hub as hub_module
+from controlplane.client import SluiceClient
+from controlplane.config import AgentsConfig, Config
+from controlplane.errors import Unavailable
+from tests.agent.cluster import AgentProcess, wait_until
+from tests.harness import ServerThread, start_server, unique
+from tests.models import make_baseline, make_classifier_onnx
+
+pytestmark = [pytest.mark.slow]
+
+
+class FailingBuilds:
+    """Wraps `build_snapshot`: the next `failures` builds raise Unavailable (a busy or lost store)."""
+
+    def __init__(self, build: Callable[..., Any]) -> None:
+        self.build = build
+        self.failures = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            if self.failures > 0:
+                self.failures -= 1
+                self.failed += 1
+                raise Unavailable("the database is unavailable: injected by the test")
+        return self.build(*args, **kwargs)
+
+
+@pytest.fixture
+def failing_builds(monkeypatch: pytest.MonkeyPatch) -> FailingBuilds:
+    wrapper = FailingBuilds(hub_module.build_snapshot)
+    monkeypatch.setattr(hub_module, "build_snapshot", wrapper)
+    return wrapper
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerThread]:
+    started = start_server(tmp_path / "cp", config=Config(agents=AgentsConfig(heartbeat_seconds=0.5)))
+    yield started
+    started.stop()
+
+
+def applied_generation(client: SluiceClient, agent: str, deployment: str) -> int:
+    for status in client.agents():
+        if status.name == agent:
+            for d in status.deployments:
+                if d.deployment == deployment:
+                    return int(d.applied_generation)
+    return 0
+
+
+def test_a_failed_snapshot_rebuild_is_retried_until_the_change_reaches_every_agent(
+    server: ServerThread, failing_builds: FailingBuilds, tmp_path: Path, models_dir: Path
+) -> None:
+    model, dep = unique("m"), unique("web")
+    agents: list[AgentProcess] = []
+    try:
+        with SluiceClient(server.address, token="") as client:
+            client.register_version(model, "v1", make_classifier_onnx(models_dir), make_baseline(models_dir))
+            client.register_version(model, "v2", make_classifier_onnx(models_dir, "constant"))
+            first = client.deploy(dep, f"{model}:v1").generation
+            agents.append(AgentProcess(server.address, "first", tmp_path / "a1", tmp_path / "a1.log"))
+            assert client.wait_for_sync(dep, first, timeout=60).in_sync
+
+            # The rebuild after this commit fails: the change must still reach the agent.
+            failing_builds.failures = 1
+            second = client.set_traffic(dep, {f"{model}:v1": 50, f"{model}:v2": 50}).generation
+            assert client.wait_for_sync(dep, second, timeout=30).in_sync
+            assert failing_builds.failed == 1
+
+            # Two more failures, then an agent connects: it must be handed the newest commit
+            # (refused while the store cannot build it), never the stale snapshot.
+            failing_builds.failures = 2
+            third = client.deploy(dep, f"{model}:v2").generation
+            agents.append(AgentProcess(server.address, "second", tmp_path / "a2", tmp_path / "a2.log"))
+            wait_until(lambda: applied_generation(client, "second", dep) == third, 30, "the new agent at generation 3")
+            assert client.wait_for_sync(dep, third, timeout=30).in_sync
+            assert failing_builds.failed == 3
+            # The new agent never applied the stale generation ("applied snapshot N: DEP@GEN").
+            log = (tmp_path / "a2.log").read_text()
+            assert f"{dep}@{third}" in log and f"{dep}@{second}" not in log
+    finally:
+        for agent in agents:
+            agent.stop()
