@@ -24,6 +24,7 @@ from controlplane.monitoring import reservoir
 from controlplane.monitoring.state import state_of
 from controlplane.monitoring.summary import WindowSummary
 from controlplane.store.models import (
+    AgentReportDropsRow,
     DeploymentRow,
     MetricReceiptRow,
     MetricWindowRow,
@@ -147,6 +148,7 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
         if not inserted:
             state.metrics.reports.labels("replay").inc()
             return False
+        newly_dropped = _record_dropped(session, agent_id, int(report.dropped_reports))
         pairs = {(w.version.model, w.version.version) for w in report.windows}
         version_ids: dict[tuple[str, str], int] = {}
         if pairs:
@@ -219,12 +221,39 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
         # A fixed order: two agents updating the same reservoirs never wait on each other in a cycle.
         for (deployment, version_id), (rows, seen) in sorted(reservoirs.items(), key=lambda kv: kv[0]):
             _update_reservoir(session, deployment, version_id, start, rows, seen)
-    _after_commit(ctx, agent_id, report, accepted, skipped)
+    _after_commit(ctx, agent_id, report, accepted, skipped, newly_dropped)
     return True
 
 
+def _record_dropped(session: Session, agent_id: str, dropped: int) -> int:
+    """Store the agent's dropped-report counter; returns how many drops are new since its last report.
+
+    The counter runs since the agent started, so a smaller value means it restarted (every drop
+    it reports is then new). Kept in SQL, in the report's transaction: a control-plane restart
+    does not take it for new drops, and a report that fails to commit is counted when it is resent.
+    """
+    insert_ignore(
+        session,
+        AgentReportDropsRow.__table__,  # type: ignore[arg-type]
+        {"agent_id": agent_id, "dropped": 0, "updated_at": utcnow()},
+    )
+    row = session.get(AgentReportDropsRow, agent_id, with_for_update=True)
+    assert row is not None
+    previous = int(row.dropped)
+    if dropped == previous:
+        return 0
+    row.dropped = dropped
+    row.updated_at = utcnow()
+    return dropped - previous if dropped > previous else dropped
+
+
 def _after_commit(
-    ctx: Context, agent_id: str, report: agent_pb2.MetricReport, accepted: list[_Accepted], skipped: int
+    ctx: Context,
+    agent_id: str,
+    report: agent_pb2.MetricReport,
+    accepted: list[_Accepted],
+    skipped: int,
+    newly_dropped: int,
 ) -> None:
     state = state_of(ctx)
     metrics = state.metrics
@@ -242,20 +271,13 @@ def _after_commit(
     for deployment in sorted({a.deployment for a in accepted}):
         if state.should_publish(deployment):
             ctx.events.publish("metrics", deployment, "new metric windows")
-    _check_overflow(ctx, agent_id, int(report.dropped_reports))
+    if newly_dropped > 0:
+        _overflowed(ctx, agent_id, int(report.dropped_reports), newly_dropped)
 
 
-def _check_overflow(ctx: Context, agent_id: str, dropped: int) -> None:
-    """dropped_reports counts since the agent started: growth means windows were lost."""
-    state = state_of(ctx)
-    with state.lock:
-        previous = state.last_dropped.get(agent_id, 0)
-        if dropped < previous:  # the agent restarted: its counter did too
-            previous = 0
-        state.last_dropped[agent_id] = dropped
-    if dropped <= previous:
-        return
-    state.metrics.dropped_reports.inc(dropped - previous)
+def _overflowed(ctx: Context, agent_id: str, dropped: int, newly: int) -> None:
+    """The agent's buffer dropped `newly` more reports: count them and open (or keep) the alert."""
+    state_of(ctx).metrics.dropped_reports.inc(newly)
     from controlplane.monitoring import alerts
 
     try:

@@ -27,8 +27,6 @@ METRICS_EVENT_SECONDS = 1.0
 class MonitoringState:
     metrics: ControlPlaneMetrics = field(default_factory=ControlPlaneMetrics)
     webhooks: WebhookSender | None = None
-    #: agent id -> dropped_reports last seen (the counter restarts with the agent)
-    last_dropped: dict[str, int] = field(default_factory=dict)
     #: deployment -> its health after the last evaluation ("unknown" | "healthy" | ...)
     deployment_health: dict[str, str] = field(default_factory=dict)
     _last_event: dict[str, float] = field(default_factory=dict)

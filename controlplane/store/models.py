@@ -221,6 +221,17 @@ class MetricReceiptRow(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class AgentReportDropsRow(Base):
+    """The dropped-report counter each agent last reported (it counts since the agent started):
+    kept in SQL so a control-plane restart neither re-opens the overflow alert nor counts twice."""
+
+    __tablename__ = "agent_report_drops"
+
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dropped: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class MetricWindowRow(Base):
     """Aggregated metrics of one (deployment, version) over one window at one resolution."""
 

@@ -146,3 +146,50 @@ def test_concurrent_agents_are_counted_exactly(ctx: Context, models_dir: Path) -
     assert arm.requests == 4 * 6 * 5
     with ctx.db.session() as s:
         assert s.scalar(select(ReservoirRow.seen)) == 4 * 6 * 20
+
+
+def dropped_total(ctx: Context) -> float:
+    from controlplane.monitoring.state import state_of
+
+    value = state_of(ctx).metrics.registry.get_sample_value("sluice_agent_dropped_reports_total")
+    return float(value or 0.0)
+
+
+def overflow_alerts(ctx: Context) -> list[tuple[bool, float | None]]:
+    from controlplane.monitoring import alerts
+
+    found = sorted(alerts.list_alerts(ctx, include_resolved=True), key=lambda a: a.id)
+    return [(a.resolved_at is None, a.value) for a in found if a.kind == "buffer_overflow"]
+
+
+def test_dropped_reports_survive_a_controlplane_restart(ctx: Context, db_url: str, tmp_path: Path) -> None:
+    """The counter of an agent's dropped reports lives in SQL: a restarted control plane neither
+    re-opens the overflow alert nor counts the same drops again (issue 11, #7)."""
+    from controlplane.artifacts import ArtifactStore
+    from controlplane.config import Config
+    from controlplane.events import EventBus
+    from controlplane.monitoring import alerts
+    from controlplane.store.db import Database
+
+    def report(seq: int, dropped: int) -> agent_pb2.MetricReport:
+        return agent_pb2.MetricReport(agent_id="agent-o", seq=seq, dropped_reports=dropped)
+
+    assert ingest_report(ctx, "agent-o", report(1, 3))
+    assert dropped_total(ctx) == 3 and overflow_alerts(ctx) == [(True, 3.0)]
+    alerts.resolve_alert(ctx, deployment="", kind="buffer_overflow", agent_id="agent-o")  # handled
+
+    # A second control plane on the same store (a restart: fresh process state).
+    db = Database(db_url)
+    restarted = Context(db=db, artifacts=ArtifactStore(tmp_path / "a2"), config=Config(), events=EventBus())
+    try:
+        assert ingest_report(restarted, "agent-o", report(2, 3))  # the same 3 drops
+        assert dropped_total(restarted) == 0 and overflow_alerts(restarted) == [(False, 3.0)]
+        assert ingest_report(restarted, "agent-o", report(3, 5))  # 2 more
+        assert dropped_total(restarted) == 2 and overflow_alerts(restarted)[-1] == (True, 5.0)
+        # The agent restarted (its counter too): what it reports now is new.
+        alerts.resolve_alert(restarted, deployment="", kind="buffer_overflow", agent_id="agent-o")
+        assert ingest_report(restarted, "agent-o", report(4, 0))
+        assert ingest_report(restarted, "agent-o", report(5, 1))
+        assert dropped_total(restarted) == 3 and overflow_alerts(restarted)[-1] == (True, 1.0)
+    finally:
+        db.dispose()
