@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,6 +106,25 @@ class AgentCache:
         value = uuid.uuid4().hex
         _write_atomic(path, value.encode())
         return value
+
+    def reserve_seqs(self, count: int) -> int:
+        """The first of `count` metric-report sequence numbers this agent id has never used,
+        whatever its clock does (a VM restore, a host without a real-time clock).
+
+        The high-water mark is written to the cache (fsync) before any number of the block is
+        used; the agent id lives in the same cache, so the two are exactly as durable.
+        """
+        if count < 1:
+            raise ValueError("reserve at least one sequence number")
+        path = self.root / "report_seq"
+        try:
+            mark = int(path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            # No mark yet: agents before marks were kept numbered reports by the clock in
+            # microseconds, so a first mark starts above those (a new agent id has none at all).
+            mark = time.time_ns() // 1000
+        _write_atomic(path, str(mark + count).encode())
+        return mark
 
     def artifact_path(self, sha256: str) -> Path:
         if not is_sha256(sha256):

@@ -1,8 +1,11 @@
 """Metric reports waiting for the control plane's ReportAck.
 
-Each report gets the next sequence number (monotonic across restarts: it starts from the clock in
-microseconds) and stays here until acknowledged. When the buffer is full the oldest report is
-dropped and counted; the count travels in every later report, so a loss is never silent.
+Each report gets the next sequence number and stays here until acknowledged. Numbers come in
+blocks reserved in the agent's cache (`AgentCache.reserve_seqs`), so they never repeat for one
+agent id across restarts, whatever the clock does: the control plane takes a repeated
+(agent id, seq) for a replay, and a fresh report under an old number would be lost. When the
+buffer is full the oldest report is dropped and counted; the count travels in every later
+report, so a loss is never silent.
 """
 
 from __future__ import annotations
@@ -10,19 +13,36 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from protos import agent_pb2
 
 DEFAULT_CAPACITY = 3600
+SEQ_BLOCK = 10_000  # numbers reserved per write of the cache's high-water mark
 
 
 class ReportBuffer:
-    def __init__(self, agent_id: str, capacity: int = DEFAULT_CAPACITY, first_seq: int | None = None) -> None:
+    def __init__(
+        self,
+        agent_id: str,
+        capacity: int = DEFAULT_CAPACITY,
+        first_seq: int | None = None,
+        reserve: Callable[[int], int] | None = None,
+    ) -> None:
+        """`reserve(count)` hands out blocks of never-used numbers (a real agent's cache);
+        `first_seq` numbers from a fixed start instead (tests)."""
         if capacity < 1:
             raise ValueError("the report buffer needs room for at least one report")
+        if (first_seq is None) == (reserve is None):
+            raise ValueError("give first_seq or reserve, not both")
         self.agent_id = agent_id
         self.capacity = capacity
-        self._next_seq = first_seq if first_seq is not None else time.time_ns() // 1000
+        self._reserve = reserve
+        self._next_seq = first_seq if first_seq is not None else 0
+        self._seq_end: int | None = None  # end of the reserved block (None: unbounded, first_seq)
+        if reserve is not None:
+            self._next_seq = reserve(SEQ_BLOCK)
+            self._seq_end = self._next_seq + SEQ_BLOCK
         self._pending: OrderedDict[int, agent_pb2.MetricReport] = OrderedDict()
         self._sent_at: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -33,6 +53,11 @@ class ReportBuffer:
         """Stamp the report (agent id, seq, dropped count) and keep it until its ack."""
         with self._lock:
             report.agent_id = self.agent_id
+            while self._seq_end is not None and self._next_seq >= self._seq_end:
+                assert self._reserve is not None
+                start = self._reserve(SEQ_BLOCK)
+                self._next_seq = max(self._next_seq, start)
+                self._seq_end = start + SEQ_BLOCK
             report.seq = self._next_seq
             self._next_seq += 1
             while len(self._pending) >= self.capacity:

@@ -196,7 +196,7 @@ class AgentServer:
                 ) from exc
 
         serve_host = host if host not in ("", "0.0.0.0", "::") else socket.gethostname()
-        self.reports = ReportBuffer(agent_id, options.report_buffer)
+        self.reports = ReportBuffer(agent_id, options.report_buffer, reserve=cache.reserve_seqs)
         saved = cache.take_reports()
         if saved:
             self.reports.restore(saved)

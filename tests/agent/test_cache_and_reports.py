@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.cache import AgentCache, ArtifactMismatch
-from agent.reports import ReportBuffer
+from agent.reports import SEQ_BLOCK, ReportBuffer
 from protos import agent_pb2
 
 
@@ -101,10 +101,36 @@ def test_overflow_drops_the_oldest_and_says_so() -> None:
     assert [r.dropped_reports for r in reports] == [0, 0, 0, 1, 2]
 
 
-def test_seqs_keep_increasing_across_restarts() -> None:
-    first = ReportBuffer("a").add(report()).seq
-    time.sleep(0.001)
-    assert ReportBuffer("a").add(report()).seq > first
+def test_seqs_never_repeat_across_restarts_even_when_the_clock_steps_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, #6: numbers came from the clock, so after a clock step back (VM restore) fresh
+    reports reused old numbers and the control plane dropped them as replays (and ACKed them)."""
+    cache = AgentCache(tmp_path)
+    first = ReportBuffer("a", reserve=cache.reserve_seqs)
+    before = [first.add(report()).seq for _ in range(3)]
+    assert before == sorted(before) and len(set(before)) == 3
+
+    real_ns = time.time_ns()
+    monkeypatch.setattr(time, "time_ns", lambda: real_ns - 3600 * 10**9)  # an hour back
+    restarted = ReportBuffer("a", reserve=AgentCache(tmp_path).reserve_seqs)
+    after = [restarted.add(report()).seq for _ in range(3)]
+    assert min(after) > max(before)
+
+
+def test_a_new_block_is_reserved_before_the_last_one_runs_out(tmp_path: Path) -> None:
+    cache = AgentCache(tmp_path)
+    buffer = ReportBuffer("a", capacity=2, reserve=cache.reserve_seqs)
+    seqs = [buffer.add(report()).seq for _ in range(SEQ_BLOCK + 5)]
+    assert seqs == list(range(seqs[0], seqs[0] + SEQ_BLOCK + 5))  # no gap inside a run
+    mark = int((tmp_path / "report_seq").read_text())
+    assert mark == seqs[0] + 2 * SEQ_BLOCK  # written before any number of the second block was used
+    assert ReportBuffer("a", reserve=AgentCache(tmp_path).reserve_seqs).add(report()).seq == mark
+
+
+def test_a_buffer_needs_one_source_of_numbers() -> None:
+    with pytest.raises(ValueError, match="first_seq or reserve"):
+        ReportBuffer("a")
 
 
 def test_unacknowledged_reports_survive_a_restart(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ async def test_a_silent_controlplane_is_left_and_the_link_reconnects(tmp_path: P
         SnapshotApplier(cache),
         lambda: None,
         swap,
-        ReportBuffer(cache.agent_id(), 10),
+        ReportBuffer(cache.agent_id(), 10, reserve=cache.reserve_seqs),
     )  # fmt: skip
     task = asyncio.create_task(link.run())
     try:
