@@ -629,6 +629,14 @@ def _promote(
             )
         if row.state == "promoted":
             raise FailedPrecondition(f"experiment {name!r} was already promoted")
+        other = active_experiment(session, deployment.id)
+        if other is not None and other.id != row.id:
+            # It would stay alive under the new champion, and ending it later (abort, rollback by
+            # its gate) would put its own champion back: the promotion silently undone.
+            raise FailedPrecondition(
+                f"experiment {other.name!r} ({other.state}) is active on {deployment.name!r}; "
+                f"promote or abort it first, then promote {name!r}"
+            )
         current = deployment_info(session, deployment)
         challenger = session.get(ModelVersionRow, row.challenger_id)
         assert challenger is not None

@@ -260,6 +260,30 @@ def test_completed_without_auto_promote_then_promoted_by_hand(ctx: Context, mode
     assert event.principal == "alice" and event.details["reason"] == "looks good"
 
 
+def test_a_completed_experiment_is_not_promoted_over_a_newer_running_one(ctx: Context, models_dir: Path) -> None:
+    """Issue 11, #4: promoting A (completed) while B runs on the same deployment left B alive,
+    and aborting B later restored B's champion: the promotion was silently undone."""
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    first = start(ctx, s, plan=[30])
+    t0 = first.step_started_at
+    simulate_step(ctx, s, first.name, t0, percent=30, requests=1000, accuracy=(0.78, 0.95), seed=11)
+    (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
+    assert transition.kind == "completed"
+    second = start(ctx, s, plan=[30])  # the same challenger again, to collect more
+    before = splits(ctx, s.deployment)
+
+    with pytest.raises(FailedPrecondition, match=f"experiment {second.name!r} \\(running\\) is active on"):
+        engine.promote(ctx, ALICE, first.name)
+    assert splits(ctx, s.deployment) == before  # nothing changed
+    assert engine.get_experiment(ctx, first.name).state == "completed"
+    assert engine.get_experiment(ctx, second.name).state == "running"
+    # Promoting the running one is the way: it ends it, and nothing is left to undo it.
+    dep = engine.promote(ctx, ALICE, second.name)
+    assert [(sp.version.version, sp.weight) for sp in dep.splits] == [("v2", 100)]
+    assert deployments.list_deployments(ctx, s.deployment)[0].experiment == ""
+    assert engine.get_experiment(ctx, second.name).state == "promoted"
+
+
 def test_a_manual_traffic_change_ends_the_experiment_and_the_engine_leaves_it(ctx: Context, models_dir: Path) -> None:
     s = deployed_pair(ctx, models_dir)
     exp = start(ctx, s)
