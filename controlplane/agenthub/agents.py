@@ -317,6 +317,40 @@ def list_agents(ctx: Context) -> list[AgentStatus]:
         return out
 
 
+@dataclass(frozen=True)
+class FleetApplied:
+    """Whether every connected agent serves a generation of a deployment (a rollout step is live)."""
+
+    generation: int
+    connected: int
+    applied: int
+    #: when the last of them applied it (None until all of them have, or with no agent connected)
+    at: datetime | None
+
+
+def fleet_applied(ctx: Context, deployment: str, generation: int = 0) -> FleetApplied:
+    """Have all connected agents applied `generation` (0: the current one) of the deployment?
+
+    `at` is the latest ACK time among them (a later change's ACK moves it later, never earlier):
+    traffic at that generation's weights flows from then on, on every agent.
+    """
+    with ctx.db.session() as session:
+        row = find_deployment(session, deployment)
+        target = generation or row.generation
+        rows = session.execute(
+            select(AgentDeploymentRow.applied_generation, AgentDeploymentRow.updated_at)
+            .select_from(AgentRow)
+            .outerjoin(
+                AgentDeploymentRow,
+                (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
+            )
+            .where(AgentRow.state == CONNECTED)
+        ).all()
+    applied = [r.updated_at for r in rows if (r.applied_generation or 0) >= target]
+    at = max(applied) if rows and len(applied) == len(rows) else None
+    return FleetApplied(target, len(rows), len(applied), at)
+
+
 def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatus:
     """Which connected agents have applied `generation` (0: the current one) of the deployment."""
     if generation < 0:

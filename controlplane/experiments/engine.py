@@ -15,11 +15,17 @@ gate is checked:
 With sequential (always-valid) testing a significantly worse challenger is rolled back as soon as
 it has its minimum samples, without waiting for the hold.
 
-All state lives in SQL (state, step_index, current_percent, step_started_at), so an engine built
-after a restart resumes the same step with the same hold clock. Every transition locks the
-deployment row, re-reads the experiment and changes splits through `deployments.apply_change`
-(generation check, history, audit), then publishes an "experiment" event after the commit so
-agents get the new snapshot.
+A step's exposure is real, not assumed: its hold counts from the moment every connected agent
+has applied the step's generation (`step_live_at`, from their ACKs; with no agent connected a
+step never goes live), and its gate also needs the experiment's minimum samples of challenger
+traffic since then. A control-plane outage or a lagging fleet therefore never passes a step that
+no traffic saw.
+
+All state lives in SQL (state, step_index, current_percent, step_started_at, step_generation,
+step_live_at), so an engine built after a restart resumes the same step with the same hold
+clock. Every transition locks the deployment row, re-reads the experiment and changes splits
+through `deployments.apply_change` (generation check, history, audit), then publishes an
+"experiment" event after the commit so agents get the new snapshot.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from controlplane import audit
+from controlplane.agenthub.agents import FleetApplied, fleet_applied
 from controlplane.context import Context
 from controlplane.deployments import (
     ACTIVE_EXPERIMENT_STATES,
@@ -114,13 +121,15 @@ class ExperimentInfo:
     step_index: int
     current_percent: int
     step_started_at: datetime
-    hold_remaining_seconds: float
+    hold_remaining_seconds: float  # the whole hold while the step is not live yet
     status_reason: str
     analysis: dict[str, Any] | None
     created_at: datetime
     ended_at: datetime | None
     salt: str
     created_by: str
+    step_generation: int = 0
+    step_live_at: datetime | None = None
 
     @property
     def steps(self) -> list[int]:
@@ -313,9 +322,12 @@ def _info(session: Session, row: ExperimentRow, now: datetime | None = None) -> 
     config = dict(row.config or {})
     remaining = 0.0
     if row.state == "running":
-        now = now or utcnow()
-        elapsed = (now - row.step_started_at).total_seconds()
-        remaining = max(0.0, float(config.get("hold_seconds", 0.0)) - elapsed)
+        hold = float(config.get("hold_seconds", 0.0))
+        if row.step_live_at is None:
+            remaining = hold
+        else:
+            now = now or utcnow()
+            remaining = max(0.0, hold - (now - row.step_live_at).total_seconds())
     return ExperimentInfo(
         id=row.id,
         name=row.name,
@@ -337,6 +349,8 @@ def _info(session: Session, row: ExperimentRow, now: datetime | None = None) -> 
         ended_at=row.ended_at,
         salt=row.salt,
         created_by=row.created_by,
+        step_generation=row.step_generation,
+        step_live_at=row.step_live_at,
     )
 
 
@@ -368,7 +382,7 @@ def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = 
     srm_counts = None
     percent = info.current_percent
     if info.state in ACTIVE_EXPERIMENT_STATES and percent > 0 and not config.get("segment_rules"):
-        step_since = info.step_started_at + timedelta(seconds=SRM_GRACE_SECONDS)
+        step_since = (info.step_live_at or info.step_started_at) + timedelta(seconds=SRM_GRACE_SECONDS)
         if step_since < now:
             c = arm_summary(ctx, info.deployment, info.champion_id, step_since, experiment=info.name)
             t = arm_summary(ctx, info.deployment, info.challenger_id, step_since, experiment=info.name)
@@ -502,6 +516,7 @@ def start_experiment(
                 end_experiment=False,
                 details={"experiment": name, "config": config},
             )
+            row.step_generation = generation
             info = _info(session, row, now)
     except IntegrityError as exc:
         raise Conflict(f"experiment {name!r} was created concurrently; try another name") from exc
@@ -597,6 +612,7 @@ def resume_experiment(ctx: Context, principal: Principal, name: str, reason: str
             )
         row.state = "running"
         row.step_started_at = utcnow()
+        row.step_live_at = None  # live again once the fleet is seen serving the step
         row.status_reason = f"resumed by {principal.name}" + (f": {reason}" if reason else "")
         audit.record(session, principal, "experiment.resume", name, reason=reason, step_index=row.step_index)
         info = _info(session, row)
@@ -674,6 +690,26 @@ def _promote(
 # ---- the engine --------------------------------------------------------------------------------
 
 
+def applied_by_fleet(ctx: Context, info: ExperimentInfo) -> FleetApplied:
+    """Whether every connected agent serves the current step (its generation; 0 on rows from
+    before steps recorded it: the deployment's current one)."""
+    return fleet_applied(ctx, info.deployment, info.step_generation)
+
+
+def fleet_text(fleet: FleetApplied) -> str:
+    if fleet.connected == 0:
+        return f"no agent is connected (generation {fleet.generation} reaches none)"
+    return f"{fleet.applied}/{fleet.connected} connected agents have applied generation {fleet.generation}"
+
+
+def step_exposure(ctx: Context, info: ExperimentInfo, live_at: datetime) -> tuple[int, int]:
+    """(challenger rows since the step went live, rows the step needs): the step's own evidence."""
+    from controlplane.monitoring.query import arm_summary
+
+    arm = arm_summary(ctx, info.deployment, info.challenger_id, live_at, experiment=info.name)
+    return int(arm.rows or arm.requests), int(info.config["min_samples"])
+
+
 @dataclass(frozen=True)
 class Transition:
     experiment: str
@@ -717,16 +753,35 @@ class RolloutEngine:
         steps = info.steps
         last = info.step_index >= len(steps) - 1
         step = f"step {info.step_index + 1}/{len(steps)} ({_step_text(info.current_percent)})"
-        held = (now - info.step_started_at).total_seconds() >= info.hold_seconds
+        fleet = None if info.step_live_at is not None else applied_by_fleet(self.ctx, info)
+        live_at = info.step_live_at
+        if fleet is not None and fleet.at is not None:
+            live_at = max(fleet.at, info.step_started_at)  # never before the step itself
+        held = live_at is not None and (now - live_at).total_seconds() >= info.hold_seconds
         failed = self._failed_gates(analysis)
         if failed and (held or analysis.sequential):
             return self._rollback(info, analysis, failed, step)
+        if live_at is None:
+            assert fleet is not None
+            self._store(info, analysis, f"{step}: waiting for the agents to serve it: {fleet_text(fleet)}")
+            return None
+        if info.step_live_at is None:
+            self._went_live(info, live_at)
         if not held:
-            remaining = info.hold_seconds - (now - info.step_started_at).total_seconds()
+            remaining = info.hold_seconds - (now - live_at).total_seconds()
             self._store(info, analysis, f"{step}: holding, {remaining:.0f} s left")
             return None
         if not analysis.ready:
             self._store(info, analysis, f"{step}: hold over, waiting for samples: " + "; ".join(analysis.waiting_for))
+            return None
+        exposed, needed = step_exposure(self.ctx, info, live_at)
+        if exposed < needed:
+            self._store(
+                info,
+                analysis,
+                f"{step}: hold over, waiting for samples at this step: challenger {exposed}/{needed} "
+                "rows since the agents applied it",
+            )
             return None
         if analysis.srm_detected:
             why = (
@@ -759,6 +814,21 @@ class RolloutEngine:
         if row.state != info.state or row.step_index != info.step_index or row.step_started_at != info.step_started_at:
             raise Conflict(f"experiment {info.name} moved on since it was evaluated")
         return row, deployment
+
+    def _went_live(self, info: ExperimentInfo, live_at: datetime) -> None:
+        """Remember when the step went live, so a restarted engine keeps the same hold clock."""
+        with self.ctx.db.session() as session:
+            session.execute(
+                update(ExperimentRow)
+                .where(
+                    ExperimentRow.id == info.id,
+                    ExperimentRow.state == info.state,
+                    ExperimentRow.step_index == info.step_index,
+                    ExperimentRow.step_started_at == info.step_started_at,
+                    ExperimentRow.step_live_at.is_(None),
+                )
+                .values(step_live_at=live_at)
+            )
 
     def _store(self, info: ExperimentInfo, analysis: Analysis, status: str | None) -> None:
         values: dict[str, Any] = {"analysis": analysis.to_json()}
@@ -807,6 +877,8 @@ class RolloutEngine:
             row.step_index = info.step_index + 1
             row.current_percent = percent
             row.step_started_at = now
+            row.step_generation = generation
+            row.step_live_at = None
             row.analysis = analysis.to_json()
             row.status_reason = f"step {row.step_index + 1}/{len(info.steps)}: challenger at {_step_text(percent)}"
         self.ctx.events.publish(

@@ -153,6 +153,10 @@ class ExperimentRow(Base):
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     current_percent: Mapped[int] = mapped_column(Integer, default=0)
     step_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the deployment generation that put the current step's weights in place (0: unknown)
+    step_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: when every connected agent had applied that generation: the step's hold counts from here
+    step_live_at: Mapped[datetime | None] = mapped_column(nullable=True)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     salt: Mapped[str] = mapped_column(String(64))
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from controlplane import deployments, registry
+from controlplane.agenthub import agents
 from controlplane.context import Context
 from controlplane.domain import Principal, Role, VersionInfo
 from controlplane.monitoring.summary import WindowSummary
@@ -76,6 +77,18 @@ def make_gbr_onnx(directory: Path) -> Path:
         export_onnx(train_model(X, y.astype(np.float64), "gbr", 0), X.shape[1], tmp)
 
     return _cached(Path(directory) / "regressor-gbr.onnx", write)
+
+
+FLEET_AGENT = "fleet-agent"
+
+
+def fleet_serves_everything(ctx: Context) -> None:
+    """One connected agent applies the current generation of every deployment, as the AgentHub
+    records a real agent's ACK: a rollout step goes live only when the fleet serves it."""
+    hello = agents.validate_hello(FLEET_AGENT, FLEET_AGENT, "test-host", "127.0.0.1:7500", {}, {})
+    if FLEET_AGENT not in {a.id for a in agents.list_agents(ctx) if a.state == agents.CONNECTED}:
+        agents.agent_connected(ctx, hello)
+    agents.record_applied(ctx, FLEET_AGENT, {d.name: d.generation for d in deployments.list_deployments(ctx)})
 
 
 @dataclass

@@ -23,7 +23,7 @@ from controlplane.experiments import engine
 from controlplane.experiments.engine import ExperimentSpec, RolloutEngine
 from controlplane.monitoring.alerts import list_alerts
 from controlplane.store.db import Database
-from tests.experiments.support import ALICE, Setup, add_window, deployed_pair, simulate_step
+from tests.experiments.support import ALICE, Setup, add_window, deployed_pair, fleet_serves_everything, simulate_step
 from tests.harness import unique
 
 HOLD = 60.0
@@ -35,10 +35,14 @@ def start(ctx: Context, s: Setup, **kw: object) -> engine.ExperimentInfo:
         challenger=(s.model, s.challenger.version),
         **{"plan": [10, 50, 100], "hold_seconds": HOLD, "min_samples": 50, **kw},  # type: ignore[arg-type]
     )
-    return engine.start_experiment(ctx, ALICE, unique("exp"), spec, reason="test")
+    started = engine.start_experiment(ctx, ALICE, unique("exp"), spec, reason="test")
+    fleet_serves_everything(ctx)
+    return started
 
 
 def tick(ctx: Context, at: datetime) -> list[engine.Transition]:
+    """The fleet applies every change so far (as agents ACK), then the engine ticks at `at`."""
+    fleet_serves_everything(ctx)
     return RolloutEngine(ctx, clock=lambda: at).tick()
 
 
@@ -105,6 +109,58 @@ def test_better_challenger_walks_the_plan_and_is_promoted(ctx: Context, models_d
     assert actions == ["deploy", "experiment.start", "experiment.step", "experiment.step", "promote"]
     with pytest.raises(FailedPrecondition, match="already promoted"):
         engine.promote(ctx, ALICE, exp.name)
+
+
+def test_a_step_needs_its_own_exposure_before_its_gate(ctx: Context, models_dir: Path) -> None:
+    """Issue 11, #5: after the move to 50% the control plane was down for 10 minutes (past the
+    hold); the first tick after the outage moved 50% -> 100% with zero samples at 50%."""
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s)
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=10, requests=1000, accuracy=(0.78, 0.95), seed=21)
+    (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
+    assert transition.kind == "step"
+    at_fifty = engine.get_experiment(ctx, exp.name)
+    assert at_fifty.current_percent == 50 and at_fifty.step_live_at is None
+    t1 = at_fifty.step_started_at
+
+    # The agents never applied the 50% generation: the step is not live, its hold has not begun.
+    engine_only = RolloutEngine(ctx, clock=lambda: t1 + timedelta(seconds=600))
+    assert engine_only.tick() == []
+    waiting = engine.get_experiment(ctx, exp.name)
+    assert "waiting for the agents to serve it" in waiting.status_reason
+    assert waiting.hold_remaining_seconds == HOLD
+
+    # Applied, but no traffic at 50% (an outage past the hold): the gate waits for this step's own samples.
+    assert tick(ctx, t1 + timedelta(seconds=600)) == []
+    stalled = engine.get_experiment(ctx, exp.name)
+    assert stalled.current_percent == 50 and stalled.step_live_at == t1
+    assert "waiting for samples at this step: challenger 0/50" in stalled.status_reason
+
+    simulate_step(ctx, s, exp.name, t1, percent=50, requests=1000, accuracy=(0.78, 0.95), seed=22)
+    (transition,) = tick(ctx, t1 + timedelta(seconds=601))
+    assert transition.kind == "step" and engine.get_experiment(ctx, exp.name).current_percent == 100
+
+
+def test_the_hold_counts_from_when_the_agents_applied_the_step(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    spec = ExperimentSpec(
+        deployment=s.deployment, challenger=(s.model, "v2"), plan=[10, 50, 100], hold_seconds=HOLD, min_samples=50
+    )
+    exp = engine.start_experiment(ctx, ALICE, unique("exp"), spec)
+    t0 = exp.step_started_at
+    late = RolloutEngine(ctx, clock=lambda: t0 + timedelta(seconds=HOLD + 1))
+    assert late.tick() == []  # no agent serves it yet: no hold has passed, whatever the clock says
+    assert engine.get_experiment(ctx, exp.name).step_live_at is None
+    fleet_serves_everything(ctx)  # the ACK
+    acked = deployments.utcnow()
+    RolloutEngine(ctx, clock=lambda: acked).tick()
+    live = engine.get_experiment(ctx, exp.name, fresh=False)
+    assert live.step_live_at is not None and t0 <= live.step_live_at <= acked
+    # A restarted engine keeps that clock: half a hold after the ACK, half a hold is left.
+    half = RolloutEngine(ctx, clock=lambda: live.step_live_at + timedelta(seconds=HOLD / 2))
+    assert half.tick() == []
+    assert "holding, 30 s left" in engine.get_experiment(ctx, exp.name).status_reason
 
 
 def test_inconclusive_last_gate_pauses_for_a_person(ctx: Context, models_dir: Path) -> None:
