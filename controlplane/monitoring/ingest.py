@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -82,8 +82,10 @@ def _window_start(report: agent_pb2.MetricReport) -> datetime:
         start = report.window_start.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):
         return now
-    # An agent clock far in the future would hide its windows from every query: clamp it.
-    return min(start, now + timedelta(seconds=5))
+    # A window cannot open after its report arrived: an agent clock ahead would hide windows from
+    # queries or, a few seconds ahead, carry windows served under old weights past the SRM grace
+    # of a new rollout step (which starts when the agents applied it). Clamp to the receipt.
+    return min(start, now)
 
 
 def _reservoir_rows(window: agent_pb2.VersionWindow) -> np.ndarray | None:

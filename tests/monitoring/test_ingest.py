@@ -193,3 +193,20 @@ def test_dropped_reports_survive_a_controlplane_restart(ctx: Context, db_url: st
         assert dropped_total(restarted) == 3 and overflow_alerts(restarted)[-1] == (True, 1.0)
     finally:
         db.dispose()
+
+
+def test_a_window_from_an_agent_clock_ahead_is_stored_at_its_receipt(ctx: Context, models_dir: Path) -> None:
+    """An agent clock a few seconds ahead used to pass (up to +5 s), beyond the 3 s SRM grace of a
+    rollout step: windows served under the old weights counted as the new step's (issue 11)."""
+    d = deploy_classifier(ctx, models_dir)
+    recorder = d.recorder(ctx)
+    serve(recorder, d, breast_cancer_rows(10, seed=3))
+    report = recorder.flush()
+    assert report is not None
+    report.window_start.FromDatetime(utcnow() + timedelta(seconds=4))
+    report.agent_id, report.seq = "agent-ahead", 1
+    assert ingest_report(ctx, "agent-ahead", report)
+    received = utcnow()
+    with ctx.db.session() as s:
+        (start,) = s.scalars(select(MetricWindowRow.window_start).where(MetricWindowRow.deployment == d.name)).all()
+    assert start <= received
