@@ -7,17 +7,18 @@ ListAgents / WaitForSync. They return plain objects, never ORM rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from controlplane.context import Context
 from controlplane.deployments import find_deployment
 from controlplane.errors import InvalidInput
 from controlplane.names import NAME_LENGTH, validate_name
+from controlplane.store.db import upsert_statement
 from controlplane.store.models import AgentDeploymentRow, AgentRow, DeploymentRow, utcnow
 
 CONNECTED = "connected"
@@ -122,50 +123,67 @@ def _check_generations(generations: Mapping[str, int]) -> None:
             raise InvalidInput(f"the generation of {deployment!r} is {generation}; generations are >= 0")
 
 
-def _agent_rows(session: Session, agent_id: str, deployments: Iterable[str]) -> dict[str, AgentDeploymentRow]:
-    query = select(AgentDeploymentRow).where(
-        AgentDeploymentRow.agent_id == agent_id, AgentDeploymentRow.deployment.in_(list(deployments))
-    )
-    return {row.deployment: row for row in session.scalars(query)}
-
-
 def _set_applied(session: Session, agent_id: str, generations: Mapping[str, int]) -> None:
+    """Record what the agent serves, one INSERT ... ON CONFLICT DO UPDATE per deployment: two
+    transactions for one agent (an old stream's ACK, a new stream's Hello) never collide on the
+    key. `updated_at` moves only when the generation does; a refusal ends once it is applied."""
     if not generations:
         return
     now = utcnow()
-    existing = _agent_rows(session, agent_id, generations)
+    table = AgentDeploymentRow.__table__
     for deployment, generation in generations.items():
-        row = existing.get(deployment)
-        if row is None:
-            session.add(
-                AgentDeploymentRow(
-                    agent_id=agent_id,
-                    deployment=deployment,
-                    applied_generation=generation,
-                    refused_generation=0,
-                    updated_at=now,
-                )
-            )
-            continue
-        if row.applied_generation != generation:
-            row.applied_generation = generation
-            row.updated_at = now
-        if row.refused_generation and generation >= row.refused_generation:
-            row.refused_generation = 0  # applied since: the refusal is history
+        statement = upsert_statement(session, table).values(  # type: ignore[arg-type]
+            agent_id=agent_id,
+            deployment=deployment,
+            applied_generation=generation,
+            refused_generation=0,
+            updated_at=now,
+        )
+        new = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.agent_id, table.c.deployment],
+            set_={
+                "applied_generation": new.applied_generation,
+                "updated_at": case(
+                    (table.c.applied_generation != new.applied_generation, new.updated_at),
+                    else_=table.c.updated_at,
+                ),
+                "refused_generation": case(
+                    (
+                        (table.c.refused_generation != 0) & (new.applied_generation >= table.c.refused_generation),
+                        0,
+                    ),
+                    else_=table.c.refused_generation,
+                ),
+            },
+        )
+        session.execute(statement)
 
 
 def _set_refused(session: Session, agent_id: str, refused: Mapping[str, int]) -> None:
+    """Record refused generations (the highest one stays), as an upsert like `_set_applied`."""
     if not refused:
         return
     now = utcnow()
-    existing = _agent_rows(session, agent_id, refused)
+    table = AgentDeploymentRow.__table__
     for deployment, generation in refused.items():
-        row = existing.get(deployment)
-        if row is None:  # refused the first generation it was ever sent
-            row = AgentDeploymentRow(agent_id=agent_id, deployment=deployment, applied_generation=0)
-            session.add(row)
-        row.refused_generation = max(generation, row.refused_generation or 0)
-        row.updated_at = now
+        statement = upsert_statement(session, table).values(  # type: ignore[arg-type]
+            agent_id=agent_id,
+            deployment=deployment,
+            applied_generation=0,  # refused the first generation it was ever sent
+            refused_generation=generation,
+            updated_at=now,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.agent_id, table.c.deployment],
+            set_={
+                "refused_generation": case(
+                    (table.c.refused_generation >= generation, table.c.refused_generation), else_=generation
+                ),
+                "updated_at": now,
+            },
+        )
+        session.execute(statement)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from controlplane.context import Context
@@ -23,6 +22,7 @@ from controlplane.errors import InvalidInput
 from controlplane.monitoring import reservoir
 from controlplane.monitoring.state import state_of
 from controlplane.monitoring.summary import WindowSummary
+from controlplane.store.db import insert_ignore
 from controlplane.store.models import (
     AgentReportDropsRow,
     DeploymentRow,
@@ -54,24 +54,6 @@ class _Accepted:
     version: str
     version_id: int
     summary: WindowSummary
-
-
-def insert_ignore(session: Session, table: Table, values: dict[str, Any]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite; True when a row was inserted."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only the two supported stores
-        raise InvalidInput(f"unsupported database {dialect}")
-    first_key = next(iter(table.primary_key.columns))
-    # RETURNING says reliably whether the row went in (rowcount differs between drivers).
-    return session.execute(statement.returning(first_key)).first() is not None
 
 
 def _window_start(report: agent_pb2.MetricReport) -> datetime:

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, Table, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +23,28 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def upsert_statement(session: Session, table: Table) -> Any:
+    """The dialect's INSERT for `table` (PostgreSQL or SQLite), which has `on_conflict_do_*`."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    raise InvalidInput(f"unsupported database {dialect}")  # pragma: no cover - only the two stores
+
+
+def insert_ignore(session: Session, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite; True when a row was inserted."""
+    statement = upsert_statement(session, table).values(**values).on_conflict_do_nothing()
+    first_key = next(iter(table.primary_key.columns))
+    # RETURNING says reliably whether the row went in (rowcount differs between drivers).
+    return session.execute(statement.returning(first_key)).first() is not None
 
 
 def one_line(error: object) -> str:

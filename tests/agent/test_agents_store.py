@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
 from controlplane import deployments, registry
 from controlplane.agenthub import agents
@@ -12,6 +14,7 @@ from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
 from controlplane.errors import InvalidInput, NotFound
+from controlplane.store.models import AgentDeploymentRow, utcnow
 from protos import common_pb2
 from tests.models import make_classifier_onnx
 
@@ -92,6 +95,36 @@ def test_writes_for_a_replaced_stream_change_nothing(ctx: Context, models_dir: P
     agents.touch(ctx, {"a1": new.epoch})
     assert agents.list_agents(ctx)[0].state == agents.CONNECTED
     assert agents.set_state(ctx, "nobody", agents.LOST) is None
+
+
+def test_an_ack_racing_a_reconnect_is_not_lost(ctx: Context, models_dir: Path) -> None:
+    """Two transactions record what one agent applied (an old stream's ACK, a new stream's Hello).
+    With select-then-insert both saw no row and the later INSERT failed on the key on PostgreSQL:
+    the ACK was lost. Here the first transaction holds its uncommitted row while the second runs."""
+    _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    agents.agent_connected(ctx, hello("a1", "alpha"))
+    errors: list[BaseException] = []
+
+    def ack() -> None:
+        try:
+            agents.record_applied(ctx, "a1", {"web": 1})
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    with ctx.db.session() as first:
+        first.execute(
+            insert(AgentDeploymentRow).values(
+                agent_id="a1", deployment="web", applied_generation=1, refused_generation=0, updated_at=utcnow()
+            )
+        )
+        first.flush()
+        racing = threading.Thread(target=ack)
+        racing.start()
+        racing.join(1.0)  # it waits for the first transaction's lock (or has read nothing yet)
+    racing.join(30)
+    assert not racing.is_alive() and errors == []
+    assert agents.sync_status(ctx, "web").synced == ["alpha"]
 
 
 def test_sync_status_refuses_bad_questions(ctx: Context, models_dir: Path) -> None:
