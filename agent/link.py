@@ -2,7 +2,9 @@
 
 Hello (stable id, cached sha256s, applied generations) -> HelloAck -> snapshots. Each snapshot
 is applied (fetch + verify artifacts, open sessions, swap the table, persist) and only then ACKed,
-or NACKed with the reasons. Heartbeats flow both ways; a control plane silent for several
+or NACKed with the reasons; a reply that finds the outbox full (a backlog of reports) is kept
+and queued at the next heartbeat, never dropped (the newest reply replaces an older one).
+Heartbeats flow both ways; a control plane silent for several
 heartbeats is treated as gone. Metric reports wait in a bounded buffer until their ReportAck and
 are sent again, in order, after a reconnect. Reconnects back off exponentially with jitter.
 """
@@ -37,6 +39,8 @@ FETCH_TIMEOUT = 300.0
 # Messages waiting to be written to the control plane. Reports are resent from the ReportBuffer
 # and heartbeats are only liveness, so a full outbox drops instead of growing without bound.
 OUTBOX_LIMIT = 1000
+# Room reports never take: snapshot replies, heartbeats and the Goodbye always find a place.
+CONTROL_ROOM = 16
 
 
 @dataclass
@@ -98,6 +102,8 @@ class ControlPlaneLink:
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
         self._pending: agent_pb2.Snapshot | None = None
         self._snapshot_ready = asyncio.Event()
+        #: the ACK/NACK of the newest applied snapshot when the outbox had no room for it
+        self._owed_reply: agent_pb2.AgentMessage | None = None
         self._channel: grpc.aio.Channel | None = None
         self._stub: agent_pb2_grpc.AgentHubStub | None = None
         self._apply_lock = asyncio.Lock()
@@ -241,6 +247,7 @@ class ControlPlaneLink:
         async def heartbeats() -> None:
             while True:
                 await asyncio.sleep(self.heartbeat_seconds)
+                self._send_owed_reply()
                 if not outbox.full():  # a stalled stream is the watchdog's business
                     outbox.put_nowait(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(at=_now())))
 
@@ -268,6 +275,7 @@ class ControlPlaneLink:
                     if ack.report_seconds > 0:
                         self.report_seconds = ack.report_seconds
                     self.connects += 1
+                    self._owed_reply = None  # this stream starts with a fresh snapshot to answer
                     self._set_connected(True)
                     log.info("connected to the control plane at %s", self.options.address)
                     if len(tasks) == 1:
@@ -315,6 +323,9 @@ class ControlPlaneLink:
         resend_after = max(10.0, 10 * self.report_seconds)
         sent = 0
         for report in self.reports.to_send(resend_after):
+            outbox = self._outbox
+            if outbox is None or outbox.qsize() >= OUTBOX_LIMIT - CONTROL_ROOM:
+                break
             if not self.send(agent_pb2.AgentMessage(report=report)):
                 break
             self.reports.mark_sent(report.seq)
@@ -331,7 +342,14 @@ class ControlPlaneLink:
             if snapshot is None:
                 continue
             reply = await self.apply(snapshot)
-            self.send(reply)
+            self._owed_reply = reply  # the newest reply replaces any older one still owed
+            self._send_owed_reply()
+
+    def _send_owed_reply(self) -> None:
+        """Queue the owed ACK/NACK if there is room; otherwise it waits for the next heartbeat."""
+        reply = self._owed_reply
+        if reply is not None and self.send(reply):
+            self._owed_reply = None
 
     async def apply(self, snapshot: agent_pb2.Snapshot) -> agent_pb2.AgentMessage:
         """Apply one snapshot; returns the ACK or NACK to send."""
