@@ -215,6 +215,7 @@ class ControlPlaneLink:
                 labels=self.options.labels,
                 cached_sha256=self.cache.cached_sha256s(),
                 applied_generations=table.generations() if table is not None else {},
+                applied_digests=table.digests() if table is not None else {},
                 software_version=SOFTWARE_VERSION,
             )
         )
@@ -363,12 +364,15 @@ class ControlPlaneLink:
             except OSError as exc:
                 problems.append(f"cannot write the cache {self.cache.root}: {exc}")
         generations = table.generations()
+        digests = table.digests()
         if problems:
             reason = "; ".join(problems)
             self.last_nack = reason
             log.warning("snapshot %s refused: %s", snapshot.snapshot_id, reason)
             return agent_pb2.AgentMessage(
-                nack=agent_pb2.SnapshotNack(snapshot_id=snapshot.snapshot_id, reason=reason, generations=generations)
+                nack=agent_pb2.SnapshotNack(
+                    snapshot_id=snapshot.snapshot_id, reason=reason, generations=generations, digests=digests
+                )
             )
         log.info(
             "applied snapshot %s: %s",
@@ -376,7 +380,7 @@ class ControlPlaneLink:
             ", ".join(f"{n}@{g}" for n, g in sorted(generations.items())) or "no deployments",
         )
         return agent_pb2.AgentMessage(
-            ack=agent_pb2.SnapshotAck(snapshot_id=snapshot.snapshot_id, generations=generations)
+            ack=agent_pb2.SnapshotAck(snapshot_id=snapshot.snapshot_id, generations=generations, digests=digests)
         )
 
     async def fetch(self, sha256: str) -> Path:

@@ -78,6 +78,10 @@ class ServingTable:
     def generations(self) -> dict[str, int]:
         return {name: d.generation for name, d in self.deployments.items()}
 
+    def digests(self) -> dict[str, str]:
+        """The control plane's digest of each served deployment (echoed in Hello, ACK and NACK)."""
+        return {name: d.snapshot.digest for name, d in self.deployments.items() if d.snapshot.digest}
+
     def applied_snapshot(self) -> agent_pb2.Snapshot:
         """What is actually served (persisted in the cache for a restart)."""
         return agent_pb2.Snapshot(

@@ -45,7 +45,7 @@ class ControlMessage(_message.Message):
     def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., hello_ack: _Optional[_Union[HelloAck, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("agent_id", "name", "host", "address", "labels", "cached_sha256", "applied_generations", "software_version")
+    __slots__ = ("agent_id", "name", "host", "address", "labels", "cached_sha256", "applied_generations", "software_version", "applied_digests")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,13 @@ class Hello(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class AppliedDigestsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +75,7 @@ class Hello(_message.Message):
     CACHED_SHA256_FIELD_NUMBER: _ClassVar[int]
     APPLIED_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     name: str
     host: str
@@ -76,7 +84,8 @@ class Hello(_message.Message):
     cached_sha256: _containers.RepeatedScalarFieldContainer[str]
     applied_generations: _containers.ScalarMap[str, int]
     software_version: str
-    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., address: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., cached_sha256: _Optional[_Iterable[str]] = ..., applied_generations: _Optional[_Mapping[str, int]] = ..., software_version: _Optional[str] = ...) -> None: ...
+    applied_digests: _containers.ScalarMap[str, str]
+    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., address: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., cached_sha256: _Optional[_Iterable[str]] = ..., applied_generations: _Optional[_Mapping[str, int]] = ..., software_version: _Optional[str] = ..., applied_digests: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class HelloAck(_message.Message):
     __slots__ = ("heartbeat_seconds", "report_seconds")
@@ -109,20 +118,22 @@ class Route(_message.Message):
     def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., sha256: _Optional[str] = ..., weight: _Optional[int] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., baseline: _Optional[_Union[_common_pb2.Baseline, _Mapping]] = ..., task: _Optional[str] = ...) -> None: ...
 
 class DeploymentSnapshot(_message.Message):
-    __slots__ = ("name", "generation", "salt", "routes", "experiment", "segment_rules")
+    __slots__ = ("name", "generation", "salt", "routes", "experiment", "segment_rules", "digest")
     NAME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
     ROUTES_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_RULES_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     name: str
     generation: int
     salt: str
     routes: _containers.RepeatedCompositeFieldContainer[Route]
     experiment: str
     segment_rules: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentRule]
-    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., salt: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., experiment: _Optional[str] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ...) -> None: ...
+    digest: str
+    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., salt: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., experiment: _Optional[str] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("snapshot_id", "deployments")
@@ -133,7 +144,7 @@ class Snapshot(_message.Message):
     def __init__(self, snapshot_id: _Optional[int] = ..., deployments: _Optional[_Iterable[_Union[DeploymentSnapshot, _Mapping]]] = ...) -> None: ...
 
 class SnapshotAck(_message.Message):
-    __slots__ = ("snapshot_id", "generations")
+    __slots__ = ("snapshot_id", "generations", "digests")
     class GenerationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -141,14 +152,23 @@ class SnapshotAck(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class DigestsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATIONS_FIELD_NUMBER: _ClassVar[int]
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
     snapshot_id: int
     generations: _containers.ScalarMap[str, int]
-    def __init__(self, snapshot_id: _Optional[int] = ..., generations: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    digests: _containers.ScalarMap[str, str]
+    def __init__(self, snapshot_id: _Optional[int] = ..., generations: _Optional[_Mapping[str, int]] = ..., digests: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SnapshotNack(_message.Message):
-    __slots__ = ("snapshot_id", "reason", "generations")
+    __slots__ = ("snapshot_id", "reason", "generations", "digests")
     class GenerationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -156,13 +176,22 @@ class SnapshotNack(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class DigestsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     GENERATIONS_FIELD_NUMBER: _ClassVar[int]
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
     snapshot_id: int
     reason: str
     generations: _containers.ScalarMap[str, int]
-    def __init__(self, snapshot_id: _Optional[int] = ..., reason: _Optional[str] = ..., generations: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    digests: _containers.ScalarMap[str, str]
+    def __init__(self, snapshot_id: _Optional[int] = ..., reason: _Optional[str] = ..., generations: _Optional[_Mapping[str, int]] = ..., digests: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ErrorCount(_message.Message):
     __slots__ = ("code", "count")

@@ -10,12 +10,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from controlplane.agenthub.snapshot import digest_of
 from controlplane.context import Context
-from controlplane.deployments import find_deployment
+from controlplane.deployments import deployment_info, find_deployment
 from controlplane.errors import InvalidInput
 from controlplane.names import NAME_LENGTH, validate_name
 from controlplane.store.db import upsert_statement
@@ -30,6 +32,7 @@ MAX_LABELS = 64
 MAX_LABEL_TEXT = 256
 MAX_NACK_TEXT = 4000
 _AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,23 @@ class AgentHello:
     address: str
     labels: dict[str, str]
     applied: dict[str, int]
+    #: DeploymentSnapshot.digest of what it serves (empty from agents that send none)
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def counts_as_applied(applied: int, digest: str, target: int, current: int, current_digest: str) -> bool:
+    """Does an agent that applied generation `applied` (content `digest`) serve generation
+    `target` of a deployment that is now at `current` (content `current_digest`)?
+
+    Numbers alone lie once a database restore makes generations repeat: an agent ahead of the
+    store serves something the store no longer knows, and at the current number only the same
+    content counts. An older generation cannot be checked by content: by number, as before.
+    """
+    if applied > current:
+        return False
+    if applied == current and digest and current_digest:
+        return digest == current_digest
+    return applied >= target
 
 
 @dataclass(frozen=True)
@@ -49,10 +69,18 @@ class DeploymentSync:
     deployment: str
     applied_generation: int
     desired_generation: int
+    applied_digest: str = ""
+    desired_digest: str = ""
 
     @property
     def in_sync(self) -> bool:
-        return self.applied_generation >= self.desired_generation
+        return counts_as_applied(
+            self.applied_generation,
+            self.applied_digest,
+            self.desired_generation,
+            self.desired_generation,
+            self.desired_digest,
+        )
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,7 @@ def validate_hello(
     address: str,
     labels: Mapping[str, str],
     applied: Mapping[str, int],
+    digests: Mapping[str, str] | None = None,
 ) -> AgentHello:
     if not _AGENT_ID.fullmatch(agent_id):
         raise InvalidInput(
@@ -112,7 +141,12 @@ def validate_hello(
     for deployment, generation in applied.items():
         if len(deployment) <= NAME_LENGTH and generation >= 0:
             clean_applied[deployment] = int(generation)
-    return AgentHello(agent_id, name, host, address, dict(labels), clean_applied)
+    return AgentHello(agent_id, name, host, address, dict(labels), clean_applied, _clean_digests(digests or {}))
+
+
+def _clean_digests(digests: Mapping[str, str]) -> dict[str, str]:
+    """Digests as an agent sent them: only well-formed ones (anything else means "unknown")."""
+    return {d: v for d, v in digests.items() if len(d) <= NAME_LENGTH and _DIGEST.fullmatch(v)}
 
 
 def _check_generations(generations: Mapping[str, int]) -> None:
@@ -123,7 +157,9 @@ def _check_generations(generations: Mapping[str, int]) -> None:
             raise InvalidInput(f"the generation of {deployment!r} is {generation}; generations are >= 0")
 
 
-def _set_applied(session: Session, agent_id: str, generations: Mapping[str, int]) -> None:
+def _set_applied(
+    session: Session, agent_id: str, generations: Mapping[str, int], digests: Mapping[str, str]
+) -> None:
     """Record what the agent serves, one INSERT ... ON CONFLICT DO UPDATE per deployment: two
     transactions for one agent (an old stream's ACK, a new stream's Hello) never collide on the
     key. `updated_at` moves only when the generation does; a refusal ends once it is applied."""
@@ -136,6 +172,7 @@ def _set_applied(session: Session, agent_id: str, generations: Mapping[str, int]
             agent_id=agent_id,
             deployment=deployment,
             applied_generation=generation,
+            applied_digest=digests.get(deployment, ""),
             refused_generation=0,
             updated_at=now,
         )
@@ -144,8 +181,13 @@ def _set_applied(session: Session, agent_id: str, generations: Mapping[str, int]
             index_elements=[table.c.agent_id, table.c.deployment],
             set_={
                 "applied_generation": new.applied_generation,
+                "applied_digest": new.applied_digest,
                 "updated_at": case(
-                    (table.c.applied_generation != new.applied_generation, new.updated_at),
+                    (
+                        (table.c.applied_generation != new.applied_generation)
+                        | (table.c.applied_digest != new.applied_digest),
+                        new.updated_at,
+                    ),
                     else_=table.c.updated_at,
                 ),
                 "refused_generation": case(
@@ -233,16 +275,19 @@ def agent_connected(ctx: Context, hello: AgentHello) -> Connected:
             .where(AgentDeploymentRow.agent_id == hello.id, AgentDeploymentRow.refused_generation != 0)
             .values(refused_generation=0)
         )
-        _set_applied(session, hello.id, hello.applied)
+        _set_applied(session, hello.id, hello.applied, hello.digests)
     return Connected(previous, now)
 
 
-def record_applied(ctx: Context, agent_id: str, generations: Mapping[str, int]) -> None:
+def record_applied(
+    ctx: Context, agent_id: str, generations: Mapping[str, int], digests: Mapping[str, str] | None = None
+) -> None:
     _check_generations(generations)
+    digests = _clean_digests(digests or {})
     with ctx.db.session() as session:
         # An applied snapshot supersedes the last refusal: only a current NACK is shown.
         session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_seen=utcnow(), last_nack=""))
-        _set_applied(session, agent_id, generations)
+        _set_applied(session, agent_id, generations, digests)
 
 
 def record_nack(
@@ -251,14 +296,17 @@ def record_nack(
     reason: str,
     generations: Mapping[str, int],
     refused: Mapping[str, int] | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> None:
-    """The agent refused a snapshot: `generations` it still serves, the `refused` ones it could not apply."""
+    """The agent refused a snapshot: `generations` it still serves (with their `digests`), the
+    `refused` ones it could not apply."""
     _check_generations(generations)
+    digests = _clean_digests(digests or {})
     _check_generations(refused or {})
     text = reason[:MAX_NACK_TEXT] or "the agent refused the snapshot without a reason"
     with ctx.db.session() as session:
         session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_nack=text, last_seen=utcnow()))
-        _set_applied(session, agent_id, generations)
+        _set_applied(session, agent_id, generations, digests)
         _set_refused(session, agent_id, refused or {})
 
 
@@ -306,12 +354,17 @@ def agent_name(ctx: Context, agent_id: str) -> str:
         return row.name if row is not None else agent_id
 
 
+def _desired(session: Session, row: DeploymentRow) -> tuple[int, str]:
+    """A deployment's current generation and the digest of what agents should serve for it."""
+    return row.generation, digest_of(deployment_info(session, row))
+
+
 def list_agents(ctx: Context) -> list[AgentStatus]:
     with ctx.db.session() as session:
-        desired = {n: g for n, g in session.execute(select(DeploymentRow.name, DeploymentRow.generation))}
-        applied: dict[str, dict[str, int]] = {}
+        desired = {r.name: _desired(session, r) for r in session.scalars(select(DeploymentRow))}
+        applied: dict[str, dict[str, tuple[int, str]]] = {}
         for row in session.scalars(select(AgentDeploymentRow)):
-            applied.setdefault(row.agent_id, {})[row.deployment] = row.applied_generation
+            applied.setdefault(row.agent_id, {})[row.deployment] = (row.applied_generation, row.applied_digest)
         out = []
         for row in session.scalars(select(AgentRow).order_by(AgentRow.name, AgentRow.id)):
             mine = applied.get(row.id, {})
@@ -327,8 +380,14 @@ def list_agents(ctx: Context) -> list[AgentStatus]:
                     connected_at=row.connected_at,
                     last_nack=row.last_nack,
                     deployments=[
-                        DeploymentSync(name, mine.get(name, 0), generation)
-                        for name, generation in sorted(desired.items())
+                        DeploymentSync(
+                            deployment=name,
+                            applied_generation=mine.get(name, (0, ""))[0],
+                            desired_generation=generation,
+                            applied_digest=mine.get(name, (0, ""))[1],
+                            desired_digest=digest,
+                        )
+                        for name, (generation, digest) in sorted(desired.items())
                     ],
                 )
             )
@@ -354,9 +413,12 @@ def fleet_applied(ctx: Context, deployment: str, generation: int = 0) -> FleetAp
     """
     with ctx.db.session() as session:
         row = find_deployment(session, deployment)
-        target = generation or row.generation
+        current, digest = _desired(session, row)
+        target = generation or current
         rows = session.execute(
-            select(AgentDeploymentRow.applied_generation, AgentDeploymentRow.updated_at)
+            select(
+                AgentDeploymentRow.applied_generation, AgentDeploymentRow.applied_digest, AgentDeploymentRow.updated_at
+            )
             .select_from(AgentRow)
             .outerjoin(
                 AgentDeploymentRow,
@@ -364,7 +426,11 @@ def fleet_applied(ctx: Context, deployment: str, generation: int = 0) -> FleetAp
             )
             .where(AgentRow.state == CONNECTED)
         ).all()
-    applied = [r.updated_at for r in rows if (r.applied_generation or 0) >= target]
+    applied = [
+        r.updated_at
+        for r in rows
+        if counts_as_applied(r.applied_generation or 0, r.applied_digest or "", target, current, digest)
+    ]
     at = max(applied) if rows and len(applied) == len(rows) else None
     return FleetApplied(target, len(rows), len(applied), at)
 
@@ -380,13 +446,15 @@ def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatu
                 f"deployment {deployment!r} is at generation {row.generation}; generation {generation} "
                 "does not exist yet"
             )
-        target = generation or row.generation
+        current, digest = _desired(session, row)
+        target = generation or current
         rows = session.execute(
             select(
                 AgentRow.id,
                 AgentRow.name,
                 AgentRow.last_nack,
                 AgentDeploymentRow.applied_generation,
+                AgentDeploymentRow.applied_digest,
                 AgentDeploymentRow.refused_generation,
             )
             .outerjoin(
@@ -396,11 +464,17 @@ def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatu
             .where(AgentRow.state == CONNECTED)
             .order_by(AgentRow.name)
         ).all()
-    synced = [r.name for r in rows if (r.applied_generation or 0) >= target]
-    behind = [r for r in rows if (r.applied_generation or 0) < target]
-    lagging = [
-        f"{r.name} (at generation {r.applied_generation or 0}" + (f"; refused: {r.last_nack})" if r.last_nack else ")")
-        for r in behind
-    ]
+
+    def applied(r: Any) -> bool:
+        return counts_as_applied(r.applied_generation or 0, r.applied_digest or "", target, current, digest)
+
+    def where(r: Any) -> str:
+        at = r.applied_generation or 0
+        other = " of other content" if at >= target else ""  # a restored store repeats numbers
+        return f"at generation {at}{other}" + (f"; refused: {r.last_nack}" if r.last_nack else "")
+
+    synced = [r.name for r in rows if applied(r)]
+    behind = [r for r in rows if not applied(r)]
+    lagging = [f"{r.name} ({where(r)})" for r in behind]
     refused = [r.name for r in behind if (r.refused_generation or 0) >= target]
     return SyncStatus(deployment, target, synced, lagging, refused)

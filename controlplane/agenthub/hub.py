@@ -265,7 +265,7 @@ class AgentHub:
 
     async def _on_ack(self, session: Session, ack: agent_pb2.SnapshotAck) -> None:
         generations = dict(ack.generations)
-        await self.run(agents.record_applied, self.ctx, session.agent_id, generations)
+        await self.run(agents.record_applied, self.ctx, session.agent_id, generations, dict(ack.digests))
         if session.nack_alerts:
             session.nack_alerts = False
             for deployment in ("", *generations):
@@ -278,7 +278,9 @@ class AgentHub:
         # What this snapshot asked for and the agent does not serve: refused (unknown id: nothing).
         asked = session.recent_snapshots.get(nack.snapshot_id, {})
         refused = {d: g for d, g in asked.items() if generations.get(d, 0) < g}
-        await self.run(agents.record_nack, self.ctx, session.agent_id, reason, generations, refused)
+        await self.run(
+            agents.record_nack, self.ctx, session.agent_id, reason, generations, refused, dict(nack.digests)
+        )
         session.nack_alerts = True
         lagging = [d for d, g in session.sent_generations.items() if generations.get(d, 0) < g] or [""]
         for deployment in lagging:

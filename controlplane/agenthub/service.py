@@ -41,7 +41,7 @@ class AgentHubService(ServiceBase, agent_pb2_grpc.AgentHubServicer):
             raise InvalidInput("the first message on AgentHub.Connect must be a Hello")
         h = first.hello
         hello = agents.validate_hello(
-            h.agent_id, h.name, h.host, h.address, dict(h.labels), dict(h.applied_generations)
+            h.agent_id, h.name, h.host, h.address, dict(h.labels), dict(h.applied_generations), dict(h.applied_digests)
         )
         session = await self.hub.open(hello, context.peer())
         reader = asyncio.create_task(self._read(session, request_iterator), name=f"agent-{hello.name}")

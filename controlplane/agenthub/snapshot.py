@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from controlplane import deployments
@@ -25,7 +26,7 @@ def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
         )
         for s in info.splits
     ]
-    return agent_pb2.DeploymentSnapshot(
+    snapshot = agent_pb2.DeploymentSnapshot(
         name=info.name,
         generation=info.generation,
         salt=info.routing_salt or info.salt,
@@ -33,6 +34,13 @@ def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
         experiment=info.experiment,
         segment_rules=convert.segment_rules(info.segment_rules),
     )
+    snapshot.digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
+    return snapshot
+
+
+def digest_of(info: DeploymentInfo) -> str:
+    """The identity of what a deployment's agents should serve now (DeploymentSnapshot.digest)."""
+    return deployment_snapshot(info).digest if info.splits else ""
 
 
 def snapshot_of(infos: Iterable[DeploymentInfo], snapshot_id: int) -> agent_pb2.Snapshot:

@@ -212,6 +212,8 @@ class AgentDeploymentRow(Base):
     applied_generation: Mapped[int] = mapped_column(BigInteger)
     #: the generation the agent last refused (NACK) and has not applied since; 0 when none
     refused_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: DeploymentSnapshot.digest of what it applied ("" from agents that send none)
+    applied_digest: Mapped[str] = mapped_column(String(64), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -27,8 +27,12 @@ def _register(ctx: Context, version: str, path: Path) -> None:
     registry.register_version(ctx, BOB, registry.NewVersion("cancer", version), pending, None)
 
 
-def hello(agent_id: str, name: str, applied: dict[str, int] | None = None) -> agents.AgentHello:
-    return agents.validate_hello(agent_id, name, "host-1", "127.0.0.1:7500", {"zone": "a"}, applied or {})
+def hello(
+    agent_id: str, name: str, applied: dict[str, int] | None = None, digests: dict[str, str] | None = None
+) -> agents.AgentHello:
+    return agents.validate_hello(
+        agent_id, name, "host-1", "127.0.0.1:7500", {"zone": "a"}, applied or {}, digests or {}
+    )
 
 
 def test_agents_sync_bookkeeping(ctx: Context, models_dir: Path) -> None:
@@ -124,6 +128,48 @@ def test_an_ack_racing_a_reconnect_is_not_lost(ctx: Context, models_dir: Path) -
         racing.join(1.0)  # it waits for the first transaction's lock (or has read nothing yet)
     racing.join(30)
     assert not racing.is_alive() and errors == []
+    assert agents.sync_status(ctx, "web").synced == ["alpha"]
+
+
+def test_after_a_store_restore_generation_numbers_alone_do_not_count_as_applied(
+    ctx: Context, models_dir: Path
+) -> None:
+    """Issue 11, #3: a database restored from a backup repeats generation numbers. An agent that
+    serves generation 3 of the lost timeline is not in sync with the restored generation 1, nor
+    with a new generation 3 of other content; it is once it applies (and echoes) the content."""
+    _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
+    _register(ctx, "v2", make_classifier_onnx(models_dir, "gbm"))
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+
+    def digest() -> str:
+        (web,) = build_snapshot(ctx, 1).deployments
+        return web.digest
+
+    restored_g1 = digest()
+    lost_g3 = "f" * 64  # what the agent applied before the restore (content the store never saw)
+    agents.agent_connected(ctx, hello("a1", "alpha", {"web": 3}, {"web": lost_g3}))
+    status = agents.sync_status(ctx, "web")
+    assert (status.generation, status.synced) == (1, [])  # ahead of the store: not in sync
+    assert status.lagging == ["alpha (at generation 3 of other content)"]
+    assert not agents.list_agents(ctx)[0].deployments[0].in_sync
+
+    # It refuses the restored snapshot and keeps serving the lost generation 3: still not in sync.
+    agents.record_nack(ctx, "a1", "cannot fetch", {"web": 3}, {"web": 1}, {"web": lost_g3})
+    assert agents.sync_status(ctx, "web").synced == []
+    # Two changes later the store is at generation 3 again, with other content.
+    deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 90), ("cancer", "v2", 10)])
+    deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 50), ("cancer", "v2", 50)])
+    assert agents.sync_status(ctx, "web").generation == 3 and agents.sync_status(ctx, "web").synced == []
+    assert agents.fleet_applied(ctx, "web").at is None  # a rollout step would not go live on it
+    # Applied and echoed: in sync.
+    agents.record_applied(ctx, "a1", {"web": 3}, {"web": digest()})
+    assert agents.sync_status(ctx, "web").synced == ["alpha"]
+    assert agents.fleet_applied(ctx, "web").at is not None
+    assert digest() != restored_g1
+    # An agent that sends no digests (older) is judged by number, within the store's range.
+    agents.agent_connected(ctx, hello("b2", "beta", {"web": 3}))
+    assert agents.sync_status(ctx, "web").synced == ["alpha", "beta"]
+    agents.agent_connected(ctx, hello("b2", "beta", {"web": 4}))
     assert agents.sync_status(ctx, "web").synced == ["alpha"]
 
 

@@ -98,3 +98,29 @@ def test_a_failed_snapshot_rebuild_is_retried_until_the_change_reaches_every_age
     finally:
         for agent in agents:
             agent.stop()
+
+
+def test_agents_echo_the_content_digest_they_serve(server: ServerThread, tmp_path: Path, models_dir: Path) -> None:
+    """Sync is judged by content, not by generation number alone (a restored store repeats
+    numbers): a real agent echoes each deployment's digest in its ACK and in its next Hello."""
+    from controlplane.agenthub import agents as agents_store
+
+    model, dep = unique("m"), unique("web")
+    agent = AgentProcess(server.address, "echo", tmp_path / "a", tmp_path / "a.log")
+    try:
+        with SluiceClient(server.address, token="") as client:
+            client.register_version(model, "v1", make_classifier_onnx(models_dir), make_baseline(models_dir))
+            generation = client.deploy(dep, f"{model}:v1").generation
+            assert client.wait_for_sync(dep, generation, timeout=60).in_sync
+
+        def mine() -> agents_store.DeploymentSync:
+            (status,) = [a for a in agents_store.list_agents(server.ctx) if a.name == "echo"]
+            (sync,) = [d for d in status.deployments if d.deployment == dep]
+            return sync
+
+        sync = mine()
+        assert len(sync.desired_digest) == 64 and sync.applied_digest == sync.desired_digest and sync.in_sync
+        agent.restart()  # the Hello of the new run carries the digest of what its cache serves
+        wait_until(lambda: mine().applied_digest == sync.desired_digest and mine().in_sync, 30, "the echo")
+    finally:
+        agent.stop()
