@@ -216,13 +216,17 @@ def _record_dropped(session: Session, agent_id: str, dropped: int) -> int:
     it reports is then new). Kept in SQL, in the report's transaction: a control-plane restart
     does not take it for new drops, and a report that fails to commit is counted when it is resent.
     """
-    insert_ignore(
-        session,
-        AgentReportDropsRow.__table__,  # type: ignore[arg-type]
-        {"agent_id": agent_id, "dropped": 0, "updated_at": utcnow()},
-    )
     row = session.get(AgentReportDropsRow, agent_id, with_for_update=True)
-    assert row is not None
+    if row is None:
+        if dropped == 0:
+            return 0  # the usual case: nothing dropped, nothing to remember
+        insert_ignore(
+            session,
+            AgentReportDropsRow.__table__,  # type: ignore[arg-type]
+            {"agent_id": agent_id, "dropped": 0, "updated_at": utcnow()},
+        )
+        row = session.get(AgentReportDropsRow, agent_id, with_for_update=True)
+        assert row is not None
     previous = int(row.dropped)
     if dropped == previous:
         return 0
