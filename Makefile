@@ -37,6 +37,7 @@ test: $(STAMP) lint
 
 lint: $(STAMP) check-lock
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Fails when pyproject.toml changed without the lock being refreshed.
 check-lock: $(UV)

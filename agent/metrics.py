@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from controlplane.stats import LatencySketch, Moments, Reservoir
+from core.reservoir import Reservoir
+from core.sketch import LatencySketch
+from core.summaries import Moments
 from protos import agent_pb2, common_pb2
 
 ROLE_TO_PROTO = {

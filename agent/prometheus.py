@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from controlplane.metrics_http import MetricsEndpoint
+from core.metrics_http import MetricsEndpoint
 
 LATENCY_BUCKETS = (
     0.0001,

@@ -28,9 +28,9 @@ from agent.prometheus import AgentPrometheus
 from agent.reports import DEFAULT_CAPACITY, ReportBuffer
 from agent.services import InferenceService, OipService
 from agent.serving import ServingTable, SnapshotApplier
-from controlplane.decoding import DecodingRegistrar
-from controlplane.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
-from controlplane.tls import TlsError, channel_credentials_from, server_credentials_from
+from core.decoding import DecodingRegistrar
+from core.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
+from core.tls import TlsError, channel_credentials_from, server_credentials_from
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 
 log = logging.getLogger("sluice.agent")

@@ -40,8 +40,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from controlplane.client import SluiceClient  # noqa: E402
 from controlplane.training import breast_cancer_arrays, export_onnx, train_model, write_baseline  # noqa: E402
+from core.client import SluiceClient  # noqa: E402
 from protos import inference_pb2, oip_pb2  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)

@@ -16,8 +16,6 @@ import numpy as np
 from scipy import stats as sps
 
 from controlplane.stats import (
-    LatencySketch,
-    Moments,
     confidence_sequence_half_width,
     proportion_arrays,
     sample_size_two_proportions,
@@ -26,6 +24,8 @@ from controlplane.stats import (
     welch_arrays,
     welch_test,
 )
+from core.sketch import LatencySketch
+from core.summaries import Moments
 
 SEED = 2024
 RUNS = 2_000

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from controlplane.errors import InvalidInput, NotFound, ResourceExhausted
+from core.errors import InvalidInput, NotFound, ResourceExhausted
 
 CHUNK_SIZE = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

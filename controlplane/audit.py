@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.domain import AuditEntry, Principal
-from controlplane.errors import InvalidInput
 from controlplane.store.db import Database
 from controlplane.store.models import AuditEventRow
+from core.errors import InvalidInput
 
 MAX_LIST = 1000
 MAX_TARGET = 512  # the column's width: a longer target can match nothing

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from controlplane.domain import Role
-from controlplane.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 @dataclass

@@ -44,7 +44,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from controlplane.client import ClientError, SluiceClient
+from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2, inference_pb2, inference_pb2_grpc
 
 PYTHON = sys.executable

@@ -18,8 +18,6 @@ from sqlalchemy.orm import Session
 from controlplane import audit
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo, HistoryEntry, Principal, SplitInfo
-from controlplane.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
-from controlplane.names import validate_name
 from controlplane.registry import find_version, version_info
 from controlplane.store.models import (
     DeploymentHistoryRow,
@@ -29,6 +27,8 @@ from controlplane.store.models import (
     TrafficSplitRow,
     utcnow,
 )
+from core.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
+from core.names import validate_name
 
 ACTIVE_EXPERIMENT_STATES = ("running", "paused")
 MAX_HISTORY = 1000

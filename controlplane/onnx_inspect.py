@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controlplane.errors import InvalidInput
+from core.errors import InvalidInput
 
 # onnxruntime's type strings -> numpy-style names.
 _DTYPES = {

@@ -16,9 +16,9 @@ from controlplane import audit
 from controlplane.artifacts import PendingUpload
 from controlplane.context import Context
 from controlplane.domain import Principal, VersionInfo
-from controlplane.errors import AlreadyExists, InvalidInput, NotFound
-from controlplane.names import validate_name
 from controlplane.store.models import ModelVersionRow
+from core.errors import AlreadyExists, InvalidInput, NotFound
+from core.names import validate_name
 
 if TYPE_CHECKING:
     from controlplane.onnx_inspect import TensorSpec

@@ -21,11 +21,11 @@ from controlplane.artifacts import ArtifactStore
 from controlplane.cli.commands.serve import DEFAULT_ARTIFACTS, DEFAULT_DB, DEFAULT_LISTEN
 from controlplane.config import Config, load_config
 from controlplane.context import Context
-from controlplane.decoding import DecodingRegistrar
-from controlplane.errors import InvalidInput, Unavailable
 from controlplane.events import EventBus
-from controlplane.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
 from controlplane.store.db import Database
+from core.decoding import DecodingRegistrar
+from core.errors import InvalidInput, Unavailable
+from core.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
 from protos import controlplane_pb2, controlplane_pb2_grpc
 
 log = logging.getLogger("sluice.controlplane")
@@ -133,9 +133,12 @@ class ControlPlaneServer:
         )
         try:
             if tls:
-                from controlplane.tls import server_credentials
+                from core.tls import server_credentials_from
 
-                self.port = self._server.add_secure_port(options.listen, server_credentials(config.tls))
+                credentials = server_credentials_from(
+                    config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file
+                )
+                self.port = self._server.add_secure_port(options.listen, credentials)
             else:
                 self.port = self._server.add_insecure_port(options.listen)
         except RuntimeError as exc:  # newer grpcio raises where older ones returned port 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from controlplane.errors import InvalidInput
+from core.errors import InvalidInput
 
 CLASSIFIERS = ("logreg", "gbm", "constant")
 REGRESSORS = ("ridge", "gbr")

@@ -12,11 +12,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from controlplane.artifacts import ArtifactStore
-from controlplane.client import SluiceClient
 from controlplane.config import Config
 from controlplane.context import Context
 from controlplane.events import EventBus
 from controlplane.store.db import Database
+from core.client import SluiceClient
 from tests.harness import ServerThread, start_server
 
 POSTGRES_ENV = "SLUICE_TEST_POSTGRES_URL"

@@ -27,7 +27,7 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.worker import Worker
 
-from controlplane.client import ClientError, SluiceClient
+from core.client import ClientError, SluiceClient
 from protos import controlplane_pb2
 from tui.screens.agents import AgentsScreen
 from tui.screens.alerts import AlertsScreen

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from controlplane.agenthub.snapshot import digest_of
 from controlplane.context import Context
 from controlplane.deployments import deployment_info, find_deployment
-from controlplane.errors import InvalidInput
-from controlplane.names import NAME_LENGTH, validate_name
 from controlplane.store.db import upsert_statement
 from controlplane.store.models import AgentDeploymentRow, AgentRow, DeploymentRow, utcnow
+from core.errors import InvalidInput
+from core.names import NAME_LENGTH, validate_name
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"

@@ -31,7 +31,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from controlplane.agenthub import agents
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
-from controlplane.errors import FailedPrecondition
+from core.errors import FailedPrecondition
 from protos import agent_pb2
 
 log = logging.getLogger("sluice.agenthub")
@@ -118,6 +118,7 @@ class AgentHub:
         #: a change was committed that no built snapshot shows yet (level-triggered push)
         self._owed = True
         self._events: asyncio.Queue[Any] | None = None
+        self._recording: set[asyncio.Future[None]] = set()  # departures being written
         self._stopping = False
 
     @property
@@ -235,13 +236,22 @@ class AgentHub:
         state = agents.STOPPED if session.leaving else agents.DISCONNECTED
         if not session.leaving:
             self.departed[session.agent_id] = (session.last_seen, session.epoch)
+        # The stream's handler is often being cancelled right now (the peer went away): the record
+        # runs as its own task, so a cancel cannot cut it off between the write and the event.
+        record = asyncio.ensure_future(self._record_departure(session, state))
+        self._recording.add(record)
+        record.add_done_callback(self._recording.discard)
+        await asyncio.shield(record)
+
+    async def _record_departure(self, session: Session, state: str) -> None:
         try:
             previous = await self.run(agents.set_state, self.ctx, session.agent_id, state, session.epoch)
         except Exception:
             log.exception("could not record that agent %s is %s", session.name, state)
             return
         if previous is None:
-            return  # a newer stream of this agent connected meanwhile: this one is history
+            log.info("agent %s: an older stream ended after a newer one connected; nothing to record", session.name)
+            return
         self.ctx.events.publish("agent", "", f"agent {session.name} {state}")
         log.info("agent %s %s", session.name, state)
 
@@ -380,3 +390,4 @@ class AgentHub:
         self._stopping = True
         for session in list(self.sessions.values()):
             session.close()
+        await asyncio.gather(*self._recording, return_exceptions=True)

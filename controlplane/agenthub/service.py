@@ -13,7 +13,7 @@ from controlplane.agenthub.hub import AgentHub, Session
 from controlplane.api.base import ServiceBase
 from controlplane.api.errors import map_errors
 from controlplane.artifacts import check_sha256
-from controlplane.errors import InvalidInput
+from core.errors import InvalidInput
 from protos import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger("sluice.agenthub")

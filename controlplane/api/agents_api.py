@@ -12,8 +12,8 @@ from controlplane.agenthub import agents
 from controlplane.api import convert
 from controlplane.api.base import ServiceBase
 from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
-from controlplane.errors import InvalidInput
-from controlplane.names import validate_name
+from core.errors import InvalidInput
+from core.names import validate_name
 from protos import controlplane_pb2
 
 POLL_SECONDS = 0.5

@@ -9,8 +9,8 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from controlplane.domain import AuditEntry, DeploymentInfo, HistoryEntry, VersionInfo
-from controlplane.errors import InvalidInput
-from controlplane.names import validate_name
+from core.errors import InvalidInput
+from core.names import validate_name
 from protos import common_pb2, controlplane_pb2
 
 ROLE_TO_PROTO = {

@@ -8,8 +8,8 @@ from controlplane import deployments
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
-from controlplane.errors import InvalidInput
-from controlplane.names import validate_name
+from core.errors import InvalidInput
+from core.names import validate_name
 from protos import controlplane_pb2
 
 MAX_REASON = 2000

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from controlplane import errors
-from controlplane.decoding import UndecodableRequest
+from core import errors
+from core.decoding import UndecodableRequest
 
 log = logging.getLogger(__name__)
 

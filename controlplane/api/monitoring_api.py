@@ -9,10 +9,10 @@ import grpc
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
-from controlplane.errors import InvalidInput
 from controlplane.monitoring import alerts, query, retraining, status
 from controlplane.monitoring.health import DeploymentHealth, VersionHealth
-from controlplane.names import validate_name
+from core.errors import InvalidInput
+from core.names import validate_name
 from protos import common_pb2, controlplane_pb2
 
 MAX_WINDOW_SECONDS = 400 * 86400.0

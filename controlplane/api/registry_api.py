@@ -11,7 +11,7 @@ from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.artifacts import PendingUpload, check_sha256
-from controlplane.errors import InvalidInput
+from core.errors import InvalidInput
 from protos import common_pb2, controlplane_pb2
 
 

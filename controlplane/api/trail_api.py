@@ -11,8 +11,8 @@ from controlplane import audit, deployments
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
-from controlplane.errors import ResourceExhausted
-from controlplane.names import validate_name
+from core.errors import ResourceExhausted
+from core.names import validate_name
 from protos import controlplane_pb2
 
 # Sent while nothing happens, so a watcher can tell a quiet system from a dead connection.

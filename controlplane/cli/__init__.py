@@ -23,8 +23,8 @@ import grpc
 
 from controlplane.cli import commands
 from controlplane.cli.output import CliError
-from controlplane.client import DEFAULT_ADDRESS, ClientError
-from controlplane.errors import SluiceError
+from core.client import DEFAULT_ADDRESS, ClientError
+from core.errors import SluiceError
 
 EXIT_USAGE = 2
 

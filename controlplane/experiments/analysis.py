@@ -33,7 +33,6 @@ from controlplane.stats import (
     CHAMPION_HOLDS,
     NO_DIFFERENCE,
     Comparison,
-    LatencySketch,
     always_valid_p_value,
     confidence_sequence_half_width,
     decide,
@@ -44,6 +43,7 @@ from controlplane.stats import (
     two_proportion_test,
     welch_test,
 )
+from core.sketch import LatencySketch
 
 NAN = math.nan
 METRICS = ("accuracy", "error_rate", "mae", "p95_latency")

@@ -56,13 +56,13 @@ from controlplane.deployments import (
     find_deployment,
 )
 from controlplane.domain import DeploymentInfo, Principal, Role
-from controlplane.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidInput, NotFound
 from controlplane.experiments.analysis import METRICS, Analysis, Arm, analyze, describe
 from controlplane.monitoring import alerts
-from controlplane.names import validate_name
 from controlplane.registry import find_version
 from controlplane.stats import CHALLENGER_WINS, CHAMPION_HOLDS
 from controlplane.store.models import DeploymentRow, ExperimentRow, ModelVersionRow, utcnow
+from core.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidInput, NotFound
+from core.names import validate_name
 
 log = logging.getLogger("sluice.experiments")
 

@@ -21,12 +21,13 @@ from controlplane import audit
 from controlplane.context import Context
 from controlplane.deployments import deployment_info, find_deployment
 from controlplane.domain import Principal
-from controlplane.errors import FailedPrecondition, InvalidInput, ResourceExhausted
 from controlplane.experiments.engine import check_schema
-from controlplane.names import validate_name
 from controlplane.registry import find_version
-from controlplane.stats import Moments, mcnemar_test, paired_t_test
+from controlplane.stats import mcnemar_test, paired_t_test
 from controlplane.store.models import ModelVersionRow, utcnow
+from core.errors import FailedPrecondition, InvalidInput, ResourceExhausted
+from core.names import validate_name
+from core.summaries import Moments
 
 BATCH_ROWS = 10_000
 MIN_ROWS = 2

@@ -18,10 +18,10 @@ log = logging.getLogger("sluice.monitoring")
 
 
 def install(server: ControlPlaneServer) -> None:
-    from controlplane.errors import InvalidInput
     from controlplane.monitoring import alerts, evaluator, retraining, rollup
     from controlplane.monitoring.state import state_of
     from controlplane.monitoring.webhooks import WebhookSender
+    from core.errors import InvalidInput
 
     ctx = server.ctx
     assert ctx is not None

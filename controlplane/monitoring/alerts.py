@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from controlplane import audit
 from controlplane.context import Context
 from controlplane.domain import Principal
-from controlplane.errors import FailedPrecondition, InvalidInput, NotFound
-from controlplane.names import NAME_LENGTH
 from controlplane.store.models import AgentRow, AlertRow, ModelVersionRow, utcnow
+from core.errors import FailedPrecondition, InvalidInput, NotFound
+from core.names import NAME_LENGTH
 
 log = logging.getLogger("sluice.monitoring")
 

@@ -18,7 +18,6 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from controlplane.context import Context
-from controlplane.errors import InvalidInput
 from controlplane.monitoring import reservoir
 from controlplane.monitoring.state import state_of
 from controlplane.monitoring.summary import WindowSummary
@@ -32,6 +31,7 @@ from controlplane.store.models import (
     ReservoirRow,
     utcnow,
 )
+from core.errors import InvalidInput
 from protos import agent_pb2, common_pb2
 
 log = logging.getLogger("sluice.monitoring")

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from controlplane.metrics_http import MetricsEndpoint
+from core.metrics_http import MetricsEndpoint
 
 log = logging.getLogger("sluice.monitoring")
 

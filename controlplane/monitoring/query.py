@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from controlplane.context import Context
 from controlplane.monitoring.summary import LATENCY_ACCURACY, WindowSummary, sketch_from
-from controlplane.stats import LatencySketch, Moments
 from controlplane.store.models import MetricWindowRow, utcnow
+from core.sketch import LatencySketch
+from core.summaries import Moments
 
 MAX_POINTS = 1000
 

@@ -33,12 +33,12 @@ from controlplane.config import RetrainingConfig
 from controlplane.context import Context
 from controlplane.deployments import deployment_info, find_deployment
 from controlplane.domain import SYSTEM, VersionInfo
-from controlplane.errors import AlreadyExists, NotFound, SluiceError
 from controlplane.monitoring.query import labeled_since
 from controlplane.monitoring.state import state_of
-from controlplane.names import validate_name
 from controlplane.registry import NewVersion, register_file
 from controlplane.store.models import ModelVersionRow, RetrainingRunRow, utcnow
+from core.errors import AlreadyExists, NotFound, SluiceError
+from core.names import validate_name
 
 log = logging.getLogger("sluice.retraining")
 

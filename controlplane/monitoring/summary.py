@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.stats import LatencySketch, Moments
+from core.sketch import LatencySketch
+from core.summaries import Moments
 from protos import agent_pb2
 
 LATENCY_ACCURACY = 0.01

@@ -1,13 +1,12 @@
-"""Pure statistics (numpy/scipy only, no I/O): sketches, moments, drift, experiment tests.
+"""Pure statistics of the control plane (numpy/scipy, no I/O): drift and experiment tests.
 
-Shared by the control plane (analysis of merged summaries) and the agent (the summaries it
-sends), so it must never import anything else from sluice.
+They judge the summaries agents send, which live in `core` (LatencySketch, Moments,
+Reservoir) because agents build them and must not load scipy.
 """
 
 from controlplane.stats.drift import (
     PSI_EPSILON,
     FeatureKS,
-    Reservoir,
     baseline_bin_edges,
     baseline_bin_edges_2d,
     histogram_counts,
@@ -16,8 +15,6 @@ from controlplane.stats.drift import (
     psi,
     psi_level,
 )
-from controlplane.stats.sketch import LatencySketch
-from controlplane.stats.summaries import Moments
 from controlplane.stats.tests import (
     CHALLENGER_WINS,
     CHAMPION_HOLDS,
@@ -51,9 +48,6 @@ __all__ = [
     "Comparison",
     "DifferenceArrays",
     "FeatureKS",
-    "LatencySketch",
-    "Moments",
-    "Reservoir",
     "SrmResult",
     "always_valid_p_value",
     "baseline_bin_edges",

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import special as spf
 from scipy import stats as sps
 
-from controlplane.stats.summaries import Moments
+from core.summaries import Moments
 
 NAN = math.nan
 ArrayLike = float | int | np.ndarray | Sequence[float]

@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
-from controlplane.errors import InvalidInput, Unavailable
+from core.errors import InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 

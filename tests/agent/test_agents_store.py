@@ -13,8 +13,8 @@ from controlplane.agenthub import agents
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
-from controlplane.errors import InvalidInput, NotFound
 from controlplane.store.models import AgentDeploymentRow, utcnow
+from core.errors import InvalidInput, NotFound
 from protos import common_pb2
 from tests.models import make_classifier_onnx
 

@@ -19,8 +19,8 @@ from typing import Any
 import grpc
 import pytest
 
-from controlplane.client import ClientError, SluiceClient
 from controlplane.config import AgentsConfig, Config
+from core.client import ClientError, SluiceClient
 from protos import agent_pb2, agent_pb2_grpc, common_pb2, controlplane_pb2
 from tests.harness import ServerThread, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx

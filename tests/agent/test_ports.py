@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.client import SluiceClient
-from controlplane.lifecycle import metrics_port_for
+from core.client import SluiceClient
+from core.lifecycle import metrics_port_for
 from tests.agent.cluster import AgentProcess
 from tests.harness import ServerThread, free_port, one_line_error, run_cli
 

@@ -11,10 +11,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from controlplane.client import ClientError, SluiceClient
 from controlplane.config import Config, TokenConfig
-from controlplane.errors import InvalidInput
 from controlplane.server import ControlPlaneServer, ServerOptions
+from core.client import ClientError, SluiceClient
+from core.errors import InvalidInput
 from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc
 from tests.harness import ServerThread, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx

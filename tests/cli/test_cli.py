@@ -6,7 +6,7 @@ import json
 import socket
 from pathlib import Path
 
-from controlplane.client import SluiceClient, with_default_port
+from core.client import SluiceClient, with_default_port
 from protos import common_pb2, controlplane_pb2
 from tests.harness import ServerThread, free_port, one_line_error, run_cli, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx

@@ -21,8 +21,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from controlplane.errors import InvalidInput
 from controlplane.training import breast_cancer_feature_names, train_command, write_breast_cancer_csv
+from core.errors import InvalidInput
 from tests.harness import REPO, free_port
 
 DEMO_TIMEOUT = 240.0  # generous: the run takes 30-50 s on a busy 2-core machine

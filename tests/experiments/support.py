@@ -19,9 +19,10 @@ from controlplane.agenthub import agents
 from controlplane.context import Context
 from controlplane.domain import Principal, Role, VersionInfo
 from controlplane.monitoring.summary import WindowSummary
-from controlplane.stats import LatencySketch, Moments
 from controlplane.store.models import MetricWindowRow
 from controlplane.training import breast_cancer_arrays, export_onnx, train_model
+from core.sketch import LatencySketch
+from core.summaries import Moments
 from tests.harness import unique
 from tests.models import make_classifier_onnx, make_regressor_onnx
 

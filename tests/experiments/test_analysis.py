@@ -13,7 +13,9 @@ from scipy import stats as sps
 from controlplane.experiments import analysis
 from controlplane.experiments.analysis import Arm, analyze
 from controlplane.monitoring.query import ArmSummary
-from controlplane.stats import LatencySketch, Moments, mcnemar_test
+from controlplane.stats import mcnemar_test
+from core.sketch import LatencySketch
+from core.summaries import Moments
 
 
 def sketch_of(values: np.ndarray) -> LatencySketch:

@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from controlplane.client import ClientError, SluiceClient
 from controlplane.training import write_breast_cancer_csv
+from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
 from tests.experiments.support import make_narrow_classifier_onnx, make_weak_classifier_onnx
 from tests.harness import ServerThread, one_line_error, run_cli, unique

@@ -17,12 +17,12 @@ from controlplane import audit, deployments
 from controlplane.artifacts import ArtifactStore
 from controlplane.config import Config
 from controlplane.context import Context
-from controlplane.errors import FailedPrecondition
 from controlplane.events import EventBus
 from controlplane.experiments import engine
 from controlplane.experiments.engine import ExperimentSpec, RolloutEngine
 from controlplane.monitoring.alerts import list_alerts
 from controlplane.store.db import Database
+from core.errors import FailedPrecondition
 from tests.experiments.support import ALICE, Setup, add_window, deployed_pair, fleet_serves_everything, simulate_step
 from tests.harness import unique
 

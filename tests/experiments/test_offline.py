@@ -10,10 +10,10 @@ import pytest
 
 from controlplane import deployments, registry
 from controlplane.context import Context
-from controlplane.errors import FailedPrecondition, InvalidInput
 from controlplane.experiments import engine, offline
 from controlplane.experiments.engine import ExperimentSpec
 from controlplane.training import breast_cancer_arrays, write_breast_cancer_csv
+from core.errors import FailedPrecondition, InvalidInput
 from tests.experiments.support import ALICE, Setup, deployed_pair, register
 from tests.harness import unique
 from tests.models import make_classifier_onnx

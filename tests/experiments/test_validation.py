@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from controlplane import deployments
 from controlplane.context import Context
-from controlplane.errors import AlreadyExists, FailedPrecondition, InvalidInput, NotFound, SluiceError
 from controlplane.experiments import engine
 from controlplane.experiments.engine import ExperimentSpec
 from controlplane.store.models import AuditEventRow, ExperimentRow
+from core.errors import AlreadyExists, FailedPrecondition, InvalidInput, NotFound, SluiceError
 from tests.experiments.support import ALICE, Setup, deployed_pair, make_narrow_classifier_onnx, register
 from tests.harness import unique
 from tests.models import make_regressor_onnx

@@ -18,8 +18,8 @@ import grpc
 import numpy as np
 import pytest
 
-from controlplane.client import SluiceClient
 from controlplane.config import AgentsConfig, Config
+from core.client import SluiceClient
 from protos import inference_pb2
 from tests.agent.cluster import AgentProcess, role_name, wait_until
 from tests.harness import ServerThread, free_port, run_cli, start_server, unique

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from controlplane.agenthub import hub as hub_module
-from controlplane.client import SluiceClient
 from controlplane.config import AgentsConfig, Config
-from controlplane.errors import Unavailable
+from core.client import SluiceClient
+from core.errors import Unavailable
 from tests.agent.cluster import AgentProcess, wait_until
 from tests.harness import ServerThread, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from controlplane.client import ClientError, SluiceClient
+from core.client import ClientError, SluiceClient
 from protos import controlplane_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import PrivatePostgres, free_port, postgres_unavailable, run_cli, start_controlplane_process, unique

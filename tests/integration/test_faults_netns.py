@@ -30,7 +30,7 @@ import grpc
 import numpy as np
 import pytest
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import (
     REPO,

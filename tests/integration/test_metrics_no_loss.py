@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
-from controlplane.errors import FailedPrecondition, InvalidInput, NotFound
 from controlplane.monitoring import alerts
 from controlplane.store.models import AlertRow, AuditEventRow
+from core.errors import FailedPrecondition, InvalidInput, NotFound
 from tests.monitoring.support import deploy_classifier
 
 BOB = Principal("bob", Role.OPERATOR)

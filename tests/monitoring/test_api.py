@@ -18,11 +18,11 @@ import scipy.stats
 from sqlalchemy import select
 
 from controlplane.api.auth import PERMISSIONS
-from controlplane.client import ClientError, SluiceClient
 from controlplane.monitoring import alerts
 from controlplane.monitoring.reservoir import since as reservoir_since
 from controlplane.stats.drift import histogram_counts
 from controlplane.store.models import ReservoirRow, utcnow
+from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
 from tests.harness import ServerThread, run_cli, unique
 from tests.models import breast_cancer_rows, make_baseline

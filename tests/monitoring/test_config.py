@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.config import load_config
-from controlplane.errors import InvalidInput
+from core.errors import InvalidInput
 from tests.harness import run_cli
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from controlplane.client import SluiceClient
 from controlplane.config import AlertsConfig, Config, RetrainingConfig
 from controlplane.context import Context
 from controlplane.monitoring import retraining
 from controlplane.monitoring.state import state_of
 from controlplane.store.models import ModelVersionRow, utcnow
 from controlplane.training import write_breast_cancer_csv
+from core.client import SluiceClient
 from tests.harness import run_cli, start_server, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 from tests.monitoring.support import AgentStamp, Deployed, deploy_classifier, ingest_at, label_all, serve

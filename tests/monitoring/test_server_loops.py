@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from controlplane.client import SluiceClient
 from controlplane.config import AlertsConfig, Config
 from controlplane.monitoring import alerts
 from controlplane.monitoring.state import state_of
 from controlplane.server import ServerOptions
+from core.client import SluiceClient
 from tests.harness import ServerThread, free_port, start_server
 from tests.models import breast_cancer_rows
 from tests.monitoring.support import (

@@ -30,9 +30,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import Engine, MetaData, create_engine, select
 
-from controlplane.client import SluiceClient
 from controlplane.config import Config, LimitsConfig
 from controlplane.monitoring import alerts
+from core.client import SluiceClient
 from protos import agent_pb2, common_pb2, controlplane_pb2, inference_pb2, oip_pb2
 from tests.agent.cluster import AgentProcess, wait_until
 from tests.harness import ServerThread, start_server

@@ -5,7 +5,7 @@
     attributes. The answer is either OK with well-formed outputs or INVALID_ARGUMENT /
     RESOURCE_EXHAUSTED / NOT_FOUND with a message; never UNKNOWN or INTERNAL; the agent lives on.
 (b) Registry names through RegisterVersion, Deploy, ListVersions and GetVersion on a real control
-    plane: OK only for names valid by the rule of controlplane/names.py (restated here from the
+    plane: OK only for names valid by the rule of core/names.py (restated here from the
     documentation, not imported, so the test is an independent oracle), INVALID_ARGUMENT for every
     other text, and a refusal leaves the database exactly as it was.
 
@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import MetaData, create_engine, select
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc, inference_pb2, inference_pb2_grpc
 from tests.agent.cluster import AgentProcess, wait_until
 from tests.harness import ServerThread, start_server
@@ -48,7 +48,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-# The documented name rule (controlplane/names.py): 1-128 characters, ASCII letters, digits,
+# The documented name rule (core/names.py): 1-128 characters, ASCII letters, digits,
 # '.', '_' and '-', starting with a letter or digit.
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 

@@ -10,10 +10,10 @@ import grpc
 import pytest
 
 from controlplane.api import auth
-from controlplane.client import ClientError, SluiceClient
 from controlplane.config import Config, LimitsConfig, load_config
-from controlplane.errors import InvalidInput
 from controlplane.events import EventBus
+from core.client import ClientError, SluiceClient
+from core.errors import InvalidInput
 from tests.harness import start_server, unique
 from tests.models import make_classifier_onnx
 

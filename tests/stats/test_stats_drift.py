@@ -11,7 +11,6 @@ from scipy import stats as sps
 
 from controlplane.stats import (
     FeatureKS,
-    Reservoir,
     baseline_bin_edges,
     baseline_bin_edges_2d,
     histogram_counts,
@@ -20,6 +19,7 @@ from controlplane.stats import (
     psi,
     psi_level,
 )
+from core.reservoir import Reservoir
 
 
 def direct_psi(expected: np.ndarray, actual: np.ndarray, eps: float = 1e-4) -> float:

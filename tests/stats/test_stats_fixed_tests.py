@@ -13,7 +13,6 @@ from controlplane.stats import (
     CHAMPION_HOLDS,
     NO_DIFFERENCE,
     Comparison,
-    Moments,
     decide,
     mann_whitney,
     mcnemar_test,
@@ -27,6 +26,7 @@ from controlplane.stats import (
     welch_arrays,
     welch_test,
 )
+from core.summaries import Moments
 
 RUNS = 2_000
 ALPHA = 0.05

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from controlplane.stats import (
-    Moments,
     always_valid_p_value,
     confidence_sequence_half_width,
     proportion_arrays,
@@ -18,6 +17,7 @@ from controlplane.stats import (
     welch_arrays,
     welch_test,
 )
+from core.summaries import Moments
 
 RUNS = 2_000
 LOOKS = 20

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from controlplane.stats import LatencySketch
-from controlplane.stats.sketch import MAX_BUCKETS
+from core.sketch import MAX_BUCKETS, LatencySketch
 
 ACCURACY = 0.01
 PERCENTILES = (0.5, 0.95, 0.99)

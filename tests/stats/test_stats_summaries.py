@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from controlplane.stats import Moments
+from core.summaries import Moments
 
 
 def test_merge_equals_numpy_on_the_concatenation() -> None:

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from controlplane import deployments, registry
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
-from controlplane.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from controlplane.store.models import AuditEventRow, DeploymentHistoryRow, TrafficSplitRow
+from core.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from tests.models import make_classifier_onnx, make_regressor_onnx
 
 BOB = Principal("bob", Role.OPERATOR)

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from controlplane import registry
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
-from controlplane.errors import AlreadyExists, InvalidInput, NotFound
 from controlplane.store.models import AuditEventRow, ModelVersionRow
+from core.errors import AlreadyExists, InvalidInput, NotFound
 from tests.models import make_baseline, make_classifier_onnx
 
 ALICE = Principal("alice", Role.OPERATOR)

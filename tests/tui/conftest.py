@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from tests.harness import unique
 from tests.models import make_baseline, make_classifier_onnx
 

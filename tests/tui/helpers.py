@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from tui.app import SluiceApp, build_app
 from tui.screens.base import SluiceScreen, selected_key
 from tui.screens.confirm import ConfirmScreen

@@ -9,7 +9,7 @@ import select
 import subprocess
 import time
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from tests.harness import REPO, SLUICE, ServerThread, run_cli, unique
 from tests.tui.conftest import Registered
 

@@ -10,7 +10,7 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess
 from tests.harness import ServerThread, start_server
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx

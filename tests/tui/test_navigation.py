@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from tests.harness import ServerThread, unique
 from tests.tui.conftest import Registered
 from tests.tui.helpers import cursor_to, loaded, make_app, until

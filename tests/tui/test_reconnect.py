@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from controlplane.client import SluiceClient
 from controlplane.config import Config
 from controlplane.server import ServerOptions
+from core.client import SluiceClient
 from tests.harness import ServerThread, start_server
 from tests.models import make_classifier_onnx
 from tests.tui.helpers import loaded, make_app, until

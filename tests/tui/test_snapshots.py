@@ -22,10 +22,10 @@ from textual._doc import take_svg_screenshot  # what pytest-textual-snapshot its
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
-from controlplane.client import SluiceClient
 from controlplane.monitoring import alerts as monitoring_alerts
 from controlplane.registry import find_version
 from controlplane.store.models import AgentRow, Base, UtcDateTime
+from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess
 from tests.harness import ServerThread, start_server
 from tests.models import fixture_classifier, make_baseline

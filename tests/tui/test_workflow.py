@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from textual.pilot import Pilot
 
-from controlplane.client import ClientError, SluiceClient
+from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
 from tests.harness import ServerThread, unique
 from tests.tui.conftest import Registered

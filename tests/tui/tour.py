@@ -25,8 +25,8 @@ import grpc
 import numpy as np
 from textual.widgets import DataTable
 
-from controlplane.client import SluiceClient
 from controlplane.training import breast_cancer_arrays
+from core.client import SluiceClient
 from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents
 from tests.harness import start_server

@@ -10,8 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from controlplane.errors import InvalidInput
 from controlplane.onnx_inspect import ModelSignature, TensorSpec, inspect_onnx_file, sha256_file
+from core.errors import InvalidInput
 from tests.models import make_classifier_onnx, make_regressor_onnx
 
 CLASSIFIER_OUTPUTS = (

@@ -10,7 +10,6 @@ import onnxruntime as ort
 import pytest
 from sklearn.model_selection import train_test_split
 
-from controlplane.errors import InvalidInput
 from controlplane.onnx_inspect import inspect_onnx_file, sha256_file
 from controlplane.training import (
     KINDS,
@@ -23,6 +22,7 @@ from controlplane.training import (
     write_baseline,
     write_breast_cancer_csv,
 )
+from core.errors import InvalidInput
 
 
 @pytest.fixture(scope="module")

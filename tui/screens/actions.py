@@ -6,7 +6,7 @@ from typing import ClassVar, TypeVar
 
 from textual.binding import Binding, BindingType
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from protos import controlplane_pb2
 from tui.format import champion_first, split_roles, vref
 from tui.screens.base import SluiceScreen

@@ -10,7 +10,7 @@ from textual import on
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from protos import controlplane_pb2
 from tui.format import ago, cell
 from tui.screens.base import SluiceScreen, fill_table, selected_key

@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from controlplane.client import ClientError, SluiceClient
+from core.client import ClientError, SluiceClient
 from protos import controlplane_pb2
 from tui.widgets.navbar import NavBar
 from tui.widgets.status import StatusLine

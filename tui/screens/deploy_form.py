@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from textual.widget import Widget
 from textual.widgets import Input
 
-from controlplane.errors import InvalidInput
-from controlplane.names import validate_name
+from core.errors import InvalidInput
+from core.names import validate_name
 from tui.screens.form import FormError, FormScreen, entry, field, version_ref
 
 

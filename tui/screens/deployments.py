@@ -11,7 +11,7 @@ from textual import on
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from protos import common_pb2, controlplane_pb2
 from tui.format import cell, health_badge, rate, split_roles, vref, weight_cell
 from tui.screens.actions import DeploymentActionsScreen

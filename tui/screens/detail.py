@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from protos import controlplane_pb2
 from tui.format import health_badge, rate
 from tui.screens.actions import DeploymentActionsScreen

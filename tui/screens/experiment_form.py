@@ -13,9 +13,9 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input
 
-from controlplane.client import ref
-from controlplane.errors import InvalidInput
-from controlplane.names import validate_name
+from core.client import ref
+from core.errors import InvalidInput
+from core.names import validate_name
 from protos import controlplane_pb2
 from tui.format import vref
 from tui.screens.form import FormError, FormScreen, decimal, entry, field, version_ref, whole

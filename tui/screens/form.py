@@ -15,9 +15,9 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
-from controlplane.client import ClientError, SluiceClient
-from controlplane.errors import InvalidInput
-from controlplane.names import parse_version_ref
+from core.client import ClientError, SluiceClient
+from core.errors import InvalidInput
+from core.names import parse_version_ref
 
 if TYPE_CHECKING:
     from tui.app import SluiceApp

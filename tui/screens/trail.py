@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from protos import controlplane_pb2
 from tui.format import SHORT_TIME, cell, clip, vref, when
 from tui.screens.base import SluiceScreen, fill_table, optional

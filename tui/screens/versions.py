@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 from protos import common_pb2
 from tui.format import MINUTES, cell, number, size, vref, when
 from tui.screens.base import SluiceScreen, fill_table, selected_key

@@ -12,7 +12,7 @@ from typing import Any
 
 from controlplane.cli.commands.common import add_json, client_from, positive_seconds, whole_number
 from controlplane.cli.output import CliError, ago, print_json, print_table
-from controlplane.names import validate_name
+from core.names import validate_name
 
 DEFAULT_AGENT = "127.0.0.1:7500"
 ROLE_NAMES = {1: "champion", 2: "challenger", 3: "shadow"}
@@ -217,7 +217,7 @@ def tensor_values(tensor: Any) -> list[Any]:
 def cmd_predict(args: argparse.Namespace) -> int:
     import grpc
 
-    from controlplane.client import channel_credentials, client_error, with_default_port
+    from core.client import channel_credentials, client_error, with_default_port
     from protos import inference_pb2, inference_pb2_grpc
 
     validate_name("deployment", args.deployment)

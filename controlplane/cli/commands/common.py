@@ -6,7 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-from controlplane.client import SluiceClient
+from core.client import SluiceClient
 
 INT64_MAX = 2**63 - 1
 

@@ -7,9 +7,9 @@ import sys
 
 from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from controlplane.cli.output import CliError, print_json, vref
-from controlplane.client import SluiceClient
 from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
-from controlplane.names import parse_version_ref, validate_name
+from core.client import SluiceClient
+from core.names import parse_version_ref, validate_name
 from protos import common_pb2, controlplane_pb2
 
 ROLE_NAMES = {

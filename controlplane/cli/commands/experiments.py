@@ -8,7 +8,7 @@ from pathlib import Path
 
 from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from controlplane.cli.output import CliError, fmt, print_json, print_table, vref, when
-from controlplane.names import parse_version_ref, validate_name
+from core.names import parse_version_ref, validate_name
 from protos import common_pb2, controlplane_pb2
 
 STATE_NAMES = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from controlplane.cli.commands.common import add_json, client_from
 from controlplane.cli.output import CliError, print_json, print_table, shape, when
-from controlplane.names import validate_name
+from core.names import validate_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -15,7 +15,7 @@ from controlplane.cli.commands.common import add_json, client_from
 from controlplane.cli.output import CliError, print_json, print_table
 from controlplane.config import token_digest
 from controlplane.domain import Role
-from controlplane.names import validate_name
+from core.names import validate_name
 
 MIN_TOKEN_CHARS = 16  # shorter secrets are guessable; `token new` makes 43 characters
 

@@ -6,7 +6,7 @@ import argparse
 
 from controlplane.cli.commands.common import add_json, client_from, whole_number
 from controlplane.cli.output import print_json, print_table, vref, when
-from controlplane.names import validate_name
+from core.names import validate_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

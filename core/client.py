@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from controlplane.errors import InvalidInput
+from core.errors import InvalidInput
 from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7400"
@@ -43,7 +43,7 @@ def channel_credentials(ca_file: str | None = None) -> grpc.ChannelCredentials |
     SLUICE_TLS_CERT/SLUICE_TLS_KEY add a client certificate (mutual TLS). A missing or bad file
     raises a one-line `TlsError` naming it.
     """
-    from controlplane.tls import env_channel_credentials
+    from core.tls import env_channel_credentials
 
     return env_channel_credentials(ca_file)
 

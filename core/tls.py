@@ -12,14 +12,10 @@ import os
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import grpc
 
-from controlplane.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from controlplane.config import TlsConfig
+from core.errors import InvalidInput
 
 # The client side's environment (CLI, TUI, scripts, agents): the same names everywhere.
 ENV_CA = "SLUICE_TLS_CA"
@@ -80,11 +76,6 @@ def server_credentials_from(cert_file: str, key_file: str, client_ca_file: str =
         _check_ca(client_ca_file, "client CA")
         return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca, require_client_auth=True)
     return grpc.ssl_server_credentials([(key, cert)])
-
-
-def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
-    """The control plane's `[tls]` config section as server credentials."""
-    return server_credentials_from(tls.cert_file, tls.key_file, tls.client_ca_file)
 
 
 def channel_credentials_from(ca_file: str, cert_file: str = "", key_file: str = "") -> grpc.ChannelCredentials:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from controlplane.errors import InvalidInput
+from core.errors import InvalidInput
 
 NAME_LENGTH = 128
 
