@@ -37,3 +37,14 @@ def test_every_service_command_parses() -> None:
             pytest.fail(f"{service}: `sluice {' '.join(argv)}` is not a valid invocation ({exc})")
         assert args.command == argv[0]
     assert "Dockerfile" in {p.name for p in REPO.iterdir()}
+
+
+def test_every_service_builds_an_image_stage_that_exists() -> None:
+    """Each service builds the Dockerfile stage of its process (the agent image: the agent extra only)."""
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", (REPO / "Dockerfile").read_text(), re.M))
+    service_and_target = r"^  ([a-z][a-z0-9-]*):\n(?:    .*\n)*?    build: \{context: \., target: (\S+)\}"
+    targets = dict(re.findall(service_and_target, (REPO / "docker-compose.yml").read_text(), re.M))
+    assert targets == {"controlplane": "controlplane", "agent-a": "agent", "agent-b": "agent"}
+    assert set(targets.values()) <= stages
+    agent_stage = (REPO / "Dockerfile").read_text().split("AS agent\n", 1)[1].split("\nFROM", 1)[0]
+    assert "--extra agent" in agent_stage and "controlplane" not in agent_stage

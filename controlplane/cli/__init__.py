@@ -28,6 +28,31 @@ from core.errors import SluiceError
 
 EXIT_USAGE = 2
 
+# Which extra brings what a command imports (`pip install 'sluice[EXTRA]'`); the base install is
+# enough for every command that only talks to a control plane or an agent.
+COMMAND_EXTRAS = {"agent": "agent", "controlplane": "controlplane", "tui": "tui", "train": "train", "demo": "all"}
+MODULE_EXTRAS = {
+    "onnxruntime": "agent",
+    "prometheus_client": "agent",
+    "sqlalchemy": "controlplane",
+    "alembic": "controlplane",
+    "psycopg": "controlplane",
+    "scipy": "controlplane",
+    "onnx": "controlplane",
+    "textual": "tui",
+    "sklearn": "train",
+    "skl2onnx": "train",
+}
+
+
+def missing_extra(command: str, module: str) -> str:
+    """One line for a command whose extra is not installed."""
+    extra = COMMAND_EXTRAS.get(command) or MODULE_EXTRAS.get(module, "all")
+    return (
+        f"`sluice {command}` needs the Python package {module!r}, which this install lacks: "
+        f"install the {extra!r} extra (pip install 'sluice[{extra}]')"
+    )
+
 
 class OneLineErrors(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr like every other error (subparsers inherit it)."""
@@ -78,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as exc:  # a process whose extra is not installed
+        print(f"error: {missing_extra(args.command, (exc.name or '?').split('.')[0])}", file=sys.stderr)
+        return 1
     except OSError as exc:  # e.g. a full disk under the output or a file the command writes
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
