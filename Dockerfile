@@ -11,9 +11,11 @@ COPY pyproject.toml uv.lock README.md ./
 FROM base AS source
 COPY protos protos
 COPY core core
+COPY runtime runtime
 COPY controlplane controlplane
 COPY agent agent
 COPY tui tui
+COPY cli cli
 COPY migrations migrations
 
 FROM source AS controlplane

@@ -55,7 +55,7 @@ test-latest: $(UV)
 	$(UV) venv --quiet "$$dir/venv"; \
 	VIRTUAL_ENV="$$dir/venv" $(UV) pip install --quiet --upgrade --no-config -e '.[dev]'; \
 	echo "newest releases:"; VIRTUAL_ENV="$$dir/venv" $(UV) pip freeze --exclude-editable | sed 's/^/  /'; \
-	"$$dir/venv/bin/ruff" check .; \
+	"$$dir/venv/bin/ruff" check .; "$$dir/venv/bin/lint-imports"; \
 	SLUICE_UNLOCKED=1 "$$dir/venv/bin/python" -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 protos: $(STAMP)

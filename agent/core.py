@@ -21,9 +21,9 @@ import numpy as np
 from agent.errors import Rejected, invalid, not_found, unavailable
 from agent.metrics import MetricsRecorder
 from agent.prometheus import AgentPrometheus
-from agent.runtime import all_finite
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
 from protos import inference_pb2
+from runtime.model import all_finite
 
 log = logging.getLogger("sluice.agent")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from agent.cache import AgentCache
 from agent.router import CHAMPION, SHADOW, Router, RouteSpec, Segment
-from agent.runtime import ModelRuntime
 from protos import agent_pb2, common_pb2
+from runtime.model import ModelRuntime
 
 log = logging.getLogger("sluice.agent")
 

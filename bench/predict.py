@@ -161,8 +161,8 @@ def run_load(address: str, method: str, payload: bytes, concurrency: int, reques
 
 
 def raw_session(model: Path) -> tuple[Any, str]:
-    """The same onnxruntime session the agent opens (agent.runtime settings), nothing around it."""
-    from agent.runtime import ModelRuntime
+    """The same onnxruntime session the agent opens (runtime.model settings), nothing around it."""
+    from runtime.model import ModelRuntime
 
     runtime = ModelRuntime(model)
     return runtime.session, runtime.input_name
@@ -222,7 +222,7 @@ class Processes:
     def start(self, args: list[str], log: Path, pattern: str, timeout: float = 120) -> re.Match[str]:
         handle = log.open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "controlplane", *args],
+            [sys.executable, "-m", "cli", *args],
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=REPO,

@@ -18,9 +18,9 @@ from grpc_reflection.v1alpha import reflection
 from controlplane.api.auth import AuthInterceptor, TokenBook
 from controlplane.api.service import ControlPlaneService
 from controlplane.artifacts import ArtifactStore
-from controlplane.cli.commands.serve import DEFAULT_ARTIFACTS, DEFAULT_DB, DEFAULT_LISTEN
 from controlplane.config import Config, load_config
 from controlplane.context import Context
+from controlplane.defaults import DEFAULT_ARTIFACTS, DEFAULT_DB, DEFAULT_LISTEN
 from controlplane.events import EventBus
 from controlplane.store.db import Database
 from core.decoding import DecodingRegistrar

@@ -28,7 +28,7 @@ from controlplane.config import Config
 from controlplane.server import ControlPlaneServer, ServerOptions
 
 REPO = Path(__file__).resolve().parent.parent
-SLUICE = [sys.executable, "-m", "controlplane"]
+SLUICE = [sys.executable, "-m", "cli"]
 
 
 def free_port() -> int:

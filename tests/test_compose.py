@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from controlplane.cli import build_parser
+from cli import build_parser
 from tests.harness import REPO
 
 
@@ -48,3 +48,12 @@ def test_every_service_builds_an_image_stage_that_exists() -> None:
     assert set(targets.values()) <= stages
     agent_stage = (REPO / "Dockerfile").read_text().split("AS agent\n", 1)[1].split("\nFROM", 1)[0]
     assert "--extra agent" in agent_stage and "controlplane" not in agent_stage
+
+
+def test_the_image_copies_every_package_the_wheel_ships() -> None:
+    import tomllib
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.rstrip("*") for p in patterns}
+    copied = set(re.findall(r"^COPY (\S+) \1$", (REPO / "Dockerfile").read_text(), re.M))
+    assert packages == copied

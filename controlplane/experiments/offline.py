@@ -65,7 +65,7 @@ def _load(data: bytes, data_format: str, label_column: str) -> tuple[np.ndarray,
 
 
 def _predict(path: Path, x: np.ndarray, ref: str) -> tuple[str, np.ndarray]:
-    from agent.runtime import ModelRuntime
+    from runtime.model import ModelRuntime
 
     try:
         runtime = ModelRuntime(path)

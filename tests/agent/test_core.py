@@ -18,9 +18,9 @@ from agent.core import AgentCore, decode_tensor
 from agent.errors import Rejected
 from agent.metrics import MetricsRecorder
 from agent.prometheus import AgentPrometheus
-from agent.runtime import ModelRuntime
 from agent.serving import ApplyError, ServingTable, SnapshotApplier
 from protos import agent_pb2, common_pb2, inference_pb2
+from runtime.model import ModelRuntime
 from tests.models import breast_cancer_rows, make_classifier_onnx
 
 CHAMPION, CHALLENGER, SHADOW = common_pb2.ROLE_CHAMPION, common_pb2.ROLE_CHALLENGER, common_pb2.ROLE_SHADOW

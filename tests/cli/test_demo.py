@@ -54,7 +54,7 @@ def kill_all(workdir: Path) -> None:
 
 def demo_process(workdir: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "controlplane", "demo", "--workdir", str(workdir), "--port", str(free_port()), *args],
+        [sys.executable, "-m", "cli", "demo", "--workdir", str(workdir), "--port", str(free_port()), *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -162,7 +162,7 @@ def test_without_a_terminal_the_demo_stays_up_for_other_commands(workdir: Path) 
         assert "no terminal here for the TUI" in output, output
         address = re.search(r"--controlplane (127\.0\.0\.1:\d+)", output).group(1)  # type: ignore[union-attr]
         listed = subprocess.run(
-            [sys.executable, "-m", "controlplane", "--controlplane", address, "version", "list", "--json"],
+            [sys.executable, "-m", "cli", "--controlplane", address, "version", "list", "--json"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -214,7 +214,7 @@ def test_a_foreign_workdir_is_refused_in_one_line(tmp_path: Path) -> None:
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
     result = subprocess.run(
-        [sys.executable, "-m", "controlplane", "demo", "--headless", "--workdir", str(precious)],
+        [sys.executable, "-m", "cli", "demo", "--headless", "--workdir", str(precious)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -8,9 +8,9 @@ import math
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from controlplane import cli
-from controlplane.cli.commands import tokens
-from controlplane.cli.output import to_jsonable
+import cli
+from cli.commands import tokens
+from cli.output import to_jsonable
 from protos import agent_pb2, common_pb2, controlplane_pb2, inference_pb2, oip_pb2
 
 

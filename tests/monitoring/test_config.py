@@ -53,7 +53,7 @@ hour_seconds = 8640000
 
 [[retraining]]
 deployment = "fraud"
-command = "python -m controlplane train --data /data/fraud.csv"
+command = "python -m cli train --data /data/fraud.csv"
 new_labeled_samples = 5000
 min_hours_between = 12
 max_per_day = 1

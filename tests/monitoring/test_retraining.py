@@ -93,7 +93,7 @@ def test_a_trigger_runs_the_trainer_registers_the_version_and_respects_its_rate_
         retraining=[
             RetrainingConfig(
                 deployment=deployment,
-                command=f"{sys.executable} -m controlplane train --data {data} --kind gbm",
+                command=f"{sys.executable} -m cli train --data {data} --kind gbm",
                 max_age_hours=0.0001,  # due almost at once, and again 0.36 s after each run
                 min_hours_between=0,
                 max_per_day=1,

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.runtime import ModelRuntime
 from controlplane.onnx_inspect import inspect_onnx_file, sha256_file
 from controlplane.training import (
     breast_cancer_arrays,
@@ -17,6 +16,7 @@ from controlplane.training import (
     write_breast_cancer_csv,
 )
 from core.errors import InvalidInput
+from runtime.model import ModelRuntime
 from tests.models import breast_cancer_rows, make_classifier_onnx, make_regressor_onnx
 
 

@@ -12,8 +12,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from agent.runtime import ModelRuntime, PredictionResult
 from controlplane.training import breast_cancer_arrays, export_onnx, train_model
+from runtime.model import ModelRuntime, PredictionResult
 from tests.models import (
     breast_cancer_rows,
     make_classifier_onnx,
@@ -221,7 +221,7 @@ def test_models_the_agent_cannot_serve_are_refused_at_load(tmp_path: Path) -> No
 
 def test_the_runtime_does_not_import_the_control_plane() -> None:
     code = (
-        "import sys, agent.runtime; "
+        "import sys, runtime.model; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('controlplane', 'sklearn', "
         "'skl2onnx', 'onnx', 'sqlalchemy')); "
         "assert not bad, bad"

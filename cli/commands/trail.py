@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from controlplane.cli.commands.common import add_json, client_from, whole_number
-from controlplane.cli.output import print_json, print_table, vref, when
+from cli.commands.common import add_json, client_from, whole_number
+from cli.output import print_json, print_table, vref, when
 from core.names import validate_name
 
 

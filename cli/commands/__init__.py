@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from controlplane.cli.commands import (
+from cli.commands import (
     agents,
     demo,
     deployments,

@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from controlplane.cli.commands.common import add_json, client_from, positive_seconds, whole_number
-from controlplane.cli.output import CliError, ago, print_json, print_table
+from cli.commands.common import add_json, client_from, positive_seconds, whole_number
+from cli.output import CliError, ago, print_json, print_table
 from core.names import validate_name
 
 DEFAULT_AGENT = "127.0.0.1:7500"

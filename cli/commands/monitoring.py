@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
-from controlplane.cli.output import CliError, ago, fmt, print_json, print_table, vref, when
+from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
+from cli.output import CliError, ago, fmt, print_json, print_table, vref, when
 from core.names import validate_name
 from protos import common_pb2, controlplane_pb2
 

@@ -11,8 +11,8 @@ import argparse
 import secrets
 import sys
 
-from controlplane.cli.commands.common import add_json, client_from
-from controlplane.cli.output import CliError, print_json, print_table
+from cli.commands.common import add_json, client_from
+from cli.output import CliError, print_json, print_table
 from controlplane.config import token_digest
 from controlplane.domain import Role
 from core.names import validate_name

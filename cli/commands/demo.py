@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from controlplane.cli.output import CliError
+from cli.output import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -42,6 +42,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError("--duration must be a number of seconds >= 0")
     if not 0 <= args.port <= 65535:
         raise CliError("--port must be 0-65535 (0 picks a free one)")
-    from controlplane.demo import Demo
+    from cli.demo import Demo
 
     return Demo(args.workdir, headless=args.headless, duration=args.duration, port=args.port).run()

@@ -21,8 +21,8 @@ from typing import NoReturn
 
 import grpc
 
-from controlplane.cli import commands
-from controlplane.cli.output import CliError
+from cli import commands
+from cli.output import CliError
 from core.client import DEFAULT_ADDRESS, ClientError
 from core.errors import SluiceError
 

@@ -166,7 +166,7 @@ class Process:
         self._log = self.log_path.open("w")
         try:
             self.proc = subprocess.Popen(
-                [PYTHON, "-m", "controlplane", *args],
+                [PYTHON, "-m", "cli", *args],
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -805,7 +805,7 @@ class Demo:
     def history(self) -> None:
         self.say(f"the story so far, as `sluice history {DEPLOYMENT}` tells it:")
         result = subprocess.run(
-            [PYTHON, "-m", "controlplane", "--controlplane", self.address, "history", DEPLOYMENT],
+            [PYTHON, "-m", "cli", "--controlplane", self.address, "history", DEPLOYMENT],
             capture_output=True,
             text=True,
             timeout=60,
@@ -923,7 +923,7 @@ def _sluice_command() -> str:
     if shutil.which("sluice"):
         return "sluice"
     beside = Path(sys.executable).with_name("sluice")
-    return str(beside) if beside.exists() else f"{sys.executable} -m controlplane"
+    return str(beside) if beside.exists() else f"{sys.executable} -m cli"
 
 
 def _describe(exc: BaseException) -> str:

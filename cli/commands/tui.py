@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from controlplane.cli.output import CliError
+from cli.output import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
-from controlplane.cli.output import CliError, print_json, vref
+from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
+from cli.output import CliError, print_json, vref
 from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
 from core.client import SluiceClient
 from core.names import parse_version_ref, validate_name

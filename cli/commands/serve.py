@@ -7,12 +7,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from controlplane.cli.commands.common import whole_number
-
-# Defaults repeated here so `sluice --help` does not import the whole server.
-DEFAULT_LISTEN = "127.0.0.1:7400"
-DEFAULT_DB = "sqlite:///sluice-data/sluice.db"
-DEFAULT_ARTIFACTS = "sluice-data/artifacts"
+from cli.commands.common import whole_number
+from controlplane.defaults import DEFAULT_ARTIFACTS, DEFAULT_DB, DEFAULT_LISTEN
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -6,8 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
-from controlplane.cli.commands.common import INT64_MAX, add_json, client_from, whole_number
-from controlplane.cli.output import CliError, fmt, print_json, print_table, vref, when
+from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
+from cli.output import CliError, fmt, print_json, print_table, vref, when
 from core.names import parse_version_ref, validate_name
 from protos import common_pb2, controlplane_pb2
 

@@ -10,8 +10,8 @@ import argparse
 import os
 from pathlib import Path
 
-from controlplane.cli.commands.common import add_json, whole_number
-from controlplane.cli.output import CliError, print_json
+from cli.commands.common import add_json, whole_number
+from cli.output import CliError, print_json
 
 KINDS = ("logreg", "gbm", "constant", "ridge", "gbr")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from controlplane.cli.commands.common import add_json, client_from
-from controlplane.cli.output import CliError, print_json, print_table, shape, when
+from cli.commands.common import add_json, client_from
+from cli.output import CliError, print_json, print_table, shape, when
 from core.names import validate_name
 
 

@@ -1,5 +1,0 @@
-import sys
-
-from controlplane.cli import main
-
-sys.exit(main())
