@@ -18,7 +18,7 @@ import pytest
 
 from core.client import SluiceClient
 from protos import inference_pb2, inference_pb2_grpc
-from tests.agent.cluster import READY
+from tests.agent.cluster import READY, wait_for_agents
 from tests.harness import REPO, ServerThread, unique
 from tests.models import breast_cancer_rows, make_classifier_onnx
 
@@ -71,11 +71,11 @@ def test_an_agent_only_install_serves_and_lacks_the_rest(
     with SluiceClient(shared_server.address, token="") as client:
         client.register_version(model, "v1", make_classifier_onnx(models_dir))
         generation = client.deploy(dep, f"{model}:v1").generation
-    log = tmp_path / "agent.log"
+    log, name = tmp_path / "agent.log", unique("slim-agent")
     with log.open("wb") as out:
         agent = subprocess.Popen(
             [str(bin_dir / "sluice"), "agent", "--controlplane", shared_server.address, "--listen", "127.0.0.1:0",
-             "--name", unique("slim-agent"), "--cache", str(tmp_path / "cache"), "--metrics-port", "0"],
+             "--name", name, "--cache", str(tmp_path / "cache"), "--metrics-port", "0"],
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
         )  # fmt: skip
     try:
@@ -84,7 +84,8 @@ def test_an_agent_only_install_serves_and_lacks_the_rest(
             assert agent.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         with SluiceClient(shared_server.address, token="") as client:
-            assert client.wait_for_sync(dep, generation, timeout=60).in_sync
+            wait_for_agents(client, dep, [name], timeout=60)  # this agent, not only those connected
+            assert client.get_deployment(dep).generation == generation
         rows = breast_cancer_rows(5, seed=1).astype(np.float32)
         with grpc.insecure_channel(ready.group(2)) as channel:
             answer = inference_pb2_grpc.InferenceStub(channel).Predict(
