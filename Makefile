@@ -64,6 +64,7 @@ protos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/predict.py
 	$(BIN)/python bench/stats_simulation.py
+	$(BIN)/python bench/agent_footprint.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) sluice-data .pytest_cache
