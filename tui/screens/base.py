@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import grpc
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -155,8 +156,15 @@ def fill_table(table: DataTable[Any], rows: Iterable[tuple[str, Iterable[Any]]])
         except Exception:  # noqa: BLE001 - an out-of-range cursor simply starts at the top
             selected = None
     table.clear()
+    columns = table.ordered_columns
     for key, cells in rows:
-        table.add_row(*cells, key=key)
+        values = list(cells)
+        table.add_row(*values, key=key)
+        # Widths from the cells themselves: DataTable measures new rows on its next idle, and a
+        # reload racing that pass could leave the columns cut to their headers.
+        for column, value in zip(columns, values, strict=False):
+            width = value.cell_len if isinstance(value, Text) else cell_len(str(value))
+            column.content_width = max(column.content_width, width)
     if selected is not None and selected in table.rows:
         table.move_cursor(row=table.get_row_index(selected), animate=False)
 
