@@ -68,9 +68,9 @@ def counts_as_applied(applied: int, digest: str, target: int, current: int, curr
 class DeploymentSync:
     deployment: str
     applied_generation: int
+    applied_digest: str
     desired_generation: int
-    applied_digest: str = ""
-    desired_digest: str = ""
+    desired_digest: str
 
     @property
     def in_sync(self) -> bool:
@@ -380,13 +380,7 @@ def list_agents(ctx: Context) -> list[AgentStatus]:
                     connected_at=row.connected_at,
                     last_nack=row.last_nack,
                     deployments=[
-                        DeploymentSync(
-                            deployment=name,
-                            applied_generation=mine.get(name, (0, ""))[0],
-                            desired_generation=generation,
-                            applied_digest=mine.get(name, (0, ""))[1],
-                            desired_digest=digest,
-                        )
+                        DeploymentSync(name, *mine.get(name, (0, "")), generation, digest)
                         for name, (generation, digest) in sorted(desired.items())
                     ],
                 )

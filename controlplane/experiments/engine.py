@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -765,14 +765,14 @@ class RolloutEngine:
             assert fleet is not None
             self._store(info, analysis, f"{step}: waiting for the agents to serve it: {fleet_text(fleet)}")
             return None
-        if info.step_live_at is None:
-            self._went_live(info, live_at)
+        newly_live = live_at if info.step_live_at is None else None
         if not held:
             remaining = info.hold_seconds - (now - live_at).total_seconds()
-            self._store(info, analysis, f"{step}: holding, {remaining:.0f} s left")
+            self._store(info, analysis, f"{step}: holding, {remaining:.0f} s left", newly_live)
             return None
         if not analysis.ready:
-            self._store(info, analysis, f"{step}: hold over, waiting for samples: " + "; ".join(analysis.waiting_for))
+            waiting = "; ".join(analysis.waiting_for)
+            self._store(info, analysis, f"{step}: hold over, waiting for samples: {waiting}", newly_live)
             return None
         exposed, needed = step_exposure(self.ctx, info, live_at)
         if exposed < needed:
@@ -781,6 +781,7 @@ class RolloutEngine:
                 analysis,
                 f"{step}: hold over, waiting for samples at this step: challenger {exposed}/{needed} "
                 "rows since the agents applied it",
+                newly_live,
             )
             return None
         if analysis.srm_detected:
@@ -815,8 +816,16 @@ class RolloutEngine:
             raise Conflict(f"experiment {info.name} moved on since it was evaluated")
         return row, deployment
 
-    def _went_live(self, info: ExperimentInfo, live_at: datetime) -> None:
-        """Remember when the step went live, so a restarted engine keeps the same hold clock."""
+    def _store(
+        self, info: ExperimentInfo, analysis: Analysis, status: str | None, live_at: datetime | None = None
+    ) -> None:
+        """The analysis and status of this tick; with `live_at`, also when the step went live (kept
+        once set, so a restarted engine holds on the same clock). One write per tick."""
+        values: dict[str, Any] = {"analysis": analysis.to_json()}
+        if status is not None:
+            values["status_reason"] = status
+        if live_at is not None:
+            values["step_live_at"] = func.coalesce(ExperimentRow.step_live_at, live_at)
         with self.ctx.db.session() as session:
             session.execute(
                 update(ExperimentRow)
@@ -825,22 +834,6 @@ class RolloutEngine:
                     ExperimentRow.state == info.state,
                     ExperimentRow.step_index == info.step_index,
                     ExperimentRow.step_started_at == info.step_started_at,
-                    ExperimentRow.step_live_at.is_(None),
-                )
-                .values(step_live_at=live_at)
-            )
-
-    def _store(self, info: ExperimentInfo, analysis: Analysis, status: str | None) -> None:
-        values: dict[str, Any] = {"analysis": analysis.to_json()}
-        if status is not None:
-            values["status_reason"] = status
-        with self.ctx.db.session() as session:
-            session.execute(
-                update(ExperimentRow)
-                .where(
-                    ExperimentRow.id == info.id,
-                    ExperimentRow.state == info.state,
-                    ExperimentRow.step_index == info.step_index,
                 )
                 .values(**values)
             )

@@ -217,21 +217,14 @@ def _record_dropped(session: Session, agent_id: str, dropped: int) -> int:
     does not take it for new drops, and a report that fails to commit is counted when it is resent.
     """
     row = session.get(AgentReportDropsRow, agent_id, with_for_update=True)
-    if row is None:
-        if dropped == 0:
-            return 0  # the usual case: nothing dropped, nothing to remember
-        insert_ignore(
-            session,
-            AgentReportDropsRow.__table__,  # type: ignore[arg-type]
-            {"agent_id": agent_id, "dropped": 0, "updated_at": utcnow()},
-        )
-        row = session.get(AgentReportDropsRow, agent_id, with_for_update=True)
-        assert row is not None
-    previous = int(row.dropped)
+    previous = int(row.dropped) if row is not None else 0
     if dropped == previous:
-        return 0
-    row.dropped = dropped
-    row.updated_at = utcnow()
+        return 0  # the usual case, 0 and 0: no row is written for an agent that never dropped
+    if row is None:
+        session.add(AgentReportDropsRow(agent_id=agent_id, dropped=dropped, updated_at=utcnow()))
+    else:
+        row.dropped = dropped
+        row.updated_at = utcnow()
     return dropped - previous if dropped > previous else dropped
 
 
