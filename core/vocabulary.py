@@ -1,0 +1,153 @@
+"""One vocabulary for every process: the roles, states and health words Sluice uses.
+
+Each enum's value is the word stored in SQL, printed by the CLI and written in JSON output; each
+maps to and from its wire enum here and nowhere else (`to_wire` / `from_wire`). A wire value this
+build does not know (a newer peer) reads as the enum's "unknown" member where it has one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from protos import common_pb2, controlplane_pb2
+
+
+class ServingRole(StrEnum):
+    """What a version does in a deployment's traffic split."""
+
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+    #: scores a copy of the request; never answers the caller
+    SHADOW = "shadow"
+
+    def to_wire(self) -> common_pb2.Role.ValueType:
+        return _ROLE_TO_WIRE[self]
+
+    @classmethod
+    def from_wire(cls, value: int) -> ServingRole:
+        """Raises ValueError for ROLE_UNSPECIFIED or a value this build does not know."""
+        try:
+            return _ROLE_FROM_WIRE[value]
+        except KeyError:
+            raise ValueError(f"unknown serving role {value}") from None
+
+
+_ROLE_TO_WIRE = {
+    ServingRole.CHAMPION: common_pb2.ROLE_CHAMPION,
+    ServingRole.CHALLENGER: common_pb2.ROLE_CHALLENGER,
+    ServingRole.SHADOW: common_pb2.ROLE_SHADOW,
+}
+_ROLE_FROM_WIRE = {int(v): k for k, v in _ROLE_TO_WIRE.items()}
+
+
+class ExperimentState(StrEnum):
+    RUNNING = "running"
+    #: a gate was inconclusive (or health went bad): waiting for a person
+    PAUSED = "paused"
+    #: stopped by an operator; the challenger is at 0%
+    STOPPED = "stopped"
+    ABORTED = "aborted"
+    #: a gate failed
+    ROLLED_BACK = "rolled_back"
+    PROMOTED = "promoted"
+    #: the last step passed without auto-promote
+    COMPLETED = "completed"
+
+    @property
+    def active(self) -> bool:
+        """Still owns the deployment's traffic split (running or paused)."""
+        return self in ACTIVE_EXPERIMENT_STATES
+
+    def to_wire(self) -> controlplane_pb2.ExperimentState.ValueType:
+        return _EXPERIMENT_TO_WIRE[self]
+
+    @classmethod
+    def from_wire(cls, value: int) -> ExperimentState:
+        try:
+            return _EXPERIMENT_FROM_WIRE[value]
+        except KeyError:
+            raise ValueError(f"unknown experiment state {value}") from None
+
+
+ACTIVE_EXPERIMENT_STATES = frozenset({ExperimentState.RUNNING, ExperimentState.PAUSED})
+ENDED_EXPERIMENT_STATES = frozenset(set(ExperimentState) - ACTIVE_EXPERIMENT_STATES)
+
+_EXPERIMENT_TO_WIRE = {
+    ExperimentState.RUNNING: controlplane_pb2.EXPERIMENT_RUNNING,
+    ExperimentState.PAUSED: controlplane_pb2.EXPERIMENT_PAUSED,
+    ExperimentState.STOPPED: controlplane_pb2.EXPERIMENT_STOPPED,
+    ExperimentState.ABORTED: controlplane_pb2.EXPERIMENT_ABORTED,
+    ExperimentState.ROLLED_BACK: controlplane_pb2.EXPERIMENT_ROLLED_BACK,
+    ExperimentState.PROMOTED: controlplane_pb2.EXPERIMENT_PROMOTED,
+    ExperimentState.COMPLETED: controlplane_pb2.EXPERIMENT_COMPLETED,
+}
+_EXPERIMENT_FROM_WIRE = {int(v): k for k, v in _EXPERIMENT_TO_WIRE.items()}
+
+
+class AgentState(StrEnum):
+    """What the control plane knows of an agent's connection. On the wire as this word
+    (AgentInfo.state is a string)."""
+
+    CONNECTED = "connected"
+    #: went silent past the heartbeat timeout
+    LOST = "lost"
+    #: its stream ended without a Goodbye, or the control plane restarted since it last spoke
+    DISCONNECTED = "disconnected"
+    #: said Goodbye: shut down on purpose
+    STOPPED = "stopped"
+
+
+class Health(StrEnum):
+    """A judgement of a metric, a version or a deployment; an alert's severity is WARNING or
+    CRITICAL."""
+
+    UNKNOWN = "unknown"  # not enough samples to judge
+    HEALTHY = "healthy"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Worse is larger: max(..., key=rank) is the worst."""
+        return _HEALTH_RANK[self]
+
+    def to_wire(self) -> common_pb2.HealthState.ValueType:
+        return _HEALTH_TO_WIRE[self]
+
+    @classmethod
+    def from_wire(cls, value: int) -> Health:
+        return _HEALTH_FROM_WIRE.get(value, Health.UNKNOWN)
+
+
+_HEALTH_RANK = {Health.UNKNOWN: 0, Health.HEALTHY: 1, Health.WARNING: 2, Health.CRITICAL: 3}
+_HEALTH_TO_WIRE = {
+    Health.UNKNOWN: common_pb2.HEALTH_UNKNOWN,
+    Health.HEALTHY: common_pb2.HEALTH_HEALTHY,
+    Health.WARNING: common_pb2.HEALTH_WARNING,
+    Health.CRITICAL: common_pb2.HEALTH_CRITICAL,
+}
+_HEALTH_FROM_WIRE = {int(v): k for k, v in _HEALTH_TO_WIRE.items()}
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+    def to_wire(self) -> controlplane_pb2.AlertState.ValueType:
+        return _ALERT_TO_WIRE[self]
+
+    @classmethod
+    def from_wire(cls, value: int) -> AlertState:
+        try:
+            return _ALERT_FROM_WIRE[value]
+        except KeyError:
+            raise ValueError(f"unknown alert state {value}") from None
+
+
+_ALERT_TO_WIRE = {
+    AlertState.OPEN: controlplane_pb2.ALERT_OPEN,
+    AlertState.ACKNOWLEDGED: controlplane_pb2.ALERT_ACKNOWLEDGED,
+    AlertState.RESOLVED: controlplane_pb2.ALERT_RESOLVED,
+}
+_ALERT_FROM_WIRE = {int(v): k for k, v in _ALERT_TO_WIRE.items()}
