@@ -54,6 +54,18 @@ def with_default_port(address: str, port: int = 7400) -> str:
     return f"{address}:{port}" if bare else address
 
 
+#: messages up to 64 MiB each way: a model upload chunk, a large PredictBatch
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+
+
+def open_channel(address: str, ca_file: str | None = None) -> grpc.Channel:
+    """A channel to a control plane or an agent: TLS when configured (see channel_credentials)."""
+    credentials = channel_credentials(ca_file)
+    if credentials is not None:
+        return grpc.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
 class SluiceClient:
     def __init__(
         self,
@@ -72,16 +84,7 @@ class SluiceClient:
                 "tokens are printable ASCII (was the file saved with Windows line endings?)"
             )
         self.timeout = timeout
-        options = [
-            ("grpc.max_receive_message_length", 64 << 20),
-            ("grpc.max_send_message_length", 64 << 20),
-        ]
-        credentials = channel_credentials(ca_file)
-        self.channel = (
-            grpc.secure_channel(self.address, credentials, options=options)
-            if credentials
-            else grpc.insecure_channel(self.address, options=options)
-        )
+        self.channel = open_channel(self.address, ca_file)
         self.stub = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
 
     def close(self) -> None:

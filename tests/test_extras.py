@@ -53,6 +53,9 @@ def test_an_agent_only_install_serves_and_lacks_the_rest(
     for module in ("sqlalchemy", "scipy", "sklearn", "textual", "alembic"):
         probe = subprocess.run([str(bin_dir / "python"), "-c", f"import {module}"], capture_output=True, text=True)
         assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr, module
+    # The scripting facade needs only the base install.
+    facade = subprocess.run([str(bin_dir / "python"), "-c", "import sluice; sluice.Predictor"], capture_output=True)
+    assert facade.returncode == 0, facade.stderr
 
     # A process whose extra is missing: one line naming the extra, no traceback.
     refused = subprocess.run(

@@ -217,7 +217,7 @@ def tensor_values(tensor: Any) -> list[Any]:
 def cmd_predict(args: argparse.Namespace) -> int:
     import grpc
 
-    from core.client import channel_credentials, client_error, with_default_port
+    from core.client import client_error, open_channel, with_default_port
     from protos import inference_pb2, inference_pb2_grpc
 
     validate_name("deployment", args.deployment)
@@ -229,13 +229,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         routing_key=args.key,
         request_id=args.request_id,
     )
-    options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-    credentials = channel_credentials()  # TLS agents: SLUICE_TLS_CA (+ SLUICE_TLS_CERT/KEY for mTLS)
-    with (
-        grpc.secure_channel(agent, credentials, options=options)
-        if credentials is not None
-        else grpc.insecure_channel(agent, options=options)
-    ) as channel:
+    with open_channel(agent) as channel:  # TLS agents: SLUICE_TLS_CA (+ SLUICE_TLS_CERT/KEY for mTLS)
         try:
             response = inference_pb2_grpc.InferenceStub(channel).Predict(request, timeout=args.timeout)
         except grpc.RpcError as exc:
