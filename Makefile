@@ -38,6 +38,7 @@ test: $(STAMP) lint
 lint: $(STAMP) check-lock
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Fails when pyproject.toml changed without the lock being refreshed.
 check-lock: $(UV)

@@ -111,6 +111,7 @@ def decoding_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         return grpc.stream_unary_rpc_method_handler(
             _stream_request(handler.stream_unary, deserializer, False), None, serializer
         )
+    assert handler.stream_stream is not None  # a handler has exactly one of the four kinds
     return grpc.stream_stream_rpc_method_handler(
         _stream_request(handler.stream_stream, deserializer, True), None, serializer
     )
@@ -148,4 +149,4 @@ class DecodingRegistrar:
 
     def add_registered_method_handlers(self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
         wrapped = {name: decoding_handler(handler) for name, handler in handlers.items()}
-        self.server.add_registered_method_handlers(service_name, wrapped)  # type: ignore[attr-defined]
+        self.server.add_registered_method_handlers(service_name, wrapped)

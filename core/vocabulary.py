@@ -20,7 +20,7 @@ class ServingRole(StrEnum):
     #: scores a copy of the request; never answers the caller
     SHADOW = "shadow"
 
-    def to_wire(self) -> common_pb2.Role.ValueType:
+    def to_wire(self) -> common_pb2.Role:
         return _ROLE_TO_WIRE[self]
 
     @classmethod
@@ -58,7 +58,7 @@ class ExperimentState(StrEnum):
         """Still owns the deployment's traffic split (running or paused)."""
         return self in ACTIVE_EXPERIMENT_STATES
 
-    def to_wire(self) -> controlplane_pb2.ExperimentState.ValueType:
+    def to_wire(self) -> controlplane_pb2.ExperimentState:
         return _EXPERIMENT_TO_WIRE[self]
 
     @classmethod
@@ -111,7 +111,7 @@ class Health(StrEnum):
         """Worse is larger: max(..., key=rank) is the worst."""
         return _HEALTH_RANK[self]
 
-    def to_wire(self) -> common_pb2.HealthState.ValueType:
+    def to_wire(self) -> common_pb2.HealthState:
         return _HEALTH_TO_WIRE[self]
 
     @classmethod
@@ -134,7 +134,7 @@ class AlertState(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 
-    def to_wire(self) -> controlplane_pb2.AlertState.ValueType:
+    def to_wire(self) -> controlplane_pb2.AlertState:
         return _ALERT_TO_WIRE[self]
 
     @classmethod

@@ -49,7 +49,7 @@ class DeploymentsScreen(DeploymentActionsScreen[DeploymentsData]):
 
     def fetch(self, client: SluiceClient) -> DeploymentsData:
         data = DeploymentsData(client.list_deployments())
-        statuses = optional(data.errors, "health", client.status, [])
+        statuses: list[controlplane_pb2.DeploymentStatus] = optional(data.errors, "health", client.status, [])
         data.status = {s.deployment.name: s for s in statuses}
         return data
 

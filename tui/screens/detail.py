@@ -82,7 +82,9 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
     def fetch(self, client: SluiceClient) -> DetailData:
         name = self.deployment_name
         data = DetailData(client.get_deployment(name))
-        statuses = optional(data.errors, "health", lambda: client.status(name), [])
+        statuses: list[controlplane_pb2.DeploymentStatus] = optional(
+            data.errors, "health", lambda: client.status(name), []
+        )
         data.status = statuses[0] if statuses else None
         experiment_name = data.deployment.experiment
         if experiment_name:
