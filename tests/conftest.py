@@ -25,6 +25,8 @@ POSTGRES_ENV = "SLUICE_TEST_POSTGRES_URL"
 def _postgres_base() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
+        if os.environ.get("CI"):  # in CI a skipped PostgreSQL variant would hide a real gap
+            pytest.fail(f"{POSTGRES_ENV} is not set but CI is: PostgreSQL tests must run in CI (.ci/run sets both)")
         pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL store tests skipped (.ci/run sets it)")
     return url
 
