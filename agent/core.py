@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from agent.errors import Rejected, invalid, not_found, unavailable
-from agent.metrics import MetricsRecorder
 from agent.prometheus import AgentPrometheus
+from agent.recorder import MetricsRecorder
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
 from protos import inference_pb2
 from runtime.model import all_finite
