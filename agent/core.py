@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from agent.errors import Rejected, invalid, not_found, unavailable
-from agent.metrics import MetricsRecorder
 from agent.prometheus import AgentPrometheus
+from agent.recorder import MetricsRecorder
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
+from core.vocabulary import ServingRole
 from protos import inference_pb2
 from runtime.model import all_finite
 
@@ -208,9 +209,9 @@ class AgentCore:
         version: str = "",
     ) -> tuple[Outcome, str]:
         if version:
-            route = next((r for r in dep.routes if r.version == version and r.role != "shadow"), None)
+            route = next((r for r in dep.routes if r.version == version and r.role != ServingRole.SHADOW), None)
             if route is None:
-                versions = ", ".join(r.version for r in dep.routes if r.role != "shadow")
+                versions = ", ".join(r.version for r in dep.routes if r.role != ServingRole.SHADOW)
                 raise not_found(f"deployment {dep.name!r} has no version {version!r} (it serves {versions})")
         else:
             if len(key) > MAX_KEY_LENGTH:

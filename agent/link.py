@@ -7,6 +7,10 @@ and queued at the next heartbeat, never dropped (the newest reply replaces an ol
 Heartbeats flow both ways; a control plane silent for several
 heartbeats is treated as gone. Metric reports wait in a bounded buffer until their ReportAck and
 are sent again, in order, after a reconnect. Reconnects back off exponentially with jitter.
+
+It stays one module: the reconnect loop, the session, report sending and snapshot apply/fetch all
+act on the same channel, stub, outbox and connected state, and applying a snapshot itself is
+already `agent.serving`'s; a split would only pass that state across a module boundary.
 """
 
 from __future__ import annotations

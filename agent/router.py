@@ -16,11 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.vocabulary import ServingRole
+
 BUCKETS = 10_000
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-SHADOW = "shadow"
+# Imported by agent/serving.py, whose owner is rewriting it on another branch; new code names
+# ServingRole's members directly.
+CHAMPION = ServingRole.CHAMPION
+SHADOW = ServingRole.SHADOW
 
 
 def bucket(key: str, salt: str) -> int:
@@ -34,7 +37,7 @@ class RouteSpec:
     """What the router needs of one route: its weight (percent) and role."""
 
     weight: int
-    role: str  # champion | challenger | shadow
+    role: str  # a ServingRole word
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,9 @@ class Router:
     def __init__(self, routes: Sequence[RouteSpec], salt: str, segments: Sequence[Segment] = ()) -> None:
         self.salt = salt
         self.segments = tuple(segments)
-        self.champion = next((i for i, r in enumerate(routes) if r.role == CHAMPION), -1)
-        self.shadows = tuple(i for i, r in enumerate(routes) if r.role == SHADOW)
-        live = [(i, r.weight) for i, r in enumerate(routes) if r.role != SHADOW and r.weight > 0]
+        self.champion = next((i for i, r in enumerate(routes) if r.role == ServingRole.CHAMPION), -1)
+        self.shadows = tuple(i for i, r in enumerate(routes) if r.role == ServingRole.SHADOW)
+        live = [(i, r.weight) for i, r in enumerate(routes) if r.role != ServingRole.SHADOW and r.weight > 0]
         total = sum(w for _, w in live)
         if not live or total <= 0:
             if self.champion < 0:

@@ -23,8 +23,8 @@ from grpc_reflection.v1alpha import reflection
 from agent.cache import AgentCache
 from agent.core import AgentCore
 from agent.link import BACKOFF_CAP, ControlPlaneLink, LinkOptions
-from agent.metrics import MetricsRecorder
 from agent.prometheus import AgentPrometheus
+from agent.recorder import MetricsRecorder
 from agent.reports import DEFAULT_CAPACITY, ReportBuffer
 from agent.services import InferenceService, OipService
 from agent.serving import ServingTable, SnapshotApplier

@@ -16,8 +16,8 @@ import pytest
 from agent.cache import AgentCache
 from agent.core import AgentCore, decode_tensor
 from agent.errors import Rejected
-from agent.metrics import MetricsRecorder
 from agent.prometheus import AgentPrometheus
+from agent.recorder import MetricsRecorder
 from agent.serving import ApplyError, ServingTable, SnapshotApplier
 from protos import agent_pb2, common_pb2, inference_pb2
 from runtime.model import ModelRuntime

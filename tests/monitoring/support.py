@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.metrics import MetricsRecorder
+from agent.recorder import MetricsRecorder
 from controlplane import deployments, registry
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.metrics import MetricsRecorder
+from agent.recorder import MetricsRecorder
 from controlplane.context import Context
 from controlplane.monitoring import alerts
 from controlplane.monitoring.evaluator import evaluate_once

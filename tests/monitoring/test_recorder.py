@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.metrics import MetricsRecorder
+from agent.recorder import MetricsRecorder
 from controlplane.api import convert
 from controlplane.registry import summarise_baseline
 from controlplane.stats.drift import histogram_counts

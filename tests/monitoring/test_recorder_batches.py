@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.metrics import FOLD_ROWS, MetricsRecorder, RouteInfo, count_features, count_rowwise, float32_edges
+from agent.binning import count_features, count_rowwise, float32_edges
+from agent.recorder import MetricsRecorder
+from agent.window import FOLD_ROWS, RouteInfo
 from protos import agent_pb2
 from tests.monitoring.test_recorder import DEP, snapshot
 

@@ -1,0 +1,224 @@
+"""The agent's metric recorder: per (deployment, version) summaries, flushed every window.
+
+It ties the pieces together under one lock: windows (`agent.window`), the feedback joins
+(`agent.feedback`) and the report they become (`agent.window_report`). The hot path
+(`record_prediction`, called once per request) only appends to lists under the lock; histograms,
+sketches, moments and the reservoir sample are computed with numpy, outside the lock, when the
+window closes (`flush`) — or early when a window holds many rows, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from agent.feedback import Batch, FeedbackCache, join
+from agent.window import Counted, RouteInfo, VersionKey, Window, count_chunks, route_info
+from agent.window_report import build_report
+from core.vocabulary import ServingRole
+from protos import agent_pb2
+
+
+def _as_1d(array: np.ndarray | None) -> np.ndarray | None:
+    if array is None:
+        return None
+    out = np.asarray(array)
+    if out.ndim > 1:
+        out = out.reshape(out.shape[0], -1)[:, 0]
+    return out
+
+
+class MetricsRecorder:
+    """Thread-safe per-window summaries of every prediction this agent makes."""
+
+    def __init__(
+        self,
+        window_seconds: float = 1.0,
+        reservoir_size: int = 200,
+        feedback_ttl_seconds: float = 3600.0,
+        feedback_capacity: int = 100_000,
+        tolerance: float = 0.1,
+    ) -> None:
+        self.window_seconds = window_seconds
+        self.reservoir_size = reservoir_size
+        self.tolerance = tolerance
+        self._lock = threading.Lock()
+        self._routes: dict[VersionKey, RouteInfo] = {}
+        self._champions: dict[str, VersionKey] = {}
+        self._windows: dict[VersionKey, Window] = {}
+        self._cache = FeedbackCache(feedback_ttl_seconds, feedback_capacity)
+        self._unmatched = 0
+        self._window_start = time.time()
+        self._rng = np.random.default_rng()
+
+    # ---- configuration ----
+
+    def configure(self, snapshot: agent_pb2.Snapshot) -> None:
+        routes: dict[VersionKey, RouteInfo] = {}
+        champions: dict[str, VersionKey] = {}
+        for dep in snapshot.deployments:
+            for route in dep.routes:
+                info = route_info(dep.name, dep.experiment, route)
+                key = (dep.name, info.model, info.version)
+                routes[key] = info
+                if info.role == ServingRole.CHAMPION:
+                    champions[dep.name] = key
+        with self._lock:
+            self._routes = routes
+            self._champions = champions
+
+    # ---- hot path ----
+
+    def _window(self, key: VersionKey, role: str) -> Window:
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = Window(role=role)
+        return window
+
+    def record_prediction(
+        self,
+        deployment: str,
+        model: str,
+        version: str,
+        role: str,
+        rows: np.ndarray | None,
+        labels: np.ndarray | None,
+        values: np.ndarray | None,
+        latency_seconds: float,
+        code: str = "OK",
+        request_ids: Sequence[str] = (),
+    ) -> None:
+        """`role` is a ServingRole word (the route's role as the serving table has it)."""
+        key = (deployment, model, version)
+        n = 0 if rows is None else int(rows.shape[0]) if rows.ndim else 1
+        if labels is not None and labels.ndim != 1:
+            labels = _as_1d(labels)
+        if values is not None and values.ndim != 1:
+            values = _as_1d(values)
+        detached: list[np.ndarray] | None = None
+        with self._lock:
+            window = self._window(key, role)
+            window.requests += 1
+            if code != "OK":
+                window.errors[code] += 1
+                return
+            window.rows += n  # rows answered
+            if latency_seconds >= 0 and math.isfinite(latency_seconds):
+                window.latencies.append(latency_seconds)
+            if rows is not None and n and rows.ndim == 2:
+                detached = window.add_rows(rows, n)
+            if labels is not None:
+                window.label_chunks.append(labels)
+            elif values is not None:
+                window.value_chunks.append(values)
+            answers = labels if labels is not None else values
+            if request_ids and answers is not None and len(request_ids) == answers.shape[0]:
+                now = time.monotonic()
+                shadow = role == ServingRole.SHADOW
+                batch = Batch(deployment, key, request_ids, labels, values, now + self._cache.ttl, shadow)
+                self._cache.add(batch, now)
+        if detached is not None:
+            # Many rows waiting: count them now (outside the lock) so memory stays bounded.
+            self._fold_into(key, role, detached)
+
+    def _fold_into(self, key: VersionKey, role: str, chunks: list[np.ndarray]) -> None:
+        counted = self._count(key, chunks)
+        with self._lock:
+            self._window(key, role).merge(counted, self.reservoir_size, self._rng)
+
+    def _count(self, key: VersionKey, chunks: list[np.ndarray]) -> Counted:
+        """No lock: the heavy numpy part."""
+        return count_chunks(self._routes.get(key), chunks, self.reservoir_size, self._rng)
+
+    def record_rejected(self, deployment: str, code: str) -> None:
+        with self._lock:
+            key = self._champions.get(deployment)
+            if key is None:
+                return  # a deployment this agent does not serve: nothing to attribute it to
+            self._window(key, self._routes[key].role).rejected += 1
+
+    def record_shadow_pair(
+        self,
+        deployment: str,
+        champion: tuple[str, str],
+        challenger: tuple[str, str],
+        champion_labels: np.ndarray,
+        challenger_labels: np.ndarray,
+        request_ids: Sequence[str],
+    ) -> None:
+        a = _as_1d(champion_labels)
+        b = _as_1d(challenger_labels)
+        if a is None or b is None or a.shape != b.shape:
+            return
+        key = (deployment, challenger[0], challenger[1])
+        now = time.monotonic()
+        agreements = int(np.count_nonzero(a == b))
+        with self._lock:
+            window = self._window(key, ServingRole.SHADOW)
+            window.pairs += int(a.shape[0])
+            window.agreements += agreements
+            ids = tuple(request_ids)
+            if ids and len(ids) == a.shape[0]:
+                batch = Batch(
+                    deployment,
+                    key,
+                    ids,
+                    b,
+                    None,
+                    now + self._cache.ttl,
+                    shadow=True,
+                    champion=(deployment, champion[0], champion[1]),
+                    champion_labels=a,
+                )
+                self._cache.add(batch, now)
+
+    def feedback(self, deployment: str, request_id: str, label: int | None = None, value: float | None = None) -> bool:
+        """Join a true label/value to the prediction(s) of `request_id`; False when unknown."""
+        if label is None and value is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            found = self._cache.take(deployment, request_id, now)
+            if not found:
+                self._unmatched += 1
+                return False
+            matched = False
+            for batch, position in found:
+                matched |= join(self._feedback_window(batch), batch, position, label, value, self.tolerance)
+            if not matched:
+                self._unmatched += 1
+            return matched
+
+    def _feedback_window(self, batch: Batch) -> Window:
+        info = self._routes.get(batch.key)
+        if info is not None:
+            role = info.role
+        else:
+            role = ServingRole.SHADOW if batch.champion is not None else ServingRole.CHAMPION
+        return self._window(batch.key, role)
+
+    # ---- closing a window ----
+
+    def flush(self) -> agent_pb2.MetricReport | None:
+        """Close the window; None when nothing happened. The caller fills agent_id and seq."""
+        now = time.time()
+        with self._lock:
+            windows = self._windows
+            self._windows = {}
+            unmatched = self._unmatched
+            self._unmatched = 0
+            start = self._window_start
+            self._window_start = now
+            routes = dict(self._routes)
+        if not unmatched and all(w.empty() for w in windows.values()):
+            return None
+        # The closed windows belong to this call alone now: the heavy part runs without the lock.
+        for key, window in windows.items():
+            if window.row_chunks:
+                window.merge(self._count(key, window.row_chunks), self.reservoir_size, self._rng)
+                window.row_chunks = []
+        return build_report(windows, routes, start, now, unmatched)
