@@ -1,7 +1,8 @@
 """Real servers and processes for tests: started on loopback, always stopped.
 
 `ServerThread` runs a control plane in-process on its own event loop (fast, shared by many
-tests); `SluiceProcess` runs `sluice ...` as a real child process (for kill/restart tests).
+tests); `SluiceProcess` runs `sluice ...` as a real child process (for kill/restart tests), on the
+same process supervisor as `sluice demo` (`cli/demo/supervisor.py`).
 """
 
 from __future__ import annotations
@@ -11,30 +12,22 @@ import os
 import pwd
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cli.demo.supervisor import Child, ChildExited, ChildNotReady, free_port
 from controlplane.config import Config
 from controlplane.server import ControlPlaneServer, ServerOptions
 
 REPO = Path(__file__).resolve().parent.parent
 SLUICE = [sys.executable, "-m", "cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique(prefix: str) -> str:
@@ -104,8 +97,9 @@ def start_server(
     return ServerThread(options)
 
 
-class SluiceProcess:
-    """`sluice ARGS` as a child process with its output in a log file."""
+class SluiceProcess(Child):
+    """`sluice ARGS` as a child process with its output in a log file; ready once constructed
+    when `ready_pattern` is given (its match in `match`)."""
 
     def __init__(
         self,
@@ -117,54 +111,19 @@ class SluiceProcess:
         prefix: list[str] | None = None,
     ) -> None:
         self.args = args
-        self.log_path = log
-        self._log = log.open("ab")
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen(
-            [*(prefix or []), *SLUICE, *args],  # prefix: e.g. `ip netns exec NS`
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=REPO,
-            start_new_session=True,
-        )
+        argv = [*(prefix or []), *SLUICE, *args]  # prefix: e.g. `ip netns exec NS`
+        super().__init__(f"sluice {' '.join(args)}", argv, log, env=full_env, cwd=REPO)
         self.match: re.Match[str] | None = None
         if ready_pattern:
             self.match = self.wait_for(ready_pattern, timeout)
 
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.output())
-            if found:
-                return found
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"sluice {' '.join(self.args)} exited {self.proc.returncode}:\n{self.output()[-3000:]}"
-                )
-            time.sleep(0.05)
-        raise TimeoutError(f"{pattern!r} not seen within {timeout}s:\n{self.output()[-3000:]}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def terminate(self, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
-
-    def close(self) -> None:
-        self.kill()
-        self._log.close()
+    def wait_for(self, pattern: str, timeout: float = 60.0, what: str | None = None) -> re.Match[str]:
+        """As `Child.wait_for`, with the end of the log in the error (a test failure shows it)."""
+        try:
+            return super().wait_for(pattern, timeout, what)
+        except (ChildExited, ChildNotReady) as exc:
+            raise type(exc)(f"{exc}:\n{self.output()[-3000:]}") from None
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

@@ -1,6 +1,8 @@
 """How the TUI shows values: bars, badges, times and numbers as Rich text.
 
-Pure functions over protobuf messages, free of Textual, so every screen renders alike.
+Pure functions over protobuf messages, free of Textual, so every screen renders alike. The words
+for roles, states and health are `core.vocabulary`'s; here are only their glyphs, styles and the
+short forms narrow columns need.
 """
 
 from __future__ import annotations
@@ -13,43 +15,36 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.text import Text
 
+from core.vocabulary import AlertState, ExperimentState, Health, ServingRole
 from protos import common_pb2, controlplane_pb2
 
 FULL = "█"
 EMPTY = "░"
 
-HEALTH: dict[int, tuple[str, str, str, str]] = {
-    # state: (glyph, word, short word, style)
-    common_pb2.HEALTH_UNKNOWN: ("?", "unknown", "n/a", "dim"),
-    common_pb2.HEALTH_HEALTHY: ("●", "healthy", "ok", "bold green"),
-    common_pb2.HEALTH_WARNING: ("▲", "warning", "warn", "bold yellow"),
-    common_pb2.HEALTH_CRITICAL: ("✖", "critical", "crit", "bold red"),
+HEALTH: dict[Health, tuple[str, str, str]] = {
+    # (glyph, short word, style)
+    Health.UNKNOWN: ("?", "n/a", "dim"),
+    Health.HEALTHY: ("●", "ok", "bold green"),
+    Health.WARNING: ("▲", "warn", "bold yellow"),
+    Health.CRITICAL: ("✖", "crit", "bold red"),
 }
 
-ROLES: dict[int, str] = {
-    common_pb2.ROLE_UNSPECIFIED: "-",
-    common_pb2.ROLE_CHAMPION: "champion",
-    common_pb2.ROLE_CHALLENGER: "challenger",
-    common_pb2.ROLE_SHADOW: "shadow",
+EXPERIMENT_STYLES: dict[ExperimentState, str] = {
+    ExperimentState.RUNNING: "bold cyan",
+    ExperimentState.PAUSED: "bold yellow",
+    ExperimentState.STOPPED: "dim",
+    ExperimentState.ABORTED: "red",
+    ExperimentState.ROLLED_BACK: "bold red",
+    ExperimentState.PROMOTED: "bold green",
+    ExperimentState.COMPLETED: "green",
 }
 
-EXPERIMENT_STATES: dict[int, tuple[str, str]] = {
-    controlplane_pb2.EXPERIMENT_STATE_UNSPECIFIED: ("-", "dim"),
-    controlplane_pb2.EXPERIMENT_RUNNING: ("running", "bold cyan"),
-    controlplane_pb2.EXPERIMENT_PAUSED: ("paused", "bold yellow"),
-    controlplane_pb2.EXPERIMENT_STOPPED: ("stopped", "dim"),
-    controlplane_pb2.EXPERIMENT_ABORTED: ("aborted", "red"),
-    controlplane_pb2.EXPERIMENT_ROLLED_BACK: ("rolled back", "bold red"),
-    controlplane_pb2.EXPERIMENT_PROMOTED: ("promoted", "bold green"),
-    controlplane_pb2.EXPERIMENT_COMPLETED: ("completed", "green"),
+ALERT_STYLES: dict[AlertState, str] = {
+    AlertState.OPEN: "bold",
+    AlertState.ACKNOWLEDGED: "dim",
+    AlertState.RESOLVED: "green",
 }
-
-ALERT_STATES: dict[int, tuple[str, str]] = {
-    controlplane_pb2.ALERT_STATE_UNSPECIFIED: ("-", "dim"),
-    controlplane_pb2.ALERT_OPEN: ("open", "bold"),
-    controlplane_pb2.ALERT_ACKNOWLEDGED: ("acked", "dim"),
-    controlplane_pb2.ALERT_RESOLVED: ("resolved", "green"),
-}
+ALERT_SHORT = {AlertState.ACKNOWLEDGED: "acked"}
 
 DECISIONS: dict[str, str] = {
     "challenger_wins": "bold green",
@@ -86,21 +81,37 @@ def weight_cell(split: common_pb2.TrafficSplit | None, width: int = 5) -> Text:
     return text
 
 
+def role_name(role: int) -> str:
+    """'champion', 'challenger', 'shadow'; '-' for none (or a role this build does not know)."""
+    try:
+        return str(ServingRole.from_wire(role))
+    except ValueError:
+        return "-"
+
+
 def health_badge(state: int, size: str = "long") -> Text:
     """size: long ('● healthy'), short ('● ok') or glyph ('●')."""
-    glyph, word, short, style = HEALTH.get(state, HEALTH[common_pb2.HEALTH_UNKNOWN])
+    health = Health.from_wire(state)
+    glyph, short, style = HEALTH[health]
+    word = str(health)
     label = {"long": f"{glyph} {word}", "short": f"{glyph} {short}"}.get(size, glyph)
     return Text(label, style=style)
 
 
 def experiment_state(state: int) -> Text:
-    word, style = EXPERIMENT_STATES.get(state, ("?", "dim"))
-    return Text(word, style=style)
+    try:
+        known = ExperimentState.from_wire(state)
+    except ValueError:
+        return Text("-" if state == controlplane_pb2.EXPERIMENT_STATE_UNSPECIFIED else "?", style="dim")
+    return Text(known.replace("_", " "), style=EXPERIMENT_STYLES[known])
 
 
 def alert_state(state: int) -> Text:
-    word, style = ALERT_STATES.get(state, ("?", "dim"))
-    return Text(word, style=style)
+    try:
+        known = AlertState.from_wire(state)
+    except ValueError:
+        return Text("-" if state == controlplane_pb2.ALERT_STATE_UNSPECIFIED else "?", style="dim")
+    return Text(str(ALERT_SHORT.get(known, known)), style=ALERT_STYLES[known])
 
 
 def decision(value: str) -> Text:

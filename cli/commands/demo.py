@@ -42,6 +42,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError("--duration must be a number of seconds >= 0")
     if not 0 <= args.port <= 65535:
         raise CliError("--port must be 0-65535 (0 picks a free one)")
-    from cli.demo import Demo
+    from cli.demo.session import Demo
 
     return Demo(args.workdir, headless=args.headless, duration=args.duration, port=args.port).run()

@@ -1,9 +1,14 @@
 """Pure statistics of the control plane (numpy/scipy, no I/O): drift and experiment tests.
 
+``drift`` (PSI, KS), ``fixed`` (fixed-horizon z and Welch tests, the verdict), ``sequential``
+(always-valid p-values and confidence sequences), ``checks`` (sample ratio mismatch, paired tests)
+and ``planning`` (sample sizes).
+
 They judge the summaries agents send, which live in `core` (LatencySketch, Moments,
 Reservoir) because agents build them and must not load scipy.
 """
 
+from controlplane.stats.checks import SrmResult, mcnemar_test, paired_t_test, srm_check
 from controlplane.stats.drift import (
     PSI_EPSILON,
     FeatureKS,
@@ -15,29 +20,24 @@ from controlplane.stats.drift import (
     psi,
     psi_level,
 )
-from controlplane.stats.tests import (
+from controlplane.stats.fixed import (
     CHALLENGER_WINS,
     CHAMPION_HOLDS,
     NO_DIFFERENCE,
     Comparison,
     DifferenceArrays,
-    SrmResult,
-    always_valid_p_value,
-    confidence_sequence_half_width,
     decide,
-    mann_whitney,
-    mcnemar_test,
-    paired_t_test,
     proportion_arrays,
-    sample_size_two_means,
-    sample_size_two_proportions,
-    sequential_mean_test,
-    sequential_proportion_test,
-    shift_classification,
-    srm_check,
     two_proportion_test,
     welch_arrays,
     welch_test,
+)
+from controlplane.stats.planning import sample_size_two_means, sample_size_two_proportions
+from controlplane.stats.sequential import (
+    always_valid_p_value,
+    confidence_sequence_half_width,
+    sequential_mean_test,
+    sequential_proportion_test,
 )
 
 __all__ = [
@@ -57,7 +57,6 @@ __all__ = [
     "histogram_counts",
     "ks_features",
     "ks_test",
-    "mann_whitney",
     "mcnemar_test",
     "paired_t_test",
     "proportion_arrays",
@@ -67,7 +66,6 @@ __all__ = [
     "sample_size_two_proportions",
     "sequential_mean_test",
     "sequential_proportion_test",
-    "shift_classification",
     "srm_check",
     "two_proportion_test",
     "welch_arrays",

@@ -11,11 +11,17 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from core.client import SluiceClient
+from core.vocabulary import AgentState
 from protos import controlplane_pb2
 from tui.format import ago, cell
 from tui.screens.base import SluiceScreen, fill_table, selected_key
 
-STATE_STYLES = {"connected": "bold green", "lost": "bold yellow", "disconnected": "dim", "stopped": "dim"}
+STATE_STYLES = {
+    AgentState.CONNECTED: "bold green",
+    AgentState.LOST: "bold yellow",
+    AgentState.DISCONNECTED: "dim",
+    AgentState.STOPPED: "dim",
+}
 
 
 def in_sync_cell(agent: controlplane_pb2.AgentInfo) -> Text:

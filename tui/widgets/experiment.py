@@ -11,13 +11,13 @@ from textual.widgets import Static
 
 from protos import controlplane_pb2
 from tui.format import (
-    ROLES,
     decision,
     duration,
     experiment_state,
     metric_value,
     p_value,
     percent,
+    role_name,
     vref,
 )
 
@@ -65,7 +65,7 @@ def render_experiment(exp: controlplane_pb2.Experiment) -> RenderableType:
     arms.add_column("interval")
     for arm in analysis.arms:
         arms.add_row(
-            ROLES.get(arm.role, "-"),
+            role_name(arm.role),
             vref(arm.version),
             str(arm.rows),
             str(arm.n),

@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from protos import common_pb2
-from tui.format import ROLES, bar, champion_first, vref
+from tui.format import bar, champion_first, role_name, vref
 
 ROLE_STYLES = {
     common_pb2.ROLE_CHAMPION: "cyan",
@@ -38,7 +38,7 @@ class TrafficBars(Widget):
             if i:
                 text.append("\n")
             style = ROLE_STYLES.get(split.role, "white")
-            text.append(f"{ROLES.get(split.role, '-'):<11}", style=style)
+            text.append(f"{role_name(split.role):<11}", style=style)
             text.append(f"{name:<{name_width}} ")
             text.append_text(bar(split.weight, bar_width, style))
             text.append(f" {split.weight:>3}%")

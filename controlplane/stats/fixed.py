@@ -1,0 +1,235 @@
+"""Fixed-horizon comparisons of two arms, as pure functions over aggregated summaries.
+
+Every test takes what agents can send (counts, (n, mean, M2) moments) rather than raw rows.
+Degenerate inputs (an empty arm, zero variance, a zero baseline) give nan and a non-significant
+result instead of an exception or a division by zero: the experiment engine calls these on every
+window, including the first ones.
+
+The arithmetic lives in array kernels (``proportion_arrays``, ``welch_arrays``) that broadcast
+over numpy arrays, so the same code serves one experiment or a simulation of thousands; the
+scalar functions that return a :class:`Comparison` are thin wrappers over them. The kernels, the
+:class:`Comparison` and its helpers are shared with the always-valid tests in
+:mod:`controlplane.stats.sequential`; :func:`decide` turns either kind into a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from scipy import special as spf
+
+from core.summaries import Moments
+
+NAN = math.nan
+ArrayLike = float | int | np.ndarray | Sequence[float]
+
+CHALLENGER_WINS = "challenger_wins"
+CHAMPION_HOLDS = "champion_holds"
+NO_DIFFERENCE = "no_significant_difference"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Champion (control) vs challenger (treatment) on one metric."""
+
+    control: float
+    treatment: float
+    difference: float  # treatment - control
+    difference_ci: tuple[float, float]
+    relative_lift: float  # treatment / control - 1
+    relative_lift_ci: tuple[float, float]
+    p_value: float
+    significant: bool
+    method: str
+
+
+def no_comparison(control: float, treatment: float, method: str) -> Comparison:
+    """Nothing to compare yet (an arm is empty): every estimate nan, never significant."""
+    return Comparison(control, treatment, NAN, (NAN, NAN), NAN, (NAN, NAN), NAN, False, method)
+
+
+# -- array kernels ----------------------------------------------------------------------------
+
+
+class DifferenceArrays(NamedTuple):
+    """Per-arm estimates, their difference, its standard error and a two-sided p-value.
+
+    ``var_control``/``var_treatment`` are the variances of each arm's estimate (not of a unit).
+    """
+
+    control: np.ndarray
+    treatment: np.ndarray
+    difference: np.ndarray
+    var_control: np.ndarray
+    var_treatment: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    p_value: np.ndarray
+
+
+def proportion_arrays(
+    successes_c: ArrayLike, n_c: ArrayLike, successes_t: ArrayLike, n_t: ArrayLike
+) -> DifferenceArrays:
+    """Two-proportion z-test, broadcast over arrays.
+
+    The p-value uses the pooled standard error (exactly the uncorrected 2x2 chi-square test);
+    ``se`` is the unpooled one, right for an interval around a non-zero difference.
+    Entries with an empty arm get nan.
+    """
+    sc, nc, st, nt = (np.asarray(x, dtype=np.float64) for x in (successes_c, n_c, successes_t, n_t))
+    if np.any((sc < 0) | (st < 0) | (sc > nc) | (st > nt)):
+        raise ValueError("successes must lie between 0 and the number of trials")
+    valid = (nc > 0) & (nt > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pc = np.where(nc > 0, sc / nc, NAN)
+        pt = np.where(nt > 0, st / nt, NAN)
+        diff = pt - pc
+        var_c = pc * (1.0 - pc) / nc
+        var_t = pt * (1.0 - pt) / nt
+        se = np.sqrt(var_c + var_t)
+        pooled = (sc + st) / (nc + nt)
+        se_pooled = np.sqrt(pooled * (1.0 - pooled) * (1.0 / nc + 1.0 / nt))
+        p = 2.0 * spf.ndtr(-np.abs(diff / se_pooled))
+    # a pooled se of 0 means every trial succeeded (or none did): no difference to see
+    p = np.where(se_pooled > 0, p, 1.0)
+    p = np.where(valid, p, NAN)
+    df = np.full(np.shape(p), np.inf)
+    return DifferenceArrays(pc, pt, diff, var_c, var_t, se, df, p)
+
+
+def welch_arrays(
+    n_c: ArrayLike,
+    mean_c: ArrayLike,
+    var_c: ArrayLike,
+    n_t: ArrayLike,
+    mean_t: ArrayLike,
+    var_t: ArrayLike,
+) -> DifferenceArrays:
+    """Welch's t-test from per-arm (n, mean, sample variance), broadcast over arrays.
+
+    Welch-Satterthwaite degrees of freedom. Arms with n < 2 give nan; zero standard error gives
+    p = 1 when the means agree and nan (undecidable) otherwise.
+    """
+    nc, mc, vc, nt, mt, vt = (
+        np.asarray(x, dtype=np.float64) for x in (n_c, mean_c, var_c, n_t, mean_t, var_t)
+    )
+    valid = (nc >= 2) & (nt >= 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var_mean_c = np.where(valid, vc / nc, NAN)
+        var_mean_t = np.where(valid, vt / nt, NAN)
+        total = var_mean_c + var_mean_t
+        se = np.sqrt(total)
+        df = total**2 / (var_mean_c**2 / (nc - 1.0) + var_mean_t**2 / (nt - 1.0))
+        diff = np.where(valid, mt - mc, NAN)
+        p = 2.0 * spf.stdtr(df, -np.abs(diff / se))
+    p = np.where(se > 0, p, np.where(diff == 0, 1.0, NAN))
+    p = np.where(valid, p, NAN)
+    control = np.where(nc > 0, mc, NAN)
+    treatment = np.where(nt > 0, mt, NAN)
+    return DifferenceArrays(control, treatment, diff, var_mean_c, var_mean_t, se, df, p)
+
+
+def welch_from_moments(control: Moments, treatment: Moments) -> DifferenceArrays:
+    """``welch_arrays`` of two arms' (n, mean, M2) summaries."""
+    return welch_arrays(
+        control.n, control.mean, control.variance, treatment.n, treatment.mean, treatment.variance
+    )
+
+
+# -- scalar tests returning a Comparison --------------------------------------------------------
+
+
+def _f(x: np.ndarray) -> float:
+    return float(x)
+
+
+def relative_lift(
+    control: float, treatment: float, var_c: float, var_t: float, multiplier: float
+) -> tuple[float, tuple[float, float]]:
+    """Relative lift treatment/control - 1 with a delta-method interval.
+
+    var(mT/mC) ≈ var_t/mC² + mT²·var_c/mC⁴ (the STATS.md formula with var = s²/n per arm).
+    """
+    if not (math.isfinite(control) and math.isfinite(treatment)) or control == 0:
+        return NAN, (NAN, NAN)
+    lift = treatment / control - 1.0
+    variance = var_t / control**2 + treatment**2 * var_c / control**4
+    if not math.isfinite(variance) or not math.isfinite(multiplier):
+        return lift, (NAN, NAN)
+    half = multiplier * math.sqrt(max(variance, 0.0))
+    return lift, (lift - half, lift + half)
+
+
+def check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+
+
+def estimates_only(a: DifferenceArrays, method: str) -> Comparison:
+    """Estimates without inference: the difference is known but its noise is not."""
+    control, treatment, diff = _f(a.control), _f(a.treatment), _f(a.difference)
+    lift, _ = relative_lift(control, treatment, 0.0, 0.0, 0.0)
+    return Comparison(control, treatment, diff, (NAN, NAN), lift, (NAN, NAN), NAN, False, method)
+
+
+def _fixed(a: DifferenceArrays, alpha: float, method: str) -> Comparison:
+    control, treatment, diff, p = _f(a.control), _f(a.treatment), _f(a.difference), _f(a.p_value)
+    if math.isnan(diff):
+        return no_comparison(control, treatment, method)
+    if math.isnan(p):
+        return estimates_only(a, method)
+    df = _f(a.df)
+    critical = (
+        float(spf.ndtri(1.0 - alpha / 2.0))
+        if math.isinf(df)
+        else float(spf.stdtrit(df, 1.0 - alpha / 2.0))
+    )
+    se = _f(a.se)
+    half = critical * se if se > 0 else 0.0
+    lift, lift_ci = relative_lift(
+        control, treatment, _f(a.var_control), _f(a.var_treatment), critical
+    )
+    return Comparison(
+        control, treatment, diff, (diff - half, diff + half), lift, lift_ci, p, p < alpha, method
+    )
+
+
+def two_proportion_test(
+    successes_c: int, n_c: int, successes_t: int, n_t: int, alpha: float = 0.05
+) -> Comparison:
+    """Fixed-horizon comparison of two proportions (accuracy, error rate).
+
+    Pooled z-test for the p-value (equal to the 2x2 chi-square), unpooled Wald interval for the
+    difference, delta-method interval for the relative lift.
+    """
+    check_alpha(alpha)
+    return _fixed(proportion_arrays(successes_c, n_c, successes_t, n_t), alpha, "two_proportion_z")
+
+
+def welch_test(control: Moments, treatment: Moments, alpha: float = 0.05) -> Comparison:
+    """Fixed-horizon Welch t-test of means from (n, mean, M2) per arm (MAE, numeric metrics)."""
+    check_alpha(alpha)
+    return _fixed(welch_from_moments(control, treatment), alpha, "welch_t")
+
+
+# -- verdicts -------------------------------------------------------------------------------------
+
+
+def decide(comparison: Comparison, higher_is_better: bool, min_improvement: float = 0.0) -> str:
+    """Verdict of an experiment on its primary metric.
+
+    'champion_holds' when the challenger is significantly worse; 'challenger_wins' only when it
+    is significantly better by at least ``min_improvement`` (absolute, in the metric's units,
+    measured in the good direction); otherwise 'no_significant_difference'.
+    """
+    diff = comparison.difference
+    if not comparison.significant or not math.isfinite(diff):
+        return NO_DIFFERENCE
+    gain = diff if higher_is_better else -diff
+    if gain < 0:
+        return CHAMPION_HOLDS
+    return CHALLENGER_WINS if gain > 0 and gain >= min_improvement else NO_DIFFERENCE

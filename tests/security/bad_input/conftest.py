@@ -1,0 +1,76 @@
+"""The bad-input matrix's environment: two real control planes and one real agent per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from controlplane.config import Config, LimitsConfig
+from controlplane.monitoring import alerts
+from core.client import SluiceClient
+from tests.agent.cluster import AgentProcess, wait_until
+from tests.harness import start_server
+from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
+from tests.security.bad_input.support import AGENT_MAX_MESSAGE, CP_MAX_MESSAGE, TELEMETRY, DbSnapshot, Env
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    root = tmp_path_factory.mktemp("bad-input")
+    models = root / "models"
+    v1 = make_classifier_onnx(models)
+    v2 = make_classifier_onnx(models, "constant")
+    baseline = make_baseline(models)
+    started: list[Any] = []
+    try:
+        cp = start_server(root / "cp", config=Config(limits=LimitsConfig(max_message_bytes=CP_MAX_MESSAGE)))
+        started.append(cp)
+        serving = start_server(root / "serving")
+        started.append(serving)
+        with SluiceClient(cp.address, token="") as client:
+            sha = client.register_version("cancer", "v1", v1, baseline).sha256
+            client.register_version("cancer", "v2", v2, baseline)
+            client.deploy("web", "cancer:v1")
+            client.deploy("solo", "cancer:v1")
+            client.set_traffic("web", {"cancer:v1": 90, "cancer:v2": 10})
+        ctx = cp.ctx
+        alerts.open_alert(ctx, deployment="web", kind="bad_input_probe", severity="warning", message="probe")
+        alerts.resolve_alert(ctx, deployment="web", kind="bad_input_probe")
+        resolved = next(a.id for a in alerts.list_alerts(ctx, True, "web") if a.kind == "bad_input_probe")
+        with SluiceClient(serving.address, token="") as client:
+            client.register_version("cancer", "v1", v1, baseline)
+            client.deploy("web", "cancer:v1")
+        agent = AgentProcess(
+            serving.address,
+            "bad-input-agent",
+            root / "agent-cache",
+            root / "agent.log",
+            extra=["--max-message-bytes", str(AGENT_MAX_MESSAGE)],
+        )
+        started.append(agent)
+        wait_until(lambda: agent.predict("web", breast_cancer_rows(1)), what="the agent serves 'web'")
+        environment = Env(
+            cp=cp,
+            serving=serving,
+            agent=agent,
+            model_bytes=v1.read_bytes(),
+            model_sha256=sha,
+            resolved_alert=resolved,
+            cp_db=DbSnapshot(root / "cp" / "sluice.db", root / "cp" / "artifacts", {}),
+            serving_db=DbSnapshot(root / "serving" / "sluice.db", None, TELEMETRY),
+        )
+        environment.channels = {
+            "cp": grpc.insecure_channel(cp.address),
+            "agent": grpc.insecure_channel(agent.address),
+        }
+        yield environment
+        for channel in environment.channels.values():
+            channel.close()
+        environment.cp_db.close()
+        environment.serving_db.close()
+    finally:
+        for thing in reversed(started):
+            thing.stop()
