@@ -16,7 +16,7 @@ from protos import controlplane_pb2
 from tui.format import ago, cell
 from tui.screens.base import SluiceScreen, fill_table, selected_key
 
-STATE_STYLES = {
+STATE_STYLES: dict[str, str] = {
     AgentState.CONNECTED: "bold green",
     AgentState.LOST: "bold yellow",
     AgentState.DISCONNECTED: "dim",
