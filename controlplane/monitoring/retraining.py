@@ -206,9 +206,9 @@ def register_result(
 
 
 def experiments_engine() -> Any | None:
-    """The experiments engine module, when that area provides start_experiment."""
+    """The experiments commands module, when that area provides start_experiment."""
     try:
-        module = importlib.import_module("controlplane.experiments.engine")
+        module = importlib.import_module("controlplane.experiments.commands")
     except ImportError:
         return None
     if not callable(getattr(module, "start_experiment", None)) or not hasattr(module, "ExperimentSpec"):
