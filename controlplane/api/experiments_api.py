@@ -14,17 +14,9 @@ from controlplane.experiments import commands, offline
 from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec, validate_reason
 from core.errors import InvalidInput
 from core.names import validate_name
+from core.vocabulary import ExperimentState, ServingRole
 from protos import common_pb2, controlplane_pb2
 
-STATE_TO_PROTO = {
-    "running": controlplane_pb2.EXPERIMENT_RUNNING,
-    "paused": controlplane_pb2.EXPERIMENT_PAUSED,
-    "stopped": controlplane_pb2.EXPERIMENT_STOPPED,
-    "aborted": controlplane_pb2.EXPERIMENT_ABORTED,
-    "rolled_back": controlplane_pb2.EXPERIMENT_ROLLED_BACK,
-    "promoted": controlplane_pb2.EXPERIMENT_PROMOTED,
-    "completed": controlplane_pb2.EXPERIMENT_COMPLETED,
-}
 NAN = math.nan
 
 
@@ -97,13 +89,12 @@ def config_message(config: dict[str, Any]) -> controlplane_pb2.ExperimentConfig:
 def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.ExperimentAnalysis:
     if not data:
         return controlplane_pb2.ExperimentAnalysis(decision="not_enough_data")
-    roles = {"champion": common_pb2.ROLE_CHAMPION, "challenger": common_pb2.ROLE_CHALLENGER}
     return controlplane_pb2.ExperimentAnalysis(
         metric=data.get("metric", ""),
         arms=[
             controlplane_pb2.ArmSummary(
                 version=convert.ref(a["model"], a["version"]),
-                role=roles.get(a.get("role", ""), common_pb2.ROLE_SHADOW),
+                role=convert.wire_or(ServingRole, a.get("role", ""), common_pb2.ROLE_SHADOW),
                 requests=int(a.get("requests", 0)),
                 rows=int(a.get("rows", 0)),
                 n=int(a.get("n", 0)),
@@ -139,7 +130,7 @@ def experiment_message(info: ExperimentInfo) -> controlplane_pb2.Experiment:
     return controlplane_pb2.Experiment(
         name=info.name,
         config=config_message(info.config),
-        state=STATE_TO_PROTO.get(info.state, controlplane_pb2.EXPERIMENT_STATE_UNSPECIFIED),
+        state=convert.wire_or(ExperimentState, info.state, controlplane_pb2.EXPERIMENT_STATE_UNSPECIFIED),
         champion=convert.ref(*info.champion),
         step_index=info.step_index,
         current_percent=info.current_percent,
