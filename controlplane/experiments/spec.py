@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from controlplane.deployments import NewSplit, check_compatible
-from controlplane.experiments.analysis import METRICS
+from controlplane.experiments.estimates import METRICS
 from controlplane.store.models import ModelVersionRow
 from core.errors import FailedPrecondition, InvalidInput
 from core.names import validate_name
