@@ -41,7 +41,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from controlplane import audit
-from controlplane.agenthub.agents import FleetApplied, fleet_applied
+from controlplane.agenthub.fleet import FleetApplied, fleet_applied
 from controlplane.context import Context
 from controlplane.deployments import NewSplit, apply_change
 from controlplane.domain import Principal, Role
