@@ -29,8 +29,8 @@ from controlplane.store.models import (
 )
 from core.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from core.names import validate_name
+from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ExperimentState, ServingRole
 
-ACTIVE_EXPERIMENT_STATES = ("running", "paused")
 MAX_HISTORY = 1000
 
 
@@ -38,7 +38,7 @@ MAX_HISTORY = 1000
 class NewSplit:
     version: ModelVersionRow
     weight: int
-    role: str  # champion | challenger | shadow
+    role: ServingRole
 
 
 def find_deployment(session: Session, name: str, *, lock: bool = False) -> DeploymentRow:
@@ -148,10 +148,10 @@ def apply_change(
         raise Conflict(f"deployment {row.name!r} changed concurrently; re-read and try again")
     old_champion = session.scalar(
         select(TrafficSplitRow.version_id).where(
-            TrafficSplitRow.deployment_id == row.id, TrafficSplitRow.role == "champion"
+            TrafficSplitRow.deployment_id == row.id, TrafficSplitRow.role == ServingRole.CHAMPION
         )
     )
-    new_champion = next((s.version.id for s in splits if s.role == "champion"), None)
+    new_champion = next((s.version.id for s in splits if s.role == ServingRole.CHAMPION), None)
     if old_champion is not None and new_champion is not None and old_champion != new_champion:
         session.execute(
             update(DeploymentRow)
@@ -209,7 +209,7 @@ def apply_change(
         **(details or {}),
     )
     if ended is not None:
-        ended.state = "aborted"
+        ended.state = ExperimentState.ABORTED
         ended.ended_at = utcnow()
         ended.status_reason = f"ended by a manual {action} ({principal.name})"
         audit.record(session, principal, "experiment.abort", ended.name, reason=ended.status_reason)
@@ -276,9 +276,8 @@ def deploy(
                 row = DeploymentRow(name=deployment, generation=0, salt=secrets.token_hex(8))
                 session.add(row)
                 session.flush()
-            generation, info = operator_change(
-                session, principal, row, [NewSplit(target, 100, "champion")], "deploy", reason, expected_generation
-            )
+            splits = [NewSplit(target, 100, ServingRole.CHAMPION)]
+            generation, info = operator_change(session, principal, row, splits, "deploy", reason, expected_generation)
     except IntegrityError as exc:
         raise Conflict(f"deployment {deployment!r} was created concurrently; try again") from exc
     ctx.events.publish("deployment", deployment, f"generation {generation}: {model}:{version} at 100%")
@@ -309,7 +308,9 @@ def set_traffic(
         champion_id = champion.id if champion and any(v.id == champion.id for v, _ in live) else None
         if champion_id is None:
             champion_id = max(live, key=lambda p: p[1])[0].id
-        splits = [NewSplit(v, w, "champion" if v.id == champion_id else "challenger") for v, w in live]
+        splits = [
+            NewSplit(v, w, ServingRole.CHAMPION if v.id == champion_id else ServingRole.CHALLENGER) for v, w in live
+        ]
         generation, info = operator_change(
             session, principal, row, splits, "traffic.set", reason, expected_generation
         )
@@ -350,9 +351,8 @@ def rollback(
             assert reference is not None
             if reference.model != target.model:
                 raise InvalidInput(f"{target.model}:{target.version} is not a version of {reference.model!r}")
-        generation, info = operator_change(
-            session, principal, row, [NewSplit(target, 100, "champion")], "rollback", reason, expected_generation
-        )
+        splits = [NewSplit(target, 100, ServingRole.CHAMPION)]
+        generation, info = operator_change(session, principal, row, splits, "rollback", reason, expected_generation)
     ctx.events.publish(
         "deployment", deployment, f"generation {generation}: rolled back to {target.model}:{target.version}"
     )

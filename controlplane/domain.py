@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from core.vocabulary import ServingRole
+
 #: how long a WaitForSync (`traffic set --wait`) waits by default, and at the most
 DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 600.0
@@ -61,7 +63,7 @@ class VersionInfo:
 class SplitInfo:
     version: VersionInfo
     weight: int
-    role: str  # champion | challenger | shadow
+    role: str  # a ServingRole (stored as its word)
     position: int = 0
 
 
@@ -85,7 +87,7 @@ class DeploymentInfo:
     @property
     def champion(self) -> VersionInfo | None:
         for split in self.splits:
-            if split.role == "champion":
+            if split.role == ServingRole.CHAMPION:
                 return split.version
         return None
 

@@ -119,6 +119,9 @@ class Health(StrEnum):
         return _HEALTH_FROM_WIRE.get(value, Health.UNKNOWN)
 
 
+#: what an alert's severity may be
+ALERT_SEVERITIES = (Health.WARNING, Health.CRITICAL)
+
 _HEALTH_RANK = {Health.UNKNOWN: 0, Health.HEALTHY: 1, Health.WARNING: 2, Health.CRITICAL: 3}
 _HEALTH_TO_WIRE = {
     Health.UNKNOWN: common_pb2.HEALTH_UNKNOWN,
@@ -144,6 +147,9 @@ class AlertState(StrEnum):
         except KeyError:
             raise ValueError(f"unknown alert state {value}") from None
 
+
+#: not resolved yet: one per key at most
+ACTIVE_ALERT_STATES = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 
 _ALERT_TO_WIRE = {
     AlertState.OPEN: controlplane_pb2.ALERT_OPEN,

@@ -1,7 +1,9 @@
-"""What the control plane knows about its serving agents: who they are, what they applied.
+"""What the control plane records about its serving agents: who they are, their connection state,
+what they applied or refused.
 
-Domain functions (one transaction each) used by the AgentHub stream handler and the ControlPlane's
-ListAgents / WaitForSync. They return plain objects, never ORM rows.
+Domain functions (one transaction each) used by the AgentHub stream handler. They return plain
+objects, never ORM rows. What the fleet serves, read back for ListAgents / WaitForSync and the
+rollout engine, is `fleet.py`.
 """
 
 from __future__ import annotations
@@ -10,23 +12,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from controlplane.agenthub.snapshot import digest_of
 from controlplane.context import Context
-from controlplane.deployments import deployment_info, find_deployment
 from controlplane.store.db import upsert_statement
-from controlplane.store.models import AgentDeploymentRow, AgentRow, DeploymentRow, utcnow
+from controlplane.store.models import AgentDeploymentRow, AgentRow, utcnow
 from core.errors import InvalidInput
 from core.names import NAME_LENGTH, validate_name
-
-CONNECTED = "connected"
-DISCONNECTED = "disconnected"
-LOST = "lost"
-STOPPED = "stopped"  # said Goodbye: shut down on purpose
+from core.vocabulary import AgentState
 
 MAX_LABELS = 64
 MAX_LABEL_TEXT = 256
@@ -47,72 +42,6 @@ class AgentHello:
     applied: dict[str, int]
     #: DeploymentSnapshot.digest of what it serves (empty from agents that send none)
     digests: dict[str, str] = field(default_factory=dict)
-
-
-def counts_as_applied(applied: int, digest: str, target: int, current: int, current_digest: str) -> bool:
-    """Does an agent that applied generation `applied` (content `digest`) serve generation
-    `target` of a deployment that is now at `current` (content `current_digest`)?
-
-    Numbers alone lie once a database restore makes generations repeat: an agent ahead of the
-    store serves something the store no longer knows, and at the current number only the same
-    content counts. An older generation cannot be checked by content: by number, as before.
-    """
-    if applied > current:
-        return False
-    if applied == current and digest and current_digest:
-        return digest == current_digest
-    return applied >= target
-
-
-@dataclass(frozen=True)
-class DeploymentSync:
-    deployment: str
-    applied_generation: int
-    applied_digest: str
-    desired_generation: int
-    desired_digest: str
-
-    @property
-    def in_sync(self) -> bool:
-        return counts_as_applied(
-            self.applied_generation,
-            self.applied_digest,
-            self.desired_generation,
-            self.desired_generation,
-            self.desired_digest,
-        )
-
-
-@dataclass(frozen=True)
-class AgentStatus:
-    id: str
-    name: str
-    host: str
-    address: str
-    labels: dict[str, str]
-    state: str
-    last_seen: datetime
-    connected_at: datetime
-    last_nack: str
-    deployments: list[DeploymentSync] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SyncStatus:
-    deployment: str
-    generation: int
-    synced: list[str]
-    lagging: list[str]  # "name (at generation N[; refused: reason])"
-    refused: list[str] = field(default_factory=list)  # names of lagging agents that refused it
-
-    @property
-    def in_sync(self) -> bool:
-        return not self.lagging
-
-    @property
-    def settled(self) -> bool:
-        """Nothing left to wait for: every agent applied the generation or refused it."""
-        return len(self.refused) == len(self.lagging)
 
 
 def validate_hello(
@@ -256,7 +185,7 @@ def agent_connected(ctx: Context, hello: AgentHello) -> Connected:
         row.host = hello.host
         row.address = hello.address
         row.labels = hello.labels
-        row.state = CONNECTED
+        row.state = AgentState.CONNECTED
         row.last_seen = now
         row.connected_at = now
         session.flush()
@@ -310,7 +239,7 @@ def record_nack(
         _set_refused(session, agent_id, refused or {})
 
 
-def set_state(ctx: Context, agent_id: str, state: str, epoch: datetime | None = None) -> str | None:
+def set_state(ctx: Context, agent_id: str, state: AgentState, epoch: datetime | None = None) -> str | None:
     """Set the agent's state; returns the state before, or None when nothing changed because the
     agent is unknown or, with `epoch`, a newer stream has connected since that epoch."""
     with ctx.db.session() as session:
@@ -333,7 +262,7 @@ def touch(ctx: Context, streams: Mapping[str, datetime]) -> None:
             session.execute(
                 update(AgentRow)
                 .where(AgentRow.id == agent_id, AgentRow.connected_at == epoch)
-                .values(last_seen=now, state=CONNECTED)
+                .values(last_seen=now, state=AgentState.CONNECTED)
             )
 
 
@@ -343,8 +272,10 @@ def reset_at_start(ctx: Context) -> list[str]:
     Returns the agents that were up (or just gone) before, which may still come back.
     """
     with ctx.db.session() as session:
-        ids = list(session.scalars(select(AgentRow.id).where(AgentRow.state.in_((CONNECTED, DISCONNECTED)))))
-        session.execute(update(AgentRow).where(AgentRow.state == CONNECTED).values(state=DISCONNECTED))
+        was_up = AgentRow.state.in_((AgentState.CONNECTED, AgentState.DISCONNECTED))
+        ids = list(session.scalars(select(AgentRow.id).where(was_up)))
+        connected = AgentRow.state == AgentState.CONNECTED
+        session.execute(update(AgentRow).where(connected).values(state=AgentState.DISCONNECTED))
         return ids
 
 
@@ -352,123 +283,3 @@ def agent_name(ctx: Context, agent_id: str) -> str:
     with ctx.db.session() as session:
         row = session.get(AgentRow, agent_id)
         return row.name if row is not None else agent_id
-
-
-def _desired(session: Session, row: DeploymentRow) -> tuple[int, str]:
-    """A deployment's current generation and the digest of what agents should serve for it."""
-    return row.generation, digest_of(deployment_info(session, row))
-
-
-def list_agents(ctx: Context) -> list[AgentStatus]:
-    with ctx.db.session() as session:
-        desired = {r.name: _desired(session, r) for r in session.scalars(select(DeploymentRow))}
-        applied: dict[str, dict[str, tuple[int, str]]] = {}
-        for row in session.scalars(select(AgentDeploymentRow)):
-            applied.setdefault(row.agent_id, {})[row.deployment] = (row.applied_generation, row.applied_digest)
-        out = []
-        for row in session.scalars(select(AgentRow).order_by(AgentRow.name, AgentRow.id)):
-            mine = applied.get(row.id, {})
-            out.append(
-                AgentStatus(
-                    id=row.id,
-                    name=row.name,
-                    host=row.host,
-                    address=row.address,
-                    labels={str(k): str(v) for k, v in (row.labels or {}).items()},
-                    state=row.state,
-                    last_seen=row.last_seen,
-                    connected_at=row.connected_at,
-                    last_nack=row.last_nack,
-                    deployments=[
-                        DeploymentSync(name, *mine.get(name, (0, "")), generation, digest)
-                        for name, (generation, digest) in sorted(desired.items())
-                    ],
-                )
-            )
-        return out
-
-
-@dataclass(frozen=True)
-class FleetApplied:
-    """Whether every connected agent serves a generation of a deployment (a rollout step is live)."""
-
-    generation: int
-    connected: int
-    applied: int
-    #: when the last of them applied it (None until all of them have, or with no agent connected)
-    at: datetime | None
-
-
-def fleet_applied(ctx: Context, deployment: str, generation: int = 0) -> FleetApplied:
-    """Have all connected agents applied `generation` (0: the current one) of the deployment?
-
-    `at` is the latest ACK time among them (a later change's ACK moves it later, never earlier):
-    traffic at that generation's weights flows from then on, on every agent.
-    """
-    with ctx.db.session() as session:
-        row = find_deployment(session, deployment)
-        current, digest = _desired(session, row)
-        target = generation or current
-        rows = session.execute(
-            select(
-                AgentDeploymentRow.applied_generation, AgentDeploymentRow.applied_digest, AgentDeploymentRow.updated_at
-            )
-            .select_from(AgentRow)
-            .outerjoin(
-                AgentDeploymentRow,
-                (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
-            )
-            .where(AgentRow.state == CONNECTED)
-        ).all()
-    applied = [
-        r.updated_at
-        for r in rows
-        if counts_as_applied(r.applied_generation or 0, r.applied_digest or "", target, current, digest)
-    ]
-    at = max(applied) if rows and len(applied) == len(rows) else None
-    return FleetApplied(target, len(rows), len(applied), at)
-
-
-def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatus:
-    """Which connected agents have applied `generation` (0: the current one) of the deployment."""
-    if generation < 0:
-        raise InvalidInput(f"generation must not be negative, got {generation}")
-    with ctx.db.session() as session:
-        row = find_deployment(session, deployment)
-        if generation > row.generation:
-            raise InvalidInput(
-                f"deployment {deployment!r} is at generation {row.generation}; generation {generation} "
-                "does not exist yet"
-            )
-        current, digest = _desired(session, row)
-        target = generation or current
-        rows = session.execute(
-            select(
-                AgentRow.id,
-                AgentRow.name,
-                AgentRow.last_nack,
-                AgentDeploymentRow.applied_generation,
-                AgentDeploymentRow.applied_digest,
-                AgentDeploymentRow.refused_generation,
-            )
-            .outerjoin(
-                AgentDeploymentRow,
-                (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
-            )
-            .where(AgentRow.state == CONNECTED)
-            .order_by(AgentRow.name)
-        ).all()
-
-    def applied(r: Any) -> bool:
-        return counts_as_applied(r.applied_generation or 0, r.applied_digest or "", target, current, digest)
-
-    def where(r: Any) -> str:
-        at = r.applied_generation or 0
-        other = " of other content" if at >= target else ""  # a restored store repeats numbers
-        return f"at generation {at}{other}" + (f"; refused: {r.last_nack}" if r.last_nack else "")
-
-    synced = [r.name for r in rows if applied(r)]
-    behind = [r for r in rows if not applied(r)]
-    lagging = [f"{r.name} ({where(r)})" for r in behind]
-    refused = [r.name for r in behind if (r.refused_generation or 0) >= target]
-    return SyncStatus(deployment, target, synced, lagging, refused)

@@ -32,6 +32,7 @@ from controlplane.agenthub import agents
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
 from core.errors import FailedPrecondition
+from core.vocabulary import AgentState, Health
 from protos import agent_pb2
 
 log = logging.getLogger("sluice.agenthub")
@@ -208,7 +209,7 @@ class AgentHub:
         )
         self.sessions[hello.id] = session
         self.departed.pop(hello.id, None)
-        if connected.previous == agents.LOST:
+        if connected.previous == AgentState.LOST:
             await self._alert(resolve=True, kind="agent_lost", agent_id=hello.id)
         self.ctx.events.publish("agent", "", f"agent {hello.name} connected from {hello.address or peer}")
         log.info("agent %s (%s) connected from %s", hello.name, hello.id, peer)
@@ -233,7 +234,7 @@ class AgentHub:
         if session.lost or self._stopping:
             return
         # Stopped on purpose (it said Goodbye): never lost, no alert. Otherwise it may come back, or be lost.
-        state = agents.STOPPED if session.leaving else agents.DISCONNECTED
+        state = AgentState.STOPPED if session.leaving else AgentState.DISCONNECTED
         if not session.leaving:
             self.departed[session.agent_id] = (session.last_seen, session.epoch)
         # The stream's handler is often being cancelled right now (the peer went away): the record
@@ -299,7 +300,7 @@ class AgentHub:
                 kind="snapshot_nack",
                 agent_id=session.agent_id,
                 deployment=deployment,
-                severity="warning",
+                severity=Health.WARNING,
                 message=f"agent {session.name} refused snapshot {nack.snapshot_id}: {reason}",
             )
         self.ctx.events.publish("agent", "", f"agent {session.name} refused snapshot: {reason}")
@@ -370,15 +371,15 @@ class AgentHub:
                 log.exception("could not record agent heartbeats")
 
     async def _mark_lost(self, agent_id: str, name: str, silent: float, epoch: datetime | None) -> None:
-        previous = await self.run(agents.set_state, self.ctx, agent_id, agents.LOST, epoch)
-        if previous is None or previous == agents.LOST:
+        previous = await self.run(agents.set_state, self.ctx, agent_id, AgentState.LOST, epoch)
+        if previous is None or previous == AgentState.LOST:
             return  # reconnected since (a newer epoch), unknown, or already lost
         log.warning("agent %s lost: silent for %.1f s", name, silent)
         await self._alert(
             resolve=False,
             kind="agent_lost",
             agent_id=agent_id,
-            severity="warning",
+            severity=Health.WARNING,
             message=(
                 f"agent {name} has been silent for {silent:.0f} s "
                 f"({self.ctx.config.agents.lost_after_missed} missed heartbeats)"

@@ -9,6 +9,7 @@ from controlplane import deployments
 from controlplane.api import convert
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo
+from core.vocabulary import ServingRole
 from protos import agent_pb2
 
 
@@ -20,7 +21,7 @@ def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
             version=convert.ref(s.version.model, s.version.version),
             sha256=s.version.sha256,
             weight=s.weight,
-            role=convert.ROLE_TO_PROTO[s.role],
+            role=ServingRole(s.role).to_wire(),
             baseline=convert.baseline(s.version.baseline),
             task=s.version.task,
         )

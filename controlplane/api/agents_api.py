@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-from controlplane.agenthub import agents
+from controlplane.agenthub import fleet
 from controlplane.api import convert
 from controlplane.api.base import ServiceBase
 from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
@@ -19,7 +19,7 @@ from protos import controlplane_pb2
 POLL_SECONDS = 0.5
 
 
-def _agent(status: agents.AgentStatus) -> controlplane_pb2.AgentInfo:
+def _agent(status: fleet.AgentStatus) -> controlplane_pb2.AgentInfo:
     return controlplane_pb2.AgentInfo(
         id=status.id,
         name=status.name,
@@ -46,7 +46,7 @@ class AgentsApi(ServiceBase):
     async def ListAgents(
         self, request: controlplane_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.ListAgentsResponse:
-        found = await self.run(agents.list_agents, self.ctx)
+        found = await self.run(fleet.list_agents, self.ctx)
         return controlplane_pb2.ListAgentsResponse(agents=[_agent(a) for a in found])
 
     async def WaitForSync(
@@ -64,7 +64,7 @@ class AgentsApi(ServiceBase):
         events = self.ctx.events.subscribe()
         try:
             while True:
-                status = await self.run(agents.sync_status, self.ctx, request.deployment, request.generation)
+                status = await self.run(fleet.sync_status, self.ctx, request.deployment, request.generation)
                 remaining = deadline - time.monotonic()
                 if status.settled or remaining <= 0:  # applied everywhere, or refused where not
                     break

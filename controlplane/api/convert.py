@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from controlplane.domain import AuditEntry, DeploymentInfo, HistoryEntry, VersionInfo
 from core.errors import InvalidInput
 from core.names import validate_name
+from core.vocabulary import AlertState, ExperimentState, Health, ServingRole
 from protos import common_pb2, controlplane_pb2
 
-ROLE_TO_PROTO = {
-    "champion": common_pb2.ROLE_CHAMPION,
-    "challenger": common_pb2.ROLE_CHALLENGER,
-    "shadow": common_pb2.ROLE_SHADOW,
-}
-ROLE_FROM_PROTO = {v: k for k, v in ROLE_TO_PROTO.items()}
+_Word = TypeVar("_Word", ServingRole, ExperimentState, Health, AlertState)
+
+
+def wire_or(vocabulary: type[_Word], word: str, default: int) -> int:
+    """The wire value of a stored word; `default` for a word this build does not know."""
+    try:
+        return int(vocabulary(word).to_wire())
+    except ValueError:
+        return default
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
@@ -108,7 +112,7 @@ def deployment(info: DeploymentInfo) -> controlplane_pb2.Deployment:
             common_pb2.TrafficSplit(
                 version=ref(s.version.model, s.version.version),
                 weight=s.weight,
-                role=ROLE_TO_PROTO[s.role],
+                role=ServingRole(s.role).to_wire(),
                 sha256=s.version.sha256,
             )
             for s in info.splits
@@ -128,9 +132,7 @@ def history_entry(entry: HistoryEntry) -> controlplane_pb2.HistoryEntry:
     for s in entry.splits:
         model, _, ver = s["version"].partition(":")
         splits.append(
-            common_pb2.TrafficSplit(
-                version=ref(model, ver), weight=s["weight"], role=ROLE_TO_PROTO[s["role"]]
-            )
+            common_pb2.TrafficSplit(version=ref(model, ver), weight=s["weight"], role=ServingRole(s["role"]).to_wire())
         )
     return controlplane_pb2.HistoryEntry(
         id=entry.id,

@@ -10,35 +10,21 @@ import grpc
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
-from controlplane.experiments import engine, offline
+from controlplane.experiments import commands, offline
+from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec, validate_reason
 from core.errors import InvalidInput
 from core.names import validate_name
+from core.vocabulary import ExperimentState, ServingRole
 from protos import common_pb2, controlplane_pb2
 
-STATE_TO_PROTO = {
-    "running": controlplane_pb2.EXPERIMENT_RUNNING,
-    "paused": controlplane_pb2.EXPERIMENT_PAUSED,
-    "stopped": controlplane_pb2.EXPERIMENT_STOPPED,
-    "aborted": controlplane_pb2.EXPERIMENT_ABORTED,
-    "rolled_back": controlplane_pb2.EXPERIMENT_ROLLED_BACK,
-    "promoted": controlplane_pb2.EXPERIMENT_PROMOTED,
-    "completed": controlplane_pb2.EXPERIMENT_COMPLETED,
-}
-MAX_REASON = 2000
 NAN = math.nan
-
-
-def _reason(text: str) -> str:
-    if len(text) > MAX_REASON:
-        raise InvalidInput(f"the reason is {len(text)} characters; the limit is {MAX_REASON}")
-    return text
 
 
 def _num(value: Any) -> float:
     return NAN if value is None else float(value)
 
 
-def spec_from_config(config: controlplane_pb2.ExperimentConfig) -> engine.ExperimentSpec:
+def spec_from_config(config: controlplane_pb2.ExperimentConfig) -> ExperimentSpec:
     """The wire config as a domain spec; proto3 zeros mean "the default"."""
     if not config.deployment:
         raise InvalidInput("the experiment needs a deployment (--deployment)")
@@ -48,7 +34,7 @@ def spec_from_config(config: controlplane_pb2.ExperimentConfig) -> engine.Experi
         raise InvalidInput(f"alpha is {config.alpha!r}; it must lie strictly between 0 and 1 (e.g. 0.05)")
     if config.hold_seconds < 0 or not math.isfinite(config.hold_seconds):
         raise InvalidInput(f"hold is {config.hold_seconds!r} s; it must be a number >= 0")
-    return engine.ExperimentSpec(
+    return ExperimentSpec(
         deployment=config.deployment,
         challenger=challenger,
         traffic_percent=config.traffic_percent or 10,
@@ -103,13 +89,12 @@ def config_message(config: dict[str, Any]) -> controlplane_pb2.ExperimentConfig:
 def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.ExperimentAnalysis:
     if not data:
         return controlplane_pb2.ExperimentAnalysis(decision="not_enough_data")
-    roles = {"champion": common_pb2.ROLE_CHAMPION, "challenger": common_pb2.ROLE_CHALLENGER}
     return controlplane_pb2.ExperimentAnalysis(
         metric=data.get("metric", ""),
         arms=[
             controlplane_pb2.ArmSummary(
                 version=convert.ref(a["model"], a["version"]),
-                role=roles.get(a.get("role", ""), common_pb2.ROLE_SHADOW),
+                role=convert.wire_or(ServingRole, a.get("role", ""), common_pb2.ROLE_SHADOW),
                 requests=int(a.get("requests", 0)),
                 rows=int(a.get("rows", 0)),
                 n=int(a.get("n", 0)),
@@ -140,12 +125,12 @@ def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.Experiment
     )
 
 
-def experiment_message(info: engine.ExperimentInfo) -> controlplane_pb2.Experiment:
+def experiment_message(info: ExperimentInfo) -> controlplane_pb2.Experiment:
     """An ExperimentInfo as the wire message (also usable by GetStatus)."""
     return controlplane_pb2.Experiment(
         name=info.name,
         config=config_message(info.config),
-        state=STATE_TO_PROTO.get(info.state, controlplane_pb2.EXPERIMENT_STATE_UNSPECIFIED),
+        state=convert.wire_or(ExperimentState, info.state, controlplane_pb2.EXPERIMENT_STATE_UNSPECIFIED),
         champion=convert.ref(*info.champion),
         step_index=info.step_index,
         current_percent=info.current_percent,
@@ -173,14 +158,19 @@ class ExperimentsApi(ServiceBase):
             raise InvalidInput("the experiment needs a config (deployment, challenger...)")
         spec = spec_from_config(request.config)
         info = await self.run(
-            engine.start_experiment, self.ctx, current_principal(), request.name, spec, _reason(request.reason)
+            commands.start_experiment,
+            self.ctx,
+            current_principal(),
+            request.name,
+            spec,
+            validate_reason(request.reason),
         )
         return experiment_message(info)
 
     async def GetExperiment(
         self, request: controlplane_pb2.ExperimentRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.Experiment:
-        info = await self.run(engine.get_experiment, self.ctx, _name(request))
+        info = await self.run(commands.get_experiment, self.ctx, _name(request))
         return experiment_message(info)
 
     async def ListExperiments(
@@ -188,14 +178,14 @@ class ExperimentsApi(ServiceBase):
     ) -> controlplane_pb2.ListExperimentsResponse:
         if request.deployment:
             validate_name("deployment", request.deployment)
-        infos = await self.run(engine.list_experiments, self.ctx, request.deployment, request.include_finished)
+        infos = await self.run(commands.list_experiments, self.ctx, request.deployment, request.include_finished)
         return controlplane_pb2.ListExperimentsResponse(experiments=[experiment_message(i) for i in infos])
 
     async def StopExperiment(
         self, request: controlplane_pb2.ExperimentRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.Experiment:
         info = await self.run(
-            engine.stop_experiment, self.ctx, current_principal(), _name(request), _reason(request.reason)
+            commands.stop_experiment, self.ctx, current_principal(), _name(request), validate_reason(request.reason)
         )
         return experiment_message(info)
 
@@ -203,7 +193,7 @@ class ExperimentsApi(ServiceBase):
         self, request: controlplane_pb2.ExperimentRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.Experiment:
         info = await self.run(
-            engine.resume_experiment, self.ctx, current_principal(), _name(request), _reason(request.reason)
+            commands.resume_experiment, self.ctx, current_principal(), _name(request), validate_reason(request.reason)
         )
         return experiment_message(info)
 
@@ -211,14 +201,16 @@ class ExperimentsApi(ServiceBase):
         self, request: controlplane_pb2.ExperimentRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.Experiment:
         info = await self.run(
-            engine.abort_experiment, self.ctx, current_principal(), _name(request), _reason(request.reason)
+            commands.abort_experiment, self.ctx, current_principal(), _name(request), validate_reason(request.reason)
         )
         return experiment_message(info)
 
     async def Promote(
         self, request: controlplane_pb2.ExperimentRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.Deployment:
-        info = await self.run(engine.promote, self.ctx, current_principal(), _name(request), _reason(request.reason))
+        info = await self.run(
+            commands.promote, self.ctx, current_principal(), _name(request), validate_reason(request.reason)
+        )
         return convert.deployment(info)
 
     async def Evaluate(

@@ -13,20 +13,10 @@ from controlplane.monitoring import alerts, query, retraining, status
 from controlplane.monitoring.health import DeploymentHealth, VersionHealth
 from core.errors import InvalidInput
 from core.names import validate_name
+from core.vocabulary import AlertState, Health, ServingRole
 from protos import common_pb2, controlplane_pb2
 
 MAX_WINDOW_SECONDS = 400 * 86400.0
-HEALTH_TO_PROTO = {
-    "unknown": common_pb2.HEALTH_UNKNOWN,
-    "healthy": common_pb2.HEALTH_HEALTHY,
-    "warning": common_pb2.HEALTH_WARNING,
-    "critical": common_pb2.HEALTH_CRITICAL,
-}
-ALERT_STATE_TO_PROTO = {
-    "open": controlplane_pb2.ALERT_OPEN,
-    "acknowledged": controlplane_pb2.ALERT_ACKNOWLEDGED,
-    "resolved": controlplane_pb2.ALERT_RESOLVED,
-}
 
 
 def _seconds(value: float, what: str) -> float:
@@ -40,9 +30,9 @@ def _seconds(value: float, what: str) -> float:
 def version_status(v: VersionHealth) -> controlplane_pb2.VersionStatus:
     return controlplane_pb2.VersionStatus(
         version=convert.ref(v.version.model, v.version.version),
-        role=convert.ROLE_TO_PROTO.get(v.role, common_pb2.ROLE_UNSPECIFIED),
+        role=convert.wire_or(ServingRole, v.role, common_pb2.ROLE_UNSPECIFIED),
         weight=v.weight,
-        health=HEALTH_TO_PROTO[v.state],
+        health=v.state.to_wire(),
         reasons=v.reasons,
         requests=v.requests,
         errors=v.errors,
@@ -60,7 +50,7 @@ def version_status(v: VersionHealth) -> controlplane_pb2.VersionStatus:
             for d in v.drift
         ],
         metrics=[
-            controlplane_pb2.MetricValue(name=j.name, value=j.value, state=HEALTH_TO_PROTO[j.state])
+            controlplane_pb2.MetricValue(name=j.name, value=j.value, state=j.state.to_wire())
             for j in v.judgements
         ],
         rejected_inputs=v.rejected_inputs,
@@ -71,7 +61,7 @@ def version_status(v: VersionHealth) -> controlplane_pb2.VersionStatus:
 def deployment_status(h: DeploymentHealth) -> controlplane_pb2.DeploymentStatus:
     message = controlplane_pb2.DeploymentStatus(
         deployment=convert.deployment(h.deployment),
-        health=HEALTH_TO_PROTO[h.state],
+        health=h.state.to_wire(),
         versions=[version_status(v) for v in h.versions],
         agents_in_sync=h.agents_in_sync,
         agents_total=h.agents_total,
@@ -90,8 +80,8 @@ def alert_message(a: alerts.AlertInfo) -> controlplane_pb2.Alert:
         deployment=a.deployment,
         version=convert.ref(a.model, a.version) if a.model else None,
         kind=a.kind,
-        severity=HEALTH_TO_PROTO.get(a.severity, common_pb2.HEALTH_UNKNOWN),
-        state=ALERT_STATE_TO_PROTO.get(a.state, controlplane_pb2.ALERT_STATE_UNSPECIFIED),
+        severity=convert.wire_or(Health, a.severity, common_pb2.HEALTH_UNKNOWN),
+        state=convert.wire_or(AlertState, a.state, controlplane_pb2.ALERT_STATE_UNSPECIFIED),
         message=a.message,
         value=a.value,
         occurrences=a.occurrences,

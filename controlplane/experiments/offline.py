@@ -19,9 +19,10 @@ import numpy as np
 
 from controlplane import audit
 from controlplane.context import Context
+from controlplane.datasets import NPY_MAGIC, load_dataset
 from controlplane.deployments import deployment_info, find_deployment
 from controlplane.domain import Principal
-from controlplane.experiments.engine import check_schema
+from controlplane.experiments.spec import check_schema
 from controlplane.registry import find_version
 from controlplane.stats import mcnemar_test, paired_t_test
 from controlplane.store.models import ModelVersionRow, utcnow
@@ -46,8 +47,6 @@ class EvaluateRequest:
 
 
 def _load(data: bytes, data_format: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
-    from controlplane.training import NPY_MAGIC, load_dataset
-
     if data_format not in ("", "csv", "npy"):
         raise InvalidInput(f"data format {data_format!r} is not supported; send csv or npy")
     if not data:
@@ -65,7 +64,7 @@ def _load(data: bytes, data_format: str, label_column: str) -> tuple[np.ndarray,
 
 
 def _predict(path: Path, x: np.ndarray, ref: str) -> tuple[str, np.ndarray]:
-    from runtime.model import ModelRuntime
+    from runtime.model import ModelRuntime  # onnxruntime loads only when an evaluation runs
 
     try:
         runtime = ModelRuntime(path)

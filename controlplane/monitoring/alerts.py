@@ -25,17 +25,16 @@ from sqlalchemy.orm import Session
 from controlplane import audit
 from controlplane.context import Context
 from controlplane.domain import Principal
+from controlplane.monitoring.state import state_of
 from controlplane.store.models import AgentRow, AlertRow, ModelVersionRow, utcnow
 from core.errors import FailedPrecondition, InvalidInput, NotFound
 from core.names import NAME_LENGTH
+from core.vocabulary import ACTIVE_ALERT_STATES, ALERT_SEVERITIES, AlertState, Health
 
 log = logging.getLogger("sluice.monitoring")
 
-SEVERITIES = ("warning", "critical")
-ACTIVE = ("open", "acknowledged")
 MAX_MESSAGE = 4000
 MAX_LIST = 1000
-_RANK = {"warning": 1, "critical": 2}
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,9 @@ def _lock_key(session: Session, deployment: str, kind: str, version_id: int | No
 def _active(
     session: Session, deployment: str, kind: str, version_id: int | None, agent_id: str | None
 ) -> AlertRow | None:
-    query = select(AlertRow).where(AlertRow.deployment == deployment, AlertRow.kind == kind, AlertRow.state.in_(ACTIVE))
+    query = select(AlertRow).where(
+        AlertRow.deployment == deployment, AlertRow.kind == kind, AlertRow.state.in_(ACTIVE_ALERT_STATES)
+    )
     query = query.where(AlertRow.version_id.is_(None) if version_id is None else AlertRow.version_id == version_id)
     query = query.where(AlertRow.agent_id.is_(None) if not agent_id else AlertRow.agent_id == agent_id)
     return session.scalars(query.order_by(AlertRow.id).with_for_update()).first()
@@ -178,8 +179,8 @@ def record_alert(
     caller passes both to `announce` once the transaction has committed.
     """
     _check_key(deployment, kind)
-    if severity not in SEVERITIES:
-        raise InvalidInput(f"alert severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    if severity not in ALERT_SEVERITIES:
+        raise InvalidInput(f"alert severity {severity!r} is not one of {', '.join(ALERT_SEVERITIES)}")
     message = message[:MAX_MESSAGE]
     agent_id = agent_id or None
     now = utcnow()
@@ -192,7 +193,7 @@ def record_alert(
             agent_id=agent_id,
             kind=kind,
             severity=severity,
-            state="open",
+            state=AlertState.OPEN,
             message=message,
             value=float(value),
             occurrences=1,
@@ -204,11 +205,11 @@ def record_alert(
         transition = "opened"
     else:
         transition = ""
-        if _RANK[severity] > _RANK.get(row.severity, 0):
+        if Health(severity).rank > Health(row.severity).rank:
             row.severity = severity
             transition = "escalated"
-            if row.state == "acknowledged":  # worse than what the operator acknowledged
-                row.state = "open"
+            if row.state == AlertState.ACKNOWLEDGED:  # worse than what the operator acknowledged
+                row.state = AlertState.OPEN
                 row.acknowledged_by = None
                 row.acknowledged_at = None
         row.message = message
@@ -228,8 +229,6 @@ def announce(ctx: Context, info: AlertInfo, transition: str) -> None:
         log.warning("alert %s %s: %s", info.id, transition, info.message)
     where = info.deployment or (f"agent {info.agent}" if info.agent else "control plane")
     ctx.events.publish("alert", info.deployment, f"alert {info.id} {transition}: {info.kind} on {where}")
-    from controlplane.monitoring.state import state_of
-
     sender = state_of(ctx).webhooks
     if sender is not None:
         sender.send(info.to_json(transition))
@@ -237,7 +236,7 @@ def announce(ctx: Context, info: AlertInfo, transition: str) -> None:
 
 def _resolve_row(session: Session, row: AlertRow) -> None:
     now = utcnow()
-    row.state = "resolved"
+    row.state = AlertState.RESOLVED
     row.resolved_at = now
     row.updated_at = now
 
@@ -297,7 +296,7 @@ def resolve_where(ctx: Context, ids: Iterable[int], why: str) -> int:
     infos = []
     with ctx.db.session() as session:
         for row in session.scalars(
-            select(AlertRow).where(AlertRow.id.in_(ids), AlertRow.state.in_(ACTIVE)).with_for_update()
+            select(AlertRow).where(AlertRow.id.in_(ids), AlertRow.state.in_(ACTIVE_ALERT_STATES)).with_for_update()
         ):
             _resolve_row(session, row)
             row.message = f"{row.message} (resolved: {why})"[:MAX_MESSAGE]
@@ -310,7 +309,7 @@ def resolve_where(ctx: Context, ids: Iterable[int], why: str) -> int:
 
 def active_alerts(ctx: Context, deployment: str | None = None) -> list[AlertInfo]:
     with ctx.db.session() as session:
-        query = select(AlertRow).where(AlertRow.state.in_(ACTIVE)).order_by(AlertRow.id)
+        query = select(AlertRow).where(AlertRow.state.in_(ACTIVE_ALERT_STATES)).order_by(AlertRow.id)
         if deployment is not None:
             query = query.where(AlertRow.deployment == deployment)
         return [_info(session, r) for r in session.scalars(query)]
@@ -320,7 +319,7 @@ def list_alerts(ctx: Context, include_resolved: bool = False, deployment: str = 
     with ctx.db.session() as session:
         query = select(AlertRow)
         if not include_resolved:
-            query = query.where(AlertRow.state.in_(ACTIVE))
+            query = query.where(AlertRow.state.in_(ACTIVE_ALERT_STATES))
         if deployment:
             query = query.where(AlertRow.deployment == deployment)
         rows = session.scalars(query.order_by(AlertRow.id.desc()).limit(MAX_LIST)).all()
@@ -331,7 +330,9 @@ def open_counts(ctx: Context) -> dict[str, int]:
     """Active alerts per severity (for Prometheus)."""
     with ctx.db.session() as session:
         rows = session.execute(
-            select(AlertRow.severity, func.count()).where(AlertRow.state.in_(ACTIVE)).group_by(AlertRow.severity)
+            select(AlertRow.severity, func.count())
+            .where(AlertRow.state.in_(ACTIVE_ALERT_STATES))
+            .group_by(AlertRow.severity)
         )
         return {severity: int(n) for severity, n in rows}
 
@@ -339,7 +340,9 @@ def open_counts(ctx: Context) -> dict[str, int]:
 def open_counts_by_deployment(ctx: Context) -> dict[str, int]:
     with ctx.db.session() as session:
         rows = session.execute(
-            select(AlertRow.deployment, func.count()).where(AlertRow.state.in_(ACTIVE)).group_by(AlertRow.deployment)
+            select(AlertRow.deployment, func.count())
+            .where(AlertRow.state.in_(ACTIVE_ALERT_STATES))
+            .group_by(AlertRow.deployment)
         )
         return {deployment: int(n) for deployment, n in rows}
 
@@ -352,11 +355,11 @@ def acknowledge(ctx: Context, principal: Principal, alert_id: int) -> AlertInfo:
         row = session.get(AlertRow, alert_id, with_for_update=True)
         if row is None:
             raise NotFound(f"no alert with id {alert_id}; `sluice alerts --all` lists them")
-        if row.state == "resolved":
+        if row.state == AlertState.RESOLVED:
             raise FailedPrecondition(f"alert {alert_id} is already resolved; nothing to acknowledge")
-        changed = row.state != "acknowledged"
+        changed = row.state != AlertState.ACKNOWLEDGED
         if changed:
-            row.state = "acknowledged"
+            row.state = AlertState.ACKNOWLEDGED
             row.acknowledged_by = principal.name
             row.acknowledged_at = utcnow()
             audit.record(session, principal, "alert.ack", f"alert:{alert_id}", kind=row.kind, deployment=row.deployment)

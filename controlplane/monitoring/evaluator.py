@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from controlplane.context import Context
 from controlplane.deployments import list_deployments
 from controlplane.monitoring import alerts
-from controlplane.monitoring.health import CRITICAL, WARNING, DeploymentHealth, deployment_health
+from controlplane.monitoring.health import DeploymentHealth, deployment_health
 from controlplane.monitoring.state import state_of
 from controlplane.store.models import utcnow
+from core.vocabulary import Health
 
 log = logging.getLogger("sluice.monitoring")
 
@@ -44,7 +45,7 @@ def evaluate_once(ctx: Context, now: datetime | None = None) -> list[DeploymentH
                 if judgement is None:
                     continue  # not enough samples: neither worse nor better
                 key = (dep.name, version.version.id, kind)
-                if judgement.state in (WARNING, CRITICAL):
+                if judgement.state in (Health.WARNING, Health.CRITICAL):
                     alerts.open_alert(
                         ctx,
                         deployment=dep.name,

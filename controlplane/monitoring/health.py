@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from controlplane.agenthub.agents import CONNECTED, LOST
 from controlplane.config import HealthConfig
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo, SplitInfo, VersionInfo
@@ -31,25 +30,24 @@ from controlplane.monitoring.query import merged_summary
 from controlplane.monitoring.summary import WindowSummary
 from controlplane.stats import ks_test, psi
 from controlplane.store.models import AgentDeploymentRow, AgentRow, ReservoirRow, utcnow
+from core.vocabulary import AgentState, Health, ServingRole
 
 log = logging.getLogger("sluice.monitoring")
 
-UNKNOWN, HEALTHY, WARNING, CRITICAL = "unknown", "healthy", "warning", "critical"
-RANK = {UNKNOWN: 0, HEALTHY: 1, WARNING: 2, CRITICAL: 3}
 #: fewest reservoir rows for a KS test
 KS_MIN_ROWS = 50
 BASELINE_CACHE = 32
 
 
-def worst(states: list[str]) -> str:
-    return max(states, key=lambda s: RANK[s], default=UNKNOWN)
+def worst(states: list[Health]) -> Health:
+    return max(states, key=lambda s: s.rank, default=Health.UNKNOWN)
 
 
 @dataclass(frozen=True)
 class Judgement:
     name: str  # the alert kind too: accuracy | mae | within_tolerance | latency_p95 | error_rate | drift
     value: float
-    state: str
+    state: Health
     reason: str = ""
 
 
@@ -66,7 +64,7 @@ class VersionHealth:
     version: VersionInfo
     role: str
     weight: int
-    state: str = UNKNOWN
+    state: Health = Health.UNKNOWN
     reasons: list[str] = field(default_factory=list)
     requests: int = 0
     errors: int = 0
@@ -90,7 +88,7 @@ class VersionHealth:
 @dataclass
 class DeploymentHealth:
     deployment: DeploymentInfo
-    state: str
+    state: Health
     versions: list[VersionHealth]
     agents_in_sync: int
     agents_total: int
@@ -104,18 +102,18 @@ class DeploymentHealth:
 
 def _high_is_bad(name: str, value: float, warning: float, critical: float, unit: str = "") -> Judgement:
     if critical > 0 and value > critical:
-        return Judgement(name, value, CRITICAL, f"{name} {value:.4g}{unit} > {critical:.4g}{unit} (critical)")
+        return Judgement(name, value, Health.CRITICAL, f"{name} {value:.4g}{unit} > {critical:.4g}{unit} (critical)")
     if warning > 0 and value > warning:
-        return Judgement(name, value, WARNING, f"{name} {value:.4g}{unit} > {warning:.4g}{unit} (warning)")
-    return Judgement(name, value, HEALTHY)
+        return Judgement(name, value, Health.WARNING, f"{name} {value:.4g}{unit} > {warning:.4g}{unit} (warning)")
+    return Judgement(name, value, Health.HEALTHY)
 
 
 def _low_is_bad(name: str, value: float, warning: float, critical: float) -> Judgement:
     if critical > 0 and value < critical:
-        return Judgement(name, value, CRITICAL, f"{name} {value:.4g} < {critical:.4g} (critical)")
+        return Judgement(name, value, Health.CRITICAL, f"{name} {value:.4g} < {critical:.4g} (critical)")
     if warning > 0 and value < warning:
-        return Judgement(name, value, WARNING, f"{name} {value:.4g} < {warning:.4g} (warning)")
-    return Judgement(name, value, HEALTHY)
+        return Judgement(name, value, Health.WARNING, f"{name} {value:.4g} < {warning:.4g} (warning)")
+    return Judgement(name, value, Health.HEALTHY)
 
 
 def feature_drift(
@@ -164,11 +162,11 @@ def judge_drift(drift: list[FeatureDriftInfo], config: HealthConfig) -> Judgemen
     threshold = config.ks_alpha / len(drift)
     ks_hits = [d for d in drift if not math.isnan(d.ks_p_value) and d.ks_p_value < threshold]
     if top.psi >= config.psi_critical:
-        state = CRITICAL
+        state = Health.CRITICAL
     elif top.psi >= config.psi_warning or ks_hits:
-        state = WARNING
+        state = Health.WARNING
     else:
-        return Judgement("drift", top.psi, HEALTHY)
+        return Judgement("drift", top.psi, Health.HEALTHY)
     if top.psi < config.psi_warning and ks_hits:
         worst_ks = min(ks_hits, key=lambda d: d.ks_p_value)
         reason = (
@@ -176,7 +174,7 @@ def judge_drift(drift: list[FeatureDriftInfo], config: HealthConfig) -> Judgemen
             f"(alpha {config.ks_alpha} / {len(drift)} features); PSI {worst_ks.psi:.3f}"
         )
         return Judgement("drift", top.psi, state, reason)
-    limit = config.psi_critical if state == CRITICAL else config.psi_warning
+    limit = config.psi_critical if state == Health.CRITICAL else config.psi_warning
     others = sorted((d for d in drift if d.drifted and d is not top), key=lambda d: -d.psi)
     reason = f"feature {top.feature} drifted: PSI {top.psi:.3f} >= {limit:g} ({state})"
     if not math.isnan(top.ks_p_value):
@@ -312,10 +310,10 @@ def agents_sync(ctx: Context, deployment: str, generation: int) -> tuple[int, in
                 AgentDeploymentRow,
                 (AgentDeploymentRow.agent_id == AgentRow.id) & (AgentDeploymentRow.deployment == deployment),
             )
-            .where(AgentRow.state.in_((CONNECTED, LOST)))
+            .where(AgentRow.state.in_((AgentState.CONNECTED, AgentState.LOST)))
         ).all()
-    connected = [g or 0 for state, g in rows if state == CONNECTED]
-    lost = sum(1 for state, g in rows if state == LOST and (g or 0) > 0)
+    connected = [g or 0 for state, g in rows if state == AgentState.CONNECTED]
+    lost = sum(1 for state, g in rows if state == AgentState.LOST and (g or 0) > 0)
     return sum(1 for g in connected if g >= generation), len(connected), lost
 
 
@@ -345,14 +343,13 @@ def deployment_health(
         versions=versions,
         agents_in_sync=in_sync,
         agents_total=total,
-        requests_per_second=sum(v.requests_per_second for v in versions if v.role != "shadow"),
+        requests_per_second=sum(v.requests_per_second for v in versions if v.role != ServingRole.SHADOW),
         open_alerts=open_alerts,
         agents_lost=lost,
     )
 
 
 def connected_agents(ctx: Context) -> int:
-    from sqlalchemy import func
-
+    query = select(func.count()).select_from(AgentRow).where(AgentRow.state == AgentState.CONNECTED)
     with ctx.db.session() as session:
-        return int(session.scalar(select(func.count()).select_from(AgentRow).where(AgentRow.state == CONNECTED)) or 0)
+        return int(session.scalar(query) or 0)

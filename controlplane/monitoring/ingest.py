@@ -18,7 +18,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from controlplane.context import Context
-from controlplane.monitoring import reservoir
+from controlplane.monitoring import alerts, reservoir
 from controlplane.monitoring.state import state_of
 from controlplane.monitoring.summary import WindowSummary
 from controlplane.store.db import insert_ignore
@@ -32,6 +32,7 @@ from controlplane.store.models import (
     utcnow,
 )
 from core.errors import InvalidInput
+from core.vocabulary import Health, ServingRole
 from protos import agent_pb2, common_pb2
 
 log = logging.getLogger("sluice.monitoring")
@@ -40,11 +41,17 @@ MAX_RESERVOIR_VALUES = 200_000
 MAX_WINDOW_SECONDS = 3600.0
 MAX_SEQ = 2**63 - 1
 _AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-ROLE_NAMES = {
-    common_pb2.ROLE_CHAMPION: "champion",
-    common_pb2.ROLE_CHALLENGER: "challenger",
-    common_pb2.ROLE_SHADOW: "shadow",
-}
+
+
+def _window_role(wire: int) -> ServingRole | None:
+    """A window's role: ROLE_UNSPECIFIED counts as the champion's; None for a number this build
+    does not know (protobuf keeps enum numbers it does not know: refuse them, never guess a role)."""
+    if wire == common_pb2.ROLE_UNSPECIFIED:
+        return ServingRole.CHAMPION
+    try:
+        return ServingRole.from_wire(wire)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -162,8 +169,8 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
                 )
                 skipped += 1
                 continue
-            if window.role not in ROLE_NAMES and window.role != common_pb2.ROLE_UNSPECIFIED:
-                # protobuf keeps enum numbers it does not know: refuse them, never guess a role
+            role = _window_role(window.role)
+            if role is None:
                 log.warning("agent %s reported %s with unknown role %d; skipped", agent_id, ref[:260], window.role)
                 skipped += 1
                 continue
@@ -181,7 +188,7 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
                 MetricWindowRow(
                     deployment=window.deployment,
                     version_id=version_id,
-                    role=ROLE_NAMES.get(window.role, "champion"),
+                    role=role,
                     experiment=window.experiment[:128],
                     resolution="raw",
                     window_start=start,
@@ -259,14 +266,12 @@ def _after_commit(
 def _overflowed(ctx: Context, agent_id: str, dropped: int, newly: int) -> None:
     """The agent's buffer dropped `newly` more reports: count them and open (or keep) the alert."""
     state_of(ctx).metrics.dropped_reports.inc(newly)
-    from controlplane.monitoring import alerts
-
     try:
         alerts.open_alert(
             ctx,
             deployment="",
             kind="buffer_overflow",
-            severity="warning",
+            severity=Health.WARNING,
             message=(
                 f"agent {agent_id} dropped {dropped} metric report(s) since it started: its buffer "
                 "overflowed while the control plane was unreachable, so those windows are missing"

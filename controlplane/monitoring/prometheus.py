@@ -15,10 +15,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from core.metrics_http import MetricsEndpoint
+from core.vocabulary import ALERT_SEVERITIES
 
 log = logging.getLogger("sluice.monitoring")
-
-SEVERITIES = ("warning", "critical")
 
 
 class _StoredState(Collector):
@@ -38,7 +37,7 @@ class _StoredState(Collector):
             log.exception("could not read the store for /metrics")
             return
         agents.add_metric([], connected)
-        for severity in SEVERITIES:
+        for severity in ALERT_SEVERITIES:
             alerts.add_metric([severity], open_alerts.get(severity, 0))
         yield agents
         yield alerts

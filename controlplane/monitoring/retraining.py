@@ -39,6 +39,7 @@ from controlplane.registry import NewVersion, register_file
 from controlplane.store.models import ModelVersionRow, RetrainingRunRow, utcnow
 from core.errors import AlreadyExists, NotFound, SluiceError
 from core.names import validate_name
+from core.vocabulary import Health
 
 log = logging.getLogger("sluice.retraining")
 
@@ -100,11 +101,11 @@ def _due(
     champion: VersionInfo,
     runs: list[RetrainingRunRow],
     now: datetime,
-    health: str,
+    health: Health,
 ) -> str | None:
     """The reason a run is due now, or None (rate limits checked by the caller)."""
     last = runs[0].started_at if runs else None
-    if rc.on_critical and health == "critical":
+    if rc.on_critical and health == Health.CRITICAL:
         return f"deployment {rc.deployment} health is critical"
     if rc.max_age_hours > 0:
         reference = max(champion.created_at, last) if last else champion.created_at
@@ -123,7 +124,7 @@ def _due(
 def start_if_due(ctx: Context, rc: RetrainingConfig, now: datetime | None = None) -> StartedRun | None:
     """Record a new run when a trigger holds and the rate limits allow; one transaction."""
     now = now or utcnow()
-    health = state_of(ctx).deployment_health.get(rc.deployment, "unknown")
+    health = state_of(ctx).deployment_health.get(rc.deployment, Health.UNKNOWN)
     with ctx.db.session() as session:
         try:
             row = find_deployment(session, rc.deployment, lock=True)  # serialises concurrent checks
@@ -206,9 +207,9 @@ def register_result(
 
 
 def experiments_engine() -> Any | None:
-    """The experiments engine module, when that area provides start_experiment."""
+    """The experiments commands module, when that area provides start_experiment."""
     try:
-        module = importlib.import_module("controlplane.experiments.engine")
+        module = importlib.import_module("controlplane.experiments.commands")
     except ImportError:
         return None
     if not callable(getattr(module, "start_experiment", None)) or not hasattr(module, "ExperimentSpec"):

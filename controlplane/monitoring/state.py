@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controlplane.monitoring.prometheus import ControlPlaneMetrics
+from core.vocabulary import Health
 
 if TYPE_CHECKING:
     from controlplane.context import Context
@@ -27,8 +28,8 @@ METRICS_EVENT_SECONDS = 1.0
 class MonitoringState:
     metrics: ControlPlaneMetrics = field(default_factory=ControlPlaneMetrics)
     webhooks: WebhookSender | None = None
-    #: deployment -> its health after the last evaluation ("unknown" | "healthy" | ...)
-    deployment_health: dict[str, str] = field(default_factory=dict)
+    #: deployment -> its health after the last evaluation
+    deployment_health: dict[str, Health] = field(default_factory=dict)
     _last_event: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 

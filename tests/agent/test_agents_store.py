@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import insert
 
 from controlplane import deployments, registry
-from controlplane.agenthub import agents
+from controlplane.agenthub import agents, fleet
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
 from controlplane.store.models import AgentDeploymentRow, utcnow
 from core.errors import InvalidInput, NotFound
+from core.vocabulary import AgentState
 from protos import common_pb2
 from tests.models import make_classifier_onnx
 
@@ -42,39 +43,39 @@ def test_agents_sync_bookkeeping(ctx: Context, models_dir: Path) -> None:
     assert agents.agent_connected(ctx, hello("a1", "alpha")).previous == ""
     assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 1})).previous == ""
 
-    status = agents.sync_status(ctx, "web")
+    status = fleet.sync_status(ctx, "web")
     assert (status.generation, status.synced, status.in_sync) == (1, ["beta"], False)
     assert status.lagging == ["alpha (at generation 0)"]
 
     agents.record_applied(ctx, "a1", {"web": 1})
-    assert agents.sync_status(ctx, "web").in_sync
+    assert fleet.sync_status(ctx, "web").in_sync
 
     deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 90), ("cancer", "v2", 10)])
     agents.record_nack(ctx, "b2", "artifact 1234: sha256 mismatch", {"web": 1})
     agents.record_applied(ctx, "a1", {"web": 2})
-    status = agents.sync_status(ctx, "web")
+    status = fleet.sync_status(ctx, "web")
     # The refusal is named, so `traffic set --wait` says why an agent lags.
     assert status.synced == ["alpha"]
     assert status.lagging == ["beta (at generation 1; refused: artifact 1234: sha256 mismatch)"]
-    assert agents.sync_status(ctx, "web", generation=1).in_sync  # an older generation is applied
+    assert fleet.sync_status(ctx, "web", generation=1).in_sync  # an older generation is applied
 
-    listed = {a.name: a for a in agents.list_agents(ctx)}
+    listed = {a.name: a for a in fleet.list_agents(ctx)}
     assert listed["beta"].last_nack == "artifact 1234: sha256 mismatch"
     assert [
         (d.deployment, d.applied_generation, d.desired_generation, d.in_sync) for d in listed["beta"].deployments
     ] == [("web", 1, 2, False)]
     assert listed["alpha"].deployments[0].in_sync and listed["alpha"].labels == {"zone": "a"}
     agents.record_applied(ctx, "b2", {"web": 2})  # a later snapshot applied: the refusal is history
-    assert {a.name: a for a in agents.list_agents(ctx)}["beta"].last_nack == ""
+    assert {a.name: a for a in fleet.list_agents(ctx)}["beta"].last_nack == ""
 
     # A lost agent no longer counts for WaitForSync; it is back once it reconnects.
-    assert agents.set_state(ctx, "b2", agents.LOST) == agents.CONNECTED
-    assert agents.sync_status(ctx, "web").in_sync
-    assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 2})).previous == agents.LOST
-    assert agents.sync_status(ctx, "web").in_sync
+    assert agents.set_state(ctx, "b2", AgentState.LOST) == AgentState.CONNECTED
+    assert fleet.sync_status(ctx, "web").in_sync
+    assert agents.agent_connected(ctx, hello("b2", "beta", {"web": 2})).previous == AgentState.LOST
+    assert fleet.sync_status(ctx, "web").in_sync
     # A reconnecting agent that serves nothing from its cache starts from generation 0.
     agents.agent_connected(ctx, hello("a1", "alpha"))
-    assert agents.sync_status(ctx, "web").lagging == ["alpha (at generation 0)"]
+    assert fleet.sync_status(ctx, "web").lagging == ["alpha (at generation 0)"]
 
 
 def test_writes_for_a_replaced_stream_change_nothing(ctx: Context, models_dir: Path) -> None:
@@ -84,21 +85,21 @@ def test_writes_for_a_replaced_stream_change_nothing(ctx: Context, models_dir: P
     deployments.deploy(ctx, BOB, "web", "cancer", "v1")
     old = agents.agent_connected(ctx, hello("a1", "alpha"))
     new = agents.agent_connected(ctx, hello("a1", "alpha", {"web": 1}))
-    assert new.epoch != old.epoch and new.previous == agents.CONNECTED
+    assert new.epoch != old.epoch and new.previous == AgentState.CONNECTED
 
-    assert agents.set_state(ctx, "a1", agents.DISCONNECTED, old.epoch) is None
-    assert agents.set_state(ctx, "a1", agents.LOST, old.epoch) is None
-    (row,) = agents.list_agents(ctx)
-    assert row.state == agents.CONNECTED
-    assert agents.sync_status(ctx, "web").synced == ["alpha"]  # WaitForSync still counts it
+    assert agents.set_state(ctx, "a1", AgentState.DISCONNECTED, old.epoch) is None
+    assert agents.set_state(ctx, "a1", AgentState.LOST, old.epoch) is None
+    (row,) = fleet.list_agents(ctx)
+    assert row.state == AgentState.CONNECTED
+    assert fleet.sync_status(ctx, "web").synced == ["alpha"]  # WaitForSync still counts it
 
     # The current stream's own writes apply; its heartbeat re-asserts 'connected'.
-    assert agents.set_state(ctx, "a1", agents.DISCONNECTED, new.epoch) == agents.CONNECTED
+    assert agents.set_state(ctx, "a1", AgentState.DISCONNECTED, new.epoch) == AgentState.CONNECTED
     agents.touch(ctx, {"a1": old.epoch})  # an old stream's beat: nothing
-    assert agents.list_agents(ctx)[0].state == agents.DISCONNECTED
+    assert fleet.list_agents(ctx)[0].state == AgentState.DISCONNECTED
     agents.touch(ctx, {"a1": new.epoch})
-    assert agents.list_agents(ctx)[0].state == agents.CONNECTED
-    assert agents.set_state(ctx, "nobody", agents.LOST) is None
+    assert fleet.list_agents(ctx)[0].state == AgentState.CONNECTED
+    assert agents.set_state(ctx, "nobody", AgentState.LOST) is None
 
 
 def test_an_ack_racing_a_reconnect_is_not_lost(ctx: Context, models_dir: Path) -> None:
@@ -128,7 +129,7 @@ def test_an_ack_racing_a_reconnect_is_not_lost(ctx: Context, models_dir: Path) -
         racing.join(1.0)  # it waits for the first transaction's lock (or has read nothing yet)
     racing.join(30)
     assert not racing.is_alive() and errors == []
-    assert agents.sync_status(ctx, "web").synced == ["alpha"]
+    assert fleet.sync_status(ctx, "web").synced == ["alpha"]
 
 
 def test_after_a_store_restore_generation_numbers_alone_do_not_count_as_applied(
@@ -148,40 +149,40 @@ def test_after_a_store_restore_generation_numbers_alone_do_not_count_as_applied(
     restored_g1 = digest()
     lost_g3 = "f" * 64  # what the agent applied before the restore (content the store never saw)
     agents.agent_connected(ctx, hello("a1", "alpha", {"web": 3}, {"web": lost_g3}))
-    status = agents.sync_status(ctx, "web")
+    status = fleet.sync_status(ctx, "web")
     assert (status.generation, status.synced) == (1, [])  # ahead of the store: not in sync
     assert status.lagging == ["alpha (at generation 3 of other content)"]
-    assert not agents.list_agents(ctx)[0].deployments[0].in_sync
+    assert not fleet.list_agents(ctx)[0].deployments[0].in_sync
 
     # It refuses the restored snapshot and keeps serving the lost generation 3: still not in sync.
     agents.record_nack(ctx, "a1", "cannot fetch", {"web": 3}, {"web": 1}, {"web": lost_g3})
-    assert agents.sync_status(ctx, "web").synced == []
+    assert fleet.sync_status(ctx, "web").synced == []
     # Two changes later the store is at generation 3 again, with other content.
     deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 90), ("cancer", "v2", 10)])
     deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 50), ("cancer", "v2", 50)])
-    assert agents.sync_status(ctx, "web").generation == 3 and agents.sync_status(ctx, "web").synced == []
-    assert agents.fleet_applied(ctx, "web").at is None  # a rollout step would not go live on it
+    assert fleet.sync_status(ctx, "web").generation == 3 and fleet.sync_status(ctx, "web").synced == []
+    assert fleet.fleet_applied(ctx, "web").at is None  # a rollout step would not go live on it
     # Applied and echoed: in sync.
     agents.record_applied(ctx, "a1", {"web": 3}, {"web": digest()})
-    assert agents.sync_status(ctx, "web").synced == ["alpha"]
-    assert agents.fleet_applied(ctx, "web").at is not None
+    assert fleet.sync_status(ctx, "web").synced == ["alpha"]
+    assert fleet.fleet_applied(ctx, "web").at is not None
     assert digest() != restored_g1
     # An agent that sends no digests (older) is judged by number, within the store's range.
     agents.agent_connected(ctx, hello("b2", "beta", {"web": 3}))
-    assert agents.sync_status(ctx, "web").synced == ["alpha", "beta"]
+    assert fleet.sync_status(ctx, "web").synced == ["alpha", "beta"]
     agents.agent_connected(ctx, hello("b2", "beta", {"web": 4}))
-    assert agents.sync_status(ctx, "web").synced == ["alpha"]
+    assert fleet.sync_status(ctx, "web").synced == ["alpha"]
 
 
 def test_sync_status_refuses_bad_questions(ctx: Context, models_dir: Path) -> None:
     _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
     deployments.deploy(ctx, BOB, "web", "cancer", "v1")
     with pytest.raises(NotFound):
-        agents.sync_status(ctx, "nope")
+        fleet.sync_status(ctx, "nope")
     with pytest.raises(InvalidInput, match="does not exist yet"):
-        agents.sync_status(ctx, "web", generation=5)
+        fleet.sync_status(ctx, "web", generation=5)
     with pytest.raises(InvalidInput, match="negative"):
-        agents.sync_status(ctx, "web", generation=-1)
+        fleet.sync_status(ctx, "web", generation=-1)
 
 
 @pytest.mark.parametrize(
@@ -213,10 +214,10 @@ def test_a_restarted_control_plane_forgets_stale_connections(ctx: Context) -> No
     agents.agent_connected(ctx, hello("a1", "alpha"))
     agents.agent_connected(ctx, hello("b2", "beta"))
     agents.agent_connected(ctx, hello("c3", "gamma"))
-    agents.set_state(ctx, "b2", agents.DISCONNECTED)
-    agents.set_state(ctx, "c3", agents.LOST)
+    agents.set_state(ctx, "b2", AgentState.DISCONNECTED)
+    agents.set_state(ctx, "c3", AgentState.LOST)
     assert sorted(agents.reset_at_start(ctx)) == ["a1", "b2"]  # they may come back
-    assert {a.name: a.state for a in agents.list_agents(ctx)} == {
+    assert {a.name: a.state for a in fleet.list_agents(ctx)} == {
         "alpha": "disconnected",
         "beta": "disconnected",
         "gamma": "lost",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from controlplane import deployments, registry
-from controlplane.agenthub import agents
+from controlplane.agenthub import agents, fleet
 from controlplane.context import Context
 from controlplane.domain import Principal, Role, VersionInfo
 from controlplane.monitoring.summary import WindowSummary
@@ -23,6 +23,7 @@ from controlplane.store.models import MetricWindowRow
 from controlplane.training import breast_cancer_arrays, export_onnx, train_model
 from core.sketch import LatencySketch
 from core.summaries import Moments
+from core.vocabulary import AgentState
 from tests.harness import unique
 from tests.models import make_classifier_onnx, make_regressor_onnx
 
@@ -87,7 +88,7 @@ def fleet_serves_everything(ctx: Context) -> None:
     """One connected agent applies the current generation of every deployment, as the AgentHub
     records a real agent's ACK: a rollout step goes live only when the fleet serves it."""
     hello = agents.validate_hello(FLEET_AGENT, FLEET_AGENT, "test-host", "127.0.0.1:7500", {}, {})
-    if FLEET_AGENT not in {a.id for a in agents.list_agents(ctx) if a.state == agents.CONNECTED}:
+    if FLEET_AGENT not in {a.id for a in fleet.list_agents(ctx) if a.state == AgentState.CONNECTED}:
         agents.agent_connected(ctx, hello)
     agents.record_applied(ctx, FLEET_AGENT, {d.name: d.generation for d in deployments.list_deployments(ctx)})
 

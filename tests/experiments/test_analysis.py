@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from controlplane.experiments import analysis
+from controlplane.experiments import analysis, estimates
 from controlplane.experiments.analysis import Arm, analyze
 from controlplane.monitoring.query import ArmSummary
 from controlplane.stats import mcnemar_test
@@ -29,11 +29,11 @@ def arm(requests: int = 0, labeled: int = 0, correct: int = 0, errors: int = 0, 
 
 
 def test_wilson_interval_matches_the_closed_form() -> None:
-    low, high = analysis.wilson(0, 10, 0.05)
+    low, high = estimates.wilson(0, 10, 0.05)
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
-    low, high = analysis.wilson(50, 100, 0.05)
+    low, high = estimates.wilson(50, 100, 0.05)
     assert (low, high) == pytest.approx((0.4038, 0.5962), abs=1e-4)
-    assert all(math.isnan(v) for v in analysis.wilson(0, 0, 0.05))
+    assert all(math.isnan(v) for v in estimates.wilson(0, 0, 0.05))
 
 
 def test_p95_interval_covers_the_true_quantile() -> None:
@@ -41,7 +41,7 @@ def test_p95_interval_covers_the_true_quantile() -> None:
     true_p95 = float(np.exp(np.log(0.01) + 0.5 * sps.norm.ppf(0.95)))
     covered = 0
     for _ in range(200):
-        _, low, high = analysis.quantile_interval(sketch_of(rng.lognormal(np.log(0.01), 0.5, 400)), 0.95, 0.05)
+        _, low, high = estimates.quantile_interval(sketch_of(rng.lognormal(np.log(0.01), 0.5, 400)), 0.95, 0.05)
         covered += low <= true_p95 <= high
     assert 0.9 <= covered / 200 <= 1.0
 
@@ -51,7 +51,7 @@ def test_latency_comparison_a_a_false_positives_and_a_real_slowdown(sequential: 
     rng = np.random.default_rng(2)
     runs = 300
     alarms = sum(
-        analysis.latency_comparison(
+        estimates.latency_comparison(
             sketch_of(rng.lognormal(np.log(0.01), 0.4, 500)),
             sketch_of(rng.lognormal(np.log(0.01), 0.4, 500)),
             0.05,
@@ -60,7 +60,7 @@ def test_latency_comparison_a_a_false_positives_and_a_real_slowdown(sequential: 
         for _ in range(runs)
     )
     assert alarms / runs <= 0.08  # the rank interval plus the 1% sketch error stays near alpha
-    slower = analysis.latency_comparison(
+    slower = estimates.latency_comparison(
         sketch_of(rng.lognormal(np.log(0.01), 0.4, 500)),
         sketch_of(rng.lognormal(np.log(0.02), 0.4, 500)),
         0.05,
@@ -73,7 +73,7 @@ def test_latency_comparison_a_a_false_positives_and_a_real_slowdown(sequential: 
 
 
 def test_latency_comparison_needs_samples() -> None:
-    small = analysis.latency_comparison(sketch_of(np.full(5, 0.01)), sketch_of(np.full(5, 0.03)), 0.05, False)
+    small = estimates.latency_comparison(sketch_of(np.full(5, 0.01)), sketch_of(np.full(5, 0.03)), 0.05, False)
     assert not small.significant and math.isnan(small.p_value)
 
 
@@ -81,7 +81,7 @@ def test_paired_accuracy_is_mcnemar_on_the_discordant_pairs() -> None:
     champion = arm(100, 100, 80)
     shadow = ArmSummary(shadow_pairs=100, shadow_agreements=90, shadow_labeled_pairs=100)
     shadow.champion_only_correct, shadow.challenger_only_correct = 2, 12
-    result = analysis.paired_accuracy(champion, shadow, 0.05, False)
+    result = estimates.paired_accuracy(champion, shadow, 0.05, False)
     assert result.p_value == mcnemar_test(2, 12)
     assert result.difference == pytest.approx(0.10)
     assert result.treatment == pytest.approx(0.90)
@@ -90,17 +90,17 @@ def test_paired_accuracy_is_mcnemar_on_the_discordant_pairs() -> None:
 
 def test_guardrail_on_a_zero_error_rate_uses_an_absolute_allowance() -> None:
     champion, challenger = arm(1000, errors=0), arm(1000, errors=300)
-    cmp = analysis.compare("error_rate", champion, challenger, "classifier", 0.05, False)
+    cmp = estimates.compare("error_rate", champion, challenger, "classifier", 0.05, False)
     failed = analysis.judge_guardrail("error_rate", 0.05, cmp, 1000, 1000, 100)
     assert not failed.passed and "absolute" in failed.detail
-    small = analysis.compare("error_rate", champion, arm(1000, errors=3), "classifier", 0.05, False)
+    small = estimates.compare("error_rate", champion, arm(1000, errors=3), "classifier", 0.05, False)
     assert analysis.judge_guardrail("error_rate", 0.05, small, 1000, 1000, 100).passed
 
 
 def test_guardrail_fails_only_when_the_whole_interval_is_beyond_the_allowance() -> None:
-    cmp = analysis.compare("accuracy", arm(400, 400, 360), arm(400, 400, 340), "classifier", 0.05, False)
+    cmp = estimates.compare("accuracy", arm(400, 400, 360), arm(400, 400, 340), "classifier", 0.05, False)
     assert analysis.judge_guardrail("accuracy", 0.10, cmp, 400, 400, 100).passed  # 5.6% worse: noisy, allowed
-    bad = analysis.compare("accuracy", arm(400, 400, 360), arm(400, 400, 200), "classifier", 0.05, False)
+    bad = estimates.compare("accuracy", arm(400, 400, 360), arm(400, 400, 200), "classifier", 0.05, False)
     result = analysis.judge_guardrail("accuracy", 0.10, bad, 400, 400, 100)
     assert not result.passed and result.ready
     waiting = analysis.judge_guardrail("accuracy", 0.10, bad, 40, 400, 100)

@@ -18,8 +18,9 @@ from controlplane.artifacts import ArtifactStore
 from controlplane.config import Config
 from controlplane.context import Context
 from controlplane.events import EventBus
-from controlplane.experiments import engine
-from controlplane.experiments.engine import ExperimentSpec, RolloutEngine
+from controlplane.experiments import commands
+from controlplane.experiments.rollout import RolloutEngine, Transition
+from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec
 from controlplane.monitoring.alerts import list_alerts
 from controlplane.store.db import Database
 from core.errors import FailedPrecondition
@@ -29,18 +30,18 @@ from tests.harness import unique
 HOLD = 60.0
 
 
-def start(ctx: Context, s: Setup, **kw: object) -> engine.ExperimentInfo:
+def start(ctx: Context, s: Setup, **kw: object) -> ExperimentInfo:
     spec = ExperimentSpec(
         deployment=s.deployment,
         challenger=(s.model, s.challenger.version),
         **{"plan": [10, 50, 100], "hold_seconds": HOLD, "min_samples": 50, **kw},  # type: ignore[arg-type]
     )
-    started = engine.start_experiment(ctx, ALICE, unique("exp"), spec, reason="test")
+    started = commands.start_experiment(ctx, ALICE, unique("exp"), spec, reason="test")
     fleet_serves_everything(ctx)
     return started
 
 
-def tick(ctx: Context, at: datetime) -> list[engine.Transition]:
+def tick(ctx: Context, at: datetime) -> list[Transition]:
     """The fleet applies every change so far (as agents ACK), then the engine ticks at `at`."""
     fleet_serves_everything(ctx)
     return RolloutEngine(ctx, clock=lambda: at).tick()
@@ -59,11 +60,11 @@ def test_failed_gate_rolls_back_opens_an_alert_and_audits_the_gate(ctx: Context,
     simulate_step(ctx, s, exp.name, t0, percent=10, requests=1500, accuracy=(0.97, 0.63), seed=1)
 
     assert tick(ctx, t0 + timedelta(seconds=30)) == []  # fixed horizon: no judgement inside the hold
-    assert engine.get_experiment(ctx, exp.name).state == "running"
+    assert commands.get_experiment(ctx, exp.name).state == "running"
 
     (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 1))
     assert transition.kind == "rolled_back"
-    after = engine.get_experiment(ctx, exp.name)
+    after = commands.get_experiment(ctx, exp.name)
     assert after.state == "rolled_back" and after.ended_at is not None
     assert "guardrail accuracy" in after.status_reason
     assert after.analysis is not None and after.analysis["decision"] == "champion_holds"
@@ -89,7 +90,7 @@ def test_better_challenger_walks_the_plan_and_is_promoted(ctx: Context, models_d
     exp = start(ctx, s, auto_promote=True, guardrails=[("p95_latency", 0.25)])
     seen = []
     for i, percent in enumerate((10, 50, 100)):
-        info = engine.get_experiment(ctx, exp.name)
+        info = commands.get_experiment(ctx, exp.name)
         assert (info.step_index, info.current_percent, info.state) == (i, percent, "running")
         challenger_weight = splits(ctx, s.deployment)["v2"]
         assert challenger_weight == (percent, "challenger")
@@ -99,7 +100,7 @@ def test_better_challenger_walks_the_plan_and_is_promoted(ctx: Context, models_d
         seen.append(transition.kind)
     assert seen == ["step", "step", "promoted"]
 
-    done = engine.get_experiment(ctx, exp.name)
+    done = commands.get_experiment(ctx, exp.name)
     assert done.state == "promoted"
     assert done.analysis is not None and done.analysis["decision"] == "challenger_wins"
     dep = deployments.list_deployments(ctx, s.deployment)[0]
@@ -108,7 +109,7 @@ def test_better_challenger_walks_the_plan_and_is_promoted(ctx: Context, models_d
     actions = [h.action for h in reversed(deployments.list_history(ctx, s.deployment))]
     assert actions == ["deploy", "experiment.start", "experiment.step", "experiment.step", "promote"]
     with pytest.raises(FailedPrecondition, match="already promoted"):
-        engine.promote(ctx, ALICE, exp.name)
+        commands.promote(ctx, ALICE, exp.name)
 
 
 def test_a_step_needs_its_own_exposure_before_its_gate(ctx: Context, models_dir: Path) -> None:
@@ -120,26 +121,26 @@ def test_a_step_needs_its_own_exposure_before_its_gate(ctx: Context, models_dir:
     simulate_step(ctx, s, exp.name, t0, percent=10, requests=1000, accuracy=(0.78, 0.95), seed=21)
     (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
     assert transition.kind == "step"
-    at_fifty = engine.get_experiment(ctx, exp.name)
+    at_fifty = commands.get_experiment(ctx, exp.name)
     assert at_fifty.current_percent == 50 and at_fifty.step_live_at is None
     t1 = at_fifty.step_started_at
 
     # The agents never applied the 50% generation: the step is not live, its hold has not begun.
     engine_only = RolloutEngine(ctx, clock=lambda: t1 + timedelta(seconds=600))
     assert engine_only.tick() == []
-    waiting = engine.get_experiment(ctx, exp.name)
+    waiting = commands.get_experiment(ctx, exp.name)
     assert "waiting for the agents to serve it" in waiting.status_reason
     assert waiting.hold_remaining_seconds == HOLD
 
     # Applied, but no traffic at 50% (an outage past the hold): the gate waits for this step's own samples.
     assert tick(ctx, t1 + timedelta(seconds=600)) == []
-    stalled = engine.get_experiment(ctx, exp.name)
+    stalled = commands.get_experiment(ctx, exp.name)
     assert stalled.current_percent == 50 and stalled.step_live_at == t1
     assert "waiting for samples at this step: challenger 0/50" in stalled.status_reason
 
     simulate_step(ctx, s, exp.name, t1, percent=50, requests=1000, accuracy=(0.78, 0.95), seed=22)
     (transition,) = tick(ctx, t1 + timedelta(seconds=601))
-    assert transition.kind == "step" and engine.get_experiment(ctx, exp.name).current_percent == 100
+    assert transition.kind == "step" and commands.get_experiment(ctx, exp.name).current_percent == 100
 
 
 def test_the_hold_counts_from_when_the_agents_applied_the_step(ctx: Context, models_dir: Path) -> None:
@@ -147,20 +148,20 @@ def test_the_hold_counts_from_when_the_agents_applied_the_step(ctx: Context, mod
     spec = ExperimentSpec(
         deployment=s.deployment, challenger=(s.model, "v2"), plan=[10, 50, 100], hold_seconds=HOLD, min_samples=50
     )
-    exp = engine.start_experiment(ctx, ALICE, unique("exp"), spec)
+    exp = commands.start_experiment(ctx, ALICE, unique("exp"), spec)
     t0 = exp.step_started_at
     late = RolloutEngine(ctx, clock=lambda: t0 + timedelta(seconds=HOLD + 1))
     assert late.tick() == []  # no agent serves it yet: no hold has passed, whatever the clock says
-    assert engine.get_experiment(ctx, exp.name).step_live_at is None
+    assert commands.get_experiment(ctx, exp.name).step_live_at is None
     fleet_serves_everything(ctx)  # the ACK
     acked = deployments.utcnow()
     RolloutEngine(ctx, clock=lambda: acked).tick()
-    live = engine.get_experiment(ctx, exp.name, fresh=False)
+    live = commands.get_experiment(ctx, exp.name, fresh=False)
     assert live.step_live_at is not None and t0 <= live.step_live_at <= acked
     # A restarted engine keeps that clock: half a hold after the ACK, half a hold is left.
     half = RolloutEngine(ctx, clock=lambda: live.step_live_at + timedelta(seconds=HOLD / 2))
     assert half.tick() == []
-    assert "holding, 30 s left" in engine.get_experiment(ctx, exp.name).status_reason
+    assert "holding, 30 s left" in commands.get_experiment(ctx, exp.name).status_reason
 
 
 def test_inconclusive_last_gate_pauses_for_a_person(ctx: Context, models_dir: Path) -> None:
@@ -170,20 +171,20 @@ def test_inconclusive_last_gate_pauses_for_a_person(ctx: Context, models_dir: Pa
     simulate_step(ctx, s, exp.name, t0, percent=50, requests=600, accuracy=(0.9, 0.9), seed=3)
     (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 1))
     assert transition.kind == "paused"
-    paused = engine.get_experiment(ctx, exp.name)
+    paused = commands.get_experiment(ctx, exp.name)
     assert paused.state == "paused" and "inconclusive" in paused.status_reason
     assert splits(ctx, s.deployment) == {"v1": (50, "champion"), "v2": (50, "challenger")}  # traffic kept
     assert tick(ctx, t0 + timedelta(seconds=HOLD + 30)) == []  # waits for a person
 
-    resumed = engine.resume_experiment(ctx, ALICE, exp.name, reason="more data")
+    resumed = commands.resume_experiment(ctx, ALICE, exp.name, reason="more data")
     assert resumed.state == "running" and resumed.step_started_at > t0
     with pytest.raises(FailedPrecondition, match="not paused"):
-        engine.resume_experiment(ctx, ALICE, exp.name)
-    aborted = engine.abort_experiment(ctx, ALICE, exp.name, reason="no winner")
+        commands.resume_experiment(ctx, ALICE, exp.name)
+    aborted = commands.abort_experiment(ctx, ALICE, exp.name, reason="no winner")
     assert aborted.state == "aborted"
     assert splits(ctx, s.deployment) == {"v1": (100, "champion")}
     with pytest.raises(FailedPrecondition, match="aborted"):
-        engine.promote(ctx, ALICE, exp.name)
+        commands.promote(ctx, ALICE, exp.name)
 
 
 def test_hold_over_but_too_few_samples_keeps_waiting(ctx: Context, models_dir: Path) -> None:
@@ -192,7 +193,7 @@ def test_hold_over_but_too_few_samples_keeps_waiting(ctx: Context, models_dir: P
     t0 = exp.step_started_at
     simulate_step(ctx, s, exp.name, t0, percent=10, requests=1000, accuracy=(0.9, 0.9), seed=4)
     assert tick(ctx, t0 + timedelta(seconds=HOLD + 1)) == []
-    info = engine.get_experiment(ctx, exp.name, fresh=False)
+    info = commands.get_experiment(ctx, exp.name, fresh=False)
     assert info.state == "running" and info.step_index == 0
     assert "waiting for samples" in info.status_reason
     assert info.analysis is not None and info.analysis["decision"] == "not_enough_data"
@@ -213,14 +214,14 @@ def test_a_restarted_engine_resumes_the_same_step_and_hold_clock(
     second = fresh_context()
     try:
         assert RolloutEngine(second, clock=lambda: t0 + timedelta(seconds=40)).tick() == []
-        kept = engine.get_experiment(second, exp.name)
+        kept = commands.get_experiment(second, exp.name)
         assert (kept.step_index, kept.current_percent, kept.step_started_at) == (0, 10, t0)
         assert kept.hold_remaining_seconds <= HOLD
         (transition,) = RolloutEngine(second, clock=lambda: t0 + timedelta(seconds=HOLD + 1)).tick()
         assert transition.kind == "step"
     finally:
         second.db.dispose()
-    moved = engine.get_experiment(ctx, exp.name)
+    moved = commands.get_experiment(ctx, exp.name)
     assert (moved.step_index, moved.current_percent) == (1, 50)
     assert moved.step_started_at == t0 + timedelta(seconds=HOLD + 1)
 
@@ -233,7 +234,7 @@ def test_sample_ratio_mismatch_pauses_and_blocks_promotion(ctx: Context, models_
     simulate_step(ctx, s, exp.name, t0, percent=50, requests=1000, accuracy=(0.78, 0.95), seed=6)
     (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
     assert transition.kind == "paused"
-    info = engine.get_experiment(ctx, exp.name, fresh=False)
+    info = commands.get_experiment(ctx, exp.name, fresh=False)
     assert info.state == "paused" and "sample ratio mismatch" in info.status_reason
     assert info.analysis is not None and info.analysis["decision"] == "srm_detected"
     assert info.analysis["srm_p_value"] < 0.001
@@ -247,7 +248,7 @@ def test_sequential_testing_rolls_back_a_harmful_challenger_inside_the_hold(ctx:
     simulate_step(ctx, s, exp.name, t0, percent=10, requests=1500, accuracy=(0.97, 0.63), seed=7)
     (transition,) = tick(ctx, t0 + timedelta(seconds=30))
     assert transition.kind == "rolled_back"
-    info = engine.get_experiment(ctx, exp.name)
+    info = commands.get_experiment(ctx, exp.name)
     assert info.analysis is not None and info.analysis["sequential"] is True
     assert "primary metric accuracy" in info.status_reason
 
@@ -259,7 +260,7 @@ def test_latency_guardrail_names_itself_when_it_fails(ctx: Context, models_dir: 
     simulate_step(ctx, s, exp.name, t0, percent=10, requests=2000, accuracy=(0.9, 0.9), seed=8, latency=(0.005, 0.015))
     (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
     assert transition.kind == "rolled_back"
-    info = engine.get_experiment(ctx, exp.name)
+    info = commands.get_experiment(ctx, exp.name)
     assert info.status_reason.startswith("gate failed at step 1/3 (10%): guardrail p95_latency")
     assert "primary metric" not in info.status_reason
     (event,) = [e for e in audit.list_audit(ctx.db, target=exp.name) if e.action == "experiment.gate_failed"]
@@ -279,7 +280,7 @@ def test_shadow_step_compares_paired_answers_then_goes_live(ctx: Context, models
         b, c = int(rng.integers(0, 3)), int(rng.integers(15, 20))  # discordant pairs favour the shadow
         shadow = (100, 80, 100, b, c)
         add_window(ctx, s.deployment, s.challenger.id, exp.name, at, role="shadow", requests=100, shadow=shadow)
-    info = engine.get_experiment(ctx, exp.name)
+    info = commands.get_experiment(ctx, exp.name)
     assert info.analysis is not None
     assert info.analysis["paired"] is True and info.analysis["shadow_pairs"] == 500
     assert info.analysis["method"] == "mcnemar" and info.analysis["decision"] == "challenger_wins"
@@ -287,7 +288,7 @@ def test_shadow_step_compares_paired_answers_then_goes_live(ctx: Context, models
     (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
     assert transition.kind == "step"
     assert splits(ctx, s.deployment) == {"v1": (0, "champion"), "v2": (100, "challenger")}
-    live = engine.get_experiment(ctx, exp.name)
+    live = commands.get_experiment(ctx, exp.name)
     assert live.current_percent == 100 and "live_since" in live.config
 
     # Blue-green: at 100% the champion gets no traffic, so its shadow-phase windows are the baseline.
@@ -309,9 +310,9 @@ def test_completed_without_auto_promote_then_promoted_by_hand(ctx: Context, mode
     (transition,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
     assert transition.kind == "completed"
     assert splits(ctx, s.deployment) == {"v1": (70, "champion"), "v2": (30, "challenger")}
-    dep = engine.promote(ctx, ALICE, exp.name, reason="looks good")
+    dep = commands.promote(ctx, ALICE, exp.name, reason="looks good")
     assert [(sp.version.version, sp.weight) for sp in dep.splits] == [("v2", 100)]
-    assert engine.get_experiment(ctx, exp.name).state == "promoted"
+    assert commands.get_experiment(ctx, exp.name).state == "promoted"
     (event,) = [e for e in audit.list_audit(ctx.db, target=s.deployment) if e.action == "promote"]
     assert event.principal == "alice" and event.details["reason"] == "looks good"
 
@@ -329,15 +330,15 @@ def test_a_completed_experiment_is_not_promoted_over_a_newer_running_one(ctx: Co
     before = splits(ctx, s.deployment)
 
     with pytest.raises(FailedPrecondition, match=f"experiment {second.name!r} \\(running\\) is active on"):
-        engine.promote(ctx, ALICE, first.name)
+        commands.promote(ctx, ALICE, first.name)
     assert splits(ctx, s.deployment) == before  # nothing changed
-    assert engine.get_experiment(ctx, first.name).state == "completed"
-    assert engine.get_experiment(ctx, second.name).state == "running"
+    assert commands.get_experiment(ctx, first.name).state == "completed"
+    assert commands.get_experiment(ctx, second.name).state == "running"
     # Promoting the running one is the way: it ends it, and nothing is left to undo it.
-    dep = engine.promote(ctx, ALICE, second.name)
+    dep = commands.promote(ctx, ALICE, second.name)
     assert [(sp.version.version, sp.weight) for sp in dep.splits] == [("v2", 100)]
     assert deployments.list_deployments(ctx, s.deployment)[0].experiment == ""
-    assert engine.get_experiment(ctx, second.name).state == "promoted"
+    assert commands.get_experiment(ctx, second.name).state == "promoted"
 
 
 def test_a_manual_traffic_change_ends_the_experiment_and_the_engine_leaves_it(ctx: Context, models_dir: Path) -> None:
@@ -345,9 +346,9 @@ def test_a_manual_traffic_change_ends_the_experiment_and_the_engine_leaves_it(ct
     exp = start(ctx, s)
     killed = deployments.set_traffic(ctx, ALICE, s.deployment, [(s.model, "v1", 100)], reason="kill switch")
     assert killed.ended_experiment == exp.name and killed.experiment == ""
-    assert engine.get_experiment(ctx, exp.name).state == "aborted"
+    assert commands.get_experiment(ctx, exp.name).state == "aborted"
     # The history says what the change did to the experiment, beside the operator's reason.
     assert deployments.list_history(ctx, s.deployment)[0].reason == f"kill switch; ends experiment {exp.name}"
     assert tick(ctx, exp.step_started_at + timedelta(seconds=HOLD + 1)) == []
     with pytest.raises(FailedPrecondition):
-        engine.stop_experiment(ctx, ALICE, exp.name)
+        commands.stop_experiment(ctx, ALICE, exp.name)

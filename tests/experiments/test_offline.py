@@ -10,8 +10,8 @@ import pytest
 
 from controlplane import deployments, registry
 from controlplane.context import Context
-from controlplane.experiments import engine, offline
-from controlplane.experiments.engine import ExperimentSpec
+from controlplane.experiments import commands, offline
+from controlplane.experiments.spec import ExperimentSpec
 from controlplane.training import breast_cancer_arrays, write_breast_cancer_csv
 from core.errors import FailedPrecondition, InvalidInput
 from tests.experiments.support import ALICE, Setup, deployed_pair, register
@@ -44,7 +44,7 @@ def test_a_better_classifier_wins_and_the_verdict_opens_the_gate(
     stored = registry.get_version(ctx, s.model, "v2").offline_evaluation
     assert stored == result
 
-    exp = engine.start_experiment(
+    exp = commands.start_experiment(
         ctx,
         ALICE,
         unique("gated"),
@@ -59,7 +59,7 @@ def test_a_broken_classifier_loses_and_is_refused_by_the_gate(ctx: Context, mode
     assert result["challenger_wins"] is False
     assert "worse" in str(result["verdict"])
     with pytest.raises(FailedPrecondition, match="did not win"):
-        engine.start_experiment(
+        commands.start_experiment(
             ctx,
             ALICE,
             unique("gated"),
@@ -73,7 +73,7 @@ def test_a_verdict_against_another_champion_does_not_count(ctx: Context, models_
     register(ctx, s.model, "v3", make_classifier_onnx(models_dir, "logreg"))
     deployments.deploy(ctx, ALICE, s.deployment, s.model, "v3")
     with pytest.raises(FailedPrecondition, match="not with the current champion"):
-        engine.start_experiment(
+        commands.start_experiment(
             ctx,
             ALICE,
             unique("gated"),

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from controlplane import deployments
 from controlplane.context import Context
-from controlplane.experiments import engine
-from controlplane.experiments.engine import ExperimentSpec
+from controlplane.experiments import commands
+from controlplane.experiments.spec import ExperimentSpec
 from controlplane.store.models import AuditEventRow, ExperimentRow
 from core.errors import AlreadyExists, FailedPrecondition, InvalidInput, NotFound, SluiceError
 from tests.experiments.support import ALICE, Setup, deployed_pair, make_narrow_classifier_onnx, register
@@ -72,7 +72,7 @@ def test_bad_specs_are_refused_before_anything_changes(ctx: Context, setup: Setu
         unchanged(
             ctx,
             s,
-            lambda kw=kw: engine.start_experiment(ctx, ALICE, unique("bad"), spec(s, **kw)),  # type: ignore[misc]
+            lambda kw=kw: commands.start_experiment(ctx, ALICE, unique("bad"), spec(s, **kw)),  # type: ignore[misc]
             InvalidInput,
             match,
         )
@@ -82,7 +82,7 @@ def test_challenger_equal_to_the_champion(ctx: Context, setup: Setup) -> None:
     unchanged(
         ctx,
         setup,
-        lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, "v1")),
+        lambda: commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, "v1")),
         InvalidInput,
         "already the champion",
     )
@@ -93,7 +93,7 @@ def test_challenger_with_another_input_schema_names_the_mismatch(ctx: Context, s
     unchanged(
         ctx,
         setup,
-        lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, "narrow")),
+        lambda: commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, "narrow")),
         InvalidInput,
         r"input schema mismatch: .*:narrow input 'input' has shape \[\?, 10\], the champion .* has shape \[\?, 30\]",
     )
@@ -104,56 +104,56 @@ def test_challenger_of_another_task_is_refused(ctx: Context, setup: Setup, model
     unchanged(
         ctx,
         setup,
-        lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, "ridge")),
+        lambda: commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, "ridge")),
         InvalidInput,
         r".*:ridge is a regressor but .*:v1 is a classifier",
     )
 
 
 def test_second_experiment_on_a_deployment_and_duplicate_names(ctx: Context, setup: Setup) -> None:
-    first = engine.start_experiment(ctx, ALICE, unique("first"), spec(setup))
+    first = commands.start_experiment(ctx, ALICE, unique("first"), spec(setup))
     unchanged(
         ctx,
         setup,
-        lambda: engine.start_experiment(ctx, ALICE, unique("second"), spec(setup)),
+        lambda: commands.start_experiment(ctx, ALICE, unique("second"), spec(setup)),
         FailedPrecondition,
         f"already has experiment '{first.name}'",
     )
     unchanged(
-        ctx, setup, lambda: engine.start_experiment(ctx, ALICE, first.name, spec(setup)), AlreadyExists, "already"
+        ctx, setup, lambda: commands.start_experiment(ctx, ALICE, first.name, spec(setup)), AlreadyExists, "already"
     )
 
 
 def test_unknown_names(ctx: Context, setup: Setup) -> None:
     missing_dep = ExperimentSpec(deployment="nowhere", challenger=(setup.model, "v2"))
-    unchanged(ctx, setup, lambda: engine.start_experiment(ctx, ALICE, "e1", missing_dep), NotFound, "no deployment")
+    unchanged(ctx, setup, lambda: commands.start_experiment(ctx, ALICE, "e1", missing_dep), NotFound, "no deployment")
     unchanged(
-        ctx, setup, lambda: engine.start_experiment(ctx, ALICE, "e1", spec(setup, "v9")), NotFound, "no version 'v9'"
+        ctx, setup, lambda: commands.start_experiment(ctx, ALICE, "e1", spec(setup, "v9")), NotFound, "no version 'v9'"
     )
-    for action in (engine.stop_experiment, engine.abort_experiment, engine.resume_experiment, engine.promote):
+    for action in (commands.stop_experiment, commands.abort_experiment, commands.resume_experiment, commands.promote):
         unchanged(ctx, setup, lambda action=action: action(ctx, ALICE, "ghost"), NotFound, "no experiment named")
     with pytest.raises(NotFound):
-        engine.get_experiment(ctx, "ghost")
+        commands.get_experiment(ctx, "ghost")
     with pytest.raises(InvalidInput):
-        engine.get_experiment(ctx, "bad name!")
+        commands.get_experiment(ctx, "bad name!")
 
 
 def test_promoting_a_stopped_experiment_and_resuming_a_running_one(ctx: Context, setup: Setup) -> None:
-    exp = engine.start_experiment(ctx, ALICE, unique("e"), spec(setup))
+    exp = commands.start_experiment(ctx, ALICE, unique("e"), spec(setup))
     unchanged(
-        ctx, setup, lambda: engine.resume_experiment(ctx, ALICE, exp.name), FailedPrecondition, "running, not paused"
+        ctx, setup, lambda: commands.resume_experiment(ctx, ALICE, exp.name), FailedPrecondition, "running, not paused"
     )
-    stopped = engine.stop_experiment(ctx, ALICE, exp.name, reason="enough")
+    stopped = commands.stop_experiment(ctx, ALICE, exp.name, reason="enough")
     assert stopped.state == "stopped" and stopped.analysis is not None
-    unchanged(ctx, setup, lambda: engine.promote(ctx, ALICE, exp.name), FailedPrecondition, "is stopped")
-    unchanged(ctx, setup, lambda: engine.stop_experiment(ctx, ALICE, exp.name), FailedPrecondition, "stopped")
+    unchanged(ctx, setup, lambda: commands.promote(ctx, ALICE, exp.name), FailedPrecondition, "is stopped")
+    unchanged(ctx, setup, lambda: commands.stop_experiment(ctx, ALICE, exp.name), FailedPrecondition, "stopped")
 
 
 def test_require_offline_win_refuses_a_challenger_without_a_winning_verdict(ctx: Context, setup: Setup) -> None:
     unchanged(
         ctx,
         setup,
-        lambda: engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, require_offline_win=True)),
+        lambda: commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, require_offline_win=True)),
         FailedPrecondition,
         "no offline evaluation",
     )
@@ -164,7 +164,7 @@ def test_segment_rules_reach_the_deployment_snapshot(ctx: Context, setup: Setup)
         {"attribute": "country", "values": ["de", "fr"]},
         {"attribute": "age", "has_range": True, "min": 18, "max": 65},
     ]
-    exp = engine.start_experiment(ctx, ALICE, unique("e"), spec(setup, segment_rules=rules))
+    exp = commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, segment_rules=rules))
     info = deployments.list_deployments(ctx, setup.deployment)[0]
     assert info.experiment == exp.name and info.routing_salt == exp.salt != info.salt
     assert info.segment_rules == [

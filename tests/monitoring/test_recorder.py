@@ -14,6 +14,7 @@ from controlplane.api import convert
 from controlplane.registry import summarise_baseline
 from controlplane.stats.drift import histogram_counts
 from controlplane.training import breast_cancer_arrays, breast_cancer_feature_names
+from core.vocabulary import ServingRole
 from protos import agent_pb2, common_pb2
 from tests.models import breast_cancer_rows, make_classifier_onnx, make_regressor_onnx
 from tests.monitoring.support import predict_labels, session
@@ -34,7 +35,7 @@ def snapshot(*routes: tuple[str, str, int, str], task: str = "classifier") -> ag
                     agent_pb2.Route(
                         version=common_pb2.VersionRef(model=m, version=v),
                         weight=w,
-                        role=convert.ROLE_TO_PROTO[role],
+                        role=ServingRole(role).to_wire(),
                         baseline=baseline,
                         task=task,
                     )

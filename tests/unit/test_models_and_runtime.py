@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from controlplane.datasets import load_dataset
 from controlplane.onnx_inspect import inspect_onnx_file, sha256_file
 from controlplane.training import (
     breast_cancer_arrays,
-    load_dataset,
     train_command,
     train_model,
     write_breast_cancer_csv,

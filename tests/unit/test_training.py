@@ -10,13 +10,13 @@ import onnxruntime as ort
 import pytest
 from sklearn.model_selection import train_test_split
 
+from controlplane.datasets import load_dataset
 from controlplane.onnx_inspect import inspect_onnx_file, sha256_file
 from controlplane.training import (
     KINDS,
     breast_cancer_arrays,
     breast_cancer_feature_names,
     export_onnx,
-    load_dataset,
     train_command,
     train_model,
     write_baseline,

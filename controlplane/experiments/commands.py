@@ -1,0 +1,416 @@
+"""What an operator does to an experiment: start, stop, abort, resume and promote it, and read it
+back (get, list, with a freshly computed analysis while it runs).
+
+Each command is one transaction that locks the deployment row first, changes splits through
+`deployments.apply_change` (generation, history, audit) and publishes an "experiment" event after
+the commit. The rollout engine (`rollout.py`) drives the same rows with the helpers here
+(reading a row, locking it, computing its analysis, promoting), which is why reads and commands
+stay together at a little over 400 lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from controlplane import audit
+from controlplane.context import Context
+from controlplane.deployments import NewSplit, active_experiment, apply_change, deployment_info, find_deployment
+from controlplane.domain import DeploymentInfo, Principal
+from controlplane.experiments.analysis import Analysis, Arm, analyze
+from controlplane.experiments.spec import (
+    ExperimentInfo,
+    ExperimentSpec,
+    check_offline_win,
+    check_schema,
+    step_splits,
+    step_text,
+    validate_reason,
+    validate_spec,
+)
+from controlplane.monitoring.query import arm_summary
+from controlplane.registry import find_version
+from controlplane.store.models import DeploymentRow, ExperimentRow, ModelVersionRow, utcnow
+from core.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidInput, NotFound
+from core.names import validate_name
+from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ExperimentState, ServingRole
+
+log = logging.getLogger("sluice.experiments")
+
+MAX_LIST = 1000
+#: windows of the first seconds of a step may still come from agents on the previous weights
+SRM_GRACE_SECONDS = 3.0
+#: windows are stamped by the agents; a little slack keeps the first ones of an experiment
+WINDOW_SLACK = timedelta(seconds=60)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def experiment_info(session: Session, row: ExperimentRow, now: datetime | None = None) -> ExperimentInfo:
+    """The row as a plain ExperimentInfo (built inside the session that loaded it)."""
+    champion = session.get(ModelVersionRow, row.champion_id)
+    challenger = session.get(ModelVersionRow, row.challenger_id)
+    deployment = session.get(DeploymentRow, row.deployment_id)
+    assert champion is not None and challenger is not None and deployment is not None
+    config = dict(row.config or {})
+    remaining = 0.0
+    if row.state == ExperimentState.RUNNING:
+        hold = float(config.get("hold_seconds", 0.0))
+        if row.step_live_at is None:
+            remaining = hold
+        else:
+            now = now or utcnow()
+            remaining = max(0.0, hold - (now - row.step_live_at).total_seconds())
+    return ExperimentInfo(
+        id=row.id,
+        name=row.name,
+        deployment=deployment.name,
+        config=config,
+        state=row.state,
+        champion=(champion.model, champion.version),
+        challenger=(challenger.model, challenger.version),
+        champion_id=champion.id,
+        challenger_id=challenger.id,
+        task=champion.task,
+        step_index=row.step_index,
+        current_percent=row.current_percent,
+        step_started_at=row.step_started_at,
+        hold_remaining_seconds=remaining,
+        status_reason=row.status_reason,
+        analysis=dict(row.analysis) if row.analysis else None,
+        created_at=row.created_at,
+        ended_at=row.ended_at,
+        salt=row.salt,
+        created_by=row.created_by,
+        step_generation=row.step_generation,
+        step_live_at=row.step_live_at,
+    )
+
+
+def _find(session: Session, name: str, *, lock: bool = False) -> ExperimentRow:
+    validate_name("experiment", name)
+    query = select(ExperimentRow).where(ExperimentRow.name == name)
+    if lock:
+        query = query.with_for_update()
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(f"no experiment named {name!r}; `sluice experiment list --all` shows them")
+    return row
+
+
+def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = None) -> Analysis:
+    """Fresh analysis of an experiment from the metric windows its agents reported."""
+    now = now or utcnow()
+    config = info.config
+    paired = info.current_percent == 0  # a shadow step: the challenger scores copies
+    live_since = config.get("live_since")
+    since = (datetime.fromisoformat(live_since) if live_since and not paired else info.created_at) - WINDOW_SLACK
+    # The champion answers live traffic at every step, shadow ones included, so all of it is its
+    # record; at a 100% step (blue-green) that record is all there is to compare with.
+    champion_since = info.created_at - WINDOW_SLACK
+    champion = arm_summary(ctx, info.deployment, info.champion_id, champion_since, experiment=info.name)
+    challenger = arm_summary(ctx, info.deployment, info.challenger_id, since, experiment=info.name)
+    srm_counts = None
+    percent = info.current_percent
+    if info.state in ACTIVE_EXPERIMENT_STATES and percent > 0 and not config.get("segment_rules"):
+        step_since = (info.step_live_at or info.step_started_at) + timedelta(seconds=SRM_GRACE_SECONDS)
+        if step_since < now:
+            c = arm_summary(ctx, info.deployment, info.champion_id, step_since, experiment=info.name)
+            t = arm_summary(ctx, info.deployment, info.challenger_id, step_since, experiment=info.name)
+            srm_counts = (c.rows or c.requests, t.rows or t.requests)
+    return analyze(
+        metric=config["metric"],
+        champion=Arm(*info.champion, ServingRole.CHAMPION, champion),
+        challenger=Arm(*info.challenger, ServingRole.SHADOW if paired else ServingRole.CHALLENGER, challenger),
+        task=info.task,
+        alpha=float(config["alpha"]),
+        min_samples=int(config["min_samples"]),
+        min_improvement=float(config.get("min_improvement", 0.0)),
+        sequential=bool(config.get("sequential", False)),
+        guardrails=[(g["metric"], float(g["max_degradation"])) for g in config.get("guardrails", [])],
+        paired=paired,
+        srm_counts=srm_counts,
+        challenger_percent=percent,
+    )
+
+
+def get_experiment(ctx: Context, name: str, *, fresh: bool = True) -> ExperimentInfo:
+    """The experiment; an active one carries a freshly computed analysis (not stored)."""
+    now = utcnow()
+    with ctx.db.session() as session:
+        info = experiment_info(session, _find(session, name), now)
+    if fresh and info.active:
+        analysis = compute_analysis(ctx, info, now)
+        info = _replace_analysis(info, analysis.to_json())
+    return info
+
+
+def _replace_analysis(info: ExperimentInfo, analysis: dict[str, Any]) -> ExperimentInfo:
+    return replace(info, analysis=analysis)
+
+
+def list_experiments(ctx: Context, deployment: str = "", include_finished: bool = False) -> list[ExperimentInfo]:
+    now = utcnow()
+    with ctx.db.session() as session:
+        query = select(ExperimentRow).order_by(ExperimentRow.id.desc()).limit(MAX_LIST)
+        if deployment:
+            row = find_deployment(session, deployment)
+            query = query.where(ExperimentRow.deployment_id == row.id)
+        if not include_finished:
+            query = query.where(ExperimentRow.state.in_(ACTIVE_EXPERIMENT_STATES))
+        return [experiment_info(session, r, now) for r in session.scalars(query)]
+
+
+# ---- starting ----------------------------------------------------------------------------------
+
+
+def start_experiment(
+    ctx: Context, principal: Principal, name: str, spec: ExperimentSpec, reason: str = ""
+) -> ExperimentInfo:
+    """Put the challenger beside the champion at the first step of the rollout."""
+    validate_name("experiment", name)
+    reason = validate_reason(reason)
+    config = validate_spec(spec, ctx.config.rollout.default_hold_seconds)
+    try:
+        with ctx.db.session() as session:
+            deployment = find_deployment(session, spec.deployment, lock=True)
+            if session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)) is not None:
+                raise AlreadyExists(f"an experiment named {name!r} already exists; pick another name")
+            running = active_experiment(session, deployment.id)
+            if running is not None:
+                raise FailedPrecondition(
+                    f"deployment {spec.deployment!r} already has experiment {running.name!r} "
+                    f"({running.state}); stop, abort or promote it first"
+                )
+            current = deployment_info(session, deployment)
+            if current.champion is None:
+                raise FailedPrecondition(f"deployment {spec.deployment!r} has no champion; deploy one first")
+            champion = session.get(ModelVersionRow, current.champion.id)
+            assert champion is not None
+            challenger = find_version(session, *spec.challenger)
+            if challenger.id == champion.id:
+                raise InvalidInput(
+                    f"the challenger {challenger.model}:{challenger.version} is already the champion "
+                    f"of {spec.deployment!r}; name a different version"
+                )
+            check_schema(champion, challenger)
+            uses_mae = config["metric"] == "mae" or any(g["metric"] == "mae" for g in config["guardrails"])
+            if uses_mae and champion.task != "regressor":
+                raise InvalidInput(
+                    f"mae needs a regressor, but {champion.model}:{champion.version} is a "
+                    f"{champion.task}; use accuracy or error_rate"
+                )
+            if config["require_offline_win"]:
+                check_offline_win(champion, challenger, spec.deployment)
+            now = utcnow()
+            percent = config["steps"][0]
+            if percent > 0:
+                config["live_since"] = now.isoformat()
+            row = ExperimentRow(
+                name=name,
+                deployment_id=deployment.id,
+                champion_id=champion.id,
+                challenger_id=challenger.id,
+                config=config,
+                state=ExperimentState.RUNNING,
+                step_index=0,
+                current_percent=percent,
+                step_started_at=now,
+                status_reason=f"step 1/{len(config['steps'])}: challenger at {step_text(percent)}",
+                salt=secrets.token_hex(8),
+                created_at=now,
+                created_by=principal.name,
+            )
+            session.add(row)
+            session.flush()
+            generation = apply_change(
+                session,
+                principal,
+                deployment,
+                step_splits(champion, challenger, percent),
+                action="experiment.start",
+                reason=reason or f"experiment {name} started",
+                expected_generation=None,
+                end_experiment=False,
+                details={"experiment": name, "config": config},
+            )
+            row.step_generation = generation
+            info = experiment_info(session, row, now)
+    except IntegrityError as exc:
+        raise Conflict(f"experiment {name!r} was created concurrently; try another name") from exc
+    ctx.events.publish(
+        "experiment",
+        spec.deployment,
+        f"generation {generation}: experiment {name} started, {config['challenger']} at {step_text(percent)}",
+    )
+    return info
+
+
+# ---- operator actions --------------------------------------------------------------------------
+
+
+def lock_experiment(session: Session, name: str) -> tuple[ExperimentRow, DeploymentRow]:
+    """The experiment and its deployment, the deployment row locked (always locked first)."""
+    row = _find(session, name)
+    deployment = session.scalar(select(DeploymentRow).where(DeploymentRow.id == row.deployment_id).with_for_update())
+    assert deployment is not None
+    session.refresh(row)  # the state as of the lock
+    return row, deployment
+
+
+def _end(
+    ctx: Context,
+    principal: Principal,
+    name: str,
+    state: ExperimentState,
+    reason: str,
+    verb: str,
+) -> ExperimentInfo:
+    reason = validate_reason(reason)
+    with ctx.db.session() as session:
+        row, deployment = lock_experiment(session, name)
+        if row.state not in ACTIVE_EXPERIMENT_STATES:
+            raise FailedPrecondition(
+                f"experiment {name!r} is {row.state}; only a running or paused experiment can be {verb}"
+            )
+        champion = session.get(ModelVersionRow, row.champion_id)
+        assert champion is not None
+        why = reason or f"{verb} by {principal.name}"
+        generation = apply_change(
+            session,
+            principal,
+            deployment,
+            [NewSplit(champion, 100, ServingRole.CHAMPION)],
+            action=f"experiment.{'stop' if state == ExperimentState.STOPPED else 'abort'}",
+            reason=why,
+            expected_generation=None,
+            end_experiment=False,
+            details={"experiment": name},
+        )
+        row.state = state
+        row.ended_at = utcnow()
+        row.status_reason = f"{verb} by {principal.name}" + (f": {reason}" if reason else "")
+        info = experiment_info(session, row)
+    ctx.events.publish("experiment", info.deployment, f"generation {generation}: experiment {name} {verb}")
+    return info
+
+
+def stop_experiment(ctx: Context, principal: Principal, name: str, reason: str = "") -> ExperimentInfo:
+    """End the experiment, challenger to 0%; its analysis stays for the record."""
+    info = _end(ctx, principal, name, ExperimentState.STOPPED, reason, "stopped")
+    _store_final_analysis(ctx, info)
+    return get_experiment(ctx, name, fresh=False)
+
+
+def abort_experiment(ctx: Context, principal: Principal, name: str, reason: str = "") -> ExperimentInfo:
+    """Cancel the experiment, challenger to 0% at once."""
+    info = _end(ctx, principal, name, ExperimentState.ABORTED, reason, "aborted")
+    _store_final_analysis(ctx, info)
+    return get_experiment(ctx, name, fresh=False)
+
+
+def _store_final_analysis(ctx: Context, info: ExperimentInfo) -> None:
+    try:
+        analysis = compute_analysis(ctx, info).to_json()
+    except Exception:  # the record is a courtesy; the state change already happened
+        log.exception("final analysis of experiment %s failed", info.name)
+        return
+    with ctx.db.session() as session:
+        session.execute(update(ExperimentRow).where(ExperimentRow.id == info.id).values(analysis=analysis))
+
+
+def resume_experiment(ctx: Context, principal: Principal, name: str, reason: str = "") -> ExperimentInfo:
+    """A paused experiment runs again: the current step's hold starts over."""
+    reason = validate_reason(reason)
+    with ctx.db.session() as session:
+        row, _ = lock_experiment(session, name)
+        if row.state != ExperimentState.PAUSED:
+            raise FailedPrecondition(
+                f"experiment {name!r} is {row.state}, not paused; only a paused experiment can be resumed"
+            )
+        row.state = ExperimentState.RUNNING
+        row.step_started_at = utcnow()
+        row.step_live_at = None  # live again once the fleet is seen serving the step
+        row.status_reason = f"resumed by {principal.name}" + (f": {reason}" if reason else "")
+        audit.record(session, principal, "experiment.resume", name, reason=reason, step_index=row.step_index)
+        info = experiment_info(session, row)
+    ctx.events.publish("experiment", info.deployment, f"experiment {name} resumed")
+    return info
+
+
+def promote(ctx: Context, principal: Principal, name: str, reason: str = "") -> DeploymentInfo:
+    """Make the challenger the champion at 100% (the previous champion is remembered)."""
+    reason = validate_reason(reason)
+    before = get_experiment(ctx, name, fresh=True)
+    info, deployment_after = promote_challenger(ctx, principal, name, reason or f"promoted by {principal.name}")
+    if before.active and before.analysis is not None:
+        with ctx.db.session() as session:
+            session.execute(update(ExperimentRow).where(ExperimentRow.id == info.id).values(analysis=before.analysis))
+    return deployment_after
+
+
+def promote_challenger(
+    ctx: Context, principal: Principal, name: str, reason: str, check: Callable[[ExperimentRow], None] | None = None
+) -> tuple[ExperimentInfo, DeploymentInfo]:
+    """The challenger to 100% as champion; `check` may refuse the locked row first (the engine's
+    auto-promote checks that the experiment has not moved on)."""
+    with ctx.db.session() as session:
+        row, deployment = lock_experiment(session, name)
+        if check is not None:
+            check(row)
+        if row.state in (ExperimentState.STOPPED, ExperimentState.ABORTED, ExperimentState.ROLLED_BACK):
+            raise FailedPrecondition(
+                f"experiment {name!r} is {row.state.replace('_', ' ')}: its challenger no longer has "
+                "traffic; start a new experiment (or `sluice deploy`) to promote that version"
+            )
+        if row.state == ExperimentState.PROMOTED:
+            raise FailedPrecondition(f"experiment {name!r} was already promoted")
+        other = active_experiment(session, deployment.id)
+        if other is not None and other.id != row.id:
+            # It would stay alive under the new champion, and ending it later (abort, rollback by
+            # its gate) would put its own champion back: the promotion silently undone.
+            raise FailedPrecondition(
+                f"experiment {other.name!r} ({other.state}) is active on {deployment.name!r}; "
+                f"promote or abort it first, then promote {name!r}"
+            )
+        current = deployment_info(session, deployment)
+        challenger = session.get(ModelVersionRow, row.challenger_id)
+        assert challenger is not None
+        on_deployment = {s.version.id for s in current.splits}
+        if current.champion is None or current.champion.id != row.champion_id or challenger.id not in on_deployment:
+            raise FailedPrecondition(
+                f"deployment {current.name!r} changed since experiment {name!r} completed; "
+                f"use `sluice deploy {current.name} {challenger.model}:{challenger.version}` instead"
+            )
+        generation = apply_change(
+            session,
+            principal,
+            deployment,
+            [NewSplit(challenger, 100, ServingRole.CHAMPION)],
+            action="promote",
+            reason=reason,
+            expected_generation=None,
+            end_experiment=False,
+            details={"experiment": name},
+        )
+        row.state = ExperimentState.PROMOTED
+        row.ended_at = utcnow()
+        row.current_percent = 100
+        row.status_reason = f"promoted by {principal.name}: {reason}"
+        info = experiment_info(session, row)
+        after = deployment_info(session, deployment)
+    ctx.events.publish(
+        "experiment",
+        info.deployment,
+        f"generation {generation}: experiment {name} promoted {challenger.model}:{challenger.version} to champion",
+    )
+    return info, after
