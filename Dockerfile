@@ -15,6 +15,7 @@ COPY runtime runtime
 COPY controlplane controlplane
 COPY agent agent
 COPY tui tui
+COPY sluice sluice
 COPY cli cli
 COPY migrations migrations
 

@@ -157,3 +157,15 @@ _ALERT_TO_WIRE = {
     AlertState.RESOLVED: controlplane_pb2.ALERT_RESOLVED,
 }
 _ALERT_FROM_WIRE = {int(v): k for k, v in _ALERT_TO_WIRE.items()}
+
+
+def word_of(
+    vocabulary: type[ServingRole] | type[ExperimentState] | type[AlertState] | type[Health],
+    value: int,
+    unknown: str = "?",
+) -> str:
+    """The word for a wire value, `unknown` for one this build does not know (or unspecified)."""
+    try:
+        return str(vocabulary.from_wire(value))
+    except ValueError:
+        return unknown

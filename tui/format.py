@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.text import Text
 
-from core.vocabulary import AlertState, ExperimentState, Health, ServingRole
+from core.vocabulary import AlertState, ExperimentState, Health, ServingRole, word_of
 from protos import common_pb2, controlplane_pb2
 
 FULL = "█"
@@ -83,10 +83,7 @@ def weight_cell(split: common_pb2.TrafficSplit | None, width: int = 5) -> Text:
 
 def role_name(role: int) -> str:
     """'champion', 'challenger', 'shadow'; '-' for none (or a role this build does not know)."""
-    try:
-        return str(ServingRole.from_wire(role))
-    except ValueError:
-        return "-"
+    return word_of(ServingRole, role, "-")
 
 
 def health_badge(state: int, size: str = "long") -> Text:

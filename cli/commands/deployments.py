@@ -10,13 +10,8 @@ from cli.output import CliError, print_json, vref
 from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
 from core.client import SluiceClient
 from core.names import parse_version_ref, validate_name
+from core.vocabulary import ServingRole, word_of
 from protos import common_pb2, controlplane_pb2
-
-ROLE_NAMES = {
-    common_pb2.ROLE_CHAMPION: "champion",
-    common_pb2.ROLE_CHALLENGER: "challenger",
-    common_pb2.ROLE_SHADOW: "shadow",
-}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -66,7 +61,7 @@ def parse_weights(items: list[str]) -> list[tuple[str, int]]:
 
 def describe(deployment: controlplane_pb2.Deployment) -> str:
     ordered = sorted(deployment.splits, key=lambda s: (s.role != common_pb2.ROLE_CHAMPION, -s.weight))
-    splits = ", ".join(f"{vref(s.version)}={s.weight}% ({ROLE_NAMES.get(s.role, '?')})" for s in ordered)
+    splits = ", ".join(f"{vref(s.version)}={s.weight}% ({word_of(ServingRole, s.role)})" for s in ordered)
     return f"{deployment.name} generation {deployment.generation}: {splits}"
 
 

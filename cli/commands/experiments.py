@@ -9,22 +9,9 @@ from pathlib import Path
 from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from cli.output import CliError, fmt, print_json, print_table, vref, when
 from core.names import parse_version_ref, validate_name
+from core.vocabulary import ExperimentState, ServingRole, word_of
 from protos import common_pb2, controlplane_pb2
 
-STATE_NAMES = {
-    controlplane_pb2.EXPERIMENT_RUNNING: "running",
-    controlplane_pb2.EXPERIMENT_PAUSED: "paused",
-    controlplane_pb2.EXPERIMENT_STOPPED: "stopped",
-    controlplane_pb2.EXPERIMENT_ABORTED: "aborted",
-    controlplane_pb2.EXPERIMENT_ROLLED_BACK: "rolled_back",
-    controlplane_pb2.EXPERIMENT_PROMOTED: "promoted",
-    controlplane_pb2.EXPERIMENT_COMPLETED: "completed",
-}
-ROLE_NAMES = {
-    common_pb2.ROLE_CHAMPION: "champion",
-    common_pb2.ROLE_CHALLENGER: "challenger",
-    common_pb2.ROLE_SHADOW: "shadow",
-}
 METRICS = ("accuracy", "error_rate", "mae", "p95_latency")
 ACTIONS = {"stop": "StopExperiment", "resume": "ResumeExperiment", "abort": "AbortExperiment"}
 PAST = {"stop": "stopped", "resume": "resumed", "abort": "aborted"}
@@ -233,7 +220,7 @@ def _metric(value: float, metric: str) -> str:
 
 
 def print_experiment(e: controlplane_pb2.Experiment) -> None:
-    state = STATE_NAMES.get(e.state, "?")
+    state = word_of(ExperimentState, e.state)
     a = e.analysis
     print(f"experiment {e.name} on {e.config.deployment}: {state}")
     print(f"  champion {vref(e.champion)}  challenger {vref(e.config.challenger)}")
@@ -251,7 +238,7 @@ def print_experiment(e: controlplane_pb2.Experiment) -> None:
         ["role", "version", "predictions", "n", "metric", "interval"],
         [
             [
-                ROLE_NAMES.get(arm.role, "?"),
+                word_of(ServingRole, arm.role),
                 vref(arm.version),
                 arm.rows,
                 arm.n,
@@ -316,7 +303,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             [
                 e.name,
                 e.config.deployment,
-                STATE_NAMES.get(e.state, "?"),
+                word_of(ExperimentState, e.state),
                 vref(e.config.challenger),
                 _step(e),
                 e.analysis.decision or "-",

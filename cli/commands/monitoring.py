@@ -8,25 +8,20 @@ import math
 from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from cli.output import CliError, ago, fmt, print_json, print_table, vref, when
 from core.names import validate_name
-from protos import common_pb2, controlplane_pb2
+from core.vocabulary import AlertState, Health, ServingRole, word_of
+from protos import controlplane_pb2
 
-HEALTH_NAMES = {
-    common_pb2.HEALTH_UNKNOWN: "unknown",
-    common_pb2.HEALTH_HEALTHY: "healthy",
-    common_pb2.HEALTH_WARNING: "WARNING",
-    common_pb2.HEALTH_CRITICAL: "CRITICAL",
-}
-SEVERITY_NAMES = {common_pb2.HEALTH_WARNING: "warning", common_pb2.HEALTH_CRITICAL: "critical"}
-ALERT_STATES = {
-    controlplane_pb2.ALERT_OPEN: "open",
-    controlplane_pb2.ALERT_ACKNOWLEDGED: "acknowledged",
-    controlplane_pb2.ALERT_RESOLVED: "resolved",
-}
-ROLE_NAMES = {
-    common_pb2.ROLE_CHAMPION: "champion",
-    common_pb2.ROLE_CHALLENGER: "challenger",
-    common_pb2.ROLE_SHADOW: "shadow",
-}
+
+def health_word(value: int) -> str:
+    """healthy and unknown in lower case; WARNING and CRITICAL stand out."""
+    health = Health.from_wire(value)
+    return str(health).upper() if health.rank >= Health.WARNING.rank else str(health)
+
+
+def severity_word(value: int) -> str:
+    """An alert's severity: warning or critical ("-" for anything else)."""
+    health = Health.from_wire(value)
+    return str(health) if health.rank >= Health.WARNING.rank else "-"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -99,7 +94,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         experiment = f"  experiment {d.experiment.name}" if d.experiment.name else ""
         lost = f" ({d.agents_lost} lost)" if d.agents_lost else ""
         print(
-            f"{d.deployment.name}  {HEALTH_NAMES[d.health]}  generation {d.deployment.generation}  "
+            f"{d.deployment.name}  {health_word(d.health)}  generation {d.deployment.generation}  "
             f"agents in sync {d.agents_in_sync}/{d.agents_total}{lost}  {d.requests_per_second:.1f} req/s  "
             f"open alerts {d.open_alerts}{experiment}"
         )
@@ -123,9 +118,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             [
                 [
                     vref(v.version),
-                    ROLE_NAMES.get(v.role, "-"),
+                    word_of(ServingRole, v.role, "-"),
                     f"{v.weight}%",
-                    HEALTH_NAMES[v.health],
+                    health_word(v.health),
                     v.requests,
                     f"{v.requests_per_second:.1f}",
                     _pct(v.error_rate),
@@ -160,8 +155,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         [
             [
                 a.id,
-                SEVERITY_NAMES.get(a.severity, "-"),
-                ALERT_STATES.get(a.state, "-") + (f" by {a.acknowledged_by}" if a.acknowledged_by else ""),
+                severity_word(a.severity),
+                word_of(AlertState, a.state, "-") + (f" by {a.acknowledged_by}" if a.acknowledged_by else ""),
                 a.kind,
                 a.deployment or "-",
                 vref(a.version),

@@ -103,7 +103,7 @@ def test_a_failed_snapshot_rebuild_is_retried_until_the_change_reaches_every_age
 def test_agents_echo_the_content_digest_they_serve(server: ServerThread, tmp_path: Path, models_dir: Path) -> None:
     """Sync is judged by content, not by generation number alone (a restored store repeats
     numbers): a real agent echoes each deployment's digest in its ACK and in its next Hello."""
-    from controlplane.agenthub import agents as agents_store
+    from controlplane.agenthub import fleet
 
     model, dep = unique("m"), unique("web")
     agent = AgentProcess(server.address, "echo", tmp_path / "a", tmp_path / "a.log")
@@ -113,8 +113,8 @@ def test_agents_echo_the_content_digest_they_serve(server: ServerThread, tmp_pat
             generation = client.deploy(dep, f"{model}:v1").generation
             assert client.wait_for_sync(dep, generation, timeout=60).in_sync
 
-        def mine() -> agents_store.DeploymentSync:
-            (status,) = [a for a in agents_store.list_agents(server.ctx) if a.name == "echo"]
+        def mine() -> fleet.DeploymentSync:
+            (status,) = [a for a in fleet.list_agents(server.ctx) if a.name == "echo"]
             (sync,) = [d for d in status.deployments if d.deployment == dep]
             return sync
 
