@@ -67,6 +67,6 @@ def test_wheel_ships_migrations_and_generated_code(tmp_path: Path) -> None:
     assert "migrations/env.py" in names and "migrations/script.py.mako" in names
     assert any(n.startswith("migrations/versions/0001_") for n in names)
     assert {"protos/controlplane_pb2.py", "protos/controlplane_pb2.pyi", "protos/oip_pb2_grpc.py"} <= names
-    every_layer = {"core/client.py", "runtime/model.py", "cli/__init__.py", "cli/demo/scenario.py", "sluice/__init__.py"}
+    every_layer = {"core/client.py", "runtime/model.py", "cli/__init__.py", "cli/demo/scenario.py", "sluice/errors.py"}
     assert every_layer <= names
     assert any(n.endswith(".tcss") for n in names) or not list((REPO / "tui").glob("*.tcss"))
