@@ -12,14 +12,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from agent.window import RouteInfo, VersionKey, Window
+from core.report_limits import LATENCY_ACCURACY, MAX_CLASSES
 from core.sketch import LatencySketch
 from core.summaries import Moments
 from core.vocabulary import ServingRole
 from protos import agent_pb2, common_pb2
-
-LATENCY_ACCURACY = 0.01
-#: most classes counted in a classifier's prediction histogram
-MAX_CLASSES = 1024
 
 
 def build_report(

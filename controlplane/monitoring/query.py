@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controlplane.context import Context
-from controlplane.monitoring.summary import LATENCY_ACCURACY, WindowSummary, sketch_from
+from controlplane.monitoring.summary import WindowSummary, sketch_from
 from controlplane.store.models import MetricWindowRow, utcnow
+from core.report_limits import LATENCY_ACCURACY
 from core.sketch import LatencySketch
 from core.summaries import Moments
 

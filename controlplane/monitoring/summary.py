@@ -12,17 +12,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.report_limits import (
+    LATENCY_ACCURACY,
+    MAX_BINS,
+    MAX_CLASSES,
+    MAX_ERROR_CODES,
+    MAX_FEATURES,
+    MAX_SKETCH_BUCKETS,
+)
 from core.sketch import LatencySketch
 from core.summaries import Moments
 from protos import agent_pb2
-
-LATENCY_ACCURACY = 0.01
-#: refuse absurd windows instead of storing them (a buggy or hostile agent)
-MAX_FEATURES = 4096
-MAX_BINS = 1024
-MAX_CLASSES = 1024
-MAX_SKETCH_BUCKETS = 100_000
-MAX_ERROR_CODES = 64
 
 
 def moments_from(data: dict[str, Any] | None) -> Moments:
