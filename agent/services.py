@@ -40,20 +40,34 @@ def _legacy_rows(
     labels: np.ndarray | None,
     values: np.ndarray | None,
 ) -> None:
-    """The deprecated `rows` (one RowResult per row; removed in release 0.3): what pre-0.2 clients read."""
-    n = served.shape[0]
-    add = response.rows.add  # faster than building RowResults and extending
-    columns = (
-        served.tolist(),
-        labels.tolist() if labels is not None else [0] * n,
-        values.tolist() if values is not None else [0.0] * n,
-    )
+    """The deprecated `rows` (one RowResult per row; removed in release 0.3): what pre-0.2 clients read.
+
+    Only the fields that vary are passed (each keyword costs about as much as the row itself): a
+    route index when several versions answered, the label or the value, the id when sent.
+    """
+    fields: dict[str, list[Any]] = {}
     if ids:
-        for rid, s, lab, val in zip(ids, *columns, strict=True):
-            add(request_id=rid, served_by=s, label=lab, value=val)
+        fields["request_id"] = ids
+    if len(response.versions) > 1:
+        fields["served_by"] = served.tolist()
+    if labels is not None:
+        fields["label"] = labels.tolist()
+    if values is not None:
+        fields["value"] = values.tolist()
+    add = response.rows.add
+    if fields.keys() == {"label"}:  # one classifier answered every row: the common case
+        for label in fields["label"]:
+            add(label=label)
+    elif fields.keys() == {"value"}:
+        for value in fields["value"]:
+            add(value=value)
+    elif not fields:  # every field at its default
+        for _ in range(served.shape[0]):
+            add()
     else:
-        for s, lab, val in zip(*columns, strict=True):
-            add(served_by=s, label=lab, value=val)
+        names = tuple(fields)
+        for row in zip(*fields.values(), strict=True):
+            add(**dict(zip(names, row, strict=True)))
 
 
 @map_errors(server="agent", on_refusal=_count_refusal, log=log)
