@@ -2,8 +2,9 @@
 
 The hot path (`predict`) reads the current table once, routes, runs onnxruntime inline (small
 calls are cheaper than a thread hop), builds the answer and records it. Shadow versions score a
-copy on a separate thread after the answer is built. Every refusal is a `Rejected` with the status
-and a message naming what was expected; it is counted, and the agent carries on.
+copy on a separate thread after the answer is built. Every refusal is a typed error of
+core.errors with a message naming what was expected; core.grpc_errors answers it with its status,
+the agent counts it, and carries on.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.errors import Rejected, invalid, not_found, unavailable
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
+from core.errors import InvalidInput, NotFound, Unavailable
 from core.vocabulary import ServingRole
 from protos import inference_pb2
 from runtime.model import all_finite
@@ -48,17 +49,17 @@ class Outcome:
 def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarray:
     """A float32 array of the tensor's shape (values or little-endian raw bytes)."""
     if tensor.raw and len(tensor.values):
-        raise invalid(f"the {what} sets both 'values' and 'raw'; send one of them")
+        raise InvalidInput(f"the {what} sets both 'values' and 'raw'; send one of them")
     return float32_array(tuple(tensor.shape), tensor.raw, tensor.values, what, "'raw'")
 
 
 def float32_array(shape: tuple[int, ...], raw: bytes, values: Sequence[float], what: str, raw_name: str) -> np.ndarray:
     """The rows of a request (our Tensor or an OIP input): little-endian `raw` bytes if any, else `values`."""
     if any(d < 0 for d in shape):
-        raise invalid(f"the {what} shape {list(shape)} has a negative dimension")
+        raise InvalidInput(f"the {what} shape {list(shape)} has a negative dimension")
     if raw:
         if len(raw) % 4:
-            raise invalid(f"the {what} {raw_name} holds {len(raw)} bytes, not a whole number of float32s")
+            raise InvalidInput(f"the {what} {raw_name} holds {len(raw)} bytes, not a whole number of float32s")
         array = np.frombuffer(raw, dtype="<f4")
     else:
         # fromiter fills a float32 buffer in one pass; np.array would first discover the dtype.
@@ -68,17 +69,17 @@ def float32_array(shape: tuple[int, ...], raw: bytes, values: Sequence[float], w
 
 def reshape(array: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
     if not shape:
-        raise invalid(f"the {what} has no shape: send shape [rows, features]")
+        raise InvalidInput(f"the {what} has no shape: send shape [rows, features]")
     expected = 1
     for d in shape:
         expected *= d
     if array.size != expected:
-        raise invalid(f"the {what} shape {list(shape)} needs {expected} values but {array.size} were sent")
+        raise InvalidInput(f"the {what} shape {list(shape)} needs {expected} values but {array.size} were sent")
     if shape[0] == 0:
-        raise invalid(f"the {what} has no rows: send at least one row")
+        raise InvalidInput(f"the {what} has no rows: send at least one row")
     if expected == 0:
         # [2**40, 0] holds no values yet claims 2**40 rows: refused before anything sizes by rows
-        raise invalid(f"the {what} shape {list(shape)} has a dimension of 0: every row needs its features")
+        raise InvalidInput(f"the {what} shape {list(shape)} has a dimension of 0: every row needs its features")
     return array.reshape(shape)
 
 
@@ -112,19 +113,19 @@ class AgentCore:
     def deployment(self, name: str) -> LoadedDeployment:
         table = self.table
         if table is None:
-            raise unavailable(
+            raise Unavailable(
                 f"agent {self.name} has no snapshot yet: it is waiting for {self.waiting_for}; try again shortly"
             )
         found = table.deployments.get(name)
         if found is not None:
             return found
         if name in table.failed:
-            raise unavailable(f"deployment {name!r} is not loaded on agent {self.name}: {table.failed[name]}")
+            raise Unavailable(f"deployment {name!r} is not loaded on agent {self.name}: {table.failed[name]}")
         if not name:
-            raise invalid("the deployment name is empty")
+            raise InvalidInput("the deployment name is empty")
         names = sorted(table.deployments)
         served = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "") or "none"
-        raise not_found(f"no deployment named {name[:128]!r} on agent {self.name} (it serves: {served})")
+        raise NotFound(f"no deployment named {name[:128]!r} on agent {self.name} (it serves: {served})")
 
     def new_request_id(self) -> str:
         number = self._next_id
@@ -133,8 +134,8 @@ class AgentCore:
 
     # ---- recording ----
 
-    def refused(self, deployment: str, exc: Rejected) -> None:
-        code = exc.code.name
+    def refused(self, deployment: str, code: str) -> None:
+        """Count a refused request by its status name (e.g. "INVALID_ARGUMENT")."""
         table = self.table
         if table is None or (deployment not in table.deployments and deployment not in table.failed):
             deployment = ""  # a name a caller made up must not become a metric series
@@ -182,7 +183,7 @@ class AgentCore:
             try:
                 x = runtime.validate_input(x)
             except ValueError as exc:
-                raise invalid(f"deployment {dep.name}: {exc}") from None
+                raise InvalidInput(f"deployment {dep.name}: {exc}") from None
         start = time.perf_counter()
         result = runtime.predict(x)
         seconds = time.perf_counter() - start
@@ -190,7 +191,7 @@ class AgentCore:
             if output is not None and not all_finite(output):
                 # Finite inputs too large for the model's arithmetic (e.g. 3e38) overflow to NaN.
                 row = int(np.argwhere(~np.isfinite(output))[0][0])
-                raise invalid(
+                raise InvalidInput(
                     f"deployment {dep.name}: {route.label} computed NaN or infinity for row {row}; its "
                     "inputs are beyond the range the model can compute with"
                 )
@@ -212,13 +213,13 @@ class AgentCore:
             route = next((r for r in dep.routes if r.version == version and r.role != ServingRole.SHADOW), None)
             if route is None:
                 versions = ", ".join(r.version for r in dep.routes if r.role != ServingRole.SHADOW)
-                raise not_found(f"deployment {dep.name!r} has no version {version!r} (it serves {versions})")
+                raise NotFound(f"deployment {dep.name!r} has no version {version!r} (it serves {versions})")
         else:
             if len(key) > MAX_KEY_LENGTH:
-                raise invalid(f"the routing key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
+                raise InvalidInput(f"the routing key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
             route = dep.routes[dep.router.route(key, attributes if dep.router.segments else None)]
         if len(request_id) > MAX_ID_LENGTH:
-            raise invalid(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
+            raise InvalidInput(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
         request_id = request_id or self.new_request_id()
         n = x.shape[0]
         ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
@@ -241,16 +242,16 @@ class AgentCore:
         """
         n = x.shape[0]
         if keys and len(keys) != n:
-            raise invalid(f"routing_keys has {len(keys)} entries for {n} rows: send none or one per row")
+            raise InvalidInput(f"routing_keys has {len(keys)} entries for {n} rows: send none or one per row")
         if request_ids and len(request_ids) != n:
-            raise invalid(f"request_ids has {len(request_ids)} entries for {n} rows: send none or one per row")
+            raise InvalidInput(f"request_ids has {len(request_ids)} entries for {n} rows: send none or one per row")
         ids = list(request_ids)
         longest = max(map(len, ids), default=0)
         if longest > MAX_ID_LENGTH:
-            raise invalid(f"a request id is {longest} characters; the limit is {MAX_ID_LENGTH}")
+            raise InvalidInput(f"a request id is {longest} characters; the limit is {MAX_ID_LENGTH}")
         longest_key = max(map(len, keys), default=0)
         if longest_key > MAX_KEY_LENGTH:
-            raise invalid(f"a routing key is {longest_key} characters; the limit is {MAX_KEY_LENGTH}")
+            raise InvalidInput(f"a routing key is {longest_key} characters; the limit is {MAX_KEY_LENGTH}")
         fixed = dep.router.fixed
         if fixed >= 0:  # one route takes every row: nothing to route or group
             chosen = None
@@ -262,7 +263,7 @@ class AgentCore:
         try:
             x = dep.routes[int(used[0])].runtime.validate_input(x)
         except ValueError as exc:
-            raise invalid(f"deployment {dep.name}: {exc}") from None
+            raise InvalidInput(f"deployment {dep.name}: {exc}") from None
         outcomes: list[Outcome] = []
         positions: list[np.ndarray] = []
         for index in used:
@@ -282,13 +283,13 @@ class AgentCore:
     def feedback(self, deployment: str, request_id: str, label: int | None, value: float | None) -> bool:
         self.deployment(deployment)
         if not request_id:
-            raise invalid("request_id is empty: send the id the prediction answered with")
+            raise InvalidInput("request_id is empty: send the id the prediction answered with")
         if len(request_id) > MAX_ID_LENGTH:
-            raise invalid(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
+            raise InvalidInput(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
         if label is None and value is None:
-            raise invalid("send the true 'label' (classifiers) or 'value' (regressors)")
+            raise InvalidInput("send the true 'label' (classifiers) or 'value' (regressors)")
         if value is not None and not np.isfinite(value):
-            raise invalid("the true value must be a finite number")
+            raise InvalidInput("the true value must be a finite number")
         return bool(self.recorder.feedback(deployment, request_id, label=label, value=value))
 
     # ---- shadows ----

@@ -1,8 +1,9 @@
 """The agent's gRPC services: sluice.v1.Inference and the Open Inference Protocol (thin).
 
-Each RPC decodes its request, calls `AgentCore`, and builds the answer. A `Rejected` becomes its
-status and message (and is counted); anything unexpected is logged and answered INTERNAL, so no
-request can take the agent down.
+Each RPC decodes its request, calls `AgentCore`, and builds the answer. Refusals are the typed
+errors of core.errors; `@map_errors` (core.grpc_errors, the mapping the control plane uses too)
+answers each with its status and message and counts it per deployment; anything unexpected is
+logged and answered INTERNAL, so no request can take the agent down.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Executor
+from typing import Any
 
 import grpc
 import numpy as np
 
 from agent.core import AgentCore, Outcome, decode_tensor, float32_array
-from agent.errors import Rejected, invalid
 from agent.link import SOFTWARE_VERSION
-from agent.wire import encode_rows
+from core.errors import InvalidInput
+from core.grpc_errors import map_errors
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 
 log = logging.getLogger("sluice.agent")
@@ -27,14 +29,48 @@ ROUTING_KEY_PARAMETER = "routing_key"
 THREAD_ROWS = 4096
 
 
-async def _fail(context: grpc.aio.ServicerContext, core: AgentCore, deployment: str, exc: BaseException) -> None:
-    if isinstance(exc, Rejected):
-        core.refused(deployment, exc)
-        await context.abort(exc.code, exc.message)
-    log.error("unexpected error serving %s", deployment, exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}; see the agent log")
+def _count_refusal(service: InferenceService, request: Any, status: grpc.StatusCode) -> None:
+    service.core.refused(request.deployment, status.name)
 
 
+def _legacy_rows(
+    response: inference_pb2.PredictBatchResponse,
+    ids: list[str],
+    served: np.ndarray,
+    labels: np.ndarray | None,
+    values: np.ndarray | None,
+) -> None:
+    """The deprecated `rows` (one RowResult per row; removed in release 0.3): what pre-0.2 clients read.
+
+    Only the fields that vary are passed (each keyword costs about as much as the row itself): a
+    route index when several versions answered, the label or the value, the id when sent.
+    """
+    fields: dict[str, list[Any]] = {}
+    if ids:
+        fields["request_id"] = ids
+    if len(response.versions) > 1:
+        fields["served_by"] = served.tolist()
+    if labels is not None:
+        fields["label"] = labels.tolist()
+    if values is not None:
+        fields["value"] = values.tolist()
+    add = response.rows.add
+    if fields.keys() == {"label"}:  # one classifier answered every row: the common case
+        for label in fields["label"]:
+            add(label=label)
+    elif fields.keys() == {"value"}:
+        for value in fields["value"]:
+            add(value=value)
+    elif not fields:  # every field at its default
+        for _ in range(served.shape[0]):
+            add()
+    else:
+        names = tuple(fields)
+        for row in zip(*fields.values(), strict=True):
+            add(**dict(zip(names, row, strict=True)))
+
+
+@map_errors(server="agent", on_refusal=_count_refusal, log=log)
 class InferenceService(inference_pb2_grpc.InferenceServicer):
     def __init__(self, core: AgentCore, pool: Executor | None = None) -> None:
         self.core = core
@@ -43,116 +79,106 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
     def _input(self, request: inference_pb2.PredictRequest) -> np.ndarray:
         if request.HasField("input"):
             if request.named_inputs:
-                raise invalid("send either 'input' or 'named_inputs', not both")
+                raise InvalidInput("send either 'input' or 'named_inputs', not both")
             return decode_tensor(request.input)
         if len(request.named_inputs) == 1:
             name, tensor = next(iter(request.named_inputs.items()))
             return decode_tensor(tensor, f"input {name!r}")
         if request.named_inputs:
-            raise invalid(f"this agent takes one input tensor, got {len(request.named_inputs)} named inputs")
-        raise invalid("no input: send 'input', a float32 tensor of shape [rows, features]")
+            raise InvalidInput(f"this agent takes one input tensor, got {len(request.named_inputs)} named inputs")
+        raise InvalidInput("no input: send 'input', a float32 tensor of shape [rows, features]")
 
     async def Predict(
         self, request: inference_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.PredictResponse:
         core = self.core
-        try:
-            outcome, request_id = core.predict(
-                core.deployment(request.deployment),
-                self._input(request),
-                request.routing_key,
-                request.attributes,
-                request.request_id,
-            )
-            route = outcome.route
-            response = inference_pb2.PredictResponse(
-                request_id=request_id, served_by=route.ref, role=route.role_proto, agent=core.name
-            )
-            if outcome.labels is not None:
-                response.labels.extend(outcome.labels.tolist())
-            if outcome.probabilities is not None:
-                probabilities = response.probabilities
-                probabilities.shape.extend(outcome.probabilities.shape)
-                probabilities.values.extend(outcome.probabilities.ravel().tolist())
-            if outcome.values is not None:
-                response.values.extend(outcome.values.tolist())
-            return response
-        except Exception as exc:
-            await _fail(context, core, request.deployment, exc)
-            raise  # unreachable: abort raises
+        outcome, request_id = core.predict(
+            core.deployment(request.deployment),
+            self._input(request),
+            request.routing_key,
+            request.attributes,
+            request.request_id,
+        )
+        route = outcome.route
+        response = inference_pb2.PredictResponse(
+            request_id=request_id, served_by=route.ref, role=route.role_proto, agent=core.name
+        )
+        if outcome.labels is not None:
+            response.labels.extend(outcome.labels.tolist())
+        if outcome.probabilities is not None:
+            probabilities = response.probabilities
+            probabilities.shape.extend(outcome.probabilities.shape)
+            probabilities.values.extend(outcome.probabilities.ravel().tolist())
+        if outcome.values is not None:
+            response.values.extend(outcome.values.tolist())
+        return response
 
     async def PredictBatch(
         self, request: inference_pb2.PredictBatchRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.PredictBatchResponse:
         core = self.core
-        try:
-            dep = core.deployment(request.deployment)
-            x = decode_tensor(request.inputs, "inputs")
-            keys, request_ids = list(request.routing_keys), list(request.request_ids)
-            if x.shape[0] < THREAD_ROWS:
-                outcomes, positions, ids = core.predict_batch(dep, x, keys, request_ids)
-            else:
-                # A big batch runs on a worker thread (onnxruntime releases the GIL), so it never
-                # holds up the small requests and heartbeats on the event loop.
-                loop = asyncio.get_running_loop()
-                outcomes, positions, ids = await loop.run_in_executor(
-                    self.pool, core.predict_batch, dep, x, keys, request_ids, loop.call_soon_threadsafe
-                )
-            n = x.shape[0]
-            response = inference_pb2.PredictBatchResponse(versions=[o.route.ref for o in outcomes], agent=core.name)
-            served = np.zeros(n, dtype=np.int64)
-            classifier = any(o.labels is not None for o in outcomes)
-            regressor = any(o.values is not None for o in outcomes)
-            if len(outcomes) == 1:  # one version answered every row, in order
-                only = outcomes[0]
-                labels = only.labels if only.labels is not None else np.zeros(n, dtype=np.int64)
-                values = only.values if only.values is not None else np.zeros(n, dtype=np.float64)
-                probabilities = only.probabilities
-            else:
-                labels = np.zeros(n, dtype=np.int64)
-                values = np.zeros(n, dtype=np.float64)
-                classes = max((o.probabilities.shape[1] for o in outcomes if o.probabilities is not None), default=0)
-                probabilities = np.full((n, classes), np.nan, dtype=np.float32) if classes else None
-                for i, (outcome, rows) in enumerate(zip(outcomes, positions, strict=True)):
-                    served[rows] = i
-                    if outcome.labels is not None:
-                        labels[rows] = outcome.labels
-                    if outcome.values is not None:
-                        values[rows] = outcome.values
-                    if probabilities is not None and outcome.probabilities is not None:
-                        probabilities[rows, : outcome.probabilities.shape[1]] = outcome.probabilities
-            if not ids:
-                # No request ids: the rows have a fixed layout, encoded with numpy in one go.
-                response.MergeFromString(
-                    encode_rows(served, labels if classifier else None, values if regressor else None)
-                )
-            else:
-                add = response.rows.add  # faster than building RowResults and extending
-                for rid, s, lab, val in zip(ids, served.tolist(), labels.tolist(), values.tolist(), strict=True):
-                    add(request_id=rid, served_by=s, label=lab, value=val)
-            if probabilities is not None:
-                response.probabilities.shape.extend(probabilities.shape)
-                response.probabilities.raw = np.ascontiguousarray(probabilities, "<f4").tobytes()
-            return response
-        except Exception as exc:
-            await _fail(context, core, request.deployment, exc)
-            raise
+        dep = core.deployment(request.deployment)
+        x = decode_tensor(request.inputs, "inputs")
+        keys, request_ids = list(request.routing_keys), list(request.request_ids)
+        if x.shape[0] < THREAD_ROWS:
+            outcomes, positions, ids = core.predict_batch(dep, x, keys, request_ids)
+        else:
+            # A big batch runs on a worker thread (onnxruntime releases the GIL), so it never
+            # holds up the small requests and heartbeats on the event loop.
+            loop = asyncio.get_running_loop()
+            outcomes, positions, ids = await loop.run_in_executor(
+                self.pool, core.predict_batch, dep, x, keys, request_ids, loop.call_soon_threadsafe
+            )
+        n = x.shape[0]
+        classifier = any(o.labels is not None for o in outcomes)
+        regressor = any(o.values is not None for o in outcomes)
+        labels: np.ndarray | None
+        values: np.ndarray | None
+        if len(outcomes) == 1:  # one version answered every row, in order
+            only = outcomes[0]
+            served = np.zeros(n, dtype="<i4")
+            labels, values, probabilities = only.labels, only.values, only.probabilities
+        else:
+            served = np.empty(n, dtype="<i4")
+            labels = np.zeros(n, dtype="<i8") if classifier else None
+            values = np.zeros(n, dtype="<f8") if regressor else None
+            classes = max((o.probabilities.shape[1] for o in outcomes if o.probabilities is not None), default=0)
+            probabilities = np.full((n, classes), np.nan, dtype="<f4") if classes else None
+            for i, (outcome, rows) in enumerate(zip(outcomes, positions, strict=True)):
+                served[rows] = i
+                if labels is not None and outcome.labels is not None:
+                    labels[rows] = outcome.labels
+                if values is not None and outcome.values is not None:
+                    values[rows] = outcome.values
+                if probabilities is not None and outcome.probabilities is not None:
+                    probabilities[rows, : outcome.probabilities.shape[1]] = outcome.probabilities
+        # Columns: one numpy copy each into a bytes field; no per-row Python work.
+        response = inference_pb2.PredictBatchResponse(
+            versions=[o.route.ref for o in outcomes],
+            agent=core.name,
+            served_by=served.tobytes(),
+            labels=np.ascontiguousarray(labels, "<i8").tobytes() if labels is not None else b"",
+            values=np.ascontiguousarray(values, "<f8").tobytes() if values is not None else b"",
+            request_ids=request.request_ids,
+        )
+        if probabilities is not None:
+            response.probabilities.shape.extend(probabilities.shape)
+            response.probabilities.raw = np.ascontiguousarray(probabilities, "<f4").tobytes()
+        if not request.columnar_only:
+            _legacy_rows(response, ids, served, labels, values)
+        return response
 
     async def Feedback(
         self, request: inference_pb2.FeedbackRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.FeedbackResponse:
-        try:
-            truth = request.WhichOneof("truth")
-            matched = self.core.feedback(
-                request.deployment,
-                request.request_id,
-                label=request.label if truth == "label" else None,
-                value=request.value if truth == "value" else None,
-            )
-            return inference_pb2.FeedbackResponse(matched=matched)
-        except Exception as exc:
-            await _fail(context, self.core, request.deployment, exc)
-            raise
+        truth = request.WhichOneof("truth")
+        matched = self.core.feedback(
+            request.deployment,
+            request.request_id,
+            label=request.label if truth == "label" else None,
+            value=request.value if truth == "value" else None,
+        )
+        return inference_pb2.FeedbackResponse(matched=matched)
 
 
 # ---- Open Inference Protocol ----
@@ -177,6 +203,13 @@ def output_names(task: str) -> list[tuple[str, str]]:
     return [("label", "INT64"), ("probabilities", "FP32")]
 
 
+def _count_oip_refusal(service: OipService, request: Any, status: grpc.StatusCode) -> None:
+    # ModelInferRequest names the deployment `model_name`; the metadata requests name it `name`.
+    model = request.model_name if isinstance(request, oip_pb2.ModelInferRequest) else getattr(request, "name", "")
+    service.core.refused(model, status.name)
+
+
+@map_errors(server="agent", on_refusal=_count_oip_refusal, log=log)
 class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
     """inference.GRPCInferenceService: the model name is the deployment name."""
 
@@ -209,40 +242,36 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelMetadata(
         self, request: oip_pb2.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> oip_pb2.ModelMetadataResponse:
-        try:
-            dep = self.core.deployment(request.name)
-            route = dep.champion
-            width = route.runtime.n_features
-            tensor = oip_pb2.ModelMetadataResponse.TensorMetadata
-            return oip_pb2.ModelMetadataResponse(
-                name=dep.name,
-                versions=[r.version for r in dep.routes if r.role != "shadow"],
-                platform="onnxruntime_onnx",
-                inputs=[tensor(name=route.runtime.input_name, datatype="FP32", shape=[-1, width or -1])],
-                outputs=[
-                    tensor(name=name, datatype=dtype, shape=[-1, -1] if name == "probabilities" else [-1])
-                    for name, dtype in output_names(route.task)
-                ],
-            )
-        except Exception as exc:
-            await _fail(context, self.core, request.name, exc)
-            raise
+        dep = self.core.deployment(request.name)
+        route = dep.champion
+        width = route.runtime.n_features
+        tensor = oip_pb2.ModelMetadataResponse.TensorMetadata
+        return oip_pb2.ModelMetadataResponse(
+            name=dep.name,
+            versions=[r.version for r in dep.routes if r.role != "shadow"],
+            platform="onnxruntime_onnx",
+            inputs=[tensor(name=route.runtime.input_name, datatype="FP32", shape=[-1, width or -1])],
+            outputs=[
+                tensor(name=name, datatype=dtype, shape=[-1, -1] if name == "probabilities" else [-1])
+                for name, dtype in output_names(route.task)
+            ],
+        )
 
     def _input(self, request: oip_pb2.ModelInferRequest) -> np.ndarray:
         if len(request.inputs) != 1:
-            raise invalid(
+            raise InvalidInput(
                 f"model {request.model_name!r} takes exactly one input (FP32 [rows, features]), "
                 f"got {len(request.inputs)}"
             )
         spec = request.inputs[0]
         if spec.datatype != "FP32":
-            raise invalid(f"input {spec.name!r} has datatype {spec.datatype!r}; the model takes FP32")
+            raise InvalidInput(f"input {spec.name!r} has datatype {spec.datatype!r}; the model takes FP32")
         raw = b""
         if request.raw_input_contents:
             if len(request.raw_input_contents) != 1:
-                raise invalid(f"raw_input_contents has {len(request.raw_input_contents)} entries for 1 input")
+                raise InvalidInput(f"raw_input_contents has {len(request.raw_input_contents)} entries for 1 input")
             if spec.HasField("contents") and spec.contents.ByteSize():
-                raise invalid(f"input {spec.name!r} sets both contents and raw_input_contents; send one, not both")
+                raise InvalidInput(f"input {spec.name!r} sets both contents and raw_input_contents; send one, not both")
             raw = request.raw_input_contents[0]
         what = f"input {spec.name!r}"
         return float32_array(tuple(spec.shape), raw, spec.contents.fp32_contents, what, "raw_input_contents")
@@ -251,43 +280,39 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
         self, request: oip_pb2.ModelInferRequest, context: grpc.aio.ServicerContext
     ) -> oip_pb2.ModelInferResponse:
         core = self.core
-        try:
-            dep = core.deployment(request.model_name)
-            x = self._input(request)
-            key = ""
-            if ROUTING_KEY_PARAMETER in request.parameters:
-                parameter = request.parameters[ROUTING_KEY_PARAMETER]
-                if parameter.WhichOneof("parameter_choice") != "string_param":
-                    raise invalid(f"the {ROUTING_KEY_PARAMETER!r} parameter must be a string_param")
-                key = parameter.string_param
-            outcome, request_id = core.predict(dep, x, key, None, request.id, version=request.model_version)
-            produced = _oip_outputs(outcome)
-            if request.outputs:
-                by_name = {name: (name, dtype, data) for name, dtype, data in produced}
-                wanted = []
-                for requested in request.outputs:
-                    if requested.name not in by_name:
-                        raise invalid(
-                            f"model {request.model_name!r} has no output {requested.name!r}; "
-                            f"it has {', '.join(by_name)}"
-                        )
-                    wanted.append(by_name[requested.name])
-                produced = wanted
-            route = outcome.route
-            response = oip_pb2.ModelInferResponse(
-                model_name=outcome.deployment.name,
-                model_version=route.version,
-                id=request_id,
-                outputs=[
-                    oip_pb2.ModelInferResponse.InferOutputTensor(name=name, datatype=dtype, shape=data.shape)
-                    for name, dtype, data in produced
-                ],
-                raw_output_contents=[data.tobytes() for _, _, data in produced],
-            )
-            response.parameters["served_by"].string_param = route.label
-            response.parameters["role"].string_param = route.role
-            response.parameters["agent"].string_param = core.name
-            return response
-        except Exception as exc:
-            await _fail(context, core, request.model_name, exc)
-            raise
+        dep = core.deployment(request.model_name)
+        x = self._input(request)
+        key = ""
+        if ROUTING_KEY_PARAMETER in request.parameters:
+            parameter = request.parameters[ROUTING_KEY_PARAMETER]
+            if parameter.WhichOneof("parameter_choice") != "string_param":
+                raise InvalidInput(f"the {ROUTING_KEY_PARAMETER!r} parameter must be a string_param")
+            key = parameter.string_param
+        outcome, request_id = core.predict(dep, x, key, None, request.id, version=request.model_version)
+        produced = _oip_outputs(outcome)
+        if request.outputs:
+            by_name = {name: (name, dtype, data) for name, dtype, data in produced}
+            wanted = []
+            for requested in request.outputs:
+                if requested.name not in by_name:
+                    raise InvalidInput(
+                        f"model {request.model_name!r} has no output {requested.name!r}; "
+                        f"it has {', '.join(by_name)}"
+                    )
+                wanted.append(by_name[requested.name])
+            produced = wanted
+        route = outcome.route
+        response = oip_pb2.ModelInferResponse(
+            model_name=outcome.deployment.name,
+            model_version=route.version,
+            id=request_id,
+            outputs=[
+                oip_pb2.ModelInferResponse.InferOutputTensor(name=name, datatype=dtype, shape=data.shape)
+                for name, dtype, data in produced
+            ],
+            raw_output_contents=[data.tobytes() for _, _, data in produced],
+        )
+        response.parameters["served_by"].string_param = route.label
+        response.parameters["role"].string_param = route.role
+        response.parameters["agent"].string_param = core.name
+        return response

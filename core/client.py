@@ -1,19 +1,23 @@
 """Typed Python client of the control plane: what scripts, the CLI and the TUI use.
 
 Every failure surfaces as `ClientError` with the gRPC status name and the server's message.
+`batch_request` and `batch_results` build an agent's PredictBatch request and read its columnar
+answer as numpy arrays.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 
 from core.errors import InvalidInput
-from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc
+from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc, inference_pb2
 
 DEFAULT_ADDRESS = "127.0.0.1:7400"
 UPLOAD_CHUNK = 1 << 20
@@ -333,3 +337,74 @@ def client_error(exc: grpc.RpcError, address: str, server: str = "control plane"
     elif code == grpc.StatusCode.UNIMPLEMENTED and (details or "").startswith("Method not found"):
         details = f"{address} answers gRPC but is not a Sluice {server} ({other})"
     return ClientError(code, details or code.name)
+
+
+# ---- an agent's PredictBatch ----
+
+
+def batch_request(
+    deployment: str, rows: np.ndarray, keys: Sequence[str] = (), request_ids: Sequence[str] = ()
+) -> inference_pb2.PredictBatchRequest:
+    """A PredictBatch request: float32 rows [rows, features] as raw bytes, columnar answer only."""
+    x = np.ascontiguousarray(rows, "<f4")
+    return inference_pb2.PredictBatchRequest(
+        deployment=deployment,
+        inputs=inference_pb2.Tensor(shape=list(x.shape), raw=x.tobytes()),
+        routing_keys=list(keys),
+        request_ids=list(request_ids),
+        columnar_only=True,
+    )
+
+
+@dataclass(frozen=True)
+class BatchResults:
+    """A PredictBatch answer as numpy columns: row i is entry i of each."""
+
+    versions: list[common_pb2.VersionRef]
+    served_by: np.ndarray  # int32 per row: index into `versions`
+    labels: np.ndarray | None  # int64 per row (classifiers)
+    values: np.ndarray | None  # float64 per row (regressors)
+    probabilities: np.ndarray | None  # float32 [rows, classes] (classifiers)
+    request_ids: list[str]  # the ids the request sent, or none
+    agent: str
+
+    def __len__(self) -> int:
+        return int(self.served_by.shape[0])
+
+    def row_versions(self) -> list[str]:
+        """The "model:version" that answered each row."""
+        names = [f"{v.model}:{v.version}" for v in self.versions]
+        return [names[i] for i in self.served_by.tolist()]
+
+
+def _column(raw: bytes, dtype: str, what: str, rows: int) -> np.ndarray:
+    array = np.frombuffer(raw, dtype=dtype)
+    if array.shape[0] != rows:
+        raise InvalidInput(f"the agent's answer is malformed: {what} has {array.shape[0]} entries for {rows} rows")
+    return array
+
+
+def batch_results(response: inference_pb2.PredictBatchResponse) -> BatchResults:
+    """Read the columns of a PredictBatch answer (read-only arrays over the message's bytes).
+
+    An agent older than release 0.2 answers with `rows` only (one RowResult per row); they are
+    read into the same columns, so callers need not care which agent answered.
+    """
+    probabilities = None
+    if response.HasField("probabilities"):
+        tensor = response.probabilities
+        probabilities = np.frombuffer(tensor.raw, dtype="<f4").reshape(tuple(tensor.shape))
+    if response.served_by or not response.rows:
+        served = np.frombuffer(response.served_by, dtype="<i4")
+        rows = served.shape[0]
+        labels = _column(response.labels, "<i8", "labels", rows) if response.labels else None
+        values = _column(response.values, "<f8", "values", rows) if response.values else None
+        ids = list(response.request_ids)
+    else:  # a pre-0.2 agent
+        old = response.rows
+        served = np.fromiter((r.served_by for r in old), dtype=np.int32, count=len(old))
+        labels = np.fromiter((r.label for r in old), dtype=np.int64, count=len(old))
+        values = np.fromiter((r.value for r in old), dtype=np.float64, count=len(old))
+        labels, values = (labels, None) if probabilities is not None else (None, values)
+        ids = [r.request_id for r in old] if any(r.request_id for r in old) else []
+    return BatchResults(list(response.versions), served, labels, values, probabilities, ids, response.agent)

@@ -78,7 +78,7 @@ def _unary_request(behavior: Callable[..., Any], deserializer: Deserializer, str
 
 def _stream_request(behavior: Callable[..., Any], deserializer: Deserializer, streaming: bool) -> Callable[..., Any]:
     # A message that cannot be parsed raises UndecodableRequest where the servicer reads it; the
-    # servicers map it to INVALID_ARGUMENT (controlplane.api.errors).
+    # servicers map it to INVALID_ARGUMENT (core.grpc_errors).
     if streaming:
 
         async def stream(raws: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:

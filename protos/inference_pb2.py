@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos import common_pb2 as protos_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/inference.proto\x12\tsluice.v1\x1a\x13protos/common.proto\"4\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x02\x12\x0b\n\x03raw\x18\x03 \x01(\x0c\"\xea\x02\n\x0ePredictRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12 \n\x05input\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12@\n\x0cnamed_inputs\x18\x03 \x03(\x0b\x32*.sluice.v1.PredictRequest.NamedInputsEntry\x12\x13\n\x0brouting_key\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12=\n\nattributes\x18\x06 \x03(\x0b\x32).sluice.v1.PredictRequest.AttributesEntry\x1a\x45\n\x10NamedInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor:\x02\x38\x01\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc7\x01\n\x0fPredictResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\tserved_by\x18\x02 \x01(\x0b\x32\x15.sluice.v1.VersionRef\x12\x1d\n\x04role\x18\x03 \x01(\x0e\x32\x0f.sluice.v1.Role\x12\x0e\n\x06labels\x18\x04 \x03(\x03\x12(\n\rprobabilities\x18\x05 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\x0e\n\x06values\x18\x06 \x03(\x01\x12\r\n\x05\x61gent\x18\x07 \x01(\t\"w\n\x13PredictBatchRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12!\n\x06inputs\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\x14\n\x0crouting_keys\x18\x03 \x03(\t\x12\x13\n\x0brequest_ids\x18\x04 \x03(\t\"P\n\tRowResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tserved_by\x18\x02 \x01(\x05\x12\r\n\x05label\x18\x03 \x01(\x03\x12\r\n\x05value\x18\x04 \x01(\x01\"\x9c\x01\n\x14PredictBatchResponse\x12\'\n\x08versions\x18\x01 \x03(\x0b\x32\x15.sluice.v1.VersionRef\x12\"\n\x04rows\x18\x02 \x03(\x0b\x32\x14.sluice.v1.RowResult\x12(\n\rprobabilities\x18\x03 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\r\n\x05\x61gent\x18\x04 \x01(\t\"d\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x05label\x18\x03 \x01(\x03H\x00\x12\x0f\n\x05value\x18\x04 \x01(\x01H\x00\x42\x07\n\x05truth\"#\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x0f\n\x07matched\x18\x01 \x01(\x08\x32\xe3\x01\n\tInference\x12@\n\x07Predict\x12\x19.sluice.v1.PredictRequest\x1a\x1a.sluice.v1.PredictResponse\x12O\n\x0cPredictBatch\x12\x1e.sluice.v1.PredictBatchRequest\x1a\x1f.sluice.v1.PredictBatchResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.sluice.v1.FeedbackRequest\x1a\x1b.sluice.v1.FeedbackResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/inference.proto\x12\tsluice.v1\x1a\x13protos/common.proto\"4\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x02\x12\x0b\n\x03raw\x18\x03 \x01(\x0c\"\xea\x02\n\x0ePredictRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12 \n\x05input\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12@\n\x0cnamed_inputs\x18\x03 \x03(\x0b\x32*.sluice.v1.PredictRequest.NamedInputsEntry\x12\x13\n\x0brouting_key\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12=\n\nattributes\x18\x06 \x03(\x0b\x32).sluice.v1.PredictRequest.AttributesEntry\x1a\x45\n\x10NamedInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor:\x02\x38\x01\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc7\x01\n\x0fPredictResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\tserved_by\x18\x02 \x01(\x0b\x32\x15.sluice.v1.VersionRef\x12\x1d\n\x04role\x18\x03 \x01(\x0e\x32\x0f.sluice.v1.Role\x12\x0e\n\x06labels\x18\x04 \x03(\x03\x12(\n\rprobabilities\x18\x05 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\x0e\n\x06values\x18\x06 \x03(\x01\x12\r\n\x05\x61gent\x18\x07 \x01(\t\"\x8e\x01\n\x13PredictBatchRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12!\n\x06inputs\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\x14\n\x0crouting_keys\x18\x03 \x03(\t\x12\x13\n\x0brequest_ids\x18\x04 \x03(\t\x12\x15\n\rcolumnar_only\x18\x05 \x01(\x08\"P\n\tRowResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tserved_by\x18\x02 \x01(\x05\x12\r\n\x05label\x18\x03 \x01(\x03\x12\r\n\x05value\x18\x04 \x01(\x01\"\xe8\x01\n\x14PredictBatchResponse\x12\'\n\x08versions\x18\x01 \x03(\x0b\x32\x15.sluice.v1.VersionRef\x12&\n\x04rows\x18\x02 \x03(\x0b\x32\x14.sluice.v1.RowResultB\x02\x18\x01\x12(\n\rprobabilities\x18\x03 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\r\n\x05\x61gent\x18\x04 \x01(\t\x12\x11\n\tserved_by\x18\x05 \x01(\x0c\x12\x0e\n\x06labels\x18\x06 \x01(\x0c\x12\x0e\n\x06values\x18\x07 \x01(\x0c\x12\x13\n\x0brequest_ids\x18\x08 \x03(\t\"d\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x05label\x18\x03 \x01(\x03H\x00\x12\x0f\n\x05value\x18\x04 \x01(\x01H\x00\x42\x07\n\x05truth\"#\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x0f\n\x07matched\x18\x01 \x01(\x08\x32\xe3\x01\n\tInference\x12@\n\x07Predict\x12\x19.sluice.v1.PredictRequest\x1a\x1a.sluice.v1.PredictResponse\x12O\n\x0cPredictBatch\x12\x1e.sluice.v1.PredictBatchRequest\x1a\x1f.sluice.v1.PredictBatchResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.sluice.v1.FeedbackRequest\x1a\x1b.sluice.v1.FeedbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREDICTREQUEST_NAMEDINPUTSENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._serialized_options = b'8\001'
+  _globals['_PREDICTBATCHRESPONSE'].fields_by_name['rows']._loaded_options = None
+  _globals['_PREDICTBATCHRESPONSE'].fields_by_name['rows']._serialized_options = b'\030\001'
   _globals['_TENSOR']._serialized_start=58
   _globals['_TENSOR']._serialized_end=110
   _globals['_PREDICTREQUEST']._serialized_start=113
@@ -46,16 +48,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._serialized_end=475
   _globals['_PREDICTRESPONSE']._serialized_start=478
   _globals['_PREDICTRESPONSE']._serialized_end=677
-  _globals['_PREDICTBATCHREQUEST']._serialized_start=679
-  _globals['_PREDICTBATCHREQUEST']._serialized_end=798
-  _globals['_ROWRESULT']._serialized_start=800
-  _globals['_ROWRESULT']._serialized_end=880
-  _globals['_PREDICTBATCHRESPONSE']._serialized_start=883
-  _globals['_PREDICTBATCHRESPONSE']._serialized_end=1039
-  _globals['_FEEDBACKREQUEST']._serialized_start=1041
-  _globals['_FEEDBACKREQUEST']._serialized_end=1141
-  _globals['_FEEDBACKRESPONSE']._serialized_start=1143
-  _globals['_FEEDBACKRESPONSE']._serialized_end=1178
-  _globals['_INFERENCE']._serialized_start=1181
-  _globals['_INFERENCE']._serialized_end=1408
+  _globals['_PREDICTBATCHREQUEST']._serialized_start=680
+  _globals['_PREDICTBATCHREQUEST']._serialized_end=822
+  _globals['_ROWRESULT']._serialized_start=824
+  _globals['_ROWRESULT']._serialized_end=904
+  _globals['_PREDICTBATCHRESPONSE']._serialized_start=907
+  _globals['_PREDICTBATCHRESPONSE']._serialized_end=1139
+  _globals['_FEEDBACKREQUEST']._serialized_start=1141
+  _globals['_FEEDBACKREQUEST']._serialized_end=1241
+  _globals['_FEEDBACKRESPONSE']._serialized_start=1243
+  _globals['_FEEDBACKRESPONSE']._serialized_end=1278
+  _globals['_INFERENCE']._serialized_start=1281
+  _globals['_INFERENCE']._serialized_end=1508
 # @@protoc_insertion_point(module_scope)

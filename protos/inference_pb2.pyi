@@ -66,16 +66,18 @@ class PredictResponse(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., served_by: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., labels: _Optional[_Iterable[int]] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., values: _Optional[_Iterable[float]] = ..., agent: _Optional[str] = ...) -> None: ...
 
 class PredictBatchRequest(_message.Message):
-    __slots__ = ("deployment", "inputs", "routing_keys", "request_ids")
+    __slots__ = ("deployment", "inputs", "routing_keys", "request_ids", "columnar_only")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     ROUTING_KEYS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNAR_ONLY_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     inputs: Tensor
     routing_keys: _containers.RepeatedScalarFieldContainer[str]
     request_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, deployment: _Optional[str] = ..., inputs: _Optional[_Union[Tensor, _Mapping]] = ..., routing_keys: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    columnar_only: bool
+    def __init__(self, deployment: _Optional[str] = ..., inputs: _Optional[_Union[Tensor, _Mapping]] = ..., routing_keys: _Optional[_Iterable[str]] = ..., request_ids: _Optional[_Iterable[str]] = ..., columnar_only: _Optional[bool] = ...) -> None: ...
 
 class RowResult(_message.Message):
     __slots__ = ("request_id", "served_by", "label", "value")
@@ -90,16 +92,24 @@ class RowResult(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., served_by: _Optional[int] = ..., label: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
 
 class PredictBatchResponse(_message.Message):
-    __slots__ = ("versions", "rows", "probabilities", "agent")
+    __slots__ = ("versions", "rows", "probabilities", "agent", "served_by", "labels", "values", "request_ids")
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
     versions: _containers.RepeatedCompositeFieldContainer[_common_pb2.VersionRef]
     rows: _containers.RepeatedCompositeFieldContainer[RowResult]
     probabilities: Tensor
     agent: str
-    def __init__(self, versions: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[RowResult, _Mapping]]] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., agent: _Optional[str] = ...) -> None: ...
+    served_by: bytes
+    labels: bytes
+    values: bytes
+    request_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, versions: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[RowResult, _Mapping]]] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., agent: _Optional[str] = ..., served_by: _Optional[bytes] = ..., labels: _Optional[bytes] = ..., values: _Optional[bytes] = ..., request_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FeedbackRequest(_message.Message):
     __slots__ = ("deployment", "request_id", "label", "value")

@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import numpy as np
 
+from core.client import batch_request, batch_results
 from protos import common_pb2, inference_pb2, inference_pb2_grpc
 from tests.harness import SluiceProcess
 
@@ -103,18 +104,13 @@ class AgentProcess:
 
     def predict_batch(self, deployment: str, rows: np.ndarray, keys: Sequence[str] = ()) -> Any:
         assert self.stub is not None
-        request = inference_pb2.PredictBatchRequest(
-            deployment=deployment,
-            inputs=inference_pb2.Tensor(shape=list(rows.shape), raw=rows.astype("<f4").tobytes()),
-            routing_keys=list(keys),
-        )
-        return self.stub.PredictBatch(request, timeout=60)
+        return self.stub.PredictBatch(batch_request(deployment, rows, keys), timeout=60)
 
     def versions_of_keys(self, deployment: str, rows: np.ndarray, keys: Sequence[str]) -> list[str]:
         """Which version answered each key (one PredictBatch call)."""
-        response = self.predict_batch(deployment, rows, keys)
-        names = [v.version for v in response.versions]
-        return [names[r.served_by] for r in response.rows]
+        results = batch_results(self.predict_batch(deployment, rows, keys))
+        names = [v.version for v in results.versions]
+        return [names[i] for i in results.served_by.tolist()]
 
 
 def role_name(role: int) -> str:

@@ -15,10 +15,11 @@ import pytest
 
 from agent.cache import AgentCache
 from agent.core import AgentCore, decode_tensor
-from agent.errors import Rejected
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.serving import ApplyError, ServingTable, SnapshotApplier
+from core.errors import SluiceError
+from core.grpc_errors import status_of
 from protos import agent_pb2, common_pb2, inference_pb2
 from runtime.model import ModelRuntime
 from tests.models import breast_cancer_rows, make_classifier_onnx
@@ -217,9 +218,9 @@ def test_lookups_and_inputs_are_refused_with_the_right_status(
     tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]
 ) -> None:
     core = AgentCore("lonely", "0123456789abcdef", MetricsRecorder(), AgentPrometheus())
-    with pytest.raises(Rejected) as info:
+    with pytest.raises(SluiceError) as info:
         core.deployment("web")
-    assert info.value.code == grpc.StatusCode.UNAVAILABLE
+    assert status_of(info.value) == grpc.StatusCode.UNAVAILABLE
     cache = AgentCache(tmp_path)
     sha, data = artifacts["v1"]
     cache.put(data, sha)
@@ -227,9 +228,9 @@ def test_lookups_and_inputs_are_refused_with_the_right_status(
         1, agent_pb2.DeploymentSnapshot(name="web", generation=1, salt="s", routes=[route("v1", sha, 100, CHAMPION)])
     )
     core.table, _ = apply(cache, snap)
-    with pytest.raises(Rejected) as info:
+    with pytest.raises(SluiceError) as info:
         core.deployment("other")
-    assert info.value.code == grpc.StatusCode.NOT_FOUND and "it serves: web" in info.value.message
+    assert status_of(info.value) == grpc.StatusCode.NOT_FOUND and "it serves: web" in info.value.message
     dep = core.deployment("web")
     cases = [
         (np.zeros((2, 29), np.float32), "30"),
@@ -237,9 +238,9 @@ def test_lookups_and_inputs_are_refused_with_the_right_status(
         (np.zeros((30,), np.float32), "30"),
     ]
     for x, text in cases:
-        with pytest.raises(Rejected) as info:
+        with pytest.raises(SluiceError) as info:
             core.predict(dep, x)
-        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and text in info.value.message
+        assert status_of(info.value) == grpc.StatusCode.INVALID_ARGUMENT and text in info.value.message
     for tensor, text in [
         (inference_pb2.Tensor(shape=[0, 30]), "no rows"),
         (inference_pb2.Tensor(shape=[2, 2], values=[1, 2, 3]), "needs 4 values"),
@@ -247,8 +248,8 @@ def test_lookups_and_inputs_are_refused_with_the_right_status(
         (inference_pb2.Tensor(shape=[-1, 1], values=[1]), "negative"),
         (inference_pb2.Tensor(values=[1]), "no shape"),
     ]:
-        with pytest.raises(Rejected) as info:
+        with pytest.raises(SluiceError) as info:
             decode_tensor(tensor)
-        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and text in info.value.message
+        assert status_of(info.value) == grpc.StatusCode.INVALID_ARGUMENT and text in info.value.message
     raw = np.arange(6, dtype="<f4")
     assert decode_tensor(inference_pb2.Tensor(shape=[2, 3], raw=raw.tobytes())).tolist() == raw.reshape(2, 3).tolist()

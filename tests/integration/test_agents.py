@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 
 from controlplane.config import AgentsConfig, Config
-from core.client import SluiceClient
+from core.client import SluiceClient, batch_request, batch_results
 from protos import inference_pb2
+from runtime.model import ModelRuntime
 from tests.agent.cluster import AgentProcess, role_name, wait_until
 from tests.harness import ServerThread, free_port, run_cli, start_server, unique
-from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
+from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx, make_regressor_onnx
 from tests.monitoring.support import SampleKey, prometheus_samples, sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("agents-e2e")]
@@ -173,6 +174,62 @@ def test_tritonclient_infer_matches_sluice_predict(cluster: Cluster, tmp_path: P
     assert seen["ints"]["status"] == "StatusCode.INVALID_ARGUMENT" and "FP32" in seen["ints"]["message"]
     assert "no output 'embedding'" in seen["unknown_output"]["message"]
     assert seen["unknown_model"]["status"] == "StatusCode.NOT_FOUND"
+
+
+def test_predict_batch_columns_hold_what_each_model_computes(cluster: Cluster) -> None:
+    """PredictBatch's columns against the models themselves (onnxruntime on the same files): a
+    50/50 split of a classifier pair by routing key, and a regressor; the deprecated `rows` say
+    the same when a request does not set columnar_only, and are left out when it does."""
+    model, dep, ridge = cluster.model, unique("columns"), unique("ridge")
+    agent = cluster.agents[0]
+    with cluster.client() as client:
+        client.register_version(ridge, "v1", make_regressor_onnx(cluster.models_dir), make_baseline(cluster.models_dir))
+    cli_ok(cluster, "deploy", dep, f"{model}:v1")
+    cli_ok(cluster, "traffic", "set", dep, f"{model}:v1=50", f"{model}:v2=50", "--wait")
+    cli_ok(cluster, "deploy", f"{dep}-r", f"{ridge}:v1")
+    with cluster.client() as client:
+        assert client.wait_for_sync(f"{dep}-r", timeout=30).in_sync
+    models = {
+        f"{model}:v1": ModelRuntime(make_classifier_onnx(cluster.models_dir)),
+        f"{model}:v2": ModelRuntime(make_classifier_onnx(cluster.models_dir, "gbm")),
+        f"{ridge}:v1": ModelRuntime(make_regressor_onnx(cluster.models_dir)),
+    }
+    rows = breast_cancer_rows(300, seed=11)
+    keys, ids = [f"key-{i}" for i in range(300)], [f"id-{i}" for i in range(300)]
+
+    response = agent.stub.PredictBatch(batch_request(dep, rows, keys, ids), timeout=60)
+    assert not response.rows, "columnar_only answers without the deprecated rows"
+    results = batch_results(response)
+    assert len(results) == 300 and results.request_ids == ids and results.agent == agent.name
+    assert results.values is None and results.labels is not None and results.probabilities is not None
+    assert results.probabilities.shape == (300, 2)
+    served = results.row_versions()
+    assert set(served) == {f"{model}:v1", f"{model}:v2"}
+    assert served == [f"{model}:{v}" for v in agent.versions_of_keys(dep, rows, keys)]  # sticky per key
+    for name in set(served):
+        mine = np.array([s == name for s in served])
+        expected = models[name].predict(rows[mine])
+        assert results.labels[mine].tolist() == expected.labels.tolist(), name
+        np.testing.assert_allclose(results.probabilities[mine], expected.probabilities, rtol=1e-6, atol=1e-7)
+
+    # A client written before release 0.2 (no columnar_only) also gets one RowResult per row.
+    legacy_request = batch_request(dep, rows, keys, ids)
+    legacy_request.columnar_only = False
+    legacy = agent.stub.PredictBatch(legacy_request, timeout=60)
+    assert legacy.served_by == response.served_by and legacy.labels == response.labels
+    assert [(r.request_id, r.served_by, r.label, r.value) for r in legacy.rows] == [
+        (i, s, label, 0.0) for i, s, label in zip(ids, results.served_by.tolist(), results.labels.tolist(), strict=True)
+    ]
+
+    # A regressor fills `values` (float64 of the model's float32 output) and no labels.
+    response = agent.stub.PredictBatch(batch_request(f"{dep}-r", rows), timeout=60)
+    results = batch_results(response)
+    assert results.labels is None and results.probabilities is None and results.request_ids == []
+    assert results.values is not None and results.values.dtype == np.float64
+    expected_values = models[f"{ridge}:v1"].predict(rows).values
+    assert expected_values is not None
+    assert results.values.tolist() == expected_values.astype(np.float64).ravel().tolist()
+    assert results.served_by.tolist() == [0] * 300 and results.row_versions()[0] == f"{ridge}:v1"
 
 
 def rpc_error(call: object) -> tuple[grpc.StatusCode, str]:

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import MetaData, create_engine, select
 
-from core.client import SluiceClient
+from core.client import SluiceClient, batch_results
 from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc, inference_pb2, inference_pb2_grpc
 from tests.agent.cluster import AgentProcess, wait_until
 from tests.harness import ServerThread, start_server
@@ -225,8 +225,13 @@ def test_predict_batch_fuzz(serving: Serving, rows: int, keys: list[str], ids: l
         assert not well_formed, f"a well-formed batch was refused: {exc.details()!r}"
     else:
         assert len(keys) in (0, rows) and len(ids) in (0, rows)
-        assert len(response.rows) == rows and [v.version for v in response.versions] == ["v1"]
+        results = batch_results(response)
+        assert len(results) == rows and [v.version for v in results.versions] == ["v1"]
+        assert results.request_ids == ids and results.labels is not None and len(results.labels) == rows
+        # The deprecated per-row form (the request did not set columnar_only) says the same.
+        assert len(response.rows) == rows
         assert [r.request_id for r in response.rows] == (ids or [""] * rows)
+        assert [r.label for r in response.rows] == results.labels.tolist()
 
 
 def test_agent_alive_after_fuzzing(serving: Serving) -> None:

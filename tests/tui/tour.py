@@ -26,7 +26,7 @@ import numpy as np
 from textual.widgets import DataTable
 
 from controlplane.training import breast_cancer_arrays
-from core.client import SluiceClient
+from core.client import SluiceClient, batch_request, batch_results
 from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents
 from tests.harness import start_server
@@ -86,19 +86,19 @@ class Traffic:
         index = np.arange(start, start + rows)
         keys = range(first_key, first_key + rows)
         assert agent.stub is not None
-        request = inference_pb2.PredictBatchRequest(
-            deployment=deployment,
-            inputs=inference_pb2.Tensor(shape=[rows, self.X.shape[1]], raw=self.X[index].astype("<f4").tobytes()),
-            routing_keys=[f"user-{k}" for k in keys],
+        request = batch_request(
+            deployment,
+            self.X[index],
+            [f"user-{k}" for k in keys],
             # Without request ids a batch answers rows without ids, and feedback needs one.
-            request_ids=[f"{agent.name}-{deployment}-{k}" for k in keys],
+            [f"{agent.name}-{deployment}-{k}" for k in keys],
         )
         try:
-            response = agent.stub.PredictBatch(request, timeout=60)
-            self.answered += len(response.rows)
-            for row, i in zip(response.rows, index, strict=True):
+            results = batch_results(agent.stub.PredictBatch(request, timeout=60))
+            self.answered += len(results)
+            for request_id, i in zip(results.request_ids, index, strict=True):
                 feedback = inference_pb2.FeedbackRequest(
-                    deployment=deployment, request_id=row.request_id, label=int(self.y[i])
+                    deployment=deployment, request_id=request_id, label=int(self.y[i])
                 )
                 self.matched += agent.stub.Feedback(feedback, timeout=10).matched
         except grpc.RpcError as exc:
