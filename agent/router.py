@@ -20,12 +20,6 @@ from core.vocabulary import ServingRole
 
 BUCKETS = 10_000
 
-# Imported by agent/serving.py, whose owner is rewriting it on another branch; new code names
-# ServingRole's members directly.
-CHAMPION = ServingRole.CHAMPION
-SHADOW = ServingRole.SHADOW
-
-
 def bucket(key: str, salt: str) -> int:
     """Stable across processes, hosts and Python versions (never Python's salted `hash()`)."""
     digest = hashlib.blake2b(key.encode(), digest_size=8, key=salt.encode()[:64]).digest()
@@ -37,7 +31,7 @@ class RouteSpec:
     """What the router needs of one route: its weight (percent) and role."""
 
     weight: int
-    role: str  # a ServingRole word
+    role: ServingRole
 
 
 @dataclass(frozen=True)

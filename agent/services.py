@@ -20,6 +20,7 @@ from agent.core import AgentCore, Outcome, decode_tensor, float32_array
 from agent.link import SOFTWARE_VERSION
 from core.errors import InvalidInput
 from core.grpc_errors import map_errors
+from core.vocabulary import ServingRole
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 
 log = logging.getLogger("sluice.agent")
@@ -248,7 +249,7 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
         tensor = oip_pb2.ModelMetadataResponse.TensorMetadata
         return oip_pb2.ModelMetadataResponse(
             name=dep.name,
-            versions=[r.version for r in dep.routes if r.role != "shadow"],
+            versions=[r.version for r in dep.routes if r.role != ServingRole.SHADOW],
             platform="onnxruntime_onnx",
             inputs=[tensor(name=route.runtime.input_name, datatype="FP32", shape=[-1, width or -1])],
             outputs=[

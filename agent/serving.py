@@ -16,17 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.cache import AgentCache
-from agent.router import CHAMPION, SHADOW, Router, RouteSpec, Segment
+from agent.router import Router, RouteSpec, Segment
+from core.vocabulary import ServingRole
 from protos import agent_pb2, common_pb2
 from runtime.model import ModelRuntime
 
 log = logging.getLogger("sluice.agent")
-
-ROLE_NAMES = {
-    common_pb2.ROLE_CHAMPION: CHAMPION,
-    common_pb2.ROLE_CHALLENGER: "challenger",
-    common_pb2.ROLE_SHADOW: SHADOW,
-}
 
 #: fetch(sha256) -> path of the verified artifact in the cache
 Fetcher = Callable[[str], Awaitable[Path]]
@@ -42,7 +37,7 @@ class LoadedRoute:
     model: str
     version: str
     ref: common_pb2.VersionRef
-    role: str
+    role: ServingRole
     role_proto: int
     weight: int
     sha256: str
@@ -134,9 +129,10 @@ class SnapshotApplier:
         routes = []
         for index, route in enumerate(snap.routes):
             what = f"{route.version.model}:{route.version.version}"
-            role = ROLE_NAMES.get(route.role)
-            if role is None:
-                raise ApplyError(f"{what} has no role")
+            try:
+                role = ServingRole.from_wire(route.role)
+            except ValueError:
+                raise ApplyError(f"{what} has no role") from None
             runtime = loaded.get(route.sha256)
             if runtime is None:
                 path = await self._artifact(route.sha256, fetch, what)
