@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ class Batch:
 
     deployment: str
     key: VersionKey
-    ids: tuple[str, ...] | list[str]
+    ids: Sequence[str]
     labels: np.ndarray | None
     values: np.ndarray | None
     expires: float

@@ -44,7 +44,7 @@ class _Histogram:
 class AgentPrometheus(MetricsEndpoint):
     def __init__(self) -> None:
         super().__init__(CollectorRegistry(auto_describe=False))
-        self.registry.register(self)  # type: ignore[arg-type]
+        self.registry.register(self)
         self._predictions: dict[tuple[str, str, str], float] = {}
         self._latency: dict[tuple[str, str], _Histogram] = {}
         self._generations: dict[str, int] = {}

@@ -38,7 +38,7 @@ class LoadedRoute:
     version: str
     ref: common_pb2.VersionRef
     role: ServingRole
-    role_proto: int
+    role_proto: common_pb2.Role
     weight: int
     sha256: str
     task: str

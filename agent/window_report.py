@@ -78,10 +78,10 @@ def version_window(key: VersionKey, window: Window, info: RouteInfo | None) -> a
             out.prediction_values.CopyFrom(_moments_proto(Moments.of(values)))
     layout = window.feature_layout
     if window.feature_counts is not None and window.out_of_range is not None and layout is not None:
-        for i, counts in enumerate(layout.per_feature(window.feature_counts)):
+        for i, bins in enumerate(layout.per_feature(window.feature_counts)):
             out.features.append(
                 agent_pb2.FeatureWindow(
-                    index=i, counts=[int(c) for c in counts], out_of_range=int(window.out_of_range[i])
+                    index=i, counts=[int(c) for c in bins], out_of_range=int(window.out_of_range[i])
                 )
             )
     reservoir = window.reservoir

@@ -8,7 +8,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from core.errors import InvalidInput, NotFound, ResourceExhausted
 
@@ -26,7 +26,7 @@ class PendingUpload:
     """A file being received chunk by chunk, hashed as it arrives, capped at `limit` bytes."""
 
     def __init__(self, directory: Path, limit: int, what: str) -> None:
-        self._file: BinaryIO = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in finish/discard
+        self._file: IO[bytes] = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in finish/discard
             dir=directory, prefix=".upload-", delete=False
         )
         self.path = Path(self._file.name)

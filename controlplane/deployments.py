@@ -19,6 +19,7 @@ from controlplane import audit
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo, HistoryEntry, Principal, SplitInfo
 from controlplane.registry import find_version, version_info
+from controlplane.store.db import execute_dml
 from controlplane.store.models import (
     DeploymentHistoryRow,
     DeploymentRow,
@@ -138,13 +139,14 @@ def apply_change(
         )
     new_generation = row.generation + 1
     # The WHERE on the old generation makes a lost update impossible even without row locks.
-    result = session.execute(
+    matched = execute_dml(
+        session,
         update(DeploymentRow)
         .where(DeploymentRow.id == row.id, DeploymentRow.generation == row.generation)
         .values(generation=new_generation, updated_at=utcnow())
-        .execution_options(synchronize_session="evaluate")
+        .execution_options(synchronize_session="evaluate"),
     )
-    if result.rowcount != 1:
+    if matched != 1:
         raise Conflict(f"deployment {row.name!r} changed concurrently; re-read and try again")
     old_champion = session.scalar(
         select(TrafficSplitRow.version_id).where(
@@ -335,6 +337,7 @@ def rollback(
     """Return to the previous champion, or to a named version, at 100% at once."""
     with ctx.db.session() as session:
         row = find_deployment(session, deployment, lock=True)
+        target: ModelVersionRow | None
         if to is not None:
             target = find_version(session, *to)
         elif row.previous_champion_id is not None:

@@ -19,7 +19,7 @@ from cli.commands import (
     tui,
 )
 
-Registrar = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]
+Registrar = Callable[[argparse._SubParsersAction], None]
 
 REGISTRARS: list[Registrar] = [
     serve.register,

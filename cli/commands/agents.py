@@ -18,7 +18,7 @@ DEFAULT_AGENT = "127.0.0.1:7500"
 ROLE_NAMES = {1: "champion", 2: "challenger", 3: "shadow"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     agent = sub.add_parser("agent", help="run a serving agent (connects to the control plane)")
     # Also accepted after the subcommand: `sluice agent --controlplane ADDR`.
     agent.add_argument("--controlplane", dest="agent_controlplane", default=None, metavar="ADDR")

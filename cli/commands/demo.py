@@ -9,7 +9,7 @@ from pathlib import Path
 from cli.output import CliError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run the whole system locally: control plane, two agents, traffic, drift, rollouts, TUI",

@@ -14,7 +14,7 @@ from core.vocabulary import ServingRole, word_of
 from protos import common_pb2, controlplane_pb2
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     dep = sub.add_parser("deploy", help="make MODEL:VERSION the champion of DEPLOYMENT at 100%%")
     dep.add_argument("deployment")
     dep.add_argument("version", metavar="MODEL:VERSION")

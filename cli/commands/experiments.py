@@ -18,7 +18,7 @@ PAST = {"stop": "stopped", "resume": "resumed", "abort": "aborted"}
 DEFAULT_TRAFFIC = 10  # percent for the challenger without --traffic or --plan
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     exp = sub.add_parser("experiment", help="experiments and progressive rollouts")
     esub = exp.add_subparsers(dest="experiment_command", metavar="ACTION")
     esub.required = True

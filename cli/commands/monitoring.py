@@ -24,7 +24,7 @@ def severity_word(value: int) -> str:
     return str(health) if health.rank >= Health.WARNING.rank else "-"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="health and metric values per deployment and version")
     st.add_argument("deployment", nargs="?", default="")
     st.add_argument("--window", type=float, default=0.0, metavar="SECONDS", help="look back this far (default: config)")

@@ -10,7 +10,7 @@ from cli.output import CliError, print_json, print_table, shape, when
 from core.names import validate_name
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     version = sub.add_parser("version", help="the model registry")
     vsub = version.add_subparsers(dest="version_command", metavar="ACTION")
     vsub.required = True

@@ -11,7 +11,7 @@ from cli.commands.common import whole_number
 from controlplane.defaults import DEFAULT_ARTIFACTS, DEFAULT_DB, DEFAULT_LISTEN
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("controlplane", help="run the control plane (gRPC, SQL store, engines)")
     p.add_argument(
         "--listen",

@@ -20,7 +20,7 @@ from core.names import validate_name
 MIN_TOKEN_CHARS = 16  # shorter secrets are guessable; `token new` makes 43 characters
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     token = sub.add_parser("token", help="make API tokens and their digests for the config file")
     tsub = token.add_subparsers(dest="token_command", metavar="ACTION")
     tsub.required = True

@@ -9,7 +9,7 @@ from cli.output import print_json, print_table, vref, when
 from core.names import validate_name
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     hist = sub.add_parser("history", help="every change of a deployment, newest first")
     hist.add_argument("deployment")
     hist.add_argument("--limit", type=whole_number(1, 2**31), default=100, help="newest first (at most 1000)")

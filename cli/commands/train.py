@@ -16,7 +16,7 @@ from cli.output import CliError, print_json
 KINDS = ("logreg", "gbm", "constant", "ridge", "gbr")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser(
         "train",
         help="train a scikit-learn model on a CSV/NPY file and export it to ONNX (+ baseline .npy)",

@@ -9,7 +9,7 @@ import sys
 from cli.output import CliError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tui",
         help="the operator's terminal UI: live deployments, experiments, alerts; act by key",

@@ -97,8 +97,8 @@ def list_agents(ctx: Context) -> list[AgentStatus]:
     with ctx.db.session() as session:
         desired = {r.name: _desired(session, r) for r in session.scalars(select(DeploymentRow))}
         applied: dict[str, dict[str, tuple[int, str]]] = {}
-        for row in session.scalars(select(AgentDeploymentRow)):
-            applied.setdefault(row.agent_id, {})[row.deployment] = (row.applied_generation, row.applied_digest)
+        for ad in session.scalars(select(AgentDeploymentRow)):
+            applied.setdefault(ad.agent_id, {})[ad.deployment] = (ad.applied_generation, ad.applied_digest)
         out = []
         for row in session.scalars(select(AgentRow).order_by(AgentRow.name, AgentRow.id)):
             mine = applied.get(row.id, {})

@@ -86,4 +86,4 @@ class AgentHubService(ServiceBase, agent_pb2_grpc.AgentHubServicer):
                 yield agent_pb2.ArtifactChunk(data=data, offset=offset, total_size=total)
                 offset += len(data)
         finally:
-            chunks.close()
+            chunks.close()  # type: ignore[attr-defined]  # a generator: closing releases the file

@@ -17,8 +17,9 @@ from protos import common_pb2, controlplane_pb2
 _Word = TypeVar("_Word", ServingRole, ExperimentState, Health, AlertState)
 
 
-def wire_or(vocabulary: type[_Word], word: str, default: int) -> int:
-    """The wire value of a stored word; `default` for a word this build does not know."""
+def wire_or(vocabulary: type[_Word], word: str, default: int) -> Any:
+    """The wire value of a stored word (the message field's enum type); `default` for a word this
+    build does not know."""
     try:
         return int(vocabulary(word).to_wire())
     except ValueError:

@@ -71,10 +71,12 @@ def _predict(path: Path, x: np.ndarray, ref: str) -> tuple[str, np.ndarray]:
         x = runtime.validate_input(x)
     except ValueError as exc:
         raise InvalidInput(f"{ref} cannot score {DATA_NAME}: {exc}") from None
-    parts = []
+    parts: list[np.ndarray] = []
     for start in range(0, x.shape[0], BATCH_ROWS):
         result = runtime.predict(x[start : start + BATCH_ROWS])
-        parts.append(result.labels if runtime.task == "classifier" else result.values)
+        answer = result.labels if runtime.task == "classifier" else result.values
+        assert answer is not None  # a classifier answers labels, a regressor values
+        parts.append(answer)
     return runtime.task, np.concatenate(parts)
 
 

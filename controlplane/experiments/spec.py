@@ -161,7 +161,7 @@ def validate_spec(spec: ExperimentSpec, default_hold: float) -> dict[str, Any]:
         raise InvalidInput(f"min improvement is {min_improvement:g}; it must not be negative")
     if len(spec.guardrails) > MAX_GUARDRAILS:
         raise InvalidInput(f"{len(spec.guardrails)} guardrails given; the limit is {MAX_GUARDRAILS}")
-    guardrails = []
+    guardrails: list[dict[str, Any]] = []
     for metric, allowed in spec.guardrails:
         if metric not in METRICS:
             raise InvalidInput(f"unknown guardrail metric {metric!r}; choose one of {', '.join(METRICS)}")

@@ -208,7 +208,8 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
                     if previous is None
                     else (np.concatenate([previous[0], sample]), previous[1] + summary.rows)
                 )
-            accepted.append(_Accepted(window.deployment, *ref.split(":", 1), version_id, summary))
+            model, version = ref.split(":", 1)
+            accepted.append(_Accepted(window.deployment, model, version, version_id, summary))
         # A fixed order: two agents updating the same reservoirs never wait on each other in a cycle.
         for (deployment, version_id), (rows, seen) in sorted(reservoirs.items(), key=lambda kv: kv[0]):
             _update_reservoir(session, deployment, version_id, start, rows, seen)

@@ -162,8 +162,8 @@ def metric_series(
                 current.merge(sketch)
     points = []
     for i in range(steps):
-        sketch = sketches[i]
-        p95 = sketch.quantile(0.95) * 1000.0 if sketch is not None and sketch.count else math.nan
+        merged = sketches[i]
+        p95 = merged.quantile(0.95) * 1000.0 if merged is not None and merged.count else math.nan
         points.append(
             SeriesPoint(
                 at=start + timedelta(seconds=(i + 1) * step_seconds),

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 
 from controlplane.context import Context
 from controlplane.monitoring.summary import WindowSummary
+from controlplane.store.db import execute_dml
 from controlplane.store.models import MetricReceiptRow, MetricWindowRow, utcnow
 
 log = logging.getLogger("sluice.monitoring")
@@ -113,19 +114,21 @@ def rollup_once(ctx: Context, now: datetime | None = None) -> RollupResult:
                 break
         folded[source] = total
     with ctx.db.session() as session:
-        hours = session.execute(
+        hours = execute_dml(
+            session,
             delete(MetricWindowRow)
             .where(
                 MetricWindowRow.resolution == "hour",
                 MetricWindowRow.window_start < now - timedelta(seconds=retention.hour_seconds),
             )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        receipts = session.execute(
+            .execution_options(synchronize_session=False),
+        )
+        receipts = execute_dml(
+            session,
             delete(MetricReceiptRow)
             .where(MetricReceiptRow.received_at < now - timedelta(seconds=retention.receipt_seconds))
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
     result = RollupResult(folded, int(hours or 0), int(receipts or 0))
     if any(folded.values()) or result.deleted_hours or result.deleted_receipts:
         log.info(

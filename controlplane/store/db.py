@@ -6,13 +6,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Table, create_engine, event, make_url
+from sqlalchemy import CursorResult, Engine, Executable, Table, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,11 @@ def insert_ignore(session: Session, table: Table, values: dict[str, Any]) -> boo
     first_key = next(iter(table.primary_key.columns))
     # RETURNING says reliably whether the row went in (rowcount differs between drivers).
     return session.execute(statement.returning(first_key)).first() is not None
+
+
+def execute_dml(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; the number of rows it matched."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def one_line(error: object) -> str:
