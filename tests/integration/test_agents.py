@@ -23,9 +23,9 @@ from core.client import SluiceClient, batch_request, batch_results
 from protos import inference_pb2
 from runtime.model import ModelRuntime
 from tests.agent.cluster import AgentProcess, role_name, wait_until
+from tests.controlplane.monitoring.support import SampleKey, prometheus_samples, sample
 from tests.harness import ServerThread, free_port, run_cli, start_server, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx, make_regressor_onnx
-from tests.monitoring.support import SampleKey, prometheus_samples, sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("agents-e2e")]
 

@@ -32,7 +32,7 @@ from controlplane.training import breast_cancer_arrays
 from core.client import SluiceClient
 from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.experiments.support import make_weak_classifier_onnx
+from tests.controlplane.experiments.support import make_weak_classifier_onnx
 from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
 from tests.models import make_classifier_onnx
 

@@ -13,8 +13,8 @@ from controlplane.monitoring.ingest import ingest_report
 from controlplane.monitoring.query import arm_summary, merged_summary, metric_series
 from controlplane.monitoring.rollup import rollup_once
 from controlplane.store.models import MetricReceiptRow, MetricWindowRow, utcnow
+from tests.controlplane.monitoring.support import AgentStamp, deploy_classifier, serve
 from tests.models import breast_cancer_rows
-from tests.monitoring.support import AgentStamp, deploy_classifier, serve
 
 
 def by_resolution(ctx: Context) -> dict[str, int]:

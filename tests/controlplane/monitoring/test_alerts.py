@@ -13,7 +13,7 @@ from controlplane.domain import Principal, Role
 from controlplane.monitoring import alerts
 from controlplane.store.models import AlertRow, AuditEventRow
 from core.errors import FailedPrecondition, InvalidInput, NotFound
-from tests.monitoring.support import deploy_classifier
+from tests.controlplane.monitoring.support import deploy_classifier
 
 BOB = Principal("bob", Role.OPERATOR)
 

@@ -14,7 +14,7 @@ from controlplane.experiments import commands, offline
 from controlplane.experiments.spec import ExperimentSpec
 from controlplane.training import breast_cancer_arrays, write_breast_cancer_csv
 from core.errors import FailedPrecondition, InvalidInput
-from tests.experiments.support import ALICE, Setup, deployed_pair, register
+from tests.controlplane.experiments.support import ALICE, Setup, deployed_pair, register
 from tests.harness import unique
 from tests.models import make_classifier_onnx
 

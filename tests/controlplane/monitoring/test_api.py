@@ -24,9 +24,9 @@ from controlplane.stats.drift import histogram_counts
 from controlplane.store.models import ReservoirRow, utcnow
 from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
+from tests.controlplane.monitoring.support import AgentStamp, Deployed, deploy_classifier, flush_and_ingest, serve
 from tests.harness import ServerThread, run_cli, unique
 from tests.models import breast_cancer_rows, make_baseline
-from tests.monitoring.support import AgentStamp, Deployed, deploy_classifier, flush_and_ingest, serve
 
 
 def code_of(call: object) -> tuple[grpc.StatusCode, str]:

@@ -15,7 +15,7 @@ from agent.binning import count_features, count_rowwise, float32_edges
 from agent.recorder import MetricsRecorder
 from agent.window import FOLD_ROWS, RouteInfo
 from protos import agent_pb2
-from tests.monitoring.test_recorder import DEP, snapshot
+from tests.controlplane.monitoring.test_recorder import DEP, snapshot
 
 
 def random_info(rng: np.random.Generator) -> RouteInfo:

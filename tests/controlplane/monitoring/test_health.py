@@ -18,8 +18,8 @@ from controlplane.monitoring.evaluator import evaluate_once
 from controlplane.monitoring.health import VersionHealth
 from controlplane.store.models import utcnow
 from controlplane.training import breast_cancer_arrays, breast_cancer_feature_names
+from tests.controlplane.monitoring.support import AgentStamp, Deployed, deploy_classifier, ingest_at, label_all, serve
 from tests.models import breast_cancer_rows
-from tests.monitoring.support import AgentStamp, Deployed, deploy_classifier, ingest_at, label_all, serve
 
 
 def only_version(ctx: Context, now: datetime, name: str) -> VersionHealth:

@@ -17,9 +17,9 @@ from controlplane.monitoring.state import state_of
 from controlplane.store.models import ModelVersionRow, utcnow
 from controlplane.training import write_breast_cancer_csv
 from core.client import SluiceClient
+from tests.controlplane.monitoring.support import AgentStamp, Deployed, deploy_classifier, ingest_at, label_all, serve
 from tests.harness import run_cli, start_server, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
-from tests.monitoring.support import AgentStamp, Deployed, deploy_classifier, ingest_at, label_all, serve
 
 
 def labels(ctx: Context, d: Deployed, n: int, at: datetime) -> None:

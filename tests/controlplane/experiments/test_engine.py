@@ -24,7 +24,14 @@ from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec
 from controlplane.monitoring.alerts import list_alerts
 from controlplane.store.db import Database
 from core.errors import FailedPrecondition
-from tests.experiments.support import ALICE, Setup, add_window, deployed_pair, fleet_serves_everything, simulate_step
+from tests.controlplane.experiments.support import (
+    ALICE,
+    Setup,
+    add_window,
+    deployed_pair,
+    fleet_serves_everything,
+    simulate_step,
+)
 from tests.harness import unique
 
 HOLD = 60.0

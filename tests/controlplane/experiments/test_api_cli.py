@@ -12,7 +12,7 @@ import pytest
 from controlplane.training import write_breast_cancer_csv
 from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
-from tests.experiments.support import make_narrow_classifier_onnx, make_weak_classifier_onnx
+from tests.controlplane.experiments.support import make_narrow_classifier_onnx, make_weak_classifier_onnx
 from tests.harness import ServerThread, one_line_error, run_cli, unique
 from tests.models import make_classifier_onnx
 

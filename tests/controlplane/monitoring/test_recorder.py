@@ -16,8 +16,8 @@ from controlplane.stats.drift import histogram_counts
 from controlplane.training import breast_cancer_arrays, breast_cancer_feature_names
 from core.vocabulary import ServingRole
 from protos import agent_pb2, common_pb2
+from tests.controlplane.monitoring.support import predict_labels, session
 from tests.models import breast_cancer_rows, make_classifier_onnx, make_regressor_onnx
-from tests.monitoring.support import predict_labels, session
 
 DEP = "cancer-dep"
 

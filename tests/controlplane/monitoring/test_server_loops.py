@@ -18,9 +18,7 @@ from controlplane.monitoring import alerts
 from controlplane.monitoring.state import state_of
 from controlplane.server import ServerOptions
 from core.client import SluiceClient
-from tests.harness import ServerThread, free_port, start_server
-from tests.models import breast_cancer_rows
-from tests.monitoring.support import (
+from tests.controlplane.monitoring.support import (
     AgentStamp,
     deploy_classifier,
     flush_and_ingest,
@@ -28,6 +26,8 @@ from tests.monitoring.support import (
     sample,
     serve,
 )
+from tests.harness import ServerThread, free_port, start_server
+from tests.models import breast_cancer_rows
 
 
 def scrape(port: int) -> str:

@@ -15,7 +15,7 @@ from controlplane.experiments import commands
 from controlplane.experiments.spec import ExperimentSpec
 from controlplane.store.models import AuditEventRow, ExperimentRow
 from core.errors import AlreadyExists, FailedPrecondition, InvalidInput, NotFound, SluiceError
-from tests.experiments.support import ALICE, Setup, deployed_pair, make_narrow_classifier_onnx, register
+from tests.controlplane.experiments.support import ALICE, Setup, deployed_pair, make_narrow_classifier_onnx, register
 from tests.harness import unique
 from tests.models import make_regressor_onnx
 

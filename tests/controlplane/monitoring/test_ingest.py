@@ -18,8 +18,8 @@ from controlplane.monitoring.query import arm_summary
 from controlplane.monitoring.reservoir import RESERVOIR_ROWS, decode
 from controlplane.store.models import MetricReceiptRow, MetricWindowRow, ReservoirRow, utcnow
 from protos import agent_pb2, common_pb2
+from tests.controlplane.monitoring.support import AgentStamp, deploy_classifier, flush_and_ingest, serve
 from tests.models import breast_cancer_rows
-from tests.monitoring.support import AgentStamp, deploy_classifier, flush_and_ingest, serve
 
 
 def stored(ctx: Context) -> tuple[int, int, int]:
