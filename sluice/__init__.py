@@ -26,7 +26,18 @@ from sluice.errors import (
     Unavailable,
 )
 from sluice.predictor import Predictor
-from sluice.results import Agent, Alert, Deployment, Experiment, Prediction, Split, Status, Sync, Version
+from sluice.results import (
+    Agent,
+    Alert,
+    BatchPrediction,
+    Deployment,
+    Experiment,
+    Prediction,
+    Split,
+    Status,
+    Sync,
+    Version,
+)
 
 __all__ = [
     "Aborted",
@@ -35,6 +46,7 @@ __all__ = [
     "Alert",
     "AlertState",
     "AlreadyExists",
+    "BatchPrediction",
     "ControlPlane",
     "DeadlineExceeded",
     "Deployment",

@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 import grpc
 import numpy as np
 
-from core.client import client_error, open_channel, with_default_port
+from core.client import batch_request, batch_results, client_error, open_channel, with_default_port
 from core.names import validate_name
 from core.vocabulary import ServingRole
 from protos import inference_pb2, inference_pb2_grpc
 from sluice._calls import translated
 from sluice.errors import InvalidArgument
-from sluice.results import Prediction
+from sluice.results import BatchPrediction, Prediction
 
 AGENT_PORT = 7500
 
@@ -94,6 +94,35 @@ class Predictor:
             labels=np.asarray(r.labels, dtype=np.int64) if r.labels else None,
             probabilities=_floats(r.probabilities),
             values=np.asarray(r.values, dtype=np.float64) if r.values else None,
+        )
+
+    @translated
+    def predict_batch(
+        self,
+        deployment: str,
+        rows: Sequence[Sequence[float]] | np.ndarray,
+        *,
+        routing_keys: Sequence[str] = (),
+        request_ids: Sequence[str] = (),
+    ) -> BatchPrediction:
+        """Score many rows in one call; each row is routed on its own key (`routing_keys`: none, or
+        one per row), so rows may be answered by different versions."""
+        validate_name("deployment", deployment)
+        array = _rows(rows)  # the agent checks the keys and ids against the rows
+        request = batch_request(deployment, array, routing_keys, request_ids)
+        try:
+            response = self._stub.PredictBatch(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise client_error(exc, self.address, "agent") from None
+        r = batch_results(response)
+        return BatchPrediction(
+            versions=tuple(f"{v.model}:{v.version}" for v in r.versions),
+            served_by=r.served_by,
+            labels=r.labels,
+            values=r.values,
+            probabilities=r.probabilities,
+            request_ids=tuple(r.request_ids),
+            agent=r.agent,
         )
 
     @translated

@@ -250,3 +250,24 @@ class Prediction:
     probabilities: np.ndarray | None
     #: regressors: one value per row; classifiers: None
     values: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class BatchPrediction:
+    """One PredictBatch call, column by column: row i is entry i of each array. Rows may be
+    served by different versions (routing is per row key)."""
+
+    #: the versions that answered, "model:version"; `served_by` indexes into it
+    versions: tuple[str, ...]
+    served_by: np.ndarray  # int32 per row
+    labels: np.ndarray | None  # int64 per row (classifiers)
+    values: np.ndarray | None  # float64 per row (regressors)
+    probabilities: np.ndarray | None  # float32 [rows, classes] (classifiers)
+    request_ids: tuple[str, ...]  # the ids the request sent, or none
+    agent: str
+
+    def __len__(self) -> int:
+        return int(self.served_by.shape[0])
+
+    def version_of(self, row: int) -> str:
+        return self.versions[int(self.served_by[row])]

@@ -84,11 +84,40 @@ def test_the_readme_example_runs_as_written(system: tuple[str, str], tmp_path: P
     assert done.returncode == 0, done.stderr
     assert done.stdout == expected
 
-    # What the script did is real: the agent has the feedback's request and the deployment.
+    # What the script did is real: the deployment is there, and a batch is answered by it.
     with sluice.ControlPlane(controlplane, token="") as cp:
         web = cp.deployment("iris-web")
         assert (web.champion, web.generation) == ("iris:v1", 1)
         assert [(s.version, s.percent, s.role) for s in web.splits] == [("iris:v1", 100, sluice.ServingRole.CHAMPION)]
+
+
+def test_a_batch_is_split_by_row_keys_and_answered_in_columns(system: tuple[str, str], tmp_path: Path) -> None:
+    controlplane, agent = system
+    X, _ = load_iris(return_X_y=True)
+    model = write_iris_model(tmp_path)
+    with sluice.ControlPlane(controlplane, token="") as cp:
+        cp.register("iris:v1", model)
+        cp.register("iris:v2", model)
+        cp.deploy("iris-ab", "iris:v1")
+        split = cp.set_traffic("iris-ab", {"iris:v1": 50, "iris:v2": 50})
+        assert cp.wait_for_sync("iris-ab", generation=split.generation, timeout=60).in_sync
+
+    rows = X.astype(np.float32)  # all 150 flowers
+    keys = [f"customer-{i}" for i in range(len(rows))]
+    with sluice.Predictor(agent) as predictor:
+        batch = predictor.predict_batch("iris-ab", rows, routing_keys=keys)
+        assert len(batch) == 150 and batch.values is None and batch.probabilities is not None
+        assert sorted(batch.versions) == ["iris:v1", "iris:v2"]
+        by_row = [batch.version_of(i) for i in range(len(batch))]
+        assert 30 <= by_row.count("iris:v1") <= 120  # both arms get rows of a 50/50 split
+        # Same model under both versions: the labels are the single-row answers, row by row.
+        singles = [predictor.predict("iris-ab", [rows[i]], routing_key=keys[i]) for i in range(20)]
+        assert batch.labels is not None
+        assert batch.labels[:20].tolist() == [int(p.labels[0]) for p in singles if p.labels is not None]
+        # Sticky: the same key is answered by the same version in a single call.
+        assert [p.served_by for p in singles] == by_row[:20]
+        with pytest.raises(sluice.InvalidArgument, match="routing_keys has 3 entries for 150 rows"):
+            predictor.predict_batch("iris-ab", rows, routing_keys=keys[:3])
 
 
 def test_errors_are_the_clis_and_the_typed_core_errors(system: tuple[str, str], tmp_path: Path) -> None:
