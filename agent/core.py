@@ -10,6 +10,7 @@ the agent counts it, and carries on.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -95,8 +96,6 @@ class AgentCore:
         self.prometheus = prometheus
         self.table: ServingTable | None = None
         self.waiting_for = "the control plane"
-        self._next_id = 1  # only the event-loop thread makes ids
-        self._id_prefix = f"{agent_id[:8]}-{time.time_ns() // 1_000_000:x}-"
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-shadow")
         self._shadow_pending = 0
         self._shadow_lock = threading.Lock()
@@ -128,9 +127,8 @@ class AgentCore:
         raise NotFound(f"no deployment named {name[:128]!r} on agent {self.name} (it serves: {served})")
 
     def new_request_id(self) -> str:
-        number = self._next_id
-        self._next_id = number + 1
-        return f"{self._id_prefix}{number}"
+        """128 random bits: an id nobody can guess, so nobody can label another caller's prediction."""
+        return secrets.token_hex(16)
 
     # ---- recording ----
 

@@ -36,6 +36,7 @@ class LimitsConfig:
     max_artifact_bytes: int = 2 * 1024 * 1024 * 1024  # one uploaded ONNX model or baseline
     max_evaluation_bytes: int = 64 * 1024 * 1024  # the data file of one Evaluate call
     max_watchers: int = 256  # open WatchEvents streams
+    max_watchers_per_principal: int = 16  # of them, held by one token (one viewer cannot take them all)
     # The longest a unary RPC may run when its caller set no deadline (0: no limit). RPCs with
     # their own bound (uploads, Evaluate, WaitForSync) are exempt.
     default_deadline_seconds: float = 30.0
@@ -204,7 +205,15 @@ def _validate(config: Config) -> None:
     lim = config.limits
     if lim.max_message_bytes < 1024:
         raise InvalidInput("config: limits.max_message_bytes must be at least 1024")
-    for name in ("max_artifact_bytes", "max_evaluation_bytes", "max_watchers", "event_queue", "webhook_queue"):
+    positive = (
+        "max_artifact_bytes",
+        "max_evaluation_bytes",
+        "max_watchers",
+        "max_watchers_per_principal",
+        "event_queue",
+        "webhook_queue",
+    )
+    for name in positive:
         if getattr(lim, name) < 1:
             raise InvalidInput(f"config: limits.{name} must be at least 1")
     if lim.agent_outbox < 16:  # a snapshot, its acks and heartbeats must fit

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
@@ -11,6 +13,7 @@ from controlplane import audit, deployments
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
+from controlplane.context import Context
 from core.errors import ResourceExhausted
 from core.names import validate_name
 from protos import controlplane_pb2
@@ -20,7 +23,11 @@ WATCH_KEEPALIVE_SECONDS = 5.0
 
 
 class TrailApi(ServiceBase):
-    watchers = 0  # open WatchEvents streams, bounded by limits.max_watchers
+    def __init__(self, ctx: Context, executor: ThreadPoolExecutor) -> None:
+        super().__init__(ctx, executor)
+        self.watchers = 0  # open WatchEvents streams, bounded by limits.max_watchers
+        #: open streams per principal name, bounded by limits.max_watchers_per_principal
+        self.watchers_by_principal: Counter[str] = Counter()
 
     async def ListHistory(
         self, request: controlplane_pb2.ListHistoryRequest, context: grpc.aio.ServicerContext
@@ -53,13 +60,21 @@ class TrailApi(ServiceBase):
     ) -> AsyncIterator[controlplane_pb2.Event]:
         if request.deployment:
             validate_name("deployment", request.deployment)
-        if self.watchers >= self.ctx.config.limits.max_watchers:
+        limits = self.ctx.config.limits
+        who = current_principal().name
+        mine = self.watchers_by_principal[who]
+        if mine >= limits.max_watchers_per_principal:
             raise ResourceExhausted(
-                f"{self.watchers} watchers are connected; the limit is "
-                f"{self.ctx.config.limits.max_watchers} (limits.max_watchers)"
+                f"{who} already has {mine} event streams open; the limit per token is "
+                f"{limits.max_watchers_per_principal} (limits.max_watchers_per_principal)"
+            )
+        if self.watchers >= limits.max_watchers:
+            raise ResourceExhausted(
+                f"{self.watchers} watchers are connected; the limit is {limits.max_watchers} (limits.max_watchers)"
             )
         queue = self.ctx.events.subscribe()
         self.watchers += 1
+        self.watchers_by_principal[who] += 1
         try:
             yield controlplane_pb2.Event(kind="hello", summary="watching")
             while True:
@@ -79,4 +94,7 @@ class TrailApi(ServiceBase):
                 )
         finally:
             self.watchers -= 1
+            self.watchers_by_principal[who] -= 1
+            if not self.watchers_by_principal[who]:
+                del self.watchers_by_principal[who]
             self.ctx.events.unsubscribe(queue)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
+import re
 from pathlib import Path
 
 import grpc
@@ -189,6 +191,29 @@ def test_shadow_scores_a_copy_and_never_answers(tmp_path: Path, artifacts: dict[
     # Feedback reaches both the champion's accuracy and the shadow pair.
     assert core.feedback("web", "r3", label=1, value=None)
     assert not core.feedback("web", "unknown-id", label=1, value=None)
+
+
+def test_request_ids_the_agent_makes_cannot_be_guessed(
+    tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]
+) -> None:
+    """Feedback is matched by request id: ids the agent makes are 128 random bits, so a caller who
+    saw its own ids cannot name (and mislabel) the next caller's prediction."""
+    cache, sha1, _ = filled_cache(tmp_path, artifacts)
+    only = agent_pb2.DeploymentSnapshot(name="web", generation=1, salt="s", routes=[route("v1", sha1, 100, CHAMPION)])
+    snap = snapshot(1, only)
+    table, _ = apply(cache, snap)
+    core, _ = core_for(table, snap)
+    dep = core.deployment("web")
+    row = breast_cancer_rows(1).astype(np.float32)
+    ids = [core.predict(dep, row, key=f"k{i}")[1] for i in range(200)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == 200
+    # No shared prefix or counter to extrapolate from: consecutive ids share no more leading hex
+    # digits than chance (16 ** -4 per pair for four digits).
+    assert sum(a[:4] == b[:4] for a, b in itertools.pairwise(ids)) <= 2
+    assert not core.feedback("web", ids[-1][:-1] + format((int(ids[-1][-1], 16) + 1) % 16, "x"), label=1, value=None)
+    assert core.feedback("web", ids[-1], label=1, value=None)
+    core.close(wait=True)
 
 
 def test_segment_rules_keep_other_requests_on_the_champion(

@@ -10,10 +10,12 @@ import grpc
 import pytest
 
 from controlplane.api import auth
-from controlplane.config import Config, LimitsConfig, load_config
+from controlplane.config import Config, LimitsConfig, TokenConfig, load_config
 from controlplane.events import EventBus
 from core.client import ClientError, SluiceClient
 from core.errors import InvalidInput
+from protos import controlplane_pb2
+from tests.agent.cluster import wait_until
 from tests.harness import start_server, unique
 from tests.models import make_classifier_onnx
 
@@ -139,3 +141,47 @@ def test_limits_are_read_from_the_config_file(tmp_path: Path) -> None:
         path.write_text(f"[limits]\n{bad}\n")
         with pytest.raises(InvalidInput, match=key):
             load_config(path, environ={})
+
+
+def test_one_token_cannot_take_every_event_stream(tmp_path: Path) -> None:
+    """limits.max_watchers_per_principal: a viewer's third WatchEvents is refused, naming the limit;
+    another token still watches; a closed stream frees its slot."""
+    tokens = [
+        TokenConfig(name="viewer-1", role="viewer", token="v-1"),
+        TokenConfig(name="admin-1", role="admin", token="a-1"),
+    ]
+    config = Config(tokens=tokens, limits=LimitsConfig(max_watchers=10, max_watchers_per_principal=2))
+    server = start_server(tmp_path, config=config)
+    opened: list[Any] = []
+    try:
+        with SluiceClient(server.address, token="v-1") as viewer, SluiceClient(server.address, token="a-1") as admin:
+
+            def watch(client: SluiceClient) -> Any:
+                call = client.stub.WatchEvents(controlplane_pb2.WatchEventsRequest(), metadata=client.metadata)
+                opened.append(call)
+                assert next(call).kind == "hello"
+                return call
+
+            first, _ = watch(viewer), watch(viewer)
+            with pytest.raises(grpc.RpcError) as third:
+                watch(viewer)
+            assert third.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "limits.max_watchers_per_principal" in (third.value.details() or "")
+            assert "viewer-1 already has 2 event streams open" in (third.value.details() or "")
+            watch(admin)  # another token is not affected
+            first.cancel()
+            wait_until(lambda: _can_watch(viewer, opened), what="the viewer's slot to be freed")
+    finally:
+        for call in opened:
+            call.cancel()
+        server.stop()
+
+
+def _can_watch(client: SluiceClient, opened: list[Any]) -> bool:
+    call = client.stub.WatchEvents(controlplane_pb2.WatchEventsRequest(), metadata=client.metadata)
+    opened.append(call)
+    try:
+        return next(call).kind == "hello"
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        return False
