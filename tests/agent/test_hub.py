@@ -334,7 +334,9 @@ def test_fetch_artifact_streams_verified_bytes(hub_server: ServerThread, version
             assert info.value.code() == code and text in info.value.details()
 
 
-def test_bad_streams_and_requests_are_refused(cp: SluiceClient, hub_server: ServerThread) -> None:
+def test_bad_streams_and_requests_are_refused(
+    cp: SluiceClient, hub_server: ServerThread, versions: tuple[str, str, str]
+) -> None:
     with grpc.insecure_channel(hub_server.address) as channel:
         stub = agent_pb2_grpc.AgentHubStub(channel)
         heartbeat_first = [agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat())]
@@ -353,7 +355,7 @@ def test_bad_streams_and_requests_are_refused(cp: SluiceClient, hub_server: Serv
         cp.wait_for_sync(unique("missing"), timeout=1)
     assert err.value.code == grpc.StatusCode.NOT_FOUND
     dep = unique("d")
-    cp.deploy(dep, f"{cp.list_versions()[0].ref.model}:{cp.list_versions()[0].ref.version}")
+    cp.deploy(dep, f"{versions[0]}:v1")
     with pytest.raises(ClientError) as err:
         cp.wait_for_sync(dep, generation=99, timeout=1)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "does not exist yet" in err.value.message

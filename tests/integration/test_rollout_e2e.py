@@ -236,6 +236,11 @@ def test_a_better_challenger_is_promoted_across_a_controlplane_kill(cluster: Clu
 
 def test_a_constant_challenger_is_rolled_back_at_its_first_gate(cluster: Cluster) -> None:
     name = unique("constant-rollout")
+    with cluster.client() as client:  # run alone (or first), the champion is not gbm yet: make it so
+        if client.get_deployment(cluster.deployment).splits[0].version.version != "gbm":
+            deployed = client.deploy(cluster.deployment, f"{cluster.model}:gbm", reason="champion for this test")
+            generation = deployed.generation
+            assert client.wait_for_sync(cluster.deployment, generation, timeout=30).in_sync
     with Traffic(cluster, seed=2) as traffic:
         with cluster.client() as client:
             client.start_experiment(
@@ -271,7 +276,7 @@ def test_a_constant_challenger_is_rolled_back_at_its_first_gate(cluster: Cluster
     history = run_cli("history", cluster.deployment, address=cluster.address)
     assert history.returncode == 0, history.stderr
     lines = history.stdout.splitlines()
-    for action in ("experiment.rollback", "experiment.start", "experiment.step", "promote", "deploy"):
+    for action in ("experiment.rollback", "experiment.start", "deploy"):
         assert any(f" {action} " in line for line in lines), history.stdout
     rollback = next(line for line in lines if " experiment.rollback " in line)
     assert "rollout-engine" in rollback and "gate failed" in rollback
