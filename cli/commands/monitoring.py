@@ -182,9 +182,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     if args.json:
         print_json(alert)
     else:
-        print(
-            printable(f"alert {alert.id} acknowledged by {alert.acknowledged_by}: {alert.kind} — {alert.message}")
-        )
+        print(printable(f"alert {alert.id} acknowledged by {alert.acknowledged_by}: {alert.kind} — {alert.message}"))
     return 0
 
 
