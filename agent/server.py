@@ -18,7 +18,6 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from agent.cache import AgentCache
 from agent.core import AgentCore
@@ -173,14 +172,7 @@ class AgentServer:
         inference_pb2_grpc.add_InferenceServicer_to_server(InferenceService(core, self._pool), registrar)
         oip_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipService(core), registrar)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, registrar)
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            registrar,
-        )
+        registrar.enable_reflection((*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
         await self._set_health(core.table is not None)
         await server.start()
         self._server = server

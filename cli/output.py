@@ -13,6 +13,8 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from core.text import printable
+
 
 class CliError(Exception):
     """A message for the user; the CLI prints it on one line and exits non-zero."""
@@ -87,7 +89,9 @@ def print_json(value: Any) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "(none)") -> None:
-    rows = [[str(c) for c in row] for row in rows]
+    """Cells are escaped (`core.text.printable`): what an agent or a server says cannot move the
+    cursor, clear the screen or start a new line in the terminal."""
+    rows = [[printable(str(c)) for c in row] for row in rows]
     if not rows:
         print(empty)
         return

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from controlplane.api.auth import AuthInterceptor, TokenBook
 from controlplane.api.service import ControlPlaneService
@@ -123,14 +122,7 @@ class ControlPlaneServer:
         self._add_components()
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._registrar)
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            self._registrar,
-        )
+        self._registrar.enable_reflection((*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
         try:
             if tls:
                 from core.tls import server_credentials_from

@@ -10,7 +10,7 @@ and the agent (it imports nothing of either).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -77,18 +77,25 @@ def _unary_request(behavior: Callable[..., Any], deserializer: Deserializer, str
 
 
 def _stream_request(behavior: Callable[..., Any], deserializer: Deserializer, streaming: bool) -> Callable[..., Any]:
-    # A message that cannot be parsed raises UndecodableRequest where the servicer reads it; the
-    # servicers map it to INVALID_ARGUMENT (core.grpc_errors).
+    # A message that cannot be parsed raises UndecodableRequest where the servicer reads it; our
+    # servicers map it to INVALID_ARGUMENT (core.grpc_errors), and for one that does not (gRPC's
+    # reflection) it is mapped here.
     if streaming:
 
         async def stream(raws: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            async for item in behavior(_decoded(deserializer, raws), context):
-                yield item
+            try:
+                async for item in behavior(_decoded(deserializer, raws), context):
+                    yield item
+            except UndecodableRequest as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
 
         return stream
 
     async def unary(raws: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
-        return await behavior(_decoded(deserializer, raws), context)
+        try:
+            return await behavior(_decoded(deserializer, raws), context)
+        except UndecodableRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
 
     return unary
 
@@ -150,3 +157,16 @@ class DecodingRegistrar:
     def add_registered_method_handlers(self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
         wrapped = {name: decoding_handler(handler) for name, handler in handlers.items()}
         self.server.add_registered_method_handlers(service_name, wrapped)
+
+    def enable_reflection(self, service_names: Iterable[str]) -> None:
+        """gRPC server reflection (grpcurl, Postman) for `service_names` and reflection itself.
+
+        `reflection.enable_server_reflection(names, self)` would pick the *sync* servicer, since
+        this registrar is not a `grpc.aio.Server`, and every reflection call on the aio server would
+        fail with UNKNOWN ("'async for' requires an object with __aiter__ method, got generator").
+        The aio servicer is registered explicitly, through this registrar like every service.
+        """
+        from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc  # servers only, not clients
+
+        names = (*service_names, reflection.SERVICE_NAME)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.aio.ReflectionServicer(names), self)

@@ -8,7 +8,11 @@ which is within a relative error ``a`` of every value in the bucket. A quantile 
 representative of the bucket holding the exact order statistic, so it inherits the guarantee.
 
 Values at or below ``MIN_VALUE`` (including any negative value) are counted in a zero bucket and
-reported as 0. NaN and infinite values are ignored: they carry no latency information.
+reported as 0. NaN and infinite values are ignored: they carry no latency information. Values
+above ``MAX_VALUE`` count in the bucket of ``MAX_VALUE``: keys stay within ``key_range()``, so a
+representative is always a finite float (a key of 100000 from a hostile report would make
+``gamma**key`` overflow in every quantile that merges it). `from_parts` folds keys outside that
+range into its ends; the control plane refuses such a window on ingest before it gets there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 MIN_VALUE = 1e-9
+#: far above any latency (31.7 million years in ms) and far below float overflow
+MAX_VALUE = 1e18
 MAX_BUCKETS = 2048
 DEFAULT_ACCURACY = 0.01
 
@@ -41,6 +47,8 @@ class LatencySketch:
         self.relative_accuracy = float(relative_accuracy)
         self.gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
         self._log_gamma = math.log(self.gamma)
+        self.min_key = math.floor(math.log(MIN_VALUE) / self._log_gamma)
+        self.max_key = math.ceil(math.log(MAX_VALUE) / self._log_gamma)
         self.max_buckets = int(max_buckets)
         self.bins: dict[int, int] = {}
         self.zero_count = 0
@@ -54,8 +62,13 @@ class LatencySketch:
         """Bucket index of a positive value (same arithmetic as add_many, so both agree)."""
         return int(self._keys(np.asarray([value], dtype=np.float64))[0])
 
+    def key_range(self) -> tuple[int, int]:
+        """The lowest and highest key a value can have (both representatives are finite)."""
+        return self.min_key, self.max_key
+
     def _keys(self, positive: np.ndarray) -> np.ndarray:
-        return np.ceil(np.log(positive) / self._log_gamma).astype(np.int64)
+        keys = np.ceil(np.log(positive) / self._log_gamma).astype(np.int64)
+        return np.minimum(keys, self.max_key)  # above MAX_VALUE: the last bucket
 
     def value_of(self, key: int) -> float:
         """Representative of a bucket: within the relative accuracy of everything in it."""
@@ -202,12 +215,15 @@ class LatencySketch:
         key_list, count_list = list(keys), list(counts)
         if len(key_list) != len(count_list):
             raise ValueError("keys and counts differ in length")
+        low, high = sketch.key_range()
         for k, c in zip(key_list, count_list, strict=True):
             c = int(c)
             if c < 0:
                 raise ValueError("bucket counts must not be negative")
             if c:
-                sketch.bins[int(k)] = sketch.bins.get(int(k), 0) + c
+                key = low if int(k) < low else high if int(k) > high else int(k)  # never overflows
+                # (min/max are this method's parameters: the wire field names)
+                sketch.bins[key] = sketch.bins.get(key, 0) + c
         if int(zero_count) < 0:
             raise ValueError("zero_count must not be negative")
         sketch.zero_count = int(zero_count)

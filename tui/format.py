@@ -15,6 +15,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.text import Text
 
+from core.text import printable
 from core.vocabulary import AlertState, ExperimentState, Health, ServingRole, word_of
 from protos import common_pb2, controlplane_pb2
 
@@ -209,10 +210,11 @@ def metric_value(metric: str, value: float) -> str:
 
 
 def clip(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def cell(value: Any, style: str = "") -> Text:
-    """Plain text for a table cell: never parsed as markup."""
-    return Text(str(value), style=style)
+    """Plain text for a table cell: never parsed as markup, control characters escaped (what an
+    agent said cannot drive the terminal)."""
+    return Text(printable(str(value)), style=style)

@@ -8,6 +8,7 @@ import math
 from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from cli.output import CliError, ago, fmt, print_json, print_table, vref, when
 from core.names import validate_name
+from core.text import printable
 from core.vocabulary import AlertState, Health, ServingRole, word_of
 from protos import controlplane_pb2
 
@@ -138,7 +139,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         for v in d.versions:
             for reason in v.reasons:
-                print(f"  {vref(v.version)}: {reason}")
+                print(f"  {vref(v.version)}: {printable(reason)}")
     return 0
 
 
@@ -181,7 +182,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     if args.json:
         print_json(alert)
     else:
-        print(f"alert {alert.id} acknowledged by {alert.acknowledged_by}: {alert.kind} — {alert.message}")
+        print(printable(f"alert {alert.id} acknowledged by {alert.acknowledged_by}: {alert.kind} — {alert.message}"))
     return 0
 
 

@@ -21,6 +21,7 @@ from controlplane.store.db import upsert_statement
 from controlplane.store.models import AgentDeploymentRow, AgentRow, utcnow
 from core.errors import InvalidInput
 from core.names import NAME_LENGTH, validate_name
+from core.text import printable, require_printable
 from core.vocabulary import AgentState
 
 MAX_LABELS = 64
@@ -58,14 +59,21 @@ def validate_hello(
             "Hello.agent_id must be 1-64 letters, digits, '.', '_' or '-' (the agent keeps it in its cache)"
         )
     validate_name("agent", name)
+    # Shown in `sluice agents`, the TUI and the log: printable text only, refused otherwise (an
+    # agent that sends an escape sequence is broken or hostile; its stream gets INVALID_ARGUMENT).
     for what, text in (("host", host), ("address", address)):
         if len(text) > 255:
             raise InvalidInput(f"Hello.{what} is {len(text)} characters; the limit is 255")
+        require_printable(f"Hello.{what}", text)
     if len(labels) > MAX_LABELS:
         raise InvalidInput(f"an agent may carry at most {MAX_LABELS} labels, got {len(labels)}")
     for key, value in labels.items():
         if not key or len(key) > MAX_LABEL_TEXT or len(value) > MAX_LABEL_TEXT:
-            raise InvalidInput(f"label {key[:40]!r}: keys must be 1-{MAX_LABEL_TEXT} characters, values too")
+            raise InvalidInput(
+                f"label '{printable(key[:40])}': keys must be 1-{MAX_LABEL_TEXT} characters, values too"
+            )
+        require_printable("a Hello label key", key)
+        require_printable(f"the Hello label '{key}'", value)
     clean_applied = {}
     for deployment, generation in applied.items():
         if len(deployment) <= NAME_LENGTH and generation >= 0:
@@ -232,7 +240,7 @@ def record_nack(
     _check_generations(generations)
     digests = _clean_digests(digests or {})
     _check_generations(refused or {})
-    text = reason[:MAX_NACK_TEXT] or "the agent refused the snapshot without a reason"
+    text = printable(reason[:MAX_NACK_TEXT]) or "the agent refused the snapshot without a reason"
     with ctx.db.session() as session:
         session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_nack=text, last_seen=utcnow()))
         _set_applied(session, agent_id, generations, digests)

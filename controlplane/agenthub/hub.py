@@ -32,6 +32,7 @@ from controlplane.agenthub import agents
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
 from core.errors import FailedPrecondition
+from core.text import printable
 from core.vocabulary import AgentState, Health
 from protos import agent_pb2
 
@@ -270,7 +271,8 @@ class AgentHub:
             await self._on_report(session, message.report)
         elif kind == "goodbye":
             session.leaving = True
-            log.info("agent %s says goodbye: %s", session.name, message.goodbye.reason or "no reason given")
+            reason = printable(message.goodbye.reason[:200]) or "no reason given"
+            log.info("agent %s says goodbye: %s", session.name, reason)
         elif kind == "hello":
             log.warning("agent %s sent a second Hello on one stream; ignored", session.name)
 
@@ -285,7 +287,9 @@ class AgentHub:
 
     async def _on_nack(self, session: Session, nack: agent_pb2.SnapshotNack) -> None:
         generations = dict(nack.generations)
-        reason = nack.reason or "no reason given"
+        # Free text from the agent (often an exception's, on several lines): kept, made printable,
+        # so the alert, the event and the log line below cannot carry an escape sequence or a newline.
+        reason = printable(nack.reason[: agents.MAX_NACK_TEXT]) or "no reason given"
         # What this snapshot asked for and the agent does not serve: refused (unknown id: nothing).
         asked = session.recent_snapshots.get(nack.snapshot_id, {})
         refused = {d: g for d, g in asked.items() if generations.get(d, 0) < g}

@@ -50,9 +50,10 @@ from controlplane.experiments.commands import compute_analysis, experiment_info,
 from controlplane.experiments.spec import ExperimentInfo, step_splits, step_text
 from controlplane.monitoring import alerts
 from controlplane.monitoring.query import arm_summary
+from controlplane.monitoring.state import state_of
 from controlplane.stats import CHALLENGER_WINS, CHAMPION_HOLDS
 from controlplane.store.models import DeploymentRow, ExperimentRow, ModelVersionRow, utcnow
-from core.errors import Conflict, FailedPrecondition
+from core.errors import Conflict, FailedPrecondition, Unavailable
 from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ENDED_EXPERIMENT_STATES, ExperimentState, Health, ServingRole
 
 log = logging.getLogger("sluice.experiments")
@@ -100,7 +101,15 @@ class RolloutEngine:
         now = now or self.clock()
         with self.ctx.db.session() as session:
             rows = session.scalars(select(ExperimentRow).where(ExperimentRow.state.in_(ACTIVE_EXPERIMENT_STATES))).all()
-            infos = [experiment_info(session, r, now) for r in rows]
+            infos = []
+            for r in rows:
+                try:  # one experiment that cannot be read must not stop the others' gates
+                    infos.append(experiment_info(session, r, now))
+                except Unavailable:
+                    raise
+                except Exception:
+                    log.exception("reading experiment %s failed; trying again next tick", r.name)
+                    self._count_failure("")
         transitions = []
         for info in infos:
             try:
@@ -108,13 +117,19 @@ class RolloutEngine:
             except (Conflict, FailedPrecondition) as exc:
                 log.info("experiment %s changed under the engine (%s); next tick", info.name, exc.message)
                 continue
+            except Unavailable:
+                raise  # the database is down: the loop tries again
             except Exception:
                 log.exception("evaluating experiment %s failed; trying again next tick", info.name)
+                self._count_failure(info.deployment)
                 continue
             if transition is not None:
                 log.info("experiment %s: %s (%s)", transition.experiment, transition.kind, transition.detail)
                 transitions.append(transition)
         return transitions
+
+    def _count_failure(self, deployment: str) -> None:
+        state_of(self.ctx).metrics.job_failures.labels("rollout", deployment).inc()
 
     def evaluate(self, info: ExperimentInfo, now: datetime) -> Transition | None:
         analysis = compute_analysis(self.ctx, info, now)

@@ -13,10 +13,12 @@ from datetime import datetime, timedelta
 
 from controlplane.context import Context
 from controlplane.deployments import list_deployments
+from controlplane.domain import DeploymentInfo
 from controlplane.monitoring import alerts
 from controlplane.monitoring.health import DeploymentHealth, deployment_health
 from controlplane.monitoring.state import state_of
 from controlplane.store.models import utcnow
+from core.errors import Unavailable
 from core.vocabulary import Health
 
 log = logging.getLogger("sluice.monitoring")
@@ -37,26 +39,16 @@ def evaluate_once(ctx: Context, now: datetime | None = None) -> list[DeploymentH
     results = []
     deployments = list_deployments(ctx)
     for dep in deployments:
-        health = deployment_health(ctx, dep, ctx.config.health.window_seconds, now, open_by_deployment.get(dep.name, 0))
-        for version in health.versions:
-            judged = {j.name: j for j in version.judgements}
-            for kind in HEALTH_KINDS:
-                judgement = judged.get(kind)
-                if judgement is None:
-                    continue  # not enough samples: neither worse nor better
-                key = (dep.name, version.version.id, kind)
-                if judgement.state in (Health.WARNING, Health.CRITICAL):
-                    alerts.open_alert(
-                        ctx,
-                        deployment=dep.name,
-                        kind=kind,
-                        severity=judgement.state,
-                        message=f"{dep.name} {version.version.ref} ({version.role}): {judgement.reason}",
-                        version_id=version.version.id,
-                        value=judgement.value,
-                    )
-                elif key in active_keys:
-                    alerts.observe_healthy(ctx, deployment=dep.name, kind=kind, version_id=version.version.id)
+        # One deployment whose data cannot be judged (a bug, a hostile report stored before ingest
+        # refused its kind) is logged and skipped: every other deployment is still evaluated.
+        try:
+            health = _evaluate_deployment(ctx, dep, now, active_keys, open_by_deployment.get(dep.name, 0))
+        except Unavailable:
+            raise  # the database is down: nothing else can be judged either
+        except Exception:
+            log.exception("evaluating the health of deployment %s failed; skipped this round", dep.name)
+            state.metrics.job_failures.labels("health", dep.name).inc()
+            continue
         with state.lock:
             state.deployment_health[dep.name] = health.state
         results.append(health)
@@ -68,6 +60,36 @@ def evaluate_once(ctx: Context, now: datetime | None = None) -> list[DeploymentH
         now=now,
     )
     return results
+
+
+def _evaluate_deployment(
+    ctx: Context,
+    dep: DeploymentInfo,
+    now: datetime,
+    active_keys: set[tuple[str, int | None, str]],
+    open_alerts: int,
+) -> DeploymentHealth:
+    health = deployment_health(ctx, dep, ctx.config.health.window_seconds, now, open_alerts)
+    for version in health.versions:
+        judged = {j.name: j for j in version.judgements}
+        for kind in HEALTH_KINDS:
+            judgement = judged.get(kind)
+            if judgement is None:
+                continue  # not enough samples: neither worse nor better
+            key = (dep.name, version.version.id, kind)
+            if judgement.state in (Health.WARNING, Health.CRITICAL):
+                alerts.open_alert(
+                    ctx,
+                    deployment=dep.name,
+                    kind=kind,
+                    severity=judgement.state,
+                    message=f"{dep.name} {version.version.ref} ({version.role}): {judgement.reason}",
+                    version_id=version.version.id,
+                    value=judgement.value,
+                )
+            elif key in active_keys:
+                alerts.observe_healthy(ctx, deployment=dep.name, kind=kind, version_id=version.version.id)
+    return health
 
 
 def _resolve_stale(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from controlplane.context import Context
 from controlplane.monitoring import alerts, reservoir
 from controlplane.monitoring.state import state_of
-from controlplane.monitoring.summary import WindowSummary
+from controlplane.monitoring.summary import WindowSummary, count
 from controlplane.store.db import insert_ignore
 from controlplane.store.models import (
     AgentReportDropsRow,
@@ -32,6 +32,7 @@ from controlplane.store.models import (
     utcnow,
 )
 from core.errors import InvalidInput
+from core.text import printable
 from core.vocabulary import Health, ServingRole
 from protos import agent_pb2, common_pb2
 
@@ -139,7 +140,7 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
         if not inserted:
             state.metrics.reports.labels("replay").inc()
             return False
-        newly_dropped = _record_dropped(session, agent_id, int(report.dropped_reports))
+        newly_dropped = _record_dropped(session, agent_id, count(report.dropped_reports))
         pairs = {(w.version.model, w.version.version) for w in report.windows}
         version_ids: dict[tuple[str, str], int] = {}
         if pairs:
@@ -159,30 +160,31 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
         first = True
         for window in report.windows:
             ref = f"{window.version.model}:{window.version.version}"
+            shown = printable(ref[:260])  # for the log: an agent's text, escaped
             version_id = version_ids.get((window.version.model, window.version.version))
             if window.deployment not in known_deployments or version_id is None:
                 log.warning(
                     "agent %s reported a window for unknown deployment %r / version %s; skipped",
                     agent_id,
                     window.deployment[:128],
-                    ref[:260],
+                    shown,
                 )
                 skipped += 1
                 continue
             role = _window_role(window.role)
             if role is None:
-                log.warning("agent %s reported %s with unknown role %d; skipped", agent_id, ref[:260], window.role)
+                log.warning("agent %s reported %s with unknown role %d; skipped", agent_id, shown, window.role)
                 skipped += 1
                 continue
             try:
                 summary = WindowSummary.from_window(window)
                 sample = _reservoir_rows(window)
             except ValueError as exc:
-                log.warning("agent %s sent a malformed window for %s: %s; skipped", agent_id, ref, exc)
+                log.warning("agent %s sent a malformed window for %s: %s; skipped", agent_id, shown, exc)
                 skipped += 1
                 continue
             if first:
-                summary.unmatched_feedback = int(report.unmatched_feedback)
+                summary.unmatched_feedback = count(report.unmatched_feedback)
                 first = False
             session.add(
                 MetricWindowRow(
@@ -250,18 +252,18 @@ def _after_commit(
     if skipped:
         metrics.reports.labels("skipped_window").inc(skipped)
     if report.unmatched_feedback:
-        metrics.unmatched_feedback.inc(report.unmatched_feedback)
+        metrics.unmatched_feedback.inc(count(report.unmatched_feedback))
     for item in accepted:
         s = item.summary
         if s.rows:  # rows answered; failed calls are counted by status code below
             metrics.predictions.labels(item.deployment, f"{item.model}:{item.version}", "OK").inc(s.rows)
-        for code, count in s.errors.items():
-            metrics.predictions.labels(item.deployment, f"{item.model}:{item.version}", code).inc(count)
+        for code, n in s.errors.items():  # gRPC status names only (summary.error_code): bounded series
+            metrics.predictions.labels(item.deployment, f"{item.model}:{item.version}", code).inc(n)
     for deployment in sorted({a.deployment for a in accepted}):
         if state.should_publish(deployment):
             ctx.events.publish("metrics", deployment, "new metric windows")
     if newly_dropped > 0:
-        _overflowed(ctx, agent_id, int(report.dropped_reports), newly_dropped)
+        _overflowed(ctx, agent_id, count(report.dropped_reports), newly_dropped)
 
 
 def _overflowed(ctx: Context, agent_id: str, dropped: int, newly: int) -> None:

@@ -71,6 +71,13 @@ class ControlPlaneMetrics(MetricsEndpoint):
             "Metric reports agents had to drop (buffer overflow while disconnected)",
             registry=self.registry,
         )
+        self.job_failures = Counter(
+            "sluice_job_failures",
+            "Periodic jobs (health, rollup, retraining, rollout) that failed for one deployment and "
+            "skipped it for a round; the others went on",
+            ("job", "deployment"),
+            registry=self.registry,
+        )
         self._collector: _StoredState | None = None
 
     def watch_store(self, read: Callable[[], tuple[int, dict[str, int]]]) -> None:

@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from controlplane.context import Context
+from controlplane.monitoring.state import state_of
 from controlplane.monitoring.summary import WindowSummary
 from controlplane.store.db import execute_dml
 from controlplane.store.models import MetricReceiptRow, MetricWindowRow, utcnow
+from core.errors import Unavailable
 
 log = logging.getLogger("sluice.monitoring")
 
@@ -39,12 +41,17 @@ def bucket_start(at: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
 
-def _fold(ctx: Context, source: str, target: str, seconds: int, cutoff: datetime) -> int:
-    """Absorb up to BATCH `source` rows older than `cutoff` into `target` rows; returns how many."""
+def _fold(ctx: Context, deployment: str, source: str, target: str, seconds: int, cutoff: datetime) -> int:
+    """Absorb up to BATCH `source` rows of `deployment` older than `cutoff` into `target` rows;
+    returns how many."""
     with ctx.db.session() as session:
         rows = session.scalars(
             select(MetricWindowRow)
-            .where(MetricWindowRow.resolution == source, MetricWindowRow.window_start < cutoff)
+            .where(
+                MetricWindowRow.deployment == deployment,
+                MetricWindowRow.resolution == source,
+                MetricWindowRow.window_start < cutoff,
+            )
             .order_by(MetricWindowRow.id)
             .limit(BATCH)
             .with_for_update()
@@ -98,8 +105,25 @@ def _fold(ctx: Context, source: str, target: str, seconds: int, cutoff: datetime
         return len(ids)
 
 
+def _due(ctx: Context, source: str, cutoff: datetime) -> list[str]:
+    """The deployments with `source` rows older than `cutoff`."""
+    with ctx.db.session() as session:
+        return list(
+            session.scalars(
+                select(MetricWindowRow.deployment)
+                .where(MetricWindowRow.resolution == source, MetricWindowRow.window_start < cutoff)
+                .distinct()
+                .order_by(MetricWindowRow.deployment)
+            )
+        )
+
+
 def rollup_once(ctx: Context, now: datetime | None = None) -> RollupResult:
-    """One full pass: fold every tier, delete expired hours and receipts."""
+    """One full pass: fold every tier, delete expired hours and receipts.
+
+    Each deployment folds in its own transactions: one whose rows cannot be merged is logged and
+    skipped for this pass, the others are rolled up and retention still runs.
+    """
     now = now or utcnow()
     retention = ctx.config.retention
     keep = {"raw": retention.raw_seconds, "minute": retention.minute_seconds}
@@ -107,11 +131,18 @@ def rollup_once(ctx: Context, now: datetime | None = None) -> RollupResult:
     for source, target, seconds in TIERS:
         cutoff = now - timedelta(seconds=keep[source])
         total = 0
-        while True:
-            n = _fold(ctx, source, target, seconds, cutoff)
-            total += n
-            if n < BATCH:
-                break
+        for deployment in _due(ctx, source, cutoff):
+            try:
+                while True:
+                    n = _fold(ctx, deployment, source, target, seconds, cutoff)
+                    total += n
+                    if n < BATCH:
+                        break
+            except Unavailable:
+                raise  # the database is down: the loop tries again next round
+            except Exception:
+                log.exception("rolling up %s windows of deployment %s failed; skipped this pass", source, deployment)
+                state_of(ctx).metrics.job_failures.labels("rollup", deployment).inc()
         folded[source] = total
     with ctx.db.session() as session:
         hours = execute_dml(

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.report_limits import (
+    ERROR_CODES,
     LATENCY_ACCURACY,
     MAX_BINS,
     MAX_CLASSES,
+    MAX_COUNT,
     MAX_ERROR_CODES,
     MAX_FEATURES,
     MAX_SKETCH_BUCKETS,
+    UNKNOWN_ERROR_CODE,
 )
 from core.sketch import LatencySketch
 from core.summaries import Moments
@@ -41,10 +44,26 @@ def sketch_from(parts: dict[str, Any] | None) -> LatencySketch:
     return LatencySketch.from_parts(**parts)
 
 
+def count(value: int) -> int:
+    """A counter from an agent, clamped to [0, MAX_COUNT] (a window claiming 2**62 requests
+    would make every later sum overflow the SQL column)."""
+    return min(max(int(value), 0), MAX_COUNT)
+
+
+def _sat(a: int, b: int) -> int:
+    """Saturating addition: merged counters stop at MAX_COUNT instead of overflowing SQL."""
+    return min(a + b, MAX_COUNT)
+
+
 def _add_lists(a: list[int], b: list[int]) -> list[int]:
     if len(a) < len(b):
         a = a + [0] * (len(b) - len(a))
-    return [x + (b[i] if i < len(b) else 0) for i, x in enumerate(a)]
+    return [_sat(x, b[i] if i < len(b) else 0) for i, x in enumerate(a)]
+
+
+def error_code(code: str) -> str:
+    """An agent's error code as one of gRPC's status names; anything else is UNKNOWN."""
+    return code if code in ERROR_CODES else UNKNOWN_ERROR_CODE
 
 
 @dataclass
@@ -75,7 +94,7 @@ class WindowSummary:
 
     @property
     def n_errors(self) -> int:
-        return sum(self.errors.values())
+        return min(sum(self.errors.values()), MAX_COUNT)
 
     @property
     def feature_rows(self) -> int:
@@ -97,8 +116,8 @@ class WindowSummary:
             raise ValueError("the latency sketch has too many buckets")
         errors: dict[str, int] = {}
         for e in window.errors:
-            code = e.code[:64] or "UNKNOWN"
-            errors[code] = errors.get(code, 0) + int(e.count)
+            code = error_code(e.code)
+            errors[code] = _sat(errors.get(code, 0), count(e.count))
         features: list[list[int]] = []
         out_of_range: list[int] = []
         for position, f in enumerate(sorted(window.features, key=lambda f: f.index)):
@@ -106,8 +125,8 @@ class WindowSummary:
                 raise ValueError("feature windows must be numbered 0, 1, 2...")
             if len(f.counts) > MAX_BINS:
                 raise ValueError("too many bins in a feature window")
-            features.append([int(c) for c in f.counts])
-            out_of_range.append(int(f.out_of_range))
+            features.append([count(c) for c in f.counts])
+            out_of_range.append(count(f.out_of_range))
         latency = LatencySketch(LATENCY_ACCURACY)
         if window.HasField("latency") and (window.latency.counts or window.latency.zero_count):
             parts = sketch_parts_of(window.latency)
@@ -115,32 +134,41 @@ class WindowSummary:
                 raise ValueError(f"latency sketches must have relative accuracy {LATENCY_ACCURACY}")
             if not all(math.isfinite(parts[k]) for k in ("sum", "min", "max")):
                 raise ValueError("the latency sketch carries a NaN or infinite value")
+            low, high = latency.key_range()
+            if parts["keys"] and not low <= min(parts["keys"]) <= max(parts["keys"]) <= high:
+                raise ValueError(
+                    f"latency sketch keys must be in [{low}, {high}] (latencies up to 1e18), "
+                    f"got [{min(parts['keys'])}, {max(parts['keys'])}]"
+                )
+            parts["counts"] = [count(c) for c in parts["counts"]]
+            parts["zero_count"] = count(parts["zero_count"])
             latency = LatencySketch.from_parts(**parts)
         fb = window.feedback
+        # Every counter clamped to MAX_COUNT: the sums of rollups and queries stay in range.
         summary = cls(
-            requests=int(window.requests),
-            rows=int(window.rows),
+            requests=count(window.requests),
+            rows=count(window.rows),
             errors=errors,
             latency=latency,
-            prediction_counts=[int(c) for c in window.prediction_counts],
+            prediction_counts=[count(c) for c in window.prediction_counts],
             prediction_values=Moments(
-                n=int(window.prediction_values.n),
+                n=count(window.prediction_values.n),
                 mean=float(window.prediction_values.mean),
                 m2=float(window.prediction_values.m2),
             ),
             features=features,
             out_of_range=out_of_range,
-            n_labeled=int(fb.n_labeled),
-            n_correct=int(fb.n_correct),
+            n_labeled=count(fb.n_labeled),
+            n_correct=count(fb.n_correct),
             sum_abs_error=float(fb.sum_abs_error),
-            n_within_tolerance=int(fb.n_within_tolerance),
-            abs_error=Moments(n=int(fb.abs_error.n), mean=float(fb.abs_error.mean), m2=float(fb.abs_error.m2)),
-            rejected_inputs=int(window.rejected_inputs),
-            shadow_pairs=int(window.shadow.pairs),
-            shadow_agreements=int(window.shadow.agreements),
-            shadow_labeled_pairs=int(window.shadow.labeled_pairs),
-            champion_only_correct=int(window.shadow.champion_only_correct),
-            challenger_only_correct=int(window.shadow.challenger_only_correct),
+            n_within_tolerance=count(fb.n_within_tolerance),
+            abs_error=Moments(n=count(fb.abs_error.n), mean=float(fb.abs_error.mean), m2=float(fb.abs_error.m2)),
+            rejected_inputs=count(window.rejected_inputs),
+            shadow_pairs=count(window.shadow.pairs),
+            shadow_agreements=count(window.shadow.agreements),
+            shadow_labeled_pairs=count(window.shadow.labeled_pairs),
+            champion_only_correct=count(window.shadow.champion_only_correct),
+            challenger_only_correct=count(window.shadow.challenger_only_correct),
         )
         for value in (summary.sum_abs_error, summary.prediction_values.mean, summary.abs_error.mean):
             if not math.isfinite(value):
@@ -152,11 +180,12 @@ class WindowSummary:
     # ---- merging ----
 
     def merge(self, other: WindowSummary) -> WindowSummary:
-        """Add `other` into this summary (in place) and return self."""
-        self.requests += other.requests
-        self.rows += other.rows
-        for code, count in other.errors.items():
-            self.errors[code] = self.errors.get(code, 0) + count
+        """Add `other` into this summary (in place) and return self; counters saturate at
+        MAX_COUNT, so a merge never fails, whatever rows were stored before ingest clamped them."""
+        self.requests = _sat(self.requests, other.requests)
+        self.rows = _sat(self.rows, other.rows)
+        for code, n in other.errors.items():
+            self.errors[code] = _sat(self.errors.get(code, 0), n)
         if other.latency.count:
             self.latency.merge(other.latency)
         self.prediction_counts = _add_lists(self.prediction_counts, other.prediction_counts)
@@ -168,18 +197,18 @@ class WindowSummary:
             elif len(self.features) == len(other.features):
                 self.features = [_add_lists(a, b) for a, b in zip(self.features, other.features, strict=True)]
                 self.out_of_range = _add_lists(self.out_of_range, other.out_of_range)
-        self.n_labeled += other.n_labeled
-        self.n_correct += other.n_correct
+        self.n_labeled = _sat(self.n_labeled, other.n_labeled)
+        self.n_correct = _sat(self.n_correct, other.n_correct)
         self.sum_abs_error += other.sum_abs_error
-        self.n_within_tolerance += other.n_within_tolerance
+        self.n_within_tolerance = _sat(self.n_within_tolerance, other.n_within_tolerance)
         self.abs_error = self.abs_error.merge(other.abs_error)
-        self.rejected_inputs += other.rejected_inputs
-        self.unmatched_feedback += other.unmatched_feedback
-        self.shadow_pairs += other.shadow_pairs
-        self.shadow_agreements += other.shadow_agreements
-        self.shadow_labeled_pairs += other.shadow_labeled_pairs
-        self.champion_only_correct += other.champion_only_correct
-        self.challenger_only_correct += other.challenger_only_correct
+        self.rejected_inputs = _sat(self.rejected_inputs, other.rejected_inputs)
+        self.unmatched_feedback = _sat(self.unmatched_feedback, other.unmatched_feedback)
+        self.shadow_pairs = _sat(self.shadow_pairs, other.shadow_pairs)
+        self.shadow_agreements = _sat(self.shadow_agreements, other.shadow_agreements)
+        self.shadow_labeled_pairs = _sat(self.shadow_labeled_pairs, other.shadow_labeled_pairs)
+        self.champion_only_correct = _sat(self.champion_only_correct, other.champion_only_correct)
+        self.challenger_only_correct = _sat(self.challenger_only_correct, other.challenger_only_correct)
         return self
 
     # ---- storage ----

@@ -11,6 +11,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from core.client import SluiceClient
+from core.text import printable
 from core.vocabulary import AgentState
 from protos import controlplane_pb2
 from tui.format import ago, cell
@@ -86,7 +87,8 @@ class AgentsScreen(SluiceScreen[list[controlplane_pb2.AgentInfo]]):
                 text.append(mark[0], style=mark[1])
                 text.append(f" {d.applied_generation}/{d.desired_generation}")
             if agent.labels:
-                text.append("\n" + " ".join(f"{k}={v}" for k, v in sorted(agent.labels.items())), style="dim")
+                labels = " ".join(f"{k}={v}" for k, v in sorted(agent.labels.items()))
+                text.append("\n" + printable(labels), style="dim")
             if agent.last_nack:
-                text.append(f"\nlast NACK: {agent.last_nack}", style="bold red")
+                text.append(f"\nlast NACK: {printable(agent.last_nack)}", style="bold red")
         self.query_one("#summary", Static).update(text)

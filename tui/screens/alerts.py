@@ -12,6 +12,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from core.client import SluiceClient
+from core.text import printable
 from protos import controlplane_pb2
 from tui.format import ago, alert_state, cell, clip, health_badge, vref, when
 from tui.screens.base import SluiceScreen, fill_table, selected_key
@@ -82,7 +83,7 @@ class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
                 text.append(f" ({vref(alert.version)})")
             if alert.agent:
                 text.append(f" agent {alert.agent}")
-            text.append(f"\n{alert.message}")
+            text.append(f"\n{printable(alert.message)}")
             text.append(
                 f"\nvalue {alert.value:g}, seen {alert.occurrences}×, opened {when(alert.opened_at)}",
                 style="dim",
