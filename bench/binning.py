@@ -109,7 +109,7 @@ def compare_all_edges(layout: BinLayout, chunks: list[np.ndarray]) -> Counts:
 
 
 STRATEGIES: dict[str, Callable[[BinLayout, list[np.ndarray]], Counts]] = {
-    "sort each column, search the edges (before)": sort_then_search,
+    "sort each column, search the edges (before; C order)": sort_then_search,
     "np.searchsorted per feature + bincount": searchsorted_per_feature,
     "np.digitize per feature + bincount": digitize_per_feature,
     "one flat searchsorted (uint64 keys) + bincount": one_flat_search,
