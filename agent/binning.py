@@ -3,7 +3,9 @@
 A feature's bins are its baseline's: [just below the baseline min, inner edges..., baseline max]
 (`extended_edges`). Every feature's edges and bins are laid end to end (`BinLayout`) so one batch
 is counted in a few numpy calls, and float32 rows are compared with edges rounded down to float32
-(`float32_edges`) so the counts are exact without a float64 copy of the rows.
+(`float32_edges`) so the counts are exact without a float64 copy of the rows. Counting compares
+every value with every edge of its feature in one numpy call (no sort, no search per value, no
+Python loop per feature) and adds the comparisons up eight at a time (`count_true`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ class BinLayout:
     """Every feature's edges and bins laid end to end, so one batch is counted in a few numpy calls.
 
     Feature i owns edges [starts[i], ends[i]) of the flat edge arrays and bins
-    [first_bin[i], last_bin[i]] of the flat count array.
+    [first_bin[i], last_bin[i]] of the flat count array. `grid32` / `grid64` hold the same edges
+    as one [features, most edges] table (shorter features padded with +inf, whose counts are never
+    read); `grid_index` picks the real edges out of the flattened table, in flat edge order.
     """
 
     def __init__(self, extended_edges: tuple[np.ndarray, ...]) -> None:
@@ -46,6 +50,15 @@ class BinLayout:
         self.first_bin = np.cumsum(bins) - bins
         self.last_bin = self.first_bin + bins - 1
         self.total_bins = int(bins.sum())
+        width = int(lengths.max()) if len(lengths) else 0
+        self.grid64 = np.full((len(lengths), width), np.inf, dtype=np.float64)
+        self.grid32 = np.full((len(lengths), width), np.inf, dtype=np.float32)
+        for i, (e64, e32) in enumerate(zip(self.edges64, self.edges32, strict=True)):
+            self.grid64[i, : len(e64)] = e64
+            self.grid32[i, : len(e32)] = e32
+        self.grid_index = np.concatenate(
+            [i * width + np.arange(len(e)) for i, e in enumerate(self.edges64)] or [np.zeros(0, dtype=np.int64)]
+        )
 
     def per_feature(self, flat: np.ndarray) -> list[np.ndarray]:
         return [flat[a : b + 1] for a, b in zip(self.first_bin.tolist(), self.last_bin.tolist(), strict=True)]
@@ -79,40 +92,77 @@ def count_features(info: Binned, rows: np.ndarray) -> tuple[list[np.ndarray], np
     return info.layout.per_feature(flat), outside
 
 
+#: `columns` pads the rows to a multiple of this; `count_true` adds up the comparisons of this many
+#: rows in 8 bytes per (feature, edge), up to GROUP_ROWS / 8 in each byte: at most 8 * 255.
+GROUP_ROWS = 1024
+#: `count_columns` compares at most about this many (value, edge) pairs at once (one byte each).
+BLOCK_BYTES = 4 << 20
+
+
 def count_flat(info: Binned, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`count_features` with every feature's bin counts end to end in one array (`BinLayout`).
 
     The bins of a feature are those of `searchsorted(edges, value, side="left")` on
     [min-, inner edges..., max]: index 0 is below the baseline's min, the last index above its max
-    (NaN sorts last, so it counts as above), and the bins in between are the baseline's bins.
-    Instead of a binary search per value, each column is sorted once (numpy's SIMD sort) and the
-    edges are searched in it: count(v <= edge) for every edge, whose differences are the counts.
-    The same numbers as the per-value search at a third of its cost (`count_rowwise` is the plain
-    reference the tests compare with).
+    (NaN compares false, so it counts as above), and the bins in between are the baseline's bins.
+    Instead of a binary search per value, every value is compared with every edge of its feature
+    (count(v <= edge) for each edge, whose differences are the counts): about ten SIMD comparisons
+    per value in one numpy call, cheaper than a sort or a search per value, the same numbers
+    (`count_rowwise` is the plain reference the tests compare with).
     """
-    return count_columns(info.layout, columns([rows]))
+    return count_columns(info.layout, columns([rows]), rows.shape[0])
 
 
 def columns(chunks: Sequence[np.ndarray]) -> np.ndarray:
-    """The rows of every chunk as one fresh C-ordered [features, rows] array (one copy).
+    """The rows of every chunk as one fresh C-ordered [features, rows] array (one transposed copy).
 
-    float32 stays float32 (compared with `float32_edges`); any other dtype becomes float64.
+    The rows are padded with NaN up to a multiple of GROUP_ROWS (NaN is at most no edge, so the
+    padding is counted nowhere; `count_columns` is told how many rows are real). float32 stays
+    float32 (compared with `float32_edges`); any other dtype becomes float64.
     """
     dtype = np.float32 if all(c.dtype == np.float32 for c in chunks) else np.float64
+    n = sum(c.shape[0] for c in chunks)
+    out = np.empty((chunks[0].shape[1], -(-n // GROUP_ROWS) * GROUP_ROWS), dtype=dtype)
+    out[:, n:] = np.nan
     if len(chunks) <= 64:  # a few big batches: transpose while concatenating
-        return np.concatenate([c.T for c in chunks], axis=1, dtype=dtype)
-    rows = np.concatenate(chunks)  # many single rows: one C loop, then one transposed copy
-    return np.array(rows.T, dtype=dtype, order="C")
+        np.concatenate([c.T for c in chunks], axis=1, out=out[:, :n])
+    else:  # many single rows: one C loop, then one transposed copy
+        out[:, :n] = np.concatenate(chunks).T
+    return out
 
 
-def count_columns(layout: BinLayout, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`count_flat` on the output of `columns`, which it sorts in place."""
-    edge_sets = layout.edges32 if columns.dtype == np.float32 else layout.edges64
-    columns.sort(axis=1)  # NaN sorts to the end, as searchsorted places it
-    n = columns.shape[1]
-    at_most = np.empty(layout.total_edges, dtype=np.int64)  # values <= each edge
-    for column, edges, lo, hi in zip(columns, edge_sets, layout.starts.tolist(), layout.ends.tolist(), strict=True):
-        at_most[lo:hi] = column.searchsorted(edges, side="right")
+def count_columns(layout: BinLayout, columns: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count_flat` on the output of `columns`, of which the first `n` rows are real."""
+    grid = layout.grid32 if columns.dtype == np.float32 else layout.grid64
+    at_most = np.zeros(grid.shape, dtype=np.int64)  # values <= each edge
+    if grid.size:
+        edges = grid[:, :, None]
+        step = max(1, BLOCK_BYTES // (grid.size * GROUP_ROWS)) * GROUP_ROWS
+        for start in range(0, columns.shape[1], step):
+            block = columns[:, None, start : start + step]
+            # [features, edges, rows], C-ordered: one numpy call compares every value with its
+            # feature's edges
+            mask = np.empty((*grid.shape, block.shape[2]), dtype=np.bool_)
+            np.less_equal(block, edges, out=mask)
+            at_most += count_true(mask)
+    return _bins(layout, at_most.ravel()[layout.grid_index], n)
+
+
+def count_true(mask: np.ndarray) -> np.ndarray:
+    """How many of mask[..., :] are true, for a boolean mask whose last axis is a multiple of GROUP_ROWS.
+
+    Eight booleans (one byte each, 0 or 1) make a 64-bit word; adding GROUP_ROWS / 8 words adds up
+    each byte position separately (at most 128 each, so no carry reaches the next byte), and the
+    eight byte sums of the result are added last. On 8,192 rows x 30 features x 11 edges: a seventh
+    of numpy's `count_nonzero(axis=-1)`, half of `np.bitwise_count` of the same words.
+    """
+    words = mask.view(np.uint64).reshape(*mask.shape[:-1], -1, GROUP_ROWS // 8)
+    lanes = np.add.reduce(words, axis=-1)
+    return np.add.reduce(lanes.view(np.uint8).reshape(*mask.shape[:-1], -1), axis=-1, dtype=np.int64)
+
+
+def _bins(layout: BinLayout, at_most: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat bin counts and out-of-range counts from count(value <= edge) of every flat edge."""
     # bin k of a feature: at_most[k] - at_most[k-1]; below the min joins the first bin, above the
     # max the last one, and both are out of range.
     flat = (at_most[1:] - at_most[:-1])[layout.keep]

@@ -83,10 +83,10 @@ def count_chunks(
     if info is None or not info.n_features or chunks[0].shape[1] != info.n_features:
         rows = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         return None, None, None, np.array(rows[pick], dtype=np.float32), n
-    # One transposed copy serves the sample (taken before the sort) and the counting.
+    # One transposed copy serves the sample and the counting.
     cols = columns(chunks)
-    sample = np.array(cols[:, pick].T, dtype=np.float32)
-    counts, outside = count_columns(info.layout, cols)
+    sample = np.array(cols[:, :n][:, pick].T, dtype=np.float32)
+    counts, outside = count_columns(info.layout, cols, n)
     return counts, info.layout, outside, sample, n
 
 

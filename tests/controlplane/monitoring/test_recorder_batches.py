@@ -1,19 +1,26 @@
 """The recorder's vectorised batch counting gives exactly the numbers of row-by-row recording.
 
-`count_features` sorts each column once and searches the bin edges in it (float32 rows against
-edges rounded down to float32); `count_rowwise` is the plain binary search per value on float64.
-Both, and a recorder fed 1,024-row batches against one fed single rows, must agree to the count,
-including values sitting exactly on an edge or on the float32 neighbour of a float64 edge.
+`count_features` compares every value with every edge of its feature at once (float32 rows against
+edges rounded down to float32) and adds the comparisons up eight at a time; `count_rowwise` is the
+plain binary search per value on float64, and `plain_counts` below a loop over values and edges
+that states the rule. All three, and a recorder fed 1,024-row batches against one fed single rows,
+must agree to the count, including values sitting exactly on an edge or on the float32 neighbour of
+a float64 edge, NaN, infinities and -0.0.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agent.binning import count_features, count_rowwise, float32_edges
+from agent import binning
+from agent.binning import GROUP_ROWS, count_features, count_rowwise, float32_edges
 from agent.recorder import MetricsRecorder
-from agent.window import FOLD_ROWS, RouteInfo
+from agent.window import FOLD_ROWS, RouteInfo, count_chunks
 from protos import agent_pb2
 from tests.controlplane.monitoring.test_recorder import DEP, snapshot
 
@@ -105,3 +112,78 @@ def test_batches_and_single_rows_give_the_same_window() -> None:
     assert [c for _, c, _ in features(wa)] == [c.tolist() for c in expected[0]]
     assert [o for _, _, o in features(wa)] == expected[1].tolist()
     assert wa.reservoir_features == wb.reservoir_features == 30
+
+
+def plain_counts(edges: tuple[np.ndarray, ...], rows: np.ndarray) -> tuple[list[list[int]], list[int]]:
+    """The rule, one value and one edge at a time: a value's place is how many edges lie below it.
+
+    Place 0 is below the baseline's min (counted in the first bin), place len(edges) above its max
+    (the last bin; NaN goes there too); both are out of range. Compared as float64, exactly.
+    """
+    counts: list[list[int]] = []
+    outside: list[int] = []
+    for i, feature_edges in enumerate(edges):
+        bins = [0] * (len(feature_edges) - 1)
+        out = 0
+        for value in rows[:, i].tolist():
+            place = len(feature_edges) if math.isnan(value) else sum(1 for e in feature_edges if e < value)
+            if place == 0 or place == len(feature_edges):
+                out += 1
+            bins[min(max(place - 1, 0), len(bins) - 1)] += 1
+        counts.append(bins)
+        outside.append(out)
+    return counts, outside
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6)
+
+
+@st.composite
+def edges_and_rows(draw: st.DrawFn) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    edges = []
+    for _ in range(draw(st.integers(1, 4))):
+        inner = sorted(draw(st.lists(finite | st.sampled_from([0.0, -0.0, 0.1, 1e-40]), max_size=6)))
+        if inner and draw(st.booleans()):
+            inner.insert(0, inner[0])  # repeated quantiles give repeated edges
+        low = min(inner, default=0.0) - draw(st.floats(0, 10))
+        high = max(inner, default=0.0) + draw(st.floats(0, 10))
+        edges.append(np.asarray([np.nextafter(low, -np.inf), *inner, high], dtype=np.float64))
+    # Values on the edges, on their float32 neighbours, anywhere, and the special ones.
+    near = [float(v) for e in edges for x in float32_edges(e) for v in (x, np.nextafter(x, np.float32(9)))]
+    special = [math.nan, math.inf, -math.inf, -0.0, 0.0]
+    value = st.sampled_from(near + special) | finite | st.floats(width=32)
+    n = draw(st.integers(1, GROUP_ROWS + 40))
+    pool = np.asarray(draw(st.lists(value, min_size=1, max_size=64)), dtype=np.float32)
+    picks = draw(st.lists(st.integers(0, pool.size - 1), min_size=n * len(edges), max_size=n * len(edges)))
+    return tuple(edges), pool[np.asarray(picks)].reshape(n, len(edges))
+
+
+@settings(max_examples=60, deadline=None)
+@given(edges_and_rows(), st.sampled_from([0, 1, 2]))
+def test_counting_equals_the_plain_rule(case: tuple[tuple[np.ndarray, ...], np.ndarray], blocks: int) -> None:
+    edges, rows = case
+    info = RouteInfo(DEP, "m", "v1", "champion", "", "classifier", edges)
+    expected = plain_counts(edges, rows)
+    # blocks=1: the rows are compared one GROUP_ROWS block at a time, as they are in a wide model
+    previous = binning.BLOCK_BYTES
+    binning.BLOCK_BYTES = previous if blocks == 0 else 1
+    try:
+        for variant in (rows, rows.astype(np.float64)) if blocks != 2 else (np.asfortranarray(rows),):
+            counts, outside = count_features(info, variant)
+            assert [c.tolist() for c in counts] == expected[0]
+            assert outside.tolist() == expected[1]
+    finally:
+        binning.BLOCK_BYTES = previous
+    reference = count_rowwise(info, rows)
+    assert [c.tolist() for c in reference[0]] == expected[0] and reference[1].tolist() == expected[1]
+
+
+def test_the_sample_holds_the_rows_and_never_the_padding() -> None:
+    rng = np.random.default_rng(3)
+    info = random_info(rng)
+    rows = rng.normal(0.0, 1.0, (5, info.n_features)).astype(np.float32)
+    counts, _, _, sample, seen = count_chunks(info, [rows[:2], rows[2:]], 200, rng)
+    assert seen == 5 and np.array_equal(sample, rows)
+    assert counts is not None and int(counts.sum()) == 5 * info.n_features
+    _, _, _, sample, seen = count_chunks(info, [rows] * 300, 200, rng)
+    assert seen == 1500 and sample.shape == (200, info.n_features) and not np.isnan(sample).any()

@@ -1,0 +1,100 @@
+"""The agent process's own CPU time per 1,024-row PredictBatch call, with the echo server's beside it.
+
+    .venv/bin/python bench/agent_cpu.py [--calls N] [--rounds N]
+
+Starts the control plane, one agent and the echo server as `bench/predict.py` does, then in each
+round sends `--calls` columnar PredictBatch calls (1 caller, after `run_load`'s 50 warm-up calls)
+to the agent and the same request to the echo, and divides each process's utime + stime (from
+/proc, clock ticks of 10 ms) by the calls it answered. On a shared machine this moves much less
+with the background load than rows/s, which it prints too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.predict import (
+    BATCH_METHOD,
+    ECHO_METHOD,
+    Processes,
+    echo_server,
+    free_port,
+    prepare_model,
+    run_load,
+)
+from core.client import SluiceClient, batch_request
+
+WARM_UP = 50  # calls run_load makes before it measures
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=450, help="measured calls per round and target (default 450)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, agent and echo alternating (default 3)")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="sluice-agent-cpu-"))
+    procs = Processes()
+    echo: mp.Process | None = None
+    try:
+        model, baseline, X = prepare_model(root, "logreg")
+        cp = f"127.0.0.1:{free_port()}"
+        db = f"sqlite:///{root / 'cp.db'}"
+        procs.start(
+            ["controlplane", "--listen", cp, "--db", db, "--artifacts", str(root / "artifacts"), "--metrics-port", "0"],
+            root / "cp.log",
+            r"listening on",
+        )
+        agent_args = ["agent", "--controlplane", cp, "--listen", "127.0.0.1:0", "--name", "bench"]
+        agent_args += ["--cache", str(root / "agent"), "--metrics-port", "0"]
+        found = procs.start(agent_args, root / "agent.log", r"listening on (\S+)")
+        agent, agent_pid = found.group(1), procs.children[-1].pid
+        with SluiceClient(cp, token="") as client:
+            client.register_version("bench", "v1", model, baseline)
+            client.deploy("bench", "bench:v1")
+            if not client.wait_for_sync("bench", timeout=60).in_sync:
+                raise RuntimeError("the agent did not apply the deployment")
+        ctx = mp.get_context("spawn")
+        ready = ctx.Event()
+        echo_port = free_port()
+        echo = ctx.Process(target=echo_server, args=(echo_port, ready), daemon=True)
+        echo.start()
+        if not ready.wait(60) or echo.pid is None:
+            raise RuntimeError("echo server did not start")
+        payload = batch_request("bench", np.resize(X, (1024, X.shape[1])).astype(np.float32)).SerializeToString()
+        answered = args.calls + WARM_UP
+        for number in range(args.rounds):
+            before = cpu_seconds(agent_pid)
+            _, agent_rate = run_load(agent, BATCH_METHOD, payload, 1, args.calls)
+            agent_cpu = (cpu_seconds(agent_pid) - before) / answered
+            before = cpu_seconds(echo.pid)
+            _, echo_rate = run_load(f"127.0.0.1:{echo_port}", ECHO_METHOD, payload, 1, args.calls)
+            echo_cpu = (cpu_seconds(echo.pid) - before) / answered
+            print(
+                f"round {number + 1}: agent CPU per call {agent_cpu * 1e6:,.0f} us, {agent_rate * 1024:,.0f} rows/s | "
+                f"echo CPU per call {echo_cpu * 1e6:,.0f} us, {echo_rate * 1024:,.0f} rows/s | "
+                f"agent / echo rows/s {agent_rate / echo_rate:.0%}",
+                flush=True,
+            )
+    finally:
+        if echo is not None:
+            echo.kill()
+        procs.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
