@@ -2,7 +2,7 @@
 
 ``drift`` (PSI, KS), ``fixed`` (fixed-horizon z and Welch tests, the verdict), ``sequential``
 (always-valid p-values and confidence sequences), ``checks`` (sample ratio mismatch, paired tests)
-and ``planning`` (sample sizes).
+and ``planning`` (sample sizes, the plan of a sequential experiment).
 
 They judge the summaries agents send, which live in `core` (LatencySketch, Moments,
 Reservoir) because agents build them and must not load scipy.
@@ -32,10 +32,18 @@ from controlplane.stats.fixed import (
     welch_arrays,
     welch_test,
 )
-from controlplane.stats.planning import sample_size_two_means, sample_size_two_proportions
+from controlplane.stats.planning import (
+    SequentialPlan,
+    sample_size_two_means,
+    sample_size_two_proportions,
+    sequential_plan,
+    sequential_plan_two_proportions,
+)
 from controlplane.stats.sequential import (
+    SequentialDesign,
     always_valid_p_value,
     confidence_sequence_half_width,
+    design_arrays,
     sequential_mean_test,
     sequential_proportion_test,
 )
@@ -48,12 +56,15 @@ __all__ = [
     "Comparison",
     "DifferenceArrays",
     "FeatureKS",
+    "SequentialDesign",
+    "SequentialPlan",
     "SrmResult",
     "always_valid_p_value",
     "baseline_bin_edges",
     "baseline_bin_edges_2d",
     "confidence_sequence_half_width",
     "decide",
+    "design_arrays",
     "histogram_counts",
     "ks_features",
     "ks_test",
@@ -65,6 +76,8 @@ __all__ = [
     "sample_size_two_means",
     "sample_size_two_proportions",
     "sequential_mean_test",
+    "sequential_plan",
+    "sequential_plan_two_proportions",
     "sequential_proportion_test",
     "srm_check",
     "two_proportion_test",
