@@ -17,8 +17,11 @@ from scipy import stats as sps
 
 from controlplane.stats import (
     confidence_sequence_half_width,
+    design_arrays,
     proportion_arrays,
     sample_size_two_proportions,
+    sequential_plan,
+    sequential_plan_two_proportions,
     srm_check,
     two_proportion_test,
     welch_arrays,
@@ -40,50 +43,77 @@ def fixed_fpr(rng: np.random.Generator) -> tuple[float, float]:
     z = np.mean([two_proportion_test(int(c), 2_000, int(t), 2_000).significant for c, t in draws])
     welch = np.mean(
         [
-            welch_test(
-                Moments.of(rng.exponential(1, 200)), Moments.of(rng.exponential(1, 200))
-            ).significant
+            welch_test(Moments.of(rng.exponential(1, 200)), Moments.of(rng.exponential(1, 200))).significant
             for _ in range(RUNS)
         ]
     )
     return float(z), float(welch)
 
 
-def peeking_proportions(rng: np.random.Generator) -> tuple[float, float]:
-    """A/A with a look after each of LOOKS windows: (naive fixed test, sequential) FPR."""
+PLAN = sequential_plan_two_proportions(0.80, 0.03, alpha=ALPHA, power=0.8)
+MEANS_PLAN = sequential_plan(1.0, 1.0, 0.06, alpha=ALPHA, power=0.8)  # exponential data: std 1
+
+
+def peeking_proportions(rng: np.random.Generator, plan_rng: np.random.Generator) -> tuple[float, float, float]:
+    """A/A with a look after each of LOOKS windows: (naive fixed, unplanned CS, planned) FPR.
+
+    The planned test looks LOOKS times up to its planned size.
+    """
     cumulative = rng.binomial(PER_LOOK, 0.8, size=(RUNS, LOOKS, 2)).cumsum(axis=1)
     n = PER_LOOK * np.arange(1, LOOKS + 1)
     a = proportion_arrays(cumulative[..., 0], n, cumulative[..., 1], n)
-    sequential = np.abs(a.difference) > confidence_sequence_half_width(a.se, 2 * n, ALPHA)
-    return float((a.p_value < ALPHA).any(axis=1).mean()), float(sequential.any(axis=1).mean())
+    unplanned = np.abs(a.difference) > confidence_sequence_half_width(a.se, 2 * n, ALPHA)
+    step = math.ceil(PLAN.n_control / LOOKS)
+    cumulative = plan_rng.binomial(step, 0.8, size=(RUNS, LOOKS, 2)).cumsum(axis=1)
+    m = step * np.arange(1, LOOKS + 1)
+    b = proportion_arrays(cumulative[..., 0], m, cumulative[..., 1], m)
+    planned = np.abs(b.difference) > design_arrays(PLAN.design, b.difference, b.se)[0]
+    return (
+        float((a.p_value < ALPHA).any(axis=1).mean()),
+        float(unplanned.any(axis=1).mean()),
+        float(planned.any(axis=1).mean()),
+    )
 
 
-def peeking_means(rng: np.random.Generator) -> tuple[float, float]:
-    """Same for a mean metric, windows merged with the Chan formula."""
+def peeking_means(rng: np.random.Generator, per_look: int = PER_LOOK) -> tuple[float, float, float]:
+    """Same for a mean metric, windows merged with the Chan formula; the planned design here
+    looks after each window of ``per_look`` (the caller sizes it to the plan)."""
     n = np.zeros((RUNS, 2))
     mean = np.zeros((RUNS, 2))
     m2 = np.zeros((RUNS, 2))
     naive = np.zeros(RUNS, dtype=bool)
     sequential = np.zeros(RUNS, dtype=bool)
+    planned = np.zeros(RUNS, dtype=bool)
     for _ in range(LOOKS):
-        values = rng.exponential(1.0, size=(RUNS, 2, PER_LOOK))
+        values = rng.exponential(1.0, size=(RUNS, 2, per_look))
         w_mean = values.mean(axis=2)
         w_m2 = ((values - w_mean[..., None]) ** 2).sum(axis=2)
-        total = n + PER_LOOK
+        total = n + per_look
         delta = w_mean - mean
-        mean = mean + delta * PER_LOOK / total
-        m2 = m2 + w_m2 + delta**2 * n * PER_LOOK / total
+        mean = mean + delta * per_look / total
+        m2 = m2 + w_m2 + delta**2 * n * per_look / total
         n = total
         var = m2 / (n - 1)
         a = welch_arrays(n[:, 0], mean[:, 0], var[:, 0], n[:, 1], mean[:, 1], var[:, 1])
         naive |= a.p_value < ALPHA
         half = confidence_sequence_half_width(a.se, n.sum(axis=1), ALPHA)
         sequential |= np.abs(a.difference) > half
-    return float(naive.mean()), float(sequential.mean())
+        planned |= np.abs(a.difference) > design_arrays(MEANS_PLAN.design, a.difference, a.se)[0]
+    return float(naive.mean()), float(sequential.mean()), float(planned.mean())
+
+
+def planned_power(rng: np.random.Generator, n_per_arm: int) -> float:
+    """Power of the planned sequential test for 0.80 -> 0.83, LOOKS looks up to n_per_arm."""
+    step = math.ceil(n_per_arm / LOOKS)
+    cc = rng.binomial(step, 0.80, size=(RUNS, LOOKS)).cumsum(axis=1)
+    ct = rng.binomial(step, 0.83, size=(RUNS, LOOKS)).cumsum(axis=1)
+    m = step * np.arange(1, LOOKS + 1)
+    a = proportion_arrays(cc, m, ct, m)
+    return float((np.abs(a.difference) > design_arrays(PLAN.design, a.difference, a.se)[0]).any(axis=1).mean())
 
 
 def power(rng: np.random.Generator) -> tuple[int, float, float, float]:
-    """Planned n for 0.80 -> 0.83: simulated (20,000 runs), exact and sequential power."""
+    """Planned n for 0.80 -> 0.83: simulated (20,000 runs), exact and unplanned-CS power."""
     n = sample_size_two_proportions(0.80, 0.03, alpha=ALPHA, power=0.8)
     control, treatment = rng.binomial(n, 0.80, 20_000), rng.binomial(n, 0.83, 20_000)
     simulated = float(np.mean(proportion_arrays(control, n, treatment, n).p_value < ALPHA))
@@ -138,9 +168,13 @@ def main() -> None:
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
     z_fpr, welch_fpr = fixed_fpr(rng)
-    naive_p, seq_p = peeking_proportions(rng)
-    naive_m, seq_m = peeking_means(rng)
+    plan_rng = np.random.default_rng(SEED + 1)  # the planned design's draws leave the others as they were
+    naive_p, seq_p, planned_p = peeking_proportions(rng, plan_rng)
+    naive_m, seq_m, _ = peeking_means(rng)
+    _, _, planned_m = peeking_means(plan_rng, math.ceil(MEANS_PLAN.n_control / LOOKS))
     n, simulated, exact, seq_power = power(rng)
+    power_planned = planned_power(plan_rng, PLAN.n_control)
+    power_125 = planned_power(plan_rng, math.ceil(1.25 * n))
     alarms, detected = srm(rng)
     one, merged = sketch_errors(rng)
 
@@ -151,12 +185,20 @@ def main() -> None:
         ("A/A two-proportion z-test, 1 look, 2,000 runs", pct(z_fpr), "4%-6%"),
         ("A/A Welch t-test (exponential data), 2,000 runs", pct(welch_fpr), "4%-6%"),
         (f"A/A proportions, fixed test peeking at {LOOKS} looks", pct(naive_p), "> 5% (contrast)"),
-        (f"A/A proportions, sequential test, {LOOKS} looks", pct(seq_p), "<= 5%"),
+        (f"A/A proportions, unplanned CS (N*=5000), {LOOKS} looks", pct(seq_p), "<= 5%"),
+        (f"A/A proportions, planned sequential, {LOOKS} looks to n={PLAN.n_control}", pct(planned_p), "2%-5%"),
         (f"A/A means, fixed Welch peeking at {LOOKS} looks", pct(naive_m), "> 5% (contrast)"),
-        (f"A/A means, sequential test, {LOOKS} looks", pct(seq_m), "<= 5%"),
+        (f"A/A means, unplanned CS (N*=5000), {LOOKS} looks", pct(seq_m), "<= 5%"),
+        (f"A/A means, planned sequential, {LOOKS} looks to n={MEANS_PLAN.n_control}", pct(planned_m), "2%-5%"),
         (f"power 0.80->0.83 at planned n={n}/arm, 20k runs", pct(simulated), ">= 80%"),
         ("  same, exact (binomial enumeration)", pct(exact), ">= 80%"),
-        ("  sequential test, 20 looks up to the same n", pct(seq_power), "(reference)"),
+        ("  unplanned CS (N*=5000), 20 looks up to the same n", pct(seq_power), "(reference)"),
+        (
+            f"  planned sequential at its n={PLAN.n_control}/arm, {LOOKS} looks",
+            pct(power_planned),
+            f"planner: {PLAN.expected_power:.1%}",
+        ),
+        (f"  planned sequential at 1.25 x {n} = {math.ceil(1.25 * n)}/arm", pct(power_125), ">= 75%"),
         ("SRM false alarms, 2,000 A/A runs of 20k", pct(alarms), "<= 0.2%"),
         ("SRM detection of 52/48 vs 50/50 on 20k", pct(detected), "(reference)"),
         ("sketch p50/p95/p99 rel. error, one sketch", " / ".join(f"{e:.3%}" for e in one), "<= 1%"),

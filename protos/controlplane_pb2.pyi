@@ -210,7 +210,7 @@ class Guardrail(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., max_degradation: _Optional[float] = ...) -> None: ...
 
 class ExperimentConfig(_message.Message):
-    __slots__ = ("deployment", "challenger", "traffic_percent", "metric", "guardrails", "min_samples", "alpha", "min_improvement", "sequential", "plan", "hold_seconds", "auto_promote", "shadow", "segment_rules", "require_offline_win")
+    __slots__ = ("deployment", "challenger", "traffic_percent", "metric", "guardrails", "min_samples", "alpha", "min_improvement", "sequential", "plan", "hold_seconds", "auto_promote", "shadow", "segment_rules", "require_offline_win", "min_detectable_effect", "baseline", "power", "planned_n_champion", "planned_n_challenger", "expected_power")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     CHALLENGER_FIELD_NUMBER: _ClassVar[int]
     TRAFFIC_PERCENT_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +226,12 @@ class ExperimentConfig(_message.Message):
     SHADOW_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_RULES_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_OFFLINE_WIN_FIELD_NUMBER: _ClassVar[int]
+    MIN_DETECTABLE_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    POWER_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_N_CHAMPION_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_N_CHALLENGER_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_POWER_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     challenger: _common_pb2.VersionRef
     traffic_percent: int
@@ -241,7 +247,13 @@ class ExperimentConfig(_message.Message):
     shadow: bool
     segment_rules: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentRule]
     require_offline_win: bool
-    def __init__(self, deployment: _Optional[str] = ..., challenger: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., traffic_percent: _Optional[int] = ..., metric: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., min_samples: _Optional[int] = ..., alpha: _Optional[float] = ..., min_improvement: _Optional[float] = ..., sequential: _Optional[bool] = ..., plan: _Optional[_Iterable[int]] = ..., hold_seconds: _Optional[float] = ..., auto_promote: _Optional[bool] = ..., shadow: _Optional[bool] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., require_offline_win: _Optional[bool] = ...) -> None: ...
+    min_detectable_effect: float
+    baseline: float
+    power: float
+    planned_n_champion: int
+    planned_n_challenger: int
+    expected_power: float
+    def __init__(self, deployment: _Optional[str] = ..., challenger: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., traffic_percent: _Optional[int] = ..., metric: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., min_samples: _Optional[int] = ..., alpha: _Optional[float] = ..., min_improvement: _Optional[float] = ..., sequential: _Optional[bool] = ..., plan: _Optional[_Iterable[int]] = ..., hold_seconds: _Optional[float] = ..., auto_promote: _Optional[bool] = ..., shadow: _Optional[bool] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., require_offline_win: _Optional[bool] = ..., min_detectable_effect: _Optional[float] = ..., baseline: _Optional[float] = ..., power: _Optional[float] = ..., planned_n_champion: _Optional[int] = ..., planned_n_challenger: _Optional[int] = ..., expected_power: _Optional[float] = ...) -> None: ...
 
 class StartExperimentRequest(_message.Message):
     __slots__ = ("name", "config", "reason")

@@ -52,6 +52,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     st.add_argument("--alpha", type=float, default=0.05, help="significance level, in (0, 1) (default 0.05)")
     st.add_argument("--sequential", action="store_true", help="always-valid testing: safe to look at any time")
+    st.add_argument(
+        "--mde",
+        type=float,
+        default=0.0,
+        metavar="EFFECT",
+        help="with --sequential: plan the test to detect this difference (metric units, e.g. 0.03)",
+    )
+    st.add_argument(
+        "--baseline",
+        type=float,
+        default=None,
+        help="with --mde: the champion's current rate (accuracy, error_rate) or the std of |error| (mae)",
+    )
+    st.add_argument("--power", type=float, default=0.8, help="with --mde: power to plan for (default 0.8)")
     st.add_argument("--plan", default="", metavar="5,25,50,100", help="rollout steps (challenger percent)")
     st.add_argument("--hold", type=float, default=None, metavar="SECONDS", help="hold per step (default: config)")
     st.add_argument("--auto-promote", action="store_true", help="promote when the last step's gate is won")
@@ -193,6 +207,15 @@ def build_config(args: argparse.Namespace) -> controlplane_pb2.ExperimentConfig:
         segment_rules=[parse_segment(s) for s in args.segment],
         require_offline_win=args.require_offline_win,
     )
+    if args.mde:
+        if not args.sequential:
+            raise CliError("--mde plans the sequential test; add --sequential")
+        if not math.isfinite(args.mde) or args.mde <= 0 or not 0 < args.power < 1:
+            raise CliError("--mde must be a number > 0 and --power lie in (0, 1)")
+        config.min_detectable_effect = args.mde
+        config.power = args.power
+        if args.baseline is not None:
+            config.baseline = args.baseline
     if args.hold is not None:
         # 0 on the wire means "the configured default"; a tiny hold stands for "no hold".
         config.hold_seconds = args.hold if args.hold > 0 else 1e-6
@@ -219,6 +242,19 @@ def _metric(value: float, metric: str) -> str:
     return fmt(value, 4)
 
 
+def plan_text(config: controlplane_pb2.ExperimentConfig) -> str:
+    """The sequential plan in one line ('' when there is none)."""
+    if not config.sequential:
+        return ""
+    if not config.planned_n_challenger:
+        return "sequential plan: none (no --mde): the general confidence sequence judges it"
+    return (
+        f"sequential plan: {config.planned_n_champion} champion / {config.planned_n_challenger} challenger "
+        f"samples to detect {config.min_detectable_effect:g} from {config.baseline:g}, "
+        f"expected power {config.expected_power:.1%} (20 looks; valid at any number)"
+    )
+
+
 def print_experiment(e: controlplane_pb2.Experiment) -> None:
     state = word_of(ExperimentState, e.state)
     a = e.analysis
@@ -234,6 +270,8 @@ def print_experiment(e: controlplane_pb2.Experiment) -> None:
     print(
         f"  metric {a.metric or e.config.metric}, alpha {e.config.alpha:g}, min samples {e.config.min_samples}, {test}"
     )
+    if plan_text(e.config):
+        print(f"  {plan_text(e.config)}")
     print_table(
         ["role", "version", "predictions", "n", "metric", "interval"],
         [
@@ -278,6 +316,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         print_json(experiment)
     else:
         print(f"started experiment {experiment.name}: {vref(config.challenger)} at step {_step(experiment)}")
+        if plan_text(experiment.config):
+            print(plan_text(experiment.config))
     return 0
 
 

@@ -59,6 +59,9 @@ def spec_from_config(config: controlplane_pb2.ExperimentConfig) -> ExperimentSpe
             for r in config.segment_rules
         ],
         require_offline_win=config.require_offline_win,
+        min_detectable_effect=config.min_detectable_effect,
+        baseline=config.baseline if config.HasField("baseline") else None,
+        power=config.power or 0.8,
     )
 
 
@@ -83,7 +86,21 @@ def config_message(config: dict[str, Any]) -> controlplane_pb2.ExperimentConfig:
         shadow=bool(config.get("shadow", False)),
         segment_rules=convert.segment_rules(config.get("segment_rules", [])),
         require_offline_win=bool(config.get("require_offline_win", False)),
+        **_plan_fields(config.get("sequential_plan")),
     )
+
+
+def _plan_fields(planned: dict[str, Any] | None) -> dict[str, Any]:
+    if not planned:
+        return {}
+    return {
+        "min_detectable_effect": float(planned["min_detectable_effect"]),
+        "baseline": float(planned["baseline"]),
+        "power": float(planned["power"]),
+        "planned_n_champion": int(planned["n_champion"]),
+        "planned_n_challenger": int(planned["n_challenger"]),
+        "expected_power": float(planned["expected_power"]),
+    }
 
 
 def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.ExperimentAnalysis:

@@ -20,6 +20,7 @@ from controlplane.stats import (
     CHAMPION_HOLDS,
     NO_DIFFERENCE,
     Comparison,
+    SequentialDesign,
     decide,
     mcnemar_test,
     srm_check,
@@ -200,6 +201,7 @@ def analyze(
     paired: bool = False,
     srm_counts: tuple[int, int] | None = None,
     challenger_percent: int = 0,
+    design: SequentialDesign | None = None,
 ) -> Analysis:
     """Per-arm estimates, the comparison, the guardrails, SRM and the decision."""
     cs, ts = champion.summary, challenger.summary
@@ -209,7 +211,7 @@ def analyze(
             return int(s.shadow_labeled_pairs)
         return sample_count(m, s, task)
 
-    comparison = compare(metric, cs, ts, task, alpha, sequential, paired)
+    comparison = compare(metric, cs, ts, task, alpha, sequential, paired, design)
     arms = []
     for arm, is_challenger in ((champion, False), (challenger, True)):
         est = estimate(metric, arm.summary, task, alpha)

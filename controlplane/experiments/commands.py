@@ -31,6 +31,7 @@ from controlplane.experiments.spec import (
     ExperimentSpec,
     check_offline_win,
     check_schema,
+    sequential_design,
     step_splits,
     step_text,
     validate_reason,
@@ -140,6 +141,7 @@ def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = 
         paired=paired,
         srm_counts=srm_counts,
         challenger_percent=percent,
+        design=sequential_design(config),
     )
 
 

@@ -25,6 +25,7 @@ from scipy import special as spf
 from controlplane.monitoring.query import ArmSummary
 from controlplane.stats import (
     Comparison,
+    SequentialDesign,
     always_valid_p_value,
     confidence_sequence_half_width,
     mcnemar_test,
@@ -216,17 +217,19 @@ def compare(
     alpha: float,
     sequential: bool,
     paired: bool = False,
+    design: SequentialDesign | None = None,
 ) -> Comparison:
+    """The comparison of one metric; ``design`` (the experiment's plan) for its primary metric."""
     if metric == "accuracy" and paired:
         return paired_accuracy(champion, challenger, alpha, sequential)
     if metric in ("accuracy", "error_rate"):
         kc, nc = _successes(metric, champion, task)
         kt, nt = _successes(metric, challenger, task)
         if sequential:
-            return sequential_proportion_test(kc, nc, kt, nt, alpha)
+            return sequential_proportion_test(kc, nc, kt, nt, alpha, design=design)
         return two_proportion_test(kc, nc, kt, nt, alpha)
     if metric == "mae":
         if sequential:
-            return sequential_mean_test(champion.abs_error, challenger.abs_error, alpha)
+            return sequential_mean_test(champion.abs_error, challenger.abs_error, alpha, design=design)
         return welch_test(champion.abs_error, challenger.abs_error, alpha)
     return latency_comparison(champion.latency, challenger.latency, alpha, sequential)

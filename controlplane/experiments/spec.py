@@ -14,6 +14,7 @@ from typing import Any
 
 from controlplane.deployments import NewSplit, check_compatible
 from controlplane.experiments.estimates import METRICS
+from controlplane.stats import SequentialDesign, sequential_plan, sequential_plan_two_proportions
 from controlplane.store.models import ModelVersionRow
 from core.errors import FailedPrecondition, InvalidInput
 from core.names import validate_name
@@ -48,6 +49,9 @@ class ExperimentSpec:
     shadow: bool = False
     segment_rules: list[dict[str, Any]] = field(default_factory=list)
     require_offline_win: bool = False
+    min_detectable_effect: float = 0.0  # > 0 with sequential: plan the test for this effect
+    baseline: float | None = None  # champion's rate, or the std of the absolute error for mae
+    power: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,8 @@ def validate_spec(spec: ExperimentSpec, default_hold: float) -> dict[str, Any]:
     if not 0 <= hold <= MAX_HOLD_SECONDS:
         raise InvalidInput(f"hold is {hold:g} s; it must be 0 to {MAX_HOLD_SECONDS:g} s")
     steps = [0, *plan] if spec.shadow else plan or [spec.traffic_percent]
+    live = next((s for s in steps if s > 0), spec.traffic_percent)
+    sequential_plan = plan_sequential(spec, alpha, min(live, 99)) if spec.sequential else None
     return {
         "deployment": spec.deployment,
         "challenger": f"{model}:{version}",
@@ -205,7 +211,53 @@ def validate_spec(spec: ExperimentSpec, default_hold: float) -> dict[str, Any]:
         "segment_rules": validate_segment_rules(list(spec.segment_rules)),
         "require_offline_win": bool(spec.require_offline_win),
         "steps": steps,
+        "sequential_plan": sequential_plan,
     }
+
+
+def plan_sequential(spec: ExperimentSpec, alpha: float, percent: int) -> dict[str, Any] | None:
+    """The planned sequential test of the primary metric (None: no effect given, unplanned)."""
+    mde = _finite(spec.min_detectable_effect, "minimum detectable effect")
+    if mde == 0:
+        return None
+    power = _finite(spec.power, "power")
+    if mde < 0 or not 0 < power < 1:
+        raise InvalidInput("the minimum detectable effect must be > 0 and the power in (0, 1), e.g. 0.8")
+    if spec.metric == "p95_latency":
+        raise InvalidInput("a sequential plan needs accuracy, error_rate or mae as the metric")
+    if spec.baseline is None:
+        what = "the std of the absolute error" if spec.metric == "mae" else f"the champion's {spec.metric}"
+        raise InvalidInput(f"planning for an effect of {mde:g} needs --baseline ({what})")
+    baseline = _finite(spec.baseline, "baseline")
+    share = percent / 100
+    try:
+        if spec.metric == "mae":
+            planned = sequential_plan(baseline**2, baseline**2, mde, alpha, power, share)
+        else:
+            # plan for the harder direction: the variance is largest nearest 0.5
+            toward = mde if baseline < 0.5 else -mde
+            planned = sequential_plan_two_proportions(baseline, toward, alpha, power, share)
+    except ValueError as exc:
+        raise InvalidInput(f"cannot plan the sequential test: {exc}") from None
+    return {
+        "min_detectable_effect": mde,
+        "baseline": baseline,
+        "power": power,
+        "planned_se": planned.design.planned_se,
+        "n_champion": planned.n_control,
+        "n_challenger": planned.n_treatment,
+        "expected_power": planned.expected_power,
+        "fixed_n_champion": planned.fixed_n_control,
+        "fixed_n_challenger": planned.fixed_n_treatment,
+    }
+
+
+def sequential_design(config: dict[str, Any]) -> SequentialDesign | None:
+    """The stored plan's design, for the test at every look."""
+    planned = config.get("sequential_plan")
+    if not config.get("sequential") or not planned:
+        return None
+    return SequentialDesign(float(config["alpha"]), float(planned["planned_se"]))
 
 
 def validate_reason(text: str) -> str:

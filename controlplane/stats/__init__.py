@@ -2,7 +2,7 @@
 
 ``drift`` (PSI, KS), ``fixed`` (fixed-horizon z and Welch tests, the verdict), ``sequential``
 (always-valid p-values and confidence sequences), ``checks`` (sample ratio mismatch, paired tests)
-and ``planning`` (sample sizes).
+and ``planning`` (sample sizes, the plan of a sequential experiment).
 
 They judge the summaries agents send, which live in `core` (LatencySketch, Moments,
 Reservoir) because agents build them and must not load scipy.
@@ -28,14 +28,24 @@ from controlplane.stats.fixed import (
     DifferenceArrays,
     decide,
     proportion_arrays,
+    score_interval,
+    score_statistic,
     two_proportion_test,
     welch_arrays,
     welch_test,
 )
-from controlplane.stats.planning import sample_size_two_means, sample_size_two_proportions
+from controlplane.stats.planning import (
+    SequentialPlan,
+    sample_size_two_means,
+    sample_size_two_proportions,
+    sequential_plan,
+    sequential_plan_two_proportions,
+)
 from controlplane.stats.sequential import (
+    SequentialDesign,
     always_valid_p_value,
     confidence_sequence_half_width,
+    design_arrays,
     sequential_mean_test,
     sequential_proportion_test,
 )
@@ -48,12 +58,15 @@ __all__ = [
     "Comparison",
     "DifferenceArrays",
     "FeatureKS",
+    "SequentialDesign",
+    "SequentialPlan",
     "SrmResult",
     "always_valid_p_value",
     "baseline_bin_edges",
     "baseline_bin_edges_2d",
     "confidence_sequence_half_width",
     "decide",
+    "design_arrays",
     "histogram_counts",
     "ks_features",
     "ks_test",
@@ -64,7 +77,11 @@ __all__ = [
     "psi_level",
     "sample_size_two_means",
     "sample_size_two_proportions",
+    "score_interval",
+    "score_statistic",
     "sequential_mean_test",
+    "sequential_plan",
+    "sequential_plan_two_proportions",
     "sequential_proportion_test",
     "srm_check",
     "two_proportion_test",

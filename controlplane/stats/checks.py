@@ -26,9 +26,7 @@ class SrmResult:
     mismatch: bool
 
 
-def srm_check(
-    observed: Sequence[int], weights: Sequence[float], threshold: float = 0.001
-) -> SrmResult:
+def srm_check(observed: Sequence[int], weights: Sequence[float], threshold: float = 0.001) -> SrmResult:
     """Sample ratio mismatch: chi-square goodness of fit of arm counts against the weights.
 
     A mismatch means assignment or logging is broken, so no comparison of the arms can be

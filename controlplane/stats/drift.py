@@ -103,9 +103,7 @@ class FeatureKS:
     threshold: float = math.nan
 
 
-def ks_features(
-    baseline_2d: np.ndarray, current_2d: np.ndarray, alpha: float = 0.05
-) -> list[FeatureKS]:
+def ks_features(baseline_2d: np.ndarray, current_2d: np.ndarray, alpha: float = 0.05) -> list[FeatureKS]:
     """KS per feature; a feature drifted when p < alpha / n_features (Bonferroni).
 
     Without the correction, 20 independent features at alpha 0.05 would raise a false drift
@@ -116,9 +114,7 @@ def ks_features(
     if baseline.ndim != 2 or current.ndim != 2:
         raise ValueError("ks_features expects 2-D (rows, features) arrays")
     if baseline.shape[1] != current.shape[1]:
-        raise ValueError(
-            f"feature counts differ: baseline {baseline.shape[1]}, current {current.shape[1]}"
-        )
+        raise ValueError(f"feature counts differ: baseline {baseline.shape[1]}, current {current.shape[1]}")
     n_features = baseline.shape[1]
     threshold = alpha / max(n_features, 1)
     results = []

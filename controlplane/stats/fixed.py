@@ -27,6 +27,8 @@ from core.summaries import Moments
 NAN = math.nan
 ArrayLike = float | int | np.ndarray | Sequence[float]
 
+_BISECTION_STEPS = 64
+
 CHALLENGER_WINS = "challenger_wins"
 CHAMPION_HOLDS = "champion_holds"
 NO_DIFFERENCE = "no_significant_difference"
@@ -101,6 +103,57 @@ def proportion_arrays(
     return DifferenceArrays(pc, pt, diff, var_c, var_t, se, df, p)
 
 
+def _restricted_mle(
+    sc: np.ndarray, nc: np.ndarray, st: np.ndarray, nt: np.ndarray, delta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(p_control, p_treatment) of greatest likelihood with p_treatment - p_control = delta.
+
+    The closed-form root of Farrington and Manning's cubic; at delta = 0 it is the pooled
+    proportion, which is how the score test below contains the pooled z-test.
+    """
+    p1, p2, ratio = st / nt, sc / nc, nc / nt
+    a = 1.0 + ratio
+    b = -(1.0 + ratio + p1 + ratio * p2 + delta * (ratio + 2.0))
+    c = delta**2 + delta * (2.0 * p1 + ratio + 1.0) + p1 + ratio * p2
+    d = -p1 * delta * (1.0 + delta)
+    v = b**3 / (27.0 * a**3) - b * c / (6.0 * a**2) + d / (2.0 * a)
+    u = np.sign(v) * np.sqrt(np.maximum(b**2 / (9.0 * a**2) - c / (3.0 * a), 0.0))
+    cosine = np.clip(v / np.where(u == 0, 1.0, u) ** 3, -1.0, 1.0)
+    w = (np.pi + np.arccos(cosine)) / 3.0
+    treatment = np.clip(2.0 * u * np.cos(w) - b / (3.0 * a), 0.0, 1.0)
+    return np.clip(treatment - delta, 0.0, 1.0), treatment
+
+
+def score_statistic(
+    successes_c: ArrayLike, n_c: ArrayLike, successes_t: ArrayLike, n_t: ArrayLike, delta: ArrayLike
+) -> np.ndarray:
+    """Score statistic of H0: p_treatment - p_control = delta (Mee's; the pooled z at delta 0)."""
+    sc, nc, st, nt, dl = (np.asarray(x, dtype=np.float64) for x in (successes_c, n_c, successes_t, n_t, delta))
+    pc, pt = _restricted_mle(sc, nc, st, nt, dl)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (st / nt - sc / nc - dl) / np.sqrt(pc * (1.0 - pc) / nc + pt * (1.0 - pt) / nt)
+
+
+def score_interval(
+    successes_c: ArrayLike, n_c: ArrayLike, successes_t: ArrayLike, n_t: ArrayLike, critical: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The differences the pooled z-test's family (the score test) does not reject at |z| < critical.
+
+    The inversion of the test the p-value comes from, so "significant" and "the interval
+    excludes 0" are one statement; found by bisection (the statistic falls as delta grows).
+    """
+    sc, nc, st, nt = (np.asarray(x, dtype=np.float64) for x in (successes_c, n_c, successes_t, n_t))
+    diff = st / nt - sc / nc
+    ends = []
+    for lo, hi, target in ((np.full_like(diff, -1.0), diff, critical), (diff, np.full_like(diff, 1.0), -critical)):
+        for _ in range(_BISECTION_STEPS):
+            mid = (lo + hi) / 2.0
+            beyond = score_statistic(sc, nc, st, nt, mid) > target  # mid still below the limit
+            lo, hi = np.where(beyond, mid, lo), np.where(beyond, hi, mid)
+        ends.append((lo + hi) / 2.0)
+    return ends[0], ends[1]
+
+
 def welch_arrays(
     n_c: ArrayLike,
     mean_c: ArrayLike,
@@ -114,9 +167,7 @@ def welch_arrays(
     Welch-Satterthwaite degrees of freedom. Arms with n < 2 give nan; zero standard error gives
     p = 1 when the means agree and nan (undecidable) otherwise.
     """
-    nc, mc, vc, nt, mt, vt = (
-        np.asarray(x, dtype=np.float64) for x in (n_c, mean_c, var_c, n_t, mean_t, var_t)
-    )
+    nc, mc, vc, nt, mt, vt = (np.asarray(x, dtype=np.float64) for x in (n_c, mean_c, var_c, n_t, mean_t, var_t))
     valid = (nc >= 2) & (nt >= 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         var_mean_c = np.where(valid, vc / nc, NAN)
@@ -135,9 +186,7 @@ def welch_arrays(
 
 def welch_from_moments(control: Moments, treatment: Moments) -> DifferenceArrays:
     """``welch_arrays`` of two arms' (n, mean, M2) summaries."""
-    return welch_arrays(
-        control.n, control.mean, control.variance, treatment.n, treatment.mean, treatment.variance
-    )
+    return welch_arrays(control.n, control.mean, control.variance, treatment.n, treatment.mean, treatment.variance)
 
 
 # -- scalar tests returning a Comparison --------------------------------------------------------
@@ -176,38 +225,49 @@ def estimates_only(a: DifferenceArrays, method: str) -> Comparison:
     return Comparison(control, treatment, diff, (NAN, NAN), lift, (NAN, NAN), NAN, False, method)
 
 
-def _fixed(a: DifferenceArrays, alpha: float, method: str) -> Comparison:
+def _fixed(
+    a: DifferenceArrays, alpha: float, method: str, counts: tuple[int, int, int, int] | None = None
+) -> Comparison:
     control, treatment, diff, p = _f(a.control), _f(a.treatment), _f(a.difference), _f(a.p_value)
     if math.isnan(diff):
         return no_comparison(control, treatment, method)
     if math.isnan(p):
         return estimates_only(a, method)
     df = _f(a.df)
-    critical = (
-        float(spf.ndtri(1.0 - alpha / 2.0))
-        if math.isinf(df)
-        else float(spf.stdtrit(df, 1.0 - alpha / 2.0))
-    )
+    critical = float(spf.ndtri(1.0 - alpha / 2.0)) if math.isinf(df) else float(spf.stdtrit(df, 1.0 - alpha / 2.0))
     se = _f(a.se)
     half = critical * se if se > 0 else 0.0
-    lift, lift_ci = relative_lift(
-        control, treatment, _f(a.var_control), _f(a.var_treatment), critical
-    )
-    return Comparison(
-        control, treatment, diff, (diff - half, diff + half), lift, lift_ci, p, p < alpha, method
-    )
+    ci = (diff - half, diff + half)
+    if counts is not None:
+        low, high = score_interval(*counts, critical)
+        ci = (min(_f(low), diff), max(_f(high), diff))
+    lift, lift_ci = relative_lift(control, treatment, _f(a.var_control), _f(a.var_treatment), critical)
+    significant = bool(p < alpha)
+    if counts is not None:  # one statement, even where the bisection's last bit could split them
+        ci = _agree(ci, significant)
+    return Comparison(control, treatment, diff, ci, lift, lift_ci, p, significant, method)
 
 
-def two_proportion_test(
-    successes_c: int, n_c: int, successes_t: int, n_t: int, alpha: float = 0.05
-) -> Comparison:
+def _agree(ci: tuple[float, float], significant: bool) -> tuple[float, float]:
+    """Move an interval's end that sits within rounding of 0 to the side the test decided."""
+    low, high = ci
+    if significant and low <= 0 <= high:
+        return (low, -0.0) if abs(high) < abs(low) else (0.0, high)
+    if not significant and (low > 0 or high < 0):
+        return (0.0, high) if low > 0 else (low, 0.0)
+    return ci
+
+
+def two_proportion_test(successes_c: int, n_c: int, successes_t: int, n_t: int, alpha: float = 0.05) -> Comparison:
     """Fixed-horizon comparison of two proportions (accuracy, error rate).
 
-    Pooled z-test for the p-value (equal to the 2x2 chi-square), unpooled Wald interval for the
-    difference, delta-method interval for the relative lift.
+    Pooled z-test for the p-value (equal to the 2x2 chi-square) and, for the difference, the
+    interval that inverts it (Mee's score interval, Farrington-Manning restricted estimates), so
+    the p-value and the interval never disagree; delta-method interval for the relative lift.
     """
     check_alpha(alpha)
-    return _fixed(proportion_arrays(successes_c, n_c, successes_t, n_t), alpha, "two_proportion_z")
+    a = proportion_arrays(successes_c, n_c, successes_t, n_t)
+    return _fixed(a, alpha, "two_proportion_z", (successes_c, n_c, successes_t, n_t))
 
 
 def welch_test(control: Moments, treatment: Moments, alpha: float = 0.05) -> Comparison:

@@ -152,6 +152,10 @@ def test_cli_start_status_list_abort_promote_evaluate(
         "--alpha",
         "0.01",
         "--sequential",
+        "--mde",
+        "0.03",
+        "--baseline",
+        "0.8",
         "--guardrail",
         "error_rate:0.1",
         "--guardrail",
@@ -169,6 +173,10 @@ def test_cli_start_status_list_abort_promote_evaluate(
     assert body["state"] == "EXPERIMENT_RUNNING" and body["current_percent"] == 10
     assert body["config"]["segment_rules"][0]["has_range"] is True
     assert [g["metric"] for g in body["config"]["guardrails"]] == ["error_rate", "p95_latency"]
+    # the sequential plan, at alpha 0.01 and the first step's 10% share, is stored and shown
+    planned = body["config"]
+    assert int(planned["planned_n_challenger"]) * 9 == pytest.approx(int(planned["planned_n_champion"]), rel=1e-3)
+    assert planned["expected_power"] == pytest.approx(0.8, abs=0.01)
 
     status = run_cli("experiment", "status", name, "--json", address=address)
     assert status.returncode == 0, status.stderr
@@ -176,6 +184,7 @@ def test_cli_start_status_list_abort_promote_evaluate(
     assert analysis["decision"] == "not_enough_data" and analysis["sequential"] is True
     human = run_cli("experiment", "status", name, address=address)
     assert f"experiment {name} on {dep}: running" in human.stdout and "step 1/3 (10%)" in human.stdout
+    assert "sequential plan: " in human.stdout and "expected power 80" in human.stdout
     listed = json.loads(run_cli("experiment", "list", "--json", address=address).stdout)
     assert name in [e["name"] for e in listed]
 

@@ -137,10 +137,7 @@ def test_bonferroni_keeps_family_wise_false_alarms_near_alpha() -> None:
     rng = np.random.default_rng(37)
     windows, features = 150, 10
     alarms = sum(
-        any(
-            r.drifted
-            for r in ks_features(rng.normal(size=(200, features)), rng.normal(size=(100, features)))
-        )
+        any(r.drifted for r in ks_features(rng.normal(size=(200, features)), rng.normal(size=(100, features))))
         for _ in range(windows)
     )
     assert alarms / windows <= 0.08  # per-feature alpha 0.05 would alarm in ~40% of windows

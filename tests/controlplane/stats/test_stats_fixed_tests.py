@@ -19,6 +19,8 @@ from controlplane.stats import (
     proportion_arrays,
     sample_size_two_means,
     sample_size_two_proportions,
+    score_interval,
+    score_statistic,
     srm_check,
     two_proportion_test,
     welch_arrays,
@@ -59,7 +61,7 @@ def exact_power(p_control: float, p_treatment: float, n: int, alpha: float = ALP
 # -- two proportions ------------------------------------------------------------------------------
 
 
-def test_two_proportion_test_is_the_chi_square_test_with_wald_intervals() -> None:
+def test_two_proportion_test_is_the_chi_square_test_with_its_score_interval() -> None:
     result = two_proportion_test(800, 1_000, 830, 1_000)
     _, p, _, _ = sps.chi2_contingency([[800, 200], [830, 170]], correction=False)
     assert result.p_value == pytest.approx(p, rel=1e-9)
@@ -67,12 +69,15 @@ def test_two_proportion_test_is_the_chi_square_test_with_wald_intervals() -> Non
     assert result.difference == pytest.approx(0.03)
     se = math.sqrt(0.8 * 0.2 / 1_000 + 0.83 * 0.17 / 1_000)
     z = sps.norm.ppf(0.975)
-    assert result.difference_ci == pytest.approx((0.03 - z * se, 0.03 + z * se), rel=1e-9)
+    # the interval inverts the pooled test (Mee's score interval): at each end the score
+    # statistic, with the restricted estimates of the likelihood, is exactly the critical z
+    low, high = result.difference_ci
+    for end, target in ((low, z), (high, -z)):
+        assert score_statistic(800, 1_000, 830, 1_000, end) == pytest.approx(target, rel=1e-9)
+    assert high - low == pytest.approx(2 * z * se, rel=0.01)  # close to Wald's at this size
     lift_se = math.sqrt(0.83 * 0.17 / 1_000 / 0.8**2 + 0.83**2 * 0.8 * 0.2 / 1_000 / 0.8**4)
     assert result.relative_lift == pytest.approx(0.0375)
-    assert result.relative_lift_ci == pytest.approx(
-        (0.0375 - z * lift_se, 0.0375 + z * lift_se), rel=1e-9
-    )
+    assert result.relative_lift_ci == pytest.approx((0.0375 - z * lift_se, 0.0375 + z * lift_se), rel=1e-9)
     assert result.significant is False and result.method == "two_proportion_z"
     assert two_proportion_test(800, 1_000, 860, 1_000).significant
 
@@ -168,16 +173,11 @@ def test_power_at_the_planned_sample_size() -> None:
         for c, t in zip(control[:1_000], treatment[:1_000], strict=True)
     ]
     assert np.mean(scalar) >= 0.78
-    assert (
-        scalar
-        == (proportion_arrays(control[:1_000], n, treatment[:1_000], n).p_value < ALPHA).tolist()
-    )
+    assert scalar == (proportion_arrays(control[:1_000], n, treatment[:1_000], n).p_value < ALPHA).tolist()
     assert exact_power(0.80, 0.83, n) >= 0.80
 
 
-@pytest.mark.parametrize(
-    ("p_control", "diff"), [(0.8, 0.03), (0.5, 0.03), (0.9, 0.03), (0.2, 0.05), (0.1, -0.03)]
-)
+@pytest.mark.parametrize(("p_control", "diff"), [(0.8, 0.03), (0.5, 0.03), (0.9, 0.03), (0.2, 0.05), (0.1, -0.03)])
 def test_planned_size_reaches_the_power_exactly(p_control: float, diff: float) -> None:
     n = sample_size_two_proportions(p_control, diff)
     assert exact_power(p_control, p_control + diff, n) >= 0.80
@@ -243,9 +243,7 @@ def test_mcnemar_false_positive_rate_on_shadow_pairs() -> None:
     rng = np.random.default_rng(47)
     discordant = rng.binomial(400, 0.1, RUNS)  # both models equally good
     b = rng.binomial(discordant, 0.5)
-    rate = np.mean(
-        [mcnemar_test(int(x), int(n - x)) < ALPHA for x, n in zip(b, discordant, strict=True)]
-    )
+    rate = np.mean([mcnemar_test(int(x), int(n - x)) < ALPHA for x, n in zip(b, discordant, strict=True)])
     assert rate <= 0.05, rate
 
 
@@ -265,9 +263,7 @@ def test_paired_t_matches_scipy() -> None:
 def comparison(difference: float, significant: bool) -> Comparison:
     ci = (difference - 0.01, difference + 0.01)
     p = 0.001 if significant else 0.5
-    return Comparison(
-        0.8, 0.8 + difference, difference, ci, difference / 0.8, ci, p, significant, "t"
-    )
+    return Comparison(0.8, 0.8 + difference, difference, ci, difference / 0.8, ci, p, significant, "t")
 
 
 def test_decide() -> None:
@@ -284,3 +280,31 @@ def test_decide() -> None:
     real = two_proportion_test(800, 1_000, 880, 1_000)
     assert decide(real, higher_is_better=True) == CHALLENGER_WINS
 
+
+def test_decision_and_interval_never_disagree() -> None:
+    """10,000 random inputs, many near the boundary: significant exactly when 0 is outside."""
+    rng = np.random.default_rng(71)
+    n_c, n_t = rng.integers(20, 20_000, 10_000), rng.integers(20, 20_000, 10_000)
+    p_c = rng.uniform(0.02, 0.98, 10_000)
+    p_t = np.clip(p_c + rng.normal(0, 2.2 * np.sqrt(p_c * (1 - p_c) * (1 / n_c + 1 / n_t))), 0, 1)
+    s_c, s_t = rng.binomial(n_c, p_c), rng.binomial(n_t, p_t)
+    p = proportion_arrays(s_c, n_c, s_t, n_t).p_value
+    low, high = score_interval(s_c, n_c, s_t, n_t, float(sps.norm.ppf(1 - ALPHA / 2)))
+    assert np.array_equal((low > 0) | (high < 0), p < ALPHA)
+    assert ((p > 0.03) & (p < 0.08)).sum() > 500  # the grid really probes the boundary
+    for i in range(0, 10_000, 50):  # the scalar test reports the same interval and decision
+        r = two_proportion_test(int(s_c[i]), int(n_c[i]), int(s_t[i]), int(n_t[i]))
+        assert r.difference_ci == pytest.approx((low[i], high[i]), abs=1e-12)
+        assert (r.difference_ci[0] > 0 or r.difference_ci[1] < 0) == r.significant
+    # the issue's example: p = 0.056 beside a Wald interval [-0.0187, -0.0003]; now both say "no"
+    r = two_proportion_test(9492, 10_050, 2485, 2605)
+    assert r.p_value == pytest.approx(0.0561, abs=1e-4) and not r.significant
+    assert r.difference_ci[0] < 0 < r.difference_ci[1]
+    flipped = two_proportion_test(2485, 2605, 9492, 10_050)
+    assert flipped.difference_ci == pytest.approx((-r.difference_ci[1], -r.difference_ci[0]))
+    # Welch: the t interval and the t p-value share the critical value and the df
+    for _ in range(300):
+        a = Moments.of(rng.exponential(1.0, int(rng.integers(5, 300))))
+        b = Moments.of(rng.exponential(float(rng.uniform(0.7, 1.4)), int(rng.integers(5, 300))))
+        w = welch_test(a, b)
+        assert (w.difference_ci[0] > 0 or w.difference_ci[1] < 0) == w.significant == (w.p_value < ALPHA)

@@ -8,15 +8,22 @@ import numpy as np
 import pytest
 
 from controlplane.stats import (
+    SequentialDesign,
+    SequentialPlan,
     always_valid_p_value,
     confidence_sequence_half_width,
+    design_arrays,
     proportion_arrays,
+    sample_size_two_proportions,
     sequential_mean_test,
+    sequential_plan,
+    sequential_plan_two_proportions,
     sequential_proportion_test,
     two_proportion_test,
     welch_arrays,
     welch_test,
 )
+from controlplane.stats.sequential import obf_constant
 from core.summaries import Moments
 
 RUNS = 2_000
@@ -40,9 +47,7 @@ def test_half_width_is_the_published_formula() -> None:
         (2.0, 10**7, 0.2, 5_000),
     ):
         expected = stats_md_half_width(se, n, alpha, n_star)
-        assert confidence_sequence_half_width(se, n, alpha, n_star) == pytest.approx(
-            expected, rel=1e-12
-        )
+        assert confidence_sequence_half_width(se, n, alpha, n_star) == pytest.approx(expected, rel=1e-12)
     assert confidence_sequence_half_width(0.1, 0, 0.05) == math.inf
     widths = confidence_sequence_half_width(0.01, 10_000, np.geomspace(1e-10, 0.99, 500))
     assert np.all(np.diff(widths) < 0)  # monotone in alpha: what the p-value bisection needs
@@ -104,9 +109,7 @@ def test_sequential_mean_test_survives_peeking() -> None:
         m2_cum = m2_cum + m2[:, look] + delta**2 * n_cum * PER_LOOK / n_new
         n_cum = n_new
         var = m2_cum / (n_cum - 1)
-        arrays = welch_arrays(
-            n_cum[:, 0], mean_cum[:, 0], var[:, 0], n_cum[:, 1], mean_cum[:, 1], var[:, 1]
-        )
+        arrays = welch_arrays(n_cum[:, 0], mean_cum[:, 0], var[:, 0], n_cum[:, 1], mean_cum[:, 1], var[:, 1])
         half = confidence_sequence_half_width(arrays.se, n_cum.sum(axis=1), ALPHA)
         significant[:, look] = np.abs(arrays.difference) > half
         naive[:, look] = arrays.p_value < ALPHA
@@ -153,9 +156,7 @@ def test_always_valid_p_value_is_the_alpha_where_the_sequence_touches_zero() -> 
     touching = confidence_sequence_half_width(se[inside], n[inside], p[inside])
     np.testing.assert_allclose(touching, np.abs(diff[inside]), rtol=1e-9)
     at_one = p == 1.0
-    assert np.all(
-        confidence_sequence_half_width(se[at_one], n[at_one], 1 - 1e-9) >= np.abs(diff[at_one])
-    )
+    assert np.all(confidence_sequence_half_width(se[at_one], n[at_one], 1 - 1e-9) >= np.abs(diff[at_one]))
     for alpha in (0.01, 0.05, 0.2):  # p <= alpha exactly when the alpha-level sequence excludes 0
         excludes = np.abs(diff) > confidence_sequence_half_width(se, n, alpha)
         assert np.array_equal(p <= alpha, excludes)
@@ -174,3 +175,53 @@ def test_sequential_edge_cases() -> None:
     assert math.isnan(always_valid_p_value(0.1, math.nan, 100))
     with pytest.raises(ValueError):
         confidence_sequence_half_width(0.1, 100, 0.0)
+
+
+# -- the planned design ---------------------------------------------------------------------------
+
+
+def planned_looks(
+    plan: SequentialPlan, p_control: float, p_treatment: float, n_per_arm: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    step = math.ceil(n_per_arm / LOOKS)
+    control = rng.binomial(step, p_control, size=(RUNS, LOOKS)).cumsum(axis=1)
+    treatment = rng.binomial(step, p_treatment, size=(RUNS, LOOKS)).cumsum(axis=1)
+    n = step * np.arange(1, LOOKS + 1)
+    arrays = proportion_arrays(control, n, treatment, n)
+    half, p = design_arrays(plan.design, arrays.difference, arrays.se)
+    assert np.array_equal(np.abs(arrays.difference) > half, p <= ALPHA)  # one statement
+    return np.abs(arrays.difference) > half, control, treatment, n
+
+
+def test_planned_design_spends_its_alpha_and_keeps_the_power_it_promises() -> None:
+    plan = sequential_plan_two_proportions(0.80, 0.03, alpha=ALPHA, power=0.8)
+    fixed_n = sample_size_two_proportions(0.80, 0.03, alpha=ALPHA, power=0.8)
+    assert plan.expected_power == pytest.approx(0.8, abs=0.005)
+    assert fixed_n < plan.n_control < 1.25 * fixed_n  # the price of looking: about 1.17x
+    a_a, control, treatment, n = planned_looks(plan, 0.80, 0.80, plan.n_control, seed=60)
+    assert 0.02 <= a_a.any(axis=1).mean() <= 0.05  # valid, and not wastefully conservative
+    longer, *_ = planned_looks(plan, 0.80, 0.80, 2 * plan.n_control, seed=61)
+    assert longer.any(axis=1).mean() <= 0.05  # looking on past the planned size stays valid
+    found, *_ = planned_looks(plan, 0.80, 0.83, plan.n_control, seed=62)
+    assert found.any(axis=1).mean() == pytest.approx(plan.expected_power, abs=0.035)
+    at_125, *_ = planned_looks(plan, 0.80, 0.83, math.ceil(1.25 * fixed_n), seed=63)
+    assert at_125.any(axis=1).mean() >= 0.75
+    for run in range(CHECKED):  # the scalar test is the kernel, look by look
+        for look in range(0, LOOKS, 3):
+            args = (int(control[run, look]), int(n[look]), int(treatment[run, look]), int(n[look]))
+            result = sequential_proportion_test(*args, alpha=ALPHA, design=plan.design)
+            assert result.significant == a_a[run, look]
+            assert (result.p_value <= ALPHA) == result.significant
+            assert result.method == "sequential_proportion_planned"
+
+
+def test_planned_design_boundary_and_plan_inputs() -> None:
+    # the continuous O'Brien-Fleming constant: P(sup |B| >= c on [0, 1]) = alpha
+    assert obf_constant(0.05) == pytest.approx(2.2414, abs=1e-4)
+    means = sequential_plan(1.0, 1.0, 0.1, treatment_share=0.1)
+    assert means.n_treatment * 9 == pytest.approx(means.n_control, rel=1e-3)
+    with pytest.raises(ValueError):
+        sequential_plan_two_proportions(0.99, 0.03)
+    with pytest.raises(ValueError):
+        sequential_proportion_test(1, 10, 2, 10, alpha=0.1, design=SequentialDesign(0.05, 0.01))
