@@ -389,7 +389,10 @@ def resume_experiment(ctx: Context, principal: Principal, name: str, reason: str
         now = utcnow()
         if row.paused_at is not None and row.step_live_at is not None:
             row.step_live_at = row.step_live_at + (now - row.paused_at)  # the clock skips the pause
-            how = "the step's hold continues"
+            how = "the step's hold continues where it stopped"
+        elif row.paused_at is not None:  # paused before the agents served the step
+            row.step_started_at = now
+            how = "the step's hold starts once every agent serves it"
         else:
             row.step_started_at = now
             row.step_live_at = None  # live again once the fleet is seen serving the step
