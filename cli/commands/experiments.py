@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("stop", "end the experiment, its result standing as the outcome: challenger to 0%% (final, no resume)"),
         ("abort", "cancel the experiment, recorded as aborted (no verdict): challenger to 0%% (final, no resume)"),
     ):
-        p = esub.add_parser(action, help=text)
+        p = esub.add_parser(action, help=text, description=text.replace("%%", "%"))
         p.add_argument("name")
         p.add_argument("--reason", default="")
         add_json(p)
