@@ -106,7 +106,11 @@ async def test_deploy_set_traffic_and_roll_back_by_keys(
         # b with nothing to roll back to: the control plane says why, nothing changes, no crash.
         await open_form(pilot, "b", RollbackForm)
         await pilot.press("enter")
-        await until(pilot, lambda: notices_with(app, "error", "no earlier champion that was not itself rolled back"), "the refusal")
+        await until(
+            pilot,
+            lambda: notices_with(app, "error", "no earlier champion that was not itself rolled back"),
+            "the refusal",
+        )
         assert client.get_deployment(name).generation == split.generation
 
         # b to a named version (v2), then b again back to the previous champion (v1).
