@@ -3,11 +3,16 @@
 Every change bumps the deployment's generation (the optimistic-concurrency token and the number
 agents ACK), writes a history entry and an audit event in the same transaction, and is pushed to
 agents only after it commits.
+
+Rollback is a stack, not a toggle: a plain rollback restores the last champion before the current
+one that was not itself rolled back (`restorable`), so rolling back twice never puts back a
+version that was rolled back; the deployment's `previous_champion` is always that version.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,7 +34,7 @@ from controlplane.store.models import (
     utcnow,
 )
 from core.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
-from core.names import validate_name
+from core.names import parse_version_ref, validate_name
 from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ExperimentState, ServingRole
 
 MAX_HISTORY = 1000
@@ -148,19 +153,6 @@ def apply_change(
     )
     if matched != 1:
         raise Conflict(f"deployment {row.name!r} changed concurrently; re-read and try again")
-    old_champion = session.scalar(
-        select(TrafficSplitRow.version_id).where(
-            TrafficSplitRow.deployment_id == row.id, TrafficSplitRow.role == ServingRole.CHAMPION
-        )
-    )
-    new_champion = next((s.version.id for s in splits if s.role == ServingRole.CHAMPION), None)
-    if old_champion is not None and new_champion is not None and old_champion != new_champion:
-        session.execute(
-            update(DeploymentRow)
-            .where(DeploymentRow.id == row.id)
-            .values(previous_champion_id=old_champion)
-            .execution_options(synchronize_session="evaluate")
-        )
     existing = {
         s.version_id: s
         for s in session.scalars(select(TrafficSplitRow).where(TrafficSplitRow.deployment_id == row.id))
@@ -213,10 +205,55 @@ def apply_change(
     if ended is not None:
         ended.state = ExperimentState.ABORTED
         ended.ended_at = utcnow()
+        ended.paused_at = None
         ended.status_reason = f"ended by a manual {action} ({principal.name})"
         audit.record(session, principal, "experiment.abort", ended.name, reason=ended.status_reason)
     session.flush()
+    previous = _restorable_version(session, row)
+    session.execute(
+        update(DeploymentRow)
+        .where(DeploymentRow.id == row.id)
+        .values(previous_champion_id=previous.id if previous is not None else None)
+        .execution_options(synchronize_session="evaluate")
+    )
     return new_generation
+
+
+def restorable(history: Iterable[tuple[str, list[dict[str, Any]]]]) -> str | None:
+    """The version ref a plain rollback restores, from the history (action, splits), oldest first:
+    the last champion before the current one that was not rolled back since it last became
+    champion. A rollback marks the champion it replaces; being made champion again (deploy,
+    promote, traffic, rollback --to) clears the mark."""
+    reigns: list[str] = []
+    rolled_back: set[str] = set()
+    for action, splits in history:
+        champion = next((s["version"] for s in splits if s.get("role") == ServingRole.CHAMPION), None)
+        if champion is None or (reigns and reigns[-1] == champion):
+            continue
+        if action == "rollback" and reigns:
+            rolled_back.add(reigns[-1])
+        rolled_back.discard(champion)
+        reigns.append(champion)
+    if not reigns:
+        return None
+    current = reigns[-1]
+    return next((ref for ref in reversed(reigns[:-1]) if ref != current and ref not in rolled_back), None)
+
+
+def _restorable_version(session: Session, row: DeploymentRow) -> ModelVersionRow | None:
+    entries = session.execute(
+        select(DeploymentHistoryRow.action, DeploymentHistoryRow.splits)
+        .where(DeploymentHistoryRow.deployment_id == row.id)
+        .order_by(DeploymentHistoryRow.generation.desc())
+        .limit(MAX_HISTORY)
+    ).all()
+    ref = restorable((action, list(splits or [])) for action, splits in reversed(entries))
+    if ref is None:
+        return None
+    model, version = parse_version_ref(ref)
+    return session.scalar(
+        select(ModelVersionRow).where(ModelVersionRow.model == model, ModelVersionRow.version == version)
+    )
 
 
 def _check_weights(weights: list[tuple[str, str, int]]) -> None:
@@ -334,21 +371,27 @@ def rollback(
     expected_generation: int | None = None,
     reason: str = "",
 ) -> DeploymentInfo:
-    """Return to the previous champion, or to a named version, at 100% at once."""
+    """Return to the previous champion (the last one not itself rolled back), or to a named
+    version, at 100% at once. Refused when that is what already serves."""
     with ctx.db.session() as session:
         row = find_deployment(session, deployment, lock=True)
+        current = deployment_info(session, row)
+        serving = ", ".join(f"{s.version.ref}={s.weight}%" for s in current.splits) or "nothing"
         target: ModelVersionRow | None
         if to is not None:
             target = find_version(session, *to)
-        elif row.previous_champion_id is not None:
-            target = session.get(ModelVersionRow, row.previous_champion_id)
-            assert target is not None
         else:
+            target = _restorable_version(session, row)
+            if target is None:
+                raise FailedPrecondition(
+                    f"deployment {deployment!r} has no earlier champion that was not itself rolled back "
+                    f"(serving {serving}); name one with --to MODEL:VERSION (`sluice history {deployment}`)"
+                )
+        if len(current.splits) == 1 and current.splits[0].version.id == target.id:
             raise FailedPrecondition(
-                f"deployment {deployment!r} has no previous champion to roll back to; "
-                "name one with --to MODEL:VERSION"
+                f"{target.model}:{target.version} already serves {deployment!r} at 100% (generation "
+                f"{current.generation}); nothing to roll back"
             )
-        current = deployment_info(session, row)
         if current.champion is not None:
             reference = session.get(ModelVersionRow, current.champion.id)
             assert reference is not None

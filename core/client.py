@@ -257,7 +257,7 @@ class SluiceClient:
         return list(self._call("ListExperiments", request).experiments)
 
     def experiment_action(self, action: str, name: str, reason: str = "") -> Any:
-        """action: StopExperiment | ResumeExperiment | AbortExperiment | Promote."""
+        """action: PauseExperiment | ResumeExperiment | StopExperiment | AbortExperiment | Promote."""
         return self._call(action, controlplane_pb2.ExperimentRequest(name=name, reason=reason))
 
     # ---- monitoring ----

@@ -356,7 +356,7 @@ class ExperimentAnalysis(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[ArmSummary, _Mapping]]] = ..., difference: _Optional[float] = ..., difference_ci_low: _Optional[float] = ..., difference_ci_high: _Optional[float] = ..., relative_lift: _Optional[float] = ..., relative_lift_ci_low: _Optional[float] = ..., relative_lift_ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., decision: _Optional[str] = ..., srm_detected: _Optional[bool] = ..., srm_p_value: _Optional[float] = ..., sequential: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailResult, _Mapping]]] = ..., shadow_agreement: _Optional[float] = ..., shadow_mcnemar_p: _Optional[float] = ..., shadow_pairs: _Optional[int] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ("name", "config", "state", "champion", "step_index", "current_percent", "step_started_at", "hold_remaining_seconds", "status_reason", "analysis", "created_at", "ended_at", "salt", "created_by")
+    __slots__ = ("name", "config", "state", "champion", "step_index", "current_percent", "step_started_at", "hold_remaining_seconds", "status_reason", "analysis", "created_at", "ended_at", "salt", "created_by", "paused_at")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -371,6 +371,7 @@ class Experiment(_message.Message):
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_AT_FIELD_NUMBER: _ClassVar[int]
     name: str
     config: ExperimentConfig
     state: ExperimentState
@@ -385,7 +386,8 @@ class Experiment(_message.Message):
     ended_at: _timestamp_pb2.Timestamp
     salt: str
     created_by: str
-    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[ExperimentConfig, _Mapping]] = ..., state: _Optional[_Union[ExperimentState, str]] = ..., champion: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., step_index: _Optional[int] = ..., current_percent: _Optional[int] = ..., step_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hold_remaining_seconds: _Optional[float] = ..., status_reason: _Optional[str] = ..., analysis: _Optional[_Union[ExperimentAnalysis, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., salt: _Optional[str] = ..., created_by: _Optional[str] = ...) -> None: ...
+    paused_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[ExperimentConfig, _Mapping]] = ..., state: _Optional[_Union[ExperimentState, str]] = ..., champion: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., step_index: _Optional[int] = ..., current_percent: _Optional[int] = ..., step_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hold_remaining_seconds: _Optional[float] = ..., status_reason: _Optional[str] = ..., analysis: _Optional[_Union[ExperimentAnalysis, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., salt: _Optional[str] = ..., created_by: _Optional[str] = ..., paused_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class FeatureDrift(_message.Message):
     __slots__ = ("feature", "psi", "ks_p_value", "drifted")
@@ -522,7 +524,7 @@ class GetMetricSeriesResponse(_message.Message):
     def __init__(self, points: _Optional[_Iterable[_Union[MetricPoint, _Mapping]]] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("id", "deployment", "version", "kind", "severity", "state", "message", "value", "occurrences", "opened_at", "updated_at", "resolved_at", "acknowledged_by", "agent")
+    __slots__ = ("id", "deployment", "version", "kind", "severity", "state", "message", "value", "occurrences", "opened_at", "updated_at", "resolved_at", "acknowledged_by", "agent", "subject")
     ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -537,6 +539,7 @@ class Alert(_message.Message):
     RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
     ACKNOWLEDGED_BY_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
     id: int
     deployment: str
     version: _common_pb2.VersionRef
@@ -551,7 +554,8 @@ class Alert(_message.Message):
     resolved_at: _timestamp_pb2.Timestamp
     acknowledged_by: str
     agent: str
-    def __init__(self, id: _Optional[int] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[_common_pb2.HealthState, str]] = ..., state: _Optional[_Union[AlertState, str]] = ..., message: _Optional[str] = ..., value: _Optional[float] = ..., occurrences: _Optional[int] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., agent: _Optional[str] = ...) -> None: ...
+    subject: str
+    def __init__(self, id: _Optional[int] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[_common_pb2.HealthState, str]] = ..., state: _Optional[_Union[AlertState, str]] = ..., message: _Optional[str] = ..., value: _Optional[float] = ..., occurrences: _Optional[int] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., agent: _Optional[str] = ..., subject: _Optional[str] = ...) -> None: ...
 
 class ListAlertsRequest(_message.Message):
     __slots__ = ("include_resolved", "deployment")

@@ -105,6 +105,11 @@ class ControlPlaneStub:
                 request_serializer=protos_dot_controlplane__pb2.ExperimentRequest.SerializeToString,
                 response_deserializer=protos_dot_controlplane__pb2.Experiment.FromString,
                 _registered_method=True)
+        self.PauseExperiment = channel.unary_unary(
+                '/sluice.v1.ControlPlane/PauseExperiment',
+                request_serializer=protos_dot_controlplane__pb2.ExperimentRequest.SerializeToString,
+                response_deserializer=protos_dot_controlplane__pb2.Experiment.FromString,
+                _registered_method=True)
         self.AbortExperiment = channel.unary_unary(
                 '/sluice.v1.ControlPlane/AbortExperiment',
                 request_serializer=protos_dot_controlplane__pb2.ExperimentRequest.SerializeToString,
@@ -262,6 +267,13 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseExperiment(self, request, context):
+        """Traffic stays as it is; the rollout clock stops and no gate is checked until ResumeExperiment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AbortExperiment(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -414,6 +426,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
             ),
             'ResumeExperiment': grpc.unary_unary_rpc_method_handler(
                     servicer.ResumeExperiment,
+                    request_deserializer=protos_dot_controlplane__pb2.ExperimentRequest.FromString,
+                    response_serializer=protos_dot_controlplane__pb2.Experiment.SerializeToString,
+            ),
+            'PauseExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseExperiment,
                     request_deserializer=protos_dot_controlplane__pb2.ExperimentRequest.FromString,
                     response_serializer=protos_dot_controlplane__pb2.Experiment.SerializeToString,
             ),
@@ -859,6 +876,33 @@ class ControlPlane:
             request,
             target,
             '/sluice.v1.ControlPlane/ResumeExperiment',
+            protos_dot_controlplane__pb2.ExperimentRequest.SerializeToString,
+            protos_dot_controlplane__pb2.Experiment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ControlPlane/PauseExperiment',
             protos_dot_controlplane__pb2.ExperimentRequest.SerializeToString,
             protos_dot_controlplane__pb2.Experiment.FromString,
             options,

@@ -160,6 +160,11 @@ class ControlPlane:
         return Experiment.from_wire(self._client.experiment_action("StopExperiment", name, reason))
 
     @translated
+    def pause_experiment(self, name: str, reason: str = "") -> Experiment:
+        """Traffic stays as it is; the rollout clock stops and no gate is checked until resumed."""
+        return Experiment.from_wire(self._client.experiment_action("PauseExperiment", name, reason))
+
+    @translated
     def resume_experiment(self, name: str, reason: str = "") -> Experiment:
         return Experiment.from_wire(self._client.experiment_action("ResumeExperiment", name, reason))
 

@@ -36,7 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json(ts)
     ts.set_defaults(handler=cmd_traffic_set)
 
-    rb = sub.add_parser("rollback", help="return DEPLOYMENT to its previous champion (or --to)")
+    rb = sub.add_parser(
+        "rollback",
+        help="return DEPLOYMENT to its previous champion, the last one not itself rolled back (or --to); "
+        "says what it restores first",
+    )
     rb.add_argument("deployment")
     rb.add_argument("--to", default=None, metavar="MODEL:VERSION")
     rb.add_argument("--reason", default="")
@@ -130,14 +134,33 @@ def wait_for_agents(client: SluiceClient, deployment: controlplane_pb2.Deploymen
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    """Say what is serving and what will be restored, then roll back at that generation: a change by
+    someone else in between is refused (a conflict), so what was announced is what happens."""
     validate_name("deployment", args.deployment)
     if args.to:
         parse_version_ref(args.to)
     with client_from(args) as client:
-        deployment = client.rollback(args.deployment, args.to, reason=args.reason)
+        current = client.get_deployment(args.deployment)
+        champion = next((s for s in current.splits if s.role == common_pb2.ROLE_CHAMPION), None)
+        serving = vref(champion.version) if champion else "nothing"
+        target = args.to or (vref(current.previous_champion) if current.previous_champion.model else "")
+        if target and not args.json:
+            print(
+                f"rolling back {current.name} (generation {current.generation}, serving {serving}): "
+                f"restoring {target} at 100%",
+                flush=True,
+            )
+        deployment = client.rollback(
+            args.deployment, args.to, expected_generation=current.generation, reason=args.reason
+        )
     if args.json:
         print_json(deployment)
     else:
-        print(f"rolled back: {describe(deployment)}")
+        now = next((s for s in deployment.splits if s.role == common_pb2.ROLE_CHAMPION), None)
+        print(f"restored {vref(now.version) if now else '-'}: {describe(deployment)}")
+        if deployment.previous_champion.model:
+            print(f"a plain rollback now would restore {vref(deployment.previous_champion)}")
+        else:
+            print("no earlier champion is left to roll back to (each was rolled back or there is none)")
         say_ended(deployment)
     return 0

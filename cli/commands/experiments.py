@@ -1,4 +1,4 @@
-"""`sluice experiment start|status|list|stop|resume|abort`, `sluice promote`, `sluice evaluate`."""
+"""`sluice experiment start|status|list|pause|resume|stop|abort`, `sluice promote`, `sluice evaluate`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import math
 from pathlib import Path
 
 from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
-from cli.output import CliError, fmt, print_json, print_table, vref, when
+from cli.output import CliError, ago, fmt, print_json, print_table, vref, when
 from core.names import parse_version_ref, validate_name
 from core.vocabulary import ExperimentState, ServingRole, word_of
 from protos import common_pb2, controlplane_pb2
 
 METRICS = ("accuracy", "error_rate", "mae", "p95_latency")
-ACTIONS = {"stop": "StopExperiment", "resume": "ResumeExperiment", "abort": "AbortExperiment"}
-PAST = {"stop": "stopped", "resume": "resumed", "abort": "aborted"}
+ACTIONS = {
+    "pause": "PauseExperiment",
+    "resume": "ResumeExperiment",
+    "stop": "StopExperiment",
+    "abort": "AbortExperiment",
+}
+PAST = {"pause": "paused", "resume": "resumed", "stop": "stopped", "abort": "aborted"}
 DEFAULT_TRAFFIC = 10  # percent for the challenger without --traffic or --plan
 
 
@@ -102,11 +107,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(handler=cmd_list)
 
     for action, text in (
-        ("stop", "end the experiment, its result standing as the outcome: challenger to 0%% (final)"),
-        ("resume", "run a paused experiment again (its step's hold starts over)"),
-        ("abort", "cancel the experiment, recorded as aborted (no verdict): challenger to 0%% (final)"),
+        (
+            "pause",
+            "hold the experiment: traffic stays as it is, the rollout clock stops and no gate is checked "
+            "(no step, promotion or automatic rollback) until resume",
+        ),
+        (
+            "resume",
+            "run a paused experiment again: after `pause` its step's hold continues where it stopped; "
+            "after the engine paused it the hold starts over",
+        ),
+        ("stop", "end the experiment, its result standing as the outcome: challenger to 0%% (final, no resume)"),
+        ("abort", "cancel the experiment, recorded as aborted (no verdict): challenger to 0%% (final, no resume)"),
     ):
-        p = esub.add_parser(action, help=text)
+        p = esub.add_parser(action, help=text, description=text.replace("%%", "%"))
         p.add_argument("name")
         p.add_argument("--reason", default="")
         add_json(p)
@@ -263,6 +277,8 @@ def print_experiment(e: controlplane_pb2.Experiment) -> None:
     line = f"  step {_step(e)}"
     if e.state == controlplane_pb2.EXPERIMENT_RUNNING:
         line += f", hold {e.hold_remaining_seconds:.0f} s left"
+    elif e.HasField("paused_at"):
+        line += f", paused by an operator {ago(e.paused_at)} with {e.hold_remaining_seconds:.0f} s of hold left"
     print(line + f", since {when(e.step_started_at)}")
     if e.status_reason:
         print(f"  {e.status_reason}")
@@ -364,6 +380,13 @@ def cmd_action(args: argparse.Namespace) -> int:
     else:
         if args.action == "resume":
             print(f"experiment {experiment.name} resumed: {experiment.status_reason or 'running'}")
+        elif args.action == "pause":
+            print(
+                f"experiment {experiment.name} paused: {vref(experiment.config.challenger)} keeps "
+                f"{experiment.current_percent}% of the traffic; the rollout clock is stopped with "
+                f"{experiment.hold_remaining_seconds:.0f} s of hold left and no gate is checked until "
+                f"`sluice experiment resume {experiment.name}`"
+            )
         else:
             print(
                 f"experiment {experiment.name} {PAST[args.action]}: {vref(experiment.config.challenger)} gets no "

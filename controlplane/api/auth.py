@@ -56,6 +56,7 @@ PERMISSIONS: dict[str, str] = {
             "StartExperiment",
             "StopExperiment",
             "ResumeExperiment",
+            "PauseExperiment",
             "AbortExperiment",
             "Promote",
             "AckAlert",

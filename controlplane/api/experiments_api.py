@@ -159,6 +159,7 @@ def experiment_message(info: ExperimentInfo) -> controlplane_pb2.Experiment:
         ended_at=convert.timestamp(info.ended_at),
         salt=info.salt,
         created_by=info.created_by,
+        paused_at=convert.timestamp(info.paused_at),
     )
 
 
@@ -211,6 +212,14 @@ class ExperimentsApi(ServiceBase):
     ) -> controlplane_pb2.Experiment:
         info = await self.run(
             commands.resume_experiment, self.ctx, current_principal(), _name(request), validate_reason(request.reason)
+        )
+        return experiment_message(info)
+
+    async def PauseExperiment(
+        self, request: controlplane_pb2.ExperimentRequest, context: grpc.aio.ServicerContext
+    ) -> controlplane_pb2.Experiment:
+        info = await self.run(
+            commands.pause_experiment, self.ctx, current_principal(), _name(request), validate_reason(request.reason)
         )
         return experiment_message(info)
 

@@ -90,6 +90,7 @@ def alert_message(a: alerts.AlertInfo) -> controlplane_pb2.Alert:
         resolved_at=convert.timestamp(a.resolved_at),
         acknowledged_by=a.acknowledged_by,
         agent=a.agent,
+        subject=a.subject,
     )
 
 

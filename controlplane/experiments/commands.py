@@ -1,5 +1,9 @@
-"""What an operator does to an experiment: start, stop, abort, resume and promote it, and read it
-back (get, list, with a freshly computed analysis while it runs).
+"""What an operator does to an experiment: start, pause, resume, stop, abort and promote it, and
+read it back (get, list, with a freshly computed analysis while it runs).
+
+Pause keeps the traffic as it is and stops the rollout clock: no gate is checked until resume,
+which continues the step's hold where it stopped. Stop and abort are final: the challenger goes
+to 0% and the experiment ends (stopped: its analysis is the outcome; aborted: cancelled).
 
 Each command is one transaction that locks the deployment row first, changes splits through
 `deployments.apply_change` (generation, history, audit) and publishes an "experiment" event after
@@ -64,13 +68,16 @@ def experiment_info(session: Session, row: ExperimentRow, now: datetime | None =
     assert champion is not None and challenger is not None and deployment is not None
     config = dict(row.config or {})
     remaining = 0.0
+    hold = float(config.get("hold_seconds", 0.0))
     if row.state == ExperimentState.RUNNING:
-        hold = float(config.get("hold_seconds", 0.0))
         if row.step_live_at is None:
             remaining = hold
         else:
             now = now or utcnow()
             remaining = max(0.0, hold - (now - row.step_live_at).total_seconds())
+    elif row.state == ExperimentState.PAUSED and row.paused_at is not None:  # the clock stopped here
+        served = 0.0 if row.step_live_at is None else (row.paused_at - row.step_live_at).total_seconds()
+        remaining = max(0.0, hold - served)
     return ExperimentInfo(
         id=row.id,
         name=row.name,
@@ -94,6 +101,7 @@ def experiment_info(session: Session, row: ExperimentRow, now: datetime | None =
         created_by=row.created_by,
         step_generation=row.step_generation,
         step_live_at=row.step_live_at,
+        paused_at=row.paused_at,
     )
 
 
@@ -300,6 +308,7 @@ def _end(
         )
         row.state = state
         row.ended_at = utcnow()
+        row.paused_at = None
         row.status_reason = f"{verb} by {principal.name}" + (f": {reason}" if reason else "")
         info = experiment_info(session, row)
     ctx.events.publish("experiment", info.deployment, f"generation {generation}: experiment {name} {verb}")
@@ -330,21 +339,71 @@ def _store_final_analysis(ctx: Context, info: ExperimentInfo) -> None:
         session.execute(update(ExperimentRow).where(ExperimentRow.id == info.id).values(analysis=analysis))
 
 
+def pause_experiment(ctx: Context, principal: Principal, name: str, reason: str = "") -> ExperimentInfo:
+    """Hold a running experiment where it is: traffic unchanged, the rollout clock stopped, no gate
+    checked (no step, promotion or automatic rollback) until it is resumed."""
+    reason = validate_reason(reason)
+    with ctx.db.session() as session:
+        row, _ = lock_experiment(session, name)
+        if row.state == ExperimentState.PAUSED:
+            raise FailedPrecondition(
+                f"experiment {name!r} is already paused ({row.status_reason}); "
+                f"`sluice experiment resume {name}` continues it"
+            )
+        if row.state != ExperimentState.RUNNING:
+            raise FailedPrecondition(
+                f"experiment {name!r} is {row.state.replace('_', ' ')}; only a running experiment can be paused"
+            )
+        now = utcnow()
+        row.state = ExperimentState.PAUSED
+        row.paused_at = now
+        steps = len((row.config or {}).get("steps", []))
+        row.status_reason = (
+            f"paused by {principal.name}" + (f": {reason}" if reason else "")
+            + f"; step {row.step_index + 1}/{steps} keeps its traffic, resume continues its hold"
+        )
+        audit.record(
+            session,
+            principal,
+            "experiment.pause",
+            name,
+            reason=reason,
+            step_index=row.step_index,
+            percent=row.current_percent,
+        )
+        info = experiment_info(session, row, now)
+    ctx.events.publish("experiment", info.deployment, f"experiment {name} paused")
+    return info
+
+
 def resume_experiment(ctx: Context, principal: Principal, name: str, reason: str = "") -> ExperimentInfo:
-    """A paused experiment runs again: the current step's hold starts over."""
+    """A paused experiment runs again. After an operator's pause the step's hold continues where it
+    stopped; after the engine paused it (sample ratio mismatch, inconclusive last gate) the step's
+    hold starts over, so the gate sees new evidence."""
     reason = validate_reason(reason)
     with ctx.db.session() as session:
         row, _ = lock_experiment(session, name)
         if row.state != ExperimentState.PAUSED:
             raise FailedPrecondition(
-                f"experiment {name!r} is {row.state}, not paused; only a paused experiment can be resumed"
+                f"experiment {name!r} is {row.state.replace('_', ' ')}, not paused; only a paused experiment "
+                "can be resumed (a stopped or aborted one has ended: start a new experiment)"
             )
+        now = utcnow()
+        if row.paused_at is not None and row.step_live_at is not None:
+            row.step_live_at = row.step_live_at + (now - row.paused_at)  # the clock skips the pause
+            how = "the step's hold continues where it stopped"
+        elif row.paused_at is not None:  # paused before the agents served the step
+            row.step_started_at = now
+            how = "the step's hold starts once every agent serves it"
+        else:
+            row.step_started_at = now
+            row.step_live_at = None  # live again once the fleet is seen serving the step
+            how = "the step's hold starts over"
+        row.paused_at = None
         row.state = ExperimentState.RUNNING
-        row.step_started_at = utcnow()
-        row.step_live_at = None  # live again once the fleet is seen serving the step
-        row.status_reason = f"resumed by {principal.name}" + (f": {reason}" if reason else "")
+        row.status_reason = f"resumed by {principal.name}" + (f": {reason}" if reason else "") + f"; {how}"
         audit.record(session, principal, "experiment.resume", name, reason=reason, step_index=row.step_index)
-        info = experiment_info(session, row)
+        info = experiment_info(session, row, now)
     ctx.events.publish("experiment", info.deployment, f"experiment {name} resumed")
     return info
 
@@ -406,6 +465,7 @@ def promote_challenger(
         )
         row.state = ExperimentState.PROMOTED
         row.ended_at = utcnow()
+        row.paused_at = None
         row.current_percent = 100
         row.status_reason = f"promoted by {principal.name}: {reason}"
         info = experiment_info(session, row)

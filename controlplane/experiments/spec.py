@@ -80,6 +80,7 @@ class ExperimentInfo:
     created_by: str
     step_generation: int = 0
     step_live_at: datetime | None = None
+    paused_at: datetime | None = None  # set while an operator has it paused
 
     @property
     def steps(self) -> list[int]:

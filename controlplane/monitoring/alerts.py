@@ -1,4 +1,10 @@
-"""Alerts: one active alert per (deployment, version, kind[, agent]), deduplicated and escalated.
+"""Alerts: one active alert per condition, deduplicated and escalated.
+
+A condition is (deployment, kind, subject[, agent]) when the alert has a subject: the metric of a
+health alert, the feature of a drift alert. Such an alert follows the condition, not a version:
+across a promotion or a rollback it keeps its id, acknowledgement and start, and its version is
+the one it was last seen on. An alert without a subject (a failed rollout gate, an agent's NACK)
+is one per (deployment, version, kind[, agent]).
 
 An alert opens, is updated while its condition lasts (occurrences, message, value), escalates
 from warning to critical (never back down while it lasts), may be acknowledged by an operator
@@ -35,6 +41,7 @@ log = logging.getLogger("sluice.monitoring")
 
 MAX_MESSAGE = 4000
 MAX_LIST = 1000
+MAX_SUBJECT = 255
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class AlertInfo:
     version: str
     version_id: int | None
     kind: str
+    subject: str  # the metric or feature of a condition alert; "" when keyed by version
     severity: str
     state: str
     message: str
@@ -64,6 +72,7 @@ class AlertInfo:
             "deployment": self.deployment,
             "version": f"{self.model}:{self.version}" if self.model else "",
             "kind": self.kind,
+            "subject": self.subject,
             "severity": self.severity,
             "state": self.state,
             "message": self.message,
@@ -95,6 +104,7 @@ def _info(session: Session, row: AlertRow) -> AlertInfo:
         version=version,
         version_id=row.version_id,
         kind=row.kind,
+        subject=row.subject or "",
         severity=row.severity,
         state=row.state,
         message=row.message,
@@ -109,31 +119,42 @@ def _info(session: Session, row: AlertRow) -> AlertInfo:
     )
 
 
-def _lock_key(session: Session, deployment: str, kind: str, version_id: int | None, agent_id: str | None) -> None:
+def _lock_key(
+    session: Session, deployment: str, kind: str, version_id: int | None, agent_id: str | None, subject: str
+) -> None:
     """Serialise writers of one alert key (PostgreSQL; SQLite's writers are serial already)."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    digest = hashlib.blake2b(f"{deployment}\0{kind}\0{version_id}\0{agent_id}".encode(), digest_size=8)
+    which = f"subject {subject}" if subject else f"version {version_id}"
+    digest = hashlib.blake2b(f"{deployment}\0{kind}\0{which}\0{agent_id}".encode(), digest_size=8)
     key = int.from_bytes(digest.digest(), "big", signed=True)
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _active(
-    session: Session, deployment: str, kind: str, version_id: int | None, agent_id: str | None
+    session: Session, deployment: str, kind: str, version_id: int | None, agent_id: str | None, subject: str = ""
 ) -> AlertRow | None:
     query = select(AlertRow).where(
-        AlertRow.deployment == deployment, AlertRow.kind == kind, AlertRow.state.in_(ACTIVE_ALERT_STATES)
+        AlertRow.deployment == deployment,
+        AlertRow.kind == kind,
+        AlertRow.subject == subject,
+        AlertRow.state.in_(ACTIVE_ALERT_STATES),
     )
-    query = query.where(AlertRow.version_id.is_(None) if version_id is None else AlertRow.version_id == version_id)
+    if not subject:  # keyed by version; a condition alert is whichever version it was seen on
+        query = query.where(
+            AlertRow.version_id.is_(None) if version_id is None else AlertRow.version_id == version_id
+        )
     query = query.where(AlertRow.agent_id.is_(None) if not agent_id else AlertRow.agent_id == agent_id)
     return session.scalars(query.order_by(AlertRow.id).with_for_update()).first()
 
 
-def _check_key(deployment: str, kind: str) -> None:
+def _check_key(deployment: str, kind: str, subject: str = "") -> None:
     if len(deployment) > NAME_LENGTH:
         raise InvalidInput(f"deployment name is longer than {NAME_LENGTH} characters")
     if not kind or len(kind) > 64:
         raise InvalidInput("an alert kind is 1-64 characters")
+    if len(subject) > MAX_SUBJECT:
+        raise InvalidInput(f"an alert subject is at most {MAX_SUBJECT} characters")
 
 
 def open_alert(
@@ -146,6 +167,7 @@ def open_alert(
     version_id: int | None = None,
     agent_id: str | None = None,
     value: float = 0.0,
+    subject: str = "",
 ) -> None:
     """Open the alert, or update the one already active for the same key (escalating it)."""
     with ctx.db.session() as session:
@@ -158,6 +180,7 @@ def open_alert(
             version_id=version_id,
             agent_id=agent_id,
             value=value,
+            subject=subject,
         )
     announce(ctx, info, transition)
 
@@ -172,26 +195,29 @@ def record_alert(
     version_id: int | None = None,
     agent_id: str | None = None,
     value: float = 0.0,
+    subject: str = "",
 ) -> tuple[AlertInfo, str]:
     """`open_alert` inside the caller's transaction, so the alert commits with the change it is about.
 
     Returns the alert and its transition ("opened", "escalated" or "" for a plain update); the
-    caller passes both to `announce` once the transaction has committed.
+    caller passes both to `announce` once the transaction has committed. With a `subject` the
+    alert is the condition's whatever the version: an update moves it to `version_id`.
     """
-    _check_key(deployment, kind)
+    _check_key(deployment, kind, subject)
     if severity not in ALERT_SEVERITIES:
         raise InvalidInput(f"alert severity {severity!r} is not one of {', '.join(ALERT_SEVERITIES)}")
     message = message[:MAX_MESSAGE]
     agent_id = agent_id or None
     now = utcnow()
-    _lock_key(session, deployment, kind, version_id, agent_id)
-    row = _active(session, deployment, kind, version_id, agent_id)
+    _lock_key(session, deployment, kind, version_id, agent_id, subject)
+    row = _active(session, deployment, kind, version_id, agent_id, subject)
     if row is None:
         row = AlertRow(
             deployment=deployment,
             version_id=version_id,
             agent_id=agent_id,
             kind=kind,
+            subject=subject,
             severity=severity,
             state=AlertState.OPEN,
             message=message,
@@ -214,6 +240,7 @@ def record_alert(
                 row.acknowledged_at = None
         row.message = message
         row.value = float(value)
+        row.version_id = version_id  # the same unless the condition is now seen on another version
         row.occurrences = int(row.occurrences) + 1
         row.healthy_streak = 0
         row.updated_at = now
@@ -248,11 +275,12 @@ def resolve_alert(
     kind: str,
     version_id: int | None = None,
     agent_id: str | None = None,
+    subject: str = "",
 ) -> None:
     """Resolve the active alert of this key at once (no-op when none is active)."""
-    _check_key(deployment, kind)
+    _check_key(deployment, kind, subject)
     with ctx.db.session() as session:
-        row = _active(session, deployment, kind, version_id, agent_id or None)
+        row = _active(session, deployment, kind, version_id, agent_id or None, subject)
         if row is None:
             return
         _resolve_row(session, row)
@@ -270,11 +298,12 @@ def observe_healthy(
     version_id: int | None = None,
     agent_id: str | None = None,
     resolve_after: int | None = None,
+    subject: str = "",
 ) -> bool:
     """One healthy evaluation of a health metric; resolves after enough in a row. True if resolved."""
     needed = max(1, ctx.config.alerts.resolve_after if resolve_after is None else resolve_after)
     with ctx.db.session() as session:
-        row = _active(session, deployment, kind, version_id, agent_id or None)
+        row = _active(session, deployment, kind, version_id, agent_id or None, subject)
         if row is None:
             return False
         row.healthy_streak = int(row.healthy_streak) + 1

@@ -95,6 +95,8 @@ class DeploymentHealth:
     requests_per_second: float
     open_alerts: int
     agents_lost: int = 0
+    #: open health alerts (severity, message) that keep the state from looking better meanwhile
+    held_by: list[tuple[Health, str]] = field(default_factory=list)
 
 
 # ---- judging ----
@@ -182,6 +184,27 @@ def judge_drift(drift: list[FeatureDriftInfo], config: HealthConfig) -> Judgemen
     if others:
         reason += f"; {len(others)} more feature(s) drifted: " + ", ".join(d.feature for d in others[:5])
     return Judgement("drift", top.psi, state, reason)
+
+
+def feature_judgements(drift: list[FeatureDriftInfo], config: HealthConfig) -> list[tuple[str, Judgement]]:
+    """One drift judgement per feature, (feature, judgement): the conditions drift alerts follow."""
+    threshold = config.ks_alpha / len(drift) if drift else 0.0
+    out = []
+    for d in drift:
+        ks_hit = not math.isnan(d.ks_p_value) and d.ks_p_value < threshold
+        if d.psi >= config.psi_critical:
+            state, reason = Health.CRITICAL, f"PSI {d.psi:.3f} >= {config.psi_critical:g} (critical)"
+        elif d.psi >= config.psi_warning:
+            state, reason = Health.WARNING, f"PSI {d.psi:.3f} >= {config.psi_warning:g} (warning)"
+        elif ks_hit:
+            state, reason = Health.WARNING, f"KS p={d.ks_p_value:.2g} < {threshold:.2g}; PSI {d.psi:.3f}"
+        else:
+            out.append((d.feature, Judgement("drift", d.psi, Health.HEALTHY)))
+            continue
+        if not ks_hit and not math.isnan(d.ks_p_value):
+            reason += f", KS p={d.ks_p_value:.2g}"
+        out.append((d.feature, Judgement("drift", d.psi, state, f"feature {d.feature} drifted: {reason}")))
+    return out
 
 
 def judge_version(
@@ -323,8 +346,13 @@ def deployment_health(
     window_seconds: float,
     now: datetime | None = None,
     open_alerts: int = 0,
+    held_by: list[tuple[Health, str]] | None = None,
 ) -> DeploymentHealth:
+    """`held_by`: the deployment's open health alerts. While one is open the state is at least its
+    severity: a new champion without enough samples yet must not look healthy while the drift
+    (or the error rate...) goes on."""
     now = now or utcnow()
+    held_by = held_by or []
     since = now - timedelta(seconds=window_seconds)
     config = ctx.config.health
     versions = []
@@ -339,13 +367,14 @@ def deployment_health(
     in_sync, total, lost = agents_sync(ctx, deployment.name, deployment.generation)
     return DeploymentHealth(
         deployment=deployment,
-        state=worst([v.state for v in versions]),
+        state=worst([v.state for v in versions] + [severity for severity, _ in held_by]),
         versions=versions,
         agents_in_sync=in_sync,
         agents_total=total,
         requests_per_second=sum(v.requests_per_second for v in versions if v.role != ServingRole.SHADOW),
         open_alerts=open_alerts,
         agents_lost=lost,
+        held_by=held_by,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controlplane.context import Context
 from controlplane.deployments import find_deployment, list_deployments
-from controlplane.monitoring import alerts
+from controlplane.monitoring import alerts, conditions
 from controlplane.monitoring.health import DeploymentHealth, deployment_health
 from controlplane.monitoring.query import SeriesPoint, metric_series
 from controlplane.registry import find_version
@@ -15,9 +15,16 @@ def statuses(ctx: Context, deployment: str = "", window_seconds: float = 0.0) ->
     """Health and metric values of one deployment ("" for all) over the last window."""
     window = window_seconds or ctx.config.health.window_seconds
     deployments = list_deployments(ctx, deployment)
-    open_by_deployment = alerts.open_counts_by_deployment(ctx)
+    active = alerts.active_alerts(ctx, deployment or None)
+    held = conditions.held_by(active)
+    open_by_deployment: dict[str, int] = {}
+    for a in active:
+        open_by_deployment[a.deployment] = open_by_deployment.get(a.deployment, 0) + 1
     now = utcnow()
-    return [deployment_health(ctx, d, window, now, open_by_deployment.get(d.name, 0)) for d in deployments]
+    return [
+        deployment_health(ctx, d, window, now, open_by_deployment.get(d.name, 0), held.get(d.name))
+        for d in deployments
+    ]
 
 
 def series(

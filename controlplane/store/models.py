@@ -157,6 +157,9 @@ class ExperimentRow(Base):
     step_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: when every connected agent had applied that generation: the step's hold counts from here
     step_live_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: when an operator paused it (None otherwise): resuming moves step_live_at on by the pause,
+    #: so the hold continues where it stopped
+    paused_at: Mapped[datetime | None] = mapped_column(nullable=True)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     salt: Mapped[str] = mapped_column(String(64))
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -166,14 +169,22 @@ class ExperimentRow(Base):
 
 
 class AlertRow(Base):
+    """An alert. With a `subject` (the metric, or the feature of a drift alert) its identity is the
+    condition (deployment, kind, subject): `version_id` is then the version it was last seen on and
+    changes with the champion. Without one, the version is part of the identity."""
+
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_open_key", "deployment", "version_id", "kind", "state"),)
+    __table_args__ = (
+        Index("ix_alerts_open_key", "deployment", "version_id", "kind", "state"),
+        Index("ix_alerts_condition", "deployment", "kind", "subject", "state"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment: Mapped[str] = mapped_column(String(NAME_LENGTH))
     version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
     agent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255), default="", server_default="")
     severity: Mapped[str] = mapped_column(String(16))  # warning | critical
     state: Mapped[str] = mapped_column(String(16))  # open | acknowledged | resolved
     message: Mapped[str] = mapped_column(Text)

@@ -63,6 +63,61 @@ def test_register_list_deploy_traffic_history_audit(shared_server: ServerThread,
     assert rolled.returncode == 0 and f"{model}:v1=100%" in rolled.stdout
 
 
+def test_rollback_says_what_it_restores_and_never_restores_a_rolled_back_version(
+    shared_server: ServerThread, models_dir: Path
+) -> None:
+    address = shared_server.address
+    model, dep = unique("cli"), unique("web")
+    with SluiceClient(address, token="") as client:
+        for i, version in enumerate(("v1", "v2", "v3")):
+            client.register_version(model, version, make_classifier_onnx(models_dir, "logreg", i))
+            client.deploy(dep, f"{model}:{version}")
+    first = run_cli("rollback", dep, address=address)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0] == f"rolling back {dep} (generation 3, serving {model}:v3): restoring {model}:v2 at 100%"
+    assert lines[1].startswith(f"restored {model}:v2: {dep} generation 4")
+    assert lines[2] == f"a plain rollback now would restore {model}:v1"
+    second = run_cli("rollback", dep, address=address)
+    assert second.returncode == 0, second.stderr
+    assert f"restoring {model}:v1" in second.stdout and f"{model}:v3" not in second.stdout
+    assert "no earlier champion is left" in second.stdout
+    third = one_line_error(run_cli("rollback", dep, address=address))
+    assert "FAILED_PRECONDITION" in third and "no earlier champion that was not itself rolled back" in third
+    noop = one_line_error(run_cli("rollback", dep, "--to", f"{model}:v1", address=address))
+    assert f"{model}:v1 already serves '{dep}' at 100% (generation 5); nothing to roll back" in noop
+
+
+def test_experiment_pause_resume_abort(shared_server: ServerThread, models_dir: Path) -> None:
+    address = shared_server.address
+    model, dep, name = unique("cli"), unique("web"), unique("exp")
+    with SluiceClient(address, token="") as client:
+        client.register_version(model, "v1", make_classifier_onnx(models_dir))
+        client.register_version(model, "v2", make_classifier_onnx(models_dir, "gbm"))
+        client.deploy(dep, f"{model}:v1")
+    started = run_cli(
+        "experiment", "start", name, "--deployment", dep, "--challenger", f"{model}:v2", "--plan", "10,50,100",
+        address=address,
+    )
+    assert started.returncode == 0, started.stderr
+    paused = run_cli("experiment", "pause", name, "--reason", "freeze", address=address)
+    assert paused.returncode == 0, paused.stderr
+    assert f"experiment {name} paused: {model}:v2 keeps 10% of the traffic" in paused.stdout
+    assert "no gate is checked" in paused.stdout
+    status = run_cli("experiment", "status", name, address=address)
+    assert "paused by an operator" in status.stdout and "paused by anonymous: freeze" in status.stdout
+    again = one_line_error(run_cli("experiment", "pause", name, address=address))
+    assert "already paused" in again
+    resumed = run_cli("experiment", "resume", name, address=address)
+    assert resumed.returncode == 0 and "resumed" in resumed.stdout
+    aborted = run_cli("experiment", "abort", name, address=address)
+    assert aborted.returncode == 0 and "aborted" in aborted.stdout
+    refused = one_line_error(run_cli("experiment", "resume", name, address=address))
+    assert "aborted, not paused" in refused and "start a new experiment" in refused
+    helped = run_cli("experiment", "pause", "--help", address=address)
+    assert "traffic stays as it is" in helped.stdout
+
+
 def test_errors_are_one_line(shared_server: ServerThread, models_dir: Path, tmp_path: Path) -> None:
     address = shared_server.address
     err = one_line_error(run_cli("traffic", "set", "web", "m:v1=ninety", address=address))

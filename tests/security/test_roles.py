@@ -47,6 +47,7 @@ EXPECTED = {
     "/sluice.v1.ControlPlane/StartExperiment": OPERATORS,
     "/sluice.v1.ControlPlane/StopExperiment": OPERATORS,
     "/sluice.v1.ControlPlane/ResumeExperiment": OPERATORS,
+    "/sluice.v1.ControlPlane/PauseExperiment": OPERATORS,
     "/sluice.v1.ControlPlane/AbortExperiment": OPERATORS,
     "/sluice.v1.ControlPlane/Promote": OPERATORS,
     "/sluice.v1.ControlPlane/AckAlert": OPERATORS,

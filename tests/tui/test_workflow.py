@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
@@ -28,6 +29,7 @@ from tests.tui.helpers import (
     until,
 )
 from tui.format import vref
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy_form import DeployForm
 from tui.screens.deployments import DeploymentsScreen
 from tui.screens.detail import DeploymentDetailScreen
@@ -104,7 +106,11 @@ async def test_deploy_set_traffic_and_roll_back_by_keys(
         # b with nothing to roll back to: the control plane says why, nothing changes, no crash.
         await open_form(pilot, "b", RollbackForm)
         await pilot.press("enter")
-        await until(pilot, lambda: notices_with(app, "error", "no previous champion"), "the refusal")
+        await until(
+            pilot,
+            lambda: notices_with(app, "error", "no earlier champion that was not itself rolled back"),
+            "the refusal",
+        )
         assert client.get_deployment(name).generation == split.generation
 
         # b to a named version (v2), then b again back to the previous champion (v1).
@@ -124,8 +130,19 @@ async def test_deploy_set_traffic_and_roll_back_by_keys(
             "the detail screen to show the rollback",
         )
 
+        # b with a blank target: v1 was rolled back (to v2), so it is not restored by default
+        form = await open_form(pilot, "b", RollbackForm)
+        assert "none left" in " ".join(str(w.render()) for w in form.query(Static))
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: notices_with(app, "error", f"not itself rolled back (serving {registered.v2}=100%)"),
+            "the refusal of a rollback onto a rolled-back version",
+        )
         await open_form(pilot, "b", RollbackForm)
-        await pilot.press("enter")  # blank target: the previous champion
+        await focus_field(pilot, "to")
+        await type_text(pilot, registered.v1)  # named: an operator's deliberate choice
+        await pilot.press("enter")
         back = await eventually(
             pilot,
             lambda: client.get_deployment(name).generation > to_v2.generation and client.get_deployment(name),
@@ -255,3 +272,76 @@ async def test_experiment_promote_stop_and_roll_back_by_keys(
         actions = [e.action for e in client.audit(name)]
         for action in ("deploy", "experiment.start", "promote", "rollback", "experiment.stop"):
             assert action in actions, actions
+
+
+async def ask(pilot: Pilot[Any], key: str) -> str:
+    """Press `key` and return the text of the confirmation it opens."""
+    await pilot.press(key)
+    screen = await until(
+        pilot, lambda: pilot.app.screen if isinstance(pilot.app.screen, ConfirmScreen) else None, "the confirmation"
+    )
+    return f"{screen.title_text}\n{screen.question}"
+
+
+async def test_pause_resume_stop_and_abort_say_what_they_do(
+    shared_server: ServerThread, client: SluiceClient, registered: Registered
+) -> None:
+    name = unique("tui-pause")
+    client.deploy(name, registered.v1, reason="launch")
+    model, _, version = registered.v2.partition(":")
+
+    def start(experiment: str) -> None:
+        config = controlplane_pb2.ExperimentConfig(
+            deployment=name,
+            challenger=common_pb2.VersionRef(model=model, version=version),
+            plan=[20, 50, 100],
+            hold_seconds=3600,
+        )
+        client.start_experiment(experiment, config)
+
+    def state(experiment: str) -> int:
+        return client.get_experiment(experiment).state
+
+    first = unique("exp")
+    start(first)
+    app = make_app(shared_server.address)
+    async with app.run_test(size=(80, 24)) as pilot:
+        detail = await open_detail(pilot, name)
+        await until(pilot, lambda: detail.data is not None and detail.data.experiment is not None, "the panel")
+
+        text = await ask(pilot, "z")
+        assert "traffic stays as it is" in text and f"{registered.v2} keeps 20%" in text
+        assert "rollout clock stops" in text and "no automatic rollback" in text
+        await pilot.press("y")
+        await eventually(pilot, lambda: state(first) == controlplane_pb2.EXPERIMENT_PAUSED, "the pause")
+        paused = client.get_experiment(first)
+        assert weights(client.get_deployment(name))[registered.v2][0] == 20  # traffic kept
+        assert paused.HasField("paused_at") and "paused by" in paused.status_reason
+
+        text = await ask(pilot, "g")
+        assert "hold continues where it stopped" in text
+        await pilot.press("y")
+        await eventually(pilot, lambda: state(first) == controlplane_pb2.EXPERIMENT_RUNNING, "the resume")
+        resumed = client.get_experiment(first)
+        # no agent serves this server's deployments: the step never went live, its hold waits for them
+        assert resumed.step_index == 0
+        await until(
+            pilot, lambda: notices_with(app, "information", "hold starts once every agent serves it"), "the notice"
+        )
+        assert resumed.hold_remaining_seconds == paused.hold_remaining_seconds == 3600
+
+        text = await ask(pilot, "s")
+        assert "This is final" in text and "cannot be resumed" in text and "pause with z" in text
+        assert "resume later" not in text
+        await pilot.press("n")  # cancelled: nothing happens
+        await until(pilot, lambda: not isinstance(pilot.app.screen, ConfirmScreen), "the dialog to close")
+        assert state(first) == controlplane_pb2.EXPERIMENT_RUNNING
+
+        text = await ask(pilot, "x")
+        assert "ends as aborted" in text and "cannot be resumed" in text and f"{registered.v2} goes to 0%" in text
+        await pilot.press("y")
+        await eventually(pilot, lambda: state(first) == controlplane_pb2.EXPERIMENT_ABORTED, "the abort")
+        assert weights(client.get_deployment(name)) == {registered.v1: (100, common_pb2.ROLE_CHAMPION)}
+        actions = [e.action for e in client.audit(first)]  # pause and resume are the experiment's own
+        assert "experiment.pause" in actions and "experiment.resume" in actions, actions
+        assert "experiment.abort" in [e.action for e in client.audit(name)]  # the abort changed the deployment

@@ -18,6 +18,57 @@ from tui.screens.traffic_form import TrafficForm, TrafficRequest
 
 T = TypeVar("T")
 
+EXPERIMENT_METHODS = {
+    "pause": "PauseExperiment",
+    "resume": "ResumeExperiment",
+    "stop": "StopExperiment",
+    "abort": "AbortExperiment",
+}
+
+
+def experiment_dialog(verb: str, deployment: controlplane_pb2.Deployment, name: str) -> tuple[str, str, str, str]:
+    """(title, question, yes label, button variant): what the action does, said before it is done."""
+    champion, others = split_roles(deployment)
+    challenger = vref(others[0].version) if others else "the challenger"
+    percent = others[0].weight if others else 0
+    serving = vref(champion.version) if champion else "the champion"
+    where = f"experiment {name} on {deployment.name}"
+    if verb == "pause":
+        return (
+            "Pause the experiment?",
+            f"Pause {where}: the traffic stays as it is ({challenger} keeps {percent}%). The rollout clock "
+            "stops and no gate is checked (no step, no promotion, no automatic rollback) until you resume "
+            "with g, which continues the step's hold where it stopped.",
+            "Pause",
+            "warning",
+        )
+    if verb == "resume":
+        return (
+            "Resume the experiment?",
+            f"Resume {where}: the rollout runs again at its current step ({challenger} at {percent}%) and its "
+            "gates are checked again. After a pause by an operator the step's hold continues where it "
+            "stopped; after the engine paused it (sample ratio mismatch, inconclusive last gate) the hold "
+            "starts over.",
+            "Resume",
+            "primary",
+        )
+    if verb == "stop":
+        return (
+            "Stop the experiment? This is final",
+            f"Stop {where}: {challenger} goes to 0% now and {serving} serves 100%. The experiment ends as "
+            "stopped, its analysis kept as the outcome. A stopped experiment cannot be resumed "
+            "(to hold it and go on later, pause with z instead).",
+            "Stop",
+            "error",
+        )
+    return (
+        "Abort the experiment? This is final",
+        f"Abort {where}: {challenger} goes to 0% now and {serving} serves 100%. The experiment ends as "
+        "aborted: cancelled, its result is no verdict. An aborted experiment cannot be resumed.",
+        "Abort",
+        "error",
+    )
+
 
 class DeploymentActionsScreen(SluiceScreen[T]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -27,6 +78,10 @@ class DeploymentActionsScreen(SluiceScreen[T]):
         Binding("p", "promote", "Promote"),
         Binding("b", "rollback", "Rollback"),
         Binding("s", "stop_experiment", "Stop"),
+        # Listed by `?`; the footer has no room for them at 80 columns.
+        Binding("z", "pause_experiment", "Pause", show=False),
+        Binding("g", "resume_experiment", "Resume", show=False),
+        Binding("x", "abort_experiment", "Abort", show=False),
     ]
 
     def target(self) -> controlplane_pb2.Deployment | None:
@@ -123,26 +178,41 @@ class DeploymentActionsScreen(SluiceScreen[T]):
         )
 
     def action_stop_experiment(self) -> None:
+        self._ask_experiment("stop")
+
+    def action_pause_experiment(self) -> None:
+        self._ask_experiment("pause")
+
+    def action_resume_experiment(self) -> None:
+        self._ask_experiment("resume")
+
+    def action_abort_experiment(self) -> None:
+        self._ask_experiment("abort")
+
+    def _ask_experiment(self, verb: str) -> None:
         found = self._require_experiment()
         if found is None:
             return
         deployment, name = found
-        question = (
-            f"Stop experiment {name} on {deployment.name}? Its challenger goes to 0% "
-            "(resume later with `sluice experiment resume`)."
-        )
+        title, question, yes, variant = experiment_dialog(verb, deployment, name)
         self.app.push_screen(
-            ConfirmScreen("Stop the experiment?", question, yes="Stop"),
-            lambda yes: self._experiment_call(yes, "StopExperiment", name, "stop"),
+            ConfirmScreen(title, question, yes=yes, variant=variant),
+            lambda confirmed: self._experiment_call(confirmed, EXPERIMENT_METHODS[verb], name, verb),
         )
 
     def _experiment_call(self, confirmed: bool | None, method: str, name: str, verb: str) -> None:
         if not confirmed:
             return
+
+        def done(result: object) -> str:
+            if isinstance(result, controlplane_pb2.Experiment) and result.status_reason:
+                return f"experiment {name}: {result.status_reason}"
+            return f"experiment {name}: {verb} done"
+
         self.sluice.perform(
             f"{verb} experiment {name}",
             lambda client: client.experiment_action(method, name, reason=f"{verb} from the TUI"),
-            lambda _: f"experiment {name}: {verb} done",
+            done,
         )
 
     # ---- rollback ----

@@ -19,18 +19,19 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", "Cancel", show=False),
     ]
 
-    def __init__(self, title: str, question: str, yes: str = "Yes") -> None:
+    def __init__(self, title: str, question: str, yes: str = "Yes", variant: str = "error") -> None:
         super().__init__()
         self.title_text = title
         self.question = question
         self.yes = yes
+        self.variant = variant
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(self.title_text, classes="dialog-title", markup=False)
             yield Static(self.question, classes="dialog-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button(f"{self.yes} (y)", variant=self.variant, id="yes")  # type: ignore[arg-type]
                 yield Button("No (n)", id="no")
 
     def on_mount(self) -> None:

@@ -31,10 +31,11 @@ class RollbackForm(FormScreen[RollbackRequest]):
         return f"Roll back {self.deployment}?"
 
     def fields(self) -> Iterable[Widget]:
-        target = self.previous or "(none recorded: name a version)"
+        target = self.previous or "none left (each earlier one was rolled back): name a version"
         yield Static(
             f"Now: {self.current or '-'}. Rolling back puts the target at 100% at once and ends any "
-            f"running experiment. Previous champion: {target}.",
+            f"running experiment. Blank restores the last champion before this one that was not itself "
+            f"rolled back: {target}.",
             classes="dialog-text",
             markup=False,
         )

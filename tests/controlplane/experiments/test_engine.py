@@ -194,6 +194,47 @@ def test_inconclusive_last_gate_pauses_for_a_person(ctx: Context, models_dir: Pa
         commands.promote(ctx, ALICE, exp.name)
 
 
+def test_an_operator_pause_keeps_the_traffic_stops_the_clock_and_resume_continues_the_plan(
+    ctx: Context, models_dir: Path
+) -> None:
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s)
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=10, requests=1000, accuracy=(0.78, 0.95), seed=21)
+    assert tick(ctx, deployments.utcnow()) == []  # the step goes live, its hold starts
+    paused = commands.pause_experiment(ctx, ALICE, exp.name, reason="incident elsewhere")
+    assert paused.state == "paused" and paused.paused_at is not None
+    assert "paused by alice: incident elsewhere" in paused.status_reason
+    assert 0 < paused.hold_remaining_seconds <= HOLD
+    with pytest.raises(FailedPrecondition, match="already paused"):
+        commands.pause_experiment(ctx, ALICE, exp.name)
+
+    # long past the hold: no gate, no step while paused, and the traffic stays as it was
+    assert tick(ctx, t0 + timedelta(seconds=10 * HOLD)) == []
+    assert commands.get_experiment(ctx, exp.name).state == "paused"
+    assert splits(ctx, s.deployment) == {"v1": (90, "champion"), "v2": (10, "challenger")}
+    assert [e.principal for e in audit.list_audit(ctx.db, target=exp.name) if e.action == "experiment.pause"] == [
+        "alice"
+    ]
+
+    resumed = commands.resume_experiment(ctx, ALICE, exp.name)
+    assert resumed.state == "running" and resumed.step_index == 0 and resumed.paused_at is None
+    assert "hold continues" in resumed.status_reason
+    # the clock skipped the pause: the hold left is what it was when paused (less the test's own time)
+    assert paused.hold_remaining_seconds - 5 <= resumed.hold_remaining_seconds <= paused.hold_remaining_seconds
+    assert resumed.step_live_at is not None and exp.step_started_at == resumed.step_started_at
+    assert tick(ctx, resumed.step_live_at + timedelta(seconds=HOLD - 5)) == []  # still holding
+    (transition,) = tick(ctx, resumed.step_live_at + timedelta(seconds=HOLD + 1))
+    assert transition.kind == "step"  # the plan goes on from where it was
+    assert splits(ctx, s.deployment) == {"v1": (50, "champion"), "v2": (50, "challenger")}
+
+    stopped = commands.stop_experiment(ctx, ALICE, exp.name)
+    assert stopped.state == "stopped"
+    for action in (commands.pause_experiment, commands.resume_experiment):
+        with pytest.raises(FailedPrecondition, match="stopped"):
+            action(ctx, ALICE, exp.name)
+
+
 def test_hold_over_but_too_few_samples_keeps_waiting(ctx: Context, models_dir: Path) -> None:
     s = deployed_pair(ctx, models_dir)
     exp = start(ctx, s, min_samples=500)

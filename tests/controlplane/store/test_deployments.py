@@ -125,7 +125,7 @@ def test_stale_expected_generation_is_aborted(versions: Context) -> None:
 def test_rollback_to_previous_and_named(versions: Context) -> None:
     ctx = versions
     deployments.deploy(ctx, BOB, "web", "cancer", "v1")
-    with pytest.raises(FailedPrecondition, match="no previous champion"):
+    with pytest.raises(FailedPrecondition, match="no earlier champion that was not itself rolled back"):
         deployments.rollback(ctx, BOB, "web")
     deployments.deploy(ctx, BOB, "web", "cancer", "v2")
     info = deployments.rollback(ctx, BOB, "web", reason="v2 misbehaves")
@@ -136,6 +136,68 @@ def test_rollback_to_previous_and_named(versions: Context) -> None:
         deployments.rollback(ctx, BOB, "web", ("other", "v1"))
     actions = [h.action for h in deployments.list_history(ctx, "web")]
     assert actions == ["rollback", "rollback", "deploy", "deploy"]
+
+
+def test_rollback_is_a_stack_and_never_restores_a_rolled_back_version(versions: Context) -> None:
+    ctx = versions
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    deployments.deploy(ctx, BOB, "web", "cancer", "v2")
+    info = deployments.deploy(ctx, BOB, "web", "cancer", "v3")  # the bad one
+    assert info.previous_champion is not None and info.previous_champion.ref == "cancer:v2"
+    info = deployments.rollback(ctx, BOB, "web")
+    assert weights(info) == {"cancer:v2": (100, "champion")}
+    # v3 was rolled back: what a plain rollback restores now is v1, not v3 (no toggle)
+    assert info.previous_champion is not None and info.previous_champion.ref == "cancer:v1"
+    info = deployments.rollback(ctx, BOB, "web")
+    assert weights(info) == {"cancer:v1": (100, "champion")}
+    assert info.previous_champion is None
+    before = table_state(ctx)
+    with pytest.raises(FailedPrecondition, match=r"no earlier champion .* \(serving cancer:v1=100%\)"):
+        deployments.rollback(ctx, BOB, "web")
+    assert table_state(ctx) == before
+
+
+def test_a_version_made_champion_again_can_be_restored(versions: Context) -> None:
+    ctx = versions
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    deployments.deploy(ctx, BOB, "web", "cancer", "v2")
+    deployments.rollback(ctx, BOB, "web")  # v2 rolled back
+    deployments.deploy(ctx, BOB, "web", "cancer", "v2")  # ...fixed and deployed again on purpose
+    deployments.deploy(ctx, BOB, "web", "cancer", "v3")
+    info = deployments.rollback(ctx, BOB, "web")
+    assert weights(info) == {"cancer:v2": (100, "champion")}
+
+
+def test_a_rollback_to_what_already_serves_is_refused(versions: Context) -> None:
+    ctx = versions
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    deployments.deploy(ctx, BOB, "web", "cancer", "v2")
+    before = table_state(ctx)
+    with pytest.raises(FailedPrecondition, match=r"cancer:v2 already serves 'web' at 100% \(generation 2\)"):
+        deployments.rollback(ctx, BOB, "web", ("cancer", "v2"))
+    assert table_state(ctx) == before
+    # with a challenger beside it, rolling back to the champion does change something
+    deployments.set_traffic(ctx, BOB, "web", [("cancer", "v2", 90), ("cancer", "v3", 10)])
+    info = deployments.rollback(ctx, BOB, "web", ("cancer", "v2"))
+    assert weights(info) == {"cancer:v2": (100, "champion")}
+
+
+@pytest.mark.parametrize(
+    ("reigns", "expected"),
+    [
+        ([], None),
+        ([("deploy", "a")], None),
+        ([("deploy", "a"), ("deploy", "b")], "a"),
+        ([("deploy", "a"), ("deploy", "b"), ("rollback", "a")], None),
+        ([("deploy", "a"), ("deploy", "b"), ("deploy", "c"), ("rollback", "b")], "a"),
+        ([("deploy", "a"), ("deploy", "b"), ("deploy", "c"), ("rollback", "a")], "b"),
+        ([("deploy", "a"), ("deploy", "b"), ("rollback", "a"), ("promote", "b"), ("deploy", "c")], "b"),
+        ([("deploy", "a"), ("experiment.start", "a"), ("experiment.rollback", "a"), ("deploy", "b")], "a"),
+    ],
+)
+def test_restorable_reads_the_champions_as_a_stack(reigns: list[tuple[str, str]], expected: str | None) -> None:
+    history = [(action, [{"version": ref, "weight": 100, "role": "champion"}]) for action, ref in reigns]
+    assert deployments.restorable(history) == expected
 
 
 def test_every_change_is_audited_in_its_transaction(versions: Context) -> None:
