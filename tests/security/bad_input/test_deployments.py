@@ -168,7 +168,7 @@ CASES = [
         "Rollback",
         controlplane_pb2.RollbackRequest(deployment="solo"),
         PRECONDITION,
-        "previous",
+        "no earlier champion",
     ),
     Case(
         "rollback-emoji-name",

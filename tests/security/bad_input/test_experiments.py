@@ -188,6 +188,25 @@ CASES = [
     ),
     Case("stop-unknown", "cp", "StopExperiment", controlplane_pb2.ExperimentRequest(name="ghost"), NOT_FOUND, "ghost"),
     Case(
+        "pause-unknown", "cp", "PauseExperiment", controlplane_pb2.ExperimentRequest(name="ghost"), NOT_FOUND, "ghost"
+    ),
+    Case(
+        "pause-nul-name",
+        "cp",
+        "PauseExperiment",
+        controlplane_pb2.ExperimentRequest(name="e\x00x"),
+        INVALID,
+        "may only contain",
+    ),
+    Case(
+        "pause-100kB-reason",
+        "cp",
+        "PauseExperiment",
+        controlplane_pb2.ExperimentRequest(name="ghost", reason=HUGE),
+        INVALID,
+        "the limit is 2000",
+    ),
+    Case(
         "resume-100kB-name",
         "cp",
         "ResumeExperiment",
