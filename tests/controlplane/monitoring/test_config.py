@@ -79,6 +79,15 @@ max_per_day = 1
         ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\nevery = 3\n", "retraining[0].every"),
         ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\n", "retraining[0] has no trigger"),
         ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\non_critical = true\nmax_per_day = 0\n", "max_per_day"),
+        # Every interval is above 0: a 0 tick would spin the rollout loop and pin a core at 100%.
+        ("[rollout]\ntick_seconds = 0\n", "rollout.tick_seconds must be more than 0 seconds, got 0"),
+        ("[agents]\nheartbeat_seconds = 0\n", "agents.heartbeat_seconds must be more than 0"),
+        ("[alerts]\nevaluate_seconds = 0\n", "alerts.evaluate_seconds must be more than 0"),
+        ("[alerts]\nwebhook_timeout_seconds = 0.0\n", "alerts.webhook_timeout_seconds must be more than 0"),
+        ("[health]\nwindow_seconds = 0\n", "health.window_seconds must be more than 0"),
+        ("[retention]\nrollup_interval_seconds = 0\n", "retention.rollup_interval_seconds must be more than 0"),
+        ("[retention]\nreceipt_seconds = 0\n", "retention.receipt_seconds must be more than 0"),
+        ("[retention]\nraw_seconds = 0\n", "retention.raw_seconds must be more than 0"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
