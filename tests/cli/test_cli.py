@@ -96,7 +96,15 @@ def test_experiment_pause_resume_abort(shared_server: ServerThread, models_dir: 
         client.register_version(model, "v2", make_classifier_onnx(models_dir, "gbm"))
         client.deploy(dep, f"{model}:v1")
     started = run_cli(
-        "experiment", "start", name, "--deployment", dep, "--challenger", f"{model}:v2", "--plan", "10,50,100",
+        "experiment",
+        "start",
+        name,
+        "--deployment",
+        dep,
+        "--challenger",
+        f"{model}:v2",
+        "--plan",
+        "10,50,100",
         address=address,
     )
     assert started.returncode == 0, started.stderr
@@ -273,7 +281,10 @@ def test_help_gives_the_addresses_their_env_and_default() -> None:
     agent = run_cli("agent", "--help")
     assert agent.returncode == 0
     flat = " ".join(agent.stdout.split())
-    assert "--controlplane ADDR control-plane address to connect to (env SLUICE_CONTROLPLANE, default 127.0.0.1:7400)" in flat
+    assert (
+        "--controlplane ADDR control-plane address to connect to (env SLUICE_CONTROLPLANE, default 127.0.0.1:7400)"
+        in (flat)
+    )
     predict = " ".join(run_cli("predict", "--help").stdout.split())
     assert "agent address (env SLUICE_AGENT, default 127.0.0.1:7500)" in predict
     status = " ".join(run_cli("status", "--help").stdout.split())
