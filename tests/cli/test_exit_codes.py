@@ -134,3 +134,14 @@ def test_wait_on_deploy_promote_rollback_returns_once_the_agent_serves_it(tmp_pa
     finally:
         agent.stop()
         server.stop()
+
+
+def test_the_readme_lists_these_exit_codes() -> None:
+    from cli import output
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("### Exit codes", 1)[1].split("###", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "code" not in line]
+    documented = {int(row.split("|")[1]) for row in rows}
+    defined = {value for name, value in vars(output).items() if name.startswith("EXIT_")}
+    assert defined <= documented, f"exit codes without a README row: {defined - documented}"

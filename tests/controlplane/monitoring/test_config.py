@@ -124,6 +124,14 @@ def test_the_readme_configuration_example_is_accepted(tmp_path: Path) -> None:
     """The TOML shown in README.md loads as written: the docs match what the loader accepts."""
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    # The README says which values are placeholders: each line marked REPLACE, and only those.
+    assert [line.split("=")[0].strip() for line in example.splitlines() if "REPLACE" in line and "=" in line] == [
+        "sha256",
+        "cert_file",
+        "key_file",
+        "deployment",
+        "command",
+    ]
     example = example.replace("<sha256 hex of the token>", "ab" * 32)
     path = tmp_path / "sluice.toml"
     path.write_text(example)
