@@ -22,11 +22,30 @@ from typing import NoReturn
 import grpc
 
 from cli import commands
-from cli.output import CliError
+from cli.output import (
+    EXIT_CONFLICT,
+    EXIT_ERROR,
+    EXIT_NOT_FOUND,
+    EXIT_PERMISSION,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    CliError,
+)
 from core.client import DEFAULT_ADDRESS, ClientError
 from core.errors import SluiceError
 
-EXIT_USAGE = 2
+EXIT_OF_STATUS = {
+    grpc.StatusCode.UNAVAILABLE: EXIT_UNAVAILABLE,
+    grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND,
+    grpc.StatusCode.INVALID_ARGUMENT: EXIT_REFUSED,
+    grpc.StatusCode.FAILED_PRECONDITION: EXIT_REFUSED,
+    grpc.StatusCode.OUT_OF_RANGE: EXIT_REFUSED,
+    grpc.StatusCode.ABORTED: EXIT_CONFLICT,
+    grpc.StatusCode.ALREADY_EXISTS: EXIT_CONFLICT,
+    grpc.StatusCode.PERMISSION_DENIED: EXIT_PERMISSION,
+    grpc.StatusCode.UNAUTHENTICATED: EXIT_PERMISSION,
+}
 
 # Which extra brings what a command imports (`pip install 'sluice[EXTRA]'`); the base install is
 # enough for every command that only talks to a control plane or an agent.
@@ -94,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args) or 0
     except ClientError as exc:
         print(f"error: {exc.message} ({exc.code.name})", file=sys.stderr)
-        return 3 if exc.code == grpc.StatusCode.UNAVAILABLE else 1
-    except (CliError, SluiceError) as exc:
+        return EXIT_OF_STATUS.get(exc.code, EXIT_ERROR)
+    except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
+    except SluiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

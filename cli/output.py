@@ -15,9 +15,26 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from core.text import printable
 
+# Exit codes, stable for scripts, cron and CI (README "Exit codes"). 1 is any other error, including
+# those found before any call (a bad file, a bad name).
+EXIT_ERROR = 1
+EXIT_USAGE = 2  # argparse: a missing or malformed argument
+EXIT_UNAVAILABLE = 3  # the server cannot be reached (or its database is down): worth retrying
+EXIT_NOT_FOUND = 4  # no such model, version, deployment, experiment, alert
+EXIT_REFUSED = 5  # the server refused the request as invalid or not possible in this state
+EXIT_CONFLICT = 6  # a concurrent change won (stale --expected-generation) or the name is taken
+EXIT_PERMISSION = 7  # no token, an unknown one, or a role that may not do this
+EXIT_NOT_APPLIED = 8  # --wait: committed, but agents refused it or did not apply it in --timeout
+EXIT_WARNING = 9  # status --check: the worst deployment shown is warning
+EXIT_CRITICAL = 10  # status --check: a deployment shown is critical
+
 
 class CliError(Exception):
-    """A message for the user; the CLI prints it on one line and exits non-zero."""
+    """A message for the user; the CLI prints it on one line and exits with `exit_code` (default 1)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 _INT64 = frozenset(

@@ -182,7 +182,29 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
     raise InvalidInput(f"config: {path} has an unsupported type")
 
 
+#: intervals and durations that must be above 0: each paces a loop (0 would spin it, pinning a core)
+#: or bounds a wait. Keys where 0 means "off" (limits.default_deadline_seconds, rollout.default_hold_seconds,
+#: retraining's max_age_hours and min_hours_between) are not here; retraining[i].timeout_seconds is checked
+#: with its section.
+POSITIVE_SECONDS = {
+    "agents": ("heartbeat_seconds",),
+    "health": ("window_seconds",),
+    "alerts": ("evaluate_seconds", "webhook_timeout_seconds"),
+    "retention": ("raw_seconds", "minute_seconds", "hour_seconds", "rollup_interval_seconds", "receipt_seconds"),
+    "rollout": ("tick_seconds",),
+}
+
+
+def _validate_intervals(config: Config) -> None:
+    for section, keys in POSITIVE_SECONDS.items():
+        for key in keys:
+            value = getattr(getattr(config, section), key)
+            if not value > 0:
+                raise InvalidInput(f"config: {section}.{key} must be more than 0 seconds, got {value:g}")
+
+
 def _validate(config: Config) -> None:
+    _validate_intervals(config)
     roles = {r.value for r in Role}
     for i, token in enumerate(config.tokens):
         where = f"tokens[{i}]"

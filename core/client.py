@@ -88,6 +88,7 @@ class SluiceClient:
                 "tokens are printable ASCII (was the file saved with Windows line endings?)"
             )
         self.timeout = timeout
+        self.ca_file = ca_file
         self.channel = open_channel(self.address, ca_file)
         self.stub = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
 
@@ -110,7 +111,7 @@ class SluiceClient:
                 request, timeout=timeout or self.timeout, metadata=self.metadata
             )
         except grpc.RpcError as exc:
-            raise client_error(exc, self.address) from None
+            raise client_error(exc, self.address, ca_file=self.ca_file) from None
 
     # ---- registry ----
 
@@ -314,7 +315,7 @@ class SluiceClient:
                 controlplane_pb2.WatchEventsRequest(deployment=deployment), metadata=self.metadata
             )
         except grpc.RpcError as exc:
-            raise client_error(exc, self.address) from None
+            raise client_error(exc, self.address, ca_file=self.ca_file) from None
 
 
 #: per kind of server: the command that runs it, and what a caller reached instead when the method is missing
@@ -324,8 +325,63 @@ _SERVERS = {
 }
 
 
-def client_error(exc: grpc.RpcError, address: str, server: str = "control plane") -> ClientError:
-    """A failed call as one line a person can act on (`server` is "control plane" or "agent")."""
+@dataclass(frozen=True)
+class TlsUse:
+    """The TLS files a client channel uses (from SLUICE_TLS_* or a CA file given in code)."""
+
+    ca: str
+    cert: str = ""
+
+
+def tls_in_use(ca_file: str | None = None) -> TlsUse | None:
+    """What open_channel(…, ca_file) uses: None for plaintext (no CA named)."""
+    from core.tls import ENV_CA, ENV_CERT
+
+    ca = ca_file or os.environ.get(ENV_CA, "")
+    return TlsUse(ca, os.environ.get(ENV_CERT, "")) if ca else None
+
+
+def tls_hint(details: str, server: str, tls: TlsUse | None) -> str:
+    """What to check when a connection failed in a way TLS explains ("" when it does not look like TLS).
+
+    gRPC reports a handshake the server refused as a closed socket: a plaintext client at a TLS
+    server, a client without the certificate an mTLS server requires, or with one from another CA.
+    A server certificate this client does not trust says CERTIFICATE_VERIFY_FAILED.
+    """
+    text = details.lower()
+    closed = "socket closed" in text or "connection reset" in text
+    if tls is None:
+        if closed:
+            return (
+                f"the {server} closed the connection: if it serves TLS, set SLUICE_TLS_CA to the CA that "
+                "signed its certificate (and SLUICE_TLS_CERT/SLUICE_TLS_KEY if it requires client certificates)"
+            )
+        return ""
+    if "certificate_verify_failed" in text or "certificate verify failed" in text:
+        return (
+            f"the {server}'s certificate is not signed by the CA in SLUICE_TLS_CA ({tls.ca}) or does not name "
+            "this address: set SLUICE_TLS_CA to the CA that signed it (CERTIFICATE_VERIFY_FAILED)"
+        )
+    if "wrong_version_number" in text or "wrong version number" in text:
+        return f"the {server} does not speak TLS: unset SLUICE_TLS_CA to talk to it in plaintext"
+    if closed or "handshake" in text:
+        if tls.cert:
+            return (
+                f"the {server} refused the TLS handshake: is the client certificate in SLUICE_TLS_CERT "
+                f"({tls.cert}) signed by the CA the {server} trusts for clients?"
+            )
+        return (
+            f"the {server} refused the TLS handshake: it may require a client certificate; set "
+            f"SLUICE_TLS_CERT and SLUICE_TLS_KEY to one signed by the CA it trusts for clients"
+        )
+    return ""
+
+
+def client_error(
+    exc: grpc.RpcError, address: str, server: str = "control plane", ca_file: str | None = None
+) -> ClientError:
+    """A failed call as one line a person can act on (`server` is "control plane" or "agent";
+    `ca_file` is the one the channel was opened with, if not SLUICE_TLS_CA)."""
     command, other = _SERVERS[server]
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
@@ -333,7 +389,11 @@ def client_error(exc: grpc.RpcError, address: str, server: str = "control plane"
     from_server = (details or "").startswith(("the database is unavailable", "cannot reach the database"))
     transport = "connect" in (details or "").lower() or not details
     if code == grpc.StatusCode.UNAVAILABLE and transport and not from_server:
-        details = f"cannot reach the {server} at {address} ({details}); is `{command}` running?"
+        hint = tls_hint(details or "", server, tls_in_use(ca_file))
+        if hint:
+            details = f"cannot connect to the {server} at {address}: {hint}"
+        else:
+            details = f"cannot reach the {server} at {address} ({details}); is `{command}` running?"
     elif code == grpc.StatusCode.UNIMPLEMENTED and (details or "").startswith("Method not found"):
         details = f"{address} answers gRPC but is not a Sluice {server} ({other})"
     return ClientError(code, details or code.name)

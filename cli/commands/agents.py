@@ -12,6 +12,7 @@ from typing import Any
 
 from cli.commands.common import add_json, client_from, positive_seconds, whole_number
 from cli.output import CliError, ago, print_json, print_table
+from core.client import DEFAULT_ADDRESS
 from core.names import validate_name
 
 DEFAULT_AGENT = "127.0.0.1:7500"
@@ -21,7 +22,14 @@ ROLE_NAMES = {1: "champion", 2: "challenger", 3: "shadow"}
 def register(sub: argparse._SubParsersAction) -> None:
     agent = sub.add_parser("agent", help="run a serving agent (connects to the control plane)")
     # Also accepted after the subcommand: `sluice agent --controlplane ADDR`.
-    agent.add_argument("--controlplane", dest="agent_controlplane", default=None, metavar="ADDR")
+    agent.add_argument(
+        "--controlplane",
+        dest="agent_controlplane",
+        default=None,
+        metavar="ADDR",
+        help=f"control-plane address to connect to (env SLUICE_CONTROLPLANE, default {DEFAULT_ADDRESS}); "
+        "also accepted before `agent`",
+    )
     agent.add_argument(
         "--listen",
         default=os.environ.get("SLUICE_AGENT_LISTEN", "127.0.0.1:7500"),
@@ -94,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--agent",
         default=os.environ.get("SLUICE_AGENT", DEFAULT_AGENT),
-        help="agent address (default %(default)s)",
+        help=f"agent address (env SLUICE_AGENT, default {DEFAULT_AGENT})",
     )
     predict.add_argument(
         "--input", required=True, metavar="JSON", help="one row [1.0, 2.0, ...] or rows [[...], [...]]"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
+import grpc
+
+from cli.commands.common import INT64_MAX, add_json, add_wait, client_from, wait_for_agents, wait_timeout, whole_number
 from cli.output import CliError, print_json, vref
-from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
-from core.client import SluiceClient
+from core.client import ClientError
 from core.names import parse_version_ref, validate_name
 from core.vocabulary import ServingRole, word_of
 from protos import common_pb2, controlplane_pb2
@@ -20,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dep.add_argument("version", metavar="MODEL:VERSION")
     dep.add_argument("--expected-generation", type=whole_number(0, INT64_MAX), default=None)
     dep.add_argument("--reason", default="")
+    add_wait(dep)
     add_json(dep)
     dep.set_defaults(handler=cmd_deploy)
 
@@ -31,8 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ts.add_argument("weights", nargs="+", metavar="MODEL:V=WEIGHT")
     ts.add_argument("--expected-generation", type=whole_number(0, INT64_MAX), default=None)
     ts.add_argument("--reason", default="")
-    ts.add_argument("--wait", action="store_true", help="return once every connected agent has applied it")
-    ts.add_argument("--timeout", type=float, default=None, help="seconds to wait with --wait (default 30)")
+    add_wait(ts)
     add_json(ts)
     ts.set_defaults(handler=cmd_traffic_set)
 
@@ -43,7 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     rb.add_argument("deployment")
     rb.add_argument("--to", default=None, metavar="MODEL:VERSION")
+    rb.add_argument(
+        "--expected-generation",
+        type=whole_number(0, INT64_MAX),
+        default=None,
+        help="refuse (exit 6) unless the deployment is still at this generation (default: the one it reads first)",
+    )
     rb.add_argument("--reason", default="")
+    add_wait(rb)
     add_json(rb)
     rb.set_defaults(handler=cmd_rollback)
 
@@ -80,32 +88,13 @@ def say_ended(deployment: controlplane_pb2.Deployment) -> None:
 def cmd_deploy(args: argparse.Namespace) -> int:
     validate_name("deployment", args.deployment)
     parse_version_ref(args.version)
+    timeout = wait_timeout(args)
     with client_from(args) as client:
         deployment = client.deploy(
             args.deployment, args.version, expected_generation=args.expected_generation, reason=args.reason
         )
-    if args.json:
-        print_json(deployment)
-    else:
-        print(f"deployed {describe(deployment)}")
-        say_ended(deployment)
-    return 0
-
-
-def cmd_traffic_set(args: argparse.Namespace) -> int:
-    validate_name("deployment", args.deployment)
-    weights = parse_weights(args.weights)
-    if args.timeout is not None and not args.wait:
-        raise CliError("--timeout only applies with --wait")
-    timeout = DEFAULT_WAIT_SECONDS if args.timeout is None else args.timeout
-    if not 0 < timeout <= MAX_WAIT_SECONDS:  # checked before anything changes
-        raise CliError(f"--timeout is {timeout:g}; with --wait it must be more than 0 and at most {MAX_WAIT_SECONDS:g}")
-    with client_from(args) as client:
-        deployment = client.set_traffic(
-            args.deployment, weights, expected_generation=args.expected_generation, reason=args.reason
-        )
         if not args.json:
-            print(f"traffic set: {describe(deployment)}")
+            print(f"deployed {describe(deployment)}", flush=True)
             say_ended(deployment)
         if args.wait:
             wait_for_agents(client, deployment, timeout, quiet=args.json)
@@ -114,23 +103,22 @@ def cmd_traffic_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def wait_for_agents(client: SluiceClient, deployment: controlplane_pb2.Deployment, timeout: float, quiet: bool) -> None:
-    sync = client.wait_for_sync(deployment.name, deployment.generation, timeout)
-    if not sync.in_sync:
-        if len(sync.refused_agents) == len(sync.lagging_agents):
-            raise CliError(f"generation {deployment.generation} was refused by: " + ", ".join(sync.lagging_agents))
-        raise CliError(
-            f"generation {deployment.generation} not applied within {timeout:g}s by: " + ", ".join(sync.lagging_agents)
+def cmd_traffic_set(args: argparse.Namespace) -> int:
+    validate_name("deployment", args.deployment)
+    weights = parse_weights(args.weights)
+    timeout = wait_timeout(args)
+    with client_from(args) as client:
+        deployment = client.set_traffic(
+            args.deployment, weights, expected_generation=args.expected_generation, reason=args.reason
         )
-    if not sync.synced_agents:
-        # Nothing to wait for is not the same as applied: say so, the change reaches agents when they connect.
-        print(
-            f"warning: no agent is connected; generation {deployment.generation} is committed and reaches "
-            "each agent when it connects (`sluice agents`)",
-            file=sys.stderr,
-        )
-    elif not quiet:
-        print(f"applied by {len(sync.synced_agents)} agent(s): {', '.join(sync.synced_agents)}")
+        if not args.json:
+            print(f"traffic set: {describe(deployment)}", flush=True)
+            say_ended(deployment)
+        if args.wait:
+            wait_for_agents(client, deployment, timeout, quiet=args.json)
+    if args.json:
+        print_json(deployment)
+    return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -139,8 +127,17 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     validate_name("deployment", args.deployment)
     if args.to:
         parse_version_ref(args.to)
+    timeout = wait_timeout(args)
     with client_from(args) as client:
         current = client.get_deployment(args.deployment)
+        expected = current.generation if args.expected_generation is None else args.expected_generation
+        if expected != current.generation:  # refused before announcing a rollback that will not happen
+            raise ClientError(
+                grpc.StatusCode.ABORTED,
+                f"deployment {current.name!r} is at generation {current.generation}, not {expected} "
+                f"(--expected-generation): someone else changed it; nothing was rolled back "
+                f"(`sluice history {current.name}`)",
+            )
         champion = next((s for s in current.splits if s.role == common_pb2.ROLE_CHAMPION), None)
         serving = vref(champion.version) if champion else "nothing"
         target = args.to or (vref(current.previous_champion) if current.previous_champion.model else "")
@@ -150,17 +147,18 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                 f"restoring {target} at 100%",
                 flush=True,
             )
-        deployment = client.rollback(
-            args.deployment, args.to, expected_generation=current.generation, reason=args.reason
-        )
+        deployment = client.rollback(args.deployment, args.to, expected_generation=expected, reason=args.reason)
+        if not args.json:
+            now = next((s for s in deployment.splits if s.role == common_pb2.ROLE_CHAMPION), None)
+            print(f"restored {vref(now.version) if now else '-'}: {describe(deployment)}")
+            if deployment.previous_champion.model:
+                print(f"a plain rollback now would restore {vref(deployment.previous_champion)}")
+            else:
+                print("no earlier champion is left to roll back to (each was rolled back or there is none)")
+            say_ended(deployment)
+            sys.stdout.flush()
+        if args.wait:
+            wait_for_agents(client, deployment, timeout, quiet=args.json)
     if args.json:
         print_json(deployment)
-    else:
-        now = next((s for s in deployment.splits if s.role == common_pb2.ROLE_CHAMPION), None)
-        print(f"restored {vref(now.version) if now else '-'}: {describe(deployment)}")
-        if deployment.previous_champion.model:
-            print(f"a plain rollback now would restore {vref(deployment.previous_champion)}")
-        else:
-            print("no earlier champion is left to roll back to (each was rolled back or there is none)")
-        say_ended(deployment)
     return 0

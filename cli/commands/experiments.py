@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
-from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
+from cli.commands.common import INT64_MAX, add_json, add_wait, client_from, wait_for_agents, wait_timeout, whole_number
 from cli.output import CliError, ago, fmt, print_json, print_table, vref, when
 from core.names import parse_version_ref, validate_name
 from core.vocabulary import ExperimentState, ServingRole, word_of
@@ -129,6 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("promote", help="make an experiment's challenger the champion at 100%%")
     pr.add_argument("experiment")
     pr.add_argument("--reason", default="")
+    add_wait(pr)
     add_json(pr)
     pr.set_defaults(handler=cmd_promote)
 
@@ -397,20 +399,24 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     validate_name("experiment", args.experiment)
+    timeout = wait_timeout(args)
     with client_from(args) as client:
         deployment = client.experiment_action("Promote", args.experiment, reason=args.reason)
         decision = client.get_experiment(args.experiment).analysis.decision
+        if not args.json:
+            champion = next((s for s in deployment.splits if s.role == common_pb2.ROLE_CHAMPION), None)
+            now = vref(champion.version) if champion else "-"
+            print(
+                f"promoted {now} to champion of {deployment.name} at 100% (generation {deployment.generation}; "
+                f"previous champion {vref(deployment.previous_champion)})"
+            )
+            if decision != "challenger_wins":
+                print(f"note: promoted on your call; the analysis said {decision.replace('_', ' ') or 'nothing yet'}")
+            sys.stdout.flush()
+        if args.wait:
+            wait_for_agents(client, deployment, timeout, quiet=args.json)
     if args.json:
         print_json(deployment)
-        return 0
-    champion = next((s for s in deployment.splits if s.role == common_pb2.ROLE_CHAMPION), None)
-    now = vref(champion.version) if champion else "-"
-    print(
-        f"promoted {now} to champion of {deployment.name} at 100% (generation {deployment.generation}; "
-        f"previous champion {vref(deployment.previous_champion)})"
-    )
-    if decision != "challenger_wins":
-        print(f"note: promoted on your call; the analysis said {decision.replace('_', ' ') or 'nothing yet'}")
     return 0
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
-from cli.output import CliError, ago, fmt, print_json, print_table, vref, when
+from cli.output import EXIT_CRITICAL, EXIT_WARNING, CliError, ago, fmt, print_json, print_table, vref, when
 from core.names import validate_name
 from core.text import printable
 from core.vocabulary import AlertState, Health, ServingRole, word_of
@@ -29,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="health and metric values per deployment and version")
     st.add_argument("deployment", nargs="?", default="")
     st.add_argument("--window", type=float, default=0.0, metavar="SECONDS", help="look back this far (default: config)")
+    st.add_argument(
+        "--check",
+        action="store_true",
+        help="for cron and CI: exit 10 when a deployment shown is critical, 9 when the worst is warning, "
+        "0 otherwise (healthy or no verdict yet); names them on stderr",
+    )
     add_json(st)
     st.set_defaults(handler=cmd_status)
 
@@ -85,10 +92,31 @@ def cmd_status(args: argparse.Namespace) -> int:
         deployments = client.status(args.deployment, args.window)
     if args.json:
         print_json(deployments)
-        return 0
-    if not deployments:
+    elif not deployments:
         print("(no deployments)")
+    else:
+        print_status(deployments)
+    return check(deployments) if args.check else 0
+
+
+def check(deployments: list[controlplane_pb2.DeploymentStatus]) -> int:
+    """`status --check`: the exit code of the worst health shown, with one line on stderr naming
+    the deployments at that health and why."""
+    worst = max((Health.from_wire(d.health) for d in deployments), key=lambda h: h.rank, default=Health.UNKNOWN)
+    if worst.rank < Health.WARNING.rank:
         return 0
+    named = []
+    for d in deployments:
+        if Health.from_wire(d.health) == worst:
+            reasons = [printable(r) for v in d.versions for r in v.reasons][:2]
+            if d.open_alerts:
+                reasons.append(f"{d.open_alerts} open alert(s): `sluice alerts --deployment {d.deployment.name}`")
+            named.append(d.deployment.name + (f" ({'; '.join(reasons)})" if reasons else ""))
+    print(f"check: {worst} — {', '.join(named)}", file=sys.stderr)
+    return EXIT_CRITICAL if worst == Health.CRITICAL else EXIT_WARNING
+
+
+def print_status(deployments: list[controlplane_pb2.DeploymentStatus]) -> None:
     for i, d in enumerate(deployments):
         if i:
             print()
@@ -140,7 +168,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         for v in d.versions:
             for reason in v.reasons:
                 print(f"  {vref(v.version)}: {printable(reason)}")
-    return 0
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:

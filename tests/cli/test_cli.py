@@ -96,7 +96,15 @@ def test_experiment_pause_resume_abort(shared_server: ServerThread, models_dir: 
         client.register_version(model, "v2", make_classifier_onnx(models_dir, "gbm"))
         client.deploy(dep, f"{model}:v1")
     started = run_cli(
-        "experiment", "start", name, "--deployment", dep, "--challenger", f"{model}:v2", "--plan", "10,50,100",
+        "experiment",
+        "start",
+        name,
+        "--deployment",
+        dep,
+        "--challenger",
+        f"{model}:v2",
+        "--plan",
+        "10,50,100",
         address=address,
     )
     assert started.returncode == 0, started.stderr
@@ -267,3 +275,19 @@ def test_options_that_would_be_ignored_are_refused() -> None:
     start = ("experiment", "start", "e", "--deployment", "d", "--challenger", "m:v2")
     err = one_line_error(run_cli(*start, "--traffic", "30", "--plan", "5,50,100", address=address))
     assert "give --traffic or --plan, not both" in err
+
+
+def test_help_gives_the_addresses_their_env_and_default() -> None:
+    agent = run_cli("agent", "--help")
+    assert agent.returncode == 0
+    flat = " ".join(agent.stdout.split())
+    assert (
+        "--controlplane ADDR control-plane address to connect to (env SLUICE_CONTROLPLANE, default 127.0.0.1:7400)"
+        in (flat)
+    )
+    predict = " ".join(run_cli("predict", "--help").stdout.split())
+    assert "agent address (env SLUICE_AGENT, default 127.0.0.1:7500)" in predict
+    status = " ".join(run_cli("status", "--help").stdout.split())
+    assert "exit 10 when a deployment shown is critical, 9 when the worst is warning" in status
+    for command in (("deploy",), ("rollback",), ("promote",), ("traffic", "set")):
+        assert "--wait" in run_cli(*command, "--help").stdout, command

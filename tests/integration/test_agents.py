@@ -401,7 +401,7 @@ def test_refused_snapshots_keep_the_old_version_serving(cluster: Cluster) -> Non
             address=cluster.address,
         )
         # Every agent refused: --wait says so at once instead of waiting out its timeout.
-        assert result.returncode != 0 and "was refused by" in result.stderr, result.stderr
+        assert result.returncode == 8 and "was refused by" in result.stderr, result.stderr
         assert all(agent.name in result.stderr for agent in cluster.agents), result.stderr
         for agent in cluster.agents:
             assert set(agent.versions_of_keys(dep, rows, keys)) == {"v1"}

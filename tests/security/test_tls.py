@@ -22,7 +22,7 @@ import pytest
 from controlplane.config import token_digest
 from protos import controlplane_pb2, controlplane_pb2_grpc, inference_pb2, inference_pb2_grpc
 from tests.agent.cluster import AgentProcess, wait_until
-from tests.harness import CP_READY, OPENSSL, Cert, Pki, SluiceProcess, run_cli, unique
+from tests.harness import CP_READY, OPENSSL, Cert, Pki, ServerThread, SluiceProcess, run_cli, unique
 from tests.models import breast_cancer_rows, make_classifier_onnx
 
 pytestmark = [
@@ -224,7 +224,9 @@ def test_plaintext_client_refused_by_the_tls_controlplane(secured: Secured) -> N
     assert controlplane_status(secured.address, None) == grpc.StatusCode.UNAVAILABLE
     result = run_cli("version", "list", address=secured.address, env={**no_tls_env(), "SLUICE_TOKEN": ADMIN_TOKEN})
     assert result.returncode == 3
-    one_line_error(result.stderr, "UNAVAILABLE")
+    # Not "is `sluice controlplane` running?": it is, and it speaks TLS. The CLI says what to set.
+    one_line_error(result.stderr, "UNAVAILABLE", "closed the connection: if it serves TLS, set SLUICE_TLS_CA")
+    assert "running?" not in result.stderr
     # With the right certificates the very same call works: the refusal was the transport.
     ca, op = secured.pki.ca.cert, secured.operator
     mtls = grpc.ssl_channel_credentials(ca.read_bytes(), op.key.read_bytes(), op.cert.read_bytes())
@@ -239,11 +241,39 @@ def test_cert_signed_by_another_ca_refused(secured: Secured) -> None:
     assert controlplane_status(secured.address, rogue) == grpc.StatusCode.UNAVAILABLE
     result = run_cli("version", "list", address=secured.address, env=secured.cli_env(cert=secured.rogue))
     assert result.returncode == 3
-    one_line_error(result.stderr, "UNAVAILABLE")
+    one_line_error(
+        result.stderr,
+        "UNAVAILABLE",
+        f"refused the TLS handshake: is the client certificate in SLUICE_TLS_CERT ({secured.rogue.cert}) signed by",
+    )
     # ...and a client that trusts only the other CA refuses the control plane's certificate.
     result = run_cli("version", "list", address=secured.address, env=secured.cli_env(ca=secured.other_ca))
     assert result.returncode == 3
-    one_line_error(result.stderr, "UNAVAILABLE")
+    one_line_error(
+        result.stderr,
+        "UNAVAILABLE",
+        f"the control plane's certificate is not signed by the CA in SLUICE_TLS_CA ({secured.other_ca})",
+        "CERTIFICATE_VERIFY_FAILED",
+    )
+    assert "Tls handshake failed (TSI_PROTOCOL_FAILURE)" not in result.stderr
+
+
+def test_cli_without_the_client_certificate_mtls_requires_is_told_to_set_it(secured: Secured) -> None:
+    env = {**no_tls_env(), "SLUICE_TLS_CA": str(secured.pki.ca.cert), "SLUICE_TOKEN": ADMIN_TOKEN}
+    result = run_cli("version", "list", address=secured.address, env=env)
+    assert result.returncode == 3
+    one_line_error(
+        result.stderr, "UNAVAILABLE", "may require a client certificate; set SLUICE_TLS_CERT and SLUICE_TLS_KEY"
+    )
+
+
+def test_tls_cli_against_a_plaintext_controlplane_is_told_to_unset_the_ca(
+    secured: Secured, shared_server: ServerThread
+) -> None:
+    env = {**no_tls_env(), "SLUICE_TLS_CA": str(secured.pki.ca.cert)}
+    result = run_cli("version", "list", address=shared_server.address, env=env)
+    assert result.returncode == 3
+    one_line_error(result.stderr, "does not speak TLS: unset SLUICE_TLS_CA")
 
 
 @pytest.mark.parametrize("identity", ["no client certificate", "certificate from another CA"])

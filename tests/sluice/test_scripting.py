@@ -128,7 +128,7 @@ def test_errors_are_the_clis_and_the_typed_core_errors(system: tuple[str, str], 
         assert isinstance(missing.value, core_errors.NotFound)
         assert missing.value.code == "NOT_FOUND"
         cli = run_cli("rollback", "nowhere", address=controlplane)
-        assert cli.returncode == 1
+        assert cli.returncode == 4  # NOT_FOUND
         assert cli.stderr.strip() == f"error: {missing.value}"
 
         # Refused locally, before a call: a malformed version reference.

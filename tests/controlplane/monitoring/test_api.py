@@ -202,11 +202,11 @@ def test_cli_status_alerts_ack(shared_server: ServerThread, served: tuple[Deploy
     assert table.returncode == 0 and "look at me" in table.stdout
 
     missing = run_cli("alerts", "ack", "999999999", address=address)
-    assert missing.returncode == 1
+    assert missing.returncode == 4  # NOT_FOUND (README "Exit codes")
     assert missing.stderr.strip().startswith("error: no alert with id 999999999")
     assert len(missing.stderr.strip().splitlines()) == 1
     unknown = run_cli("status", unique("nope"), address=address)
-    assert unknown.returncode == 1 and "no deployment named" in unknown.stderr
+    assert unknown.returncode == 4 and "no deployment named" in unknown.stderr
     runs = run_cli("retraining", "--json", address=address)
     assert runs.returncode == 0 and isinstance(json.loads(runs.stdout), list)
     alerts.resolve_alert(ctx, deployment=d.name, kind="cli_test", version_id=d.version.id)

@@ -79,6 +79,15 @@ max_per_day = 1
         ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\nevery = 3\n", "retraining[0].every"),
         ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\n", "retraining[0] has no trigger"),
         ("[[retraining]]\ndeployment = 'd'\ncommand = 'x'\non_critical = true\nmax_per_day = 0\n", "max_per_day"),
+        # Every interval is above 0: a 0 tick would spin the rollout loop and pin a core at 100%.
+        ("[rollout]\ntick_seconds = 0\n", "rollout.tick_seconds must be more than 0 seconds, got 0"),
+        ("[agents]\nheartbeat_seconds = 0\n", "agents.heartbeat_seconds must be more than 0"),
+        ("[alerts]\nevaluate_seconds = 0\n", "alerts.evaluate_seconds must be more than 0"),
+        ("[alerts]\nwebhook_timeout_seconds = 0.0\n", "alerts.webhook_timeout_seconds must be more than 0"),
+        ("[health]\nwindow_seconds = 0\n", "health.window_seconds must be more than 0"),
+        ("[retention]\nrollup_interval_seconds = 0\n", "retention.rollup_interval_seconds must be more than 0"),
+        ("[retention]\nreceipt_seconds = 0\n", "retention.receipt_seconds must be more than 0"),
+        ("[retention]\nraw_seconds = 0\n", "retention.raw_seconds must be more than 0"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
@@ -115,6 +124,14 @@ def test_the_readme_configuration_example_is_accepted(tmp_path: Path) -> None:
     """The TOML shown in README.md loads as written: the docs match what the loader accepts."""
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    # The README says which values are placeholders: each line marked REPLACE, and only those.
+    assert [line.split("=")[0].strip() for line in example.splitlines() if "REPLACE" in line and "=" in line] == [
+        "sha256",
+        "cert_file",
+        "key_file",
+        "deployment",
+        "command",
+    ]
     example = example.replace("<sha256 hex of the token>", "ab" * 32)
     path = tmp_path / "sluice.toml"
     path.write_text(example)
