@@ -93,7 +93,7 @@ def test_nothing_recorded_flushes_none_and_rejections_go_to_the_champion() -> No
     recorder.record_rejected("not-served", "NOT_FOUND")
     report = recorder.flush()
     assert report is not None
-    assert [(w.version.version, w.rejected_inputs, w.requests) for w in report.windows] == [("v1", 2, 0)]
+    assert [(w.version.version, w.rejected_inputs, w.requests) for w in report.windows] == [("v1", 2, 0)]  # refused before routing: no request of a version
 
 
 def test_feedback_joins_labels_once_and_counts_unknown_ids(models_dir: Path) -> None:
