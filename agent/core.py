@@ -226,7 +226,7 @@ class AgentCore:
         start = time.perf_counter()
         try:
             result = runtime.predict(x)
-        except Exception as exc:  # onnxruntime's errors share no useful base
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors share no useful base
             log.warning("deployment %s: %s failed on %d rows: %s", dep.name, route.label, x.shape[0], exc)
             raise ModelFailed(
                 f"deployment {dep.name}: {route.label} failed on this input ({type(exc).__name__}); "
@@ -373,7 +373,7 @@ class AgentCore:
                 try:
                     result = shadow.runtime.predict(x)
                     failed = any(o is not None and not all_finite(o) for o in (result.probabilities, result.values))
-                except Exception as exc:  # a failing shadow is counted, never answered
+                except Exception as exc:  # noqa: BLE001 - a failing shadow is counted, never answered
                     log.warning("deployment %s: shadow %s failed: %s", dep.name, shadow.label, exc)
                     failed = True
                 if failed:

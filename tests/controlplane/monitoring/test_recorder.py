@@ -88,12 +88,13 @@ def test_nothing_recorded_flushes_none_and_rejections_go_to_the_champion() -> No
     recorder = MetricsRecorder()
     recorder.configure(snapshot(("m", "v1", 90, "champion"), ("m", "v2", 10, "challenger")))
     assert recorder.flush() is None
+    # refused before routing: rejected inputs of the champion, no request of a version
     recorder.record_rejected(DEP, "INVALID_ARGUMENT")
     recorder.record_rejected(DEP, "INVALID_ARGUMENT")
     recorder.record_rejected("not-served", "NOT_FOUND")
     report = recorder.flush()
     assert report is not None
-    assert [(w.version.version, w.rejected_inputs, w.requests) for w in report.windows] == [("v1", 2, 0)]  # refused before routing: no request of a version
+    assert [(w.version.version, w.rejected_inputs, w.requests) for w in report.windows] == [("v1", 2, 0)]
 
 
 def test_feedback_joins_labels_once_and_counts_unknown_ids(models_dir: Path) -> None:
