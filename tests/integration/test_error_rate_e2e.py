@@ -41,6 +41,7 @@ lost_after_missed = 3
 tick_seconds = 0.5
 default_hold_seconds = 2.0
 """
+HOLD = 15
 
 
 def make_failing_challenger(champion: Path, out: Path, threshold: float) -> Path:
@@ -100,7 +101,9 @@ class Traffic:
         while not self.stop_event.is_set():
             i = int(self.rng.integers(self.X.shape[0]))
             try:
-                answer = self.agent.predict(self.deployment, self.X[i : i + 1], key=f"user-{self.rng.integers(1 << 62)}")
+                answer = self.agent.predict(
+                    self.deployment, self.X[i : i + 1], key=f"user-{self.rng.integers(1 << 62)}"
+                )
                 self.answered[answer.served_by.version] += 1
             except grpc.RpcError as exc:
                 self.failed[exc.code().name] += 1
@@ -148,6 +151,7 @@ def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rat
             wait_for_agents(client, deployment, [agent.name])
         name = unique("nan-rollout")
         with Traffic(agent, deployment) as traffic:
+            started = time.monotonic()
             done = run_cli(
                 "experiment",
                 "start",
@@ -159,7 +163,7 @@ def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rat
                 "--plan",
                 "50,100",
                 "--hold",
-                "5",
+                str(HOLD),
                 "--metric",
                 "error_rate",
                 "--min-samples",
@@ -171,12 +175,30 @@ def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rat
             )
             assert done.returncode == 0, done.stderr
 
+            # sluice status during the 50% step: the challenger's error rate per version, the
+            # champion's 0 (the gate is judged when the hold ends)
+            def challenger_errors() -> tuple[str, str, str] | None:
+                status = run_cli("status", deployment, "--window", "600", address=address)
+                assert status.returncode == 0, status.stderr
+                lines = status.stdout.splitlines()
+                header = next(line.split() for line in lines if line.startswith("VERSION"))
+                rows = {line.split()[0]: line.split() for line in lines if line.startswith(model)}
+                at = header.index("ERRORS")
+                if f"{model}:nan" not in rows or rows[f"{model}:nan"][at] in ("-", "0.00%"):
+                    return None
+                return rows[f"{model}:v1"][at], rows[f"{model}:nan"][at], status.stdout
+
+            champion_errors, challenger_errors, shown = wait_until(
+                challenger_errors, timeout=HOLD, what="the challenger's errors in `sluice status`"
+            )
+            assert champion_errors == "0.00%", shown
+            assert 30 < float(challenger_errors.rstrip("%")) < 70, shown
+
             def ended() -> controlplane_pb2.Experiment | None:
                 with SluiceClient(address, token="") as client:
                     e = client.get_experiment(name)
                 return e if e.state != controlplane_pb2.EXPERIMENT_RUNNING else None
 
-            started = time.monotonic()
             experiment = wait_until(ended, timeout=60, what="the rollback")
             took = time.monotonic() - started
         assert experiment.state == controlplane_pb2.EXPERIMENT_ROLLED_BACK, experiment.status_reason
@@ -184,33 +206,16 @@ def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rat
         assert traffic.failed and set(traffic.failed) == {"INTERNAL"}
         assert traffic.answered["v1"] > 0
 
-        # sluice status: the challenger's error rate per version, the champion's 0
-        status = run_cli("status", deployment, "--window", "600", address=address)
-        assert status.returncode == 0, status.stderr
-        rows = {line.split()[0]: line.split() for line in status.stdout.splitlines() if line.startswith(model)}
-        header = next(line.split() for line in status.stdout.splitlines() if line.startswith("version"))
-        errors_at = header.index("errors")
-        champion_errors = rows[f"{model}:v1"][errors_at]
-        challenger_errors = rows[f"{model}:nan"][errors_at]
-        assert champion_errors == "0.00%", status.stdout
-        share = float(challenger_errors.rstrip("%")) / 100
-        assert 0.3 < share < 0.7, status.stdout
-
-        # the control plane's /metrics: failed calls of the challenger by status code, none of the champion
-        def scraped() -> str | None:
+        # the control plane's /metrics: the challenger's failed calls by status code, none of the champion
+        def failures() -> dict[str, float] | None:
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as page:
-                text = str(page.read().decode())
-            return text if re.search(rf'sluice_predictions_total\{{.*version="{model}:nan".*code="INTERNAL"', text) else None
+                text = page.read().decode()
+            series = re.findall(r'^sluice_predictions_total\{code="(\w+)",[^}]*version="([^"]+)"\} (\S+)$', text, re.M)
+            found = {f"{version} {code}": float(value) for code, version, value in series}
+            return found if found.get(f"{model}:nan INTERNAL") == traffic.failed["INTERNAL"] else None
 
-        text = wait_until(scraped, timeout=20, what="the challenger's errors in /metrics")
-        failures = {
-            m.group(1): float(m.group(2))
-            for m in re.finditer(
-                rf'sluice_predictions_total\{{[^}}]*version="({model}:\w+)"[^}}]*code="INTERNAL"[^}}]*\}} (\S+)', text
-            )
-        }
-        assert failures.get(f"{model}:nan", 0) == traffic.failed["INTERNAL"]
-        assert f"{model}:v1" not in failures
+        counted = wait_until(failures, timeout=20, what="each failed call once in /metrics")
+        assert {key for key in counted if not key.endswith(" OK")} == {f"{model}:nan INTERNAL"}
         print(
             f"rolled back in {took:.1f} s; clients: {dict(traffic.answered)} answered, "
             f"{dict(traffic.failed)} failed; status errors: champion {champion_errors}, "
