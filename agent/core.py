@@ -5,6 +5,12 @@ calls are cheaper than a thread hop), builds the answer and records it. Shadow v
 copy on a separate thread after the answer is built. Every refusal is a typed error of
 core.errors with a message naming what was expected; core.grpc_errors answers it with its status,
 the agent counts it, and carries on.
+
+Every outcome of a routed request counts against the version it was routed to: answered (OK), a
+refused input (its status, e.g. INVALID_ARGUMENT, also counted as a rejected input) or a model
+failure (`ModelFailed`, INTERNAL: onnxruntime raised, or NaN/infinity came out). Only what is
+refused before routing (unknown deployment or version, an undecodable tensor, an over-long key
+or id) is a refusal of the deployment, counted on its champion's rejected inputs.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import numpy as np
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
-from core.errors import InvalidInput, NotFound, Unavailable
+from core.errors import InvalidInput, ModelFailed, NotFound, SluiceError, Unavailable
+from core.grpc_errors import status_of
 from core.vocabulary import ServingRole
 from protos import inference_pb2
 from runtime.model import all_finite
@@ -132,8 +139,13 @@ class AgentCore:
 
     # ---- recording ----
 
-    def refused(self, deployment: str, code: str) -> None:
-        """Count a refused request by its status name (e.g. "INVALID_ARGUMENT")."""
+    def refused(self, deployment: str, code: str, error: SluiceError | None = None) -> None:
+        """Count a request refused before it was routed, by its status name (e.g. "NOT_FOUND").
+
+        An error already counted against the version it was routed to (`error.counted`) is skipped.
+        """
+        if error is not None and error.counted:
+            return
         table = self.table
         if table is None or (deployment not in table.deployments and deployment not in table.failed):
             deployment = ""  # a name a caller made up must not become a metric series
@@ -142,6 +154,18 @@ class AgentCore:
         except Exception:
             log.exception("metrics recorder failed")
         self.prometheus.refused(deployment, code)
+
+    def _failed(self, dep: LoadedDeployment, route: LoadedRoute, error: SluiceError, defer: Callable[..., Any]) -> None:
+        """Count a request that `route` did not answer against that version, then mark it counted."""
+        error.counted = True
+        defer(self._count_failure, dep.name, route, status_of(error).name, not isinstance(error, ModelFailed))
+
+    def _count_failure(self, deployment: str, route: LoadedRoute, code: str, refused: bool) -> None:
+        try:
+            self.recorder.record_error(deployment, route.model, route.version, route.role, code, refused)
+        except Exception:
+            log.exception("metrics recorder failed")
+        self.prometheus.refused(deployment, code, route.label)
 
     def _after(self, outcome: Outcome, x: np.ndarray, seconds: float, request_ids: Sequence[str]) -> None:
         """Bookkeeping of one answer: metrics, Prometheus, shadow scoring."""
@@ -176,6 +200,23 @@ class AgentCore:
         validate: bool = True,
         defer: Callable[..., Any] | None = None,
     ) -> Outcome:
+        """Validate (unless done) and run `route` on `x`; a refusal or a failure counts against it."""
+        defer = defer or self.defer
+        try:
+            return self._run(dep, route, x, request_ids, validate, defer)
+        except SluiceError as exc:
+            self._failed(dep, route, exc, defer)
+            raise
+
+    def _run(
+        self,
+        dep: LoadedDeployment,
+        route: LoadedRoute,
+        x: np.ndarray,
+        request_ids: Sequence[str],
+        validate: bool,
+        defer: Callable[..., Any],
+    ) -> Outcome:
         runtime = route.runtime
         if validate:
             try:
@@ -183,19 +224,26 @@ class AgentCore:
             except ValueError as exc:
                 raise InvalidInput(f"deployment {dep.name}: {exc}") from None
         start = time.perf_counter()
-        result = runtime.predict(x)
+        try:
+            result = runtime.predict(x)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors share no useful base
+            log.warning("deployment %s: %s failed on %d rows: %s", dep.name, route.label, x.shape[0], exc)
+            raise ModelFailed(
+                f"deployment {dep.name}: {route.label} failed on this input ({type(exc).__name__}); "
+                "see the agent log"
+            ) from None
         seconds = time.perf_counter() - start
         for output in (result.probabilities, result.values):
             if output is not None and not all_finite(output):
-                # Finite inputs too large for the model's arithmetic (e.g. 3e38) overflow to NaN.
+                # A model fault, or finite inputs too large for its arithmetic (e.g. 3e38).
                 row = int(np.argwhere(~np.isfinite(output))[0][0])
-                raise InvalidInput(
-                    f"deployment {dep.name}: {route.label} computed NaN or infinity for row {row}; its "
-                    "inputs are beyond the range the model can compute with"
+                raise ModelFailed(
+                    f"deployment {dep.name}: {route.label} computed NaN or infinity for row {row}: "
+                    "a fault of the model or inputs beyond the range it can compute with"
                 )
         outcome = Outcome(dep, route, result.labels, result.probabilities, result.values)
         # Off the critical path: the server defers this until the answer is on its way.
-        (defer or self.defer)(self._after, outcome, x, seconds, request_ids)
+        defer(self._after, outcome, x, seconds, request_ids)
         return outcome
 
     def predict(
@@ -207,6 +255,9 @@ class AgentCore:
         request_id: str = "",
         version: str = "",
     ) -> tuple[Outcome, str]:
+        """Route one request and run it; from the route on, every outcome counts against that version."""
+        if len(request_id) > MAX_ID_LENGTH:
+            raise InvalidInput(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
         if version:
             route = next((r for r in dep.routes if r.version == version and r.role != ServingRole.SHADOW), None)
             if route is None:
@@ -216,8 +267,6 @@ class AgentCore:
             if len(key) > MAX_KEY_LENGTH:
                 raise InvalidInput(f"the routing key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
             route = dep.routes[dep.router.route(key, attributes if dep.router.segments else None)]
-        if len(request_id) > MAX_ID_LENGTH:
-            raise InvalidInput(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
         request_id = request_id or self.new_request_id()
         n = x.shape[0]
         ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
@@ -257,13 +306,18 @@ class AgentCore:
         else:
             chosen = dep.router.route_many(keys, n)
             used = np.unique(chosen).tolist()
-        # Validate once for every version first, so a bad batch is refused before anything runs.
+        # Validate once for every version first, so a bad batch is refused before anything runs;
+        # the refusal counts once against each version the batch was routed to, as a call would.
         try:
             x = dep.routes[int(used[0])].runtime.validate_input(x)
         except ValueError as exc:
-            raise InvalidInput(f"deployment {dep.name}: {exc}") from None
+            refusal = InvalidInput(f"deployment {dep.name}: {exc}")
+            for index in used:
+                self._failed(dep, dep.routes[int(index)], refusal, defer or self.defer)
+            raise refusal from None
         outcomes: list[Outcome] = []
         positions: list[np.ndarray] = []
+        failure: SluiceError | None = None
         for index in used:
             route = dep.routes[int(index)]
             if len(used) == 1:
@@ -274,8 +328,16 @@ class AgentCore:
                 rows = np.flatnonzero(chosen == index)
                 part = x[rows]
                 part_ids = [ids[i] for i in rows] if ids else []
-            outcomes.append(self.run(dep, route, part, part_ids, validate=False, defer=defer))
+            try:
+                outcomes.append(self.run(dep, route, part, part_ids, validate=False, defer=defer))
+            except SluiceError as exc:
+                # Counted against this version; the others still run, so each version's count of
+                # calls and failures stays fair, then the call fails with the first failure.
+                failure = failure or exc
+                continue
             positions.append(rows)
+        if failure is not None:
+            raise failure
         return outcomes, positions, ids
 
     def feedback(self, deployment: str, request_id: str, label: int | None, value: float | None) -> bool:
@@ -308,7 +370,15 @@ class AgentCore:
         try:
             for shadow in dep.shadows:
                 start = time.perf_counter()
-                result = shadow.runtime.predict(x)
+                try:
+                    result = shadow.runtime.predict(x)
+                    failed = any(o is not None and not all_finite(o) for o in (result.probabilities, result.values))
+                except Exception as exc:  # noqa: BLE001 - a failing shadow is counted, never answered
+                    log.warning("deployment %s: shadow %s failed: %s", dep.name, shadow.label, exc)
+                    failed = True
+                if failed:
+                    self._count_failure(dep.name, shadow, "INTERNAL", False)
+                    continue
                 seconds = time.perf_counter() - start
                 self.recorder.record_prediction(
                     dep.name,

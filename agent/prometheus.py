@@ -68,8 +68,9 @@ class AgentPrometheus(MetricsEndpoint):
         histogram.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         histogram.total += seconds
 
-    def refused(self, deployment: str, code: str) -> None:
-        key = (deployment, "", code)
+    def refused(self, deployment: str, code: str, version: str = "") -> None:
+        """One request answered with `code`: by the version that handled it, or "" before routing."""
+        key = (deployment, version, code)
         with self._new_series:
             self._predictions[key] = self._predictions.get(key, 0) + 1
 

@@ -134,7 +134,24 @@ class MetricsRecorder:
         """No lock: the heavy numpy part."""
         return count_chunks(self._routes.get(key), chunks, self.reservoir_size, self._rng)
 
+    def record_error(
+        self, deployment: str, model: str, version: str, role: str, code: str, refused: bool = False
+    ) -> None:
+        """One request a routed version did not answer, by its status name (e.g. "INTERNAL").
+
+        It counts as a request and an error of that version (its error rate); `refused` marks a
+        refused input (a typed refusal such as INVALID_ARGUMENT), also counted in rejected_inputs.
+        """
+        with self._lock:
+            window = self._window((deployment, model, version), role)
+            window.requests += 1
+            window.errors[code] += 1
+            if refused:
+                window.rejected += 1
+
     def record_rejected(self, deployment: str, code: str) -> None:
+        """A request refused before it was routed (e.g. a routing key over the limit): no version
+        handled it, so it counts only in the champion's rejected_inputs, outside any error rate."""
         with self._lock:
             key = self._champions.get(deployment)
             if key is None:

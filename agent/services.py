@@ -18,7 +18,7 @@ import numpy as np
 
 from agent.core import AgentCore, Outcome, decode_tensor, float32_array
 from agent.link import SOFTWARE_VERSION
-from core.errors import InvalidInput
+from core.errors import InvalidInput, SluiceError
 from core.grpc_errors import map_errors
 from core.vocabulary import ServingRole
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
@@ -30,8 +30,8 @@ ROUTING_KEY_PARAMETER = "routing_key"
 THREAD_ROWS = 4096
 
 
-def _count_refusal(service: InferenceService, request: Any, status: grpc.StatusCode) -> None:
-    service.core.refused(request.deployment, status.name)
+def _count_refusal(service: InferenceService, request: Any, status: grpc.StatusCode, error: SluiceError) -> None:
+    service.core.refused(request.deployment, status.name, error)
 
 
 def _legacy_rows(
@@ -204,10 +204,10 @@ def output_names(task: str) -> list[tuple[str, str]]:
     return [("label", "INT64"), ("probabilities", "FP32")]
 
 
-def _count_oip_refusal(service: OipService, request: Any, status: grpc.StatusCode) -> None:
+def _count_oip_refusal(service: OipService, request: Any, status: grpc.StatusCode, error: SluiceError) -> None:
     # ModelInferRequest names the deployment `model_name`; the metadata requests name it `name`.
     model = request.model_name if isinstance(request, oip_pb2.ModelInferRequest) else getattr(request, "name", "")
-    service.core.refused(model, status.name)
+    service.core.refused(model, status.name, error)
 
 
 @map_errors(server="agent", on_refusal=_count_oip_refusal, log=log)

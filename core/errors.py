@@ -9,6 +9,10 @@ from __future__ import annotations
 class SluiceError(Exception):
     """Base class of every error a user may see."""
 
+    #: set by the code that already counted this error against a model version, so the refusal
+    #: hook of the agent's servicers does not count it a second time
+    counted: bool = False
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -44,6 +48,10 @@ class PermissionDenied(SluiceError):
 
 class ResourceExhausted(SluiceError):
     """A size or rate limit was exceeded (RESOURCE_EXHAUSTED)."""
+
+
+class ModelFailed(SluiceError):
+    """A model could not compute an answer: a runtime error, NaN or infinity out (INTERNAL)."""
 
 
 class Unavailable(SluiceError):

@@ -35,10 +35,12 @@ STATUS_OF: dict[type[errors.SluiceError], grpc.StatusCode] = {
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ModelFailed: grpc.StatusCode.INTERNAL,
 }
 
-#: on_refusal(servicer, request, status): called before a typed error is answered (e.g. to count it)
-OnRefusal = Callable[[Any, Any, grpc.StatusCode], None]
+#: on_refusal(servicer, request, status, error): called before a typed error is answered (e.g. to
+#: count it)
+OnRefusal = Callable[[Any, Any, grpc.StatusCode, errors.SluiceError], None]
 
 C = TypeVar("C", bound=type)
 
@@ -66,7 +68,7 @@ class _Policy:
             status = status_of(exc)
             if self.on_refusal is not None:
                 try:
-                    self.on_refusal(servicer, request, status)
+                    self.on_refusal(servicer, request, status, exc)
                 except Exception:  # counting must never change the answer
                     self.log.exception("counting a refused %s failed", method)
             await context.abort(status, exc.message)
@@ -140,7 +142,7 @@ def map_errors(
     """Wrap every public async method (the RPCs) defined on the class or its mixins.
 
     `server` names the process in the INTERNAL message ("see the agent log"); `on_refusal` is
-    called with (servicer, request, status) for each typed error before it is answered; `log`
+    called with (servicer, request, status, error) for each typed error before it is answered; `log`
     receives the unexpected errors (default: this module's logger).
     """
     policy = _Policy(server, on_refusal, log or logging.getLogger(__name__))

@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -193,9 +194,7 @@ def test_shadow_scores_a_copy_and_never_answers(tmp_path: Path, artifacts: dict[
     assert not core.feedback("web", "unknown-id", label=1, value=None)
 
 
-def test_request_ids_the_agent_makes_cannot_be_guessed(
-    tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]
-) -> None:
+def test_request_ids_the_agent_makes_cannot_be_guessed(tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]) -> None:
     """Feedback is matched by request id: ids the agent makes are 128 random bits, so a caller who
     saw its own ids cannot name (and mislabel) the next caller's prediction."""
     cache, sha1, _ = filled_cache(tmp_path, artifacts)
@@ -278,3 +277,55 @@ def test_lookups_and_inputs_are_refused_with_the_right_status(
         assert status_of(info.value) == grpc.StatusCode.INVALID_ARGUMENT and text in info.value.message
     raw = np.arange(6, dtype="<f4")
     assert decode_tensor(inference_pb2.Tensor(shape=[2, 3], raw=raw.tobytes())).tolist() == raw.reshape(2, 3).tolist()
+
+
+def test_every_outcome_counts_against_the_version_it_was_routed_to(
+    tmp_path: Path, artifacts: dict[str, tuple[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, sha1, sha2 = filled_cache(tmp_path, artifacts)
+    snap = snapshot(
+        1,
+        agent_pb2.DeploymentSnapshot(
+            name="web",
+            generation=1,
+            salt="pepper",
+            routes=[route("v2", sha2, 50, CHALLENGER), route("v1", sha1, 50, CHAMPION)],
+        ),
+    )
+    table, _ = apply(cache, snap)
+    core, recorder = core_for(table, snap)
+    dep = core.deployment("web")
+    v2 = next(r for r in dep.routes if r.version == "v2")
+    assert v2.sha256 != next(r for r in dep.routes if r.version == "v1").sha256  # sessions not shared
+    keys = [f"key-{i}" for i in range(40)]
+    to_v2 = next(k for k in keys if dep.routes[dep.router.route(k)].version == "v2")
+    rows = breast_cancer_rows(40, seed=2).astype(np.float32)
+
+    def nan_out(x: np.ndarray) -> Any:
+        result = real_predict(x)
+        probabilities = result.probabilities.copy()
+        probabilities[-1, 0] = np.nan
+        return type(result)(result.labels, probabilities, None)
+
+    real_predict = v2.runtime.predict
+    monkeypatch.setattr(v2.runtime, "predict", nan_out)
+    with pytest.raises(SluiceError) as failed:
+        core.predict(dep, rows[:1], key=to_v2)  # a model failure: NaN out
+    assert status_of(failed.value) == grpc.StatusCode.INTERNAL and "v2 computed NaN" in failed.value.message
+    with pytest.raises(SluiceError) as refused:
+        core.predict(dep, rows[:1, :5], key=to_v2)  # a refused input: 5 features for 30
+    assert status_of(refused.value) == grpc.StatusCode.INVALID_ARGUMENT and refused.value.counted
+    core.refused("web", "INVALID_ARGUMENT", refused.value)  # the servicer's hook: already counted
+    with pytest.raises(SluiceError):
+        core.predict_batch(dep, rows, keys, [])  # v1 answers its rows, v2 fails on its own: one call each
+    report = recorder.flush()
+    assert report is not None
+    by_version = {w.version.version: w for w in report.windows}
+    assert {c.code: c.count for c in by_version["v2"].errors} == {"INTERNAL": 2, "INVALID_ARGUMENT": 1}
+    assert (by_version["v2"].requests, by_version["v2"].rows, by_version["v2"].rejected_inputs) == (3, 0, 1)
+    assert (by_version["v1"].requests, list(by_version["v1"].errors), by_version["v1"].rejected_inputs) == (1, [], 0)
+    assert by_version["v1"].rows == int(
+        np.count_nonzero(
+            dep.router.route_many(keys, 40) == dep.routes.index(next(r for r in dep.routes if r.version == "v1"))
+        )
+    )

@@ -50,7 +50,7 @@ def fail(kind: str) -> None:
 refusals: list[tuple[str, grpc.StatusCode]] = []
 
 
-def count(service: Any, request: Any, status: grpc.StatusCode) -> None:
+def count(service: Any, request: Any, status: grpc.StatusCode, error: errors.SluiceError) -> None:
     assert isinstance(service, Inference)
     refusals.append((request.deployment, status))
     if request.deployment == "counter-breaks":

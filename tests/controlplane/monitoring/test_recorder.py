@@ -88,6 +88,7 @@ def test_nothing_recorded_flushes_none_and_rejections_go_to_the_champion() -> No
     recorder = MetricsRecorder()
     recorder.configure(snapshot(("m", "v1", 90, "champion"), ("m", "v2", 10, "challenger")))
     assert recorder.flush() is None
+    # refused before routing: rejected inputs of the champion, no request of a version
     recorder.record_rejected(DEP, "INVALID_ARGUMENT")
     recorder.record_rejected(DEP, "INVALID_ARGUMENT")
     recorder.record_rejected("not-served", "NOT_FOUND")
