@@ -437,6 +437,15 @@ class BatchResults:
         return [names[i] for i in self.served_by.tolist()]
 
 
+def tensor_array(tensor: inference_pb2.Tensor) -> np.ndarray | None:
+    """A float32 Tensor of an answer as an array of its shape (it carries `values` or
+    little-endian `raw`); None when the answer has none."""
+    if not tensor.shape:
+        return None
+    flat = np.frombuffer(tensor.raw, dtype="<f4") if tensor.raw else np.asarray(tensor.values, dtype=np.float32)
+    return flat.reshape(tuple(tensor.shape))
+
+
 def _column(raw: bytes, dtype: str, what: str, rows: int) -> np.ndarray:
     array = np.frombuffer(raw, dtype=dtype)
     if array.shape[0] != rows:
@@ -450,10 +459,7 @@ def batch_results(response: inference_pb2.PredictBatchResponse) -> BatchResults:
     An agent older than release 0.2 answers with `rows` only (one RowResult per row); they are
     read into the same columns, so callers need not care which agent answered.
     """
-    probabilities = None
-    if response.HasField("probabilities"):
-        tensor = response.probabilities
-        probabilities = np.frombuffer(tensor.raw, dtype="<f4").reshape(tuple(tensor.shape))
+    probabilities = tensor_array(response.probabilities) if response.HasField("probabilities") else None
     if response.served_by or not response.rows:
         served = np.frombuffer(response.served_by, dtype="<i4")
         rows = served.shape[0]

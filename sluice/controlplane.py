@@ -10,16 +10,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from core.client import SluiceClient
+from core.names import parse_version_ref
 from protos import common_pb2, controlplane_pb2
 from sluice._calls import translated
-from sluice.errors import InvalidArgument
 from sluice.results import Agent, Alert, Deployment, Experiment, Status, Sync, Version
 
 
 def _version_ref(text: str) -> common_pb2.VersionRef:
-    model, sep, version = text.partition(":")
-    if not sep or not model or not version:
-        raise InvalidArgument("INVALID_ARGUMENT", f"{text!r} is not MODEL:VERSION (e.g. fraud:v3)")
+    model, version = parse_version_ref(text)  # the CLI's rule and message; InvalidInput when wrong
     return common_pb2.VersionRef(model=model, version=version)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import grpc
 import numpy as np
 
-from core.client import batch_request, batch_results, client_error, open_channel, with_default_port
+from core.client import batch_request, batch_results, client_error, open_channel, tensor_array, with_default_port
 from core.names import validate_name
 from core.vocabulary import ServingRole
 from protos import inference_pb2, inference_pb2_grpc
@@ -32,13 +32,6 @@ def _rows(rows: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
 
 def _tensor(array: np.ndarray) -> inference_pb2.Tensor:
     return inference_pb2.Tensor(shape=list(array.shape), raw=array.astype("<f4").tobytes())
-
-
-def _floats(tensor: inference_pb2.Tensor) -> np.ndarray | None:
-    if not tensor.shape:
-        return None
-    flat = np.frombuffer(tensor.raw, dtype="<f4") if tensor.raw else np.asarray(tensor.values, dtype=np.float32)
-    return flat.reshape(list(tensor.shape))
 
 
 class Predictor:
@@ -92,7 +85,7 @@ class Predictor:
             role=ServingRole.from_wire(r.role),
             agent=r.agent,
             labels=np.asarray(r.labels, dtype=np.int64) if r.labels else None,
-            probabilities=_floats(r.probabilities),
+            probabilities=tensor_array(r.probabilities),
             values=np.asarray(r.values, dtype=np.float64) if r.values else None,
         )
 

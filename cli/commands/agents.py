@@ -213,19 +213,10 @@ def parse_rows(text: str) -> list[list[float]]:
     return rows
 
 
-def tensor_values(tensor: Any) -> list[Any]:
-    """A response Tensor as nested lists (it carries `values` or little-endian `raw`)."""
-    import numpy as np
-
-    shape = list(tensor.shape)
-    flat = np.frombuffer(tensor.raw, dtype="<f4") if tensor.raw else np.asarray(tensor.values, dtype=np.float32)
-    return flat.reshape(shape).tolist() if shape else flat.tolist()
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     import grpc
 
-    from core.client import client_error, open_channel, with_default_port
+    from core.client import client_error, open_channel, tensor_array, with_default_port
     from protos import inference_pb2, inference_pb2_grpc
 
     validate_name("deployment", args.deployment)
@@ -250,8 +241,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     }
     if response.labels:
         result["labels"] = list(response.labels)
-    if response.probabilities.shape:
-        result["probabilities"] = tensor_values(response.probabilities)
+    probabilities = tensor_array(response.probabilities)
+    if probabilities is not None:
+        result["probabilities"] = probabilities.tolist()
     if response.values:
         result["values"] = list(response.values)
     if args.json:

@@ -18,6 +18,9 @@ from controlplane import deployments, registry
 from controlplane.agenthub import agents, fleet
 from controlplane.context import Context
 from controlplane.domain import Principal, Role, VersionInfo
+from controlplane.experiments import commands
+from controlplane.experiments.rollout import RolloutEngine, Transition
+from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec
 from controlplane.monitoring.summary import WindowSummary
 from controlplane.store.models import MetricWindowRow
 from controlplane.training import breast_cancer_arrays, export_onnx, train_model
@@ -227,3 +230,26 @@ def simulate_step(
                 n_correct=int(rng.binomial(n, acc)),
                 latencies=rng.lognormal(np.log(median), 0.3, n),
             )
+
+
+#: the hold of every step in the engine tests (the engine's clock is injected: nobody waits)
+HOLD = 60.0
+
+
+def start(ctx: Context, s: Setup, **kw: object) -> ExperimentInfo:
+    """Start a 10 -> 50 -> 100 rollout of the challenger (override with keyword arguments); the
+    fleet serves its first step."""
+    spec = ExperimentSpec(
+        deployment=s.deployment,
+        challenger=(s.model, s.challenger.version),
+        **{"plan": [10, 50, 100], "hold_seconds": HOLD, "min_samples": 50, **kw},  # type: ignore[arg-type]
+    )
+    started = commands.start_experiment(ctx, ALICE, unique("exp"), spec, reason="test")
+    fleet_serves_everything(ctx)
+    return started
+
+
+def tick(ctx: Context, at: datetime) -> list[Transition]:
+    """The fleet applies every change so far (as agents ACK), then the engine ticks at `at`."""
+    fleet_serves_everything(ctx)
+    return RolloutEngine(ctx, clock=lambda: at).tick()

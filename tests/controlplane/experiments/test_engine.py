@@ -7,7 +7,7 @@ Time is the engine's injected clock, so holds are judged without sleeping.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,39 +19,22 @@ from controlplane.config import Config
 from controlplane.context import Context
 from controlplane.events import EventBus
 from controlplane.experiments import commands
-from controlplane.experiments.rollout import RolloutEngine, Transition
-from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec
+from controlplane.experiments.rollout import RolloutEngine
+from controlplane.experiments.spec import ExperimentSpec
 from controlplane.monitoring.alerts import list_alerts
 from controlplane.store.db import Database
 from core.errors import FailedPrecondition
 from tests.controlplane.experiments.support import (
     ALICE,
-    Setup,
+    HOLD,
     add_window,
     deployed_pair,
     fleet_serves_everything,
     simulate_step,
+    start,
+    tick,
 )
 from tests.harness import unique
-
-HOLD = 60.0
-
-
-def start(ctx: Context, s: Setup, **kw: object) -> ExperimentInfo:
-    spec = ExperimentSpec(
-        deployment=s.deployment,
-        challenger=(s.model, s.challenger.version),
-        **{"plan": [10, 50, 100], "hold_seconds": HOLD, "min_samples": 50, **kw},  # type: ignore[arg-type]
-    )
-    started = commands.start_experiment(ctx, ALICE, unique("exp"), spec, reason="test")
-    fleet_serves_everything(ctx)
-    return started
-
-
-def tick(ctx: Context, at: datetime) -> list[Transition]:
-    """The fleet applies every change so far (as agents ACK), then the engine ticks at `at`."""
-    fleet_serves_everything(ctx)
-    return RolloutEngine(ctx, clock=lambda: at).tick()
 
 
 def splits(ctx: Context, deployment: str) -> dict[str, tuple[int, str]]:

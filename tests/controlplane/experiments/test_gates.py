@@ -6,7 +6,7 @@ Over real SQL (SQLite and PostgreSQL) with seeded simulated windows, like test_e
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,12 +15,7 @@ from controlplane import deployments
 from controlplane.context import Context
 from controlplane.events import Event, EventBus
 from controlplane.experiments import commands
-from controlplane.experiments.rollout import RolloutEngine, Transition
-from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec
-from tests.controlplane.experiments.support import ALICE, Setup, deployed_pair, fleet_serves_everything, simulate_step
-from tests.harness import unique
-
-HOLD = 60.0
+from tests.controlplane.experiments.support import ALICE, HOLD, deployed_pair, simulate_step, start, tick
 
 
 class RecordingBus(EventBus):
@@ -40,22 +35,6 @@ class RecordingBus(EventBus):
 def bus(ctx: Context) -> RecordingBus:
     ctx.events = RecordingBus()
     return ctx.events
-
-
-def start(ctx: Context, s: Setup, **kw: object) -> ExperimentInfo:
-    spec = ExperimentSpec(
-        deployment=s.deployment,
-        challenger=(s.model, s.challenger.version),
-        **{"plan": [10, 50, 100], "hold_seconds": HOLD, "min_samples": 50, **kw},  # type: ignore[arg-type]
-    )
-    started = commands.start_experiment(ctx, ALICE, unique("exp"), spec, reason="test")
-    fleet_serves_everything(ctx)
-    return started
-
-
-def tick(ctx: Context, at: datetime) -> list[Transition]:
-    fleet_serves_everything(ctx)
-    return RolloutEngine(ctx, clock=lambda: at).tick()
 
 
 def generation(ctx: Context, deployment: str) -> int:
