@@ -183,8 +183,10 @@ def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rat
                 lines = status.stdout.splitlines()
                 header = next(line.split() for line in lines if line.startswith("VERSION"))
                 rows = {line.split()[0]: line.split() for line in lines if line.startswith(model)}
-                at = header.index("ERRORS")
-                if f"{model}:nan" not in rows or rows[f"{model}:nan"][at] in ("-", "0.00%"):
+                at, requests = header.index("ERRORS"), header.index("REQUESTS")
+                challenger = rows.get(f"{model}:nan")
+                # enough of its requests reported for a rate (the first window may hold just one)
+                if challenger is None or not challenger[requests].isdigit() or int(challenger[requests]) < 40:
                     return None
                 return rows[f"{model}:v1"][at], rows[f"{model}:nan"][at], status.stdout
 
