@@ -297,10 +297,9 @@ class SluiceClient:
         request = controlplane_pb2.ListHistoryRequest(deployment=deployment, limit=limit)
         return list(self._call("ListHistory", request).entries)
 
-    def audit(self, target: str = "", limit: int = 100) -> list[controlplane_pb2.AuditEvent]:
-        return list(
-            self._call("ListAudit", controlplane_pb2.ListAuditRequest(target=target, limit=limit)).events
-        )
+    def audit(self, target: str = "", limit: int = 100, deployment: str = "") -> list[controlplane_pb2.AuditEvent]:
+        request = controlplane_pb2.ListAuditRequest(target=target, limit=limit, deployment=deployment)
+        return list(self._call("ListAudit", request).events)
 
     def whoami(self) -> controlplane_pb2.WhoAmIResponse:
         return self._call("WhoAmI", controlplane_pb2.WhoAmIRequest())

@@ -713,12 +713,14 @@ class AuditEvent(_message.Message):
     def __init__(self, id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
 
 class ListAuditRequest(_message.Message):
-    __slots__ = ("target", "limit")
+    __slots__ = ("target", "limit", "deployment")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     target: str
     limit: int
-    def __init__(self, target: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    deployment: str
+    def __init__(self, target: _Optional[str] = ..., limit: _Optional[int] = ..., deployment: _Optional[str] = ...) -> None: ...
 
 class ListAuditResponse(_message.Message):
     __slots__ = ("events",)

@@ -39,7 +39,11 @@ class TrailApi(ServiceBase):
     async def ListAudit(
         self, request: controlplane_pb2.ListAuditRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.ListAuditResponse:
-        events = await self.run(audit.list_audit, self.ctx.db, request.target, request.limit)
+        if request.deployment:
+            validate_name("deployment", request.deployment)
+        events = await self.run(
+            audit.list_audit, self.ctx.db, request.target, request.limit, request.deployment
+        )
         return controlplane_pb2.ListAuditResponse(events=[convert.audit_event(e) for e in events])
 
     async def WhoAmI(

@@ -58,6 +58,13 @@ def test_register_list_deploy_traffic_history_audit(shared_server: ServerThread,
     assert [h["action"] for h in history] == ["traffic.set", "deploy"]
     audit = json.loads(run_cli("audit", "--target", dep, "--json", address=address).stdout)
     assert {a["action"] for a in audit} == {"deploy", "traffic.set"}
+    about = json.loads(run_cli("audit", "--deployment", dep, "--json", address=address).stdout)
+    assert [a["action"] for a in about] == ["traffic.set", "deploy"]
+    # details are a JSON object, not a string
+    assert {(s["version"], s["weight"]) for s in about[0]["details"]["splits"]} == {
+        (f"{model}:v1", 90),
+        (f"{model}:v2", 10),
+    }
 
     rolled = run_cli("rollback", dep, "--to", f"{model}:v1", address=address)
     assert rolled.returncode == 0 and f"{model}:v1=100%" in rolled.stdout

@@ -32,11 +32,15 @@ class TrailData:
 class TrailScreen(SluiceScreen[TrailData]):
     MODE = "history"
     EVENT_KINDS = frozenset({"deployment", "traffic", "experiment", "alert", "version", "agent"})
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("c", "next_deployment", "Next deployment")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "next_deployment", "Next deployment"),
+        Binding("g", "toggle_global", "All audit"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
         self.deployment = ""
+        self.global_audit = False  # the whole audit trail instead of the deployment's
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="history-title", classes="section")
@@ -44,7 +48,7 @@ class TrailScreen(SluiceScreen[TrailData]):
         for label in ("Gen", "When", "Action", "By", "Traffic", "Reason"):
             history.add_column(label, key=label.lower())
         yield history
-        yield Static("Audit trail", classes="section")
+        yield Static("Audit trail", id="audit-title", classes="section")
         audit: DataTable[Any] = DataTable(id="audit", cursor_type="row", zebra_stripes=True)
         for label in ("When", "Principal", "Action", "Target", "Details"):
             audit.add_column(label, key=label.lower())
@@ -62,7 +66,8 @@ class TrailScreen(SluiceScreen[TrailData]):
         data = TrailData(names, chosen)
         if chosen:
             data.history = optional(data.errors, "history", lambda: client.history(chosen, LIMIT), [])
-        data.audit = optional(data.errors, "audit", lambda: client.audit("", LIMIT), [])
+        about = "" if self.global_audit else chosen
+        data.audit = optional(data.errors, "audit", lambda: client.audit("", LIMIT, about), [])
         return data
 
     def show(self, data: TrailData) -> None:
@@ -74,6 +79,15 @@ class TrailScreen(SluiceScreen[TrailData]):
         if "history" in data.errors:
             title.append(f"  {data.errors['history']}", style="yellow")
         self.query_one("#history-title", Static).update(title)
+        audit_title = Text("Audit trail")
+        if self.global_audit or not data.deployment:
+            audit_title.append(" of every deployment", style="bold")
+            audit_title.append("  [g] this deployment only", style="dim")
+        else:
+            audit_title.append(" of ")
+            audit_title.append(data.deployment, style="bold")
+            audit_title.append(" (its changes, experiments and alerts)  [g] every deployment", style="dim")
+        self.query_one("#audit-title", Static).update(audit_title)
         fill_table(
             self.query_one("#history", DataTable),
             [
@@ -116,6 +130,10 @@ class TrailScreen(SluiceScreen[TrailData]):
             text.append(f"{found.action} {found.target} by {found.principal}: ", style="bold")
             text.append(clip(found.details_json, 200))
         self.query_one("#summary", Static).update(text)
+
+    def action_toggle_global(self) -> None:
+        self.global_audit = not self.global_audit
+        self.reload()
 
     def action_next_deployment(self) -> None:
         if self.data is None or not self.data.deployments:

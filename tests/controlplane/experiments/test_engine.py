@@ -21,12 +21,13 @@ from controlplane.events import EventBus
 from controlplane.experiments import commands
 from controlplane.experiments.rollout import RolloutEngine
 from controlplane.experiments.spec import ExperimentSpec
-from controlplane.monitoring.alerts import list_alerts
+from controlplane.monitoring.alerts import AlertInfo, acknowledge, list_alerts
 from controlplane.store.db import Database
 from core.errors import FailedPrecondition
 from tests.controlplane.experiments.support import (
     ALICE,
     HOLD,
+    Setup,
     add_window,
     deployed_pair,
     fleet_serves_everything,
@@ -40,6 +41,15 @@ from tests.harness import unique
 def splits(ctx: Context, deployment: str) -> dict[str, tuple[int, str]]:
     info = deployments.list_deployments(ctx, deployment)[0]
     return {s.version.version: (s.weight, s.role) for s in info.splits}
+
+
+def start_and_fail(ctx: Context, s: Setup) -> AlertInfo:
+    """An experiment on `s` whose accuracy guardrail fails: its gate alert."""
+    exp = start(ctx, s, guardrails=[("accuracy", 0.05)])
+    simulate_step(ctx, s, exp.name, exp.step_started_at, percent=10, requests=1500, accuracy=(0.97, 0.63), seed=1)
+    tick(ctx, exp.step_started_at + timedelta(seconds=HOLD + 1))
+    (alert,) = [a for a in list_alerts(ctx, deployment=s.deployment) if a.kind == "rollout_gate_failed"]
+    return alert
 
 
 def test_failed_gate_rolls_back_opens_an_alert_and_audits_the_gate(ctx: Context, models_dir: Path) -> None:
@@ -71,6 +81,21 @@ def test_failed_gate_rolls_back_opens_an_alert_and_audits_the_gate(ctx: Context,
     assert gate_events[0].principal == "rollout-engine"
     history = deployments.list_history(ctx, s.deployment)
     assert history[0].action == "experiment.rollback" and "gate failed" in history[0].reason
+
+    # The deployment's audit holds its own changes, its experiment's and its alerts' acks, newest first.
+    acknowledge(ctx, ALICE, alerts[0].id)
+    other = deployed_pair(ctx, models_dir, "logreg", "constant")
+    acknowledge(ctx, ALICE, start_and_fail(ctx, other).id)
+    actions = [(e.action, e.target) for e in audit.list_audit(ctx.db, deployment=s.deployment)]
+    assert actions == [
+        ("alert.ack", f"alert:{alerts[0].id}"),
+        ("experiment.gate_failed", exp.name),
+        ("experiment.rollback", s.deployment),
+        ("experiment.start", s.deployment),
+        ("deploy", s.deployment),
+    ]
+    exact = [e.action for e in audit.list_audit(ctx.db, target=s.deployment)]
+    assert exact == ["experiment.rollback", "experiment.start", "deploy"]
 
     assert tick(ctx, t0 + timedelta(seconds=HOLD + 5)) == []  # an ended experiment stays ended
 
