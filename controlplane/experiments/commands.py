@@ -29,7 +29,7 @@ from controlplane import audit
 from controlplane.context import Context
 from controlplane.deployments import NewSplit, active_experiment, apply_change, deployment_info, find_deployment
 from controlplane.domain import DeploymentInfo, Principal
-from controlplane.experiments.analysis import Analysis, Arm, analyze
+from controlplane.experiments.analysis import CHALLENGER_WINS, NOT_ENOUGH_DATA, Analysis, Arm, analyze
 from controlplane.experiments.spec import (
     ExperimentInfo,
     ExperimentSpec,
@@ -412,7 +412,14 @@ def promote(ctx: Context, principal: Principal, name: str, reason: str = "") -> 
     """Make the challenger the champion at 100% (the previous champion is remembered)."""
     reason = validate_reason(reason)
     before = get_experiment(ctx, name, fresh=True)
-    info, deployment_after = promote_challenger(ctx, principal, name, reason or f"promoted by {principal.name}")
+    decision = str((before.analysis or {}).get("decision", "")) or NOT_ENOUGH_DATA
+    info, deployment_after = promote_challenger(
+        ctx,
+        principal,
+        name,
+        reason or f"promoted by {principal.name}",
+        audit_details={"decision": decision, "against_analysis": decision != CHALLENGER_WINS},
+    )
     if before.active and before.analysis is not None:
         with ctx.db.session() as session:
             session.execute(update(ExperimentRow).where(ExperimentRow.id == info.id).values(analysis=before.analysis))
@@ -420,10 +427,16 @@ def promote(ctx: Context, principal: Principal, name: str, reason: str = "") -> 
 
 
 def promote_challenger(
-    ctx: Context, principal: Principal, name: str, reason: str, check: Callable[[ExperimentRow], None] | None = None
+    ctx: Context,
+    principal: Principal,
+    name: str,
+    reason: str,
+    check: Callable[[ExperimentRow], None] | None = None,
+    audit_details: dict[str, Any] | None = None,
 ) -> tuple[ExperimentInfo, DeploymentInfo]:
     """The challenger to 100% as champion; `check` may refuse the locked row first (the engine's
-    auto-promote checks that the experiment has not moved on)."""
+    auto-promote checks that the experiment has not moved on). `audit_details` join the promote's
+    audit event (the analysis's decision at the time)."""
     with ctx.db.session() as session:
         row, deployment = lock_experiment(session, name)
         if check is not None:
@@ -461,7 +474,7 @@ def promote_challenger(
             reason=reason,
             expected_generation=None,
             end_experiment=False,
-            details={"experiment": name},
+            details={"experiment": name, **(audit_details or {})},
         )
         row.state = ExperimentState.PROMOTED
         row.ended_at = utcnow()

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from protos import common_pb2, controlplane_pb2
 from tui import format as fmt
+from tui.screens.actions import promote_dialog
 from tui.widgets.experiment import render_experiment
 
 
@@ -111,3 +112,47 @@ def test_experiment_panel_flags_a_sample_ratio_mismatch() -> None:
     text = plain(render_experiment(experiment(srm_detected=True, srm_p_value=0.00001, decision="srm_detected")))
     assert "SRM MISMATCH (p <0.001)" in text
     assert "srm detected" in text
+
+
+def test_the_promote_dialog_says_whether_the_analysis_supports_it() -> None:
+    deployment = controlplane_pb2.Deployment(
+        name="web",
+        splits=[
+            common_pb2.TrafficSplit(
+                version=common_pb2.VersionRef(model="m", version="v1"), weight=50, role=common_pb2.ROLE_CHAMPION
+            ),
+            common_pb2.TrafficSplit(
+                version=common_pb2.VersionRef(model="m", version="v2"), weight=50, role=common_pb2.ROLE_CHALLENGER
+            ),
+        ],
+    )
+
+    def experiment(decision: str, *guardrails: tuple[str, bool]) -> controlplane_pb2.Experiment:
+        return controlplane_pb2.Experiment(
+            config=controlplane_pb2.ExperimentConfig(plan=[10, 50, 100]),
+            step_index=1,
+            analysis=controlplane_pb2.ExperimentAnalysis(
+                metric="accuracy",
+                decision=decision,
+                p_value=0.0004,
+                guardrails=[controlplane_pb2.GuardrailResult(metric=m, passed=ok) for m, ok in guardrails],
+            ),
+        )
+
+    supported = experiment("challenger_wins", ("p95_latency", True))
+    title, question, yes, variant = promote_dialog(deployment, "exp", supported)
+    assert (title, yes, variant) == ("Promote?", "Promote", "success")
+    assert "make m:v2 the champion of web at 100%" in question
+    assert "supports it at step 2/3: accuracy: challenger wins (p <0.001)" in question
+
+    guarded = experiment("challenger_wins", ("error_rate", False))
+    title, question, yes, variant = promote_dialog(deployment, "exp", guarded)
+    assert (title, yes, variant) == ("Promote against the analysis?", "Promote anyway", "error")
+    assert "guardrails failing: error_rate" in question
+
+    title, question, _, _ = promote_dialog(deployment, "exp", experiment("no_significant_difference"))
+    assert title == "Promote against the analysis?"
+    assert "does NOT support promoting at step 2/3: accuracy: no significant difference" in question
+
+    title, question, _, variant = promote_dialog(deployment, "exp", None)
+    assert (title, variant) == ("Promote?", "warning") and "could not be read" in question

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pytest_textual_snapshot import SVGImageExtension
@@ -31,9 +31,11 @@ from tests.harness import ServerThread, start_server
 from tests.models import fixture_classifier, make_baseline
 from tests.tui.helpers import cursor_to, loaded, make_app, settled, until
 from tui.app import SluiceApp
+from tui.screens.actions import experiment_dialog
 from tui.screens.agents import AgentsScreen
 from tui.screens.alerts import AlertsScreen
 from tui.screens.base import SluiceScreen
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.deployments import DeploymentsScreen
 from tui.screens.detail import DeploymentDetailScreen
 from tui.screens.experiment_form import ExperimentForm
@@ -184,10 +186,11 @@ def snapshot_app(server: ServerThread) -> SluiceApp:
     return make_app(server.address, clock=lambda: MOMENT + timedelta(seconds=90), label="controlplane")
 
 
+S = TypeVar("S", bound=SluiceScreen[Any])
 RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
 
 
-def compare(snap_compare: Any, server: ServerThread, run_before: RunBefore) -> None:
+def compare(snap_compare: Any, server: ServerThread, run_before: RunBefore, size: tuple[int, int] = SIZE) -> None:
     """Take the snapshot; a failure while preparing it ends the app instead of hanging it."""
     errors: list[BaseException] = []
 
@@ -198,23 +201,25 @@ def compare(snap_compare: Any, server: ServerThread, run_before: RunBefore) -> N
             errors.append(exc)
             pilot.app.exit()
 
-    matched = snap_compare(snapshot_app(server), terminal_size=SIZE, run_before=guarded)
+    matched = snap_compare(snapshot_app(server), terminal_size=size, run_before=guarded)
     if errors:
         raise errors[0]
     assert matched
 
 
-async def settle(pilot: Pilot[Any], screen_type: type[SluiceScreen[Any]]) -> None:
+async def settle(pilot: Pilot[Any], screen_type: type[S]) -> S:
     """Connected, loaded, no toasts, no blinking cursor: the same picture every run."""
     app = pilot.app
     assert isinstance(app, SluiceApp)
     await until(pilot, lambda: app.connection == "connected" and app.identity, "the connection")
     screen = await loaded(pilot, screen_type)
+    assert isinstance(screen, screen_type)
     await until(pilot, lambda: screen.data is not None and not screen.fetching, "a successful load")
     app.clear_notifications()
     for widget in app.screen.query(Input):
         widget.cursor_blink = False
     await settled(pilot)
+    return screen
 
 
 def on_screen(screen_type: type[SluiceScreen[Any]], *keys: str) -> RunBefore:
@@ -279,3 +284,18 @@ def test_experiment_form(snap_compare: Any, snapshot_server: ServerThread) -> No
         await pilot.pause()
 
     compare(snap_compare, snapshot_server, run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 35)], ids=["80x24", "120x35"])
+def test_confirmation_dialog(snap_compare: Any, snapshot_server: ServerThread, size: tuple[int, int]) -> None:
+    """The buttons are drawn and name their keys; the footer lists the dialog's keys, not the screen's."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await settle(pilot, DeploymentsScreen)
+        deployment = next(d for d in screen.data.deployments if d.name == "cancer-web")  # type: ignore[union-attr]
+        title, question, yes, variant = experiment_dialog("stop", deployment, "cancer-web-v2-canary")
+        await pilot.app.push_screen(ConfirmScreen(title, question, yes=yes, variant=variant))
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the dialog")
+        await settled(pilot)
+
+    compare(snap_compare, snapshot_server, run_before, size)

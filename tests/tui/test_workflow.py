@@ -230,8 +230,11 @@ async def test_experiment_promote_stop_and_roll_back_by_keys(
             "the experiment panel",
         )
 
-        # p (asks first): v2 becomes champion at 100%.
-        await confirm(pilot, "p")
+        # p asks first and warns: nothing has been measured yet, so the analysis does not support it.
+        question = await ask(pilot, "p")
+        assert question.startswith("Promote against the analysis?"), question
+        assert "does NOT support promoting at step 1/3: accuracy: not enough data" in question
+        await pilot.press("y")
         promoted = await eventually(
             pilot,
             lambda: client.get_experiment(experiment).state == controlplane_pb2.EXPERIMENT_PROMOTED,
@@ -272,6 +275,8 @@ async def test_experiment_promote_stop_and_roll_back_by_keys(
         actions = [e.action for e in client.audit(name)]
         for action in ("deploy", "experiment.start", "promote", "rollback", "experiment.stop"):
             assert action in actions, actions
+        (promote,) = [e for e in client.audit(name) if e.action == "promote"]
+        assert '"against_analysis": true' in promote.details_json
 
 
 async def ask(pilot: Pilot[Any], key: str) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import ClassVar, TypeVar
 
+from textual import work
 from textual.binding import Binding, BindingType
 
 from core.client import SluiceClient
 from protos import controlplane_pb2
-from tui.format import champion_first, split_roles, vref
+from tui.format import champion_first, p_value, split_roles, vref
 from tui.screens.base import SluiceScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy_form import DeployForm, DeployRequest
@@ -68,6 +70,38 @@ def experiment_dialog(verb: str, deployment: controlplane_pb2.Deployment, name: 
         "Abort",
         "error",
     )
+
+
+def promote_dialog(
+    deployment: controlplane_pb2.Deployment, name: str, experiment: controlplane_pb2.Experiment | None
+) -> tuple[str, str, str, str]:
+    """(title, question, yes label, button variant) of the promote dialog: the analysis's current
+    decision, and a warning when it does not support promoting (the promotion is then on you)."""
+    _, others = split_roles(deployment)
+    challenger = vref(others[0].version) if others else "the challenger"
+    question = f"Promote experiment {name}: make {challenger} the champion of {deployment.name} at 100%."
+    if experiment is None:
+        return (
+            "Promote?",
+            question + " The analysis could not be read just now: check the experiment panel first.",
+            "Promote",
+            "warning",
+        )
+    analysis = experiment.analysis
+    said = analysis.decision.replace("_", " ") or "nothing yet"
+    steps = len(experiment.config.plan)
+    where = f"at step {experiment.step_index + 1}/{steps}" if steps else ""
+    failed = [g.metric for g in analysis.guardrails if not g.passed]
+    evidence = f"{analysis.metric or 'the metric'}: {said}"
+    if analysis.decision and analysis.decision != "not_enough_data":
+        evidence += f" (p {p_value(analysis.p_value)})"
+    if analysis.decision == "challenger_wins" and not failed:
+        return ("Promote?", f"{question}\nThe analysis supports it {where}: {evidence}.", "Promote", "success")
+    warning = f"{question}\n⚠ The analysis does NOT support promoting {where}: {evidence}"
+    if failed:
+        warning += f"; guardrails failing: {', '.join(failed)}"
+    warning += ". Promoting now overrides the experiment, and the audit records that it went against the analysis."
+    return ("Promote against the analysis?", warning, "Promote anyway", "error")
 
 
 class DeploymentActionsScreen(SluiceScreen[T]):
@@ -169,13 +203,22 @@ class DeploymentActionsScreen(SluiceScreen[T]):
         if found is None:
             return
         deployment, name = found
-        _, others = split_roles(deployment)
-        challenger = vref(others[0].version) if others else "the challenger"
-        question = f"Promote experiment {name}: make {challenger} the champion of {deployment.name} at 100%?"
-        self.app.push_screen(
-            ConfirmScreen("Promote?", question, yes="Promote"),
-            lambda yes: self._experiment_call(yes, "Promote", name, "promote"),
-        )
+        self._ask_promote(deployment, name)
+
+    @work(thread=True, group="promote-dialog", exclusive=True, exit_on_error=False)
+    def _ask_promote(self, deployment: controlplane_pb2.Deployment, name: str) -> None:
+        """Read the experiment's current analysis (I/O, so in a worker), then ask."""
+        try:
+            experiment: controlplane_pb2.Experiment | None = self.sluice.client.get_experiment(name)
+        except Exception:  # noqa: BLE001 - the dialog says the analysis could not be read
+            experiment = None
+        title, question, yes, variant = promote_dialog(deployment, name, experiment)
+        with contextlib.suppress(RuntimeError):  # the app may be closing meanwhile
+            self.app.call_from_thread(
+                self.app.push_screen,
+                ConfirmScreen(title, question, yes=yes, variant=variant),
+                lambda confirmed: self._experiment_call(confirmed, "Promote", name, "promote"),
+            )
 
     def action_stop_experiment(self) -> None:
         self._ask_experiment("stop")

@@ -123,6 +123,12 @@ def test_better_challenger_walks_the_plan_and_is_promoted(ctx: Context, models_d
     assert dep.previous_champion is not None and dep.previous_champion.version == "v1"
     actions = [h.action for h in reversed(deployments.list_history(ctx, s.deployment))]
     assert actions == ["deploy", "experiment.start", "experiment.step", "experiment.step", "promote"]
+    (event,) = [e for e in audit.list_audit(ctx.db, target=s.deployment) if e.action == "promote"]
+    assert (event.principal, event.details["decision"], event.details["gate"]) == (
+        "rollout-engine",
+        "challenger_wins",
+        "passed",
+    )
     with pytest.raises(FailedPrecondition, match="already promoted"):
         commands.promote(ctx, ALICE, exp.name)
 
@@ -371,6 +377,13 @@ def test_completed_without_auto_promote_then_promoted_by_hand(ctx: Context, mode
     assert commands.get_experiment(ctx, exp.name).state == "promoted"
     (event,) = [e for e in audit.list_audit(ctx.db, target=s.deployment) if e.action == "promote"]
     assert event.principal == "alice" and event.details["reason"] == "looks good"
+    assert (event.details["decision"], event.details["against_analysis"]) == ("challenger_wins", False)
+
+    # Promoting before the analysis supports it is allowed, and the audit says so.
+    early = deployed_pair(ctx, models_dir, "weak", "gbm")
+    commands.promote(ctx, ALICE, start(ctx, early).name, reason="on my call")
+    (event,) = [e for e in audit.list_audit(ctx.db, target=early.deployment) if e.action == "promote"]
+    assert (event.details["decision"], event.details["against_analysis"]) == ("not_enough_data", True)
 
 
 def test_a_completed_experiment_is_not_promoted_over_a_newer_running_one(ctx: Context, models_dir: Path) -> None:
