@@ -308,14 +308,18 @@ class ArmSummary(_message.Message):
     def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., requests: _Optional[int] = ..., n: _Optional[int] = ..., metric: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., rows: _Optional[int] = ...) -> None: ...
 
 class GuardrailResult(_message.Message):
-    __slots__ = ("metric", "passed", "detail")
+    __slots__ = ("metric", "passed", "detail", "ready", "max_degradation")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     PASSED_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEGRADATION_FIELD_NUMBER: _ClassVar[int]
     metric: str
     passed: bool
     detail: str
-    def __init__(self, metric: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+    ready: bool
+    max_degradation: float
+    def __init__(self, metric: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ..., ready: _Optional[bool] = ..., max_degradation: _Optional[float] = ...) -> None: ...
 
 class ExperimentAnalysis(_message.Message):
     __slots__ = ("metric", "arms", "difference", "difference_ci_low", "difference_ci_high", "relative_lift", "relative_lift_ci_low", "relative_lift_ci_high", "p_value", "decision", "srm_detected", "srm_p_value", "sequential", "guardrails", "shadow_agreement", "shadow_mcnemar_p", "shadow_pairs")

@@ -314,7 +314,8 @@ def print_experiment(e: controlplane_pb2.Experiment) -> None:
     srm = "DETECTED" if a.srm_detected else "ok"
     print(f"  decision: {a.decision or '-'}   SRM: {srm} (p={fmt(a.srm_p_value, 4)})")
     for g in a.guardrails:
-        print(f"  guardrail {g.metric}: {'pass' if g.passed else 'FAIL'} - {g.detail}")
+        verdict = "FAIL" if not g.passed else ("pass" if g.ready else "waiting")
+        print(f"  guardrail {g.metric} (at most {g.max_degradation:.1%} worse): {verdict} - {g.detail}")
     if a.shadow_pairs:
         print(
             f"  shadow: {a.shadow_pairs} pairs, agreement {fmt(a.shadow_agreement * 100, 1)}%, "

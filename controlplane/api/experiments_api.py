@@ -133,7 +133,13 @@ def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.Experiment
         srm_p_value=_num(data.get("srm_p_value")),
         sequential=bool(data.get("sequential", False)),
         guardrails=[
-            controlplane_pb2.GuardrailResult(metric=g["metric"], passed=bool(g["passed"]), detail=g.get("detail", ""))
+            controlplane_pb2.GuardrailResult(
+                metric=g["metric"],
+                passed=bool(g["passed"]),
+                detail=g.get("detail", ""),
+                ready=bool(g.get("ready", True)),
+                max_degradation=float(g.get("max_degradation", 0.0)),
+            )
             for g in data.get("guardrails", [])
         ],
         shadow_agreement=_num(data.get("shadow_agreement")),

@@ -34,7 +34,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -153,8 +153,10 @@ class RolloutEngine:
             return None
         newly_live = live_at if info.step_live_at is None else None
         if not held:
-            remaining = info.hold_seconds - (now - live_at).total_seconds()
-            self._store(info, analysis, f"{step}: holding, {remaining:.0f} s left", newly_live)
+            # An end time, not a countdown: the reason is read long after this tick wrote it, next
+            # to the live `hold_remaining_seconds` it would otherwise contradict.
+            until = live_at + timedelta(seconds=info.hold_seconds)
+            self._store(info, analysis, f"{step}: holding until {until:%H:%M:%S} UTC", newly_live)
             return None
         if not analysis.ready:
             waiting = "; ".join(analysis.waiting_for)

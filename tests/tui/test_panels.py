@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.widgets import Label, Sparkline
 
 from protos import common_pb2, controlplane_pb2
 from tui import format as fmt
 from tui.screens.actions import promote_dialog
+from tui.screens.detail import drift_lines, health_reasons
 from tui.widgets.experiment import render_experiment
+from tui.widgets.metrics import MetricsPanel
 
 
 def plain(renderable: object, width: int = 78) -> str:
@@ -85,7 +91,10 @@ def experiment(**analysis: object) -> controlplane_pb2.Experiment:
             relative_lift_ci_low=-0.004,
             relative_lift_ci_high=0.040,
             p_value=0.21,
-            guardrails=[controlplane_pb2.GuardrailResult(metric="p95_latency", passed=True)],
+            guardrails=[
+                controlplane_pb2.GuardrailResult(metric="p95_latency", passed=True, ready=True, max_degradation=0.25),
+                controlplane_pb2.GuardrailResult(metric="error_rate", passed=True, ready=False, max_degradation=0.01),
+            ],
             **analysis,  # type: ignore[arg-type]
         ),
     )
@@ -105,7 +114,9 @@ def test_experiment_panel_shows_arms_interval_lift_decision_and_step() -> None:
     assert "lift +1.8% [-0.4%, +4.0%]" in text
     assert "p 0.210" in text and "no significant difference" in text
     assert "SRM ok" in text
-    assert "p95_latency ✓" in text
+    # A guardrail shows its allowance; one that cannot be judged yet is not drawn as passed.
+    assert "p95_latency ≤25% worse ✓" in text
+    assert "error_rate ≤1% worse … waiting for data" in text
 
 
 def test_experiment_panel_flags_a_sample_ratio_mismatch() -> None:
@@ -156,3 +167,64 @@ def test_the_promote_dialog_says_whether_the_analysis_supports_it() -> None:
 
     title, question, _, variant = promote_dialog(deployment, "exp", None)
     assert (title, variant) == ("Promote?", "warning") and "could not be read" in question
+
+
+def test_the_detail_screen_says_why_a_deployment_is_not_healthy_and_what_drifted() -> None:
+    v1 = common_pb2.VersionRef(model="m", version="v1")
+    v2 = common_pb2.VersionRef(model="m", version="v2")
+    status = controlplane_pb2.DeploymentStatus(
+        deployment=controlplane_pb2.Deployment(name="web"),
+        health=common_pb2.HEALTH_CRITICAL,
+        versions=[
+            controlplane_pb2.VersionStatus(
+                version=v1,
+                role=common_pb2.ROLE_CHAMPION,
+                health=common_pb2.HEALTH_WARNING,
+                reasons=["feature mean_texture drifted: PSI 0.140 >= 0.1"],
+                drift=[
+                    controlplane_pb2.FeatureDrift(feature="mean_texture", psi=0.14, ks_p_value=0.0002, drifted=True),
+                    controlplane_pb2.FeatureDrift(feature="mean_radius", psi=0.01, ks_p_value=0.6, drifted=False),
+                ],
+            ),
+            controlplane_pb2.VersionStatus(
+                version=v2,
+                role=common_pb2.ROLE_CHALLENGER,
+                health=common_pb2.HEALTH_CRITICAL,
+                reasons=["p95 latency 312.0 ms > 200 ms", "error rate 6.0% > 5.0%"],
+            ),
+        ],
+    )
+    assert health_reasons(status).plain == (
+        "✖ m:v2 (challenger): p95 latency 312.0 ms > 200 ms; error rate 6.0% > 5.0%\n"
+        "▲ m:v1 (champion): feature mean_texture drifted: PSI 0.140 >= 0.1"
+    )
+    healthy = controlplane_pb2.DeploymentStatus(health=common_pb2.HEALTH_HEALTHY, versions=status.versions)
+    assert health_reasons(healthy).plain == "" and health_reasons(None).plain == ""
+
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    opened = Timestamp()
+    opened.FromDatetime(now - timedelta(minutes=14))
+    drift_alert = controlplane_pb2.Alert(kind="drift", subject="mean_texture", opened_at=opened)
+    assert drift_lines(status, [drift_alert], now).plain == (
+        f"{'mean_texture':<24} m:v1 (champion)  PSI 0.140  KS p <0.001  since {fmt.ago(opened, now)}"
+    )
+    assert drift_lines(healthy, [], now).plain.startswith("mean_texture")
+    calm = controlplane_pb2.DeploymentStatus(versions=[status.versions[0]])
+    del calm.versions[0].drift[0]
+    assert drift_lines(calm, [], now).plain == "no feature drifted (1 checked)"
+
+
+async def test_the_sparklines_leave_out_the_bucket_still_filling() -> None:
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MetricsPanel()
+
+    points = [controlplane_pb2.MetricPoint(requests_per_second=r, accuracy=math.nan) for r in (10.0, 12.0, 11.0, 1.5)]
+    app = One()
+    async with app.run_test() as pilot:
+        panel = app.query_one(MetricsPanel)
+        panel.show(points)
+        await pilot.pause()
+        assert list(app.query_one("#spark-rps", Sparkline).data or []) == [10.0, 12.0, 11.0]
+        assert str(app.query_one("#last-rps", Label).render()) == fmt.rate(11.0)
+        assert str(app.query_one("#last-accuracy", Label).render()) == "-"

@@ -6,14 +6,17 @@ Each step is checked in the control plane's own state: deployments, history and 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from controlplane.registry import find_version
 from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
+from tests.controlplane.experiments.support import add_window
 from tests.harness import ServerThread, unique
 from tests.tui.conftest import Registered
 from tests.tui.helpers import (
@@ -350,3 +353,29 @@ async def test_pause_resume_stop_and_abort_say_what_they_do(
         actions = [e.action for e in client.audit(first)]  # pause and resume are the experiment's own
         assert "experiment.pause" in actions and "experiment.resume" in actions, actions
         assert "experiment.abort" in [e.action for e in client.audit(name)]  # the abort changed the deployment
+
+
+async def test_the_detail_screen_says_why_a_deployment_is_critical(
+    shared_server: ServerThread, client: SluiceClient, registered: Registered
+) -> None:
+    """Reported windows with 40% failures make the champion critical; the reason is at the top."""
+    name = unique("tui-why")
+    client.deploy(name, registered.v1, reason="launch")
+    model, version = registered.v1.split(":")
+    with shared_server.ctx.db.session() as session:
+        version_id = find_version(session, model, version).id
+    now = datetime.now(UTC)
+    for second in range(5):
+        at = now - timedelta(seconds=5 - second)
+        add_window(shared_server.ctx, name, version_id, "", at, requests=100, errors=40)
+    (status,) = client.status(name)
+    assert status.health == common_pb2.HEALTH_CRITICAL, status
+    said = "; ".join(status.versions[0].reasons)
+    app = make_app(shared_server.address)
+    async with app.run_test(size=(80, 24)) as pilot:
+        detail = await open_detail(pilot, name)
+        reasons = detail.query_one("#health-reasons", Static)
+        await until(pilot, lambda: said in str(reasons.render()), f"the reason for critical health: {said}")
+        assert str(reasons.render()).startswith(f"✖ {registered.v1} (champion): {said}")
+        assert "error" in said
+        assert detail.query_one("#detail-title", Static).render().plain.count("critical") == 1  # type: ignore[attr-defined]

@@ -1,9 +1,11 @@
-"""One deployment: traffic bars, the experiment panel, sparklines of recent metrics, open alerts."""
+"""One deployment: why it is not healthy, traffic bars, the experiment panel, drifted features,
+sparklines of recent metrics, open alerts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -13,8 +15,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from core.client import SluiceClient
-from protos import controlplane_pb2
-from tui.format import health_badge, rate
+from protos import common_pb2, controlplane_pb2
+from tui.format import ago, clip, health_badge, p_value, rate, role_name, vref
 from tui.screens.actions import DeploymentActionsScreen
 from tui.screens.base import optional
 from tui.widgets.experiment import ExperimentPanel
@@ -24,6 +26,7 @@ from tui.widgets.traffic import TrafficBars
 SERIES_WINDOW = 300.0  # seconds of history in the sparklines
 SERIES_STEP = 10.0
 MAX_ALERTS = 8
+MAX_DRIFT_ROWS = 6
 
 
 @dataclass
@@ -34,6 +37,53 @@ class DetailData:
     series: list[controlplane_pb2.MetricPoint] = field(default_factory=list)
     alerts: list[controlplane_pb2.Alert] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def health_reasons(status: controlplane_pb2.DeploymentStatus | None) -> Text:
+    """Why the deployment is not healthy, one line per version, worst first (what `sluice status`
+    says); empty when it is healthy or the health could not be read."""
+    if status is None or status.health in (common_pb2.HEALTH_HEALTHY, common_pb2.HEALTH_UNKNOWN):
+        return Text()
+    text = Text()
+    worst_first = sorted(status.versions, key=lambda v: -v.health)
+    for v in worst_first:
+        if v.health in (common_pb2.HEALTH_HEALTHY, common_pb2.HEALTH_UNKNOWN) or not v.reasons:
+            continue
+        if text:
+            text.append("\n")
+        text.append_text(health_badge(v.health, size="glyph"))
+        text.append(f" {vref(v.version)} ({role_name(v.role)}): ", style="bold")
+        text.append(clip("; ".join(v.reasons), 400))
+    if not text and status.open_alerts:
+        text.append_text(health_badge(status.health, size="glyph"))
+        text.append(f" {status.open_alerts} open alert(s): see below")
+    return text
+
+
+def drift_lines(
+    status: controlplane_pb2.DeploymentStatus | None, alerts: list[controlplane_pb2.Alert], now: datetime
+) -> Text:
+    """Drifted features: version, PSI, KS p-value and since when (the open drift alert that
+    follows the feature keeps its start across champion changes)."""
+    if status is None:
+        return Text("drift n/a", style="dim")
+    since = {a.subject: a.opened_at for a in alerts if a.kind == "drift" and a.subject}
+    rows = [(v, f) for v in status.versions for f in v.drift if f.drifted]
+    if not rows:
+        checked = sum(len(v.drift) for v in status.versions)
+        return Text(f"no feature drifted ({checked} checked)" if checked else "no drift figures yet", style="dim")
+    rows.sort(key=lambda row: -row[1].psi)
+    text = Text()
+    for i, (v, f) in enumerate(rows[:MAX_DRIFT_ROWS]):
+        if i:
+            text.append("\n")
+        text.append(f"{clip(f.feature, 24):<24} ", style="bold")
+        text.append(f"{vref(v.version)} ({role_name(v.role)})  PSI {f.psi:.3f}  KS p {p_value(f.ks_p_value)}")
+        if f.feature in since:
+            text.append(f"  since {ago(since[f.feature], now)}", style="yellow")
+    if len(rows) > MAX_DRIFT_ROWS:
+        text.append(f"\n… {len(rows) - MAX_DRIFT_ROWS} more: `sluice status {status.deployment.name}`", style="dim")
+    return text
 
 
 def alert_lines(alerts: list[controlplane_pb2.Alert], note: str) -> Text:
@@ -51,9 +101,7 @@ def alert_lines(alerts: list[controlplane_pb2.Alert], note: str) -> Text:
             text.append(f" ×{alert.occurrences}", style="dim")
     if len(alerts) > MAX_ALERTS:
         text.append(f"\n… {len(alerts) - MAX_ALERTS} more on the Alerts screen (4)", style="dim")
-    text.no_wrap = True  # one line per alert; the Alerts screen shows the whole message
-    text.overflow = "ellipsis"
-    return text
+    return text  # whole messages, wrapped: what an alert says is the point of reading it
 
 
 class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
@@ -67,12 +115,15 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
     def compose_body(self) -> Iterable[Widget]:
         with VerticalScroll(id="detail"):
             yield Static(Text(self.deployment_name, style="bold"), id="detail-title")
+            yield Static("", id="health-reasons")
             yield Static("Traffic", classes="section")
             yield TrafficBars(id="traffic")
             yield Static("Experiment", classes="section")
             yield ExperimentPanel(id="experiment")
             yield Static(f"Last {SERIES_WINDOW / 60:.0f} minutes", classes="section", id="metrics-title")
             yield MetricsPanel(id="metrics")
+            yield Static("Drift", classes="section")
+            yield Static("", id="drift")
             yield Static("Open alerts", classes="section")
             yield Static("", id="alerts-list")
 
@@ -92,7 +143,8 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
         elif data.status is not None and data.status.HasField("experiment"):
             data.experiment = data.status.experiment
         data.series = optional(
-            data.errors, "metrics", lambda: client.metric_series(name, SERIES_WINDOW, SERIES_STEP), []
+            # One step more than shown: the panel leaves out the newest bucket, still filling.
+            data.errors, "metrics", lambda: client.metric_series(name, SERIES_WINDOW + SERIES_STEP, SERIES_STEP), []
         )
         data.alerts = optional(data.errors, "alerts", lambda: client.alerts(deployment=name), [])
         return data
@@ -122,6 +174,11 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
             heading += f" ({data.errors['metrics']})"
         self.query_one("#metrics-title", Static).update(Text(heading))
         self.query_one("#alerts-list", Static).update(alert_lines(data.alerts, data.errors.get("alerts", "")))
+        reasons = self.query_one("#health-reasons", Static)
+        why = health_reasons(status)
+        reasons.update(why)
+        reasons.display = bool(why)
+        self.query_one("#drift", Static).update(drift_lines(status, data.alerts, self.sluice.clock()))
 
     def target(self) -> controlplane_pb2.Deployment | None:
         return self.data.deployment if self.data is not None else None

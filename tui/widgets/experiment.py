@@ -96,8 +96,13 @@ def render_experiment(exp: controlplane_pb2.Experiment) -> RenderableType:
     if analysis.guardrails:
         guards = Text("guardrails ")
         for g in analysis.guardrails:
-            guards.append(f"{g.metric} ")
-            guards.append("✓  " if g.passed else "✗  ", style="green" if g.passed else "bold red")
+            guards.append(f"{g.metric} ≤{g.max_degradation:.0%} worse ")
+            if not g.passed:
+                guards.append("✗  ", style="bold red")
+            elif g.ready:
+                guards.append("✓  ", style="green")
+            else:
+                guards.append("… waiting for data  ", style="dim")
         parts.append(guards)
     if analysis.shadow_pairs:
         parts.append(

@@ -52,8 +52,11 @@ class MetricsPanel(Vertical):
                 yield Label("-", id=f"last-{key}", classes="metric-last")
 
     def show(self, points: Sequence[controlplane_pb2.MetricPoint]) -> None:
+        """The newest point is left out: its bucket is still filling (agents report a window after
+        it closes), so it would be drawn low, like a traffic drop that is not happening."""
+        complete = points[:-1]
         for key, _, get, fmt in SERIES:
-            values = [get(p) for p in points]
+            values = [get(p) for p in complete]
             self.query_one(f"#spark-{key}", Sparkline).data = _finite(values)
             last = next((v for v in reversed(values) if math.isfinite(v)), math.nan)
             self.query_one(f"#last-{key}", Label).update(fmt(last) if values else "-")

@@ -182,7 +182,8 @@ def test_the_hold_counts_from_when_the_agents_applied_the_step(ctx: Context, mod
     # A restarted engine keeps that clock: half a hold after the ACK, half a hold is left.
     half = RolloutEngine(ctx, clock=lambda: live.step_live_at + timedelta(seconds=HOLD / 2))
     assert half.tick() == []
-    assert "holding, 30 s left" in commands.get_experiment(ctx, exp.name).status_reason
+    until = live.step_live_at + timedelta(seconds=HOLD)
+    assert f"holding until {until:%H:%M:%S} UTC" in commands.get_experiment(ctx, exp.name).status_reason
 
 
 def test_inconclusive_last_gate_pauses_for_a_person(ctx: Context, models_dir: Path) -> None:
