@@ -97,6 +97,8 @@ class SluiceApp(App[None]):
     connection_detail: reactive[str] = reactive("")
     identity: reactive[str] = reactive("")
     last_event: reactive[str] = reactive("")
+    # Active alerts in the whole control plane (-1: not known yet): on the nav bar and the status line.
+    open_alerts: reactive[int] = reactive(-1)
 
     def __init__(
         self,
@@ -265,7 +267,22 @@ class SluiceApp(App[None]):
         if event.kind not in ("heartbeat", "metrics"):
             target = f" {event.deployment}" if event.deployment else ""
             self.last_event = f"{event.kind}{target}: {event.summary}" if event.summary else event.kind
+        if event.kind == "alert":
+            self._count_alerts()
+            if " opened: " in event.summary or " escalated: " in event.summary:
+                # A toast that stays a while: the status line's note is replaced by the next event.
+                where = f"{event.deployment}: " if event.deployment else ""
+                self.notify(f"{where}{event.summary}", title="new alert (4: Alerts)", severity="error", timeout=30)
         self._schedule_refresh(event)
+
+    @work(thread=True, exclusive=True, group="alert-count", exit_on_error=False)
+    def _count_alerts(self) -> None:
+        try:
+            count = len(self.client.alerts())
+        except ClientError:
+            return
+        with contextlib.suppress(RuntimeError):  # the app may be closing meanwhile
+            self.call_from_thread(setattr, self, "open_alerts", count)
 
     def _connected(self) -> None:
         was = self.connection
@@ -279,6 +296,7 @@ class SluiceApp(App[None]):
             self.set_timer(30, lambda: self._retire(old))
             self.notify("reconnected to the control plane", title="connection")
         self._who_am_i()
+        self._count_alerts()
         self.refresh_screen()
 
     def _retire(self, client: SluiceClient) -> None:

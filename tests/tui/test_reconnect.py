@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual.widgets import DataTable
 
 from controlplane.config import Config
@@ -57,6 +58,11 @@ def status_text(app: object) -> str:
     return str(app.screen.query_one(StatusLine).render())  # type: ignore[attr-defined]
 
 
+def rps(table: DataTable[object]) -> str:
+    value = table.get_cell("before", "rps") if "before" in table.rows else ""
+    return value.plain if isinstance(value, Text) else str(value)
+
+
 async def test_disconnected_state_and_recovery(restartable: Restartable, models_dir: Path) -> None:
     with SluiceClient(restartable.address, token="") as client:
         client.register_version("churn", "v1", make_classifier_onnx(models_dir, "logreg", 0))
@@ -67,10 +73,12 @@ async def test_disconnected_state_and_recovery(restartable: Restartable, models_
         table = screen.query_one("#deployments", DataTable)
         await until(pilot, lambda: app.connection == "connected", "the first connection")
         assert "before" in table.rows
+        await until(pilot, lambda: rps(table) == "0.0", "the request rate")
 
         restartable.stop()
         await until(pilot, lambda: app.connection == "disconnected", "the disconnected state")
         assert "DISCONNECTED" in status_text(app)
+        await until(pilot, lambda: rps(table) == "-", "the rate to stop looking live")
         # The UI stays usable meanwhile: screens switch, keys answer, nothing crashes.
         await pilot.press("2")
         await pilot.press("1")
@@ -80,6 +88,7 @@ async def test_disconnected_state_and_recovery(restartable: Restartable, models_
         await until(pilot, lambda: app.connection == "connected", "the reconnection")
         assert "connected" in status_text(app) and "DISCONNECTED" not in status_text(app)
         assert app.connections >= 2
+        await until(pilot, lambda: rps(table) == "0.0", "the request rate again")
 
         # Live updates flow again: a change made elsewhere shows up without a key press.
         with SluiceClient(restartable.address, token="") as client:

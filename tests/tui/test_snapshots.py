@@ -212,6 +212,7 @@ async def settle(pilot: Pilot[Any], screen_type: type[S]) -> S:
     app = pilot.app
     assert isinstance(app, SluiceApp)
     await until(pilot, lambda: app.connection == "connected" and app.identity, "the connection")
+    await until(pilot, lambda: app.open_alerts >= 0, "the count of active alerts")
     screen = await loaded(pilot, screen_type)
     assert isinstance(screen, screen_type)
     await until(pilot, lambda: screen.data is not None and not screen.fetching, "a successful load")

@@ -13,6 +13,7 @@ import grpc
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from controlplane.monitoring.alerts import open_alert
 from controlplane.registry import find_version
 from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
@@ -39,6 +40,7 @@ from tui.screens.detail import DeploymentDetailScreen
 from tui.screens.experiment_form import ExperimentForm
 from tui.screens.rollback_form import RollbackForm
 from tui.screens.traffic_form import TrafficForm
+from tui.widgets.navbar import NavBar
 from tui.widgets.traffic import TrafficBars
 
 
@@ -379,3 +381,20 @@ async def test_the_detail_screen_says_why_a_deployment_is_critical(
         assert str(reasons.render()).startswith(f"✖ {registered.v1} (champion): {said}")
         assert "error" in said
         assert detail.query_one("#detail-title", Static).render().plain.count("critical") == 1  # type: ignore[attr-defined]
+
+
+async def test_a_new_alert_is_hard_to_miss(shared_server: ServerThread, client: SluiceClient) -> None:
+    """A toast that stays, and the active-alert count on the nav bar's Alerts entry."""
+    name = unique("tui-alert")
+    app = make_app(shared_server.address)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, DeploymentsScreen)
+        await until(pilot, lambda: app.open_alerts >= 0, "the count of active alerts")
+        before = app.open_alerts
+        open_alert(
+            shared_server.ctx, deployment=name, kind="error_rate", severity="critical", message="error rate 9% > 5%"
+        )
+        await until(pilot, lambda: notices_with(app, "error", f"{name}: alert "), "the new alert's toast")
+        await until(pilot, lambda: app.open_alerts == before + 1, "the count to go up")
+        navbar = str(app.screen.query_one(NavBar).render())
+        assert f"4 Alerts {before + 1}" in navbar, navbar

@@ -87,6 +87,19 @@ class SluiceScreen(Screen[None], Generic[T]):
     def compose_body(self) -> Iterable[Widget]:
         raise NotImplementedError
 
+    def on_mount(self) -> None:
+        # Rates and other live figures are redrawn as stale when the connection drops.
+        self.watch(self.sluice, "connection", self._connection_changed, init=False)
+
+    def _connection_changed(self, _state: str) -> None:
+        if self.data is not None and self.is_attached:
+            self.show(self.data)
+
+    @property
+    def live(self) -> bool:
+        """Connected: what was loaded last is current. Otherwise live figures (req/s) are not shown."""
+        return self.sluice.connection == "connected"
+
     def wants(self, event: controlplane_pb2.Event) -> bool:
         return self.EVENT_KINDS is None or event.kind in self.EVENT_KINDS
 

@@ -69,7 +69,7 @@ class DeploymentsScreen(DeploymentActionsScreen[DeploymentsData]):
                         weight_cell(others[0] if others else None),
                         health,
                         sync_cell(status),
-                        Text(rate(status.requests_per_second) if status else "-", justify="right"),
+                        Text(rate(status.requests_per_second) if status and self.live else "-", justify="right"),
                     ],
                 )
             )

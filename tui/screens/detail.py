@@ -160,7 +160,10 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
                 title.append(f"  agents {status.agents_in_sync}/{status.agents_total} in sync")
             if status.agents_lost:
                 title.append(f"  {status.agents_lost} lost", style="bold yellow")
-            title.append(f"  {rate(status.requests_per_second)} req/s")
+            if self.live:
+                title.append(f"  {rate(status.requests_per_second)} req/s")
+            else:
+                title.append("  req/s unknown while disconnected", style="yellow")
         elif "health" in data.errors:
             title.append("health n/a", style="dim")
         self.query_one("#detail-title", Static).update(title)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from textual.content import Content
 from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from tui.app import SluiceApp
 
 SCREENS: tuple[tuple[str, str, str], ...] = (
     # key, mode, label
@@ -16,17 +21,26 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
 
 
 class NavBar(Static):
-    """`Sluice  1 Deployments  2 Versions ...`; click an entry or press its number."""
+    """`Sluice  1 Deployments  2 Versions ...`; click an entry or press its number. The Alerts
+    entry carries the number of active alerts, in red while there are any."""
 
     def __init__(self, current: str) -> None:
         super().__init__(self._content(current))
         self.current = current
 
+    def on_mount(self) -> None:
+        self.watch(cast("SluiceApp", self.app), "open_alerts", self._alerts_changed)
+
+    def _alerts_changed(self, count: int) -> None:
+        self.update(self._content(self.current, count))
+
     @staticmethod
-    def _content(current: str) -> Content:
+    def _content(current: str, open_alerts: int = -1) -> Content:
         parts = [Content.styled(" Sluice ", "bold reverse")]
         for key, mode, label in SCREENS:
             style = "bold reverse $accent" if mode == current else ""
             entry = Content.from_markup(f"[@click=app.switch_mode('{mode}')][b]{key}[/b] {label}[/]").stylize(style)
             parts.extend([Content(" "), entry])
+            if mode == "alerts" and open_alerts > 0:
+                parts.append(Content.styled(f" {open_alerts}", "bold $error"))
         return Content("").join(parts)
