@@ -33,6 +33,7 @@ from tui.screens.agents import AgentsScreen
 from tui.screens.alerts import AlertsScreen
 from tui.screens.base import SluiceScreen
 from tui.screens.deployments import DeploymentsScreen
+from tui.screens.experiments import ExperimentsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.trail import TrailScreen
 from tui.screens.versions import VersionsScreen
@@ -80,6 +81,7 @@ class SluiceApp(App[None]):
         "agents": AgentsScreen,
         "alerts": AlertsScreen,
         "history": TrailScreen,
+        "experiments": ExperimentsScreen,
     }
     DEFAULT_MODE = "deployments"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -88,6 +90,7 @@ class SluiceApp(App[None]):
         Binding("3", "switch_mode('agents')", "Agents", show=False),
         Binding("4", "switch_mode('alerts')", "Alerts", show=False),
         Binding("5", "switch_mode('history')", "History", show=False),
+        Binding("6", "switch_mode('experiments')", "Experiments", show=False),
         Binding("r", "reload", "Refresh", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),

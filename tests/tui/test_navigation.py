@@ -12,6 +12,7 @@ from tui.screens.agents import AgentsScreen
 from tui.screens.alerts import AlertsScreen
 from tui.screens.deployments import DeploymentsScreen
 from tui.screens.detail import DeploymentDetailScreen
+from tui.screens.experiments import ExperimentsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.trail import TrailScreen
 from tui.screens.versions import VersionsScreen
@@ -37,6 +38,7 @@ async def test_keys_and_mouse_reach_every_screen(
             ("3", AgentsScreen),
             ("4", AlertsScreen),
             ("5", TrailScreen),
+            ("6", ExperimentsScreen),
             ("1", DeploymentsScreen),
         ):
             await pilot.press(key)

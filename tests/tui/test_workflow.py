@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from controlplane.monitoring.alerts import open_alert
 from controlplane.registry import find_version
@@ -22,6 +22,7 @@ from tests.harness import ServerThread, unique
 from tests.tui.conftest import Registered
 from tests.tui.helpers import (
     confirm,
+    cursor_to,
     eventually,
     focus_field,
     loaded,
@@ -38,6 +39,7 @@ from tui.screens.deploy_form import DeployForm
 from tui.screens.deployments import DeploymentsScreen
 from tui.screens.detail import DeploymentDetailScreen
 from tui.screens.experiment_form import ExperimentForm
+from tui.screens.experiments import ExperimentsScreen
 from tui.screens.rollback_form import RollbackForm
 from tui.screens.traffic_form import TrafficForm
 from tui.widgets.navbar import NavBar
@@ -398,3 +400,45 @@ async def test_a_new_alert_is_hard_to_miss(shared_server: ServerThread, client: 
         await until(pilot, lambda: app.open_alerts == before + 1, "the count to go up")
         navbar = str(app.screen.query_one(NavBar).render())
         assert f"4 Alerts {before + 1}" in navbar, navbar
+
+
+async def test_the_experiments_screen_lists_them_and_pauses_resumes_and_aborts(
+    shared_server: ServerThread, client: SluiceClient, registered: Registered
+) -> None:
+    name = unique("tui-exps")
+    client.deploy(name, registered.v1, reason="launch")
+    model, _, version = registered.v2.partition(":")
+    experiment = unique("exp")
+    config = controlplane_pb2.ExperimentConfig(
+        deployment=name, challenger=common_pb2.VersionRef(model=model, version=version), plan=[10, 100]
+    )
+    client.start_experiment(experiment, config)
+
+    def state() -> int:
+        return client.get_experiment(experiment).state
+
+    app = make_app(shared_server.address)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, DeploymentsScreen)
+        await pilot.press("6")
+        screen = await loaded(pilot, ExperimentsScreen)
+        table = screen.query_one("#experiments", DataTable)
+        await until(pilot, lambda: experiment in table.rows, "the experiment's row")
+        await cursor_to(pilot, table, experiment)
+        assert str(table.get_cell(experiment, "step")) == "1/2 at 10%"
+        selected = await eventually(pilot, screen.selected, "the selected experiment")
+        assert selected.name == experiment  # its panel is drawn below the list
+
+        for key, wanted, what in (
+            ("z", controlplane_pb2.EXPERIMENT_PAUSED, "the pause"),
+            ("g", controlplane_pb2.EXPERIMENT_RUNNING, "the resume"),
+            ("x", controlplane_pb2.EXPERIMENT_ABORTED, "the abort"),
+        ):
+            await ask(pilot, key)
+            await pilot.press("y")
+            await eventually(pilot, lambda wanted=wanted: state() == wanted, what)  # type: ignore[misc]
+        # Ended experiments stay on the list with how they ended.
+        await until(pilot, lambda: "aborted" in str(table.get_cell(experiment, "outcome")), "the outcome")
+        await pilot.press("z")
+        await until(pilot, lambda: notices_with(app, "warning", "has ended; nothing to pause"), "the refusal")
+        assert state() == controlplane_pb2.EXPERIMENT_ABORTED

@@ -17,7 +17,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Everywhere",
         (
-            ("1 … 5", "Deployments, Versions, Agents, Alerts, History/Audit (or click the top bar)"),
+            ("1 … 6", "Deployments, Versions, Agents, Alerts, History/Audit, Experiments (or click the top bar)"),
             ("r", "refresh now (the screen also follows live events)"),
             ("?", "this help"),
             ("q", "quit"),
@@ -40,7 +40,14 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ),
     ("Versions", (("d", "deploy the version under the cursor"), ("e", "start it as a challenger"))),
     ("Alerts", (("k", "acknowledge the alert under the cursor"), ("a", "show resolved alerts too"))),
-    ("History/Audit", (("c", "history of the next deployment"),)),
+    ("History/Audit", (("c", "history of the next deployment"), ("g", "audit of every deployment / this one"))),
+    (
+        "Experiments",
+        (
+            ("z / g", "pause / resume the experiment under the cursor (asks first)"),
+            ("x / s", "abort / stop it: challenger to 0%, final (asks first)"),
+        ),
+    ),
     (
         "Forms",
         (

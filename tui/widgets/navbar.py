@@ -16,7 +16,8 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("2", "versions", "Versions"),
     ("3", "agents", "Agents"),
     ("4", "alerts", "Alerts"),
-    ("5", "history", "History/Audit"),
+    ("5", "history", "History"),
+    ("6", "experiments", "Experiments"),
 )
 
 
