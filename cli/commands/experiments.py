@@ -161,7 +161,8 @@ def parse_plan(text: str) -> list[int]:
 
 
 def parse_guardrail(text: str) -> controlplane_pb2.Guardrail:
-    metric, sep, number = text.partition(":")
+    """METRIC:MAX_DEGRADATION (`=` is accepted too, as in the TUI's form)."""
+    metric, sep, number = text.replace("=", ":", 1).partition(":")
     if not sep:
         raise CliError(f"guardrail {text!r} is not METRIC:MAX_DEGRADATION, e.g. error_rate:0.1")
     if metric not in METRICS:

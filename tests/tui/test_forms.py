@@ -21,13 +21,15 @@ def test_plans_are_increasing_whole_percents() -> None:
 
 
 def test_guardrails_name_a_metric_and_a_degradation() -> None:
-    rails = parse_guardrails("error_rate=0.1, p95_latency=0.25")
-    assert [(g.metric, g.max_degradation) for g in rails] == [("error_rate", 0.1), ("p95_latency", 0.25)]
+    # The CLI's syntax (--guardrail error_rate:0.1), and `=` as the form once asked for.
+    for text in ("error_rate:0.1, p95_latency:0.25", "error_rate=0.1 p95_latency:0.25"):
+        rails = parse_guardrails(text)
+        assert [(g.metric, g.max_degradation) for g in rails] == [("error_rate", 0.1), ("p95_latency", 0.25)]
     assert parse_guardrails("") == []
-    with pytest.raises(FormError, match="METRIC=MAX_DEGRADATION"):
+    with pytest.raises(FormError, match="METRIC:MAX_DEGRADATION"):
         parse_guardrails("latency")
-    with pytest.raises(FormError, match="METRIC=MAX_DEGRADATION"):
-        parse_guardrails("speed=0.1")
+    with pytest.raises(FormError, match="METRIC:MAX_DEGRADATION"):
+        parse_guardrails("speed:0.1")
     with pytest.raises(FormError, match="must be a number"):
         parse_guardrails("mae=lots")
 

@@ -432,11 +432,18 @@ async def test_the_experiments_screen_lists_them_and_pauses_resumes_and_aborts(
         for key, wanted, what in (
             ("z", controlplane_pb2.EXPERIMENT_PAUSED, "the pause"),
             ("g", controlplane_pb2.EXPERIMENT_RUNNING, "the resume"),
-            ("x", controlplane_pb2.EXPERIMENT_ABORTED, "the abort"),
         ):
             await ask(pilot, key)
             await pilot.press("y")
             await eventually(pilot, lambda wanted=wanted: state() == wanted, what)  # type: ignore[misc]
+        # The dialog asks for a reason too: typed there, enter confirms and the audit keeps it.
+        await ask(pilot, "x")
+        await focus_field(pilot, "reason")
+        await type_text(pilot, "no winner in sight")
+        await pilot.press("enter")
+        await eventually(pilot, lambda: state() == controlplane_pb2.EXPERIMENT_ABORTED, "the abort")
+        (abort,) = [e for e in client.audit(name) if e.action == "experiment.abort"]
+        assert abort.principal and "no winner in sight" in abort.details_json
         # Ended experiments stay on the list with how they ended.
         await until(pilot, lambda: "aborted" in str(table.get_cell(experiment, "outcome")), "the outcome")
         await pilot.press("z")

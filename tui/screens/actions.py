@@ -213,11 +213,12 @@ class DeploymentActionsScreen(SluiceScreen[T]):
         except Exception:  # noqa: BLE001 - the dialog says the analysis could not be read
             experiment = None
         title, question, yes, variant = promote_dialog(deployment, name, experiment)
+        dialog = ConfirmScreen(title, question, yes=yes, variant=variant, ask_reason=True)
         with contextlib.suppress(RuntimeError):  # the app may be closing meanwhile
             self.app.call_from_thread(
                 self.app.push_screen,
-                ConfirmScreen(title, question, yes=yes, variant=variant),
-                lambda confirmed: self._experiment_call(confirmed, "Promote", name, "promote"),
+                dialog,
+                lambda confirmed: self._experiment_call(confirmed, "Promote", name, "promote", dialog.reason),
             )
 
     def action_stop_experiment(self) -> None:
@@ -238,12 +239,13 @@ class DeploymentActionsScreen(SluiceScreen[T]):
             return
         deployment, name = found
         title, question, yes, variant = experiment_dialog(verb, deployment, name)
+        dialog = ConfirmScreen(title, question, yes=yes, variant=variant, ask_reason=True)
         self.app.push_screen(
-            ConfirmScreen(title, question, yes=yes, variant=variant),
-            lambda confirmed: self._experiment_call(confirmed, EXPERIMENT_METHODS[verb], name, verb),
+            dialog,
+            lambda confirmed: self._experiment_call(confirmed, EXPERIMENT_METHODS[verb], name, verb, dialog.reason),
         )
 
-    def _experiment_call(self, confirmed: bool | None, method: str, name: str, verb: str) -> None:
+    def _experiment_call(self, confirmed: bool | None, method: str, name: str, verb: str, reason: str = "") -> None:
         if not confirmed:
             return
 
@@ -254,7 +256,7 @@ class DeploymentActionsScreen(SluiceScreen[T]):
 
         self.sluice.perform(
             f"{verb} experiment {name}",
-            lambda client: client.experiment_action(method, name, reason=f"{verb} from the TUI"),
+            lambda client: client.experiment_action(method, name, reason=reason or f"{verb} from the TUI"),
             done,
         )
 

@@ -45,14 +45,16 @@ def submit_experiment(app: SluiceApp, request: ExperimentRequest | None) -> None
 
 
 def parse_guardrails(text: str) -> list[controlplane_pb2.Guardrail]:
-    """`error_rate=0.1, p95_latency=0.25`: each metric may be that much worse (relative)."""
+    """`error_rate:0.1, p95_latency:0.25` (the CLI's --guardrail syntax; `=` is accepted too): each
+    metric may be that much worse, relative to the champion."""
     guardrails: list[controlplane_pb2.Guardrail] = []
     for part in re.split(r"[,\s]+", text.strip()):
         if not part:
             continue
-        metric, sep, value = part.partition("=")
-        if not sep or metric not in METRICS:
-            raise FormError(f"guardrail {part!r}: write METRIC=MAX_DEGRADATION, METRIC one of {', '.join(METRICS)}")
+        found = re.fullmatch(r"([^:=]+)[:=](.*)", part)
+        metric, value = found.groups() if found else ("", "")
+        if metric not in METRICS:
+            raise FormError(f"guardrail {part!r}: write METRIC:MAX_DEGRADATION, METRIC one of {', '.join(METRICS)}")
         guardrails.append(
             controlplane_pb2.Guardrail(
                 metric=metric, max_degradation=decimal(value, f"the {metric} guardrail", 0.0, 10.0)
@@ -106,11 +108,11 @@ class ExperimentForm(FormScreen[ExperimentRequest]):
         yield field("alpha", entry(placeholder="0.05", type="number", id="alpha"))
         yield field(
             "min improvement",
-            entry(placeholder="0 (relative, e.g. 0.01)", type="number", id="min-improvement"),
+            entry(placeholder="0 (metric units: 0.01 = 1 accuracy point)", type="number", id="min-improvement"),
         )
         yield field("plan", entry(placeholder="e.g. 5,25,50,100 (blank: fixed share)", id="plan"))
         yield field("hold seconds", entry(placeholder="per plan step, e.g. 60", type="number", id="hold"))
-        yield field("guardrails", entry(placeholder="e.g. error_rate=0.1, p95_latency=0.25", id="guardrails"))
+        yield field("guardrails", entry(placeholder="e.g. error_rate:0.1, p95_latency:0.25", id="guardrails"))
         yield Horizontal(
             Checkbox("sequential", id="sequential", compact=True),
             Checkbox("auto-promote", id="auto-promote", compact=True),

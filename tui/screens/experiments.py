@@ -124,14 +124,17 @@ class ExperimentsScreen(SluiceScreen[ExperimentsData]):
             return
         title, question, yes, variant = experiment_dialog(verb, deployment, found.name)
         name = found.name
+        dialog = ConfirmScreen(title, question, yes=yes, variant=variant, ask_reason=True)
+        method = EXPERIMENT_METHODS[verb]
 
         def answered(confirmed: bool | None) -> None:
             if not confirmed:
                 return
+            reason = dialog.reason or f"{verb} from the TUI"
             self.sluice.perform(
                 f"{verb} experiment {name}",
-                lambda client: client.experiment_action(EXPERIMENT_METHODS[verb], name, reason=f"{verb} from the TUI"),
+                lambda client: client.experiment_action(method, name, reason=reason),
                 lambda e: f"experiment {name}: {e.status_reason or verb + ' done'}",
             )
 
-        self.app.push_screen(ConfirmScreen(title, question, yes=yes, variant=variant), answered)
+        self.app.push_screen(dialog, answered)

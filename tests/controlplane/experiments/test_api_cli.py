@@ -159,7 +159,7 @@ def test_cli_start_status_list_abort_promote_evaluate(
         "--guardrail",
         "error_rate:0.1",
         "--guardrail",
-        "p95_latency:0.25",
+        "p95_latency=0.25",  # the TUI form's old syntax is accepted too
         "--segment",
         "age=18..65",
         "--min-improvement",
