@@ -162,7 +162,8 @@ def judge_guardrail(
             return GuardrailResult(metric, max_degradation, True, True, f"{values}: no interval yet")
         worst, best = sorted((sign * diff_low, sign * diff_high))
         shown = (
-            f"the champion's value is 0, so absolute: {worst:.4g} to {best:.4g} worse "
+            f"no relative interval (the champion's value is 0 or indistinguishable from 0), so "
+            f"absolute: {worst:.4g} to {best:.4g} worse "
             f"(difference {_fmt(comparison.difference, metric)})"
         )
         limit = f"at most {max_degradation:g} worse allowed"

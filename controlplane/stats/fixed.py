@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy import optimize
 from scipy import special as spf
 
 from core.summaries import Moments
@@ -28,6 +29,7 @@ NAN = math.nan
 ArrayLike = float | int | np.ndarray | Sequence[float]
 
 _BISECTION_STEPS = 64
+_LOG_RATIO_BOUND = 50.0  # ratios searched: e**-50 .. e**50
 
 CHALLENGER_WINS = "challenger_wins"
 CHAMPION_HOLDS = "champion_holds"
@@ -199,18 +201,95 @@ def _f(x: np.ndarray) -> float:
 def relative_lift(
     control: float, treatment: float, var_c: float, var_t: float, multiplier: float
 ) -> tuple[float, tuple[float, float]]:
-    """Relative lift treatment/control - 1 with a delta-method interval.
+    """Relative lift treatment/control - 1 with Fieller's interval for the ratio of two means.
 
-    var(mT/mC) ≈ var_t/mC² + mT²·var_c/mC⁴ (the STATS.md formula with var = s²/n per arm).
+    The lifts r - 1 whose ratio r the test of H0: treatment = r * control does not reject at
+    |z| < multiplier, with z = (treatment - r control) / sqrt(var_t + r² var_c) and var = s²/n per
+    arm. At r = 1 that is the test of the difference with the same multiplier, so "the lift's
+    interval excludes 0" and "the difference is significant" are one statement (the delta-method
+    interval this replaces could disagree near the boundary). When the control's own interval
+    reaches 0 the set of ratios is unbounded: the lift's interval is then (nan, nan), and a
+    guardrail judges the absolute difference instead.
     """
     if not (math.isfinite(control) and math.isfinite(treatment)) or control == 0:
         return NAN, (NAN, NAN)
     lift = treatment / control - 1.0
-    variance = var_t / control**2 + treatment**2 * var_c / control**4
-    if not math.isfinite(variance) or not math.isfinite(multiplier):
+    if not (math.isfinite(multiplier) and math.isfinite(var_c) and math.isfinite(var_t)):
         return lift, (NAN, NAN)
-    half = multiplier * math.sqrt(max(variance, 0.0))
-    return lift, (lift - half, lift + half)
+    c2 = multiplier * multiplier
+    a = control * control - c2 * max(var_c, 0.0)
+    b = -2.0 * treatment * control
+    c = treatment * treatment - c2 * max(var_t, 0.0)
+    disc = b * b - 4.0 * a * c
+    if a <= 0 or disc < 0:
+        return lift, (NAN, NAN)
+    root = math.sqrt(disc)
+    # the two roots, computed without cancellation
+    q = -0.5 * (b + math.copysign(root, b))
+    r1, r2 = (q / a, c / q) if q != 0 else (0.0, 0.0)
+    low, high = sorted((r1, r2))
+    return lift, (min(low - 1.0, lift), max(high - 1.0, lift))
+
+
+def _ratio_restricted_mle(
+    sc: np.ndarray, nc: np.ndarray, st: np.ndarray, nt: np.ndarray, ratio: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(p_control, p_treatment) of greatest likelihood with p_treatment = ratio * p_control.
+
+    Miettinen and Nurminen's closed form; at ratio 1 it is the pooled proportion.
+    """
+    a = (nc + nt) * ratio
+    b = -(nt * ratio + st + nc + sc * ratio)
+    c = sc + st
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pc = (-b - np.sqrt(np.maximum(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)
+    pc = np.clip(pc, 0.0, 1.0)
+    return pc, np.clip(pc * ratio, 0.0, 1.0)
+
+
+def ratio_score_statistic(
+    successes_c: ArrayLike, n_c: ArrayLike, successes_t: ArrayLike, n_t: ArrayLike, ratio: ArrayLike
+) -> np.ndarray:
+    """Score statistic of H0: p_treatment = ratio * p_control (the pooled z at ratio 1)."""
+    sc, nc, st, nt, r = (np.asarray(x, dtype=np.float64) for x in (successes_c, n_c, successes_t, n_t, ratio))
+    pc, pt = _ratio_restricted_mle(sc, nc, st, nt, r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (st / nt - r * sc / nc) / np.sqrt(pt * (1.0 - pt) / nt + r * r * pc * (1.0 - pc) / nc)
+
+
+def ratio_score_interval(
+    successes_c: int, n_c: int, successes_t: int, n_t: int, critical: float
+) -> tuple[float, float]:
+    """The relative lifts (ratio - 1) the score test does not reject at |z| < critical.
+
+    The inversion of the same family as the p-value (the pooled z-test is its member at ratio 1),
+    so the lift's interval excludes 0 exactly when the difference is significant. Brent's method on
+    log(ratio); an end the data cannot bound is -1 (a ratio of 0) or +inf.
+    """
+    if n_c <= 0 or n_t <= 0 or successes_c <= 0:
+        return NAN, NAN
+
+    def z(log_ratio: float) -> float:
+        value = float(ratio_score_statistic(successes_c, n_c, successes_t, n_t, math.exp(log_ratio)))
+        return 0.0 if math.isnan(value) else value  # 0/0: the ratio observed, with no variance left
+
+    if successes_t == 0:
+        # no successes at all: nothing rules out a ratio of 0; the upper end is the ratio where
+        # the statistic reaches -critical, searched up from a ratio of a fraction of one success
+        start = math.log(0.5 / (n_t * successes_c / n_c))
+        while z(start) <= -critical and start > -_LOG_RATIO_BOUND:
+            start -= 1.0
+        return -1.0, math.expm1(optimize.brentq(lambda x: z(x) + critical, start, _LOG_RATIO_BOUND, xtol=1e-13))
+    middle = math.log((successes_t / n_t) / (successes_c / n_c))
+    # z falls as the ratio grows: the lower end is where it comes down to +critical, the upper
+    # end where it reaches -critical; an end the data cannot bound is a ratio of 0 or infinity.
+    low = -1.0
+    if z(-_LOG_RATIO_BOUND) > critical:
+        low = math.expm1(optimize.brentq(lambda x: z(x) - critical, -_LOG_RATIO_BOUND, middle, xtol=1e-13))
+    high = math.inf
+    if z(_LOG_RATIO_BOUND) < -critical:
+        high = math.expm1(optimize.brentq(lambda x: z(x) + critical, middle, _LOG_RATIO_BOUND, xtol=1e-13))
+    return low, high
 
 
 def check_alpha(alpha: float) -> None:
@@ -242,13 +321,19 @@ def _fixed(
         low, high = score_interval(*counts, critical)
         ci = (min(_f(low), diff), max(_f(high), diff))
     lift, lift_ci = relative_lift(control, treatment, _f(a.var_control), _f(a.var_treatment), critical)
+    if counts is not None and math.isfinite(lift):
+        lift_low, lift_high = ratio_score_interval(*counts, critical)
+        lift_ci = (min(lift_low, lift), max(lift_high, lift))
     significant = bool(p < alpha)
-    if counts is not None:  # one statement, even where the bisection's last bit could split them
-        ci = _agree(ci, significant)
+    # one statement, even where a bisection's last bit or a rounding could split them
+    if counts is not None:
+        ci = agree_with_test(ci, significant)
+    if all(math.isfinite(x) for x in lift_ci):
+        lift_ci = agree_with_test(lift_ci, significant)
     return Comparison(control, treatment, diff, ci, lift, lift_ci, p, significant, method)
 
 
-def _agree(ci: tuple[float, float], significant: bool) -> tuple[float, float]:
+def agree_with_test(ci: tuple[float, float], significant: bool) -> tuple[float, float]:
     """Move an interval's end that sits within rounding of 0 to the side the test decided."""
     low, high = ci
     if significant and low <= 0 <= high:
@@ -263,7 +348,8 @@ def two_proportion_test(successes_c: int, n_c: int, successes_t: int, n_t: int, 
 
     Pooled z-test for the p-value (equal to the 2x2 chi-square) and, for the difference, the
     interval that inverts it (Mee's score interval, Farrington-Manning restricted estimates), so
-    the p-value and the interval never disagree; delta-method interval for the relative lift.
+    the p-value and the interval never disagree; for the relative lift the score interval of the
+    ratio (Miettinen-Nurminen estimates), which also contains the pooled z-test.
     """
     check_alpha(alpha)
     a = proportion_arrays(successes_c, n_c, successes_t, n_t)

@@ -22,6 +22,7 @@ from controlplane.stats.fixed import (
     ArrayLike,
     Comparison,
     DifferenceArrays,
+    agree_with_test,
     check_alpha,
     estimates_only,
     no_comparison,
@@ -129,6 +130,8 @@ def _sequential(
     lift, lift_ci = relative_lift(control, treatment, var_c, var_t, half / se)
     ci = (diff - half, diff + half)
     significant = bool(ci[0] > 0 or ci[1] < 0)
+    if all(math.isfinite(x) for x in lift_ci):  # Fieller's at r = 1 is this test: agree to the last bit
+        lift_ci = agree_with_test(lift_ci, significant)
     return Comparison(control, treatment, diff, ci, lift, lift_ci, p, significant, method)
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import optimize
 from scipy import stats as sps
 
 from controlplane.stats import (
@@ -17,10 +18,14 @@ from controlplane.stats import (
     mcnemar_test,
     paired_t_test,
     proportion_arrays,
+    ratio_score_interval,
+    ratio_score_statistic,
+    relative_lift,
     sample_size_two_means,
     sample_size_two_proportions,
     score_interval,
     score_statistic,
+    sequential_proportion_test,
     srm_check,
     two_proportion_test,
     welch_arrays,
@@ -75,11 +80,91 @@ def test_two_proportion_test_is_the_chi_square_test_with_its_score_interval() ->
     for end, target in ((low, z), (high, -z)):
         assert score_statistic(800, 1_000, 830, 1_000, end) == pytest.approx(target, rel=1e-9)
     assert high - low == pytest.approx(2 * z * se, rel=0.01)  # close to Wald's at this size
-    lift_se = math.sqrt(0.83 * 0.17 / 1_000 / 0.8**2 + 0.83**2 * 0.8 * 0.2 / 1_000 / 0.8**4)
+    # the lift's interval inverts the same family for the ratio: at each end the ratio score
+    # statistic is the critical z, and it is near the delta method's at this size
     assert result.relative_lift == pytest.approx(0.0375)
-    assert result.relative_lift_ci == pytest.approx((0.0375 - z * lift_se, 0.0375 + z * lift_se), rel=1e-9)
+    lift_low, lift_high = result.relative_lift_ci
+    for end, target in ((lift_low, z), (lift_high, -z)):
+        assert ratio_score_statistic(800, 1_000, 830, 1_000, 1 + end) == pytest.approx(target, rel=1e-9)
+    lift_se = math.sqrt(0.83 * 0.17 / 1_000 / 0.8**2 + 0.83**2 * 0.8 * 0.2 / 1_000 / 0.8**4)
+    assert lift_high - lift_low == pytest.approx(2 * z * lift_se, rel=0.02)
     assert result.significant is False and result.method == "two_proportion_z"
     assert two_proportion_test(800, 1_000, 860, 1_000).significant
+
+
+def test_the_ratio_score_test_is_the_pooled_z_test_at_ratio_one_with_restricted_estimates() -> None:
+    """Checked against what it should be, not against our own formula: at ratio 1 the statistic
+    is scipy's chi-square (signed), and the restricted estimates maximise the binomial likelihood
+    on the line p_treatment = ratio * p_control (found here by a bounded numerical search)."""
+    _, p, _, _ = sps.chi2_contingency([[800, 200], [830, 170]], correction=False)
+    assert float(ratio_score_statistic(800, 1_000, 830, 1_000, 1.0)) == pytest.approx(sps.norm.isf(p / 2), rel=1e-9)
+    for ratio in (0.9, 1.05, 1.2):
+
+        def loglik(pc: float, ratio: float = ratio) -> float:
+            return -(sps.binom.logpmf(800, 1_000, pc) + sps.binom.logpmf(830, 1_000, ratio * pc))
+
+        best = optimize.minimize_scalar(
+            loglik, bounds=(1e-9, min(1.0, 1.0 / ratio) - 1e-9), method="bounded", options={"xatol": 1e-12}
+        )
+        pc = best.x
+        expected = (0.83 - ratio * 0.8) / math.sqrt(
+            ratio * pc * (1 - ratio * pc) / 1_000 + ratio**2 * pc * (1 - pc) / 1_000
+        )
+        assert float(ratio_score_statistic(800, 1_000, 830, 1_000, ratio)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_lift_intervals_and_p_values_say_one_thing() -> None:
+    """Issue 17: the lift's interval excludes 0 exactly when the test is significant, for the
+    two-proportion test, Welch's and the sequential tests, over many near-boundary cases."""
+    rng = np.random.default_rng(17)
+    size = 1_500
+    n_c, n_t = rng.integers(200, 12_000, size), rng.integers(200, 12_000, size)
+    p = rng.uniform(0.05, 0.95, size)
+    s_c = rng.binomial(n_c, p)
+    s_t = rng.binomial(n_t, np.minimum(p * rng.uniform(0.97, 1.03, size), 1.0))
+    significant = proportion_arrays(s_c, n_c, s_t, n_t).p_value < 0.05
+    near = 0
+    for i in range(size):
+        low, high = ratio_score_interval(int(s_c[i]), int(n_c[i]), int(s_t[i]), int(n_t[i]), 1.959963984540054)
+        assert bool(significant[i]) == (not low <= 0 <= high), (s_c[i], n_c[i], s_t[i], n_t[i])
+        near += min(abs(low), abs(high)) < 0.002
+    assert near > 20  # the check reached cases near the boundary, where the delta method disagreed
+    for i in range(0, size, 15):  # the whole comparisons, fixed and sequential
+        for result in (
+            two_proportion_test(int(s_c[i]), int(n_c[i]), int(s_t[i]), int(n_t[i])),
+            sequential_proportion_test(int(s_c[i]), int(n_c[i]), int(s_t[i]), int(n_t[i])),
+        ):
+            low, high = result.relative_lift_ci
+            assert math.isfinite(low) and math.isfinite(high)
+            assert result.significant == (not low <= 0 <= high)
+            assert result.significant == (not result.difference_ci[0] <= 0 <= result.difference_ci[1])
+    # the issue's example: p = 0.056, so no interval of this test may exclude 0
+    example = two_proportion_test(9_492, 10_050, 2_485, 2_605)
+    assert not example.significant
+    assert example.difference_ci[0] <= 0 <= example.difference_ci[1]
+    assert example.relative_lift_ci[0] <= 0 <= example.relative_lift_ci[1]
+    # means: Fieller's interval at the Welch critical value agrees with Welch's test
+    for seed in range(300):
+        r = np.random.default_rng(seed)
+        a, b = r.exponential(1.0, 80), r.exponential(1.0, 90) * r.uniform(0.8, 1.25)
+        result = welch_test(Moments.of(a), Moments.of(b))
+        low, high = result.relative_lift_ci
+        assert math.isfinite(low) and math.isfinite(high)
+        assert result.significant == (not low <= 0 <= high), seed
+
+
+def test_fieller_interval_holds_the_ratios_the_test_does_not_reject() -> None:
+    control, treatment, var_c, var_t, z = 2.0, 2.3, 0.01, 0.02, 1.96
+    lift, (low, high) = relative_lift(control, treatment, var_c, var_t, z)
+    assert lift == pytest.approx(0.15)
+    for end in (low, high):  # at each end |treatment - r control| = z sqrt(var_t + r^2 var_c)
+        r = 1 + end
+        assert abs(treatment - r * control) == pytest.approx(z * math.sqrt(var_t + r * r * var_c), rel=1e-9)
+    # a control mean indistinguishable from 0 leaves the ratio unbounded: no interval
+    assert relative_lift(0.01, 0.5, 0.01, 0.01, 1.96)[1] == (pytest.approx(math.nan, nan_ok=True),) * 2
+    # the ratio score interval: bounded below by a ratio of 0 when the treatment has no successes
+    low, high = ratio_score_interval(50, 100, 0, 100, 1.96)
+    assert low == -1.0 and high < 0
 
 
 def test_fixed_proportion_test_false_positive_rate() -> None:
