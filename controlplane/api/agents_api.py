@@ -48,11 +48,11 @@ class AgentsApi(ServiceBase):
     async def ListAgents(
         self, request: controlplane_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.ListAgentsResponse:
-        after = paging.decode_token("agents", request.page_token, str, str)
+        after = paging.decode_token("ListAgents", request.page_token, str, str)
         size = paging.page_size(request.page_size, MAX_PAGE)
         found = await self.run(fleet.list_agents, self.ctx, size + 1, tuple(after) if after else None)
         page = found[:size]
-        token = paging.encode_token("agents", page[-1].name, page[-1].id) if len(found) > size else ""
+        token = paging.encode_token("ListAgents", page[-1].name, page[-1].id) if len(found) > size else ""
         return controlplane_pb2.ListAgentsResponse(agents=[_agent(a) for a in page], next_page_token=token)
 
     async def WaitForSync(

@@ -154,7 +154,7 @@ class MonitoringApi(ServiceBase):
     ) -> controlplane_pb2.ListAlertsResponse:
         if request.deployment:
             validate_name("deployment", request.deployment)
-        before = paging.decode_token("alerts", request.page_token, int)
+        before = paging.decode_token("ListAlerts", request.page_token, int)
         size = paging.page_size(request.page_size, MAX_ALERTS_PAGE)
         found = await self.run(
             alerts.list_alerts,
@@ -165,7 +165,7 @@ class MonitoringApi(ServiceBase):
             before[0] if before else None,
         )
         page = found[:size]
-        token = paging.encode_token("alerts", page[-1].id) if len(found) > size else ""
+        token = paging.encode_token("ListAlerts", page[-1].id) if len(found) > size else ""
         return controlplane_pb2.ListAlertsResponse(alerts=[alert_message(a) for a in page], next_page_token=token)
 
     async def AckAlert(

@@ -32,8 +32,8 @@ def decode_token(kind: str, token: str, *types: type) -> list[Any] | None:
     if not token:
         return None
     bad = InvalidInput(
-        f"page_token is not a {kind} page token this server gave out; pass the next_page_token of the "
-        "previous answer, or none for the first page"
+        f"page_token is not one of {kind} this server gave out; pass the next_page_token of the previous "
+        f"{kind} answer, or none for the first page"
     )
     if len(token) > MAX_TOKEN:
         raise bad
