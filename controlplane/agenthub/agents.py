@@ -1,6 +1,11 @@
 """What the control plane records about its serving agents: who they are, their connection state,
 what they applied or refused.
 
+Records are bounded whatever an agent says: an agent is bound to the credential that registered it
+(`identity.py`) and one credential holds at most `limits.max_agents_per_credential` of them; labels
+are few and short; generations are kept only for deployments that exist; an agent away for
+`agents.forget_after_seconds` is forgotten (`gone_since`, `forget`).
+
 Domain functions (one transaction each) used by the AgentHub stream handler. They return plain
 objects, never ORM rows. What the fleet serves, read back for ListAgents / WaitForSync and the
 rollout engine, is `fleet.py`.
