@@ -76,6 +76,14 @@ REFUSAL_HINTS = {
 }
 
 
+def refusal_hint(exc: grpc.aio.AioRpcError) -> str:
+    """What to do about a refusal, unless the control plane's message says it already (an id or
+    name registered to another credential is no matter of the token's role)."""
+    if exc.code() == grpc.StatusCode.PERMISSION_DENIED and "has role" not in (exc.details() or ""):
+        return ""
+    return REFUSAL_HINTS.get(exc.code(), "")
+
+
 class ControlPlaneLink:
     """Owns the stream to the control plane. `run()` never returns until cancelled."""
 
@@ -135,7 +143,7 @@ class ControlPlaneLink:
                             "the control plane at %s refused this agent: %s%s",
                             self.options.address,
                             exc.details(),
-                            REFUSAL_HINTS[exc.code()],
+                            refusal_hint(exc),
                         )
                 elif failures % 12 == 0 or self.connects > connects_before:
                     log.info(

@@ -17,6 +17,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from controlplane.domain import Role
 from core.errors import InvalidInput
+from core.names import NAME_LENGTH
 
 
 @dataclass
@@ -43,12 +44,18 @@ class LimitsConfig:
     event_queue: int = 1000  # events buffered per watcher/pusher; a slow one loses the oldest
     webhook_queue: int = 1000  # alert webhooks waiting to be posted; beyond it they are dropped
     agent_outbox: int = 10_000  # messages queued to one agent; beyond it its stream is closed
+    # Agent records one credential (agent token, or client certificate) may register; a Hello with
+    # a new agent id beyond it is refused (RESOURCE_EXHAUSTED) until one is forgotten.
+    max_agents_per_credential: int = 256
 
 
 @dataclass
 class AgentsConfig:
     heartbeat_seconds: float = 2.0
     lost_after_missed: int = 3
+    # An agent record not seen for this long (disconnected, lost or stopped) is deleted with what it
+    # applied, and its alerts resolve; it frees its place under limits.max_agents_per_credential.
+    forget_after_seconds: float = 7 * 86400
 
 
 @dataclass
@@ -187,7 +194,7 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
 #: retraining's max_age_hours and min_hours_between) are not here; retraining[i].timeout_seconds is checked
 #: with its section.
 POSITIVE_SECONDS = {
-    "agents": ("heartbeat_seconds",),
+    "agents": ("heartbeat_seconds", "forget_after_seconds"),
     "health": ("window_seconds",),
     "alerts": ("evaluate_seconds", "webhook_timeout_seconds"),
     "retention": ("raw_seconds", "minute_seconds", "hour_seconds", "rollup_interval_seconds", "receipt_seconds"),
@@ -210,6 +217,8 @@ def _validate(config: Config) -> None:
         where = f"tokens[{i}]"
         if not token.name:
             raise InvalidInput(f"config: {where}.name is required")
+        if len(token.name) > NAME_LENGTH:  # it is stored as the principal of audit events and agents
+            raise InvalidInput(f"config: {where}.name is {len(token.name)} characters; the limit is {NAME_LENGTH}")
         if token.role not in roles:
             raise InvalidInput(f"config: {where}.role {token.role!r} is not one of {', '.join(sorted(roles))}")
         if bool(token.sha256) == bool(token.token):
@@ -234,14 +243,21 @@ def _validate(config: Config) -> None:
         "max_watchers_per_principal",
         "event_queue",
         "webhook_queue",
+        "max_agents_per_credential",
     )
     for name in positive:
         if getattr(lim, name) < 1:
             raise InvalidInput(f"config: limits.{name} must be at least 1")
     if lim.agent_outbox < 16:  # a snapshot, its acks and heartbeats must fit
         raise InvalidInput("config: limits.agent_outbox must be at least 16")
-    if config.agents.lost_after_missed < 1 or config.agents.heartbeat_seconds <= 0:
+    agents = config.agents
+    if agents.lost_after_missed < 1 or agents.heartbeat_seconds <= 0:
         raise InvalidInput("config: agents.heartbeat_seconds and lost_after_missed must be > 0")
+    if agents.forget_after_seconds <= agents.heartbeat_seconds * agents.lost_after_missed:
+        raise InvalidInput(
+            "config: agents.forget_after_seconds must be longer than heartbeat_seconds x lost_after_missed "
+            "(an agent is marked lost before it is forgotten)"
+        )
     _validate_monitoring(config)
     if bool(config.tls.cert_file) != bool(config.tls.key_file):
         raise InvalidInput("config: tls.cert_file and tls.key_file go together")

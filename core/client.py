@@ -277,15 +277,43 @@ class SluiceClient:
         )
         return list(self._call("GetMetricSeries", request).points)
 
-    def alerts(self, include_resolved: bool = False, deployment: str = "") -> list[controlplane_pb2.Alert]:
-        request = controlplane_pb2.ListAlertsRequest(include_resolved=include_resolved, deployment=deployment)
-        return list(self._call("ListAlerts", request).alerts)
+    def _pages(self, method: str, request: Any, field: str) -> Iterator[Any]:
+        """Every item of a paged list RPC, one call per page (`request` gets each page token)."""
+        seen: set[str] = set()
+        while True:
+            response = self._call(method, request)
+            yield from getattr(response, field)
+            token = response.next_page_token
+            if not token or token in seen:  # the last page (a repeated token would never end)
+                return
+            seen.add(token)
+            request.page_token = token
+
+    def iter_alerts(
+        self, include_resolved: bool = False, deployment: str = "", page_size: int = 0
+    ) -> Iterator[controlplane_pb2.Alert]:
+        """Alerts newest first, fetched a page at a time (page_size 0: the server's page size)."""
+        request = controlplane_pb2.ListAlertsRequest(
+            include_resolved=include_resolved, deployment=deployment, page_size=page_size
+        )
+        return self._pages("ListAlerts", request, "alerts")
+
+    def alerts(
+        self, include_resolved: bool = False, deployment: str = "", page_size: int = 0
+    ) -> list[controlplane_pb2.Alert]:
+        """Every alert (open ones, or all with `include_resolved`), newest first, over all pages."""
+        return list(self.iter_alerts(include_resolved, deployment, page_size))
 
     def ack_alert(self, alert_id: int) -> controlplane_pb2.Alert:
         return self._call("AckAlert", controlplane_pb2.AckAlertRequest(id=alert_id))
 
-    def agents(self) -> list[controlplane_pb2.AgentInfo]:
-        return list(self._call("ListAgents", controlplane_pb2.ListAgentsRequest()).agents)
+    def iter_agents(self, page_size: int = 0) -> Iterator[controlplane_pb2.AgentInfo]:
+        """Agents by name, fetched a page at a time (page_size 0: the server's page size)."""
+        return self._pages("ListAgents", controlplane_pb2.ListAgentsRequest(page_size=page_size), "agents")
+
+    def agents(self, page_size: int = 0) -> list[controlplane_pb2.AgentInfo]:
+        """Every agent by name, over all pages."""
+        return list(self.iter_agents(page_size))
 
     def retraining_runs(self, deployment: str = "") -> list[controlplane_pb2.RetrainingRun]:
         request = controlplane_pb2.ListRetrainingRunsRequest(deployment=deployment)

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def install(server: ControlPlaneServer) -> None:
-    """Add the AgentHub service, the push loop and the heartbeat loop to the server."""
+    """Add the AgentHub service, the push, heartbeat and expiry loops to the server."""
     from controlplane.agenthub.hub import AgentHub
     from controlplane.agenthub.service import AgentHubService
     from protos import agent_pb2_grpc
@@ -20,4 +20,5 @@ def install(server: ControlPlaneServer) -> None:
     agent_pb2_grpc.add_AgentHubServicer_to_server(AgentHubService(hub), server.grpc_server)
     server.spawn("agenthub-push", hub.push_loop)
     server.spawn("agenthub-heartbeat", hub.heartbeat_loop)
+    server.spawn("agenthub-expiry", hub.expiry_loop)
     server.on_stop(hub.stop)

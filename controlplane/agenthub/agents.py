@@ -1,6 +1,11 @@
 """What the control plane records about its serving agents: who they are, their connection state,
 what they applied or refused.
 
+Records are bounded whatever an agent says: an agent is bound to the credential that registered it
+(`identity.py`) and one credential holds at most `limits.max_agents_per_credential` of them; labels
+are few and short; generations are kept only for deployments that exist; an agent away for
+`agents.forget_after_seconds` is forgotten (`gone_since`, `forget`).
+
 Domain functions (one transaction each) used by the AgentHub stream handler. They return plain
 objects, never ORM rows. What the fleet serves, read back for ListAgents / WaitForSync and the
 rollout engine, is `fleet.py`.
@@ -13,19 +18,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from controlplane.agenthub.identity import NOBODY, Binding, Credential
 from controlplane.context import Context
-from controlplane.store.db import upsert_statement
-from controlplane.store.models import AgentDeploymentRow, AgentRow, utcnow
-from core.errors import InvalidInput
+from controlplane.monitoring.alerts import AlertInfo, resolve_agent_alerts
+from controlplane.store.db import execute_dml, upsert_statement
+from controlplane.store.models import AgentDeploymentRow, AgentReportDropsRow, AgentRow, DeploymentRow, utcnow
+from core.errors import InvalidInput, PermissionDenied, ResourceExhausted
 from core.names import NAME_LENGTH, validate_name
 from core.text import printable, require_printable
 from core.vocabulary import AgentState
 
-MAX_LABELS = 64
-MAX_LABEL_TEXT = 256
+# What one agent may carry in labels: a few short key=value pairs (zone, rack, gpu), bounded so
+# that one agent record stays small whatever its Hello says.
+MAX_LABELS = 32
+MAX_LABEL_KEY = 63
+MAX_LABEL_VALUE = 255
+MAX_LABELS_TEXT = 4096  # all keys and values together, in characters
 MAX_NACK_TEXT = 4000
 _AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -65,20 +76,30 @@ def validate_hello(
         if len(text) > 255:
             raise InvalidInput(f"Hello.{what} is {len(text)} characters; the limit is 255")
         require_printable(f"Hello.{what}", text)
-    if len(labels) > MAX_LABELS:
-        raise InvalidInput(f"an agent may carry at most {MAX_LABELS} labels, got {len(labels)}")
-    for key, value in labels.items():
-        if not key or len(key) > MAX_LABEL_TEXT or len(value) > MAX_LABEL_TEXT:
-            raise InvalidInput(
-                f"label '{printable(key[:40])}': keys must be 1-{MAX_LABEL_TEXT} characters, values too"
-            )
-        require_printable("a Hello label key", key)
-        require_printable(f"the Hello label '{key}'", value)
+    _check_labels(labels)
     clean_applied = {}
     for deployment, generation in applied.items():
         if len(deployment) <= NAME_LENGTH and generation >= 0:
             clean_applied[deployment] = int(generation)
     return AgentHello(agent_id, name, host, address, dict(labels), clean_applied, _clean_digests(digests or {}))
+
+
+def _check_labels(labels: Mapping[str, str]) -> None:
+    if len(labels) > MAX_LABELS:
+        raise InvalidInput(f"an agent may carry at most {MAX_LABELS} labels, got {len(labels)}")
+    for key, value in labels.items():
+        if not key or len(key) > MAX_LABEL_KEY or len(value) > MAX_LABEL_VALUE:
+            raise InvalidInput(
+                f"label '{printable(key[:40])}': keys must be 1-{MAX_LABEL_KEY} characters "
+                f"and values at most {MAX_LABEL_VALUE}"
+            )
+        require_printable("a Hello label key", key)
+        require_printable(f"the Hello label '{key}'", value)
+    total = sum(len(k) + len(v) for k, v in labels.items())
+    if total > MAX_LABELS_TEXT:
+        raise InvalidInput(
+            f"an agent's labels are {total} characters together; the limit is {MAX_LABELS_TEXT}"
+        )
 
 
 def _clean_digests(digests: Mapping[str, str]) -> dict[str, str]:
@@ -94,12 +115,22 @@ def _check_generations(generations: Mapping[str, int]) -> None:
             raise InvalidInput(f"the generation of {deployment!r} is {generation}; generations are >= 0")
 
 
+def _known(session: Session, generations: Mapping[str, int]) -> dict[str, int]:
+    """Only deployments that exist: what an agent claims about any other name is not stored (an
+    agent record holds at most one row per deployment, however many names its messages invent)."""
+    if not generations:
+        return {}
+    names = set(session.scalars(select(DeploymentRow.name)))
+    return {d: g for d, g in generations.items() if d in names}
+
+
 def _set_applied(
     session: Session, agent_id: str, generations: Mapping[str, int], digests: Mapping[str, str]
 ) -> None:
     """Record what the agent serves, one INSERT ... ON CONFLICT DO UPDATE per deployment: two
     transactions for one agent (an old stream's ACK, a new stream's Hello) never collide on the
     key. `updated_at` moves only when the generation does; a refusal ends once it is applied."""
+    generations = _known(session, generations)
     if not generations:
         return
     now = utcnow()
@@ -141,6 +172,7 @@ def _set_applied(
 
 def _set_refused(session: Session, agent_id: str, refused: Mapping[str, int]) -> None:
     """Record refused generations (the highest one stays), as an upsert like `_set_applied`."""
+    refused = _known(session, refused)
     if not refused:
         return
     now = utcnow()
@@ -178,17 +210,75 @@ class Connected:
     epoch: datetime
 
 
-def agent_connected(ctx: Context, hello: AgentHello) -> Connected:
-    """Record a (re)connecting agent as a new stream epoch."""
+def _owner(row: AgentRow) -> Credential:
+    return Credential(row.owner_token or "", row.owner_certificate or "")
+
+
+def refused_id(agent_id: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"agent id {agent_id} is registered to another credential, which alone may connect as it; "
+        "give this agent its own --cache directory (a new id) and --name, or its own credential"
+    )
+
+
+def refused_name(name: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"the agent name {name!r} is registered to another credential, which alone may use it; "
+        "start this agent with another --name"
+    )
+
+
+def _check_claim(session: Session, binding: Binding, credential: Credential, hello: AgentHello) -> AgentRow | None:
+    """The agent's row (locked), once the caller may use its id and name; a new id must fit
+    under the credential's limit of agent records."""
+    row = session.get(AgentRow, hello.id, with_for_update=True)
+    if row is not None and not binding.may_act_for(credential, _owner(row)):
+        raise refused_id(hello.id)
+    named = session.execute(
+        select(AgentRow.owner_token, AgentRow.owner_certificate).where(
+            AgentRow.name == hello.name, AgentRow.id != hello.id
+        )
+    ).all()
+    if any(not binding.may_act_for(credential, Credential(t or "", c or "")) for t, c in named):
+        raise refused_name(hello.name)
+    return row
+
+
+def _check_room(session: Session, credential: Credential, limit: int) -> None:
+    held = session.scalar(
+        select(func.count())
+        .select_from(AgentRow)
+        .where(AgentRow.owner_token == credential.token, AgentRow.owner_certificate == credential.certificate)
+    )
+    if (held or 0) >= limit:
+        raise ResourceExhausted(
+            f"{credential} already has {held} agent records, the limit (limits.max_agents_per_credential); "
+            "an agent keeps its id in its --cache directory, so restart agents with their cache; records of "
+            "agents away longer than agents.forget_after_seconds are forgotten and free their place"
+        )
+
+
+def agent_connected(ctx: Context, hello: AgentHello, credential: Credential = NOBODY) -> Connected:
+    """Record a (re)connecting agent as a new stream epoch, bound to `credential`.
+
+    Refused (PermissionDenied) when the id or the name is bound to a credential the caller does
+    not hold; a new id beyond `limits.max_agents_per_credential` is refused (ResourceExhausted).
+    Nothing is recorded for a refused Hello.
+    """
     now = utcnow()
+    binding = Binding.of(ctx.config)
     with ctx.db.session() as session:
-        row = session.get(AgentRow, hello.id, with_for_update=True)
+        row = _check_claim(session, binding, credential, hello)
         previous = ""
         if row is None:
+            _check_room(session, credential, ctx.config.limits.max_agents_per_credential)
             row = AgentRow(id=hello.id, last_nack="")
             session.add(row)
         else:
             previous = row.state
+        # The caller's credential: it may act for the owner, so it holds at least what still binds.
+        row.owner_token = credential.token
+        row.owner_certificate = credential.certificate
         row.name = hello.name
         row.host = hello.host
         row.address = hello.address
@@ -197,12 +287,13 @@ def agent_connected(ctx: Context, hello: AgentHello) -> Connected:
         row.last_seen = now
         row.connected_at = now
         session.flush()
+        applied = _known(session, hello.applied)
         # What the agent serves from its cache right now (it ACKs the fresh snapshot shortly).
         session.execute(
             update(AgentDeploymentRow)
             .where(
                 AgentDeploymentRow.agent_id == hello.id,
-                AgentDeploymentRow.deployment.not_in(list(hello.applied) or [""]),
+                AgentDeploymentRow.deployment.not_in(list(applied) or [""]),
             )
             .values(applied_generation=0, updated_at=now)
         )
@@ -212,7 +303,7 @@ def agent_connected(ctx: Context, hello: AgentHello) -> Connected:
             .where(AgentDeploymentRow.agent_id == hello.id, AgentDeploymentRow.refused_generation != 0)
             .values(refused_generation=0)
         )
-        _set_applied(session, hello.id, hello.applied, hello.digests)
+        _set_applied(session, hello.id, applied, hello.digests)
     return Connected(previous, now)
 
 
@@ -291,3 +382,40 @@ def agent_name(ctx: Context, agent_id: str) -> str:
     with ctx.db.session() as session:
         row = session.get(AgentRow, agent_id)
         return row.name if row is not None else agent_id
+
+
+def gone_since(ctx: Context, cutoff: datetime, limit: int = 1000) -> list[str]:
+    """Agents without a stream (disconnected, lost, stopped) not seen since `cutoff`, oldest first."""
+    with ctx.db.session() as session:
+        return list(
+            session.scalars(
+                select(AgentRow.id)
+                .where(AgentRow.state != AgentState.CONNECTED, AgentRow.last_seen < cutoff)
+                .order_by(AgentRow.last_seen)
+                .limit(limit)
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """An agent record deleted for being away too long, and the alerts about it that resolved."""
+
+    name: str
+    alerts: list[AlertInfo]
+
+
+def forget(ctx: Context, agent_id: str, cutoff: datetime, note: str) -> Forgotten | None:
+    """Delete an agent record away since before `cutoff`, with what it applied and its report-drop
+    counter, and resolve its alerts (agent_lost, snapshot_nack) - one transaction. None when it
+    came back meanwhile (or is gone already)."""
+    with ctx.db.session() as session:
+        row = session.get(AgentRow, agent_id, with_for_update=True)
+        if row is None or row.state == AgentState.CONNECTED or row.last_seen >= cutoff:
+            return None
+        resolved = resolve_agent_alerts(session, agent_id, note)
+        execute_dml(session, delete(AgentDeploymentRow).where(AgentDeploymentRow.agent_id == agent_id))
+        execute_dml(session, delete(AgentReportDropsRow).where(AgentReportDropsRow.agent_id == agent_id))
+        name = row.name
+        session.delete(row)
+        return Forgotten(name, resolved)

@@ -93,14 +93,23 @@ def _desired(session: Session, row: DeploymentRow) -> tuple[int, str]:
     return row.generation, digest_of(deployment_info(session, row))
 
 
-def list_agents(ctx: Context) -> list[AgentStatus]:
+def list_agents(ctx: Context, limit: int | None = None, after: tuple[str, str] | None = None) -> list[AgentStatus]:
+    """Agents by (name, id): at most `limit`, and with `after` only those past that (name, id)."""
     with ctx.db.session() as session:
+        query = select(AgentRow).order_by(AgentRow.name, AgentRow.id)
+        if after is not None:
+            name, agent_id = after
+            query = query.where((AgentRow.name > name) | ((AgentRow.name == name) & (AgentRow.id > agent_id)))
+        rows = session.scalars(query.limit(limit)).all()
+        if not rows:
+            return []
         desired = {r.name: _desired(session, r) for r in session.scalars(select(DeploymentRow))}
         applied: dict[str, dict[str, tuple[int, str]]] = {}
-        for ad in session.scalars(select(AgentDeploymentRow)):
+        page = select(AgentDeploymentRow).where(AgentDeploymentRow.agent_id.in_([r.id for r in rows]))
+        for ad in session.scalars(page):
             applied.setdefault(ad.agent_id, {})[ad.deployment] = (ad.applied_generation, ad.applied_digest)
         out = []
-        for row in session.scalars(select(AgentRow).order_by(AgentRow.name, AgentRow.id)):
+        for row in rows:
             mine = applied.get(row.id, {})
             out.append(
                 AgentStatus(

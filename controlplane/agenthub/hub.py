@@ -23,15 +23,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from controlplane.agenthub import agents
+from controlplane.agenthub.identity import NOBODY, Binding, Credential
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
-from core.errors import FailedPrecondition
+from core.errors import FailedPrecondition, Unavailable
 from core.text import printable
 from core.vocabulary import AgentState, Health
 from protos import agent_pb2
@@ -44,6 +45,9 @@ DEFAULT_REPORT_SECONDS = 1.0
 LOSS_CHECKS = 4  # silence checks per heartbeat
 RECENT_SNAPSHOTS = 16  # per session: enough for any NACK still in flight
 REBUILD_RETRY_SECONDS = (0.1, 5.0)  # first and longest wait before trying a failed rebuild again
+#: how often agents away longer than agents.forget_after_seconds are looked for: a tenth of it,
+#: within these bounds
+EXPIRY_CHECK_SECONDS = (0.1, 600.0)
 
 T = TypeVar("T")
 
@@ -68,6 +72,8 @@ class Session:
     nack_alerts: bool = True
     #: messages queued for this agent before its stream is closed (limits.agent_outbox)
     outbox_limit: int = OUTBOX_LIMIT
+    #: what the stream's caller proved (its token, its client certificate)
+    credential: Credential = NOBODY
 
     @property
     def agent_id(self) -> str:
@@ -121,6 +127,8 @@ class AgentHub:
         self._owed = True
         self._events: asyncio.Queue[Any] | None = None
         self._recording: set[asyncio.Future[None]] = set()  # departures being written
+        #: one Hello at a time between its checks and its session being registered
+        self._opening = asyncio.Lock()
         self._stopping = False
 
     @property
@@ -189,27 +197,50 @@ class AgentHub:
 
     # ---- sessions ----
 
-    async def open(self, hello: agents.AgentHello, peer: str) -> Session:
+    def _check_live(self, hello: agents.AgentHello, credential: Credential) -> None:
+        """A live stream is replaced only by a reconnect of the same agent: same id, same name,
+        a credential that may act for it. Refused otherwise, and the live stream stays."""
+        binding = Binding.of(self.ctx.config)
+        old = self.sessions.get(hello.id)
+        if old is not None and not old.closed:
+            if not binding.may_act_for(credential, old.credential):
+                raise agents.refused_id(hello.id)
+            if old.name != hello.name:
+                raise FailedPrecondition(
+                    f"agent id {hello.id} is connected as {old.name!r}; a Hello under another name cannot "
+                    "replace its stream (stop that agent first, or give this one its own --cache directory)"
+                )
         twin = next((s for s in self.sessions.values() if s.name == hello.name and s.agent_id != hello.id), None)
         if twin is not None and not twin.closed:
+            if not binding.may_act_for(credential, twin.credential):
+                raise agents.refused_name(hello.name)
             # Two agents under one name would make `sluice agents`, alerts and --wait ambiguous.
             raise FailedPrecondition(
                 f"an agent named {hello.name!r} is already connected (from {twin.hello.host or twin.peer}, "
                 f"id {twin.agent_id[:12]}); start this one with another --name"
             )
+
+    async def open(self, hello: agents.AgentHello, peer: str, credential: Credential = NOBODY) -> Session:
+        self._check_live(hello, credential)
         # Nothing older than the newest commit: a store that cannot build it refuses the stream
         # (UNAVAILABLE); the agent keeps serving its cache and connects again.
         await self.fresh_snapshot()
-        connected = await self.run(agents.agent_connected, self.ctx, hello)
-        old = self.sessions.get(hello.id)
-        if old is not None:
-            log.info("agent %s connected again; closing its previous stream", hello.name)
-            old.close()
-        session = Session(
-            hello=hello, peer=peer, epoch=connected.epoch, outbox_limit=self.ctx.config.limits.agent_outbox
-        )
-        self.sessions[hello.id] = session
-        self.departed.pop(hello.id, None)
+        async with self._opening:  # the checks, the record and the registration as one step
+            self._check_live(hello, credential)
+            connected = await self.run(agents.agent_connected, self.ctx, hello, credential)
+            old = self.sessions.get(hello.id)
+            if old is not None:
+                log.info("agent %s connected again; closing its previous stream", hello.name)
+                old.close()
+            session = Session(
+                hello=hello,
+                peer=peer,
+                epoch=connected.epoch,
+                outbox_limit=self.ctx.config.limits.agent_outbox,
+                credential=credential,
+            )
+            self.sessions[hello.id] = session
+            self.departed.pop(hello.id, None)
         if connected.previous == AgentState.LOST:
             await self._alert(resolve=True, kind="agent_lost", agent_id=hello.id)
         self.ctx.events.publish("agent", "", f"agent {hello.name} connected from {hello.address or peer}")
@@ -281,7 +312,8 @@ class AgentHub:
         await self.run(agents.record_applied, self.ctx, session.agent_id, generations, dict(ack.digests))
         if session.nack_alerts:
             session.nack_alerts = False
-            for deployment in ("", *generations):
+            # Deployments it was sent: an ACK naming others (invented) costs no query each.
+            for deployment in ("", *(d for d in generations if d in session.sent_generations)):
                 await self._alert(resolve=True, kind="snapshot_nack", agent_id=session.agent_id, deployment=deployment)
         self.ctx.events.publish("agent", "", f"agent {session.name} applied snapshot {ack.snapshot_id}")
 
@@ -390,6 +422,49 @@ class AgentHub:
             ),
         )
         self.ctx.events.publish("agent", "", f"agent {name} lost")
+
+    # ---- forgetting agents gone for long ----
+
+    async def expiry_loop(self) -> None:
+        forget_after = self.ctx.config.agents.forget_after_seconds
+        pause = min(max(forget_after / 10, EXPIRY_CHECK_SECONDS[0]), EXPIRY_CHECK_SECONDS[1])
+        while True:
+            await self.forget_gone()
+            await asyncio.sleep(pause)
+
+    async def forget_gone(self) -> int:
+        """Forget every agent away longer than agents.forget_after_seconds; returns how many.
+
+        Each agent is forgotten in its own transaction: one that fails is logged, counted in
+        sluice_job_failures_total{job="agent_expiry"} and tried again next round; the others go on.
+        """
+        from controlplane.monitoring import alerts
+        from controlplane.monitoring.state import state_of
+
+        forget_after = self.ctx.config.agents.forget_after_seconds
+        cutoff = datetime.now(UTC) - timedelta(seconds=forget_after)
+        note = f"resolved: the agent was forgotten after {forget_after:g} s away (agents.forget_after_seconds)"
+        forgotten = 0
+        for agent_id in await self.run(agents.gone_since, self.ctx, cutoff):
+            if agent_id in self.sessions:
+                continue
+            try:
+                gone = await self.run(agents.forget, self.ctx, agent_id, cutoff, note)
+            except Unavailable:
+                raise  # the database is down: the loop tries again next round
+            except Exception:
+                log.exception("forgetting agent %s failed; trying again next round", agent_id)
+                state_of(self.ctx).metrics.job_failures.labels("agent_expiry", "").inc()
+                continue
+            if gone is None:
+                continue  # it came back meanwhile
+            forgotten += 1
+            self.departed.pop(agent_id, None)
+            for info in gone.alerts:
+                alerts.announce(self.ctx, info, "resolved")
+            self.ctx.events.publish("agent", "", f"agent {gone.name} forgotten after {forget_after:g} s away")
+            log.info("agent %s (%s) forgotten: away longer than %g s", gone.name, agent_id, forget_after)
+        return forgotten
 
     async def stop(self) -> None:
         self._stopping = True

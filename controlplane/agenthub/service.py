@@ -10,6 +10,8 @@ import grpc
 
 from controlplane.agenthub import agents
 from controlplane.agenthub.hub import AgentHub, Session
+from controlplane.agenthub.identity import MAX_CERTIFICATE_NAME, Binding, Credential
+from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.api.errors import map_errors
 from controlplane.artifacts import check_sha256
@@ -20,6 +22,25 @@ log = logging.getLogger("sluice.agenthub")
 
 HELLO_TIMEOUT = 30.0
 FETCH_CHUNK = 1 << 20
+
+
+def certificate_name(context: grpc.aio.ServicerContext) -> str:
+    """The common name of the client certificate the TLS handshake verified ("" without one)."""
+    found = context.auth_context().get("x509_common_name") or ()
+    name = next(iter(found), b"").decode("utf-8", "replace")
+    if len(name) > MAX_CERTIFICATE_NAME:
+        raise InvalidInput(
+            f"the client certificate's common name is {len(name)} characters; an agent's is at most "
+            f"{MAX_CERTIFICATE_NAME}"
+        )
+    return name
+
+
+def credential_of(hub: AgentHub, context: grpc.aio.ServicerContext) -> Credential:
+    """What the caller of Connect proved: its token's name, its client certificate's common name."""
+    binding = Binding.of(hub.ctx.config)
+    certificate = certificate_name(context) if binding.certificates else ""
+    return binding.credential(current_principal().name, certificate)
 
 
 @map_errors
@@ -43,7 +64,7 @@ class AgentHubService(ServiceBase, agent_pb2_grpc.AgentHubServicer):
         hello = agents.validate_hello(
             h.agent_id, h.name, h.host, h.address, dict(h.labels), dict(h.applied_generations), dict(h.applied_digests)
         )
-        session = await self.hub.open(hello, context.peer())
+        session = await self.hub.open(hello, context.peer(), credential_of(self.hub, context))
         reader = asyncio.create_task(self._read(session, request_iterator), name=f"agent-{hello.name}")
         try:
             while True:

@@ -9,7 +9,7 @@ import time
 import grpc
 
 from controlplane.agenthub import fleet
-from controlplane.api import convert
+from controlplane.api import convert, paging
 from controlplane.api.base import ServiceBase
 from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
 from core.errors import InvalidInput
@@ -17,6 +17,8 @@ from core.names import validate_name
 from protos import controlplane_pb2
 
 POLL_SECONDS = 0.5
+#: agents per ListAgents answer at most: each carries its labels and one line per deployment
+MAX_PAGE = 200
 
 
 def _agent(status: fleet.AgentStatus) -> controlplane_pb2.AgentInfo:
@@ -46,8 +48,12 @@ class AgentsApi(ServiceBase):
     async def ListAgents(
         self, request: controlplane_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.ListAgentsResponse:
-        found = await self.run(fleet.list_agents, self.ctx)
-        return controlplane_pb2.ListAgentsResponse(agents=[_agent(a) for a in found])
+        after = paging.decode_token("ListAgents", request.page_token, str, str)
+        size = paging.page_size(request.page_size, MAX_PAGE)
+        found = await self.run(fleet.list_agents, self.ctx, size + 1, tuple(after) if after else None)
+        page = found[:size]
+        token = paging.encode_token("ListAgents", page[-1].name, page[-1].id) if len(found) > size else ""
+        return controlplane_pb2.ListAgentsResponse(agents=[_agent(a) for a in page], next_page_token=token)
 
     async def WaitForSync(
         self, request: controlplane_pb2.WaitForSyncRequest, context: grpc.aio.ServicerContext

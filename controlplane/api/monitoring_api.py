@@ -6,7 +6,7 @@ import math
 
 import grpc
 
-from controlplane.api import convert
+from controlplane.api import convert, paging
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.monitoring import alerts, query, retraining, status
@@ -17,6 +17,8 @@ from core.vocabulary import AlertState, Health, ServingRole
 from protos import common_pb2, controlplane_pb2
 
 MAX_WINDOW_SECONDS = 400 * 86400.0
+#: alerts per ListAlerts answer at most (newest first; clients page through the rest)
+MAX_ALERTS_PAGE = 500
 
 
 def _seconds(value: float, what: str) -> float:
@@ -152,8 +154,19 @@ class MonitoringApi(ServiceBase):
     ) -> controlplane_pb2.ListAlertsResponse:
         if request.deployment:
             validate_name("deployment", request.deployment)
-        found = await self.run(alerts.list_alerts, self.ctx, request.include_resolved, request.deployment)
-        return controlplane_pb2.ListAlertsResponse(alerts=[alert_message(a) for a in found])
+        before = paging.decode_token("ListAlerts", request.page_token, int)
+        size = paging.page_size(request.page_size, MAX_ALERTS_PAGE)
+        found = await self.run(
+            alerts.list_alerts,
+            self.ctx,
+            request.include_resolved,
+            request.deployment,
+            size + 1,
+            before[0] if before else None,
+        )
+        page = found[:size]
+        token = paging.encode_token("ListAlerts", page[-1].id) if len(found) > size else ""
+        return controlplane_pb2.ListAlertsResponse(alerts=[alert_message(a) for a in page], next_page_token=token)
 
     async def AckAlert(
         self, request: controlplane_pb2.AckAlertRequest, context: grpc.aio.ServicerContext

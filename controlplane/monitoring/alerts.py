@@ -268,6 +268,22 @@ def _resolve_row(session: Session, row: AlertRow) -> None:
     row.updated_at = now
 
 
+def resolve_agent_alerts(session: Session, agent_id: str, note: str) -> list[AlertInfo]:
+    """Resolve every active alert about one agent in the caller's transaction (the agent is being
+    forgotten); `note` is added to each message. Announce the result after the commit."""
+    rows = session.scalars(
+        select(AlertRow)
+        .where(AlertRow.agent_id == agent_id, AlertRow.state.in_(ACTIVE_ALERT_STATES))
+        .order_by(AlertRow.id)
+        .with_for_update()
+    ).all()
+    for row in rows:
+        _resolve_row(session, row)
+        row.message = f"{row.message} ({note})"[:MAX_MESSAGE]
+    session.flush()
+    return [_info(session, r) for r in rows]
+
+
 def resolve_alert(
     ctx: Context,
     *,
@@ -344,14 +360,23 @@ def active_alerts(ctx: Context, deployment: str | None = None) -> list[AlertInfo
         return [_info(session, r) for r in session.scalars(query)]
 
 
-def list_alerts(ctx: Context, include_resolved: bool = False, deployment: str = "") -> list[AlertInfo]:
+def list_alerts(
+    ctx: Context,
+    include_resolved: bool = False,
+    deployment: str = "",
+    limit: int = MAX_LIST,
+    before_id: int | None = None,
+) -> list[AlertInfo]:
+    """Newest first, at most `limit`; with `before_id`, only older alerts (the next page)."""
     with ctx.db.session() as session:
         query = select(AlertRow)
         if not include_resolved:
             query = query.where(AlertRow.state.in_(ACTIVE_ALERT_STATES))
         if deployment:
             query = query.where(AlertRow.deployment == deployment)
-        rows = session.scalars(query.order_by(AlertRow.id.desc()).limit(MAX_LIST)).all()
+        if before_id is not None:
+            query = query.where(AlertRow.id < before_id)
+        rows = session.scalars(query.order_by(AlertRow.id.desc()).limit(limit)).all()
         return [_info(session, r) for r in rows]
 
 

@@ -200,10 +200,22 @@ class AlertRow(Base):
 
 
 class AgentRow(Base):
+    """A serving agent, bound to the credential that registered it (`owner_token`,
+    `owner_certificate`; both "" when nothing binds it: authentication off, or a row from before
+    revision 0007). Another credential may not connect under its id or its name."""
+
     __tablename__ = "agents"
+    __table_args__ = (
+        Index("ix_agents_name", "name"),
+        Index("ix_agents_owner", "owner_token", "owner_certificate"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: the name of the token that registered it ("" without tokens)
+    owner_token: Mapped[str] = mapped_column(String(NAME_LENGTH), default="", server_default="")
+    #: the common name of its client certificate under mutual TLS ("" without one)
+    owner_certificate: Mapped[str] = mapped_column(String(255), default="", server_default="")
     host: Mapped[str] = mapped_column(String(255))
     address: Mapped[str] = mapped_column(String(255))
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from controlplane import deployments, registry
 from controlplane.agenthub import agents, fleet
+from controlplane.agenthub.identity import Credential
 from controlplane.agenthub.snapshot import build_snapshot
+from controlplane.config import TokenConfig
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
-from controlplane.store.models import AgentDeploymentRow, utcnow
-from core.errors import InvalidInput, NotFound
+from controlplane.monitoring import alerts
+from controlplane.store.models import AgentDeploymentRow, AgentReportDropsRow, AgentRow, utcnow
+from core.errors import InvalidInput, NotFound, PermissionDenied, ResourceExhausted
 from core.vocabulary import AgentState
 from protos import common_pb2
 from tests.models import make_classifier_onnx
@@ -222,3 +226,87 @@ def test_a_restarted_control_plane_forgets_stale_connections(ctx: Context) -> No
         "beta": "disconnected",
         "gamma": "lost",
     }
+
+
+# ---- issue 13: agents bound to their credential, bounded records --------------------------------
+
+
+def agent_rows(ctx: Context) -> list[tuple[str, str, str]]:
+    with ctx.db.session() as session:
+        rows = session.execute(select(AgentRow.id, AgentRow.name, AgentRow.owner_token)).all()
+        return sorted((r.id, r.name, r.owner_token) for r in rows)
+
+
+def test_an_agent_is_bound_to_the_credential_that_registered_it(ctx: Context) -> None:
+    ctx.config.tokens = [TokenConfig(name=n, role="agent", token=f"{n}-secret") for n in ("edge-a", "edge-b")]
+    a, b = Credential("edge-a"), Credential("edge-b")
+    agents.agent_connected(ctx, hello("a1", "alpha"), a)
+    for claim in (hello("a1", "mallory"), hello("x9", "alpha"), hello("a1", "alpha")):
+        with pytest.raises(PermissionDenied, match="registered to another credential"):
+            agents.agent_connected(ctx, claim, b)
+    assert agent_rows(ctx) == [("a1", "alpha", "edge-a")]  # a refused Hello records nothing
+    agents.agent_connected(ctx, hello("a1", "alpha-2"), a)  # its own credential may rename it
+
+    # A row bound to nobody (from before revision 0007, or made without tokens) is claimed by the
+    # first credential that connects under its id; from then on it is that credential's.
+    with ctx.db.session() as session:
+        session.add(AgentRow(id="old", name="legacy", host="h", address="a", labels={}, state="lost", last_nack=""))
+    agents.agent_connected(ctx, hello("old", "legacy"), b)
+    with pytest.raises(PermissionDenied):
+        agents.agent_connected(ctx, hello("old", "legacy"), a)
+
+    # A token removed from the configuration binds nothing any more: its agents are not locked out.
+    ctx.config.tokens = ctx.config.tokens[1:]
+    agents.agent_connected(ctx, hello("a1", "alpha-2"), b)
+    assert agent_rows(ctx) == [("a1", "alpha-2", "edge-b"), ("old", "legacy", "edge-b")]
+
+
+def test_agent_records_per_credential_are_capped(ctx: Context) -> None:
+    ctx.config.tokens = [TokenConfig(name=n, role="agent", token=f"{n}-secret") for n in ("edge-a", "edge-b")]
+    ctx.config.limits.max_agents_per_credential = 2
+    a, b = Credential("edge-a"), Credential("edge-b")
+    agents.agent_connected(ctx, hello("a1", "alpha"), a)
+    agents.agent_connected(ctx, hello("a2", "alpha-2"), a)
+    with pytest.raises(ResourceExhausted, match=r"token edge-a already has 2 agent records.*max_agents_per_credential"):
+        agents.agent_connected(ctx, hello("a3", "alpha-3"), a)
+    agents.agent_connected(ctx, hello("a1", "alpha"), a)  # a known agent reconnects as ever
+    agents.agent_connected(ctx, hello("b1", "beta"), b)  # the cap is per credential
+    assert [r[0] for r in agent_rows(ctx)] == ["a1", "a2", "b1"]
+
+
+def test_only_deployments_that_exist_are_recorded(ctx: Context, models_dir: Path) -> None:
+    _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    invented = {f"ghost-{i}": 1 for i in range(2000)}
+    agents.agent_connected(ctx, hello("a1", "alpha", {"web": 1, **invented}))
+    agents.record_applied(ctx, "a1", {"web": 1, **invented})
+    agents.record_nack(ctx, "a1", "no", invented, invented)
+    with ctx.db.session() as session:
+        stored = session.execute(select(AgentDeploymentRow.deployment, AgentDeploymentRow.applied_generation)).all()
+    assert [tuple(r) for r in stored] == [("web", 1)]
+    assert fleet.sync_status(ctx, "web").in_sync
+
+
+def test_an_agent_away_too_long_is_forgotten_with_what_it_applied_and_its_alerts(
+    ctx: Context, models_dir: Path
+) -> None:
+    _register(ctx, "v1", make_classifier_onnx(models_dir, "logreg"))
+    deployments.deploy(ctx, BOB, "web", "cancer", "v1")
+    agents.agent_connected(ctx, hello("a1", "alpha", {"web": 1}))
+    agents.agent_connected(ctx, hello("b2", "beta", {"web": 1}))  # stays connected
+    agents.set_state(ctx, "a1", AgentState.LOST)
+    alerts.open_alert(ctx, deployment="", kind="agent_lost", agent_id="a1", severity="warning", message="silent")
+    with ctx.db.session() as session:
+        session.add(AgentReportDropsRow(agent_id="a1", dropped=3))
+    cutoff = utcnow() + timedelta(seconds=1)  # everything seen so far is older
+    assert agents.gone_since(ctx, cutoff) == ["a1"]
+    gone = agents.forget(ctx, "a1", cutoff, "resolved: forgotten")
+    assert gone is not None and gone.name == "alpha"
+    [alert] = gone.alerts
+    assert (alert.kind, alert.state, alert.message) == ("agent_lost", "resolved", "silent (resolved: forgotten)")
+    assert agent_rows(ctx) == [("b2", "beta", "")]
+    with ctx.db.session() as session:
+        assert session.scalars(select(AgentDeploymentRow.agent_id)).all() == ["b2"]
+        assert session.scalars(select(AgentReportDropsRow.agent_id)).all() == []
+    assert agents.forget(ctx, "a1", cutoff, "again") is None  # already gone
+    assert agents.forget(ctx, "b2", cutoff, "connected") is None  # never while connected

@@ -279,6 +279,17 @@ def test_a_second_agent_under_a_connected_name_is_refused(cp: SluiceClient, conn
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert f"an agent named {first.name!r} is already connected" in (refused.value.details() or "")
     assert [a.id for a in cp.agents() if a.name == first.name] == [first.id]
+    # Its id under another name cannot replace its live stream either (issue 13): refused, and
+    # the first agent's stream stays up (its record keeps its name).
+    renamed = connect(unique("renamed"), agent_id=first.id)
+    with pytest.raises(grpc.RpcError) as refused:
+        renamed.next("hello_ack")
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"agent id {first.id} is connected as {first.name!r}" in (refused.value.details() or "")
+    while not first.received.empty():  # what came before the refusal
+        first.received.get_nowait()
+    assert first.next("heartbeat").at.seconds > 0  # a beat sent since: its stream is up
+    assert agent_info(cp, first.id).name == first.name
     # The same agent (same id) reconnecting is not a twin: its new stream replaces the old one.
     again = connect(first.name, agent_id=first.id)
     again.next("hello_ack")

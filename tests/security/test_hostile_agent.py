@@ -13,9 +13,7 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import subprocess
-import threading
 import time
 import urllib.request
 import uuid
@@ -37,11 +35,12 @@ from controlplane.server import ServerOptions
 from controlplane.store.models import AgentRow, MetricWindowRow, ModelVersionRow
 from core.client import SluiceClient
 from core.report_limits import ERROR_CODES, MAX_COUNT
-from protos import agent_pb2, agent_pb2_grpc, common_pb2
+from protos import agent_pb2, common_pb2
 from tests.agent.cluster import AgentProcess
 from tests.controlplane.monitoring.support import prometheus_samples
 from tests.harness import REPO, SLUICE, ServerThread, unique
 from tests.models import make_baseline, make_classifier_onnx
+from tests.security.scripted_agent import ScriptedAgent
 
 pytestmark = pytest.mark.xdist_group("hostile-agent")
 
@@ -88,54 +87,6 @@ def deploy(cp: SluiceClient) -> str:
     name = unique("dep")
     cp.deploy(name, "cancer:v1")
     return name
-
-
-class ScriptedAgent:
-    """One Connect stream driven by the test (the attacker's script)."""
-
-    def __init__(self, target: str, **hello: Any) -> None:
-        self.id = uuid.uuid4().hex
-        self.channel = grpc.insecure_channel(target)
-        self._up: queue.Queue[agent_pb2.AgentMessage | None] = queue.Queue()
-        self.received: queue.Queue[Any] = queue.Queue()
-        fields = {"agent_id": self.id, "name": unique("evil"), "host": "h", "address": "127.0.0.1:1", **hello}
-        self._up.put(agent_pb2.AgentMessage(hello=agent_pb2.Hello(**fields)))
-        self.call = agent_pb2_grpc.AgentHubStub(self.channel).Connect(iter(self._up.get, None))
-        self.seq = 0
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for message in self.call:
-                self.received.put(message)
-        except grpc.RpcError as exc:
-            self.received.put(exc)
-
-    def next(self, kind: str, timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            item = self.received.get(timeout=max(0.01, deadline - time.monotonic()))
-            if isinstance(item, BaseException):
-                raise item
-            if item.WhichOneof("body") == kind:
-                return getattr(item, kind)
-
-    def send(self, message: agent_pb2.AgentMessage) -> None:
-        self._up.put(message)
-
-    def report(self, *windows: agent_pb2.VersionWindow, ago: timedelta = timedelta(0)) -> None:
-        """Send one report and wait for its ACK (it was committed, whatever it skipped)."""
-        self.seq += 1
-        report = agent_pb2.MetricReport(agent_id=self.id, seq=self.seq, window_seconds=1.0, windows=windows)
-        report.window_start.FromDatetime(datetime.now(UTC) - ago)
-        self._up.put(agent_pb2.AgentMessage(report=report))
-        while self.next("report_ack").seq != self.seq:
-            pass
-
-    def close(self) -> None:
-        self._up.put(None)
-        self.call.cancel()
-        self.channel.close()
 
 
 @pytest.fixture

@@ -82,6 +82,10 @@ max_per_day = 1
         # Every interval is above 0: a 0 tick would spin the rollout loop and pin a core at 100%.
         ("[rollout]\ntick_seconds = 0\n", "rollout.tick_seconds must be more than 0 seconds, got 0"),
         ("[agents]\nheartbeat_seconds = 0\n", "agents.heartbeat_seconds must be more than 0"),
+        ("[agents]\nforget_after_seconds = 0\n", "agents.forget_after_seconds must be more than 0"),
+        ("[agents]\nforget_after_seconds = 5\n", "forget_after_seconds must be longer than heartbeat_seconds"),
+        ("[limits]\nmax_agents_per_credential = 0\n", "limits.max_agents_per_credential must be at least 1"),
+        ("[[tokens]]\nname = '" + "t" * 129 + "'\nrole = 'agent'\ntoken = 's'\n", "tokens[0].name is 129 characters"),
         ("[alerts]\nevaluate_seconds = 0\n", "alerts.evaluate_seconds must be more than 0"),
         ("[alerts]\nwebhook_timeout_seconds = 0.0\n", "alerts.webhook_timeout_seconds must be more than 0"),
         ("[health]\nwindow_seconds = 0\n", "health.window_seconds must be more than 0"),

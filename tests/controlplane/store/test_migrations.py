@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
 
-from controlplane.store.db import Database, schema_is_current
+from controlplane.store.db import Database, alembic_config, make_engine, schema_is_current
 from controlplane.store.models import Base
 
 
@@ -29,3 +33,31 @@ def test_migrating_twice_is_harmless(db_url: str) -> None:
         assert schema_is_current(db.engine)
     finally:
         db.dispose()
+
+
+def test_0007_binds_agents_from_before_to_nobody_and_goes_back(db_url: str) -> None:
+    """Agents recorded before revision 0007 are bound to no credential ("" and ""): the first one
+    that connects under their id claims them. The downgrade drops the binding again."""
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0006")
+            connection.execute(
+                text(
+                    "INSERT INTO agents (id, name, host, address, labels, state, last_seen, connected_at, last_nack) "
+                    "VALUES ('a1', 'alpha', 'h', 'a', '{}', 'lost', :now, :now, '')"
+                ),
+                {"now": datetime.now(UTC)},
+            )
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+        with engine.connect() as connection:
+            owners = connection.execute(text("SELECT id, owner_token, owner_certificate FROM agents")).all()
+        assert [tuple(r) for r in owners] == [("a1", "", "")]
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0006")
+        with engine.connect() as connection:
+            assert "owner_token" not in {c["name"] for c in inspect(connection).get_columns("agents")}
+            assert connection.execute(text("SELECT name FROM agents")).scalar_one() == "alpha"
+    finally:
+        engine.dispose()

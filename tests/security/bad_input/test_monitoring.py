@@ -9,6 +9,7 @@ import pytest
 from protos import controlplane_pb2
 from tests.security.bad_input.support import (
     GARBAGE,
+    HUGE,
     INVALID,
     NOT_FOUND,
     PRECONDITION,
@@ -98,6 +99,30 @@ CASES = [
         "already resolved",
     ),
     Case("agents-garbage", "cp", "ListAgents", GARBAGE, INVALID, "ListAgentsRequest"),
+    Case(
+        "agents-forged-page-token",
+        "cp",
+        "ListAgents",
+        controlplane_pb2.ListAgentsRequest(page_token="WyJMaXN0QWdlbnRzIiwxXQ"),  # ["ListAgents",1]
+        INVALID,
+        "page_token is not one of ListAgents",
+    ),
+    Case(
+        "alerts-traversal-page-token",
+        "cp",
+        "ListAlerts",
+        controlplane_pb2.ListAlertsRequest(page_token=TRAVERSAL),
+        INVALID,
+        "page_token is not one of ListAlerts",
+    ),
+    Case(
+        "alerts-100kB-page-token",
+        "cp",
+        "ListAlerts",
+        controlplane_pb2.ListAlertsRequest(page_token=HUGE),
+        INVALID,
+        "page_token",
+    ),
     Case(
         "retraining-traversal",
         "cp",
