@@ -528,7 +528,7 @@ class GetMetricSeriesResponse(_message.Message):
     def __init__(self, points: _Optional[_Iterable[_Union[MetricPoint, _Mapping]]] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("id", "deployment", "version", "kind", "severity", "state", "message", "value", "occurrences", "opened_at", "updated_at", "resolved_at", "acknowledged_by", "agent", "subject")
+    __slots__ = ("id", "deployment", "version", "kind", "severity", "state", "message", "value", "occurrences", "opened_at", "updated_at", "resolved_at", "acknowledged_by", "agent", "subject", "acknowledged_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -544,6 +544,7 @@ class Alert(_message.Message):
     ACKNOWLEDGED_BY_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_AT_FIELD_NUMBER: _ClassVar[int]
     id: int
     deployment: str
     version: _common_pb2.VersionRef
@@ -559,7 +560,8 @@ class Alert(_message.Message):
     acknowledged_by: str
     agent: str
     subject: str
-    def __init__(self, id: _Optional[int] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[_common_pb2.HealthState, str]] = ..., state: _Optional[_Union[AlertState, str]] = ..., message: _Optional[str] = ..., value: _Optional[float] = ..., occurrences: _Optional[int] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., agent: _Optional[str] = ..., subject: _Optional[str] = ...) -> None: ...
+    acknowledged_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[_common_pb2.HealthState, str]] = ..., state: _Optional[_Union[AlertState, str]] = ..., message: _Optional[str] = ..., value: _Optional[float] = ..., occurrences: _Optional[int] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., agent: _Optional[str] = ..., subject: _Optional[str] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListAlertsRequest(_message.Message):
     __slots__ = ("include_resolved", "deployment", "page_size", "page_token")

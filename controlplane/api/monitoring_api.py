@@ -91,6 +91,7 @@ def alert_message(a: alerts.AlertInfo) -> controlplane_pb2.Alert:
         updated_at=convert.timestamp(a.updated_at),
         resolved_at=convert.timestamp(a.resolved_at),
         acknowledged_by=a.acknowledged_by,
+        acknowledged_at=convert.timestamp(a.acknowledged_at),
         agent=a.agent,
         subject=a.subject,
     )

@@ -62,6 +62,7 @@ class AlertInfo:
     updated_at: datetime
     resolved_at: datetime | None
     acknowledged_by: str
+    acknowledged_at: datetime | None
     agent_id: str
     agent: str  # the agent's name ("" when not about an agent)
 
@@ -83,6 +84,7 @@ class AlertInfo:
             "updated_at": self.updated_at.isoformat(),
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
         }
 
 
@@ -114,6 +116,7 @@ def _info(session: Session, row: AlertRow) -> AlertInfo:
         updated_at=row.updated_at,
         resolved_at=row.resolved_at,
         acknowledged_by=row.acknowledged_by or "",
+        acknowledged_at=row.acknowledged_at,
         agent_id=row.agent_id or "",
         agent=agent,
     )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
+from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -34,6 +35,8 @@ from tests.tui.helpers import (
     until,
 )
 from tui.format import vref
+from tui.screens.alert_detail import AlertDetailScreen, alert_details
+from tui.screens.alerts import AlertsScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy_form import DeployForm
 from tui.screens.deployments import DeploymentsScreen
@@ -449,3 +452,61 @@ async def test_the_experiments_screen_lists_them_and_pauses_resumes_and_aborts(
         await pilot.press("z")
         await until(pilot, lambda: notices_with(app, "warning", "has ended; nothing to pause"), "the refusal")
         assert state() == controlplane_pb2.EXPERIMENT_ABORTED
+
+
+async def test_alerts_open_in_full_and_are_acknowledged_after_asking(
+    shared_server: ServerThread, client: SluiceClient
+) -> None:
+    name = unique("tui-ack")
+    long_message = "feature mean_texture drifted: PSI 0.412 >= 0.25, KS p < 0.001; " + "detail " * 20
+    for kind in ("drift", "error_rate"):
+        open_alert(shared_server.ctx, deployment=name, kind=kind, severity="warning", message=f"{kind}: {long_message}")
+    (first, second) = sorted((a for a in client.alerts() if a.deployment == name), key=lambda a: a.id)
+    app = make_app(shared_server.address)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, DeploymentsScreen)
+        await pilot.press("4")
+        screen = await loaded(pilot, AlertsScreen)
+        table = screen.query_one("#alerts", DataTable)
+        await until(pilot, lambda: str(second.id) in table.rows, "the alerts")
+        await cursor_to(pilot, table, str(second.id))
+        await pilot.press("j")  # newest first: down is the older one
+        await until(pilot, lambda: screen.selected() is not None and screen.selected().id == first.id, "j")  # type: ignore[union-attr]
+        await pilot.press("k")
+        await until(pilot, lambda: screen.selected() is not None and screen.selected().id == second.id, "k")  # type: ignore[union-attr]
+
+        # enter: the whole alert, not a clipped line
+        await pilot.press("enter")
+        detail = await until(
+            pilot, lambda: pilot.app.screen if isinstance(pilot.app.screen, AlertDetailScreen) else None, "the alert"
+        )
+        assert detail.alert.id == second.id and "acknowledged" in plain_of(detail)
+        whole = " ".join(f"error_rate: {long_message}".split())
+        assert whole in " ".join(plain_of(detail).split())  # every word, wrapped, none cut
+        await pilot.press("escape")
+        await until(pilot, lambda: pilot.app.screen is screen, "the list again")
+
+        # a asks first; n changes nothing, y acknowledges
+        text = await ask(pilot, "a")
+        assert f"Acknowledge alert #{second.id}" in text and "stays active" in text
+        await pilot.press("n")
+        await until(pilot, lambda: pilot.app.screen is screen, "the dialog to close")
+        assert not next(a for a in client.alerts() if a.id == second.id).acknowledged_by
+        await ask(pilot, "a")
+        await pilot.press("y")
+        acked = await eventually(
+            pilot, lambda: next(a for a in client.alerts() if a.id == second.id).acknowledged_by, "the acknowledgement"
+        )
+        assert acked
+        await until(pilot, lambda: screen.selected() is not None and screen.selected().acknowledged_by, "the reload")  # type: ignore[union-attr]
+        await pilot.press("enter")
+        detail = await until(
+            pilot, lambda: pilot.app.screen if isinstance(pilot.app.screen, AlertDetailScreen) else None, "the alert"
+        )
+        assert f"by {acked}" in plain_of(detail)
+
+
+def plain_of(detail: AlertDetailScreen) -> str:
+    console = Console(width=76, record=True, color_system=None)
+    console.print(alert_details(detail.alert, detail.now))
+    return console.export_text()

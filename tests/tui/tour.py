@@ -185,7 +185,7 @@ async def drive(address: str, out: Path, started: float) -> None:
         await settled(pilot)
         if not alerts.query_one("#alerts", DataTable).row_count:  # drift alerts come and go: show the resolved ones
             before = alerts.loads
-            await pilot.press("a")
+            await pilot.press("h")
             await loaded(pilot, AlertsScreen, after=before)
             app.clear_notifications()
         await capture(pilot, out, "alerts")

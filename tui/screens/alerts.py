@@ -1,4 +1,6 @@
-"""Alerts: open (and with `a`, resolved) alerts; `k` acknowledges the one under the cursor."""
+"""Alerts: open (and with `h`, resolved) alerts; enter opens one in full, `a` acknowledges it
+(asking first); `j`/`k` move like the arrows. Times and counts stay live: the list is redrawn every
+few seconds and reloaded every `RELOAD_SECONDS` (plain updates of an alert send no event)."""
 
 from __future__ import annotations
 
@@ -15,20 +17,40 @@ from core.client import SluiceClient
 from core.text import printable
 from protos import controlplane_pb2
 from tui.format import ago, alert_state, cell, clip, health_badge, vref, when
+from tui.screens.alert_detail import AlertDetailScreen
 from tui.screens.base import SluiceScreen, fill_table, selected_key
+from tui.screens.confirm import ConfirmScreen
+
+REDRAW_SECONDS = 5.0  # relative times ("3m ago") move on
+RELOAD_SECONDS = 15.0  # counts ("seen 4×") and last-seen times change without an event
 
 
 class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
     MODE = "alerts"
     EVENT_KINDS = frozenset({"alert"})
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("k", "ack", "Acknowledge"),
-        Binding("a", "toggle_all", "Show resolved"),
+        Binding("enter", "open", "Open"),
+        Binding("a", "ack", "Acknowledge"),
+        Binding("h", "toggle_all", "Show resolved"),
+        Binding("j", "cursor('down')", "Down", show=False),
+        Binding("k", "cursor('up')", "Up", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.include_resolved = False
+
+    def on_mount(self) -> None:
+        self.set_interval(REDRAW_SECONDS, self._redraw)
+        self.set_interval(RELOAD_SECONDS, self._reload_if_shown)
+
+    def _redraw(self) -> None:
+        if self.data is not None and self.is_current:
+            self.show(self.data)
+
+    def _reload_if_shown(self) -> None:
+        if self.is_current and not self.fetching:
+            self.reload()
 
     def compose_body(self) -> Iterable[Widget]:
         table: DataTable[Any] = DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
@@ -57,7 +79,7 @@ class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
                     cell(a.kind),
                     alert_state(a.state),
                     cell(ago(a.opened_at, now)),
-                    cell(clip(a.message, 40)),
+                    cell(clip(a.message, 200)),
                 ],
             )
             for a in data
@@ -90,12 +112,28 @@ class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
             )
             if alert.acknowledged_by:
                 text.append(f", acknowledged by {alert.acknowledged_by}", style="dim")
+            text.append("  enter: the whole alert", style="dim")
         self.query_one("#summary", Static).update(text)
 
     def action_toggle_all(self) -> None:
         self.include_resolved = not self.include_resolved
         self.sluice.notify("showing resolved alerts too" if self.include_resolved else "showing open alerts")
         self.reload()
+
+    def action_cursor(self, direction: str) -> None:
+        table = self.query_one("#alerts", DataTable)
+        table.action_cursor_down() if direction == "down" else table.action_cursor_up()
+
+    @on(DataTable.RowSelected, "#alerts")
+    def _selected(self) -> None:
+        self.action_open()  # enter on the table (it takes the key before the screen does)
+
+    def action_open(self) -> None:
+        alert = self.selected()
+        if alert is None:
+            self.sluice.notify("no alert selected", severity="warning")
+            return
+        self.app.push_screen(AlertDetailScreen(alert, self.sluice.clock()))
 
     def action_ack(self) -> None:
         alert = self.selected()
@@ -106,8 +144,18 @@ class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
             self.sluice.notify(f"alert #{alert.id} is not open", severity="warning")
             return
         alert_id = alert.id
-        self.sluice.perform(
-            f"acknowledge alert #{alert_id}",
-            lambda client: client.ack_alert(alert_id),
-            lambda a: f"alert #{a.id} acknowledged by {a.acknowledged_by or 'you'}",
+        question = (
+            f"Acknowledge alert #{alert_id} ({alert.kind} on {alert.deployment or 'the control plane'}): "
+            f"{clip(alert.message, 160)}\nIt stays active (and may still escalate) until its condition "
+            "clears; the acknowledgement records that you are on it."
         )
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self.sluice.perform(
+                    f"acknowledge alert #{alert_id}",
+                    lambda client: client.ack_alert(alert_id),
+                    lambda a: f"alert #{a.id} acknowledged by {a.acknowledged_by or 'you'}",
+                )
+
+        self.app.push_screen(ConfirmScreen("Acknowledge?", question, yes="Acknowledge", variant="primary"), answered)

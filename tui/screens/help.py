@@ -39,7 +39,15 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     ("Versions", (("d", "deploy the version under the cursor"), ("e", "start it as a challenger"))),
-    ("Alerts", (("k", "acknowledge the alert under the cursor"), ("a", "show resolved alerts too"))),
+    (
+        "Alerts",
+        (
+            ("enter", "open the alert: whole message, value, timeline, who acknowledged it"),
+            ("a", "acknowledge the alert under the cursor (asks first)"),
+            ("h", "show resolved alerts too (history)"),
+            ("j / k", "down / up, as the arrows"),
+        ),
+    ),
     ("History/Audit", (("c", "history of the next deployment"), ("g", "audit of every deployment / this one"))),
     (
         "Experiments",
