@@ -25,17 +25,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from controlplane import audit
 from controlplane.context import Context
 from controlplane.domain import Principal
 from controlplane.monitoring.state import state_of
-from controlplane.store.models import AgentRow, AlertRow, ModelVersionRow, utcnow
+from controlplane.store.models import AgentDeploymentRow, AgentRow, AlertRow, ModelVersionRow, utcnow
 from core.errors import FailedPrecondition, InvalidInput, NotFound
 from core.names import NAME_LENGTH
 from core.vocabulary import ACTIVE_ALERT_STATES, ALERT_SEVERITIES, AlertState, Health
+
+AGENT_LOST = "agent_lost"  # the AgentHub's alert for an agent that went silent
 
 log = logging.getLogger("sluice.monitoring")
 
@@ -370,13 +372,25 @@ def list_alerts(
     limit: int = MAX_LIST,
     before_id: int | None = None,
 ) -> list[AlertInfo]:
-    """Newest first, at most `limit`; with `before_id`, only older alerts (the next page)."""
+    """Newest first, at most `limit`; with `before_id`, only older alerts (the next page).
+
+    A deployment's alerts include the `agent_lost` alerts of agents that served it (applied one of
+    its generations): a lost agent is a lost share of that deployment's capacity.
+    """
     with ctx.db.session() as session:
         query = select(AlertRow)
         if not include_resolved:
             query = query.where(AlertRow.state.in_(ACTIVE_ALERT_STATES))
         if deployment:
-            query = query.where(AlertRow.deployment == deployment)
+            served = select(AgentDeploymentRow.agent_id).where(
+                AgentDeploymentRow.deployment == deployment, AgentDeploymentRow.applied_generation > 0
+            )
+            query = query.where(
+                or_(
+                    AlertRow.deployment == deployment,
+                    and_(AlertRow.kind == AGENT_LOST, AlertRow.agent_id.in_(served)),
+                )
+            )
         if before_id is not None:
             query = query.where(AlertRow.id < before_id)
         rows = session.scalars(query.order_by(AlertRow.id.desc()).limit(limit)).all()

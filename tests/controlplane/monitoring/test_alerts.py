@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from controlplane.agenthub import agents
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
 from controlplane.monitoring import alerts
@@ -113,3 +114,24 @@ def test_concurrent_openers_make_one_alert(ctx: Context, models_dir: Path) -> No
     with ctx.db.session() as s:
         rows = s.scalars(select(AlertRow)).all()
         assert len(rows) == 1 and rows[0].occurrences == 30
+
+
+def test_a_deployments_alerts_include_its_lost_agents(ctx: Context, models_dir: Path) -> None:
+    """Issue 18 #8: an agent that served the deployment went silent; its agent_lost alert (which
+    belongs to no deployment) is among the deployment's alerts, and not among another's."""
+    served = deploy_classifier(ctx, models_dir)
+    other = deploy_classifier(ctx, models_dir)
+    for agent_id in ("agent-served", "agent-idle"):
+        hello = agents.validate_hello(agent_id, agent_id, "host", "127.0.0.1:7500", {}, {})
+        agents.agent_connected(ctx, hello)
+    agents.record_applied(ctx, "agent-served", {served.name: 1})
+    for agent_id in ("agent-served", "agent-idle"):
+        alerts.open_alert(
+            ctx, deployment="", kind=alerts.AGENT_LOST, severity="warning", message="silent", agent_id=agent_id
+        )
+    alerts.open_alert(ctx, deployment=served.name, kind="error_rate", severity="warning", message="errors 2%")
+    assert sorted((a.kind, a.agent_id) for a in alerts.list_alerts(ctx, deployment=served.name)) == [
+        ("agent_lost", "agent-served"),
+        ("error_rate", ""),
+    ]
+    assert alerts.list_alerts(ctx, deployment=other.name) == []
