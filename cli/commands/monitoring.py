@@ -179,13 +179,27 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         print_json(alerts)
         return 0
     print_table(
-        ["id", "severity", "state", "kind", "deployment", "version", "agent", "seen", "opened", "updated", "message"],
+        [
+            "id",
+            "severity",
+            "state",
+            "kind",
+            "subject",
+            "deployment",
+            "version",
+            "agent",
+            "seen",
+            "opened",
+            "updated",
+            "message",
+        ],
         [
             [
                 a.id,
                 severity_word(a.severity),
                 word_of(AlertState, a.state, "-") + (f" by {a.acknowledged_by}" if a.acknowledged_by else ""),
                 a.kind,
+                a.subject or "-",
                 a.deployment or "-",
                 vref(a.version),
                 a.agent or "-",

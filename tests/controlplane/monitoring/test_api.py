@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -179,7 +180,13 @@ def test_cli_status_alerts_ack(shared_server: ServerThread, served: tuple[Deploy
     address = shared_server.address
     ctx = shared_server.ctx
     alerts.open_alert(
-        ctx, deployment=d.name, kind="cli_test", severity="warning", message="look at me", version_id=d.version.id
+        ctx,
+        deployment=d.name,
+        kind="cli_test",
+        severity="warning",
+        message="look at me",
+        version_id=d.version.id,
+        subject="mean_texture",
     )
     [alert] = [a for a in alerts.list_alerts(ctx, deployment=d.name) if a.kind == "cli_test"]
 
@@ -200,6 +207,9 @@ def test_cli_status_alerts_ack(shared_server: ServerThread, served: tuple[Deploy
     assert [a.state for a in alerts.list_alerts(ctx, deployment=d.name) if a.kind == "cli_test"] == ["acknowledged"]
     table = run_cli("alerts", address=address)
     assert table.returncode == 0 and "look at me" in table.stdout
+    header, *rows = (re.split(r"\s{2,}", line.strip()) for line in table.stdout.splitlines())
+    (row,) = [r for r in rows if r[0] == str(alert.id)]
+    assert (header[3], header[4]) == ("KIND", "SUBJECT") and (row[3], row[4]) == ("cli_test", "mean_texture")
 
     missing = run_cli("alerts", "ack", "999999999", address=address)
     assert missing.returncode == 4  # NOT_FOUND (README "Exit codes")
