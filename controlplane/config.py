@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import tomllib
 import types
@@ -18,6 +19,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from controlplane.domain import Role
 from core.errors import InvalidInput
 from core.names import NAME_LENGTH
+from core.vocabulary import PolicyAction
 
 
 @dataclass
@@ -122,6 +124,16 @@ class RolloutConfig:
 
 
 @dataclass
+class PolicyConfig:
+    """Every deployment's health policy until `sluice policy set` changes it (the thresholds are
+    [health]'s)."""
+
+    # none | alert | pause | rollback_challenger | rollback_champion (core.vocabulary.PolicyAction)
+    action: str = "alert"
+    action_after_seconds: float = 300.0  # critical this long (without a break) before it acts
+
+
+@dataclass
 class TlsConfig:
     cert_file: str = ""
     key_file: str = ""
@@ -138,6 +150,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     retraining: list[RetrainingConfig] = field(default_factory=list)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
@@ -199,7 +212,42 @@ POSITIVE_SECONDS = {
     "alerts": ("evaluate_seconds", "webhook_timeout_seconds"),
     "retention": ("raw_seconds", "minute_seconds", "hour_seconds", "rollup_interval_seconds", "receipt_seconds"),
     "rollout": ("tick_seconds",),
+    "policy": ("action_after_seconds",),
 }
+
+
+#: the health thresholds a deployment's policy may set: (warning, critical) pairs and the tolerance
+THRESHOLD_PAIRS = (
+    ("accuracy_warning", "accuracy_critical"),
+    ("p95_latency_ms_warning", "p95_latency_ms_critical"),
+    ("error_rate_warning", "error_rate_critical"),
+    ("psi_warning", "psi_critical"),
+    ("mae_warning", "mae_critical"),
+    ("within_tolerance_warning", "within_tolerance_critical"),
+)
+THRESHOLDS = (*(name for pair in THRESHOLD_PAIRS for name in pair), "tolerance")
+_SHARES = ("accuracy_warning", "accuracy_critical", "error_rate_warning", "error_rate_critical",
+           "within_tolerance_warning", "within_tolerance_critical")
+_LOW_IS_BAD = ("accuracy", "within_tolerance")  # the critical level lies below the warning one
+
+
+def check_thresholds(h: HealthConfig, where: str) -> None:
+    """Finite, not negative, shares within [0, 1], and critical beyond warning in the bad direction
+    (a threshold of 0 disables that check, so it is never compared)."""
+    for name in THRESHOLDS:
+        value = getattr(h, name)
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise InvalidInput(f"{where}{name} must be a number >= 0, got {value!r}")
+        if name in _SHARES and value > 1:
+            raise InvalidInput(f"{where}{name} must be between 0 and 1, got {value:g}")
+    for warning, critical in THRESHOLD_PAIRS:
+        w, c = getattr(h, warning), getattr(h, critical)
+        if not (w and c):
+            continue
+        low_is_bad = warning.removesuffix("_warning") in _LOW_IS_BAD
+        if (c > w) if low_is_bad else (c < w):
+            relation = "<=" if low_is_bad else ">="
+            raise InvalidInput(f"{where}{critical} ({c:g}) must be {relation} {warning} ({w:g})")
 
 
 def _validate_intervals(config: Config) -> None:
@@ -225,14 +273,11 @@ def _validate(config: Config) -> None:
             raise InvalidInput(f"config: {where} needs exactly one of 'sha256' or 'token'")
         if token.sha256 and (len(token.sha256) != 64 or not all(c in "0123456789abcdef" for c in token.sha256)):
             raise InvalidInput(f"config: {where}.sha256 must be 64 lowercase hex characters")
-    h = config.health
-    for name in ("accuracy_warning", "accuracy_critical", "error_rate_warning", "error_rate_critical"):
-        if not 0 <= getattr(h, name) <= 1:
-            raise InvalidInput(f"config: health.{name} must be between 0 and 1")
-    if h.accuracy_critical > h.accuracy_warning:
-        raise InvalidInput("config: health.accuracy_critical must be <= health.accuracy_warning")
-    if h.psi_critical < h.psi_warning:
-        raise InvalidInput("config: health.psi_critical must be >= health.psi_warning")
+    check_thresholds(config.health, "config: health.")
+    if config.policy.action not in {a.value for a in PolicyAction}:
+        raise InvalidInput(
+            f"config: policy.action {config.policy.action!r} is not one of {', '.join(a.value for a in PolicyAction)}"
+        )
     lim = config.limits
     if lim.max_message_bytes < 1024:
         raise InvalidInput("config: limits.max_message_bytes must be at least 1024")

@@ -329,6 +329,12 @@ class SluiceClient:
         request = controlplane_pb2.ListAuditRequest(target=target, limit=limit, deployment=deployment)
         return list(self._call("ListAudit", request).events)
 
+    def get_policy(self, deployment: str) -> controlplane_pb2.Policy:
+        return self._call("GetPolicy", controlplane_pb2.PolicyRequest(deployment=deployment))
+
+    def set_policy(self, request: controlplane_pb2.SetPolicyRequest) -> controlplane_pb2.Policy:
+        return self._call("SetPolicy", request)
+
     def whoami(self) -> controlplane_pb2.WhoAmIResponse:
         return self._call("WhoAmI", controlplane_pb2.WhoAmIRequest())
 

@@ -159,8 +159,38 @@ _ALERT_TO_WIRE = {
 _ALERT_FROM_WIRE = {int(v): k for k, v in _ALERT_TO_WIRE.items()}
 
 
+class PolicyAction(StrEnum):
+    """What a deployment's health policy does once its health has stayed critical long enough."""
+
+    NONE = "none"
+    ALERT = "alert"
+    PAUSE = "pause"
+    ROLLBACK_CHALLENGER = "rollback_challenger"
+    ROLLBACK_CHAMPION = "rollback_champion"
+
+    def to_wire(self) -> controlplane_pb2.PolicyAction:
+        return _POLICY_TO_WIRE[self]
+
+    @classmethod
+    def from_wire(cls, value: int) -> PolicyAction:
+        try:
+            return _POLICY_FROM_WIRE[value]
+        except KeyError:
+            raise ValueError(f"unknown policy action {value}") from None
+
+
+_POLICY_TO_WIRE = {
+    PolicyAction.NONE: controlplane_pb2.POLICY_NONE,
+    PolicyAction.ALERT: controlplane_pb2.POLICY_ALERT,
+    PolicyAction.PAUSE: controlplane_pb2.POLICY_PAUSE,
+    PolicyAction.ROLLBACK_CHALLENGER: controlplane_pb2.POLICY_ROLLBACK_CHALLENGER,
+    PolicyAction.ROLLBACK_CHAMPION: controlplane_pb2.POLICY_ROLLBACK_CHAMPION,
+}
+_POLICY_FROM_WIRE = {int(v): k for k, v in _POLICY_TO_WIRE.items()}
+
+
 def word_of(
-    vocabulary: type[ServingRole] | type[ExperimentState] | type[AlertState] | type[Health],
+    vocabulary: type[ServingRole] | type[ExperimentState] | type[AlertState] | type[Health] | type[PolicyAction],
     value: int,
     unknown: str = "?",
 ) -> str:

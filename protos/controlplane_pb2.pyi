@@ -28,6 +28,15 @@ class AlertState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_OPEN: _ClassVar[AlertState]
     ALERT_ACKNOWLEDGED: _ClassVar[AlertState]
     ALERT_RESOLVED: _ClassVar[AlertState]
+
+class PolicyAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POLICY_ACTION_UNSPECIFIED: _ClassVar[PolicyAction]
+    POLICY_NONE: _ClassVar[PolicyAction]
+    POLICY_ALERT: _ClassVar[PolicyAction]
+    POLICY_PAUSE: _ClassVar[PolicyAction]
+    POLICY_ROLLBACK_CHALLENGER: _ClassVar[PolicyAction]
+    POLICY_ROLLBACK_CHAMPION: _ClassVar[PolicyAction]
 EXPERIMENT_STATE_UNSPECIFIED: ExperimentState
 EXPERIMENT_RUNNING: ExperimentState
 EXPERIMENT_PAUSED: ExperimentState
@@ -40,6 +49,12 @@ ALERT_STATE_UNSPECIFIED: AlertState
 ALERT_OPEN: AlertState
 ALERT_ACKNOWLEDGED: AlertState
 ALERT_RESOLVED: AlertState
+POLICY_ACTION_UNSPECIFIED: PolicyAction
+POLICY_NONE: PolicyAction
+POLICY_ALERT: PolicyAction
+POLICY_PAUSE: PolicyAction
+POLICY_ROLLBACK_CHALLENGER: PolicyAction
+POLICY_ROLLBACK_CHAMPION: PolicyAction
 
 class RegisterVersionHeader(_message.Message):
     __slots__ = ("ref", "description", "model_size", "model_sha256", "baseline_size", "feature_names")
@@ -582,6 +597,84 @@ class ListAlertsResponse(_message.Message):
     alerts: _containers.RepeatedCompositeFieldContainer[Alert]
     next_page_token: str
     def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PolicyThresholds(_message.Message):
+    __slots__ = ("accuracy_warning", "accuracy_critical", "p95_latency_ms_warning", "p95_latency_ms_critical", "error_rate_warning", "error_rate_critical", "psi_warning", "psi_critical", "mae_warning", "mae_critical", "within_tolerance_warning", "within_tolerance_critical", "tolerance")
+    ACCURACY_WARNING_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_CRITICAL_FIELD_NUMBER: _ClassVar[int]
+    P95_LATENCY_MS_WARNING_FIELD_NUMBER: _ClassVar[int]
+    P95_LATENCY_MS_CRITICAL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_WARNING_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_CRITICAL_FIELD_NUMBER: _ClassVar[int]
+    PSI_WARNING_FIELD_NUMBER: _ClassVar[int]
+    PSI_CRITICAL_FIELD_NUMBER: _ClassVar[int]
+    MAE_WARNING_FIELD_NUMBER: _ClassVar[int]
+    MAE_CRITICAL_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_TOLERANCE_WARNING_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_TOLERANCE_CRITICAL_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    accuracy_warning: float
+    accuracy_critical: float
+    p95_latency_ms_warning: float
+    p95_latency_ms_critical: float
+    error_rate_warning: float
+    error_rate_critical: float
+    psi_warning: float
+    psi_critical: float
+    mae_warning: float
+    mae_critical: float
+    within_tolerance_warning: float
+    within_tolerance_critical: float
+    tolerance: float
+    def __init__(self, accuracy_warning: _Optional[float] = ..., accuracy_critical: _Optional[float] = ..., p95_latency_ms_warning: _Optional[float] = ..., p95_latency_ms_critical: _Optional[float] = ..., error_rate_warning: _Optional[float] = ..., error_rate_critical: _Optional[float] = ..., psi_warning: _Optional[float] = ..., psi_critical: _Optional[float] = ..., mae_warning: _Optional[float] = ..., mae_critical: _Optional[float] = ..., within_tolerance_warning: _Optional[float] = ..., within_tolerance_critical: _Optional[float] = ..., tolerance: _Optional[float] = ...) -> None: ...
+
+class PolicyRequest(_message.Message):
+    __slots__ = ("deployment",)
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    def __init__(self, deployment: _Optional[str] = ...) -> None: ...
+
+class SetPolicyRequest(_message.Message):
+    __slots__ = ("deployment", "thresholds", "action", "action_after_seconds", "reset", "reason")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    thresholds: PolicyThresholds
+    action: PolicyAction
+    action_after_seconds: float
+    reset: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., reset: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Policy(_message.Message):
+    __slots__ = ("deployment", "thresholds", "overridden", "action", "action_after_seconds", "critical_since", "acts_at", "last_action", "last_action_at", "updated_by", "updated_at")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDDEN_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CRITICAL_SINCE_FIELD_NUMBER: _ClassVar[int]
+    ACTS_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTION_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTION_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    thresholds: PolicyThresholds
+    overridden: _containers.RepeatedScalarFieldContainer[str]
+    action: PolicyAction
+    action_after_seconds: float
+    critical_since: _timestamp_pb2.Timestamp
+    acts_at: _timestamp_pb2.Timestamp
+    last_action: str
+    last_action_at: _timestamp_pb2.Timestamp
+    updated_by: str
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., overridden: _Optional[_Iterable[str]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., critical_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_action: _Optional[str] = ..., last_action_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AckAlertRequest(_message.Message):
     __slots__ = ("id",)

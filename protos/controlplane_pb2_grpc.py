@@ -140,6 +140,16 @@ class ControlPlaneStub:
                 request_serializer=protos_dot_controlplane__pb2.AckAlertRequest.SerializeToString,
                 response_deserializer=protos_dot_controlplane__pb2.Alert.FromString,
                 _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/sluice.v1.ControlPlane/GetPolicy',
+                request_serializer=protos_dot_controlplane__pb2.PolicyRequest.SerializeToString,
+                response_deserializer=protos_dot_controlplane__pb2.Policy.FromString,
+                _registered_method=True)
+        self.SetPolicy = channel.unary_unary(
+                '/sluice.v1.ControlPlane/SetPolicy',
+                request_serializer=protos_dot_controlplane__pb2.SetPolicyRequest.SerializeToString,
+                response_deserializer=protos_dot_controlplane__pb2.Policy.FromString,
+                _registered_method=True)
         self.ListAgents = channel.unary_unary(
                 '/sluice.v1.ControlPlane/ListAgents',
                 request_serializer=protos_dot_controlplane__pb2.ListAgentsRequest.SerializeToString,
@@ -311,6 +321,19 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPolicy(self, request, context):
+        """A deployment's health policy: thresholds and the action on sustained critical health.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAgents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -463,6 +486,16 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.AckAlert,
                     request_deserializer=protos_dot_controlplane__pb2.AckAlertRequest.FromString,
                     response_serializer=protos_dot_controlplane__pb2.Alert.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=protos_dot_controlplane__pb2.PolicyRequest.FromString,
+                    response_serializer=protos_dot_controlplane__pb2.Policy.SerializeToString,
+            ),
+            'SetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPolicy,
+                    request_deserializer=protos_dot_controlplane__pb2.SetPolicyRequest.FromString,
+                    response_serializer=protos_dot_controlplane__pb2.Policy.SerializeToString,
             ),
             'ListAgents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAgents,
@@ -1067,6 +1100,60 @@ class ControlPlane:
             '/sluice.v1.ControlPlane/AckAlert',
             protos_dot_controlplane__pb2.AckAlertRequest.SerializeToString,
             protos_dot_controlplane__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ControlPlane/GetPolicy',
+            protos_dot_controlplane__pb2.PolicyRequest.SerializeToString,
+            protos_dot_controlplane__pb2.Policy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ControlPlane/SetPolicy',
+            protos_dot_controlplane__pb2.SetPolicyRequest.SerializeToString,
+            protos_dot_controlplane__pb2.Policy.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,7 @@ from cli.commands import (
     deployments,
     experiments,
     monitoring,
+    policy,
     registry,
     serve,
     tokens,
@@ -31,6 +32,7 @@ REGISTRARS: list[Registrar] = [
     deployments.register,
     experiments.register,
     monitoring.register,
+    policy.register,
     trail.register,
     tokens.register,
 ]

@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, str] = {
             "ListHistory",
             "ListAudit",
             "WatchEvents",
+            "GetPolicy",
         )
     },
     **{
@@ -60,6 +61,7 @@ PERMISSIONS: dict[str, str] = {
             "AbortExperiment",
             "Promote",
             "AckAlert",
+            "SetPolicy",
         )
     },
     _CP + "WhoAmI": "any",

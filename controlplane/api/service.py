@@ -7,6 +7,7 @@ from controlplane.api.deployment_api import DeploymentApi
 from controlplane.api.errors import map_errors
 from controlplane.api.experiments_api import ExperimentsApi
 from controlplane.api.monitoring_api import MonitoringApi
+from controlplane.api.policy_api import PolicyApi
 from controlplane.api.registry_api import RegistryApi
 from controlplane.api.trail_api import TrailApi
 from protos import controlplane_pb2_grpc
@@ -19,6 +20,7 @@ class ControlPlaneService(
     AgentsApi,
     ExperimentsApi,
     MonitoringApi,
+    PolicyApi,
     TrailApi,
     controlplane_pb2_grpc.ControlPlaneServicer,
 ):

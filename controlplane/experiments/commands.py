@@ -277,6 +277,13 @@ def lock_experiment(session: Session, name: str) -> tuple[ExperimentRow, Deploym
     return row, deployment
 
 
+_END_ACTIONS = {
+    ExperimentState.STOPPED: "experiment.stop",
+    ExperimentState.ABORTED: "experiment.abort",
+    ExperimentState.ROLLED_BACK: "experiment.rollback",
+}
+
+
 def _end(
     ctx: Context,
     principal: Principal,
@@ -300,7 +307,7 @@ def _end(
             principal,
             deployment,
             [NewSplit(champion, 100, ServingRole.CHAMPION)],
-            action=f"experiment.{'stop' if state == ExperimentState.STOPPED else 'abort'}",
+            action=_END_ACTIONS[state],
             reason=why,
             expected_generation=None,
             end_experiment=False,
@@ -325,6 +332,14 @@ def stop_experiment(ctx: Context, principal: Principal, name: str, reason: str =
 def abort_experiment(ctx: Context, principal: Principal, name: str, reason: str = "") -> ExperimentInfo:
     """Cancel the experiment, challenger to 0% at once."""
     info = _end(ctx, principal, name, ExperimentState.ABORTED, reason, "aborted")
+    _store_final_analysis(ctx, info)
+    return get_experiment(ctx, name, fresh=False)
+
+
+def roll_back_experiment(ctx: Context, principal: Principal, name: str, reason: str) -> ExperimentInfo:
+    """End the experiment as rolled back, challenger to 0% at once (what a failed gate does; here
+    for a health policy acting on a critical challenger)."""
+    info = _end(ctx, principal, name, ExperimentState.ROLLED_BACK, reason, "rolled back")
     _store_final_analysis(ctx, info)
     return get_experiment(ctx, name, fresh=False)
 

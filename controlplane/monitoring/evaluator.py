@@ -73,6 +73,8 @@ def _evaluate_deployment(
 ) -> DeploymentHealth:
     health = deployment_health(ctx, dep, ctx.config.health.window_seconds, now, open_alerts, held.get(dep.name))
     conditions.judge(ctx, health, active)
+    for hook in state_of(ctx).health_hooks:
+        hook(ctx, health, now)
     return health
 
 

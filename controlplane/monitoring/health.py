@@ -26,6 +26,7 @@ from controlplane.config import HealthConfig
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo, SplitInfo, VersionInfo
 from controlplane.monitoring import reservoir as reservoirs
+from controlplane.monitoring.policy import thresholds_for
 from controlplane.monitoring.query import merged_summary
 from controlplane.monitoring.summary import WindowSummary
 from controlplane.stats import ks_test, psi
@@ -354,7 +355,7 @@ def deployment_health(
     now = now or utcnow()
     held_by = held_by or []
     since = now - timedelta(seconds=window_seconds)
-    config = ctx.config.health
+    config = thresholds_for(ctx, deployment.name)  # its policy's, else the configuration's
     versions = []
     for split in deployment.splits:
         summary = merged_summary(ctx, deployment.name, split.version.id, since)

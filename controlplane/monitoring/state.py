@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from controlplane.monitoring.prometheus import ControlPlaneMetrics
@@ -19,6 +21,7 @@ from core.vocabulary import Health
 if TYPE_CHECKING:
     from controlplane.context import Context
     from controlplane.events import EventBus
+    from controlplane.monitoring.health import DeploymentHealth
     from controlplane.monitoring.webhooks import WebhookSender
 
 METRICS_EVENT_SECONDS = 1.0
@@ -30,6 +33,9 @@ class MonitoringState:
     webhooks: WebhookSender | None = None
     #: deployment -> its health after the last evaluation
     deployment_health: dict[str, Health] = field(default_factory=dict)
+    #: called with (ctx, health, now) after each deployment's evaluation, isolated like it (the
+    #: experiments area registers the health policy's actions here)
+    health_hooks: list[Callable[[Context, DeploymentHealth, datetime], object]] = field(default_factory=list)
     _last_event: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -101,6 +101,27 @@ class DeploymentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DeploymentPolicyRow(Base):
+    """A deployment's health policy (what it sets; the rest is the configuration's) and the clock
+    of its pending action. No row: the configuration's policy, no clock running."""
+
+    __tablename__ = "deployment_policies"
+
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True)
+    #: threshold name -> value, and "action", "action_after_seconds": only what this deployment sets
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_by: Mapped[str] = mapped_column(String(NAME_LENGTH), default="", server_default="")
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: critical on the versions' own figures since, and at which generation that began (a change of
+    #: the deployment by anyone restarts the clock: the policy never fights an operator)
+    critical_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    critical_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: consecutive evaluations not critical while the clock runs; it stops after alerts.resolve_after
+    calm_rounds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_action: Mapped[str] = mapped_column(Text, default="", server_default="")
+    last_action_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class TrafficSplitRow(Base):
     __tablename__ = "traffic_splits"
     __table_args__ = (UniqueConstraint("deployment_id", "version_id"),)

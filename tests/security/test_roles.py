@@ -39,6 +39,8 @@ EXPECTED = {
     "/sluice.v1.ControlPlane/ListHistory": READERS,
     "/sluice.v1.ControlPlane/ListAudit": READERS,
     "/sluice.v1.ControlPlane/WatchEvents": READERS,
+    "/sluice.v1.ControlPlane/GetPolicy": READERS,
+    "/sluice.v1.ControlPlane/SetPolicy": OPERATORS,
     "/sluice.v1.ControlPlane/RegisterVersion": OPERATORS,
     "/sluice.v1.ControlPlane/Evaluate": OPERATORS,
     "/sluice.v1.ControlPlane/Deploy": OPERATORS,

@@ -1,0 +1,142 @@
+"""`sluice policy show|set DEPLOYMENT`: health thresholds and the action on sustained critical health."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from cli.commands.common import add_json, client_from
+from cli.output import CliError, print_json, when
+from core.names import validate_name
+from core.vocabulary import PolicyAction, word_of
+from protos import controlplane_pb2
+
+#: --flag -> the (warning, critical) threshold names it sets
+PAIRS = {
+    "accuracy": ("accuracy_warning", "accuracy_critical"),
+    "p95_ms": ("p95_latency_ms_warning", "p95_latency_ms_critical"),
+    "error_rate": ("error_rate_warning", "error_rate_critical"),
+    "psi": ("psi_warning", "psi_critical"),
+    "mae": ("mae_warning", "mae_critical"),
+    "within_tolerance": ("within_tolerance_warning", "within_tolerance_critical"),
+}
+RESETTABLE = (*(n for pair in PAIRS.values() for n in pair), "tolerance", "action", "action_after_seconds", "all")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    pol = sub.add_parser("policy", help="a deployment's health thresholds and automatic action")
+    psub = pol.add_subparsers(dest="policy_command", required=True, metavar="show|set")
+
+    show = psub.add_parser("show", help="the policy in force, what the deployment sets, a pending action")
+    show.add_argument("deployment")
+    add_json(show)
+    show.set_defaults(handler=cmd_show)
+
+    st = psub.add_parser(
+        "set",
+        help="change what the deployment sets (the rest stays the configuration's)",
+        description="Thresholds are WARNING,CRITICAL (either may be left empty: ',0.05'). The action "
+        "fires once health has stayed critical for --after seconds: none, alert (nothing moves), pause "
+        "(the running experiment), rollback_challenger, rollback_champion.",
+    )
+    st.add_argument("deployment")
+    st.add_argument("--action", choices=[a.value for a in PolicyAction])
+    st.add_argument("--after", type=float, metavar="SECONDS", help="critical this long before the action")
+    for flag in PAIRS:
+        st.add_argument(f"--{flag.replace('_', '-')}", metavar="WARNING,CRITICAL", dest=flag)
+    st.add_argument("--tolerance", type=float, help="regression: |error| <= tolerance counts as within")
+    st.add_argument(
+        "--reset", action="append", default=[], choices=RESETTABLE, metavar="NAME",
+        help="back to the configuration's value (repeatable; 'all' for everything)",
+    )
+    st.add_argument("--reason", default="")
+    add_json(st)
+    st.set_defaults(handler=cmd_set)
+
+
+def _pair(flag: str, text: str) -> tuple[float | None, float | None]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise CliError(f"--{flag.replace('_', '-')} {text!r}: write WARNING,CRITICAL, e.g. 0.01,0.05 (or ,0.05)")
+    values: list[float | None] = []
+    for part in parts:
+        if not part.strip():
+            values.append(None)
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise CliError(f"--{flag.replace('_', '-')}: {part!r} is not a number") from None
+        if not math.isfinite(value):
+            raise CliError(f"--{flag.replace('_', '-')}: {part!r} is not a finite number")
+        values.append(value)
+    return values[0], values[1]
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    validate_name("deployment", args.deployment)
+    thresholds = controlplane_pb2.PolicyThresholds()
+    for flag, names in PAIRS.items():
+        text = getattr(args, flag)
+        if text is None:
+            continue
+        for name, value in zip(names, _pair(flag, text), strict=True):
+            if value is not None:
+                setattr(thresholds, name, value)
+    if args.tolerance is not None:
+        thresholds.tolerance = args.tolerance
+    request = controlplane_pb2.SetPolicyRequest(
+        deployment=args.deployment, thresholds=thresholds, reset=args.reset, reason=args.reason
+    )
+    if args.action:
+        request.action = PolicyAction(args.action).to_wire()
+    if args.after is not None:
+        request.action_after_seconds = args.after
+    changes = request.thresholds.ListFields() or args.action or args.after is not None or args.reset
+    if not changes:
+        raise CliError("nothing to change: give --action, --after, a threshold or --reset (see --help)")
+    with client_from(args) as client:
+        policy = client.set_policy(request)
+    if args.json:
+        print_json(policy)
+    else:
+        print_policy(policy)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    validate_name("deployment", args.deployment)
+    with client_from(args) as client:
+        policy = client.get_policy(args.deployment)
+    if args.json:
+        print_json(policy)
+    else:
+        print_policy(policy)
+    return 0
+
+
+def print_policy(p: controlplane_pb2.Policy) -> None:
+    own = set(p.overridden)
+    action = word_of(PolicyAction, p.action)
+
+    def mark(name: str) -> str:
+        return " *" if name in own else ""
+
+    print(f"policy of {p.deployment}  (* set for this deployment; the rest is the configuration's)")
+    if action == PolicyAction.NONE:
+        print(f"  action       none{mark('action')}")
+    else:
+        after = f"{p.action_after_seconds:g} s{mark('action_after_seconds')}"
+        print(f"  action       {action}{mark('action')} after {after} critical")
+    t = p.thresholds
+    for flag, (warning, critical) in PAIRS.items():
+        w, c = getattr(t, warning), getattr(t, critical)
+        shown = "off" if not (w or c) else f"warning {w:g}{mark(warning)}, critical {c:g}{mark(critical)}"
+        print(f"  {flag:<16} {shown}")
+    print(f"  {'tolerance':<16} {t.tolerance:g}{mark('tolerance')}")
+    if p.HasField("acts_at"):
+        print(f"  pending      critical since {when(p.critical_since)}; acts at {when(p.acts_at)} if it stays so")
+    if p.last_action:
+        print(f"  last action  {when(p.last_action_at)}: {p.last_action}")
+    if p.updated_by:
+        print(f"  changed by   {p.updated_by} at {when(p.updated_at)}")
