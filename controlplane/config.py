@@ -43,6 +43,14 @@ class LimitsConfig:
     event_queue: int = 1000  # events buffered per watcher/pusher; a slow one loses the oldest
     webhook_queue: int = 1000  # alert webhooks waiting to be posted; beyond it they are dropped
     agent_outbox: int = 10_000  # messages queued to one agent; beyond it its stream is closed
+    # What one agent may claim to have served, per second of a metric window (at least 1 s is
+    # assumed): a window beyond it is refused as implausible. Requests are calls; rows also bound
+    # the rows answered, labels joined and shadow pairs (a PredictBatch call carries many rows).
+    max_requests_per_second_per_agent: int = 50_000
+    max_rows_per_second_per_agent: int = 1_000_000
+    # Windows of a (deployment, version) an agent was told to stop serving (a newer snapshot sent
+    # to it left it out) are still accepted this long: its last windows and buffered reports.
+    report_route_grace_seconds: float = 600.0
 
 
 @dataclass
@@ -234,6 +242,8 @@ def _validate(config: Config) -> None:
         "max_watchers_per_principal",
         "event_queue",
         "webhook_queue",
+        "max_requests_per_second_per_agent",
+        "max_rows_per_second_per_agent",
     )
     for name in positive:
         if getattr(lim, name) < 1:

@@ -42,7 +42,7 @@ def test_rollups_preserve_totals_and_retention_expires_old_rows(ctx: Context, mo
         report = recorder.flush()
         assert report is not None
         report.window_start.FromDatetime(now - timedelta(seconds=offset))
-        assert ingest_report(ctx, stamp.agent_id, stamp.stamp(report))
+        assert ingest_report(ctx, stamp.agent_id, stamp.stamp(report)).new
     since = now - timedelta(days=1)
     before = merged_summary(ctx, d.name, d.version.id, since)
     series_before = metric_series(ctx, d.name, None, 8 * 3600, 3600, now=now)
