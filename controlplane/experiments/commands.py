@@ -183,7 +183,7 @@ def agent_names(ctx: Context, agent_ids: Collection[str]) -> dict[str, str]:
     if not ids:
         return {}
     with ctx.db.session() as session:
-        found = dict(session.execute(select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(ids))).tuples())
+        found = {i: n for i, n in session.execute(select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(ids)))}
     return {a: found.get(a, a) for a in ids}
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from controlplane.context import Context
-from controlplane.monitoring.ingest import ingest_report
+from controlplane.monitoring.ingest import Receipt, ingest_report
 from controlplane.monitoring.query import arm_summary
 from controlplane.monitoring.reservoir import RESERVOIR_ROWS, decode
 from controlplane.store.models import MetricReceiptRow, MetricWindowRow, ReservoirRow, utcnow
@@ -210,3 +210,43 @@ def test_a_window_from_an_agent_clock_ahead_is_stored_at_its_receipt(ctx: Contex
     with ctx.db.session() as s:
         (start,) = s.scalars(select(MetricWindowRow.window_start).where(MetricWindowRow.deployment == d.name)).all()
     assert start <= received
+
+
+def test_windows_keep_their_agent_and_refusals_are_counted_in_the_receipt(ctx: Context, models_dir: Path) -> None:
+    """Windows of routes the agent was not sent, or with counts no agent serves, are refused by
+    reason; the report is committed, and its replay answers the same refusals (issue 13)."""
+    d = deploy_classifier(ctx, models_dir)
+    other = deploy_classifier(ctx, models_dir)
+    ref = common_pb2.VersionRef(model=d.version.model, version=d.version.version)
+
+    def w(deployment: str, requests: int, labeled: int = 0) -> agent_pb2.VersionWindow:
+        window = agent_pb2.VersionWindow(deployment=deployment, version=ref, requests=requests, rows=requests)
+        window.feedback.n_labeled = window.feedback.n_correct = labeled
+        return window
+
+    report = agent_pb2.MetricReport(
+        agent_id="agent-l",
+        seq=1,
+        window_seconds=1.0,
+        windows=[
+            w(d.name, 7),
+            w(other.name, 5),  # a version and a deployment the store knows, but not together
+            w("nope", 5),
+            w(d.name, 10**9, 10**9),
+            w(d.name, 3, labeled=10**9),
+        ],
+    )
+    report.window_start.GetCurrentTime()
+    sent = {(d.name, d.version.model, d.version.version)}
+    expected = {"implausible": 2, "unknown_route": 1, "unknown_version": 1}
+    assert ingest_report(ctx, "agent-l", report, sent) == Receipt(True, expected)
+    assert ingest_report(ctx, "agent-l", report, sent) == Receipt(False, expected)
+    with ctx.db.session() as s:
+        windows = s.execute(select(MetricWindowRow.agent_id, MetricWindowRow.requests)).all()
+    assert [tuple(r) for r in windows] == [("agent-l", 7)]
+
+    ref_other = common_pb2.VersionRef(model=other.version.model, version=other.version.version)
+    elsewhere = agent_pb2.VersionWindow(deployment=other.name, version=ref_other, requests=4, rows=4)
+    report = agent_pb2.MetricReport(agent_id="agent-l", seq=2, window_seconds=1.0, windows=[elsewhere])
+    assert ingest_report(ctx, "agent-l", report, sent) == Receipt(True, {"unknown_route": 1})
+    assert ingest_report(ctx, "agent-m", report, None).refused == {}  # no route check asked for
