@@ -57,7 +57,8 @@ class GuardrailResult:
 @dataclass(frozen=True)
 class AgentEvidence:
     """What one agent's windows add to the arms, and the analysis of every other agent's evidence
-    (None when it is the only agent that contributed)."""
+    (None when it is the only agent that contributed, or one of the smallest beyond
+    evidence.MAX_LEFT_OUT)."""
 
     agent_id: str
     name: str

@@ -9,6 +9,7 @@ import numpy as np
 
 from controlplane.experiments.analysis import Analysis, Arm, analyze
 from controlplane.experiments.evidence import (
+    MAX_LEFT_OUT,
     Blocked,
     agent_evidence,
     dissent,
@@ -111,6 +112,13 @@ def test_one_agent_or_agreeing_agents_decide_as_before() -> None:
     assert agreeing.decision == CHALLENGER_WINS and dissent(agreeing, last_step=True) is None
     idle = judged({"a": better, "b": better, "idle": (ArmSummary(), ArmSummary())})
     assert [a.agent_id for a in idle.agents] == ["a", "b"]  # no evidence: not a contributor
+
+
+def test_only_the_largest_shares_are_left_out_on_a_large_fleet() -> None:
+    per_agent = {f"agent-{i:02d}": (arm(100 + i, 90), arm(100 + i, 90)) for i in range(MAX_LEFT_OUT + 4)}
+    agents = judged(per_agent).agents
+    assert [a.agent_id for a in agents] == sorted(per_agent, reverse=True)  # the largest share first
+    assert [a.without is not None for a in agents] == [True] * MAX_LEFT_OUT + [False] * 4
 
 
 def test_a_steps_exposure_without_the_agent_that_sent_the_most() -> None:
