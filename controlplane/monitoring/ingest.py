@@ -200,7 +200,7 @@ def ingest_report(
                 log.warning(
                     "agent %s reported a window for unknown deployment %r / version %s; refused",
                     agent_id,
-                    printable(window.deployment[:128]),
+                    window.deployment[:128],
                     shown,
                 )
                 refused[WindowRefusal.UNKNOWN_VERSION] += 1

@@ -528,6 +528,9 @@ def test_a_lying_agent_cannot_drive_a_promotion(server: ServerThread, cp: Sluice
         (challenger, common_pb2.ROLE_CHALLENGER),
     }
     assert not [e for e in cp.audit(target=name) if e.action == "promote"]
+    shown = run_cli(server, "experiment", "status", name)  # each agent's share, for the person asked to look
+    assert "DECISION WITHOUT IT" in shown
+    assert any(line.startswith(liar.name) and "no_significant_difference" in line for line in shown.splitlines())
 
 
 # ---- 9. terminal and log injection -------------------------------------------------------------
