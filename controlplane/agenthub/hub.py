@@ -11,6 +11,9 @@ every session until a rebuild succeeds (a failed rebuild is retried with backoff
 A connecting agent is handed a snapshot only when none is owed: never one older than the newest
 commit the hub has heard of. The loop owes one when it starts, so nothing committed before it
 subscribed is missed.
+
+Every snapshot queued on a session is noted in the agent's route ledger (`routes.py`): its metric
+reports are ingested only for the routes it was sent, and each ack counts the windows refused.
 """
 
 from __future__ import annotations
@@ -377,6 +380,7 @@ class AgentHub:
                 session.lost = True
                 session.close()
                 self.sessions.pop(session.agent_id, None)
+                self.routes.left(session.agent_id)
                 await self._mark_lost(session.agent_id, session.name, now - session.last_seen, session.epoch)
             elif beat:
                 session.send(message)
