@@ -30,6 +30,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from agent.cache import AgentCache, ArtifactMismatch
 from agent.reports import ReportBuffer
 from agent.serving import ApplyError, ServingTable, SnapshotApplier
+from core.text import printable
 from protos import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger("sluice.agent")
@@ -45,6 +46,8 @@ FETCH_TIMEOUT = 300.0
 OUTBOX_LIMIT = 1000
 # Room reports never take: snapshot replies, heartbeats and the Goodbye always find a place.
 CONTROL_ROOM = 16
+# Windows the control plane refused (ReportAck.refused) are logged at most this often per reason.
+REFUSAL_LOG_SECONDS = 60.0
 
 
 @dataclass
@@ -119,6 +122,9 @@ class ControlPlaneLink:
         self._channel: grpc.aio.Channel | None = None
         self._stub: agent_pb2_grpc.AgentHubStub | None = None
         self._apply_lock = asyncio.Lock()
+        #: windows the control plane refused, by reason, and when each reason was last logged
+        self.refused_windows: dict[str, int] = {}
+        self._refusal_logged: dict[str, float] = {}
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -304,6 +310,8 @@ class ControlPlaneLink:
                     self._snapshot_ready.set()
                 elif kind == "report_ack":
                     self.reports.ack(message.report_ack.seq)
+                    if message.report_ack.refused:
+                        self._refused(message.report_ack)
                 # heartbeats only refresh last_heard
         finally:
             self._outbox = None
@@ -311,6 +319,22 @@ class ControlPlaneLink:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _refused(self, ack: agent_pb2.ReportAck) -> None:
+        """The report is stored, but some of its windows were not (a route this agent was not sent,
+        counts beyond the control plane's limits...): count them, and say so now and then."""
+        now = time.monotonic()
+        for reason, n in sorted(ack.refused.items()):
+            self.refused_windows[reason] = self.refused_windows.get(reason, 0) + n
+            if now - self._refusal_logged.get(reason, -REFUSAL_LOG_SECONDS) >= REFUSAL_LOG_SECONDS:
+                self._refusal_logged[reason] = now
+                log.warning(
+                    "the control plane refused %d window(s) of report %d (%s; %d so far); see its log",
+                    n,
+                    ack.seq,
+                    printable(reason[:64]),
+                    self.refused_windows[reason],
+                )
 
     def send(self, message: agent_pb2.AgentMessage) -> bool:
         outbox = self._outbox

@@ -49,6 +49,14 @@ class LimitsConfig:
     # Agent records one credential (agent token, or client certificate) may register; a Hello with
     # a new agent id beyond it is refused (RESOURCE_EXHAUSTED) until one is forgotten.
     max_agents_per_credential: int = 256
+    # What one agent may claim to have served, per second of a metric window (at least 1 s is
+    # assumed): a window beyond it is refused as implausible. Requests are calls; rows also bound
+    # the rows answered, labels joined and shadow pairs (a PredictBatch call carries many rows).
+    max_requests_per_second_per_agent: int = 50_000
+    max_rows_per_second_per_agent: int = 1_000_000
+    # Windows of a (deployment, version) an agent was told to stop serving (a newer snapshot sent
+    # to it left it out) are still accepted this long: its last windows and buffered reports.
+    report_route_grace_seconds: float = 600.0
 
 
 @dataclass
@@ -289,6 +297,8 @@ def _validate(config: Config) -> None:
         "event_queue",
         "webhook_queue",
         "max_agents_per_credential",
+        "max_requests_per_second_per_agent",
+        "max_rows_per_second_per_agent",
     )
     for name in positive:
         if getattr(lim, name) < 1:

@@ -97,6 +97,24 @@ class AgentState(StrEnum):
     STOPPED = "stopped"
 
 
+class WindowRefusal(StrEnum):
+    """Why the control plane refused one window of a metric report (the report itself is still
+    committed and acknowledged; ReportAck.refused and `sluice_metric_windows_refused_total`
+    count the windows by these words)."""
+
+    #: the deployment or the version is not in the store
+    UNKNOWN_VERSION = "unknown_version"
+    #: (deployment, version) was not in a snapshot sent to this agent, now or within the grace
+    UNKNOWN_ROUTE = "unknown_route"
+    #: a role number this build does not know
+    UNKNOWN_ROLE = "unknown_role"
+    #: a window that cannot be read (more correct answers than labels, a sketch out of range...)
+    MALFORMED = "malformed"
+    #: counts no agent can serve in the window's length (limits.max_*_per_second_per_agent), or
+    #: more errors or latencies than requests
+    IMPLAUSIBLE = "implausible"
+
+
 class Health(StrEnum):
     """A judgement of a metric, a version or a deployment; an alert's severity is WARNING or
     CRITICAL."""

@@ -337,7 +337,7 @@ class GuardrailResult(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ..., ready: _Optional[bool] = ..., max_degradation: _Optional[float] = ...) -> None: ...
 
 class ExperimentAnalysis(_message.Message):
-    __slots__ = ("metric", "arms", "difference", "difference_ci_low", "difference_ci_high", "relative_lift", "relative_lift_ci_low", "relative_lift_ci_high", "p_value", "decision", "srm_detected", "srm_p_value", "sequential", "guardrails", "shadow_agreement", "shadow_mcnemar_p", "shadow_pairs")
+    __slots__ = ("metric", "arms", "difference", "difference_ci_low", "difference_ci_high", "relative_lift", "relative_lift_ci_low", "relative_lift_ci_high", "p_value", "decision", "srm_detected", "srm_p_value", "sequential", "guardrails", "shadow_agreement", "shadow_mcnemar_p", "shadow_pairs", "agents")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     ARMS_FIELD_NUMBER: _ClassVar[int]
     DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
@@ -355,6 +355,7 @@ class ExperimentAnalysis(_message.Message):
     SHADOW_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     SHADOW_MCNEMAR_P_FIELD_NUMBER: _ClassVar[int]
     SHADOW_PAIRS_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
     metric: str
     arms: _containers.RepeatedCompositeFieldContainer[ArmSummary]
     difference: float
@@ -372,7 +373,30 @@ class ExperimentAnalysis(_message.Message):
     shadow_agreement: float
     shadow_mcnemar_p: float
     shadow_pairs: int
-    def __init__(self, metric: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[ArmSummary, _Mapping]]] = ..., difference: _Optional[float] = ..., difference_ci_low: _Optional[float] = ..., difference_ci_high: _Optional[float] = ..., relative_lift: _Optional[float] = ..., relative_lift_ci_low: _Optional[float] = ..., relative_lift_ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., decision: _Optional[str] = ..., srm_detected: _Optional[bool] = ..., srm_p_value: _Optional[float] = ..., sequential: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailResult, _Mapping]]] = ..., shadow_agreement: _Optional[float] = ..., shadow_mcnemar_p: _Optional[float] = ..., shadow_pairs: _Optional[int] = ...) -> None: ...
+    agents: _containers.RepeatedCompositeFieldContainer[AgentEvidence]
+    def __init__(self, metric: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[ArmSummary, _Mapping]]] = ..., difference: _Optional[float] = ..., difference_ci_low: _Optional[float] = ..., difference_ci_high: _Optional[float] = ..., relative_lift: _Optional[float] = ..., relative_lift_ci_low: _Optional[float] = ..., relative_lift_ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., decision: _Optional[str] = ..., srm_detected: _Optional[bool] = ..., srm_p_value: _Optional[float] = ..., sequential: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailResult, _Mapping]]] = ..., shadow_agreement: _Optional[float] = ..., shadow_mcnemar_p: _Optional[float] = ..., shadow_pairs: _Optional[int] = ..., agents: _Optional[_Iterable[_Union[AgentEvidence, _Mapping]]] = ...) -> None: ...
+
+class AgentEvidence(_message.Message):
+    __slots__ = ("agent_id", "agent_name", "champion_n", "challenger_n", "champion_metric", "challenger_metric", "decision_without", "ready_without", "failed_without")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHAMPION_N_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGER_N_FIELD_NUMBER: _ClassVar[int]
+    CHAMPION_METRIC_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGER_METRIC_FIELD_NUMBER: _ClassVar[int]
+    DECISION_WITHOUT_FIELD_NUMBER: _ClassVar[int]
+    READY_WITHOUT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_WITHOUT_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    agent_name: str
+    champion_n: int
+    challenger_n: int
+    champion_metric: float
+    challenger_metric: float
+    decision_without: str
+    ready_without: bool
+    failed_without: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., champion_n: _Optional[int] = ..., challenger_n: _Optional[int] = ..., champion_metric: _Optional[float] = ..., challenger_metric: _Optional[float] = ..., decision_without: _Optional[str] = ..., ready_without: _Optional[bool] = ..., failed_without: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Experiment(_message.Message):
     __slots__ = ("name", "config", "state", "champion", "step_index", "current_percent", "step_started_at", "hold_remaining_seconds", "status_reason", "analysis", "created_at", "ended_at", "salt", "created_by", "paused_at")

@@ -322,6 +322,21 @@ def print_experiment(e: controlplane_pb2.Experiment) -> None:
             f"  shadow: {a.shadow_pairs} pairs, agreement {fmt(a.shadow_agreement * 100, 1)}%, "
             f"McNemar p={fmt(a.shadow_mcnemar_p, 4)}"
         )
+    if len(a.agents) >= 2:  # a forward move must also hold without each of them
+        print_table(
+            ["agent", "champion n", "challenger n", "champion", "challenger", "decision without it"],
+            [
+                [
+                    g.agent_name or g.agent_id,
+                    g.champion_n,
+                    g.challenger_n,
+                    _metric(g.champion_metric, a.metric),
+                    _metric(g.challenger_metric, a.metric),
+                    g.decision_without or "-",
+                ]
+                for g in a.agents
+            ],
+        )
 
 
 # ---- commands ----------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ every session until a rebuild succeeds (a failed rebuild is retried with backoff
 A connecting agent is handed a snapshot only when none is owed: never one older than the newest
 commit the hub has heard of. The loop owes one when it starts, so nothing committed before it
 subscribed is missed.
+
+Every snapshot queued on a session is noted in the agent's route ledger (`routes.py`): its metric
+reports are ingested only for the routes it was sent, and each ack counts the windows refused.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from controlplane.agenthub import agents
 from controlplane.agenthub.identity import NOBODY, Binding, Credential
+from controlplane.agenthub.routes import RouteLedger, RouteLedgers, routes_of
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
 from core.errors import FailedPrecondition, Unavailable
@@ -74,6 +78,8 @@ class Session:
     outbox_limit: int = OUTBOX_LIMIT
     #: what the stream's caller proved (its token, its client certificate)
     credential: Credential = NOBODY
+    #: the routes this agent was sent (kept by the hub across its streams): what it may report
+    routes: RouteLedger = field(default_factory=lambda: RouteLedger(0.0))
 
     @property
     def agent_id(self) -> str:
@@ -93,6 +99,9 @@ class Session:
         self.outbox.put_nowait(message)
 
     def send_snapshot(self, snapshot: agent_pb2.Snapshot) -> None:
+        if self.closed:
+            return
+        self.routes.sent(routes_of(snapshot))
         self.sent_generations = {d.name: d.generation for d in snapshot.deployments}
         self.recent_snapshots[snapshot.snapshot_id] = self.sent_generations
         while len(self.recent_snapshots) > RECENT_SNAPSHOTS:
@@ -117,6 +126,10 @@ class AgentHub:
         self.executor = executor
         self.report_seconds = report_seconds
         self.sessions: dict[str, Session] = {}
+        #: per agent id, the routes it was sent: its reports for any other are refused
+        self.routes = RouteLedgers(
+            ctx.config.limits.report_route_grace_seconds, ctx.config.retention.receipt_seconds
+        )
         # Agents without a live stream that may still come back: id -> (when they went quiet,
         # the epoch of their last stream; None: from before this process started).
         self.departed: dict[str, tuple[float, datetime | None]] = {}
@@ -238,6 +251,7 @@ class AgentHub:
                 epoch=connected.epoch,
                 outbox_limit=self.ctx.config.limits.agent_outbox,
                 credential=credential,
+                routes=self.routes.open(hello.id),
             )
             self.sessions[hello.id] = session
             self.departed.pop(hello.id, None)
@@ -263,6 +277,7 @@ class AgentHub:
         if self.sessions.get(session.agent_id) is not session:
             return  # replaced by a newer stream of the same agent
         del self.sessions[session.agent_id]
+        self.routes.left(session.agent_id)
         if session.lost or self._stopping:
             return
         # Stopped on purpose (it said Goodbye): never lost, no alert. Otherwise it may come back, or be lost.
@@ -329,6 +344,7 @@ class AgentHub:
             agents.record_nack, self.ctx, session.agent_id, reason, generations, refused, dict(nack.digests)
         )
         session.nack_alerts = True
+        session.routes.refused()  # it keeps serving what it had: those routes stay reportable
         lagging = [d for d, g in session.sent_generations.items() if generations.get(d, 0) < g] or [""]
         for deployment in lagging:
             await self._alert(
@@ -346,12 +362,14 @@ class AgentHub:
         from controlplane.monitoring.ingest import ingest_report
 
         try:
-            await self.run(ingest_report, self.ctx, session.agent_id, report)
+            allowed = session.routes.allowed()  # read here, in the loop that updates the ledger
+            receipt = await self.run(ingest_report, self.ctx, session.agent_id, report, allowed)
         except Exception:
             # Not acknowledged: the agent keeps the report and sends it again.
             log.exception("could not store metric report %s of agent %s", report.seq, session.name)
             return
-        session.send(agent_pb2.ControlMessage(report_ack=agent_pb2.ReportAck(seq=report.seq)))
+        ack = agent_pb2.ReportAck(seq=report.seq, refused=receipt.refused)
+        session.send(agent_pb2.ControlMessage(report_ack=ack))
 
     async def _alert(self, *, resolve: bool, kind: str, agent_id: str, deployment: str = "", **kw: Any) -> None:
         try:
@@ -391,6 +409,7 @@ class AgentHub:
                 session.lost = True
                 session.close()
                 self.sessions.pop(session.agent_id, None)
+                self.routes.left(session.agent_id)
                 await self._mark_lost(session.agent_id, session.name, now - session.last_seen, session.epoch)
             elif beat:
                 session.send(message)

@@ -145,6 +145,20 @@ def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.Experiment
         shadow_agreement=_num(data.get("shadow_agreement")),
         shadow_mcnemar_p=_num(data.get("shadow_mcnemar_p")),
         shadow_pairs=int(data.get("shadow_pairs", 0)),
+        agents=[
+            controlplane_pb2.AgentEvidence(
+                agent_id=str(a.get("agent_id", "")),
+                agent_name=str(a.get("agent_name", "")),
+                champion_n=int(a.get("champion_n", 0)),
+                challenger_n=int(a.get("challenger_n", 0)),
+                champion_metric=_num(a.get("champion_metric")),
+                challenger_metric=_num(a.get("challenger_metric")),
+                decision_without=str(a.get("decision_without", "")),
+                ready_without=bool(a.get("ready_without", False)),
+                failed_without=[str(f) for f in a.get("failed_without", [])],
+            )
+            for a in data.get("agents", [])
+        ],
     )
 
 

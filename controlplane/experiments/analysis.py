@@ -4,7 +4,8 @@ Everything here is pure: it takes `ArmSummary` totals (counts, moments, latency 
 experiment's settings and returns an `Analysis` that the engine stores as JSON and the API turns
 into an `ExperimentAnalysis` message.
 
-How each metric is estimated and compared is in `estimates.py`.
+How each metric is estimated and compared is in `estimates.py`; what each agent's evidence
+contributed, and the verdict without it, in `evidence.py`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,35 @@ class GuardrailResult:
     detail: str
 
 
+@dataclass(frozen=True)
+class AgentEvidence:
+    """What one agent's windows add to the arms, and the analysis of every other agent's evidence
+    (None when it is the only agent that contributed, or one of the smallest beyond
+    evidence.MAX_LEFT_OUT)."""
+
+    agent_id: str
+    name: str
+    champion_n: int
+    challenger_n: int
+    champion_metric: float
+    challenger_metric: float
+    without: Analysis | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        rest = self.without
+        return {
+            "agent_id": self.agent_id,
+            "agent_name": self.name,
+            "champion_n": self.champion_n,
+            "challenger_n": self.challenger_n,
+            "champion_metric": _clean(self.champion_metric),
+            "challenger_metric": _clean(self.challenger_metric),
+            "decision_without": rest.decision if rest is not None else "",
+            "ready_without": rest.ready if rest is not None else False,
+            "failed_without": failed_gates(rest) if rest is not None else [],
+        }
+
+
 @dataclass
 class Analysis:
     metric: str
@@ -69,6 +99,8 @@ class Analysis:
     shadow_mcnemar_p: float = NAN
     shadow_pairs: int = 0
     waiting_for: list[str] = field(default_factory=list)
+    #: per contributing agent, largest share of the evidence first (evidence.py)
+    agents: list[AgentEvidence] = field(default_factory=list)
 
     @property
     def failed_guardrails(self) -> list[GuardrailResult]:
@@ -108,6 +140,7 @@ class Analysis:
             "shadow_mcnemar_p": _clean(self.shadow_mcnemar_p),
             "shadow_pairs": self.shadow_pairs,
             "waiting_for": list(self.waiting_for),
+            "agents": [a.to_json() for a in self.agents],
         }
 
 
@@ -277,6 +310,15 @@ def analyze(
         shadow_pairs=pairs,
         waiting_for=waiting,
     )
+
+
+def failed_gates(analysis: Analysis) -> list[str]:
+    """The gates this analysis fails: guardrails beyond their allowance, and a challenger
+    significantly worse on the primary metric (each "gate: detail")."""
+    failed = [f"guardrail {g.metric}: {g.detail}" for g in analysis.failed_guardrails]
+    if analysis.decision == CHAMPION_HOLDS:
+        failed.append(f"primary metric {analysis.metric}: challenger significantly worse; {describe(analysis)}")
+    return failed
 
 
 def describe(analysis: Analysis) -> str:

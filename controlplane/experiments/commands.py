@@ -14,9 +14,10 @@ stay together at a little over 400 lines.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from controlplane.context import Context
 from controlplane.deployments import NewSplit, active_experiment, apply_change, deployment_info, find_deployment
 from controlplane.domain import DeploymentInfo, Principal
 from controlplane.experiments.analysis import CHALLENGER_WINS, NOT_ENOUGH_DATA, Analysis, Arm, analyze
+from controlplane.experiments.evidence import agent_evidence
 from controlplane.experiments.spec import (
     ExperimentInfo,
     ExperimentSpec,
@@ -41,9 +43,9 @@ from controlplane.experiments.spec import (
     validate_reason,
     validate_spec,
 )
-from controlplane.monitoring.query import arm_summary
+from controlplane.monitoring.query import ArmSummary, arm_summary, arms_by_agent, merge_arms
 from controlplane.registry import find_version
-from controlplane.store.models import DeploymentRow, ExperimentRow, ModelVersionRow, utcnow
+from controlplane.store.models import AgentRow, DeploymentRow, ExperimentRow, ModelVersionRow, utcnow
 from core.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidInput, NotFound
 from core.names import validate_name
 from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ExperimentState, ServingRole
@@ -126,8 +128,9 @@ def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = 
     # The champion answers live traffic at every step, shadow ones included, so all of it is its
     # record; at a 100% step (blue-green) that record is all there is to compare with.
     champion_since = info.created_at - WINDOW_SLACK
-    champion = arm_summary(ctx, info.deployment, info.champion_id, champion_since, experiment=info.name)
-    challenger = arm_summary(ctx, info.deployment, info.challenger_id, since, experiment=info.name)
+    champions = arms_by_agent(ctx, info.deployment, info.champion_id, champion_since, experiment=info.name)
+    challengers = arms_by_agent(ctx, info.deployment, info.challenger_id, since, experiment=info.name)
+    champion, challenger = merge_arms(champions.values()), merge_arms(challengers.values())
     srm_counts = None
     percent = info.current_percent
     if info.state in ACTIVE_EXPERIMENT_STATES and percent > 0 and not config.get("segment_rules"):
@@ -136,10 +139,9 @@ def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = 
             c = arm_summary(ctx, info.deployment, info.champion_id, step_since, experiment=info.name)
             t = arm_summary(ctx, info.deployment, info.challenger_id, step_since, experiment=info.name)
             srm_counts = (c.rows or c.requests, t.rows or t.requests)
-    return analyze(
+    judge = functools.partial(
+        analyze,
         metric=config["metric"],
-        champion=Arm(*info.champion, ServingRole.CHAMPION, champion),
-        challenger=Arm(*info.challenger, ServingRole.SHADOW if paired else ServingRole.CHALLENGER, challenger),
         task=info.task,
         alpha=float(config["alpha"]),
         min_samples=int(config["min_samples"]),
@@ -147,10 +149,42 @@ def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = 
         sequential=bool(config.get("sequential", False)),
         guardrails=[(g["metric"], float(g["max_degradation"])) for g in config.get("guardrails", [])],
         paired=paired,
-        srm_counts=srm_counts,
         challenger_percent=percent,
         design=sequential_design(config),
     )
+    challenger_role = ServingRole.SHADOW if paired else ServingRole.CHALLENGER
+
+    def run(champion: ArmSummary, challenger: ArmSummary, srm_counts: tuple[int, int] | None = None) -> Analysis:
+        return judge(
+            champion=Arm(*info.champion, ServingRole.CHAMPION, champion),
+            challenger=Arm(*info.challenger, challenger_role, challenger),
+            srm_counts=srm_counts,
+        )
+
+    analysis = run(champion, challenger, srm_counts)
+    per_agent = {
+        agent: (champions.get(agent, ArmSummary()), challengers.get(agent, ArmSummary()))
+        for agent in sorted({*champions, *challengers})
+    }
+    analysis.agents = agent_evidence(
+        per_agent,
+        agent_names(ctx, per_agent),
+        run,  # without srm_counts: the sample ratio is judged on everybody's evidence
+        metric=config["metric"],
+        task=info.task,
+        alpha=float(config["alpha"]),
+    )
+    return analysis
+
+
+def agent_names(ctx: Context, agent_ids: Collection[str]) -> dict[str, str]:
+    """Names of the agents that reported an experiment's windows (ids the store forgot: the id)."""
+    ids = sorted(a for a in agent_ids if a)
+    if not ids:
+        return {}
+    with ctx.db.session() as session:
+        found = {i: n for i, n in session.execute(select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(ids)))}
+    return {a: found.get(a, a) for a in ids}
 
 
 def get_experiment(ctx: Context, name: str, *, fresh: bool = True) -> ExperimentInfo:

@@ -15,6 +15,12 @@ gate is checked:
 With sequential (always-valid) testing a significantly worse challenger is rolled back as soon as
 it has its minimum samples, without waiting for the hold.
 
+No single agent moves a challenger forward: with two or more agents reporting, the next step,
+completion and promotion also need the same verdict on the evidence of the other agents, for
+each one left out in turn (`evidence.py`); otherwise the engine waits (too few samples without
+that agent) or pauses for a person naming the agent (a gate fails, or the challenger does not win,
+without it). Rollbacks are judged on everybody's evidence.
+
 A step's exposure is real, not assumed: its hold counts from the moment every connected agent
 has applied the step's generation (`step_live_at`, from their ACKs; with no agent connected a
 step never goes live), and its gate also needs the experiment's minimum samples of challenger
@@ -45,13 +51,14 @@ from controlplane.agenthub.fleet import FleetApplied, fleet_applied
 from controlplane.context import Context
 from controlplane.deployments import NewSplit, apply_change
 from controlplane.domain import Principal, Role
-from controlplane.experiments.analysis import Analysis, describe
+from controlplane.experiments.analysis import Analysis, describe, failed_gates
 from controlplane.experiments.commands import compute_analysis, experiment_info, lock_experiment, promote_challenger
+from controlplane.experiments.evidence import Blocked, dissent, exposure_without_any
 from controlplane.experiments.spec import ExperimentInfo, step_splits, step_text
 from controlplane.monitoring import alerts
-from controlplane.monitoring.query import arm_summary
+from controlplane.monitoring.query import arms_by_agent
 from controlplane.monitoring.state import state_of
-from controlplane.stats import CHALLENGER_WINS, CHAMPION_HOLDS
+from controlplane.stats import CHALLENGER_WINS
 from controlplane.store.models import DeploymentRow, ExperimentRow, ModelVersionRow, utcnow
 from core.errors import Conflict, FailedPrecondition, Unavailable
 from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ENDED_EXPERIMENT_STATES, ExperimentState, Health, ServingRole
@@ -74,10 +81,13 @@ def fleet_text(fleet: FleetApplied) -> str:
     return f"{fleet.applied}/{fleet.connected} connected agents have applied generation {fleet.generation}"
 
 
-def step_exposure(ctx: Context, info: ExperimentInfo, live_at: datetime) -> tuple[int, int]:
-    """(challenger rows since the step went live, rows the step needs): the step's own evidence."""
-    arm = arm_summary(ctx, info.deployment, info.challenger_id, live_at, experiment=info.name)
-    return int(arm.rows or arm.requests), int(info.config["min_samples"])
+def step_exposure(ctx: Context, info: ExperimentInfo, live_at: datetime, contributors: int) -> tuple[int, int, str]:
+    """(challenger rows since the step went live, rows the step needs, whose rows were left out):
+    the step's own evidence; with two or more agents contributing to the experiment, without the
+    agent that sent the most of it."""
+    arms = arms_by_agent(ctx, info.deployment, info.challenger_id, live_at, experiment=info.name)
+    rows, left_out = exposure_without_any({a: int(arm.rows or arm.requests) for a, arm in arms.items()}, contributors)
+    return rows, int(info.config["min_samples"]), left_out or ""
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,7 @@ class RolloutEngine:
         if fleet is not None and fleet.at is not None:
             live_at = max(fleet.at, info.step_started_at)  # never before the step itself
         held = live_at is not None and (now - live_at).total_seconds() >= info.hold_seconds
-        failed = self._failed_gates(analysis)
+        failed = failed_gates(analysis)  # everybody's evidence: a rollback needs no agreement
         if failed and (held or analysis.sequential):
             return self._rollback(info, analysis, failed, step)
         if live_at is None:
@@ -162,13 +172,24 @@ class RolloutEngine:
             waiting = "; ".join(analysis.waiting_for)
             self._store(info, analysis, f"{step}: hold over, waiting for samples: {waiting}", newly_live)
             return None
-        exposed, needed = step_exposure(self.ctx, info, live_at)
+        doubt = dissent(analysis, last)
+        if doubt is not None and doubt.blocked == Blocked.WAITING:
+            self._store(info, analysis, f"{step}: hold over, {doubt.reason()}", newly_live)
+            return None
+        if doubt is not None and doubt.blocked == Blocked.FAILS:
+            why = (
+                f"{step}: the verdict depends on one agent: {doubt.reason()}; check that agent, then "
+                "resume or abort"
+            )
+            return self._pause(info, analysis, why)
+        exposed, needed, left_out = step_exposure(self.ctx, info, live_at, len(analysis.agents))
         if exposed < needed:
+            without = f" without the agent that sent the most ({self._name(analysis, left_out)})" if left_out else ""
             self._store(
                 info,
                 analysis,
                 f"{step}: hold over, waiting for samples at this step: challenger {exposed}/{needed} "
-                "rows since the agents applied it",
+                f"rows since the agents applied it{without}",
                 newly_live,
             )
             return None
@@ -180,6 +201,12 @@ class RolloutEngine:
             return self._pause(info, analysis, why)
         if not last:
             return self._advance(info, analysis, step)
+        if analysis.decision == CHALLENGER_WINS and doubt is not None:  # Blocked.NOT_WINNING
+            why = (
+                f"{step}: inconclusive without one agent ({doubt.reason()}; with it: {describe(analysis)}); "
+                "check that agent, then resume to collect more, or promote / abort"
+            )
+            return self._pause(info, analysis, why)
         if analysis.decision == CHALLENGER_WINS:
             if info.config.get("auto_promote"):
                 return self._auto_promote(info, analysis, step)
@@ -190,11 +217,8 @@ class RolloutEngine:
         return self._pause(info, analysis, why)
 
     @staticmethod
-    def _failed_gates(analysis: Analysis) -> list[str]:
-        failed = [f"guardrail {g.metric}: {g.detail}" for g in analysis.failed_guardrails]
-        if analysis.decision == CHAMPION_HOLDS:
-            failed.append(f"primary metric {analysis.metric}: challenger significantly worse; {describe(analysis)}")
-        return failed
+    def _name(analysis: Analysis, agent_id: str) -> str:
+        return next((a.name for a in analysis.agents if a.agent_id == agent_id), agent_id)
 
     # -- transitions (each one locked transaction, checked against what was evaluated) --
 

@@ -4,21 +4,33 @@
 (an ACK was lost, or the control plane restarted before acknowledging) and nothing changes. The
 receipt, the raw windows and the reservoir updates commit together, so a crash anywhere leaves
 either all of the report or none of it, and the agent's resend fills the gap.
+
+Each window is stored with the agent that reported it (the evidence of experiments is kept per
+agent). A window is refused, whole, when the store does not know its deployment or version, when
+its route was not in a snapshot sent to that agent (`routes`, from the AgentHub), when it cannot
+be read, or when no agent can have served its counts (`plausibility`). Refusals are counted by
+reason (`core.vocabulary.WindowRefusal`) in the receipt, which the ack repeats, and in
+`sluice_metric_windows_refused_total`; the report itself is committed and acknowledged, so an
+agent does not resend it forever.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
+from controlplane.agenthub.routes import Route
 from controlplane.context import Context
 from controlplane.monitoring import alerts, reservoir
+from controlplane.monitoring.plausibility import Rates, implausible
 from controlplane.monitoring.state import state_of
 from controlplane.monitoring.summary import WindowSummary, count
 from controlplane.store.db import insert_ignore
@@ -33,7 +45,7 @@ from controlplane.store.models import (
 )
 from core.errors import InvalidInput
 from core.text import printable
-from core.vocabulary import Health, ServingRole
+from core.vocabulary import Health, ServingRole, WindowRefusal
 from protos import agent_pb2, common_pb2
 
 log = logging.getLogger("sluice.monitoring")
@@ -53,6 +65,15 @@ def _window_role(wire: int) -> ServingRole | None:
         return ServingRole.from_wire(wire)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What became of a report: `new` (False: a replay, nothing changed) and the windows refused
+    by reason (a replay repeats what its first delivery refused)."""
+
+    new: bool
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,8 +139,19 @@ def _update_reservoir(
     row.updated_at = utcnow()
 
 
-def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -> bool:
-    """Commit one report idempotently; False when (agent_id, seq) was already committed."""
+def _refusals(session: Session, agent_id: str, seq: int) -> dict[str, int]:
+    stored = session.scalar(
+        select(MetricReceiptRow.refused).where(MetricReceiptRow.agent_id == agent_id, MetricReceiptRow.seq == seq)
+    )
+    return {str(k): int(v) for k, v in (stored or {}).items()}
+
+
+def ingest_report(
+    ctx: Context, agent_id: str, report: agent_pb2.MetricReport, routes: Collection[Route] | None = None
+) -> Receipt:
+    """Commit one report idempotently (`Receipt.new` is False when (agent_id, seq) was already
+    committed). `routes`: the (deployment, model, version) the agent was sent and may report;
+    None accepts any the store knows (callers that are not an agent's stream: tests)."""
     if not _AGENT_ID.fullmatch(agent_id or ""):
         raise InvalidInput("a metric report needs a valid agent id")
     if report.seq > MAX_SEQ:
@@ -129,8 +161,10 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
     seconds = float(report.window_seconds)
     if not 0 < seconds <= MAX_WINDOW_SECONDS:
         seconds = min(max(seconds, 0.001), MAX_WINDOW_SECONDS) if seconds == seconds else 1.0
+    limits = ctx.config.limits
+    rates = Rates(limits.max_requests_per_second_per_agent, limits.max_rows_per_second_per_agent)
     accepted: list[_Accepted] = []
-    skipped = 0
+    refused: Counter[WindowRefusal] = Counter()
     with ctx.db.session() as session:
         inserted = insert_ignore(
             session,
@@ -139,7 +173,7 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
         )
         if not inserted:
             state.metrics.reports.labels("replay").inc()
-            return False
+            return Receipt(False, _refusals(session, agent_id, int(report.seq)))
         newly_dropped = _record_dropped(session, agent_id, count(report.dropped_reports))
         pairs = {(w.version.model, w.version.version) for w in report.windows}
         version_ids: dict[tuple[str, str], int] = {}
@@ -164,24 +198,45 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
             version_id = version_ids.get((window.version.model, window.version.version))
             if window.deployment not in known_deployments or version_id is None:
                 log.warning(
-                    "agent %s reported a window for unknown deployment %r / version %s; skipped",
+                    "agent %s reported a window for unknown deployment %r / version %s; refused",
                     agent_id,
                     window.deployment[:128],
                     shown,
                 )
-                skipped += 1
+                refused[WindowRefusal.UNKNOWN_VERSION] += 1
+                continue
+            if routes is not None and (window.deployment, window.version.model, window.version.version) not in routes:
+                log.warning(
+                    "agent %s reported a window for %s on deployment %s, which no snapshot sent to it "
+                    "holds (now or within limits.report_route_grace_seconds); refused",
+                    agent_id,
+                    shown,
+                    window.deployment,
+                )
+                refused[WindowRefusal.UNKNOWN_ROUTE] += 1
                 continue
             role = _window_role(window.role)
             if role is None:
-                log.warning("agent %s reported %s with unknown role %d; skipped", agent_id, shown, window.role)
-                skipped += 1
+                log.warning("agent %s reported %s with unknown role %d; refused", agent_id, shown, window.role)
+                refused[WindowRefusal.UNKNOWN_ROLE] += 1
                 continue
             try:
                 summary = WindowSummary.from_window(window)
                 sample = _reservoir_rows(window)
             except ValueError as exc:
-                log.warning("agent %s sent a malformed window for %s: %s; skipped", agent_id, shown, exc)
-                skipped += 1
+                log.warning("agent %s sent a malformed window for %s: %s; refused", agent_id, shown, exc)
+                refused[WindowRefusal.MALFORMED] += 1
+                continue
+            why = implausible(summary, seconds, rates)
+            if why is not None:
+                log.warning(
+                    "agent %s reported an implausible window for %s on deployment %s: %s; refused",
+                    agent_id,
+                    shown,
+                    window.deployment,
+                    why,
+                )
+                refused[WindowRefusal.IMPLAUSIBLE] += 1
                 continue
             if first:
                 summary.unmatched_feedback = count(report.unmatched_feedback)
@@ -190,6 +245,7 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
                 MetricWindowRow(
                     deployment=window.deployment,
                     version_id=version_id,
+                    agent_id=agent_id,
                     role=role,
                     experiment=window.experiment[:128],
                     resolution="raw",
@@ -215,8 +271,15 @@ def ingest_report(ctx: Context, agent_id: str, report: agent_pb2.MetricReport) -
         # A fixed order: two agents updating the same reservoirs never wait on each other in a cycle.
         for (deployment, version_id), (rows, seen) in sorted(reservoirs.items(), key=lambda kv: kv[0]):
             _update_reservoir(session, deployment, version_id, start, rows, seen)
-    _after_commit(ctx, agent_id, report, accepted, skipped, newly_dropped)
-    return True
+        counts = {str(reason): n for reason, n in sorted(refused.items())}
+        if counts:
+            session.execute(
+                update(MetricReceiptRow)
+                .where(MetricReceiptRow.agent_id == agent_id, MetricReceiptRow.seq == int(report.seq))
+                .values(refused=counts)
+            )
+    _after_commit(ctx, agent_id, report, accepted, refused, newly_dropped)
+    return Receipt(True, counts)
 
 
 def _record_dropped(session: Session, agent_id: str, dropped: int) -> int:
@@ -243,14 +306,16 @@ def _after_commit(
     agent_id: str,
     report: agent_pb2.MetricReport,
     accepted: list[_Accepted],
-    skipped: int,
+    refused: Counter[WindowRefusal],
     newly_dropped: int,
 ) -> None:
     state = state_of(ctx)
     metrics = state.metrics
     metrics.reports.labels("stored").inc()
-    if skipped:
-        metrics.reports.labels("skipped_window").inc(skipped)
+    if refused:
+        metrics.reports.labels("skipped_window").inc(sum(refused.values()))
+    for reason, n in refused.items():
+        metrics.windows_refused.labels(str(reason)).inc(n)
     if report.unmatched_feedback:
         metrics.unmatched_feedback.inc(count(report.unmatched_feedback))
     for item in accepted:

@@ -55,6 +55,13 @@ class ControlPlaneMetrics(MetricsEndpoint):
             ("outcome",),
             registry=self.registry,
         )
+        self.windows_refused = Counter(
+            "sluice_metric_windows_refused",
+            "Windows of agents' metric reports refused on ingest, by reason (unknown_version | "
+            "unknown_route | unknown_role | malformed | implausible)",
+            ("reason",),
+            registry=self.registry,
+        )
         self.predictions = Counter(
             "sluice_predictions",
             "Predictions reported by agents: rows answered (OK) or failed calls by status code",

@@ -8,16 +8,18 @@ days that is a few hundred hour rows, never one row per prediction or per second
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from controlplane.context import Context
 from controlplane.monitoring.summary import WindowSummary, sketch_from
 from controlplane.store.models import MetricWindowRow, utcnow
-from core.report_limits import LATENCY_ACCURACY
+from core.report_limits import LATENCY_ACCURACY, MAX_COUNT
 from core.sketch import LatencySketch
 from core.summaries import Moments
 
@@ -44,17 +46,11 @@ class ArmSummary:
     challenger_only_correct: int = 0
 
 
-def merged_summary(
-    ctx: Context,
-    deployment: str,
-    version_id: int | None,
-    since: datetime,
-    until: datetime | None = None,
-    experiment: str | None = None,
-) -> WindowSummary:
-    """Every window of the deployment (one version, or all when None) starting in [since, until)."""
-    total = WindowSummary()
+def _windows(
+    deployment: str, version_id: int | None, since: datetime, until: datetime | None, experiment: str | None
+) -> Select[Any]:
     query = select(
+        MetricWindowRow.agent_id,
         MetricWindowRow.requests,
         MetricWindowRow.errors,
         MetricWindowRow.n_labeled,
@@ -67,18 +63,89 @@ def merged_summary(
         query = query.where(MetricWindowRow.version_id == version_id)
     if experiment is not None:
         query = query.where(MetricWindowRow.experiment == experiment)
+    return query
+
+
+def merged_summary(
+    ctx: Context,
+    deployment: str,
+    version_id: int | None,
+    since: datetime,
+    until: datetime | None = None,
+    experiment: str | None = None,
+) -> WindowSummary:
+    """Every window of the deployment (one version, or all when None) starting in [since, until)."""
+    total = WindowSummary()
     with ctx.db.session() as session:
-        rows = session.execute(query).all()
-    for requests, errors, n_labeled, n_correct, data in rows:
+        rows = session.execute(_windows(deployment, version_id, since, until, experiment)).all()
+    for _agent, requests, errors, n_labeled, n_correct, data in rows:
         total.merge(WindowSummary.from_row(requests, errors, n_labeled, n_correct, data))
     return total
+
+
+def summaries_by_agent(
+    ctx: Context, deployment: str, version_id: int, since: datetime, experiment: str | None = None
+) -> dict[str, WindowSummary]:
+    """The windows of one version since `since`, merged per reporting agent ("": windows stored
+    before agents were recorded)."""
+    out: dict[str, WindowSummary] = {}
+    with ctx.db.session() as session:
+        rows = session.execute(_windows(deployment, version_id, since, None, experiment)).all()
+    for agent, requests, errors, n_labeled, n_correct, data in rows:
+        summary = WindowSummary.from_row(requests, errors, n_labeled, n_correct, data)
+        current = out.get(agent)
+        out[agent] = summary if current is None else current.merge(summary)
+    return out
+
+
+def arms_by_agent(
+    ctx: Context, deployment: str, version_id: int, since: datetime, experiment: str | None = None
+) -> dict[str, ArmSummary]:
+    """`arm_summary` per reporting agent."""
+    return {a: arm_of(s) for a, s in summaries_by_agent(ctx, deployment, version_id, since, experiment).items()}
 
 
 def arm_summary(
     ctx: Context, deployment: str, version_id: int, since: datetime, experiment: str | None = None
 ) -> ArmSummary:
     """The merged windows of one version of a deployment since `since` (raw and rollups)."""
-    s = merged_summary(ctx, deployment, version_id, since, experiment=experiment)
+    return arm_of(merged_summary(ctx, deployment, version_id, since, experiment=experiment))
+
+
+#: the counters of ArmSummary that add up when arms merge
+_COUNTERS = (
+    "requests",
+    "rows",
+    "errors",
+    "n_labeled",
+    "n_correct",
+    "n_within_tolerance",
+    "shadow_pairs",
+    "shadow_agreements",
+    "shadow_labeled_pairs",
+    "champion_only_correct",
+    "challenger_only_correct",
+)
+
+
+def merge_arms(arms: Iterable[ArmSummary]) -> ArmSummary:
+    """A new ArmSummary adding up `arms` (counters saturate at MAX_COUNT, like stored summaries)."""
+    total = ArmSummary()
+    for arm in arms:
+        for name in _COUNTERS:
+            setattr(total, name, min(getattr(total, name) + getattr(arm, name), MAX_COUNT))
+        if arm.latency.count:
+            total.latency.merge(arm.latency)
+        total.abs_error = total.abs_error.merge(arm.abs_error)
+        mine, theirs = total.prediction_counts, arm.prediction_counts
+        width = max(len(mine), len(theirs))
+        mine, theirs = mine + [0] * (width - len(mine)), theirs + [0] * (width - len(theirs))
+        total.prediction_counts = [min(a + b, MAX_COUNT) for a, b in zip(mine, theirs, strict=True)]
+    return total
+
+
+def arm_of(s: WindowSummary) -> ArmSummary:
+    """The parts of a merged summary an experiment's analysis reads."""
     return ArmSummary(
         requests=s.requests,
         rows=s.rows,

@@ -1,10 +1,12 @@
 """Rollups and retention: raw windows -> minute windows -> hour windows -> deleted.
 
 A rollup pass merges every row of the finer resolution older than its retention into the row of
-the coarser resolution for the same (deployment, version, role, experiment, bucket), creating or
-updating it, and deletes the rows it absorbed — in one transaction, so a row is always counted
-exactly once whatever resolution holds it. Late raw windows (an agent's buffer replayed after a
-long outage) are simply absorbed by the next pass.
+the coarser resolution for the same (deployment, version, agent, role, experiment, bucket),
+creating or updating it, and deletes the rows it absorbed — in one transaction, so a row is always
+counted exactly once whatever resolution holds it. The agent stays part of the key, so an
+experiment's evidence stays per agent at every resolution (a rollup row per agent, not per fleet).
+Late raw windows (an agent's buffer replayed after a long outage) are simply absorbed by the next
+pass.
 """
 
 from __future__ import annotations
@@ -58,18 +60,20 @@ def _fold(ctx: Context, deployment: str, source: str, target: str, seconds: int,
         ).all()
         if not rows:
             return 0
-        groups: dict[tuple[str, int, str, str, datetime], WindowSummary] = {}
+        groups: dict[tuple[str, int, str, str, str, datetime], WindowSummary] = {}
         for row in rows:
-            key = (row.deployment, row.version_id, row.role, row.experiment, bucket_start(row.window_start, seconds))
+            start = bucket_start(row.window_start, seconds)
+            key = (row.deployment, row.version_id, row.agent_id, row.role, row.experiment, start)
             summary = WindowSummary.from_row(row.requests, row.errors, row.n_labeled, row.n_correct, row.summary)
             current = groups.get(key)
             groups[key] = summary if current is None else current.merge(summary)
-        for (deployment, version_id, role, experiment, start), summary in groups.items():
+        for (deployment, version_id, agent_id, role, experiment, start), summary in groups.items():
             existing = session.scalars(
                 select(MetricWindowRow)
                 .where(
                     MetricWindowRow.deployment == deployment,
                     MetricWindowRow.version_id == version_id,
+                    MetricWindowRow.agent_id == agent_id,
                     MetricWindowRow.role == role,
                     MetricWindowRow.experiment == experiment,
                     MetricWindowRow.resolution == target,
@@ -86,6 +90,7 @@ def _fold(ctx: Context, deployment: str, source: str, target: str, seconds: int,
                 row = MetricWindowRow(
                     deployment=deployment,
                     version_id=version_id,
+                    agent_id=agent_id,
                     role=role,
                     experiment=experiment,
                     resolution=target,

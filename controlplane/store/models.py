@@ -269,6 +269,8 @@ class MetricReceiptRow(Base):
     agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: windows of the report refused on ingest, by reason (None: none); a replay's ack repeats it
+    refused: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class AgentReportDropsRow(Base):
@@ -291,6 +293,9 @@ class MetricWindowRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment: Mapped[str] = mapped_column(String(NAME_LENGTH))
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    #: the agent that reported it (rollups keep it): experiments weigh the evidence per agent;
+    #: "" for windows stored before agents were recorded
+    agent_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
     role: Mapped[str] = mapped_column(String(16))
     experiment: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
     resolution: Mapped[str] = mapped_column(String(8))  # raw | minute | hour

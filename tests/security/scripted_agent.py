@@ -106,14 +106,25 @@ class ScriptedAgent:
     def send(self, message: agent_pb2.AgentMessage) -> None:
         self._up.put(message)
 
-    def report(self, *windows: agent_pb2.VersionWindow, ago: timedelta = timedelta(0)) -> None:
-        """Send one report and wait for its ACK (it was committed, whatever it skipped)."""
-        self.seq += 1
-        report = agent_pb2.MetricReport(agent_id=self.id, seq=self.seq, window_seconds=1.0, windows=windows)
+    def report(
+        self, *windows: agent_pb2.VersionWindow, ago: timedelta = timedelta(0), seq: int | None = None
+    ) -> agent_pb2.ReportAck:
+        """Send one report (the next seq, or `seq` again: a replay) and wait for its ACK (it was
+        committed, whatever it refused)."""
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        report = agent_pb2.MetricReport(agent_id=self.id, seq=seq, window_seconds=1.0, windows=windows)
         report.window_start.FromDatetime(datetime.now(UTC) - ago)
         self._up.put(agent_pb2.AgentMessage(report=report))
-        while self.next("report_ack").seq != self.seq:
+        while (ack := self.next("report_ack")).seq != seq:
             pass
+        return ack
+
+    def serve(self, deployment: str, generation: int) -> None:
+        """ACK the first snapshot with `deployment` at `generation` or later, as an agent that
+        applied it does (other messages meanwhile are dropped)."""
+        self.ack(self.snapshot_with(deployment, generation))
 
     def close(self) -> None:
         self._closed.set()

@@ -2,9 +2,11 @@
 
 The script speaks the agent protocol itself, as the security review did: reports with a sketch key
 that overflows `gamma**key`, counters of 2**62, invented error codes, escape sequences in its Hello
-and its NACK reasons. Each test shows the attack and the defence: the status code, the other
-deployments still evaluated and rolled up, bounded Prometheus series, escaped output. Reflection
-is tested as grpcurl uses it, on the control plane and on a real agent process.
+and its NACK reasons, windows for routes it was never sent, and evidence made up to promote a
+challenger. Each test shows the attack and the defence: the status code, the other deployments
+still evaluated and rolled up, bounded Prometheus series, escaped output, refused windows counted
+by reason, an experiment that does not promote. Reflection is tested as grpcurl uses it, on the
+control plane and on a real agent process.
 """
 
 from __future__ import annotations
@@ -29,17 +31,17 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from sqlalchemy import delete, select
 
-from controlplane.config import AgentsConfig, AlertsConfig, Config, RetentionConfig
+from controlplane.config import AgentsConfig, AlertsConfig, Config, RetentionConfig, RolloutConfig
 from controlplane.monitoring.summary import WindowSummary
 from controlplane.server import ServerOptions
 from controlplane.store.models import AgentRow, MetricWindowRow, ModelVersionRow
 from core.client import SluiceClient
 from core.report_limits import ERROR_CODES, MAX_COUNT
-from protos import agent_pb2, common_pb2
+from protos import agent_pb2, common_pb2, controlplane_pb2
 from tests.agent.cluster import AgentProcess
 from tests.controlplane.monitoring.support import prometheus_samples
 from tests.harness import REPO, SLUICE, ServerThread, unique
-from tests.models import make_baseline, make_classifier_onnx
+from tests.models import fixture_classifier, make_baseline, make_classifier_onnx
 from tests.security.scripted_agent import ScriptedAgent
 
 pytestmark = pytest.mark.xdist_group("hostile-agent")
@@ -58,6 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
         agents=AgentsConfig(heartbeat_seconds=0.5),
         alerts=AlertsConfig(evaluate_seconds=EVALUATE),
         retention=RetentionConfig(rollup_interval_seconds=ROLLUP),
+        rollout=RolloutConfig(tick_seconds=0.2),
     )
     cp = ServerThread(  # /metrics on a free port (start_server turns it off)
         ServerOptions(
@@ -94,7 +97,7 @@ def agent(server: ServerThread) -> Iterator[Any]:
     opened: list[ScriptedAgent] = []
 
     def connect(**hello: Any) -> ScriptedAgent:
-        a = ScriptedAgent(server.address, **hello)
+        a = ScriptedAgent(server.address, heartbeat=0.2, **hello)
         opened.append(a)
         return a
 
@@ -103,11 +106,18 @@ def agent(server: ServerThread) -> Iterator[Any]:
         a.close()
 
 
-def window(deployment: str, requests: int = 200, errors: dict[str, int] | None = None, **kw: Any) -> Any:
+def window(
+    deployment: str,
+    requests: int = 200,
+    errors: dict[str, int] | None = None,
+    version: str = "v1",
+    role: common_pb2.Role = common_pb2.ROLE_CHAMPION,
+    **kw: Any,
+) -> Any:
     w = agent_pb2.VersionWindow(
         deployment=deployment,
-        version=common_pb2.VersionRef(model="cancer", version="v1"),
-        role=common_pb2.ROLE_CHAMPION,
+        version=common_pb2.VersionRef(model="cancer", version=version),
+        role=role,
         requests=requests,
         rows=requests,
         errors=[agent_pb2.ErrorCount(code=c, count=n) for c, n in (errors or {}).items()],
@@ -124,7 +134,9 @@ def store_raw(server: ServerThread, deployment: str, at: datetime, summary: dict
     """A raw window written straight into SQL: what an older build let in, or any row no ingest
     check covers."""
     with server.ctx.db.session() as session:
-        version_id = session.scalar(select(ModelVersionRow.id).where(ModelVersionRow.model == "cancer"))
+        version_id = session.scalar(
+            select(ModelVersionRow.id).where(ModelVersionRow.model == "cancer", ModelVersionRow.version == "v1")
+        )
         session.add(
             MetricWindowRow(
                 deployment=deployment,
@@ -141,6 +153,12 @@ def store_raw(server: ServerThread, deployment: str, at: datetime, summary: dict
                 summary=summary,
             )
         )
+
+
+def agents_of(server: ServerThread, deployment: str) -> list[str]:
+    """The agent of each stored window of the deployment."""
+    with server.ctx.db.session() as session:
+        return list(session.scalars(select(MetricWindowRow.agent_id).where(MetricWindowRow.deployment == deployment)))
 
 
 def windows_of(server: ServerThread, deployment: str) -> list[tuple[str, int, dict[str, Any]]]:
@@ -319,6 +337,121 @@ def test_invented_error_codes_are_counted_as_unknown_and_series_stay_bounded(
     assert set(series) - {"OK"} <= ERROR_CODES
     stored = {code for _, _, s in windows_of(server, target) for code in s.get("errors", {})}
     assert stored == {"UNKNOWN", "DEADLINE_EXCEEDED"}
+
+
+# ---- 1. lying agents: routes never sent, counts no agent serves, evidence made up ----------------
+
+
+def refused_windows(server: ServerThread, reason: str) -> float:
+    return scrape(server).get(("sluice_metric_windows_refused_total", (("reason", reason),)), 0.0)
+
+
+def register_constant(cp: SluiceClient) -> str:
+    """A second version of "cancer" (the constant classifier: always class 1); its name."""
+    version = unique("const")
+    cp.register_version("cancer", version, fixture_classifier("constant"))
+    return version
+
+
+def test_windows_for_routes_the_agent_was_not_sent_are_refused_and_counted(
+    server: ServerThread, cp: SluiceClient, agent: Any
+) -> None:
+    elsewhere = register_constant(cp)  # registered, deployed nowhere: in no snapshot
+    target = deploy(cp)
+    attacker = agent()
+    before = refused_windows(server, "unknown_route")
+    ack = attacker.report(window(target), window(target, version=elsewhere))
+    assert dict(ack.refused) == {"unknown_route": 1}  # the report is committed and acknowledged
+    assert refused_windows(server, "unknown_route") == before + 1
+    assert agents_of(server, target) == [attacker.id]  # the window of its route, with its agent
+    # A replay (a lost ack) changes nothing and is answered with the same refusals.
+    assert dict(attacker.report(window(target), window(target, version=elsewhere), seq=attacker.seq).refused) == {
+        "unknown_route": 1
+    }
+    assert len(agents_of(server, target)) == 1
+    # Once a snapshot holding the route is sent, it may report it; the version it stopped serving
+    # keeps its grace (its last windows, reports it buffered).
+    generation = cp.deploy(target, f"cancer:{elsewhere}").generation
+    attacker.serve(target, generation)
+    assert dict(attacker.report(window(target), window(target, version=elsewhere)).refused) == {}
+    assert agents_of(server, target) == [attacker.id] * 3
+
+
+def labeled(deployment: str, experiment: str, version: str, role: common_pb2.Role, n: int, correct: int) -> Any:
+    """A window of the experiment's: `n` requests, each labeled, `correct` of them right."""
+    w = window(deployment, requests=n, version=version, role=role, experiment=experiment)
+    w.feedback.n_labeled, w.feedback.n_correct = n, correct
+    return w
+
+
+def test_a_lying_agent_cannot_drive_a_promotion(server: ServerThread, cp: SluiceClient, agent: Any) -> None:
+    """The review's attack: an agent serving nothing reported the challenger (a constant model)
+    all correct and the champion half correct, and got it promoted in seconds."""
+    challenger = register_constant(cp)
+    target = deploy(cp)
+    honest, liar = agent(name=unique("honest")), agent()
+    name = unique("lied-to")
+    config = controlplane_pb2.ExperimentConfig(
+        deployment=target,
+        challenger=common_pb2.VersionRef(model="cancer", version=challenger),
+        plan=[50],
+        hold_seconds=0.5,
+        min_samples=50,
+        auto_promote=True,
+    )
+    cp.start_experiment(name, config, reason="a constant challenger")
+    generation = cp.get_deployment(target).generation
+    for a in (honest, liar):  # both serve the step, so it goes live
+        a.serve(target, generation)
+    assert cp.wait_for_sync(target, generation, timeout=15).in_sync
+    champion, challenger_role = common_pb2.ROLE_CHAMPION, common_pb2.ROLE_CHALLENGER
+
+    # The lie as the review told it: a billion labels in one second. No agent serves that.
+    before = refused_windows(server, "implausible")
+    billion = 10**9
+    ack = liar.report(
+        labeled(target, name, "v1", champion, billion, billion // 2),
+        labeled(target, name, challenger, challenger_role, billion, billion),
+    )
+    assert dict(ack.refused) == {"implausible": 2}
+    assert refused_windows(server, "implausible") == before + 2
+    assert agents_of(server, target) == []
+
+    # The same lie within the bounds (40,000 labels a second), beside an honest agent's evidence:
+    # both versions right 90% of the time.
+    for _ in range(3):
+        ack = liar.report(
+            labeled(target, name, "v1", champion, 40_000, 20_000),
+            labeled(target, name, challenger, challenger_role, 40_000, 40_000),
+        )
+        assert dict(ack.refused) == {}
+    honest.report(
+        labeled(target, name, "v1", champion, 300, 270),
+        labeled(target, name, challenger, challenger_role, 300, 270),
+    )
+
+    def settled() -> controlplane_pb2.Experiment | None:
+        e = cp.get_experiment(name)
+        return e if e.state != controlplane_pb2.EXPERIMENT_RUNNING else None
+
+    experiment = wait_until(settled, "the engine's verdict at the last gate")
+    assert experiment.state == controlplane_pb2.EXPERIMENT_PAUSED, experiment.status_reason
+    assert f"without the evidence of agent {liar.name}" in experiment.status_reason
+    # Everybody's evidence says what the liar wants; without it, nothing does.
+    assert experiment.analysis.decision == "challenger_wins"
+    evidence = {e.agent_name: e for e in experiment.analysis.agents}
+    assert evidence[liar.name].challenger_n == 120_000 and evidence[liar.name].challenger_metric == 1.0
+    assert evidence[liar.name].decision_without == "no_significant_difference"
+    assert evidence[honest.name].challenger_n == 300 and evidence[honest.name].decision_without == "challenger_wins"
+    deployment = cp.get_deployment(target)
+    assert {(s.version.version, s.role) for s in deployment.splits} == {
+        ("v1", common_pb2.ROLE_CHAMPION),
+        (challenger, common_pb2.ROLE_CHALLENGER),
+    }
+    assert not [e for e in cp.audit(target=name) if e.action == "promote"]
+    shown = run_cli(server, "experiment", "status", name)  # each agent's share, for the person asked to look
+    assert "DECISION WITHOUT IT" in shown
+    assert any(line.startswith(liar.name) and "no_significant_difference" in line for line in shown.splitlines())
 
 
 # ---- 9. terminal and log injection -------------------------------------------------------------

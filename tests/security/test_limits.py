@@ -125,6 +125,8 @@ def test_limits_are_read_from_the_config_file(tmp_path: Path) -> None:
     path.write_text(
         "[limits]\nmax_message_bytes = 4096\nmax_artifact_bytes = 1000000\nmax_evaluation_bytes = 5000\n"
         "max_watchers = 3\ndefault_deadline_seconds = 7.5\nevent_queue = 10\nwebhook_queue = 20\nagent_outbox = 50\n"
+        "max_requests_per_second_per_agent = 100\nmax_rows_per_second_per_agent = 1000\n"
+        "report_route_grace_seconds = 30\n"
     )
     limits = load_config(path, environ={}).limits
     assert limits == LimitsConfig(
@@ -136,8 +138,15 @@ def test_limits_are_read_from_the_config_file(tmp_path: Path) -> None:
         event_queue=10,
         webhook_queue=20,
         agent_outbox=50,
+        max_requests_per_second_per_agent=100,
+        max_rows_per_second_per_agent=1000,
+        report_route_grace_seconds=30.0,
     )
-    for bad, key in (("event_queue = 0", "limits.event_queue"), ("max_message_bytes = 10", "limits.max_message_bytes")):
+    for bad, key in (
+        ("event_queue = 0", "limits.event_queue"),
+        ("max_message_bytes = 10", "limits.max_message_bytes"),
+        ("max_requests_per_second_per_agent = 0", "limits.max_requests_per_second_per_agent"),
+    ):
         path.write_text(f"[limits]\n{bad}\n")
         with pytest.raises(InvalidInput, match=key):
             load_config(path, environ={})

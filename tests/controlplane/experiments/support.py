@@ -146,9 +146,10 @@ def add_window(
     latencies: np.ndarray | None = None,
     abs_errors: np.ndarray | None = None,
     shadow: tuple[int, int, int, int, int] | None = None,
+    agent: str = "",
 ) -> None:
-    """One reported window: counts, latency sketch, feedback, shadow pairs (pairs, agreements,
-    labeled pairs, champion-only correct, challenger-only correct)."""
+    """One reported window (by `agent`): counts, latency sketch, feedback, shadow pairs (pairs,
+    agreements, labeled pairs, champion-only correct, challenger-only correct)."""
     sketch = LatencySketch(0.01)
     if latencies is not None:
         sketch.add_many(latencies)
@@ -176,6 +177,7 @@ def add_window(
             MetricWindowRow(
                 deployment=deployment,
                 version_id=version_id,
+                agent_id=agent,
                 role=role,
                 experiment=experiment,
                 resolution="raw",
@@ -202,10 +204,12 @@ def simulate_step(
     seed: int,
     windows: int = 10,
     latency: tuple[float, float] = (0.005, 0.005),
+    agent: str = "",
 ) -> None:
-    """`windows` one-second windows from `start` + 5 s: requests split by `percent` (a multinomial
-    draw, so the split matches the weights as a real router's would), every request labeled, each
-    arm correct with its accuracy, lognormal latencies around the given medians (seconds)."""
+    """`windows` one-second windows from `start` + 5 s, reported by `agent`: requests split by
+    `percent` (a multinomial draw, so the split matches the weights as a real router's would),
+    every request labeled, each arm correct with its accuracy, lognormal latencies around the
+    given medians (seconds)."""
     rng = np.random.default_rng(seed)
     per_window = requests // windows
     for w in range(windows):
@@ -229,6 +233,7 @@ def simulate_step(
                 n_labeled=n,
                 n_correct=int(rng.binomial(n, acc)),
                 latencies=rng.lognormal(np.log(median), 0.3, n),
+                agent=agent,
             )
 
 

@@ -113,7 +113,7 @@ def flush_and_ingest(ctx: Context, recorder: MetricsRecorder, sender: AgentStamp
     report = recorder.flush()
     assert report is not None
     sender.stamp(report)
-    assert ingest_report(ctx, sender.agent_id, report) is True
+    assert ingest_report(ctx, sender.agent_id, report).new
     return report
 
 
@@ -127,7 +127,7 @@ def ingest_at(ctx: Context, recorder: MetricsRecorder, stamp: AgentStamp, at: da
     assert report is not None
     report.window_start.FromDatetime(at)
     stamp.stamp(report)
-    assert ingest_report(ctx, stamp.agent_id, report) is True
+    assert ingest_report(ctx, stamp.agent_id, report).new
     return report
 
 

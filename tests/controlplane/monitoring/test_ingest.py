@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from controlplane.context import Context
-from controlplane.monitoring.ingest import ingest_report
+from controlplane.monitoring.ingest import Receipt, ingest_report
 from controlplane.monitoring.query import arm_summary
 from controlplane.monitoring.reservoir import RESERVOIR_ROWS, decode
 from controlplane.store.models import MetricReceiptRow, MetricWindowRow, ReservoirRow, utcnow
@@ -75,13 +75,13 @@ def test_a_replayed_report_changes_nothing(ctx: Context, models_dir: Path) -> No
     before = stored(ctx)
     with ctx.db.session() as s:
         seen = s.scalar(select(ReservoirRow.seen))
-    assert ingest_report(ctx, "agent-r", report) is False
-    assert ingest_report(ctx, "agent-r", report) is False
+    assert not ingest_report(ctx, "agent-r", report).new
+    assert not ingest_report(ctx, "agent-r", report).new
     assert stored(ctx) == before == (1, 1, 30)
     with ctx.db.session() as s:
         assert s.scalar(select(ReservoirRow.seen)) == seen
     # The same seq from another agent is a different report.
-    assert ingest_report(ctx, "agent-s", report) is True
+    assert ingest_report(ctx, "agent-s", report).new
     assert stored(ctx)[2] == 60
 
 
@@ -105,7 +105,7 @@ def test_unknown_deployments_and_malformed_windows_are_skipped_not_fatal(ctx: Co
         agent_id="agent-x", seq=1, window_seconds=1.0, windows=[unknown_dep, good, unknown_version, malformed]
     )
     report.window_start.GetCurrentTime()
-    assert ingest_report(ctx, "agent-x", report) is True
+    assert ingest_report(ctx, "agent-x", report).new
     assert stored(ctx) == (1, 1, 7)
 
 
@@ -129,8 +129,8 @@ def test_concurrent_agents_are_counted_exactly(ctx: Context, models_dir: Path) -
     def deliver(agent: str) -> None:
         try:
             for report in reports[agent]:
-                results.append(ingest_report(ctx, agent, report))
-                results.append(ingest_report(ctx, agent, report))  # every report arrives twice
+                results.append(ingest_report(ctx, agent, report).new)
+                results.append(ingest_report(ctx, agent, report).new)  # every report arrives twice
         except BaseException as exc:  # noqa: BLE001 - re-raised by the assertion below
             errors.append(exc)
 
@@ -174,7 +174,7 @@ def test_dropped_reports_survive_a_controlplane_restart(ctx: Context, db_url: st
     def report(seq: int, dropped: int) -> agent_pb2.MetricReport:
         return agent_pb2.MetricReport(agent_id="agent-o", seq=seq, dropped_reports=dropped)
 
-    assert ingest_report(ctx, "agent-o", report(1, 3))
+    assert ingest_report(ctx, "agent-o", report(1, 3)).new
     assert dropped_total(ctx) == 3 and overflow_alerts(ctx) == [(True, 3.0)]
     alerts.resolve_alert(ctx, deployment="", kind="buffer_overflow", agent_id="agent-o")  # handled
 
@@ -182,14 +182,14 @@ def test_dropped_reports_survive_a_controlplane_restart(ctx: Context, db_url: st
     db = Database(db_url)
     restarted = Context(db=db, artifacts=ArtifactStore(tmp_path / "a2"), config=Config(), events=EventBus())
     try:
-        assert ingest_report(restarted, "agent-o", report(2, 3))  # the same 3 drops
+        assert ingest_report(restarted, "agent-o", report(2, 3)).new  # the same 3 drops
         assert dropped_total(restarted) == 0 and overflow_alerts(restarted) == [(False, 3.0)]
-        assert ingest_report(restarted, "agent-o", report(3, 5))  # 2 more
+        assert ingest_report(restarted, "agent-o", report(3, 5)).new  # 2 more
         assert dropped_total(restarted) == 2 and overflow_alerts(restarted)[-1] == (True, 5.0)
         # The agent restarted (its counter too): what it reports now is new.
         alerts.resolve_alert(restarted, deployment="", kind="buffer_overflow", agent_id="agent-o")
-        assert ingest_report(restarted, "agent-o", report(4, 0))
-        assert ingest_report(restarted, "agent-o", report(5, 1))
+        assert ingest_report(restarted, "agent-o", report(4, 0)).new
+        assert ingest_report(restarted, "agent-o", report(5, 1)).new
         assert dropped_total(restarted) == 3 and overflow_alerts(restarted)[-1] == (True, 1.0)
     finally:
         db.dispose()
@@ -205,8 +205,48 @@ def test_a_window_from_an_agent_clock_ahead_is_stored_at_its_receipt(ctx: Contex
     assert report is not None
     report.window_start.FromDatetime(utcnow() + timedelta(seconds=4))
     report.agent_id, report.seq = "agent-ahead", 1
-    assert ingest_report(ctx, "agent-ahead", report)
+    assert ingest_report(ctx, "agent-ahead", report).new
     received = utcnow()
     with ctx.db.session() as s:
         (start,) = s.scalars(select(MetricWindowRow.window_start).where(MetricWindowRow.deployment == d.name)).all()
     assert start <= received
+
+
+def test_windows_keep_their_agent_and_refusals_are_counted_in_the_receipt(ctx: Context, models_dir: Path) -> None:
+    """Windows of routes the agent was not sent, or with counts no agent serves, are refused by
+    reason; the report is committed, and its replay answers the same refusals (issue 13)."""
+    d = deploy_classifier(ctx, models_dir)
+    other = deploy_classifier(ctx, models_dir)
+    ref = common_pb2.VersionRef(model=d.version.model, version=d.version.version)
+
+    def w(deployment: str, requests: int, labeled: int = 0) -> agent_pb2.VersionWindow:
+        window = agent_pb2.VersionWindow(deployment=deployment, version=ref, requests=requests, rows=requests)
+        window.feedback.n_labeled = window.feedback.n_correct = labeled
+        return window
+
+    report = agent_pb2.MetricReport(
+        agent_id="agent-l",
+        seq=1,
+        window_seconds=1.0,
+        windows=[
+            w(d.name, 7),
+            w(other.name, 5),  # a version and a deployment the store knows, but not together
+            w("nope", 5),
+            w(d.name, 10**9, 10**9),
+            w(d.name, 3, labeled=10**9),
+        ],
+    )
+    report.window_start.GetCurrentTime()
+    sent = {(d.name, d.version.model, d.version.version)}
+    expected = {"implausible": 2, "unknown_route": 1, "unknown_version": 1}
+    assert ingest_report(ctx, "agent-l", report, sent) == Receipt(True, expected)
+    assert ingest_report(ctx, "agent-l", report, sent) == Receipt(False, expected)
+    with ctx.db.session() as s:
+        windows = s.execute(select(MetricWindowRow.agent_id, MetricWindowRow.requests)).all()
+    assert [tuple(r) for r in windows] == [("agent-l", 7)]
+
+    ref_other = common_pb2.VersionRef(model=other.version.model, version=other.version.version)
+    elsewhere = agent_pb2.VersionWindow(deployment=other.name, version=ref_other, requests=4, rows=4)
+    report = agent_pb2.MetricReport(agent_id="agent-l", seq=2, window_seconds=1.0, windows=[elsewhere])
+    assert ingest_report(ctx, "agent-l", report, sent) == Receipt(True, {"unknown_route": 1})
+    assert ingest_report(ctx, "agent-m", report, None).refused == {}  # no route check asked for

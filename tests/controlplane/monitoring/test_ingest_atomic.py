@@ -51,9 +51,9 @@ def test_a_failure_part_way_through_an_ingest_leaves_nothing_and_the_resend_coun
     receipts, windows, requests = stored(ctx)
     if step == "_after_commit":
         # Everything had committed; only the bookkeeping after it failed: the resend is a replay.
-        assert resent is False
+        assert not resent.new
     else:
-        assert resent is True
+        assert resent.new
     assert (receipts, requests) == (1, 30)  # 120 rows in batches of 4: counted once
     assert windows >= 1
-    assert ingest_report(ctx, "agent-x", report) is False  # and from now on it is a replay
+    assert not ingest_report(ctx, "agent-x", report).new  # and from now on it is a replay

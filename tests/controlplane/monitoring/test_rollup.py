@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from controlplane.context import Context
 from controlplane.monitoring.ingest import ingest_report
-from controlplane.monitoring.query import arm_summary, merged_summary, metric_series
+from controlplane.monitoring.query import arm_summary, merged_summary, metric_series, summaries_by_agent
 from controlplane.monitoring.rollup import rollup_once
 from controlplane.store.models import MetricReceiptRow, MetricWindowRow, utcnow
 from tests.controlplane.monitoring.support import AgentStamp, deploy_classifier, serve
@@ -42,7 +42,7 @@ def test_rollups_preserve_totals_and_retention_expires_old_rows(ctx: Context, mo
         report = recorder.flush()
         assert report is not None
         report.window_start.FromDatetime(now - timedelta(seconds=offset))
-        assert ingest_report(ctx, stamp.agent_id, stamp.stamp(report))
+        assert ingest_report(ctx, stamp.agent_id, stamp.stamp(report)).new
     since = now - timedelta(days=1)
     before = merged_summary(ctx, d.name, d.version.id, since)
     series_before = metric_series(ctx, d.name, None, 8 * 3600, 3600, now=now)
@@ -77,3 +77,26 @@ def test_rollups_preserve_totals_and_retention_expires_old_rows(ctx: Context, mo
     assert expired.deleted_hours >= 1 and expired.deleted_receipts == 40
     with ctx.db.session() as s:
         assert s.scalar(select(func.count()).select_from(MetricReceiptRow)) == 0
+
+
+def test_rollups_keep_each_agents_windows_apart(ctx: Context, models_dir: Path) -> None:
+    """An experiment weighs its evidence per agent, also once raw windows have become minutes."""
+    d = deploy_classifier(ctx, models_dir)
+    now = utcnow()
+    old = now - timedelta(seconds=ctx.config.retention.raw_seconds + 120)
+    for agent, n in (("agent-a", 3), ("agent-b", 5), ("agent-a", 4)):
+        recorder = d.recorder(ctx)
+        serve(recorder, d, breast_cancer_rows(n, seed=n))
+        report = recorder.flush()
+        assert report is not None
+        report.window_start.FromDatetime(old)
+        stamp = AgentStamp(agent)
+        stamp.seq = n  # distinct seqs for agent-a's two reports
+        assert ingest_report(ctx, agent, stamp.stamp(report)).new
+    since = now - timedelta(days=1)
+    before = {a: s.requests for a, s in summaries_by_agent(ctx, d.name, d.version.id, since).items()}
+    assert before == {"agent-a": 7, "agent-b": 5}
+    assert rollup_once(ctx, now).folded["raw"] == 3
+    assert by_resolution(ctx) == {"minute": 2}  # one row per agent
+    after = {a: s.requests for a, s in summaries_by_agent(ctx, d.name, d.version.id, since).items()}
+    assert after == before

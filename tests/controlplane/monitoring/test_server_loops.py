@@ -81,7 +81,7 @@ def test_prometheus_endpoint_counts_what_agents_reported(
     report = flush_and_ingest(ctx, recorder, stamp)
     from controlplane.monitoring.ingest import ingest_report
 
-    assert ingest_report(ctx, stamp.agent_id, report) is False  # a replay
+    assert not ingest_report(ctx, stamp.agent_id, report).new  # a replay
     alerts.open_alert(ctx, deployment=d.name, kind="drift", severity="critical", message="m", version_id=v.id)
     got = prometheus_samples(scrape(port))
     labels = {"deployment": d.name, "version": f"{v.model}:v1"}
