@@ -13,7 +13,7 @@ from textual.widgets import Label, Sparkline
 from protos import common_pb2, controlplane_pb2
 from tui import format as fmt
 from tui.screens.actions import promote_dialog
-from tui.screens.detail import drift_lines, health_reasons
+from tui.screens.detail import drift_lines, health_reasons, policy_line
 from tui.widgets.experiment import render_experiment
 from tui.widgets.metrics import MetricsPanel
 
@@ -228,3 +228,27 @@ async def test_the_sparklines_leave_out_the_bucket_still_filling() -> None:
         assert list(app.query_one("#spark-rps", Sparkline).data or []) == [10.0, 12.0, 11.0]
         assert str(app.query_one("#last-rps", Label).render()) == fmt.rate(11.0)
         assert str(app.query_one("#last-accuracy", Label).render()) == "-"
+
+
+def test_the_detail_screen_shows_the_policy_its_pending_action_and_what_it_did() -> None:
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+    def ts(seconds_ago: float) -> Timestamp:
+        stamp = Timestamp()
+        stamp.FromDatetime(now - timedelta(seconds=seconds_ago))
+        return stamp
+
+    policy = controlplane_pb2.Policy(
+        action=controlplane_pb2.POLICY_ROLLBACK_CHAMPION,
+        action_after_seconds=300,
+        critical_since=ts(130),
+        acts_at=ts(130 - 300),
+        last_action="rolled back to m:v1: critical for 301 s: m:v2 (champion): error_rate 0.4 > 0.05",
+        last_action_at=ts(3600),
+    )
+    text = policy_line(policy, now).plain
+    assert text.startswith("policy rollback champion after 5m 00s critical")
+    assert f"critical since {fmt.ago(ts(130), now)}: acts in 2m 50s" in text
+    assert "rolled back to m:v1" in text
+    calm = controlplane_pb2.Policy(action=controlplane_pb2.POLICY_NONE)
+    assert policy_line(calm, now).plain == "policy no automatic action"

@@ -15,8 +15,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from core.client import SluiceClient
+from core.vocabulary import PolicyAction, word_of
 from protos import common_pb2, controlplane_pb2
-from tui.format import ago, clip, health_badge, p_value, rate, role_name, vref
+from tui.format import ago, clip, duration, health_badge, p_value, rate, role_name, to_datetime, vref
 from tui.screens.actions import DeploymentActionsScreen
 from tui.screens.base import optional
 from tui.widgets.experiment import ExperimentPanel
@@ -36,6 +37,7 @@ class DetailData:
     experiment: controlplane_pb2.Experiment | None = None
     series: list[controlplane_pb2.MetricPoint] = field(default_factory=list)
     alerts: list[controlplane_pb2.Alert] = field(default_factory=list)
+    policy: controlplane_pb2.Policy | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -86,6 +88,26 @@ def drift_lines(
     return text
 
 
+def policy_line(policy: controlplane_pb2.Policy | None, now: datetime) -> Text:
+    """The health policy's action, the clock of a pending one, and what it did last."""
+    if policy is None:
+        return Text("policy n/a", style="dim")
+    action = word_of(PolicyAction, policy.action)
+    text = Text("policy ", style="dim")
+    if action == PolicyAction.NONE:
+        text.append("no automatic action")
+    else:
+        text.append(f"{action.replace('_', ' ')} after {duration(policy.action_after_seconds)} critical")
+    if policy.HasField("acts_at"):
+        left = ((to_datetime(policy.acts_at) or now) - now).total_seconds()
+        pending = f"  ⏱ critical since {ago(policy.critical_since, now)}: acts in {duration(left)}"
+        text.append(pending, style="bold yellow")
+    if policy.last_action:
+        text.append(f"\nlast action {ago(policy.last_action_at, now)}: ", style="dim")
+        text.append(clip(policy.last_action, 200))
+    return text
+
+
 def alert_lines(alerts: list[controlplane_pb2.Alert], note: str) -> Text:
     if note:
         return Text(note, style="yellow")
@@ -116,6 +138,7 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
         with VerticalScroll(id="detail"):
             yield Static(Text(self.deployment_name, style="bold"), id="detail-title")
             yield Static("", id="health-reasons")
+            yield Static("", id="policy")
             yield Static("Traffic", classes="section")
             yield TrafficBars(id="traffic")
             yield Static("Experiment", classes="section")
@@ -147,6 +170,7 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
             data.errors, "metrics", lambda: client.metric_series(name, SERIES_WINDOW + SERIES_STEP, SERIES_STEP), []
         )
         data.alerts = optional(data.errors, "alerts", lambda: client.alerts(deployment=name), [])
+        data.policy = optional(data.errors, "policy", lambda: client.get_policy(name), None)
         return data
 
     def show(self, data: DetailData) -> None:
@@ -182,6 +206,7 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
         reasons.update(why)
         reasons.display = bool(why)
         self.query_one("#drift", Static).update(drift_lines(status, data.alerts, self.sluice.clock()))
+        self.query_one("#policy", Static).update(policy_line(data.policy, self.sluice.clock()))
 
     def target(self) -> controlplane_pb2.Deployment | None:
         return self.data.deployment if self.data is not None else None

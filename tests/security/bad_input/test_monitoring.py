@@ -123,6 +123,75 @@ CASES = [
         INVALID,
         "page_token",
     ),
+    # Health policy
+    Case(
+        "policy-get-traversal",
+        "cp",
+        "GetPolicy",
+        controlplane_pb2.PolicyRequest(deployment=TRAVERSAL),
+        INVALID,
+        "may only contain",
+    ),
+    Case(
+        "policy-get-unknown",
+        "cp",
+        "GetPolicy",
+        controlplane_pb2.PolicyRequest(deployment="nowhere"),
+        NOT_FOUND,
+        "nowhere",
+    ),
+    Case(
+        "policy-set-critical-below-warning",
+        "cp",
+        "SetPolicy",
+        controlplane_pb2.SetPolicyRequest(
+            deployment="web", thresholds=controlplane_pb2.PolicyThresholds(error_rate_critical=0.001)
+        ),
+        INVALID,
+        "error_rate_critical (0.001) must be >= error_rate_warning",
+    ),
+    Case(
+        "policy-set-nan-threshold",
+        "cp",
+        "SetPolicy",
+        controlplane_pb2.SetPolicyRequest(
+            deployment="web", thresholds=controlplane_pb2.PolicyThresholds(psi_warning=math.nan)
+        ),
+        INVALID,
+        "finite",
+    ),
+    Case(
+        "policy-set-unknown-action",
+        "cp",
+        "SetPolicy",
+        controlplane_pb2.SetPolicyRequest(deployment="web", action=99),  # type: ignore[arg-type]
+        INVALID,
+        "unknown policy action 99",
+    ),
+    Case(
+        "policy-set-zero-delay",
+        "cp",
+        "SetPolicy",
+        controlplane_pb2.SetPolicyRequest(deployment="web", action_after_seconds=0),
+        INVALID,
+        "more than 0",
+    ),
+    Case(
+        "policy-set-unknown-reset",
+        "cp",
+        "SetPolicy",
+        controlplane_pb2.SetPolicyRequest(deployment="web", reset=["everything"]),
+        INVALID,
+        "cannot reset everything",
+    ),
+    Case(
+        "policy-set-unknown-deployment",
+        "cp",
+        "SetPolicy",
+        controlplane_pb2.SetPolicyRequest(deployment="nowhere", action_after_seconds=60),
+        NOT_FOUND,
+        "nowhere",
+    ),
     Case(
         "retraining-traversal",
         "cp",
