@@ -10,11 +10,14 @@ errors per version while the champion's stay at 0.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -25,7 +28,7 @@ from onnx import TensorProto, helper
 
 from controlplane.training import breast_cancer_arrays
 from core.client import SluiceClient
-from protos import controlplane_pb2
+from protos import common_pb2, controlplane_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import CP_READY, SluiceProcess, free_port, run_cli, unique
 from tests.models import make_classifier_onnx
@@ -40,6 +43,13 @@ lost_after_missed = 3
 [rollout]
 tick_seconds = 0.5
 default_hold_seconds = 2.0
+
+[alerts]
+evaluate_seconds = 0.5
+
+[health]
+window_seconds = 10.0
+min_samples = 30
 """
 HOLD = 15
 
@@ -110,15 +120,24 @@ class Traffic:
             time.sleep(0.003)
 
 
-def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rate_guardrail(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class Plant:
+    """A control-plane process with the healthy champion (v1) and the failing model (nan) registered."""
+
+    address: str
+    metrics_port: int
+    model: str
+    process: SluiceProcess
+
+
+@pytest.fixture
+def plant(tmp_path: Path) -> Iterator[Plant]:
     models = tmp_path / "models"
     models.mkdir()
     champion = make_classifier_onnx(models)
     X, _ = breast_cancer_arrays()
     challenger = make_failing_challenger(champion, models / "nan-below-median.onnx", float(np.median(X[:, 0])))
-    model, deployment = unique("cancer"), unique("checkout")
+    model = unique("cancer")
     port, metrics_port = free_port(), free_port()
     address = f"127.0.0.1:{port}"
     (tmp_path / "cp.toml").write_text(CONFIG)
@@ -139,11 +158,23 @@ def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rat
         tmp_path / "cp.log",
         ready_pattern=CP_READY,
     )
-    agent: AgentProcess | None = None
     try:
         for version, path in (("v1", champion), ("nan", challenger)):
             done = run_cli("version", "register", model, str(path), "--version", version, address=address)
             assert done.returncode == 0, done.stderr
+        yield Plant(address, metrics_port, model, cp)
+    finally:
+        cp.terminate()
+        cp.close()
+
+
+def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rate_guardrail(
+    tmp_path: Path, plant: Plant
+) -> None:
+    address, metrics_port, model = plant.address, plant.metrics_port, plant.model
+    deployment = unique("checkout")
+    agent: AgentProcess | None = None
+    try:
         done = run_cli("deploy", deployment, f"{model}:v1", address=address)
         assert done.returncode == 0, done.stderr
         agent = AgentProcess(address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log")
@@ -226,5 +257,46 @@ def test_a_challenger_failing_on_half_its_inputs_is_rolled_back_by_its_error_rat
     finally:
         if agent is not None:
             agent.stop()
-        cp.terminate()
-        cp.close()
+
+
+def test_a_champion_critical_for_the_policys_delay_is_rolled_back_by_the_policy(tmp_path: Path, plant: Plant) -> None:
+    """Issue 15: v1 serves, then the failing model is deployed over it as champion. Its health goes
+    critical on its error rate; with `sluice policy set --action rollback_champion --after 3` the
+    control plane rolls back to v1 by itself, with a history entry and an alert that say why."""
+    address, model = plant.address, plant.model
+    deployment = unique("policy")
+    agent: AgentProcess | None = None
+    try:
+        for version in ("v1", "nan"):
+            done = run_cli("deploy", deployment, f"{model}:{version}", address=address)
+            assert done.returncode == 0, done.stderr
+        done = run_cli(
+            "policy", "set", deployment, "--action", "rollback_champion", "--after", "3", address=address
+        )
+        assert done.returncode == 0, done.stderr
+        assert "rollback_champion * after 3 s * critical" in done.stdout
+        agent = AgentProcess(address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log")
+        with SluiceClient(address, token="") as client:
+            wait_for_agents(client, deployment, [agent.name])
+        with Traffic(agent, deployment) as traffic:
+
+            def rolled_back() -> controlplane_pb2.Deployment | None:
+                with SluiceClient(address, token="") as client:
+                    d = client.get_deployment(deployment)
+                champion = next(s for s in d.splits if s.role == common_pb2.ROLE_CHAMPION)
+                return d if champion.version.version == "v1" else None
+
+            wait_until(rolled_back, timeout=90, what="the policy's rollback to v1")
+        assert traffic.failed["INTERNAL"] > 0  # the failing champion did serve (and fail) first
+        history = run_cli("history", deployment, "--json", address=address)
+        entry = json.loads(history.stdout)[0]
+        assert (entry["action"], entry["principal"]) == ("rollback", "health-policy"), entry
+        assert "health policy: critical for" in entry["reason"] and "error_rate" in entry["reason"]
+        alerts = json.loads(run_cli("alerts", "--deployment", deployment, "--json", address=address).stdout)
+        (alert,) = [a for a in alerts if a["kind"] == "sustained_critical"]
+        assert "rolled back to " in alert["message"] and f"{model}:v1" in alert["message"]
+        shown = run_cli("policy", "show", deployment, address=address)
+        assert "last action" in shown.stdout and "rolled back to" in shown.stdout
+    finally:
+        if agent is not None:
+            agent.stop()
