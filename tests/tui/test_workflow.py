@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from controlplane.monitoring.alerts import open_alert
 from controlplane.registry import find_version
@@ -43,6 +43,7 @@ from tui.screens.deployments import DeploymentsScreen
 from tui.screens.detail import DeploymentDetailScreen
 from tui.screens.experiment_form import ExperimentForm
 from tui.screens.experiments import ExperimentsScreen
+from tui.screens.policy_form import PolicyForm
 from tui.screens.rollback_form import RollbackForm
 from tui.screens.traffic_form import TrafficForm
 from tui.widgets.navbar import NavBar
@@ -510,3 +511,30 @@ def plain_of(detail: AlertDetailScreen) -> str:
     console = Console(width=76, record=True, color_system=None)
     console.print(alert_details(detail.alert, detail.now))
     return console.export_text()
+
+
+async def test_the_policy_is_set_by_keys(
+    shared_server: ServerThread, client: SluiceClient, registered: Registered
+) -> None:
+    name = unique("tui-policy")
+    client.deploy(name, registered.v1, reason="launch")
+    app = make_app(shared_server.address)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_detail(pilot, name)
+        form = await open_form(pilot, "o", PolicyForm)
+        assert form.query_one("#action", Input).value == "alert"  # opens on the policy in force
+        await focus_field(pilot, "action")
+        await type_text(pilot, "rollback_champion", clear=True)
+        await focus_field(pilot, "after")
+        await type_text(pilot, "120", clear=True)
+        await focus_field(pilot, "error-rate")
+        await type_text(pilot, "0.01,0.02", clear=True)
+        await pilot.press("enter")
+        policy = await eventually(
+            pilot,
+            lambda: (p := client.get_policy(name)).action == controlplane_pb2.POLICY_ROLLBACK_CHAMPION and p,
+            "the policy",
+        )
+    assert policy.action_after_seconds == 120 and policy.thresholds.error_rate_critical == 0.02
+    # only what changed is set for the deployment; the rest keeps following the configuration
+    assert set(policy.overridden) == {"action", "action_after_seconds", "error_rate_critical"}

@@ -8,13 +8,15 @@ from typing import ClassVar, TypeVar
 from textual import work
 from textual.binding import Binding, BindingType
 
-from core.client import SluiceClient
+from core.client import ClientError, SluiceClient
+from core.vocabulary import PolicyAction, word_of
 from protos import controlplane_pb2
 from tui.format import champion_first, p_value, split_roles, vref
 from tui.screens.base import SluiceScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy_form import DeployForm, DeployRequest
 from tui.screens.experiment_form import ExperimentForm, submit_experiment
+from tui.screens.policy_form import PolicyForm
 from tui.screens.rollback_form import RollbackForm, RollbackRequest
 from tui.screens.traffic_form import TrafficForm, TrafficRequest
 
@@ -116,6 +118,7 @@ class DeploymentActionsScreen(SluiceScreen[T]):
         Binding("z", "pause_experiment", "Pause", show=False),
         Binding("g", "resume_experiment", "Resume", show=False),
         Binding("x", "abort_experiment", "Abort", show=False),
+        Binding("o", "policy", "Policy", show=False),
     ]
 
     def target(self) -> controlplane_pb2.Deployment | None:
@@ -258,6 +261,33 @@ class DeploymentActionsScreen(SluiceScreen[T]):
             f"{verb} experiment {name}",
             lambda client: client.experiment_action(method, name, reason=reason or f"{verb} from the TUI"),
             done,
+        )
+
+    # ---- health policy ----
+
+    def action_policy(self) -> None:
+        deployment = self._require()
+        if deployment is not None:
+            self._open_policy(deployment.name)
+
+    @work(thread=True, group="policy-form", exclusive=True, exit_on_error=False)
+    def _open_policy(self, name: str) -> None:
+        """Read the policy in force (I/O, so in a worker), then open the form on it."""
+        try:
+            current = self.sluice.client.get_policy(name)
+        except ClientError as exc:
+            self.sluice.notify(f"cannot read the policy of {name}: {exc.message}", severity="error")
+            return
+        with contextlib.suppress(RuntimeError):  # the app may be closing meanwhile
+            self.app.call_from_thread(self.app.push_screen, PolicyForm(name, current), self._set_policy)
+
+    def _set_policy(self, request: controlplane_pb2.SetPolicyRequest | None) -> None:
+        if request is None:
+            return
+        self.sluice.perform(
+            f"set the policy of {request.deployment}",
+            lambda client: client.set_policy(request),
+            lambda p: f"{p.deployment}: policy {word_of(PolicyAction, p.action)} after {p.action_after_seconds:g} s",
         )
 
     # ---- rollback ----

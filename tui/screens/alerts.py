@@ -105,6 +105,7 @@ class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
                 text.append(f" ({vref(alert.version)})")
             if alert.agent:
                 text.append(f" agent {alert.agent}")
+            text.append("  (enter: the whole alert)", style="dim")
             text.append(f"\n{printable(alert.message)}")
             text.append(
                 f"\nvalue {alert.value:g}, seen {alert.occurrences}×, opened {when(alert.opened_at)}",
@@ -112,7 +113,6 @@ class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
             )
             if alert.acknowledged_by:
                 text.append(f", acknowledged by {alert.acknowledged_by}", style="dim")
-            text.append("  enter: the whole alert", style="dim")
         self.query_one("#summary", Static).update(text)
 
     def action_toggle_all(self) -> None:

@@ -36,6 +36,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("z", "pause the experiment: traffic stays, the rollout clock stops (asks first)"),
             ("g", "resume a paused experiment: its rollout continues (asks first)"),
             ("x", "abort the experiment: challenger to 0%, ends as cancelled, final (asks first)"),
+            ("o", "health policy: thresholds and the action on sustained critical health"),
         ),
     ),
     ("Versions", (("d", "deploy the version under the cursor"), ("e", "start it as a challenger"))),
