@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test test-latest lint check-lock lock protos bench clean
+.PHONY: demo test test-latest lint check-lock lock protos bench mutate clean
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }
@@ -61,6 +61,11 @@ test-latest: $(UV)
 
 protos: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. protos/*.proto
+
+# Mutation testing of the modules where a silent bug costs most (tools/mutate.py; docs/TESTING.md).
+# Long: each mutant runs its module's tests. `make mutate MUTATE_ARGS="--target router --max 20"`.
+mutate: $(STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/predict.py

@@ -67,7 +67,7 @@ class Router:
         self.shadows = tuple(i for i, r in enumerate(routes) if r.role == ServingRole.SHADOW)
         live = [(i, r.weight) for i, r in enumerate(routes) if r.role != ServingRole.SHADOW and r.weight > 0]
         total = sum(w for _, w in live)
-        if not live or total <= 0:
+        if not live:  # weights are > 0, so any live route makes a positive total
             if self.champion < 0:
                 raise ValueError("a deployment needs a champion or a route with a positive weight")
             live, total = [(self.champion, 100)], 100

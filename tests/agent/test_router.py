@@ -118,6 +118,9 @@ def test_segment_rules_send_requests_outside_the_segment_to_the_champion() -> No
     assert router.route("k", inside) == 0
     assert router.route("k", {"country": "us", "age": "25"}) == 1
     assert router.route("k", {"country": "fr", "age": "31"}) == 1
+    # `age=18..30` includes both ends, and nothing beyond them
+    for age, route in (("18", 0), ("30", 0), ("17.99", 1), ("30.01", 1)):
+        assert router.route("k", {"country": "de", "age": age}) == route, age
     assert router.route("k", {"country": "fr", "age": "young"}) == 1
     assert router.route("k", {"country": "fr"}) == 1
     assert router.route("k", None) == 1
