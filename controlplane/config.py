@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import tomllib
 import types
@@ -115,6 +116,20 @@ class RolloutConfig:
 
 
 @dataclass
+class ModelsConfig:
+    """Limits of the sandbox that opens and runs models the control plane has not proven yet."""
+
+    # Registration: load, ONNX checks and a trial run on the baseline rows (or a row of zeros).
+    inspect_timeout_seconds: float = 30.0
+    inspect_memory_mb: int = 2048  # beyond what the sandbox process has mapped at start
+    register_concurrency: int = 4  # registrations checked at once; 4x as many wait, the rest are refused
+    # Offline evaluation (`sluice evaluate`): each version scores the whole data file.
+    evaluate_timeout_seconds: float = 300.0
+    evaluate_memory_mb: int = 4096
+    evaluate_concurrency: int = 2  # evaluations run at once; 4x as many wait, the rest are refused
+
+
+@dataclass
 class TlsConfig:
     cert_file: str = ""
     key_file: str = ""
@@ -131,6 +146,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     retraining: list[RetrainingConfig] = field(default_factory=list)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
@@ -192,6 +208,7 @@ POSITIVE_SECONDS = {
     "alerts": ("evaluate_seconds", "webhook_timeout_seconds"),
     "retention": ("raw_seconds", "minute_seconds", "hour_seconds", "rollup_interval_seconds", "receipt_seconds"),
     "rollout": ("tick_seconds",),
+    "models": ("inspect_timeout_seconds", "evaluate_timeout_seconds"),
 }
 
 
@@ -243,6 +260,12 @@ def _validate(config: Config) -> None:
     if config.agents.lost_after_missed < 1 or config.agents.heartbeat_seconds <= 0:
         raise InvalidInput("config: agents.heartbeat_seconds and lost_after_missed must be > 0")
     _validate_monitoring(config)
+    for name in ("inspect_memory_mb", "evaluate_memory_mb", "register_concurrency", "evaluate_concurrency"):
+        if getattr(config.models, name) < 1:
+            raise InvalidInput(f"config: models.{name} must be at least 1")
+    for name in ("inspect_timeout_seconds", "evaluate_timeout_seconds"):
+        if not math.isfinite(getattr(config.models, name)):
+            raise InvalidInput(f"config: models.{name} must be a finite number of seconds")
     if bool(config.tls.cert_file) != bool(config.tls.key_file):
         raise InvalidInput("config: tls.cert_file and tls.key_file go together")
     if config.tls.client_ca_file and not config.tls.cert_file:

@@ -65,6 +65,15 @@ def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
     db.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_forkserver() -> Iterator[None]:
+    """The sandbox's forkserver, started by the first model check in this test process, ends with it."""
+    yield
+    from runtime import sandbox
+
+    sandbox.shutdown()
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
