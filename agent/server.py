@@ -163,6 +163,9 @@ class AgentServer:
         core.defer = asyncio.get_running_loop().call_soon
         core.waiting_for = f"the control plane at {options.controlplane}"
         applier = SnapshotApplier(cache, probe_limits)
+        # The sandbox's forkserver imports onnxruntime in its own process while this one starts
+        # serving and connects: the first new model is probed without waiting for it.
+        sandbox.start("agent.serving")
 
         cached = cache.load_snapshot()
         if cached is not None and cached.deployments:

@@ -103,6 +103,16 @@ def _context() -> Any:
     return context
 
 
+def start(*modules: str) -> None:
+    """Start the forkserver now (it imports `modules` too, in its own process, while the caller
+    goes on), so the first job does not wait for it."""
+    from multiprocessing import forkserver
+
+    preload(*modules)
+    _context()
+    forkserver.ensure_running()
+
+
 def shutdown() -> None:
     """Stop the forkserver (tests; a process that exits stops it anyway when its pipe closes)."""
     global _started
