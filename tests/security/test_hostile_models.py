@@ -76,7 +76,7 @@ def test_registration_refuses_models_that_exhaust_memory_or_never_finish(tmp_pat
                 ("tile", make_tile_bomb_onnx(models_dir), None, memory),
                 ("loop", make_endless_loop_onnx(models_dir), None, timeout),
                 # Runs 0 times on a row of zeros; the baseline's rows make it run forever.
-                ("lazy", make_endless_loop_onnx(models_dir, True), rows, ("on its baseline rows", *timeout)),
+                ("lazy", make_endless_loop_onnx(models_dir, data_dependent=True), rows, ("baseline rows", *timeout)),
             ]
             for version, path, baseline, texts in cases:
                 thread, outcome = call_in_background(partial(client.register_version, model, version, path, baseline))
