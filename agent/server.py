@@ -286,6 +286,7 @@ class AgentServer:
             await self.link.say_goodbye("the agent is shutting down", min(grace, 1.0))
         for task in self._tasks:
             task.cancel()
+        sandbox.stop_running()  # a model probe in progress ends now, not at its timeout
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.reports is not None and self._cache is not None:
             try:

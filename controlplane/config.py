@@ -124,7 +124,7 @@ class ModelsConfig:
     inspect_memory_mb: int = 2048  # beyond what the sandbox process has mapped at start
     register_concurrency: int = 4  # registrations checked at once; 4x as many wait, the rest are refused
     # Offline evaluation (`sluice evaluate`): each version scores the whole data file.
-    evaluate_timeout_seconds: float = 300.0
+    evaluate_timeout_seconds: float = 120.0  # per version; both within the clients' 300 s deadline
     evaluate_memory_mb: int = 4096
     evaluate_concurrency: int = 2  # evaluations run at once; 4x as many wait, the rest are refused
 

@@ -206,6 +206,9 @@ class ControlPlaneServer:
             await self._server.stop(grace)
         if self._lanes is not None:
             self._lanes.shutdown()
+            from runtime import sandbox  # a model check or evaluation still running ends now
+
+            sandbox.stop_running()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self.ctx is not None:

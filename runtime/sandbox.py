@@ -48,6 +48,7 @@ _MEMORY_WORDS = re.compile(r"bad_alloc|bad allocation|allocate memory|out of mem
 _lock = threading.Lock()
 _preload: list[str] = list(BASE_PRELOAD)
 _started = False
+_running: set[Any] = set()  # children of jobs in progress (multiprocessing Process objects)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,16 @@ def start(*modules: str) -> None:
     forkserver.ensure_running()
 
 
+def stop_running() -> int:
+    """Kill every job in progress (a process that stops must not wait out their timeouts); each
+    caller gets a SandboxError. Returns how many were killed."""
+    with _lock:
+        running = list(_running)
+    for process in running:
+        process.kill()
+    return len(running)
+
+
 def shutdown() -> None:
     """Stop the forkserver (tests; a process that exits stops it anyway when its pipe closes)."""
     global _started
@@ -126,15 +137,17 @@ def shutdown() -> None:
 
 
 def _memory_failure(exc: BaseException) -> str | None:
-    """The reason when `exc` or anything it was raised from is a failed allocation."""
+    """When `exc` or anything it was raised from is a failed allocation: the innermost such
+    message (the library's own, not a wrapper's that repeats it)."""
     seen: set[int] = set()
+    found: str | None = None
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, MemoryError) or _MEMORY_WORDS.search(str(current)):
-            return reason_of(current)
+            found = reason_of(current)
         current = current.__cause__ or current.__context__
-    return None
+    return found
 
 
 def _vm_size() -> int:
@@ -204,6 +217,8 @@ def run(job: Callable[..., T], *args: Any, limits: Limits) -> T:
         process.start()
     finally:
         send.close()
+    with _lock:
+        _running.add(process)
     try:
         ready = wait([receive, process.sentinel], timeout=limits.timeout_seconds)
         outcome: tuple[Any, ...] | None = None
@@ -216,6 +231,8 @@ def run(job: Callable[..., T], *args: Any, limits: Limits) -> T:
             process.kill()
             raise SandboxTimeout(f"did not finish within {limits.timeout_seconds:g} s")
     finally:
+        with _lock:
+            _running.discard(process)
         if process.is_alive():
             process.kill()
         process.join()

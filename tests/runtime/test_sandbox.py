@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from core.errors import InvalidInput
@@ -53,3 +56,23 @@ def test_the_child_runs_under_its_limits() -> None:
 def test_limits_must_be_positive_and_finite(timeout: float, memory: int) -> None:
     with pytest.raises(ValueError, match="must be"):
         sandbox.Limits(timeout_seconds=timeout, memory_mb=memory)
+
+
+def test_stop_running_ends_a_job_in_progress_without_waiting_for_its_timeout() -> None:
+    """What a stopping control plane or agent does, so its shutdown never waits out a timeout."""
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            sandbox.run(jobs.spin, limits=sandbox.Limits(timeout_seconds=120.0, memory_mb=256))
+        except sandbox.SandboxError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not sandbox.stop_running() and time.monotonic() < deadline:  # until the job has started
+        thread.join(0.02)
+    thread.join(30)
+    assert not thread.is_alive() and len(outcome) == 1, outcome
+    assert "killed (SIGKILL)" in outcome[0].message
