@@ -137,9 +137,9 @@ class ModelProbe:
             await asyncio.to_thread(sandbox.run, probe_runtime, str(path), limits=limits)
         except sandbox.SandboxError as exc:
             if isinstance(exc, sandbox.SandboxMemory):
-                hint = " (agent --model-memory-mb)"
+                hint = "; raise `sluice agent --model-memory-mb` if the model really needs it"
             elif isinstance(exc, sandbox.SandboxTimeout):
-                hint = " (agent --model-timeout)"
+                hint = "; raise `sluice agent --model-timeout` if the model is just slow"
             else:
                 hint = ""
             return False, f"loading and warming it up in the sandbox {exc.message}{hint}"

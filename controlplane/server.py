@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -206,9 +207,9 @@ class ControlPlaneServer:
             await self._server.stop(grace)
         if self._lanes is not None:
             self._lanes.shutdown()
-            from runtime import sandbox  # a model check or evaluation still running ends now
-
-            sandbox.stop_running()
+        sandbox = sys.modules.get("runtime.sandbox")  # loaded once a model was checked
+        if sandbox is not None:
+            sandbox.stop_running()  # a model check or evaluation still running ends now
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self.ctx is not None:
