@@ -10,11 +10,13 @@ interpreter start (0.5-1.5 s). The child runs under
 
 - RLIMIT_AS: the address space it had at start plus `limits.memory_mb` (a failed allocation
   becomes an exception in the child, never the parent's memory);
-- RLIMIT_CPU: the timeout rounded up plus one second, a backstop that ends the child even if its
-  parent is gone (SIGXCPU, then SIGKILL);
-- a wall-clock deadline: the parent kills the child (SIGKILL) when `limits.timeout_seconds` pass.
+- RLIMIT_CPU: the timeout rounded up plus one second (beyond what unpickling the job used), a
+  backstop that ends the child even if its parent is gone (SIGXCPU, then SIGKILL);
+- a wall-clock deadline: the parent kills the child (SIGKILL) when `limits.timeout_seconds` pass
+  after the child said it has its job (so an import the forkserver did not preload is not counted).
 
-The outcome is the job's return value, a typed `core.errors` error the job raised (re-raised as
+A program that runs jobs needs multiprocessing's usual `if __name__ == "__main__":` guard (the
+forkserver imports the main module once). The outcome is the job's return value, a typed `core.errors` error the job raised (re-raised as
 is), or a `SandboxError` saying which limit was hit or how the child died. The caller adds what
 the job was about and which setting raises the limit.
 """
@@ -49,6 +51,8 @@ _lock = threading.Lock()
 _preload: list[str] = list(BASE_PRELOAD)
 _started = False
 _running: set[Any] = set()  # children of jobs in progress (multiprocessing Process objects)
+#: how long a child may take to unpickle its job (imports included) before the job's own deadline
+START_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -165,14 +169,21 @@ def _vm_size() -> int:
 def _apply_limits(limits: Limits) -> None:
     memory = _vm_size() + (limits.memory_mb << 20)
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    used = resource.getrusage(resource.RUSAGE_SELF)  # unpickling the job (imports) counts too
+    cpu = math.ceil(used.ru_utime + used.ru_stime) + limits.cpu_seconds
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if limits.niceness:
         os.nice(limits.niceness)
 
 
 def _child(send: Connection, limits: Limits, job: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """The child's body: limits first, then the job; the outcome goes back over `send`."""
+    """The child's body: limits first, then the job; the outcome goes back over `send`.
+
+    The job's module and arguments are already unpickled here: "started" tells the parent so, and
+    its deadline counts from then (an import the forkserver did not preload is not the job's time).
+    """
+    send.send(("started",))
     try:
         _apply_limits(limits)
         outcome: tuple[Any, ...] = ("ok", job(*args))
@@ -207,6 +218,20 @@ def _died(exitcode: int | None, limits: Limits) -> SandboxError:
     return SandboxCrashed(f"exited with code {exitcode} without an answer")
 
 
+def _receive(receive: Connection, process: Any, timeout: float, late: str) -> tuple[Any, ...] | None:
+    """The child's next message; None when it died first; SandboxTimeout (it is killed) when late."""
+    ready = wait([receive, process.sentinel], timeout=timeout)
+    if receive in ready:
+        try:
+            return receive.recv()
+        except EOFError:  # died before answering
+            return None
+    if not ready:
+        process.kill()
+        raise SandboxTimeout(f"{late} within {timeout:g} s")
+    return None
+
+
 def run(job: Callable[..., T], *args: Any, limits: Limits) -> T:
     """`job(*args)` in a limited child process (blocking: call it from a worker thread)."""
     preload(job.__module__)
@@ -220,16 +245,9 @@ def run(job: Callable[..., T], *args: Any, limits: Limits) -> T:
     with _lock:
         _running.add(process)
     try:
-        ready = wait([receive, process.sentinel], timeout=limits.timeout_seconds)
-        outcome: tuple[Any, ...] | None = None
-        if receive in ready:
-            try:
-                outcome = receive.recv()
-            except EOFError:  # died before answering
-                outcome = None
-        elif not ready:
-            process.kill()
-            raise SandboxTimeout(f"did not finish within {limits.timeout_seconds:g} s")
+        outcome = _receive(receive, process, START_SECONDS, "did not start")
+        if outcome is not None and outcome[0] == "started":
+            outcome = _receive(receive, process, limits.timeout_seconds, "did not finish")
     finally:
         with _lock:
             _running.discard(process)

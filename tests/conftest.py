@@ -67,10 +67,15 @@ def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
 
 @pytest.fixture(scope="session", autouse=True)
 def sandbox_forkserver() -> Iterator[None]:
-    """The sandbox's forkserver, started by the first model check in this test process, ends with it."""
-    yield
+    """The model sandbox's forkserver in this test process: it preloads what every kind of job
+    here imports (a control plane's, an agent's, the sandbox tests'), whichever runs first, so no
+    job pays an import in its child; it is started by the first job and ends with the session."""
     from runtime import sandbox
 
+    sandbox.preload(
+        "controlplane.model_checks", "controlplane.sandbox_warmup", "agent.serving", "tests.runtime.sandbox_jobs"
+    )
+    yield
     sandbox.shutdown()
 
 
