@@ -15,10 +15,11 @@ interpreter start (0.5-1.5 s). The child runs under
 - a wall-clock deadline: the parent kills the child (SIGKILL) when `limits.timeout_seconds` pass
   after the child said it has its job (so an import the forkserver did not preload is not counted).
 
-A program that runs jobs needs multiprocessing's usual `if __name__ == "__main__":` guard (the
-forkserver imports the main module once). The outcome is the job's return value, a typed `core.errors` error the job raised (re-raised as
+The outcome is the job's return value, a typed `core.errors` error the job raised (re-raised as
 is), or a `SandboxError` saying which limit was hit or how the child died. The caller adds what
-the job was about and which setting raises the limit.
+the job was about and which setting raises the limit. A program that runs jobs needs
+multiprocessing's usual `if __name__ == "__main__":` guard (the forkserver imports the main
+module once).
 """
 
 from __future__ import annotations
