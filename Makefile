@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/predict.py
 	$(BIN)/python bench/stats_simulation.py
 	$(BIN)/python bench/agent_footprint.py
+	$(BIN)/python bench/sandbox.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) sluice-data .pytest_cache

@@ -26,11 +26,12 @@ from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.reports import DEFAULT_CAPACITY, ReportBuffer
 from agent.services import InferenceService, OipService
-from agent.serving import ServingTable, SnapshotApplier
+from agent.serving import DEFAULT_PROBE_LIMITS, ServingTable, SnapshotApplier
 from core.decoding import DecodingRegistrar
 from core.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
 from core.tls import TlsError, channel_credentials_from, server_credentials_from
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
+from runtime import sandbox
 
 log = logging.getLogger("sluice.agent")
 
@@ -67,6 +68,9 @@ class AgentOptions:
     tls_key: str = ""
     tls_ca: str = ""
     tls_client_ca: str = ""
+    # The sandbox that loads and warms up each new model before the agent does (NACK beyond it).
+    model_timeout_seconds: float = DEFAULT_PROBE_LIMITS.timeout_seconds
+    model_memory_mb: int = DEFAULT_PROBE_LIMITS.memory_mb
 
 
 def default_name(port: int) -> str:
@@ -125,6 +129,10 @@ class AgentServer:
         options = self.options
         host, listen_port = split_host(options.listen)
         try:
+            probe_limits = sandbox.Limits(options.model_timeout_seconds, options.model_memory_mb, niceness=10)
+        except ValueError as exc:
+            raise AgentStartError(str(exc)) from None
+        try:
             metrics_port = metrics_port_for(listen_port, options.metrics_port)
         except ValueError as exc:
             raise AgentStartError(str(exc)) from None
@@ -154,13 +162,16 @@ class AgentServer:
         core = self.core = AgentCore(self.name, agent_id, self._recorder, self._prometheus)
         core.defer = asyncio.get_running_loop().call_soon
         core.waiting_for = f"the control plane at {options.controlplane}"
-        applier = SnapshotApplier(cache)
+        applier = SnapshotApplier(cache, probe_limits)
+        # The sandbox's forkserver imports onnxruntime in its own process while this one starts
+        # serving and connects: the first new model is probed without waiting for it.
+        sandbox.start("agent.serving")
 
         cached = cache.load_snapshot()
         if cached is not None and cached.deployments:
-            applier.verify_cached = True
+            applier.verify_cached, applier.probe_new = True, False
             table, problems = await applier.apply(cached, None, None)
-            applier.verify_cached = False
+            applier.verify_cached, applier.probe_new = False, True
             if table.deployments:
                 await self._swap(table)
                 log.info("serving %d deployment(s) from the cache", len(table.deployments))
@@ -275,6 +286,7 @@ class AgentServer:
             await self.link.say_goodbye("the agent is shutting down", min(grace, 1.0))
         for task in self._tasks:
             task.cancel()
+        sandbox.stop_running()  # a model probe in progress ends now, not at its timeout
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.reports is not None and self._cache is not None:
             try:

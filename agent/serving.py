@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.cache import AgentCache
 from agent.router import Router, RouteSpec, Segment
+from core.errors import InvalidInput, SluiceError
 from core.vocabulary import ServingRole
 from protos import agent_pb2, common_pb2
+from runtime import sandbox
 from runtime.model import ModelRuntime
 
 log = logging.getLogger("sluice.agent")
@@ -95,6 +98,71 @@ def open_runtime(path: Path) -> ModelRuntime:
     return runtime
 
 
+def probe_runtime(path: str) -> None:
+    """`open_runtime` in the sandbox's child process: proves the model loads and warms up in time.
+
+    A model onnxruntime cannot load or run raises InvalidInput with onnxruntime's reason.
+    """
+    try:
+        open_runtime(Path(path))
+    except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
+        raise InvalidInput(sandbox.reason_of(exc)) from exc
+
+
+class ModelProbe:
+    """Loads and warms up each new artifact in the sandbox before the agent loads it itself.
+
+    A model that takes all memory or never finishes its warm-up would otherwise stop this process
+    (and with it every deployment it serves). Outcomes are remembered per sha256 (the bytes decide
+    them): a version proven once is not probed again, and a refused one is refused at once when a
+    later snapshot names it again, until the agent restarts.
+    """
+
+    REMEMBERED = 256
+
+    def __init__(self, limits: sandbox.Limits | None) -> None:
+        #: None: no probe (the agent trusts what it loads)
+        self.limits = limits
+        #: sha256 -> None (proven) or (the model failed to load: True / a limit: False, the reason)
+        self._outcomes: OrderedDict[str, tuple[bool, str] | None] = OrderedDict()
+
+    def _remember(self, sha256: str, outcome: tuple[bool, str] | None) -> None:
+        self._outcomes[sha256] = outcome
+        self._outcomes.move_to_end(sha256)
+        while len(self._outcomes) > self.REMEMBERED:
+            self._outcomes.popitem(last=False)
+
+    async def _probe(self, path: Path, limits: sandbox.Limits) -> tuple[bool, str] | None:
+        try:
+            await asyncio.to_thread(sandbox.run, probe_runtime, str(path), limits=limits)
+        except sandbox.SandboxError as exc:
+            if isinstance(exc, sandbox.SandboxMemory):
+                hint = "; raise `sluice agent --model-memory-mb` if the model really needs it"
+            elif isinstance(exc, sandbox.SandboxTimeout):
+                hint = "; raise `sluice agent --model-timeout` if the model is just slow"
+            else:
+                hint = ""
+            return False, f"loading and warming it up in the sandbox {exc.message}{hint}"
+        except SluiceError as exc:
+            return True, exc.message
+        return None
+
+    async def check(self, path: Path, sha256: str, what: str) -> None:
+        """ApplyError with the reason when the model does not load and warm up within the limits."""
+        if self.limits is None:
+            return
+        if sha256 in self._outcomes:
+            outcome = self._outcomes[sha256]
+        else:
+            outcome = await self._probe(path, self.limits)
+            self._remember(sha256, outcome)
+        if outcome is not None:
+            load_failed, reason = outcome
+            raise ApplyError(
+                f"onnxruntime cannot load {what}: {reason}" if load_failed else f"{what} was refused: {reason}"
+            )
+
+
 def segments_of(rules: list[common_pb2.SegmentRule]) -> list[Segment]:
     out = []
     for rule in rules:
@@ -105,11 +173,19 @@ def segments_of(rules: list[common_pb2.SegmentRule]) -> list[Segment]:
     return out
 
 
+#: the agent's defaults (`sluice agent --model-timeout`, `--model-memory-mb`)
+DEFAULT_PROBE_LIMITS = sandbox.Limits(timeout_seconds=30.0, memory_mb=2048, niceness=10)
+
+
 class SnapshotApplier:
-    def __init__(self, cache: AgentCache) -> None:
+    def __init__(self, cache: AgentCache, probe_limits: sandbox.Limits | None = DEFAULT_PROBE_LIMITS) -> None:
         self.cache = cache
         #: re-hash cached files before opening them (on the restart from the cache)
         self.verify_cached = False
+        #: new artifacts load and warm up in the sandbox first; off for the cached snapshot at
+        #: start, whose versions were proven before they were applied and saved
+        self.probe = ModelProbe(probe_limits)
+        self.probe_new = True
 
     async def _artifact(self, sha256: str, fetch: Fetcher | None, what: str) -> Path:
         if self.cache.has(sha256) and (not self.verify_cached or await asyncio.to_thread(self.cache.verify, sha256)):
@@ -136,6 +212,8 @@ class SnapshotApplier:
             runtime = loaded.get(route.sha256)
             if runtime is None:
                 path = await self._artifact(route.sha256, fetch, what)
+                if self.probe_new:
+                    await self.probe.check(path, route.sha256, what)
                 try:
                     runtime = await asyncio.to_thread(open_runtime, path)
                 except Exception as exc:

@@ -6,7 +6,9 @@ Starts a control plane (SQLite in a temporary directory) as a child process, reg
 committed fixture models and deploys each to its own deployment, then starts `sluice agent`
 N times (a fresh cache each run, so it fetches both artifacts): prints the time from the
 process start to its first applied snapshot, and the agent's resident memory (VmRSS) once both
-deployments answer a prediction. Also prints what `import agent.server` alone costs.
+deployments answer a prediction, and that of its child processes (the model sandbox's forkserver,
+which loaded and warmed up each model before the agent did). Also prints what `import
+agent.server` alone costs.
 """
 
 from __future__ import annotations
@@ -52,6 +54,27 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (the same libraries mapped by two processes) split between them."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no Pss")
+
+
+def children_memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of a process's children: an agent's sandbox forkserver and its resource tracker."""
+    rss = pss = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                rss += rss_mb(int(child))
+                pss += pss_mb(int(child))
+            except (FileNotFoundError, RuntimeError):
+                pass
+    return rss, pss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -75,7 +98,7 @@ def main() -> None:
                 sluice(address, "version", "register", "bench", str(fixture), "--version", version)
             sluice(address, "deploy", "first", "bench:v1")
             sluice(address, "deploy", "second", "bench:v2")
-            starts, rss = [], []
+            starts, rss, helpers, helpers_pss = [], [], [], []
             for run in range(args.runs):
                 log = root / f"agent-{run}.log"
                 port = free_port()
@@ -94,6 +117,9 @@ def main() -> None:
                             check=True, capture_output=True, cwd=REPO,
                         )  # fmt: skip
                     rss.append(rss_mb(agent.pid))
+                    child_rss, child_pss = children_memory_mb(agent.pid)
+                    helpers.append(child_rss)
+                    helpers_pss.append(child_pss)
                 finally:
                     agent.terminate()
                     agent.wait(20)
@@ -105,6 +131,9 @@ def main() -> None:
           f"(runs: {', '.join(f'{s:.2f}' for s in starts)})")
     print(f"agent RSS serving 2 models: median {statistics.median(rss):.0f} MB "
           f"(runs: {', '.join(f'{r:.0f}' for r in rss)})")
+    print(f"the agent's child processes (the model sandbox's forkserver and resource tracker): median "
+          f"{statistics.median(helpers):.0f} MB RSS, {statistics.median(helpers_pss):.0f} MB PSS "
+          f"(runs: {', '.join(f'{r:.0f}' for r in helpers)})")
 
 
 if __name__ == "__main__":

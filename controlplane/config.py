@@ -142,6 +142,20 @@ class PolicyConfig:
 
 
 @dataclass
+class ModelsConfig:
+    """Limits of the sandbox that opens and runs models the control plane has not proven yet."""
+
+    # Registration: load, ONNX checks and a trial run on the baseline rows (or a row of zeros).
+    inspect_timeout_seconds: float = 30.0
+    inspect_memory_mb: int = 2048  # beyond what the sandbox process has mapped at start
+    register_concurrency: int = 4  # registrations checked at once; 4x as many wait, the rest are refused
+    # Offline evaluation (`sluice evaluate`): each version scores the whole data file.
+    evaluate_timeout_seconds: float = 120.0  # per version; both within the clients' 300 s deadline
+    evaluate_memory_mb: int = 4096
+    evaluate_concurrency: int = 2  # evaluations run at once; 4x as many wait, the rest are refused
+
+
+@dataclass
 class TlsConfig:
     cert_file: str = ""
     key_file: str = ""
@@ -159,6 +173,7 @@ class Config:
     retraining: list[RetrainingConfig] = field(default_factory=list)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
@@ -221,6 +236,7 @@ POSITIVE_SECONDS = {
     "retention": ("raw_seconds", "minute_seconds", "hour_seconds", "rollup_interval_seconds", "receipt_seconds"),
     "rollout": ("tick_seconds",),
     "policy": ("action_after_seconds",),
+    "models": ("inspect_timeout_seconds", "evaluate_timeout_seconds"),
 }
 
 
@@ -314,6 +330,12 @@ def _validate(config: Config) -> None:
             "(an agent is marked lost before it is forgotten)"
         )
     _validate_monitoring(config)
+    for name in ("inspect_memory_mb", "evaluate_memory_mb", "register_concurrency", "evaluate_concurrency"):
+        if getattr(config.models, name) < 1:
+            raise InvalidInput(f"config: models.{name} must be at least 1")
+    for name in ("inspect_timeout_seconds", "evaluate_timeout_seconds"):
+        if not math.isfinite(getattr(config.models, name)):
+            raise InvalidInput(f"config: models.{name} must be a finite number of seconds")
     if bool(config.tls.cert_file) != bool(config.tls.key_file):
         raise InvalidInput("config: tls.cert_file and tls.key_file go together")
     if config.tls.client_ca_file and not config.tls.cert_file:

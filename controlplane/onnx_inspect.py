@@ -1,8 +1,9 @@
 """Checks that an uploaded file is a usable ONNX model and reads its signature.
 
-The registry calls this before it stores anything, so a model that no agent could load is refused
-at `sluice version register` with a reason a person can act on, instead of failing later on every
-agent. Every failure is an `InvalidInput`; no raw onnx/onnxruntime exception escapes.
+The registry calls this before it stores anything (inside the model sandbox, as the first part of
+`model_checks.prove_servable`), so a model that no agent could load is refused at `sluice version
+register` with a reason a person can act on, instead of failing later on every agent. Every
+failure is an `InvalidInput`; no raw onnx/onnxruntime exception escapes.
 """
 
 from __future__ import annotations

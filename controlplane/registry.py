@@ -73,7 +73,8 @@ def n_features(inputs: list[dict[str, Any]]) -> int | None:
     return width if width > 0 else None
 
 
-def _load_baseline(data: bytes, width: int | None) -> np.ndarray:
+def _load_baseline(data: bytes) -> np.ndarray:
+    """The baseline's rows as float64; whether they fit the model is the sandbox's trial run."""
     if not data.startswith(b"\x93NUMPY"):
         raise InvalidInput(
             "the baseline is not a .npy file: save the sample rows with numpy.save "
@@ -87,8 +88,6 @@ def _load_baseline(data: bytes, width: int | None) -> np.ndarray:
         raise InvalidInput(f"the baseline must be a 2-D array [rows, features], got shape {sample.shape}")
     if not np.issubdtype(sample.dtype, np.number):
         raise InvalidInput(f"the baseline must be numeric, got dtype {sample.dtype}")
-    if width is not None and sample.shape[1] != width:
-        raise InvalidInput(f"the baseline has {sample.shape[1]} features but the model expects {width}")
     if sample.shape[0] > MAX_BASELINE_ROWS:
         raise InvalidInput(f"the baseline has {sample.shape[0]} rows; the limit is {MAX_BASELINE_ROWS}")
     sample = sample.astype(np.float64)
@@ -126,8 +125,8 @@ def register_version(
     baseline_upload: PendingUpload | None,
 ) -> VersionInfo:
     """Validate and store a new version. Uploads are consumed: committed or discarded."""
-    # onnx/onnxruntime load only where a model is inspected, not for every registry read.
-    from controlplane.onnx_inspect import inspect_onnx_file
+    # onnx/onnxruntime load only where a model is checked, not for every registry read.
+    from controlplane.model_checks import check_model
 
     try:
         validate_name("model", new.model)
@@ -147,7 +146,15 @@ def register_version(
                 f"the upload's sha256 is {model_upload.sha256}, the header said "
                 f"{new.expected_sha256}: the file changed or was cut off in transit"
             )
-        signature = inspect_onnx_file(model_upload.path, f"the file uploaded for {new.model}:{new.version}")
+        sample = None
+        if baseline_upload is not None:
+            baseline_upload.close()
+            sample = _load_baseline(baseline_upload.path.read_bytes())
+        # In the sandbox: the ONNX checks, then a trial run as agents will run it (on the baseline
+        # rows, or a row of zeros). A model that fails, or exceeds the limits, stores nothing.
+        signature = check_model(
+            ctx.config.models, model_upload.path, f"the file uploaded for {new.model}:{new.version}", sample
+        )
         inputs = [_spec_dict(s) for s in signature.inputs]
         outputs = [_spec_dict(s) for s in signature.outputs]
         width = n_features(inputs)
@@ -157,9 +164,7 @@ def register_version(
             )
         baseline = None
         baseline_sha = None
-        if baseline_upload is not None:
-            baseline_upload.close()
-            sample = _load_baseline(baseline_upload.path.read_bytes(), width)
+        if baseline_upload is not None and sample is not None:
             baseline = summarise_baseline(sample, new.feature_names)
             baseline_sha = ctx.artifacts.commit(baseline_upload)
             baseline["sample_sha256"] = baseline_sha

@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from controlplane.api.auth import AuthInterceptor, TokenBook
+from controlplane.api.bounded import ModelLanes
 from controlplane.api.service import ControlPlaneService
 from controlplane.artifacts import ArtifactStore
 from controlplane.config import Config, load_config
@@ -70,6 +72,7 @@ class ControlPlaneServer:
     _health: health.aio.HealthServicer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _executor: ThreadPoolExecutor | None = None
+    _lanes: ModelLanes | None = None
     _stoppers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -116,8 +119,9 @@ class ControlPlaneServer:
         )
         # Every service registers through this, so an undecodable request gets INVALID_ARGUMENT.
         self._registrar = DecodingRegistrar(self._server)
+        self._lanes = ModelLanes(config.models)
         controlplane_pb2_grpc.add_ControlPlaneServicer_to_server(
-            ControlPlaneService(self.ctx, self._executor), self._registrar
+            ControlPlaneService(self.ctx, self._executor, self._lanes), self._registrar
         )
         self._add_components()
         self._health = health.aio.HealthServicer()
@@ -201,6 +205,11 @@ class ControlPlaneServer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.stop(grace)
+        if self._lanes is not None:
+            self._lanes.shutdown()
+        sandbox = sys.modules.get("runtime.sandbox")  # loaded once a model was checked
+        if sandbox is not None:
+            sandbox.stop_running()  # a model check or evaluation still running ends now
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self.ctx is not None:

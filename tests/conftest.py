@@ -65,6 +65,20 @@ def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
     db.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_forkserver() -> Iterator[None]:
+    """The model sandbox's forkserver in this test process: it preloads what every kind of job
+    here imports (a control plane's, an agent's, the sandbox tests'), whichever runs first, so no
+    job pays an import in its child; it is started by the first job and ends with the session."""
+    from runtime import sandbox
+
+    sandbox.preload(
+        "controlplane.model_checks", "controlplane.sandbox_warmup", "agent.serving", "tests.runtime.sandbox_jobs"
+    )
+    yield
+    sandbox.shutdown()
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")

@@ -126,6 +126,13 @@ class SluiceProcess(Child):
             raise type(exc)(f"{exc}:\n{self.output()[-3000:]}") from None
 
 
+def rss_mb(pid: int | None = None) -> float:
+    """A process's resident memory (VmRSS) in MB; this process by default."""
+    with open(f"/proc/{pid or os.getpid()}/status") as status:
+        line = next(x for x in status if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     """The CLI failed with one line on stderr that starts with 'error: ' (and no traceback)."""
     assert result.returncode != 0, result.stdout

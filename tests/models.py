@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,3 +101,97 @@ def breast_cancer_rows(n: int, seed: int = 0) -> np.ndarray:
     X, _ = _breast_cancer()
     rows = np.random.default_rng(seed).choice(X.shape[0], size=n, replace=n > X.shape[0])
     return X[rows]
+
+
+# ---- hand-built models: a harmless one and hostile ones (issue 13, item 7) ----
+# Input `input` float32 [N, features], output `value` float32 [N, 1]: regressors as agents serve them.
+
+
+def _regressor_graph(nodes: list[Any], initializers: list[Any], features: int) -> Any:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, features])
+    y = helper.make_tensor_value_info("value", TensorProto.FLOAT, [None, 1])
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _axis_one() -> Any:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.array([1], np.int64), "axis1")
+
+
+def _write_model(path: Path, model: Any) -> Path:
+    return _cached(path, lambda tmp: tmp.write_bytes(model.SerializeToString()))
+
+
+def make_sum_regressor_onnx(directory: Path, features: int = 2, scale: float = 1.0) -> Path:
+    """A harmless regressor: `value` = scale * the sum of the row's features."""
+    from onnx import helper, numpy_helper
+
+    nodes = [
+        helper.make_node("ReduceSum", ["input", "axis1"], ["total"], keepdims=1),
+        helper.make_node("Mul", ["total", "scale"], ["value"]),
+    ]
+    scale_tensor = numpy_helper.from_array(np.array(scale, np.float32), "scale")
+    model = _regressor_graph(nodes, [_axis_one(), scale_tensor], features)
+    return _write_model(Path(directory) / f"sum-{features}-{scale:g}.onnx", model)
+
+
+def make_tile_bomb_onnx(directory: Path, features: int = 2, elements: int = 1 << 30) -> Path:
+    """A few hundred bytes that make onnxruntime fill `elements` float32s (4 GiB by default):
+    a Tile of a one-element constant, summed into every answer."""
+    from onnx import helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Tile", ["one", "repeats"], ["big"]),
+        helper.make_node("ReduceSum", ["big"], ["big_total"], keepdims=0),
+        helper.make_node("ReduceSum", ["input", "axis1"], ["total"], keepdims=1),
+        helper.make_node("Add", ["total", "big_total"], ["value"]),
+    ]
+    initializers = [
+        numpy_helper.from_array(np.ones(1, np.float32), "one"),
+        numpy_helper.from_array(np.array([elements], np.int64), "repeats"),
+        _axis_one(),
+    ]
+    model = _regressor_graph(nodes, initializers, features)
+    return _write_model(Path(directory) / f"tile-bomb-{features}-{elements}.onnx", model)
+
+
+def make_endless_loop_onnx(directory: Path, features: int = 2, data_dependent: bool = False) -> Path:
+    """A Loop of 10**12 iterations that never finishes; with `data_dependent`, 10**12 times the sum
+    of the batch's absolute values, so a row of zeros runs it 0 times and real rows forever."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["v_in"], ["v_out"])],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [None, features]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [None, features]),
+        ],
+    )
+    initializers = [numpy_helper.from_array(np.array(True), "keep_going"), _axis_one()]
+    nodes = []
+    if data_dependent:
+        initializers.append(numpy_helper.from_array(np.array(1e12, np.float32), "scale"))
+        nodes += [
+            helper.make_node("Abs", ["input"], ["magnitude"]),
+            helper.make_node("ReduceSum", ["magnitude"], ["mass"], keepdims=0),
+            helper.make_node("Mul", ["mass", "scale"], ["trips_float"]),
+            helper.make_node("Cast", ["trips_float"], ["trips"], to=TensorProto.INT64),
+        ]
+    else:
+        initializers.append(numpy_helper.from_array(np.array(10**12, np.int64), "trips"))
+    nodes += [
+        helper.make_node("Loop", ["trips", "keep_going", "input"], ["looped"], body=body),
+        helper.make_node("ReduceSum", ["looped", "axis1"], ["value"], keepdims=1),
+    ]
+    name = f"endless-loop-{features}{'-data' if data_dependent else ''}.onnx"
+    return _write_model(Path(directory) / name, _regressor_graph(nodes, initializers, features))

@@ -69,6 +69,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="longest wait between reconnects to the control plane, and (at least 1 s) for one connect "
         "attempt: how soon the agent is back after a network cut heals (default %(default)s)",
     )
+    sandbox = agent.add_argument_group("the sandbox that loads and warms up each new model first (NACK beyond it)")
+    sandbox.add_argument(
+        "--model-timeout",
+        type=positive_seconds,
+        default=os.environ.get("SLUICE_MODEL_TIMEOUT", "30"),
+        metavar="SECONDS",
+        help="longest a new model may take to load and warm up (env SLUICE_MODEL_TIMEOUT, default %(default)s)",
+    )
+    sandbox.add_argument(
+        "--model-memory-mb",
+        type=whole_number(1, 1 << 30),
+        default=os.environ.get("SLUICE_MODEL_MEMORY_MB", "2048"),
+        metavar="MB",
+        help="memory a new model may take to load and warm up (env SLUICE_MODEL_MEMORY_MB, default %(default)s)",
+    )
     tls = agent.add_argument_group("TLS (the same env vars as the CLI client)")
     tls.add_argument(
         "--tls-cert",
@@ -145,6 +160,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes,
         report_buffer=args.report_buffer,
         reconnect_max_seconds=args.reconnect_max_seconds,
+        model_timeout_seconds=args.model_timeout,
+        model_memory_mb=args.model_memory_mb,
         token=os.environ.get("SLUICE_TOKEN") or None,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,

@@ -275,7 +275,7 @@ class ExperimentsApi(ServiceBase):
             min_improvement=request.min_improvement,
             alpha=request.alpha,
         )
-        result = await self.run(offline.evaluate, self.ctx, current_principal(), evaluation)
+        result = await self.lanes.evaluate.run(offline.evaluate, self.ctx, current_principal(), evaluation)
         message = convert.offline_evaluation(result)
         assert message is not None
         return message

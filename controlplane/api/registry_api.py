@@ -73,7 +73,7 @@ class RegistryApi(ServiceBase):
                 feature_names=list(header.feature_names),
                 expected_sha256=header.model_sha256,
             )
-            info = await self.run(
+            info = await self.lanes.register.run(
                 registry.register_version, self.ctx, current_principal(), new, model, baseline
             )
             model = baseline = None  # consumed by register_version

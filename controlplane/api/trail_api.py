@@ -13,6 +13,7 @@ from controlplane import audit, deployments
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
+from controlplane.api.bounded import ModelLanes
 from controlplane.context import Context
 from core.errors import ResourceExhausted
 from core.names import validate_name
@@ -23,8 +24,8 @@ WATCH_KEEPALIVE_SECONDS = 5.0
 
 
 class TrailApi(ServiceBase):
-    def __init__(self, ctx: Context, executor: ThreadPoolExecutor) -> None:
-        super().__init__(ctx, executor)
+    def __init__(self, ctx: Context, executor: ThreadPoolExecutor, lanes: ModelLanes | None = None) -> None:
+        super().__init__(ctx, executor, lanes)
         self.watchers = 0  # open WatchEvents streams, bounded by limits.max_watchers
         #: open streams per principal name, bounded by limits.max_watchers_per_principal
         self.watchers_by_principal: Counter[str] = Counter()

@@ -30,7 +30,6 @@ from core.errors import FailedPrecondition, InvalidInput, ResourceExhausted
 from core.names import validate_name
 from core.summaries import Moments
 
-BATCH_ROWS = 10_000
 MIN_ROWS = 2
 DATA_NAME = "the data file"
 
@@ -61,23 +60,6 @@ def _load(data: bytes, data_format: str, label_column: str) -> tuple[np.ndarray,
             return load_dataset(path, label_column or None)
         except InvalidInput as exc:
             raise InvalidInput(exc.message.replace(str(path), DATA_NAME)) from None
-
-
-def _predict(path: Path, x: np.ndarray, ref: str) -> tuple[str, np.ndarray]:
-    from runtime.model import ModelRuntime  # onnxruntime loads only when an evaluation runs
-
-    try:
-        runtime = ModelRuntime(path)
-        x = runtime.validate_input(x)
-    except ValueError as exc:
-        raise InvalidInput(f"{ref} cannot score {DATA_NAME}: {exc}") from None
-    parts: list[np.ndarray] = []
-    for start in range(0, x.shape[0], BATCH_ROWS):
-        result = runtime.predict(x[start : start + BATCH_ROWS])
-        answer = result.labels if runtime.task == "classifier" else result.values
-        assert answer is not None  # a classifier answers labels, a regressor values
-        parts.append(answer)
-    return runtime.task, np.concatenate(parts)
 
 
 def evaluate(ctx: Context, principal: Principal, request: EvaluateRequest) -> dict[str, Any]:
@@ -114,8 +96,12 @@ def evaluate(ctx: Context, principal: Principal, request: EvaluateRequest) -> di
     x, y = _load(request.data, request.data_format, request.label_column)
     if x.shape[0] < MIN_ROWS:
         raise InvalidInput(f"{DATA_NAME} has {x.shape[0]} row; at least {MIN_ROWS} labeled rows are needed")
-    task, champion_out = _predict(paths[0], x, champion_ref)
-    _, challenger_out = _predict(paths[1], x, challenger_ref)
+    # Each version scores the rows in the sandbox: a model that hangs or takes all memory is
+    # stopped there, and the evaluation is refused with the reason.
+    from controlplane.model_checks import score_rows  # onnxruntime loads only when an evaluation runs
+
+    task, champion_out = score_rows(ctx.config.models, paths[0], champion_ref, DATA_NAME, x)
+    _, challenger_out = score_rows(ctx.config.models, paths[1], challenger_ref, DATA_NAME, x)
     n = int(x.shape[0])
     if task == "classifier":
         if np.any(y != np.round(y)):

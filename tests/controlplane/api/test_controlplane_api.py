@@ -159,12 +159,18 @@ def test_upload_cut_off_or_malformed_registers_nothing(
 
 def test_fifty_megabyte_model_registers_in_chunks(client: SluiceClient, tmp_path: Path) -> None:
     weights = np.random.default_rng(0).standard_normal((30, 420_000)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["input", "w"], ["out"])],
+    graph = helper.make_graph(  # one value per row, so agents can serve it (registration runs it)
+        [
+            helper.make_node("MatMul", ["input", "w"], ["wide"]),
+            helper.make_node("ReduceSum", ["wide", "axis1"], ["out"], keepdims=1),
+        ],
         "big",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 30])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, 420_000])],
-        initializer=[onnx.numpy_helper.from_array(weights, "w")],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, 1])],
+        initializer=[
+            onnx.numpy_helper.from_array(weights, "w"),
+            onnx.numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        ],
     )
     path = tmp_path / "big.onnx"
     path.write_bytes(

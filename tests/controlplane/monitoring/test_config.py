@@ -92,6 +92,12 @@ max_per_day = 1
         ("[retention]\nrollup_interval_seconds = 0\n", "retention.rollup_interval_seconds must be more than 0"),
         ("[retention]\nreceipt_seconds = 0\n", "retention.receipt_seconds must be more than 0"),
         ("[retention]\nraw_seconds = 0\n", "retention.raw_seconds must be more than 0"),
+        # The model sandbox's limits (issue 13, item 7).
+        ("[models]\ninspect_timeout_seconds = 0\n", "models.inspect_timeout_seconds must be more than 0"),
+        ("[models]\nevaluate_timeout_seconds = inf\n", "models.evaluate_timeout_seconds must be a finite number"),
+        ("[models]\ninspect_memory_mb = 0\n", "models.inspect_memory_mb must be at least 1"),
+        ("[models]\nevaluate_concurrency = 0\n", "models.evaluate_concurrency must be at least 1"),
+        ("[models]\nregister_concurrency = 0\n", "models.register_concurrency must be at least 1"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(tmp_path: Path, text: str, named: str) -> None:

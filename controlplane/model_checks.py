@@ -1,0 +1,128 @@
+"""What the control plane asks of a model, run inside the sandbox (`runtime.sandbox`).
+
+`prove_servable` is registration's check: the ONNX checks and signature of `onnx_inspect`, then
+the model opened as an agent opens it (`runtime.model.ModelRuntime`) and run on the baseline rows,
+or on a row of zeros shaped by its input when there is no baseline. `score` runs a model over the
+rows of an offline evaluation. Both run in a child process with memory, CPU and time limits, so a
+model that allocates gigabytes or never finishes is refused instead of taking the control plane
+with it; `check_model` and `score_rows` are the calls the registry and `offline` make.
+
+The functions that run in the child import only onnx, numpy, onnxruntime and `core`, all loaded
+once by the sandbox's forkserver (never SQLAlchemy or scipy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx  # noqa: F401 - imported here so the sandbox's forkserver loads it once, not each child
+
+from controlplane.config import ModelsConfig
+from controlplane.onnx_inspect import ModelSignature, inspect_onnx_file
+from core.errors import FailedPrecondition, InvalidInput
+from runtime import sandbox
+from runtime.model import ModelRuntime, all_finite
+
+BATCH_ROWS = 10_000
+
+# The forkserver also runs the ONNX checker once, so no registration's child pays for its start-up.
+sandbox.preload("controlplane.sandbox_warmup")
+
+
+def _width(signature: ModelSignature) -> int | None:
+    """Feature count of a single [rows, features] input, None when not fixed."""
+    if len(signature.inputs) != 1 or len(signature.inputs[0].shape) != 2:
+        return None
+    return signature.inputs[0].shape[1]
+
+
+def _run_rows(runtime: ModelRuntime, x: np.ndarray, finite: bool) -> np.ndarray:
+    """The answer per row (labels of a classifier, values of a regressor), in batches; `finite`:
+    NaN or infinity out is a failure, as agents make it."""
+    parts: list[np.ndarray] = []
+    for start in range(0, x.shape[0], BATCH_ROWS):
+        result = runtime.predict(x[start : start + BATCH_ROWS])
+        for output in (result.probabilities, result.values):
+            if finite and output is not None and output.dtype.kind == "f" and not all_finite(output):
+                bad = int(np.argwhere(~np.isfinite(output.reshape(output.shape[0], -1)))[0][0]) + start
+                raise ValueError(f"it answers NaN or infinity for row {bad}, which agents refuse to serve")
+        answer = result.labels if runtime.task == "classifier" else result.values
+        assert answer is not None  # a classifier answers labels, a regressor values
+        parts.append(answer)
+    return np.concatenate(parts)
+
+
+def prove_servable(path: str, what: str, sample: np.ndarray | None) -> ModelSignature:
+    """The signature of a model that loads and answers as agents will run it (in the sandbox)."""
+    signature = inspect_onnx_file(Path(path), what)
+    width = _width(signature)
+    if sample is not None and width is not None and sample.shape[1] != width:
+        raise InvalidInput(f"the baseline has {sample.shape[1]} features but the model expects {width}")
+    try:
+        runtime = ModelRuntime(Path(path))
+    except ValueError as exc:
+        raise InvalidInput(f"agents cannot serve {what}: {exc}") from exc
+    if sample is None:
+        try:
+            runtime.warm_up()
+        except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
+            raise InvalidInput(
+                f"{what} fails on a row of zeros shaped {runtime.expected_shape()}: {sandbox.reason_of(exc)}"
+            ) from exc
+        return signature
+    try:
+        x = runtime.validate_input(sample)
+    except ValueError as exc:
+        raise InvalidInput(f"the baseline does not fit {what}: {exc}") from exc
+    try:
+        _run_rows(runtime, x, finite=True)
+    except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
+        raise InvalidInput(f"{what} fails on its baseline rows: {sandbox.reason_of(exc)}") from exc
+    return signature
+
+
+def score(path: str, ref: str, what: str, x: np.ndarray) -> tuple[str, np.ndarray]:
+    """(task, the answer per row) of one version over an evaluation's rows (in the sandbox)."""
+    try:
+        runtime = ModelRuntime(Path(path))
+        x = runtime.validate_input(x)
+    except ValueError as exc:
+        raise InvalidInput(f"{ref} cannot score {what}: {exc}") from None
+    try:
+        return runtime.task, _run_rows(runtime, x, finite=False)
+    except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
+        raise InvalidInput(f"{ref} fails on {what}: {sandbox.reason_of(exc)}") from exc
+
+
+def _limit_error(subject: str, exc: sandbox.SandboxError, timeout_key: str, memory_key: str) -> FailedPrecondition:
+    if isinstance(exc, sandbox.SandboxMemory):
+        hint = f"raise [models] {memory_key} if the model really needs it"
+    elif isinstance(exc, sandbox.SandboxTimeout):
+        hint = f"raise [models] {timeout_key} if the model is just slow"
+    else:
+        hint = "the model cannot be served"
+    return FailedPrecondition(f"{subject} {exc.message}; {hint}")
+
+
+def check_model(config: ModelsConfig, path: Path, what: str, sample: np.ndarray | None) -> ModelSignature:
+    """`prove_servable` in the sandbox with the registration limits of the config."""
+    limits = sandbox.Limits(config.inspect_timeout_seconds, config.inspect_memory_mb)
+    try:
+        return sandbox.run(prove_servable, str(path), what, sample, limits=limits)
+    except sandbox.SandboxError as exc:
+        doing = "loading it and running it on its baseline rows" if sample is not None else "loading and running it"
+        raise _limit_error(
+            f"{what} was refused: {doing}", exc, "inspect_timeout_seconds", "inspect_memory_mb"
+        ) from None
+
+
+def score_rows(config: ModelsConfig, path: Path, ref: str, what: str, x: np.ndarray) -> tuple[str, np.ndarray]:
+    """`score` in the sandbox with the evaluation limits of the config."""
+    limits = sandbox.Limits(config.evaluate_timeout_seconds, config.evaluate_memory_mb)
+    try:
+        return sandbox.run(score, str(path), ref, what, x, limits=limits)
+    except sandbox.SandboxError as exc:
+        raise _limit_error(
+            f"{ref} could not score {what}: it", exc, "evaluate_timeout_seconds", "evaluate_memory_mb"
+        ) from None
