@@ -128,6 +128,17 @@ def test_segment_rules_send_requests_outside_the_segment_to_the_champion() -> No
     assert set(router.route_many(["a", "b"], 2).tolist()) == {1}
 
 
+def test_outside_the_segment_goes_to_the_champion_wherever_it_is_listed() -> None:
+    """The champion first in the snapshot (index 0) is still the champion (a mutant that took index
+    0 for "no champion yet" sent everyone outside the segment to the challenger)."""
+    segments = [Segment("country", values=frozenset({"fr"}))]
+    router = Router([RouteSpec(90, "champion"), RouteSpec(10, "challenger")], "s", segments)
+    assert router.champion == 0
+    assert {router.route(k, {"country": "us"}) for k in KEYS[:200]} == {0}
+    assert set(router.route_many(KEYS[:50], 50).tolist()) == {0}
+    assert share_of(router, 0) == 0.9 and share_of(router, 1) == 0.1
+
+
 def test_a_champion_alone_takes_everything() -> None:
     router = Router([RouteSpec(100, "champion")], uuid.uuid4().hex)
     assert {router.route(k) for k in KEYS[:100]} == {0}
