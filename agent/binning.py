@@ -103,8 +103,8 @@ def count_flat(info: Binned, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`count_features` with every feature's bin counts end to end in one array (`BinLayout`).
 
     The bins of a feature are those of `searchsorted(edges, value, side="left")` on
-    [min-, inner edges..., max]: index 0 is below the baseline's min, the last index above its max
-    (NaN compares false, so it counts as above), and the bins in between are the baseline's bins.
+    [min-, inner edges..., max]: index 0 is below the baseline's min, the last index above its max,
+    and the bins in between are the baseline's bins. NaN (a missing value) counts in no bin.
     Instead of a binary search per value, every value is compared with every edge of its feature
     (count(v <= edge) for each edge, whose differences are the counts): about ten SIMD comparisons
     per value in one numpy call, cheaper than a sort or a search per value, the same numbers
@@ -145,7 +145,20 @@ def count_columns(layout: BinLayout, columns: np.ndarray, n: int) -> tuple[np.nd
             mask = np.empty((*grid.shape, block.shape[2]), dtype=np.bool_)
             np.less_equal(block, edges, out=mask)
             at_most += count_true(mask)
-    return _bins(layout, at_most.ravel()[layout.grid_index], n)
+    return _bins(layout, at_most.ravel()[layout.grid_index], n, _missing(columns, n))
+
+
+def _missing(columns: np.ndarray, n: int) -> np.ndarray | None:
+    """NaN values (missing, for a model whose graph imputes them) per feature; None when there are none.
+
+    A row sum is NaN only when some value is NaN (or infinities cancel), so the exact count runs
+    only then.
+    """
+    real = columns[:, :n]
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not np.isnan(np.add.reduce(real, axis=1)).any():
+            return None
+    return np.count_nonzero(np.isnan(real), axis=1)
 
 
 def count_true(mask: np.ndarray) -> np.ndarray:
@@ -161,13 +174,21 @@ def count_true(mask: np.ndarray) -> np.ndarray:
     return np.add.reduce(lanes.view(np.uint8).reshape(*mask.shape[:-1], -1), axis=-1, dtype=np.int64)
 
 
-def _bins(layout: BinLayout, at_most: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat bin counts and out-of-range counts from count(value <= edge) of every flat edge."""
+def _bins(
+    layout: BinLayout, at_most: np.ndarray, n: int, missing: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat bin counts and out-of-range counts from count(value <= edge) of every flat edge.
+
+    Missing values (NaN, `missing` per feature) are counted in no bin: a feature's missing share
+    is not drift of its distribution.
+    """
     # bin k of a feature: at_most[k] - at_most[k-1]; below the min joins the first bin, above the
     # max the last one, and both are out of range.
     flat = (at_most[1:] - at_most[:-1])[layout.keep]
     below = at_most[layout.starts]
     above = n - at_most[layout.ends - 1]
+    if missing is not None:
+        above = above - missing  # NaN is at most no edge: it was counted as above the max
     flat[layout.first_bin] += below
     flat[layout.last_bin] += above
     return flat, below + above
@@ -180,7 +201,8 @@ def count_rowwise(info: Binned, rows: np.ndarray) -> tuple[list[np.ndarray], np.
     outside = np.zeros(len(info.extended_edges), dtype=np.int64)
     for i, edges in enumerate(info.extended_edges):
         m = len(edges) - 2
-        c = np.bincount(np.searchsorted(edges, columns[i], side="left"), minlength=m + 3)
+        values = columns[i][~np.isnan(columns[i])]  # a missing value counts in no bin
+        c = np.bincount(np.searchsorted(edges, values, side="left"), minlength=m + 3)
         bins = c[1 : m + 2].copy()
         bins[0] += c[0]
         bins[m] += c[m + 2]
