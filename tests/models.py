@@ -220,9 +220,15 @@ def mixed_columns(rows: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+#: what the int64 echo model subtracts from its input before answering it as a float
+ECHO_OFFSET = 2**40
+
+
 def make_int64_echo_onnx(directory: Path) -> Path:
-    """A tiny graph built with onnx.helper: int64 input `n` [N, 1]; outputs `value` (n as float64,
-    [N, 1]) and `echo` (n itself, int64 [N, 1]), so a test can see the integer the model got."""
+    """A tiny graph built with onnx.helper: int64 input `n` [N, 1]; outputs `value` = n - 2^40 as
+    float64 [N, 1] (exact in int64, then small enough that the float32 answer shows whether n
+    arrived unchanged: 2^40 + 1 answers 1, rounded through float32 it would answer 0) and `echo`
+    (n itself, int64 [N, 1])."""
 
     def write(tmp: Path) -> None:
         from onnx import TensorProto, helper
@@ -230,14 +236,17 @@ def make_int64_echo_onnx(directory: Path) -> Path:
         n = helper.make_tensor_value_info("n", TensorProto.INT64, [None, 1])
         value = helper.make_tensor_value_info("value", TensorProto.DOUBLE, [None, 1])
         echo = helper.make_tensor_value_info("echo", TensorProto.INT64, [None, 1])
+        offset = helper.make_tensor("offset", TensorProto.INT64, [1], [ECHO_OFFSET])
         graph = helper.make_graph(
             [
-                helper.make_node("Cast", ["n"], ["value"], to=TensorProto.DOUBLE),
+                helper.make_node("Sub", ["n", "offset"], ["shifted"]),
+                helper.make_node("Cast", ["shifted"], ["value"], to=TensorProto.DOUBLE),
                 helper.make_node("Identity", ["n"], ["echo"]),
             ],
             "int64-echo",
             [n],
             [value, echo],
+            initializer=[offset],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
