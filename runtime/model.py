@@ -256,7 +256,7 @@ class ModelRuntime:
         if single is not None and len(columns) == 1:
             # One tensor for a one-input model is that input, whatever the caller named it.
             return {single.name: coerce(single, next(iter(columns.values())), named=False)}
-        unknown = [name for name in columns if name not in self._by_name]
+        unknown = sorted(name for name in columns if name not in self._by_name)
         missing = [spec.name for spec in self.inputs if spec.name not in columns]
         if unknown or missing:
             problems = []

@@ -27,8 +27,8 @@ from agent.cache import AgentCache
 from agent.core import AgentCore
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
-from agent.serving import SnapshotApplier
 from agent.services import InferenceService, OipService
+from agent.serving import SnapshotApplier
 from core.client import batch_request, batch_results, predict_request
 from core.decoding import DecodingRegistrar
 from protos import agent_pb2, common_pb2, inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc

@@ -113,7 +113,7 @@ def test_an_int64_of_2_to_the_40_plus_1_reaches_the_model_unchanged(models_dir: 
     assert values is not None and values.tolist() == [1.0]  # n - 2**40: float32 would have made it 0
     # Integral floats fit an integer input; fractions and values out of range do not.
     assert echo.validate_input(np.array([[3.0]])).dtype == np.int64
-    with pytest.raises(ValueError, match="is 2.5, not an integer"):
+    with pytest.raises(ValueError, match=r"is 2\.5, not an integer"):
         echo.validate_input(np.array([[2.5]]))
     with pytest.raises(ValueError, match="cannot hold a missing"):
         echo.validate_input(np.array([[np.nan]]))
