@@ -24,6 +24,7 @@ from protos import inference_pb2
 from runtime.inputs import InputSpec
 
 _LISTED = 10  # names listed in a message at most
+_SHORT_TEXT = MAX_TEXT_BYTES // 4  # characters: at most 4 UTF-8 bytes each, so surely within the limit
 
 
 class RecordRows:
@@ -42,17 +43,44 @@ class RecordRows:
         """One array per input, rows in record order; InvalidInput names the record and feature."""
         if not self.records:
             raise InvalidInput("no records: send one record of named feature values per row")
-        names = {spec.name for spec in inputs}
-        values: dict[str, list[Any]] = {spec.name: [] for spec in inputs}
-        for i, record in enumerate(self.records):
-            features = record.features
-            if not features:
-                raise InvalidInput(f"record {i} is empty: send the features {_names(names)}")
-            if len(features) != len(names) or any(name not in names for name in features):
+        maps = [record.features for record in self.records]
+        width = len(inputs)
+        for i, features in enumerate(maps):
+            if len(features) != width:
+                names = {spec.name for spec in inputs}
+                if not features:
+                    raise InvalidInput(f"record {i} is empty: send the features {_names(names)}")
                 _refuse_names(i, features, names)
-            for spec in inputs:
-                values[spec.name].append(_cell(features[spec.name], spec, i))
-        return {spec.name: _array(values[spec.name], spec) for spec in inputs}
+        return {spec.name: _array(_column(maps, spec, inputs), spec) for spec in inputs}
+
+
+def _column(maps: list[Any], spec: InputSpec, inputs: Sequence[InputSpec]) -> list[Any]:
+    """The values of one input over every record (the hot loop: a few upb calls per value): one
+    value per record for an input of one column, a list per record for an input of k columns."""
+    name = spec.name
+    out: list[Any] = []
+    append = out.append
+    scalar = spec.width == 1
+    number = scalar and spec.kind == "float"
+    text = scalar and spec.kind == "string"
+    for i, features in enumerate(maps):
+        value = features.get(name)
+        if value is None:  # as many features as inputs, so another one is unknown
+            _refuse_names(i, features, {s.name for s in inputs})
+        # A oneof holds one field: a non-zero number (a non-empty text) is the value, no
+        # WhichOneof needed; zero, empty and every other kind take the checked path.
+        if number:
+            x = value.number
+            if x:
+                append(x)
+                continue
+        elif text:
+            t = value.text
+            if t and len(t) <= _SHORT_TEXT:
+                append(t)
+                continue
+        append(_cell(value, spec, i))
+    return out
 
 
 def _names(names: set[str] | list[str]) -> str:
@@ -83,6 +111,8 @@ def _cell(value: inference_pb2.FeatureValue, spec: InputSpec, row: int) -> Any:
         items = value.list.values
         if width == 1 and len(spec.shape) == 1:
             raise InvalidInput(f"record {row} feature {spec.name!r} is a list; it takes one value")
+        if width == 1 and len(items) == 1:  # [x] for a column of one value: that value
+            return _scalar(items[0], spec, row, 0)
         if width is not None and len(items) != width:
             raise InvalidInput(
                 f"record {row} feature {spec.name!r} has {len(items)} values; input {spec.name!r} takes {width}"
@@ -90,8 +120,7 @@ def _cell(value: inference_pb2.FeatureValue, spec: InputSpec, row: int) -> Any:
         return [_scalar(item, spec, row, j) for j, item in enumerate(items)]
     if width is not None and width > 1:
         raise InvalidInput(f"record {row} feature {spec.name!r} is one value; it takes a list of {width}")
-    scalar = _scalar(value, spec, row, None)
-    return [scalar] if len(spec.shape) == 2 else scalar
+    return _scalar(value, spec, row, None)
 
 
 def _scalar(value: inference_pb2.FeatureValue, spec: InputSpec, row: int, item: int | None) -> Any:
@@ -104,7 +133,7 @@ def _scalar(value: inference_pb2.FeatureValue, spec: InputSpec, row: int, item: 
         raise InvalidInput(f"{where} is a nested list; a feature is a value or one list of values")
     if want == "string":
         if kind == "text":
-            if len(value.text) > MAX_TEXT_BYTES // 4 and len(value.text.encode("utf-8")) > MAX_TEXT_BYTES:
+            if len(value.text) > _SHORT_TEXT and len(value.text.encode("utf-8")) > MAX_TEXT_BYTES:
                 raise InvalidInput(f"{where} is longer than {MAX_TEXT_BYTES} bytes")
             return value.text
         if kind == "missing":
@@ -144,17 +173,23 @@ def _shown(value: inference_pb2.FeatureValue, kind: str) -> str:
 
 
 def _array(values: list[Any], spec: InputSpec) -> np.ndarray:
-    matrix = len(spec.shape) == 2
-    if matrix and len({len(v) for v in values}) > 1:
-        raise InvalidInput(f"the records' lists for input {spec.name!r} have different lengths")
+    """The input's array: [rows] or [rows, 1] from one value per record, [rows, k] from lists."""
+    rows = len(values)
+    if spec.width == 1:
+        shape: tuple[int, ...] = (rows,) if len(spec.shape) == 1 else (rows, 1)
+    else:
+        lengths = {len(v) for v in values}
+        if len(lengths) > 1:
+            raise InvalidInput(f"the records' lists for input {spec.name!r} have different lengths")
+        shape = (rows, lengths.pop())
     if spec.kind == "string":
-        out = np.empty((len(values), len(values[0])) if matrix else len(values), dtype=object)
-        out[:] = values
+        out = np.empty(shape, dtype=object)
+        out[:] = values if len(shape) == 2 and shape[1] != 1 else np.asarray(values, dtype=object).reshape(shape)
         return out
     if spec.kind == "int":
         info = np.iinfo(spec.dtype)
-        flat = [v for row in values for v in row] if matrix else values
+        flat = values if spec.width == 1 else [v for row in values for v in row]
         for j, v in enumerate(flat):
             if not info.min <= v <= info.max:
                 raise InvalidInput(f"input {spec.name!r} value {j} is {v}, outside {spec.dtype.name}'s range")
-    return np.array(values, dtype=spec.dtype)
+    return np.array(values, dtype=spec.dtype).reshape(shape)
