@@ -33,8 +33,10 @@ class BinLayout:
 
     Feature i owns edges [starts[i], ends[i]) of the flat edge arrays and bins
     [first_bin[i], last_bin[i]] of the flat count array. `grid32` / `grid64` hold the same edges
-    as one [features, most edges] table (shorter features padded with +inf, whose counts are never
-    read); `grid_index` picks the real edges out of the flattened table, in flat edge order.
+    as one [features, most edges + 1] table (shorter features padded with +inf, whose counts are
+    never read); `grid_index` picks the real edges out of the flattened table, in flat edge order.
+    The last column is +inf for every feature: what is at most +inf is every value but NaN, so its
+    count (at `finite_index`) tells the missing values apart for the price of one more edge.
     """
 
     def __init__(self, extended_edges: tuple[np.ndarray, ...]) -> None:
@@ -50,7 +52,7 @@ class BinLayout:
         self.first_bin = np.cumsum(bins) - bins
         self.last_bin = self.first_bin + bins - 1
         self.total_bins = int(bins.sum())
-        width = int(lengths.max()) if len(lengths) else 0
+        width = int(lengths.max()) + 1 if len(lengths) else 0
         self.grid64 = np.full((len(lengths), width), np.inf, dtype=np.float64)
         self.grid32 = np.full((len(lengths), width), np.inf, dtype=np.float32)
         for i, (e64, e32) in enumerate(zip(self.edges64, self.edges32, strict=True)):
@@ -59,6 +61,7 @@ class BinLayout:
         self.grid_index = np.concatenate(
             [i * width + np.arange(len(e)) for i, e in enumerate(self.edges64)] or [np.zeros(0, dtype=np.int64)]
         )
+        self.finite_index = np.arange(len(lengths), dtype=np.int64) * width + (width - 1)
 
     def per_feature(self, flat: np.ndarray) -> list[np.ndarray]:
         return [flat[a : b + 1] for a, b in zip(self.first_bin.tolist(), self.last_bin.tolist(), strict=True)]
@@ -145,20 +148,10 @@ def count_columns(layout: BinLayout, columns: np.ndarray, n: int) -> tuple[np.nd
             mask = np.empty((*grid.shape, block.shape[2]), dtype=np.bool_)
             np.less_equal(block, edges, out=mask)
             at_most += count_true(mask)
-    return _bins(layout, at_most.ravel()[layout.grid_index], n, _missing(columns, n))
-
-
-def _missing(columns: np.ndarray, n: int) -> np.ndarray | None:
-    """NaN values (missing, for a model whose graph imputes them) per feature; None when there are none.
-
-    A row sum is NaN only when some value is NaN (or infinities cancel), so the exact count runs
-    only then.
-    """
-    real = columns[:, :n]
-    with np.errstate(invalid="ignore", over="ignore"):
-        if not np.isnan(np.add.reduce(real, axis=1)).any():
-            return None
-    return np.count_nonzero(np.isnan(real), axis=1)
+    flat = at_most.ravel()
+    # NaN (a missing value, for a model whose graph imputes it) is at most no edge, not even +inf
+    missing = n - flat[layout.finite_index] if grid.size else None
+    return _bins(layout, flat[layout.grid_index], n, missing)
 
 
 def count_true(mask: np.ndarray) -> np.ndarray:

@@ -259,7 +259,7 @@ class AgentCore:
                 raise InvalidInput(f"the routing key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
             route = dep.routes[dep.router.route(key, attributes if dep.router.segments else None)]
         request_id = request_id or self.new_request_id()
-        n = rows_of(x)
+        n = x.shape[0] if isinstance(x, np.ndarray) else rows_of(x)
         ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
         return self.run(dep, route, x, ids), request_id
 

@@ -115,9 +115,11 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         self, request: inference_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.PredictResponse:
         core = self.core
+        # the common case first: one tensor (a model with one input)
+        only_input = request.HasField("input") and not request.records and not request.named_inputs
         outcome, request_id = core.predict(
             core.deployment(request.deployment),
-            self._input(request),
+            decode_tensor(request.input) if only_input else self._input(request),
             request.routing_key,
             request.attributes,
             request.request_id,
@@ -130,8 +132,8 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
             response.labels.extend(outcome.labels.tolist())
             if outcome.class_labels is not None:
                 response.class_labels.extend(outcome.class_labels.tolist())
-            if route.runtime.classes is not None:
-                response.classes.extend(route.runtime.classes)
+            if route.runtime.named_classes is not None:
+                response.classes.extend(route.runtime.named_classes)
         if outcome.probabilities is not None:
             probabilities = response.probabilities
             probabilities.shape.extend(outcome.probabilities.shape)
@@ -347,8 +349,8 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
         response.parameters["served_by"].string_param = route.label
         response.parameters["role"].string_param = route.role
         response.parameters["agent"].string_param = core.name
-        if route.runtime.classes is not None and outcome.probabilities is not None:
-            response.parameters["classes"].string_param = ",".join(route.runtime.classes)
+        if route.runtime.named_classes is not None and outcome.probabilities is not None:
+            response.parameters["classes"].string_param = ",".join(route.runtime.named_classes)
         return response
 
 

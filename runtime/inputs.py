@@ -69,9 +69,12 @@ class InputSpec:
     accepts_missing: bool = False
     #: 'float', 'int', 'bool' or 'string' (from dtype)
     kind: str = field(init=False)
+    #: (axis, size) of every fixed dimension
+    fixed: tuple[tuple[int, int], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", kind_of(self.dtype))
+        object.__setattr__(self, "fixed", tuple((a, d) for a, d in enumerate(self.shape) if d is not None))
 
     @property
     def width(self) -> int | None:
@@ -128,8 +131,8 @@ def coerce(spec: InputSpec, x: np.ndarray, named: bool = True) -> np.ndarray:
     lead = f"input {spec.name!r}: " if named else ""
     if x.ndim != len(shape):
         raise ValueError(f"{lead}expected {spec.expected()}, got {list(x.shape)} (rank {x.ndim})")
-    for axis, size in enumerate(shape):
-        if size is not None and x.shape[axis] != size:
+    for axis, size in spec.fixed:
+        if x.shape[axis] != size:
             raise ValueError(f"{lead}expected {spec.expected()}, got {list(x.shape)}")
     if x.shape[0] == 0:
         raise ValueError(f"{lead}the batch is empty: expected {spec.expected()} with at least one row")

@@ -133,6 +133,10 @@ class ModelRuntime:
                 )
         names: tuple[str, ...] = self.classes or ()
         self._class_index: dict[str, int] = {c: i for i, c in enumerate(names)}
+        #: the classes when they say more than the column index (string classes, or integers
+        #: other than 0..K-1); None otherwise, so answers need not repeat "0", "1"...
+        plain = names == tuple(str(i) for i in range(len(names)))
+        self.named_classes: tuple[str, ...] | None = self.classes if self.string_labels or not plain else None
         # The hot path calls the C session directly: InferenceSession.run re-checks the input
         # names and OrtValue ownership in Python on every call, which `prepare` already settled
         # (and costs as much as running a small model on one row).
@@ -143,6 +147,8 @@ class ModelRuntime:
         self._by_name = {spec.name: spec for spec in self.inputs}
         self._single = self.inputs[0] if len(self.inputs) == 1 else None
         self._numeric = tuple(s.name for s in self.inputs if s.kind != "string")
+        #: a single numeric input is its own metric rows
+        self._direct = self._single.name if self._single is not None and self._single.kind != "string" else None
 
     def _identify_outputs(self, outputs: list[ort.NodeArg]) -> None:
         def rank(o: ort.NodeArg) -> int:
@@ -286,9 +292,8 @@ class ModelRuntime:
         """The numeric inputs side by side, [rows, numeric columns], for the drift histograms and
         the reservoir: a single input as it is; several are put side by side in input order and
         strings are left out (counted nowhere yet)."""
-        if len(feeds) == 1:
-            (x,) = feeds.values()
-            return x if x.dtype.kind != "O" else np.empty((x.shape[0], 0), dtype=np.float32)
+        if self._direct is not None:
+            return feeds[self._direct]
         rows = feed_rows(feeds)
         parts = [feeds[name].reshape(rows, -1) for name in self._numeric if name in feeds]
         if not parts:

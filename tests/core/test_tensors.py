@@ -63,7 +63,8 @@ def test_typed_value_fields_decode_like_raw() -> None:
         (inference_pb2.Tensor(shape=[2], dtype=DT.DATA_TYPE_INT64, int64_values=[1]), "needs 2 values"),
         (inference_pb2.Tensor(shape=[1], dtype=DT.DATA_TYPE_FLOAT16, float64_values=[1.0]), "'raw'"),
         (inference_pb2.Tensor(shape=[1], dtype=99, raw=b"\x00"), "does not know"),
-        (inference_pb2.Tensor(shape=[1], values=[1.0], string_values=[b"a"]), "one field"),
+        (inference_pb2.Tensor(shape=[1], dtype=DT.DATA_TYPE_INT64, int64_values=[1], raw=b"\x00" * 8), "one field"),
+        (inference_pb2.Tensor(shape=[1], string_values=[b"a"]), "is FLOAT32 but its values are in 'string_values'"),
     ],
 )
 def test_malformed_tensors_are_refused_with_a_reason(tensor: inference_pb2.Tensor, says: str) -> None:

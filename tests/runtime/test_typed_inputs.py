@@ -164,5 +164,6 @@ def test_a_multi_output_regressor_answers_a_row_of_values(tmp_path: Path) -> Non
 def test_integer_classes_are_named_from_the_graph(models_dir: Path) -> None:
     runtime = ModelRuntime(make_classifier_onnx(models_dir))
     assert runtime.classes == ("0", "1") and not runtime.string_labels
+    assert runtime.named_classes is None  # the column index is the class: answers leave them out
     result = runtime.predict(breast_cancer_rows(3))
     assert result.class_labels is None and result.labels is not None and result.labels.dtype == np.int64
