@@ -175,7 +175,7 @@ class AgentCore:
                 seconds,
                 "OK",
                 request_ids,
-                runtime.classes if runtime.string_labels else None,
+                runtime.label_classes,
             )
         except Exception:
             log.exception("metrics recorder failed")
@@ -213,7 +213,13 @@ class AgentCore:
     ) -> Outcome:
         runtime = route.runtime
         # a batch split over versions arrives checked (as feeds); anything else is checked here
-        feeds = x if not validate and isinstance(x, dict) else prepare(runtime, x, dep.name)
+        if isinstance(x, np.ndarray):  # the common case: one tensor
+            try:
+                feeds = runtime.prepare(x)
+            except ValueError as exc:
+                raise InvalidInput(f"deployment {dep.name}: {exc}") from None
+        else:
+            feeds = x if not validate and isinstance(x, dict) else prepare(runtime, x, dep.name)
         start = time.perf_counter()
         try:
             result = runtime.predict(feeds)
@@ -395,7 +401,7 @@ class AgentCore:
                     seconds,
                     "OK",
                     ids,
-                    shadow.runtime.classes if shadow.runtime.string_labels else None,
+                    shadow.runtime.label_classes,
                 )
                 if outcome.labels is not None and result.labels is not None:
                     self.recorder.record_shadow_pair(
@@ -405,7 +411,7 @@ class AgentCore:
                         outcome.labels,
                         result.labels,
                         ids,
-                        shadow.runtime.classes if shadow.runtime.string_labels else None,
+                        shadow.runtime.label_classes,
                     )
         except Exception:
             log.exception("shadow scoring failed on deployment %s", dep.name)

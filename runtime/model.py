@@ -137,6 +137,8 @@ class ModelRuntime:
         #: other than 0..K-1); None otherwise, so answers need not repeat "0", "1"...
         plain = names == tuple(str(i) for i in range(len(names)))
         self.named_classes: tuple[str, ...] | None = self.classes if self.string_labels or not plain else None
+        #: the class names behind string labels (what feedback by name is mapped with); else None
+        self.label_classes: tuple[str, ...] | None = self.classes if self.string_labels else None
         # The hot path calls the C session directly: InferenceSession.run re-checks the input
         # names and OrtValue ownership in Python on every call, which `prepare` already settled
         # (and costs as much as running a small model on one row).
