@@ -28,12 +28,13 @@ import numpy as np
 
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
+from agent.records import RecordRows
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
 from core.errors import InvalidInput, ModelFailed, NotFound, SluiceError, Unavailable
 from core.grpc_errors import status_of
 from core.vocabulary import ServingRole
-from protos import inference_pb2
-from runtime.model import all_finite
+from runtime.inputs import all_finite
+from runtime.model import Feeds, ModelRuntime, feed_rows, take_rows
 
 log = logging.getLogger("sluice.agent")
 
@@ -52,43 +53,33 @@ class Outcome:
     labels: np.ndarray | None
     probabilities: np.ndarray | None
     values: np.ndarray | None
+    #: classifiers with string classes: each row's class (labels holds its index)
+    class_labels: np.ndarray | None = None
 
 
-def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarray:
-    """A float32 array of the tensor's shape (values or little-endian raw bytes)."""
-    if tensor.raw and len(tensor.values):
-        raise InvalidInput(f"the {what} sets both 'values' and 'raw'; send one of them")
-    return float32_array(tuple(tensor.shape), tensor.raw, tensor.values, what, "'raw'")
+#: a request's rows before the routed version's checks: one array (a one-input model), arrays by
+#: input name, or records
+Rows = np.ndarray | Mapping[str, np.ndarray] | RecordRows
 
 
-def float32_array(shape: tuple[int, ...], raw: bytes, values: Sequence[float], what: str, raw_name: str) -> np.ndarray:
-    """The rows of a request (our Tensor or an OIP input): little-endian `raw` bytes if any, else `values`."""
-    if any(d < 0 for d in shape):
-        raise InvalidInput(f"the {what} shape {list(shape)} has a negative dimension")
-    if raw:
-        if len(raw) % 4:
-            raise InvalidInput(f"the {what} {raw_name} holds {len(raw)} bytes, not a whole number of float32s")
-        array = np.frombuffer(raw, dtype="<f4")
-    else:
-        # fromiter fills a float32 buffer in one pass; np.array would first discover the dtype.
-        array = np.fromiter(values, dtype=np.float32, count=len(values))
-    return reshape(array, shape, what)
+def rows_of(x: Rows) -> int:
+    """How many rows a request carries (its first input's, until the checks compare them)."""
+    if isinstance(x, np.ndarray):
+        return int(x.shape[0])
+    if isinstance(x, RecordRows):
+        return x.rows
+    first = next(iter(x.values()), None)
+    return int(first.shape[0]) if first is not None and first.ndim else 0
 
 
-def reshape(array: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
-    if not shape:
-        raise InvalidInput(f"the {what} has no shape: send shape [rows, features]")
-    expected = 1
-    for d in shape:
-        expected *= d
-    if array.size != expected:
-        raise InvalidInput(f"the {what} shape {list(shape)} needs {expected} values but {array.size} were sent")
-    if shape[0] == 0:
-        raise InvalidInput(f"the {what} has no rows: send at least one row")
-    if expected == 0:
-        # [2**40, 0] holds no values yet claims 2**40 rows: refused before anything sizes by rows
-        raise InvalidInput(f"the {what} shape {list(shape)} has a dimension of 0: every row needs its features")
-    return array.reshape(shape)
+def prepare(runtime: ModelRuntime, x: Rows, deployment: str) -> Feeds:
+    """The model's feeds from a request's rows, or InvalidInput saying what does not fit."""
+    if isinstance(x, RecordRows):
+        x = x.columns(runtime.inputs)
+    try:
+        return runtime.prepare(x)
+    except ValueError as exc:
+        raise InvalidInput(f"deployment {deployment}: {exc}") from None
 
 
 def _call_now(fn: Callable[..., Any], *args: Any) -> None:
@@ -167,27 +158,30 @@ class AgentCore:
             log.exception("metrics recorder failed")
         self.prometheus.refused(deployment, code, route.label)
 
-    def _after(self, outcome: Outcome, x: np.ndarray, seconds: float, request_ids: Sequence[str]) -> None:
+    def _after(self, outcome: Outcome, feeds: Feeds, seconds: float, request_ids: Sequence[str]) -> None:
         """Bookkeeping of one answer: metrics, Prometheus, shadow scoring."""
         route = outcome.route
+        runtime = route.runtime
+        rows = runtime.metric_rows(feeds)
         try:
             self.recorder.record_prediction(
                 outcome.deployment.name,
                 route.model,
                 route.version,
                 route.role,
-                x,
+                rows,
                 outcome.labels,
                 outcome.values,
                 seconds,
                 "OK",
                 request_ids,
+                runtime.label_classes,
             )
         except Exception:
             log.exception("metrics recorder failed")
-        self.prometheus.observe(outcome.deployment.name, route.label, x.shape[0], seconds)
+        self.prometheus.observe(outcome.deployment.name, route.label, rows.shape[0], seconds)
         if outcome.deployment.shadows:
-            self._shadow(outcome.deployment, outcome, x, request_ids)
+            self._shadow(outcome.deployment, outcome, feeds, request_ids)
 
     # ---- prediction ----
 
@@ -195,7 +189,7 @@ class AgentCore:
         self,
         dep: LoadedDeployment,
         route: LoadedRoute,
-        x: np.ndarray,
+        x: Rows,
         request_ids: Sequence[str],
         validate: bool = True,
         defer: Callable[..., Any] | None = None,
@@ -212,22 +206,25 @@ class AgentCore:
         self,
         dep: LoadedDeployment,
         route: LoadedRoute,
-        x: np.ndarray,
+        x: Rows,
         request_ids: Sequence[str],
         validate: bool,
         defer: Callable[..., Any],
     ) -> Outcome:
         runtime = route.runtime
-        if validate:
+        # a batch split over versions arrives checked (as feeds); anything else is checked here
+        if isinstance(x, np.ndarray):  # the common case: one tensor
             try:
-                x = runtime.validate_input(x)
+                feeds = runtime.prepare(x)
             except ValueError as exc:
                 raise InvalidInput(f"deployment {dep.name}: {exc}") from None
+        else:
+            feeds = x if not validate and isinstance(x, dict) else prepare(runtime, x, dep.name)
         start = time.perf_counter()
         try:
-            result = runtime.predict(x)
+            result = runtime.predict(feeds)
         except Exception as exc:  # noqa: BLE001 - onnxruntime's errors share no useful base
-            log.warning("deployment %s: %s failed on %d rows: %s", dep.name, route.label, x.shape[0], exc)
+            log.warning("deployment %s: %s failed on %d rows: %s", dep.name, route.label, feed_rows(feeds), exc)
             raise ModelFailed(
                 f"deployment {dep.name}: {route.label} failed on this input ({type(exc).__name__}); "
                 "see the agent log"
@@ -241,15 +238,15 @@ class AgentCore:
                     f"deployment {dep.name}: {route.label} computed NaN or infinity for row {row}: "
                     "a fault of the model or inputs beyond the range it can compute with"
                 )
-        outcome = Outcome(dep, route, result.labels, result.probabilities, result.values)
+        outcome = Outcome(dep, route, result.labels, result.probabilities, result.values, result.class_labels)
         # Off the critical path: the server defers this until the answer is on its way.
-        defer(self._after, outcome, x, seconds, request_ids)
+        defer(self._after, outcome, feeds, seconds, request_ids)
         return outcome
 
     def predict(
         self,
         dep: LoadedDeployment,
-        x: np.ndarray,
+        x: Rows,
         key: str = "",
         attributes: Mapping[str, str] | None = None,
         request_id: str = "",
@@ -268,14 +265,14 @@ class AgentCore:
                 raise InvalidInput(f"the routing key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
             route = dep.routes[dep.router.route(key, attributes if dep.router.segments else None)]
         request_id = request_id or self.new_request_id()
-        n = x.shape[0]
+        n = x.shape[0] if isinstance(x, np.ndarray) else rows_of(x)
         ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
         return self.run(dep, route, x, ids), request_id
 
     def predict_batch(
         self,
         dep: LoadedDeployment,
-        x: np.ndarray,
+        x: Rows,
         keys: Sequence[str],
         request_ids: Sequence[str],
         defer: Callable[..., Any] | None = None,
@@ -287,7 +284,7 @@ class AgentCore:
         without them gets none (generating and indexing 1,024 ids per call would cost more than
         the model).
         """
-        n = x.shape[0]
+        n = rows_of(x)
         if keys and len(keys) != n:
             raise InvalidInput(f"routing_keys has {len(keys)} entries for {n} rows: send none or one per row")
         if request_ids and len(request_ids) != n:
@@ -309,12 +306,12 @@ class AgentCore:
         # Validate once for every version first, so a bad batch is refused before anything runs;
         # the refusal counts once against each version the batch was routed to, as a call would.
         try:
-            x = dep.routes[int(used[0])].runtime.validate_input(x)
-        except ValueError as exc:
-            refusal = InvalidInput(f"deployment {dep.name}: {exc}")
+            feeds = prepare(dep.routes[int(used[0])].runtime, x, dep.name)
+        except InvalidInput as refusal:
             for index in used:
                 self._failed(dep, dep.routes[int(index)], refusal, defer or self.defer)
-            raise refusal from None
+            raise
+        n = feed_rows(feeds)
         outcomes: list[Outcome] = []
         positions: list[np.ndarray] = []
         failure: SluiceError | None = None
@@ -322,11 +319,11 @@ class AgentCore:
             route = dep.routes[int(index)]
             if len(used) == 1:
                 rows = np.arange(n)
-                part, part_ids = x, ids
+                part, part_ids = feeds, ids
             else:
                 assert chosen is not None
                 rows = np.flatnonzero(chosen == index)
-                part = x[rows]
+                part = take_rows(feeds, rows)
                 part_ids = [ids[i] for i in rows] if ids else []
             try:
                 outcomes.append(self.run(dep, route, part, part_ids, validate=False, defer=defer))
@@ -340,38 +337,51 @@ class AgentCore:
             raise failure
         return outcomes, positions, ids
 
-    def feedback(self, deployment: str, request_id: str, label: int | None, value: float | None) -> bool:
+    def feedback(
+        self,
+        deployment: str,
+        request_id: str,
+        label: int | None,
+        value: float | None,
+        class_label: str | None = None,
+    ) -> bool:
+        """Join a true label (a class index, or `class_label` by name for string classes) or value."""
         self.deployment(deployment)
         if not request_id:
             raise InvalidInput("request_id is empty: send the id the prediction answered with")
         if len(request_id) > MAX_ID_LENGTH:
             raise InvalidInput(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
-        if label is None and value is None:
-            raise InvalidInput("send the true 'label' (classifiers) or 'value' (regressors)")
+        if label is None and value is None and class_label is None:
+            raise InvalidInput("send the true 'label' or 'class_label' (classifiers) or 'value' (regressors)")
         if value is not None and not np.isfinite(value):
             raise InvalidInput("the true value must be a finite number")
-        return bool(self.recorder.feedback(deployment, request_id, label=label, value=value))
+        if class_label is not None and len(class_label) > MAX_KEY_LENGTH:
+            raise InvalidInput(f"the class label is {len(class_label)} characters; the limit is {MAX_KEY_LENGTH}")
+        return bool(
+            self.recorder.feedback(deployment, request_id, label=label, value=value, class_label=class_label)
+        )
 
     # ---- shadows ----
 
-    def _shadow(self, dep: LoadedDeployment, outcome: Outcome, x: np.ndarray, ids: Sequence[str]) -> None:
+    def _shadow(self, dep: LoadedDeployment, outcome: Outcome, feeds: Feeds, ids: Sequence[str]) -> None:
         with self._shadow_lock:
             if self._shadow_pending >= SHADOW_QUEUE_LIMIT:
                 self.shadow_skipped += 1
                 return
             self._shadow_pending += 1
         try:
-            self._shadow_pool.submit(self._score_shadows, dep, outcome, x.copy(), list(ids))
+            copy = {name: x.copy() for name, x in feeds.items()}
+            self._shadow_pool.submit(self._score_shadows, dep, outcome, copy, list(ids))
         except RuntimeError:  # shutting down
             with self._shadow_lock:
                 self._shadow_pending -= 1
 
-    def _score_shadows(self, dep: LoadedDeployment, outcome: Outcome, x: np.ndarray, ids: list[str]) -> None:
+    def _score_shadows(self, dep: LoadedDeployment, outcome: Outcome, feeds: Feeds, ids: list[str]) -> None:
         try:
             for shadow in dep.shadows:
                 start = time.perf_counter()
                 try:
-                    result = shadow.runtime.predict(x)
+                    result = shadow.runtime.predict(feeds)
                     failed = any(o is not None and not all_finite(o) for o in (result.probabilities, result.values))
                 except Exception as exc:  # noqa: BLE001 - a failing shadow is counted, never answered
                     log.warning("deployment %s: shadow %s failed: %s", dep.name, shadow.label, exc)
@@ -385,12 +395,13 @@ class AgentCore:
                     shadow.model,
                     shadow.version,
                     shadow.role,
-                    x,
+                    shadow.runtime.metric_rows(feeds),
                     result.labels,
                     result.values,
                     seconds,
                     "OK",
                     ids,
+                    shadow.runtime.label_classes,
                 )
                 if outcome.labels is not None and result.labels is not None:
                     self.recorder.record_shadow_pair(
@@ -400,6 +411,7 @@ class AgentCore:
                         outcome.labels,
                         result.labels,
                         ids,
+                        shadow.runtime.label_classes,
                     )
         except Exception:
             log.exception("shadow scoring failed on deployment %s", dep.name)

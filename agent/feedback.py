@@ -35,6 +35,17 @@ class Batch:
     champion_labels: np.ndarray | None = None
     index: dict[str, int] | None = None
     alive: bool = True
+    #: a classifier with string classes: their names, in the order of its class indices
+    classes: Sequence[str] | None = None
+
+    def class_index(self, name: str) -> int:
+        """The index of a class named by feedback; -1 (never a prediction) when the model lacks it."""
+        if self.classes is None:  # integer classes: the name is the number
+            return int(name) if name.strip().lstrip("+-").isdigit() and len(name) < 20 else -1
+        try:
+            return list(self.classes).index(name)
+        except ValueError:
+            return -1
 
     def position(self, request_id: str) -> int | None:
         if len(self.ids) == 1:

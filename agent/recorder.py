@@ -91,8 +91,13 @@ class MetricsRecorder:
         latency_seconds: float,
         code: str = "OK",
         request_ids: Sequence[str] = (),
+        classes: Sequence[str] | None = None,
     ) -> None:
-        """`role` is a ServingRole word (the route's role as the serving table has it)."""
+        """`role` is a ServingRole word (the route's role as the serving table has it).
+
+        `rows` are the numeric features ([rows, 0] when the model takes strings only); `labels`
+        are class indices for a classifier with string `classes`, whose names feedback may give.
+        """
         key = (deployment, model, version)
         n = 0 if rows is None else int(rows.shape[0]) if rows.ndim else 1
         if labels is not None and labels.ndim != 1:
@@ -109,7 +114,7 @@ class MetricsRecorder:
             window.rows += n  # rows answered
             if latency_seconds >= 0 and math.isfinite(latency_seconds):
                 window.latencies.append(latency_seconds)
-            if rows is not None and n and rows.ndim == 2:
+            if rows is not None and n and rows.ndim == 2 and rows.shape[1]:
                 detached = window.add_rows(rows, n)
             if labels is not None:
                 window.label_chunks.append(labels)
@@ -119,7 +124,8 @@ class MetricsRecorder:
             if request_ids and answers is not None and len(request_ids) == answers.shape[0]:
                 now = time.monotonic()
                 shadow = role == ServingRole.SHADOW
-                batch = Batch(deployment, key, request_ids, labels, values, now + self._cache.ttl, shadow)
+                expires = now + self._cache.ttl
+                batch = Batch(deployment, key, request_ids, labels, values, expires, shadow, classes=classes)
                 self._cache.add(batch, now)
         if detached is not None:
             # Many rows waiting: count them now (outside the lock) so memory stays bounded.
@@ -166,6 +172,7 @@ class MetricsRecorder:
         champion_labels: np.ndarray,
         challenger_labels: np.ndarray,
         request_ids: Sequence[str],
+        classes: Sequence[str] | None = None,
     ) -> None:
         a = _as_1d(champion_labels)
         b = _as_1d(challenger_labels)
@@ -190,12 +197,24 @@ class MetricsRecorder:
                     shadow=True,
                     champion=(deployment, champion[0], champion[1]),
                     champion_labels=a,
+                    classes=classes,
                 )
                 self._cache.add(batch, now)
 
-    def feedback(self, deployment: str, request_id: str, label: int | None = None, value: float | None = None) -> bool:
-        """Join a true label/value to the prediction(s) of `request_id`; False when unknown."""
-        if label is None and value is None:
+    def feedback(
+        self,
+        deployment: str,
+        request_id: str,
+        label: int | None = None,
+        value: float | None = None,
+        class_label: str | None = None,
+    ) -> bool:
+        """Join a true label/value to the prediction(s) of `request_id`; False when unknown.
+
+        `class_label` names the class of a classifier with string classes; it counts as the
+        index of that class in the answering version's classes (a name it lacks is never right).
+        """
+        if label is None and value is None and class_label is None:
             return False
         now = time.monotonic()
         with self._lock:
@@ -205,7 +224,8 @@ class MetricsRecorder:
                 return False
             matched = False
             for batch, position in found:
-                matched |= join(self._feedback_window(batch), batch, position, label, value, self.tolerance)
+                truth = label if class_label is None else batch.class_index(class_label)
+                matched |= join(self._feedback_window(batch), batch, position, truth, value, self.tolerance)
             if not matched:
                 self._unmatched += 1
             return matched

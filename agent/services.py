@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
 import grpc
 import numpy as np
 
-from agent.core import AgentCore, Outcome, decode_tensor, float32_array
+from agent.core import AgentCore, Outcome, Rows, rows_of
 from agent.link import SOFTWARE_VERSION
+from agent.oip_tensors import OIP_TYPES, datatype_of, decode_inputs, encode_output, metadata_shape
+from agent.records import RecordRows
 from core.errors import InvalidInput, SluiceError
 from core.grpc_errors import map_errors
+from core.tensors import decode_tensor
 from core.vocabulary import ServingRole
 from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
+from runtime.model import ModelRuntime
 
 log = logging.getLogger("sluice.agent")
 
@@ -71,31 +76,50 @@ def _legacy_rows(
             add(**dict(zip(names, row, strict=True)))
 
 
+def rows_in(
+    tensor: inference_pb2.Tensor | None,
+    named: Mapping[str, inference_pb2.Tensor],
+    records: Sequence[inference_pb2.Record],
+    what: str = "input",
+) -> Rows:
+    """A request's rows in the form it sent them: one tensor, tensors by input name, or records."""
+    if tensor is not None and not named and not records:  # the common case first
+        return decode_tensor(tensor, what)
+    given = ((f"'{what}'", tensor is not None), ("'named_inputs'", bool(named)), ("'records'", bool(records)))
+    forms = [name for name, sent in given if sent]
+    if len(forms) > 1:
+        several = "not both" if len(forms) == 2 else "not all three"
+        raise InvalidInput(f"send one of {', '.join(forms)}, {several}: they are alternative forms of the rows")
+    if tensor is not None:
+        return decode_tensor(tensor, what)
+    if named:
+        return {name: decode_tensor(t, f"input {name[:128]!r}") for name, t in named.items()}
+    if records:
+        return RecordRows(records)
+    raise InvalidInput(
+        f"no input: send '{what}' (a tensor [rows, features]), 'named_inputs' (a tensor per model input) "
+        "or 'records' (named feature values per row)"
+    )
+
+
 @map_errors(server="agent", on_refusal=_count_refusal, log=log)
 class InferenceService(inference_pb2_grpc.InferenceServicer):
     def __init__(self, core: AgentCore, pool: Executor | None = None) -> None:
         self.core = core
         self.pool = pool
 
-    def _input(self, request: inference_pb2.PredictRequest) -> np.ndarray:
-        if request.HasField("input"):
-            if request.named_inputs:
-                raise InvalidInput("send either 'input' or 'named_inputs', not both")
-            return decode_tensor(request.input)
-        if len(request.named_inputs) == 1:
-            name, tensor = next(iter(request.named_inputs.items()))
-            return decode_tensor(tensor, f"input {name!r}")
-        if request.named_inputs:
-            raise InvalidInput(f"this agent takes one input tensor, got {len(request.named_inputs)} named inputs")
-        raise InvalidInput("no input: send 'input', a float32 tensor of shape [rows, features]")
+    def _input(self, request: inference_pb2.PredictRequest) -> Rows:
+        return rows_in(request.input if request.HasField("input") else None, request.named_inputs, request.records)
 
     async def Predict(
         self, request: inference_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.PredictResponse:
         core = self.core
+        # the common case first: one tensor (a model with one input)
+        only_input = request.HasField("input") and not request.records and not request.named_inputs
         outcome, request_id = core.predict(
             core.deployment(request.deployment),
-            self._input(request),
+            decode_tensor(request.input) if only_input else self._input(request),
             request.routing_key,
             request.attributes,
             request.request_id,
@@ -106,12 +130,19 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         )
         if outcome.labels is not None:
             response.labels.extend(outcome.labels.tolist())
+            if outcome.class_labels is not None:
+                response.class_labels.extend(outcome.class_labels.tolist())
+            if route.runtime.named_classes is not None:
+                response.classes.extend(route.runtime.named_classes)
         if outcome.probabilities is not None:
             probabilities = response.probabilities
             probabilities.shape.extend(outcome.probabilities.shape)
             probabilities.values.extend(outcome.probabilities.ravel().tolist())
         if outcome.values is not None:
-            response.values.extend(outcome.values.tolist())
+            values = outcome.values
+            if values.ndim == 2:
+                response.values_shape.extend(values.shape)
+            response.values.extend(values.ravel().tolist())
         return response
 
     async def PredictBatch(
@@ -119,9 +150,10 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
     ) -> inference_pb2.PredictBatchResponse:
         core = self.core
         dep = core.deployment(request.deployment)
-        x = decode_tensor(request.inputs, "inputs")
+        tensor = request.inputs if request.HasField("inputs") else None
+        x = rows_in(tensor, request.named_inputs, request.records, "inputs")
         keys, request_ids = list(request.routing_keys), list(request.request_ids)
-        if x.shape[0] < THREAD_ROWS:
+        if rows_of(x) < THREAD_ROWS:
             outcomes, positions, ids = core.predict_batch(dep, x, keys, request_ids)
         else:
             # A big batch runs on a worker thread (onnxruntime releases the GIL), so it never
@@ -130,27 +162,35 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
             outcomes, positions, ids = await loop.run_in_executor(
                 self.pool, core.predict_batch, dep, x, keys, request_ids, loop.call_soon_threadsafe
             )
-        n = x.shape[0]
+        n = sum(len(rows) for rows in positions)
         classifier = any(o.labels is not None for o in outcomes)
         regressor = any(o.values is not None for o in outcomes)
+        named = any(o.class_labels is not None for o in outcomes)
+        width = max((o.values.shape[1] for o in outcomes if o.values is not None and o.values.ndim == 2), default=0)
         labels: np.ndarray | None
         values: np.ndarray | None
+        class_labels: np.ndarray | None = None
         if len(outcomes) == 1:  # one version answered every row, in order
             only = outcomes[0]
             served = np.zeros(n, dtype="<i4")
             labels, values, probabilities = only.labels, only.values, only.probabilities
+            class_labels = only.class_labels
         else:
             served = np.empty(n, dtype="<i4")
             labels = np.zeros(n, dtype="<i8") if classifier else None
-            values = np.zeros(n, dtype="<f8") if regressor else None
+            values = (np.zeros((n, width), dtype="<f8") if width else np.zeros(n, dtype="<f8")) if regressor else None
+            class_labels = np.full(n, "", dtype=object) if named else None
             classes = max((o.probabilities.shape[1] for o in outcomes if o.probabilities is not None), default=0)
             probabilities = np.full((n, classes), np.nan, dtype="<f4") if classes else None
             for i, (outcome, rows) in enumerate(zip(outcomes, positions, strict=True)):
                 served[rows] = i
                 if labels is not None and outcome.labels is not None:
                     labels[rows] = outcome.labels
+                if class_labels is not None and outcome.labels is not None:
+                    names = outcome.class_labels if outcome.class_labels is not None else outcome.labels.astype(str)
+                    class_labels[rows] = names
                 if values is not None and outcome.values is not None:
-                    values[rows] = outcome.values
+                    values[rows] = outcome.values.reshape(len(rows), -1) if width else outcome.values
                 if probabilities is not None and outcome.probabilities is not None:
                     probabilities[rows, : outcome.probabilities.shape[1]] = outcome.probabilities
         # Columns: one numpy copy each into a bytes field; no per-row Python work.
@@ -161,12 +201,16 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
             labels=np.ascontiguousarray(labels, "<i8").tobytes() if labels is not None else b"",
             values=np.ascontiguousarray(values, "<f8").tobytes() if values is not None else b"",
             request_ids=request.request_ids,
+            values_width=width,
         )
+        if class_labels is not None:
+            response.class_labels.extend(class_labels.tolist())
         if probabilities is not None:
             response.probabilities.shape.extend(probabilities.shape)
             response.probabilities.raw = np.ascontiguousarray(probabilities, "<f4").tobytes()
         if not request.columnar_only:
-            _legacy_rows(response, ids, served, labels, values)
+            first = values[:, 0] if values is not None and values.ndim == 2 else values
+            _legacy_rows(response, ids, served, labels, first)
         return response
 
     async def Feedback(
@@ -178,30 +222,36 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
             request.request_id,
             label=request.label if truth == "label" else None,
             value=request.value if truth == "value" else None,
+            class_label=request.class_label if truth == "class_label" else None,
         )
         return inference_pb2.FeedbackResponse(matched=matched)
 
 
 # ---- Open Inference Protocol ----
 
-OIP_DTYPES = {"FP32": "<f4"}
 
-
-def _oip_outputs(outcome: Outcome) -> list[tuple[str, str, np.ndarray]]:
-    out: list[tuple[str, str, np.ndarray]] = []
+def _oip_outputs(outcome: Outcome) -> list[tuple[str, np.ndarray]]:
+    out: list[tuple[str, np.ndarray]] = []
     if outcome.labels is not None:
-        out.append(("label", "INT64", np.ascontiguousarray(outcome.labels, "<i8")))
+        labels = outcome.class_labels if outcome.class_labels is not None else outcome.labels
+        out.append(("label", labels))
     if outcome.probabilities is not None:
-        out.append(("probabilities", "FP32", np.ascontiguousarray(outcome.probabilities, "<f4")))
+        out.append(("probabilities", np.ascontiguousarray(outcome.probabilities, "<f4")))
     if outcome.values is not None:
-        out.append(("value", "FP32", np.ascontiguousarray(outcome.values, "<f4")))
+        out.append(("value", np.ascontiguousarray(outcome.values, "<f4")))
     return out
 
 
-def output_names(task: str) -> list[tuple[str, str]]:
-    if task == "regressor":
-        return [("value", "FP32")]
-    return [("label", "INT64"), ("probabilities", "FP32")]
+def output_names(runtime: ModelRuntime) -> list[tuple[str, str, list[int]]]:
+    """(name, datatype, shape) of what ModelInfer answers for this model."""
+    if runtime.task == "regressor":
+        assert runtime.value_output is not None
+        shape = runtime.session.get_outputs()[runtime.output_names.index(runtime.value_output)].shape or []
+        width = shape[1] if len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 1 else None
+        return [("value", "FP32", [-1, width] if width else [-1])]
+    label = "BYTES" if runtime.string_labels else "INT64"
+    classes = len(runtime.classes) if runtime.classes is not None else -1
+    return [("label", label, [-1]), ("probabilities", "FP32", [-1, classes])]
 
 
 def _count_oip_refusal(service: OipService, request: Any, status: grpc.StatusCode, error: SluiceError) -> None:
@@ -244,45 +294,27 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
         self, request: oip_pb2.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> oip_pb2.ModelMetadataResponse:
         dep = self.core.deployment(request.name)
-        route = dep.champion
-        width = route.runtime.n_features
+        runtime = dep.champion.runtime
         tensor = oip_pb2.ModelMetadataResponse.TensorMetadata
         return oip_pb2.ModelMetadataResponse(
             name=dep.name,
             versions=[r.version for r in dep.routes if r.role != ServingRole.SHADOW],
             platform="onnxruntime_onnx",
-            inputs=[tensor(name=route.runtime.input_name, datatype="FP32", shape=[-1, width or -1])],
-            outputs=[
-                tensor(name=name, datatype=dtype, shape=[-1, -1] if name == "probabilities" else [-1])
-                for name, dtype in output_names(route.task)
+            inputs=[
+                tensor(name=spec.name, datatype=datatype_of(spec.dtype), shape=metadata_shape(spec))
+                for spec in runtime.inputs
             ],
+            outputs=[tensor(name=name, datatype=dtype, shape=shape) for name, dtype, shape in output_names(runtime)],
         )
-
-    def _input(self, request: oip_pb2.ModelInferRequest) -> np.ndarray:
-        if len(request.inputs) != 1:
-            raise InvalidInput(
-                f"model {request.model_name!r} takes exactly one input (FP32 [rows, features]), "
-                f"got {len(request.inputs)}"
-            )
-        spec = request.inputs[0]
-        if spec.datatype != "FP32":
-            raise InvalidInput(f"input {spec.name!r} has datatype {spec.datatype!r}; the model takes FP32")
-        raw = b""
-        if request.raw_input_contents:
-            if len(request.raw_input_contents) != 1:
-                raise InvalidInput(f"raw_input_contents has {len(request.raw_input_contents)} entries for 1 input")
-            if spec.HasField("contents") and spec.contents.ByteSize():
-                raise InvalidInput(f"input {spec.name!r} sets both contents and raw_input_contents; send one, not both")
-            raw = request.raw_input_contents[0]
-        what = f"input {spec.name!r}"
-        return float32_array(tuple(spec.shape), raw, spec.contents.fp32_contents, what, "raw_input_contents")
 
     async def ModelInfer(
         self, request: oip_pb2.ModelInferRequest, context: grpc.aio.ServicerContext
     ) -> oip_pb2.ModelInferResponse:
         core = self.core
         dep = core.deployment(request.model_name)
-        x = self._input(request)
+        # Checked against the champion's inputs before routing: every version of a deployment
+        # takes the same inputs.
+        x = decode_inputs(request, dep.champion.runtime)
         key = ""
         if ROUTING_KEY_PARAMETER in request.parameters:
             parameter = request.parameters[ROUTING_KEY_PARAMETER]
@@ -292,28 +324,34 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
         outcome, request_id = core.predict(dep, x, key, None, request.id, version=request.model_version)
         produced = _oip_outputs(outcome)
         if request.outputs:
-            by_name = {name: (name, dtype, data) for name, dtype, data in produced}
+            by_name = dict(produced)
             wanted = []
             for requested in request.outputs:
                 if requested.name not in by_name:
                     raise InvalidInput(
-                        f"model {request.model_name!r} has no output {requested.name!r}; "
+                        f"model {request.model_name!r} has no output {requested.name[:128]!r}; "
                         f"it has {', '.join(by_name)}"
                     )
-                wanted.append(by_name[requested.name])
+                wanted.append((requested.name, by_name[requested.name]))
             produced = wanted
+        encoded = [(name, data.shape, *encode_output(data)) for name, data in produced]
         route = outcome.route
         response = oip_pb2.ModelInferResponse(
             model_name=outcome.deployment.name,
             model_version=route.version,
             id=request_id,
             outputs=[
-                oip_pb2.ModelInferResponse.InferOutputTensor(name=name, datatype=dtype, shape=data.shape)
-                for name, dtype, data in produced
+                oip_pb2.ModelInferResponse.InferOutputTensor(name=name, datatype=dtype, shape=shape)
+                for name, shape, dtype, _ in encoded
             ],
-            raw_output_contents=[data.tobytes() for _, _, data in produced],
+            raw_output_contents=[raw for _, _, _, raw in encoded],
         )
         response.parameters["served_by"].string_param = route.label
         response.parameters["role"].string_param = route.role
         response.parameters["agent"].string_param = core.name
+        if route.runtime.named_classes is not None and outcome.probabilities is not None:
+            response.parameters["classes"].string_param = ",".join(route.runtime.named_classes)
         return response
+
+
+__all__ = ["OIP_TYPES", "InferenceService", "OipService"]

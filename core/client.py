@@ -8,7 +8,7 @@ answer as numpy arrays.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 
 from core.errors import InvalidInput
+from core.tensors import encode_record, encode_tensor
 from protos import common_pb2, controlplane_pb2, controlplane_pb2_grpc, inference_pb2
 
 DEFAULT_ADDRESS = "127.0.0.1:7400"
@@ -432,21 +433,61 @@ def client_error(
     return ClientError(code, details or code.name)
 
 
-# ---- an agent's PredictBatch ----
+# ---- an agent's Predict and PredictBatch ----
+
+
+def predict_request(
+    deployment: str,
+    rows: Any = None,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    records: Sequence[Mapping[str, Any]] | None = None,
+    routing_key: str = "",
+    request_id: str = "",
+    attributes: Mapping[str, str] | None = None,
+) -> inference_pb2.PredictRequest:
+    """A Predict request in one of its three forms: float32 `rows` [rows, features] (a one-input
+    model), typed tensors by input name (`inputs`: numpy arrays or lists; strings travel as
+    UTF-8), or `records` (one mapping of named feature values per row, None for a missing value)."""
+    forms = [name for name, given in (("rows", rows is not None), ("inputs", inputs), ("records", records)) if given]
+    if len(forms) != 1:
+        raise InvalidInput("give exactly one of rows, inputs (tensors by input name) or records (named features)")
+    request = inference_pb2.PredictRequest(
+        deployment=deployment, routing_key=routing_key, request_id=request_id, attributes=dict(attributes or {})
+    )
+    if rows is not None:
+        x = np.asarray(rows, dtype=np.float64)
+        x = x.reshape(1, -1) if x.ndim == 1 else x
+        if x.ndim != 2 or x.size == 0:
+            raise InvalidInput(f"rows must be a non-empty [rows, features] table, not shape {list(x.shape)}")
+        request.input.CopyFrom(inference_pb2.Tensor(shape=list(x.shape), raw=x.astype("<f4").tobytes()))
+    for name, values in (inputs or {}).items():
+        request.named_inputs[name].CopyFrom(encode_tensor(values))
+    request.records.extend(encode_record(r) for r in records or ())
+    return request
 
 
 def batch_request(
-    deployment: str, rows: np.ndarray, keys: Sequence[str] = (), request_ids: Sequence[str] = ()
+    deployment: str,
+    rows: np.ndarray | None = None,
+    keys: Sequence[str] = (),
+    request_ids: Sequence[str] = (),
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    records: Sequence[Mapping[str, Any]] | None = None,
 ) -> inference_pb2.PredictBatchRequest:
-    """A PredictBatch request: float32 rows [rows, features] as raw bytes, columnar answer only."""
-    x = np.ascontiguousarray(rows, "<f4")
-    return inference_pb2.PredictBatchRequest(
-        deployment=deployment,
-        inputs=inference_pb2.Tensor(shape=list(x.shape), raw=x.tobytes()),
-        routing_keys=list(keys),
-        request_ids=list(request_ids),
-        columnar_only=True,
+    """A PredictBatch request, columnar answer only: float32 `rows` [rows, features] as raw
+    bytes, or typed tensors by input name (`inputs`), or one record of named features per row."""
+    request = inference_pb2.PredictBatchRequest(
+        deployment=deployment, routing_keys=list(keys), request_ids=list(request_ids), columnar_only=True
     )
+    if rows is not None:
+        x = np.ascontiguousarray(rows, "<f4")
+        request.inputs.CopyFrom(inference_pb2.Tensor(shape=list(x.shape), raw=x.tobytes()))
+    for name, values in (inputs or {}).items():
+        request.named_inputs[name].CopyFrom(encode_tensor(values))
+    request.records.extend(encode_record(r) for r in records or ())
+    return request
 
 
 @dataclass(frozen=True)
@@ -456,10 +497,12 @@ class BatchResults:
     versions: list[common_pb2.VersionRef]
     served_by: np.ndarray  # int32 per row: index into `versions`
     labels: np.ndarray | None  # int64 per row (classifiers)
-    values: np.ndarray | None  # float64 per row (regressors)
+    values: np.ndarray | None  # float64 per row (regressors), [rows, outputs] for several outputs
     probabilities: np.ndarray | None  # float32 [rows, classes] (classifiers)
     request_ids: list[str]  # the ids the request sent, or none
     agent: str
+    #: each row's class by name when a classifier with string classes answered (labels: its index)
+    class_labels: list[str] | None = None
 
     def __len__(self) -> int:
         return int(self.served_by.shape[0])
@@ -497,7 +540,10 @@ def batch_results(response: inference_pb2.PredictBatchResponse) -> BatchResults:
         served = np.frombuffer(response.served_by, dtype="<i4")
         rows = served.shape[0]
         labels = _column(response.labels, "<i8", "labels", rows) if response.labels else None
-        values = _column(response.values, "<f8", "values", rows) if response.values else None
+        width = max(response.values_width, 1)
+        values = _column(response.values, "<f8", "values", rows * width) if response.values else None
+        if values is not None and width > 1:
+            values = values.reshape(rows, width)
         ids = list(response.request_ids)
     else:  # a pre-0.2 agent
         old = response.rows
@@ -506,4 +552,7 @@ def batch_results(response: inference_pb2.PredictBatchResponse) -> BatchResults:
         values = np.fromiter((r.value for r in old), dtype=np.float64, count=len(old))
         labels, values = (labels, None) if probabilities is not None else (None, values)
         ids = [r.request_id for r in old] if any(r.request_id for r in old) else []
-    return BatchResults(list(response.versions), served, labels, values, probabilities, ids, response.agent)
+    names = list(response.class_labels) or None
+    if names is not None and len(names) != served.shape[0]:
+        raise InvalidInput(f"the agent's answer is malformed: class_labels has {len(names)} entries")
+    return BatchResults(list(response.versions), served, labels, values, probabilities, ids, response.agent, names)

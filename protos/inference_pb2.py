@@ -25,39 +25,55 @@ _sym_db = _symbol_database.Default()
 from protos import common_pb2 as protos_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/inference.proto\x12\tsluice.v1\x1a\x13protos/common.proto\"4\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x02\x12\x0b\n\x03raw\x18\x03 \x01(\x0c\"\xea\x02\n\x0ePredictRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12 \n\x05input\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12@\n\x0cnamed_inputs\x18\x03 \x03(\x0b\x32*.sluice.v1.PredictRequest.NamedInputsEntry\x12\x13\n\x0brouting_key\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12=\n\nattributes\x18\x06 \x03(\x0b\x32).sluice.v1.PredictRequest.AttributesEntry\x1a\x45\n\x10NamedInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor:\x02\x38\x01\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc7\x01\n\x0fPredictResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\tserved_by\x18\x02 \x01(\x0b\x32\x15.sluice.v1.VersionRef\x12\x1d\n\x04role\x18\x03 \x01(\x0e\x32\x0f.sluice.v1.Role\x12\x0e\n\x06labels\x18\x04 \x03(\x03\x12(\n\rprobabilities\x18\x05 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\x0e\n\x06values\x18\x06 \x03(\x01\x12\r\n\x05\x61gent\x18\x07 \x01(\t\"\x8e\x01\n\x13PredictBatchRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12!\n\x06inputs\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\x14\n\x0crouting_keys\x18\x03 \x03(\t\x12\x13\n\x0brequest_ids\x18\x04 \x03(\t\x12\x15\n\rcolumnar_only\x18\x05 \x01(\x08\"P\n\tRowResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tserved_by\x18\x02 \x01(\x05\x12\r\n\x05label\x18\x03 \x01(\x03\x12\r\n\x05value\x18\x04 \x01(\x01\"\xe8\x01\n\x14PredictBatchResponse\x12\'\n\x08versions\x18\x01 \x03(\x0b\x32\x15.sluice.v1.VersionRef\x12&\n\x04rows\x18\x02 \x03(\x0b\x32\x14.sluice.v1.RowResultB\x02\x18\x01\x12(\n\rprobabilities\x18\x03 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\r\n\x05\x61gent\x18\x04 \x01(\t\x12\x11\n\tserved_by\x18\x05 \x01(\x0c\x12\x0e\n\x06labels\x18\x06 \x01(\x0c\x12\x0e\n\x06values\x18\x07 \x01(\x0c\x12\x13\n\x0brequest_ids\x18\x08 \x03(\t\"d\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x05label\x18\x03 \x01(\x03H\x00\x12\x0f\n\x05value\x18\x04 \x01(\x01H\x00\x42\x07\n\x05truth\"#\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x0f\n\x07matched\x18\x01 \x01(\x08\x32\xe3\x01\n\tInference\x12@\n\x07Predict\x12\x19.sluice.v1.PredictRequest\x1a\x1a.sluice.v1.PredictResponse\x12O\n\x0cPredictBatch\x12\x1e.sluice.v1.PredictBatchRequest\x1a\x1f.sluice.v1.PredictBatchResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.sluice.v1.FeedbackRequest\x1a\x1b.sluice.v1.FeedbackResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/inference.proto\x12\tsluice.v1\x1a\x13protos/common.proto\"\xb2\x01\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x02\x12\x0b\n\x03raw\x18\x03 \x01(\x0c\x12\"\n\x05\x64type\x18\x04 \x01(\x0e\x32\x13.sluice.v1.DataType\x12\x16\n\x0e\x66loat64_values\x18\x05 \x03(\x01\x12\x14\n\x0cint64_values\x18\x06 \x03(\x03\x12\x13\n\x0b\x62ool_values\x18\x07 \x03(\x08\x12\x15\n\rstring_values\x18\x08 \x03(\x0c\"\x96\x01\n\x0c\x46\x65\x61tureValue\x12\x11\n\x07missing\x18\x01 \x01(\x08H\x00\x12\x10\n\x06number\x18\x02 \x01(\x01H\x00\x12\x11\n\x07integer\x18\x03 \x01(\x03H\x00\x12\x0e\n\x04text\x18\x04 \x01(\tH\x00\x12\x0e\n\x04\x66lag\x18\x05 \x01(\x08H\x00\x12&\n\x04list\x18\x06 \x01(\x0b\x32\x16.sluice.v1.FeatureListH\x00\x42\x06\n\x04kind\"6\n\x0b\x46\x65\x61tureList\x12\'\n\x06values\x18\x01 \x03(\x0b\x32\x17.sluice.v1.FeatureValue\"\x85\x01\n\x06Record\x12\x31\n\x08\x66\x65\x61tures\x18\x01 \x03(\x0b\x32\x1f.sluice.v1.Record.FeaturesEntry\x1aH\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.sluice.v1.FeatureValue:\x02\x38\x01\"\x8e\x03\n\x0ePredictRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12 \n\x05input\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12@\n\x0cnamed_inputs\x18\x03 \x03(\x0b\x32*.sluice.v1.PredictRequest.NamedInputsEntry\x12\x13\n\x0brouting_key\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12=\n\nattributes\x18\x06 \x03(\x0b\x32).sluice.v1.PredictRequest.AttributesEntry\x12\"\n\x07records\x18\x07 \x03(\x0b\x32\x11.sluice.v1.Record\x1a\x45\n\x10NamedInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor:\x02\x38\x01\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x84\x02\n\x0fPredictResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\tserved_by\x18\x02 \x01(\x0b\x32\x15.sluice.v1.VersionRef\x12\x1d\n\x04role\x18\x03 \x01(\x0e\x32\x0f.sluice.v1.Role\x12\x0e\n\x06labels\x18\x04 \x03(\x03\x12(\n\rprobabilities\x18\x05 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\x0e\n\x06values\x18\x06 \x03(\x01\x12\r\n\x05\x61gent\x18\x07 \x01(\t\x12\x14\n\x0c\x63lass_labels\x18\x08 \x03(\t\x12\x0f\n\x07\x63lasses\x18\t \x03(\t\x12\x14\n\x0cvalues_shape\x18\n \x03(\x03\"\xc0\x02\n\x13PredictBatchRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12!\n\x06inputs\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\x14\n\x0crouting_keys\x18\x03 \x03(\t\x12\x13\n\x0brequest_ids\x18\x04 \x03(\t\x12\x15\n\rcolumnar_only\x18\x05 \x01(\x08\x12\x45\n\x0cnamed_inputs\x18\x06 \x03(\x0b\x32/.sluice.v1.PredictBatchRequest.NamedInputsEntry\x12\"\n\x07records\x18\x07 \x03(\x0b\x32\x11.sluice.v1.Record\x1a\x45\n\x10NamedInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sluice.v1.Tensor:\x02\x38\x01\"P\n\tRowResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tserved_by\x18\x02 \x01(\x05\x12\r\n\x05label\x18\x03 \x01(\x03\x12\r\n\x05value\x18\x04 \x01(\x01\"\x94\x02\n\x14PredictBatchResponse\x12\'\n\x08versions\x18\x01 \x03(\x0b\x32\x15.sluice.v1.VersionRef\x12&\n\x04rows\x18\x02 \x03(\x0b\x32\x14.sluice.v1.RowResultB\x02\x18\x01\x12(\n\rprobabilities\x18\x03 \x01(\x0b\x32\x11.sluice.v1.Tensor\x12\r\n\x05\x61gent\x18\x04 \x01(\t\x12\x11\n\tserved_by\x18\x05 \x01(\x0c\x12\x0e\n\x06labels\x18\x06 \x01(\x0c\x12\x0e\n\x06values\x18\x07 \x01(\x0c\x12\x13\n\x0brequest_ids\x18\x08 \x03(\t\x12\x14\n\x0c\x63lass_labels\x18\t \x03(\t\x12\x14\n\x0cvalues_width\x18\n \x01(\x05\"{\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x05label\x18\x03 \x01(\x03H\x00\x12\x0f\n\x05value\x18\x04 \x01(\x01H\x00\x12\x15\n\x0b\x63lass_label\x18\x05 \x01(\tH\x00\x42\x07\n\x05truth\"#\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x0f\n\x07matched\x18\x01 \x01(\x08*\xa3\x02\n\x08\x44\x61taType\x12\x15\n\x11\x44\x41TA_TYPE_FLOAT32\x10\x00\x12\x15\n\x11\x44\x41TA_TYPE_FLOAT64\x10\x01\x12\x13\n\x0f\x44\x41TA_TYPE_INT64\x10\x02\x12\x13\n\x0f\x44\x41TA_TYPE_INT32\x10\x03\x12\x12\n\x0e\x44\x41TA_TYPE_BOOL\x10\x04\x12\x14\n\x10\x44\x41TA_TYPE_STRING\x10\x05\x12\x15\n\x11\x44\x41TA_TYPE_FLOAT16\x10\x06\x12\x13\n\x0f\x44\x41TA_TYPE_INT16\x10\x07\x12\x12\n\x0e\x44\x41TA_TYPE_INT8\x10\x08\x12\x13\n\x0f\x44\x41TA_TYPE_UINT8\x10\t\x12\x14\n\x10\x44\x41TA_TYPE_UINT16\x10\n\x12\x14\n\x10\x44\x41TA_TYPE_UINT32\x10\x0b\x12\x14\n\x10\x44\x41TA_TYPE_UINT64\x10\x0c\x32\xe3\x01\n\tInference\x12@\n\x07Predict\x12\x19.sluice.v1.PredictRequest\x1a\x1a.sluice.v1.PredictResponse\x12O\n\x0cPredictBatch\x12\x1e.sluice.v1.PredictBatchRequest\x1a\x1f.sluice.v1.PredictBatchResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.sluice.v1.FeedbackRequest\x1a\x1b.sluice.v1.FeedbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.inference_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RECORD_FEATURESENTRY']._loaded_options = None
+  _globals['_RECORD_FEATURESENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTREQUEST_NAMEDINPUTSENTRY']._loaded_options = None
   _globals['_PREDICTREQUEST_NAMEDINPUTSENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._serialized_options = b'8\001'
+  _globals['_PREDICTBATCHREQUEST_NAMEDINPUTSENTRY']._loaded_options = None
+  _globals['_PREDICTBATCHREQUEST_NAMEDINPUTSENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTBATCHRESPONSE'].fields_by_name['rows']._loaded_options = None
   _globals['_PREDICTBATCHRESPONSE'].fields_by_name['rows']._serialized_options = b'\030\001'
-  _globals['_TENSOR']._serialized_start=58
-  _globals['_TENSOR']._serialized_end=110
-  _globals['_PREDICTREQUEST']._serialized_start=113
-  _globals['_PREDICTREQUEST']._serialized_end=475
-  _globals['_PREDICTREQUEST_NAMEDINPUTSENTRY']._serialized_start=355
-  _globals['_PREDICTREQUEST_NAMEDINPUTSENTRY']._serialized_end=424
-  _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._serialized_start=426
-  _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._serialized_end=475
-  _globals['_PREDICTRESPONSE']._serialized_start=478
-  _globals['_PREDICTRESPONSE']._serialized_end=677
-  _globals['_PREDICTBATCHREQUEST']._serialized_start=680
-  _globals['_PREDICTBATCHREQUEST']._serialized_end=822
-  _globals['_ROWRESULT']._serialized_start=824
-  _globals['_ROWRESULT']._serialized_end=904
-  _globals['_PREDICTBATCHRESPONSE']._serialized_start=907
-  _globals['_PREDICTBATCHRESPONSE']._serialized_end=1139
-  _globals['_FEEDBACKREQUEST']._serialized_start=1141
-  _globals['_FEEDBACKREQUEST']._serialized_end=1241
-  _globals['_FEEDBACKRESPONSE']._serialized_start=1243
-  _globals['_FEEDBACKRESPONSE']._serialized_end=1278
-  _globals['_INFERENCE']._serialized_start=1281
-  _globals['_INFERENCE']._serialized_end=1508
+  _globals['_DATATYPE']._serialized_start=2095
+  _globals['_DATATYPE']._serialized_end=2386
+  _globals['_TENSOR']._serialized_start=59
+  _globals['_TENSOR']._serialized_end=237
+  _globals['_FEATUREVALUE']._serialized_start=240
+  _globals['_FEATUREVALUE']._serialized_end=390
+  _globals['_FEATURELIST']._serialized_start=392
+  _globals['_FEATURELIST']._serialized_end=446
+  _globals['_RECORD']._serialized_start=449
+  _globals['_RECORD']._serialized_end=582
+  _globals['_RECORD_FEATURESENTRY']._serialized_start=510
+  _globals['_RECORD_FEATURESENTRY']._serialized_end=582
+  _globals['_PREDICTREQUEST']._serialized_start=585
+  _globals['_PREDICTREQUEST']._serialized_end=983
+  _globals['_PREDICTREQUEST_NAMEDINPUTSENTRY']._serialized_start=863
+  _globals['_PREDICTREQUEST_NAMEDINPUTSENTRY']._serialized_end=932
+  _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._serialized_start=934
+  _globals['_PREDICTREQUEST_ATTRIBUTESENTRY']._serialized_end=983
+  _globals['_PREDICTRESPONSE']._serialized_start=986
+  _globals['_PREDICTRESPONSE']._serialized_end=1246
+  _globals['_PREDICTBATCHREQUEST']._serialized_start=1249
+  _globals['_PREDICTBATCHREQUEST']._serialized_end=1569
+  _globals['_PREDICTBATCHREQUEST_NAMEDINPUTSENTRY']._serialized_start=863
+  _globals['_PREDICTBATCHREQUEST_NAMEDINPUTSENTRY']._serialized_end=932
+  _globals['_ROWRESULT']._serialized_start=1571
+  _globals['_ROWRESULT']._serialized_end=1651
+  _globals['_PREDICTBATCHRESPONSE']._serialized_start=1654
+  _globals['_PREDICTBATCHRESPONSE']._serialized_end=1930
+  _globals['_FEEDBACKREQUEST']._serialized_start=1932
+  _globals['_FEEDBACKREQUEST']._serialized_end=2055
+  _globals['_FEEDBACKRESPONSE']._serialized_start=2057
+  _globals['_FEEDBACKRESPONSE']._serialized_end=2092
+  _globals['_INFERENCE']._serialized_start=2389
+  _globals['_INFERENCE']._serialized_end=2616
 # @@protoc_insertion_point(module_scope)

@@ -244,12 +244,16 @@ class Prediction:
     served_by: str
     role: ServingRole
     agent: str
-    #: classifiers: one label per row; regressors: None
+    #: classifiers: one label per row (for string classes: the index in `classes`); regressors: None
     labels: np.ndarray | None
     #: classifiers: [rows, classes]; else None
     probabilities: np.ndarray | None
-    #: regressors: one value per row; classifiers: None
+    #: regressors: one value per row, or [rows, outputs] for several outputs; classifiers: None
     values: np.ndarray | None
+    #: classifiers with string classes: each row's class by name
+    class_labels: tuple[str, ...] | None = None
+    #: classifiers: the class of each probabilities column, as text (when the model names them)
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,10 +265,11 @@ class BatchPrediction:
     versions: tuple[str, ...]
     served_by: np.ndarray  # int32 per row
     labels: np.ndarray | None  # int64 per row (classifiers)
-    values: np.ndarray | None  # float64 per row (regressors)
+    values: np.ndarray | None  # float64 per row (regressors), [rows, outputs] for several outputs
     probabilities: np.ndarray | None  # float32 [rows, classes] (classifiers)
     request_ids: tuple[str, ...]  # the ids the request sent, or none
     agent: str
+    class_labels: tuple[str, ...] | None = None  # classifiers with string classes: each row's class
 
     def __len__(self) -> int:
         return int(self.served_by.shape[0])

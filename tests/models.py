@@ -195,3 +195,155 @@ def make_endless_loop_onnx(directory: Path, features: int = 2, data_dependent: b
     ]
     name = f"endless-loop-{features}{'-data' if data_dependent else ''}.onnx"
     return _write_model(Path(directory) / name, _regressor_graph(nodes, initializers, features))
+
+
+# ---- a mixed-type tabular pipeline (issue 14) ----
+
+#: the mixed model's inputs: three float64 columns with missing values, then two string columns
+MIXED_NUMBERS = ("age", "income", "visits")
+MIXED_STRINGS = ("plan", "country")
+MIXED_CLASSES = ("churn", "stay")
+
+
+@functools.cache
+def _mixed_table(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n rows [age, income, visits, plan, country] (object) with about 10% missing numbers, and
+    their string class ("churn"/"stay"), from a fixed rule plus noise."""
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40, 12, n).round(1)
+    income = rng.normal(50, 15, n).round(2)
+    visits = rng.poisson(5, n).astype(np.float64)
+    plan = rng.choice(["free", "pro", "team"], n)
+    country = rng.choice(["de", "fr", "us"], n)
+    score = 0.08 * (age - 40) - 0.05 * (income - 50) + 0.3 * (visits - 5) + 1.5 * (plan == "free")
+    score += 0.7 * (country == "us") + rng.normal(0, 0.8, n)
+    y = np.where(score > 0.5, "churn", "stay")
+    for column in (age, income, visits):
+        column[rng.random(n) < 0.1] = np.nan
+    table = np.empty((n, 5), dtype=object)
+    for i, column in enumerate((age, income, visits, plan, country)):
+        table[:, i] = column.tolist()
+    table.setflags(write=False)
+    return table, y
+
+
+def mixed_rows(n: int, seed: int = 0) -> np.ndarray:
+    """n rows of the mixed model's table (object [n, 5]: age, income, visits, plan, country)."""
+    return _mixed_table(n, seed)[0].copy()
+
+
+@functools.cache
+def mixed_pipeline() -> Any:
+    """Pipeline(ColumnTransformer(OneHotEncoder on plan and country, SimpleImputer + StandardScaler
+    on age, income and visits), LogisticRegression), trained on 600 rows with string classes."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = _mixed_table(600, 0)
+    columns = ColumnTransformer(
+        [
+            ("numbers", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), [0, 1, 2]),
+            ("categories", OneHotEncoder(handle_unknown="ignore"), [3, 4]),
+        ]
+    )
+    return Pipeline([("columns", columns), ("model", LogisticRegression())]).fit(X, y)
+
+
+def _double_inputs(model: Any, names: tuple[str, ...]) -> Any:
+    """The graph with these float inputs taken as float64 and cast to float32 inside.
+
+    onnxruntime has no float64 kernel for the Imputer operator skl2onnx writes for a
+    SimpleImputer, so the pipeline is exported with float32 columns; a client then sends FP64,
+    as a model exported for float64 clients takes them.
+    """
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    casts = []
+    for value in graph.input:
+        if value.name in names:
+            value.type.tensor_type.elem_type = TensorProto.DOUBLE
+            inner = f"{value.name}_float32"
+            casts.append(helper.make_node("Cast", [value.name], [inner], to=TensorProto.FLOAT))
+            for node in graph.node:
+                node.input[:] = [inner if i == value.name else i for i in node.input]
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model
+
+
+def make_mixed_onnx(directory: Path) -> Path:
+    """`mixed_pipeline()` exported by skl2onnx: inputs age, income, visits (float64 [N, 1]) and
+    plan, country (string [N, 1]); outputs `label` (string [N]) and `probabilities` (float32 [N, 2])."""
+
+    def write(tmp: Path) -> None:
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+        from controlplane.training import TARGET_OPSET
+
+        pipeline = mixed_pipeline()
+        types = [(name, FloatTensorType([None, 1])) for name in MIXED_NUMBERS]
+        types += [(name, StringTensorType([None, 1])) for name in MIXED_STRINGS]
+        onx = convert_sklearn(
+            pipeline, initial_types=types, options={id(pipeline): {"zipmap": False}}, target_opset=TARGET_OPSET
+        )
+        tmp.write_bytes(_double_inputs(onx, MIXED_NUMBERS).SerializeToString())
+
+    return _cached(Path(directory) / "mixed-pipeline.onnx", write)
+
+
+def mixed_records(rows: np.ndarray) -> list[dict[str, Any]]:
+    """The rows as records: {"age": 41.5, "income": None, "visits": 3.0, "plan": "pro", ...}."""
+    names = MIXED_NUMBERS + MIXED_STRINGS
+    return [
+        {name: (None if isinstance(v, float) and np.isnan(v) else v) for name, v in zip(names, row, strict=True)}
+        for row in rows.tolist()
+    ]
+
+
+def mixed_columns(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows as typed columns by input name: float64 [n, 1] numbers, str [n, 1] strings."""
+    out = {name: rows[:, [i]].astype(np.float64) for i, name in enumerate(MIXED_NUMBERS)}
+    for j, name in enumerate(MIXED_STRINGS):
+        out[name] = rows[:, [len(MIXED_NUMBERS) + j]].astype(str).astype(object)
+    return out
+
+
+#: what the int64 echo model subtracts from its input before answering it as a float
+ECHO_OFFSET = 2**40
+
+
+def make_int64_echo_onnx(directory: Path) -> Path:
+    """A tiny graph built with onnx.helper: int64 input `n` [N, 1]; outputs `value` = n - 2^40 as
+    float64 [N, 1] (exact in int64, then small enough that the float32 answer shows whether n
+    arrived unchanged: 2^40 + 1 answers 1, rounded through float32 it would answer 0) and `echo`
+    (n itself, int64 [N, 1])."""
+
+    def write(tmp: Path) -> None:
+        from onnx import TensorProto, helper
+
+        n = helper.make_tensor_value_info("n", TensorProto.INT64, [None, 1])
+        value = helper.make_tensor_value_info("value", TensorProto.DOUBLE, [None, 1])
+        echo = helper.make_tensor_value_info("echo", TensorProto.INT64, [None, 1])
+        offset = helper.make_tensor("offset", TensorProto.INT64, [1], [ECHO_OFFSET])
+        graph = helper.make_graph(
+            [
+                helper.make_node("Sub", ["n", "offset"], ["shifted"]),
+                helper.make_node("Cast", ["shifted"], ["value"], to=TensorProto.DOUBLE),
+                helper.make_node("Identity", ["n"], ["echo"]),
+            ],
+            "int64-echo",
+            [n],
+            [value, echo],
+            initializer=[offset],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        tmp.write_bytes(model.SerializeToString())
+
+    return _cached(Path(directory) / "int64-echo.onnx", write)

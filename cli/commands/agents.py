@@ -119,8 +119,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=os.environ.get("SLUICE_AGENT", DEFAULT_AGENT),
         help=f"agent address (env SLUICE_AGENT, default {DEFAULT_AGENT})",
     )
-    predict.add_argument(
-        "--input", required=True, metavar="JSON", help="one row [1.0, 2.0, ...] or rows [[...], [...]]"
+    rows = predict.add_mutually_exclusive_group(required=True)
+    rows.add_argument(
+        "--input", metavar="JSON", help="one row [1.0, 2.0, ...] or rows [[...], [...]] (a model with one input)"
+    )
+    rows.add_argument(
+        "--features",
+        metavar="JSON",
+        help='named feature values of one row {"plan": "pro", "age": 42, "income": null}, or a list of them',
     )
     predict.add_argument("--key", default="", metavar="ROUTING_KEY", help="sticky routing key")
     predict.add_argument("--request-id", default="", help="request id (default: the agent makes one)")
@@ -230,21 +236,48 @@ def parse_rows(text: str) -> list[list[float]]:
     return rows
 
 
+def parse_records(text: str) -> list[dict[str, Any]]:
+    """--features: one object of named feature values, or a non-empty list of them."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--features is not JSON: {exc}") from None
+    records = [data] if isinstance(data, dict) else data
+    if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+        raise CliError('--features must be an object {"name": value, ...} (one row) or a list of such objects')
+    for i, record in enumerate(records):
+        if not record:
+            raise CliError(f"--features row {i} is empty: give the model's features by name")
+    return records
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import grpc
 
-    from core.client import client_error, open_channel, tensor_array, with_default_port
+    from core.client import client_error, open_channel, predict_request, tensor_array, with_default_port
+    from core.errors import InvalidInput
     from protos import inference_pb2, inference_pb2_grpc
 
     validate_name("deployment", args.deployment)
     agent = with_default_port(args.agent, 7500)
-    rows = parse_rows(args.input)
-    request = inference_pb2.PredictRequest(
-        deployment=args.deployment,
-        input=inference_pb2.Tensor(shape=[len(rows), len(rows[0])], values=[v for row in rows for v in row]),
-        routing_key=args.key,
-        request_id=args.request_id,
-    )
+    if args.features is not None:
+        records = parse_records(args.features)
+        try:
+            request = predict_request(
+                args.deployment, records=records, routing_key=args.key, request_id=args.request_id
+            )
+        except InvalidInput as exc:
+            raise CliError(f"--features: {exc}") from None
+        count = len(records)
+    else:
+        rows = parse_rows(args.input)
+        request = inference_pb2.PredictRequest(
+            deployment=args.deployment,
+            input=inference_pb2.Tensor(shape=[len(rows), len(rows[0])], values=[v for row in rows for v in row]),
+            routing_key=args.key,
+            request_id=args.request_id,
+        )
+        count = len(rows)
     with open_channel(agent) as channel:  # TLS agents: SLUICE_TLS_CA (+ SLUICE_TLS_CERT/KEY for mTLS)
         try:
             response = inference_pb2_grpc.InferenceStub(channel).Predict(request, timeout=args.timeout)
@@ -258,22 +291,38 @@ def cmd_predict(args: argparse.Namespace) -> int:
     }
     if response.labels:
         result["labels"] = list(response.labels)
+    if response.class_labels:
+        result["class_labels"] = list(response.class_labels)
+    if response.classes:
+        result["classes"] = list(response.classes)
     probabilities = tensor_array(response.probabilities)
     if probabilities is not None:
         result["probabilities"] = probabilities.tolist()
     if response.values:
-        result["values"] = list(response.values)
+        values = list(response.values)
+        if len(response.values_shape) == 2:
+            width = int(response.values_shape[1])
+            result["values"] = [values[i * width : (i + 1) * width] for i in range(len(values) // width)]
+        else:
+            result["values"] = values
     if args.json:
         print_json(result)
         return 0
     print(f"{result['served_by']} ({result['role']}) on {result['agent']}, request {result['request_id']}")
-    for i in range(len(rows)):
+    names = result.get("classes")
+    for i in range(count):
         parts = []
-        if "labels" in result:
+        if "class_labels" in result:
+            parts.append(f"label={result['class_labels'][i]}")
+        elif "labels" in result:
             parts.append(f"label={result['labels'][i]}")
         if "probabilities" in result:
-            parts.append("probabilities=[" + ", ".join(f"{p:.4f}" for p in result["probabilities"][i]) + "]")
+            row = result["probabilities"][i]
+            shown = [f"{names[j]} {p:.4f}" if names and j < len(names) else f"{p:.4f}" for j, p in enumerate(row)]
+            parts.append("probabilities=[" + ", ".join(shown) + "]")
         if "values" in result:
-            parts.append(f"value={result['values'][i]:.6g}")
+            value = result["values"][i]
+            text = ", ".join(f"{v:.6g}" for v in value) if isinstance(value, list) else f"{value:.6g}"
+            parts.append(f"value={text}")
         print(f"  row {i}: " + " ".join(parts))
     return 0

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 
 from agent.cache import AgentCache
-from agent.core import AgentCore, decode_tensor
+from agent.core import AgentCore
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.serving import ApplyError, ServingTable, SnapshotApplier
 from core.errors import SluiceError
 from core.grpc_errors import status_of
+from core.tensors import decode_tensor
 from protos import agent_pb2, common_pb2, inference_pb2
 from runtime.model import ModelRuntime
 from tests.models import breast_cancer_rows, make_classifier_onnx

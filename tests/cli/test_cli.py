@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
+
+import pytest
 
 from core.client import SluiceClient, with_default_port
 from protos import common_pb2, controlplane_pb2
@@ -267,6 +270,22 @@ def test_predict_input_and_addresses_are_checked_before_any_call() -> None:
     assert "row 0 feature 0 is 1e+300, beyond float32's range" in err
     err = one_line_error(run_cli("predict", "web", "--agent", agent, "--input", "[1]", "--timeout", "nan"))
     assert "must be a number of seconds above 0" in err
+
+
+def test_predict_features_take_one_record_or_a_list_of_them() -> None:
+    from cli.commands.agents import parse_records
+    from cli.output import CliError
+
+    assert parse_records('{"plan": "pro", "age": 42, "income": null}') == [{"plan": "pro", "age": 42, "income": None}]
+    assert len(parse_records('[{"a": 1}, {"a": 2}]')) == 2
+    for text, says in (
+        ("{", "--features is not JSON"),
+        ("[1, 2]", "must be an object"),
+        ("[]", "must be an object"),
+        ('[{"a": 1}, {}]', "--features row 1 is empty"),
+    ):
+        with pytest.raises(CliError, match=re.escape(says)):
+            parse_records(text)
 
 
 def test_talking_to_the_wrong_kind_of_server_says_so(shared_server: ServerThread) -> None:

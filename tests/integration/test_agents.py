@@ -7,6 +7,7 @@ bad requests answered with clear statuses, and snapshots an agent must refuse (N
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import urllib.request
@@ -19,13 +20,25 @@ import numpy as np
 import pytest
 
 from controlplane.config import AgentsConfig, Config
-from core.client import SluiceClient, batch_request, batch_results
-from protos import inference_pb2
+from core.client import SluiceClient, batch_request, batch_results, predict_request
+from protos import inference_pb2, oip_pb2, oip_pb2_grpc
 from runtime.model import ModelRuntime
-from tests.agent.cluster import AgentProcess, role_name, wait_until
+from tests.agent.cluster import AgentProcess, role_name, wait_for_agents, wait_until
 from tests.controlplane.monitoring.support import SampleKey, prometheus_samples, sample
 from tests.harness import ServerThread, free_port, run_cli, start_server, unique
-from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx, make_regressor_onnx
+from tests.models import (
+    ECHO_OFFSET,
+    breast_cancer_rows,
+    make_baseline,
+    make_classifier_onnx,
+    make_int64_echo_onnx,
+    make_mixed_onnx,
+    make_regressor_onnx,
+    mixed_columns,
+    mixed_pipeline,
+    mixed_records,
+    mixed_rows,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("agents-e2e")]
 
@@ -174,6 +187,84 @@ def test_tritonclient_infer_matches_sluice_predict(cluster: Cluster, tmp_path: P
     assert seen["ints"]["status"] == "StatusCode.INVALID_ARGUMENT" and "FP32" in seen["ints"]["message"]
     assert "no output 'embedding'" in seen["unknown_output"]["message"]
     assert seen["unknown_model"]["status"] == "StatusCode.NOT_FOUND"
+
+
+def _oip_mixed(dep: str, rows: np.ndarray, raw: bool) -> oip_pb2.ModelInferRequest:
+    """What tritonclient sends: FP64 and BYTES inputs [rows, 1], in `contents` or as
+    raw_input_contents (BYTES elements each after a 4-byte little-endian length)."""
+    request = oip_pb2.ModelInferRequest(model_name=dep)
+    for name, column in mixed_columns(rows).items():
+        strings = column.dtype == object
+        tensor = request.inputs.add(name=name, datatype="BYTES" if strings else "FP64", shape=list(column.shape))
+        items = [s.encode() for s in column.ravel().tolist()] if strings else []
+        if raw:
+            request.raw_input_contents.append(
+                b"".join(struct.pack("<I", len(b)) + b for b in items) if strings else column.astype("<f8").tobytes()
+            )
+        elif strings:
+            tensor.contents.bytes_contents.extend(items)
+        else:
+            tensor.contents.fp64_contents.extend(column.ravel().tolist())
+    return request
+
+
+def _oip_label_column(response: oip_pb2.ModelInferResponse) -> list[str]:
+    raw = response.raw_output_contents[[o.name for o in response.outputs].index("label")]
+    labels, offset = [], 0
+    while offset < len(raw):
+        (length,) = struct.unpack_from("<I", raw, offset)
+        labels.append(raw[offset + 4 : offset + 4 + length].decode())
+        offset += 4 + length
+    return labels
+
+
+def test_a_mixed_type_pipeline_answers_like_scikit_learn_on_every_path(cluster: Cluster) -> None:
+    """Issue 14: a skl2onnx Pipeline(ColumnTransformer(OneHotEncoder on 2 string columns,
+    SimpleImputer + StandardScaler on 3 float64 columns with missing values), LogisticRegression)
+    with string classes, registered and deployed on both agents, answers Predict (records and typed
+    tensors), `sluice predict --features` and OIP (BYTES + FP64, contents and raw) exactly as the
+    pipeline's own predict; an int64 of 2^40 + 1 reaches a model unchanged."""
+    model, dep = unique("mixed"), unique("mixed")
+    echo, echo_dep = unique("echo"), unique("echo")
+    with cluster.client() as client:
+        version = client.register_version(model, "v1", make_mixed_onnx(cluster.models_dir))
+        assert version.task == "classifier" and [i.dtype for i in version.inputs][-2:] == ["string", "string"]
+        client.register_version(echo, "v1", make_int64_echo_onnx(cluster.models_dir))
+        client.deploy(dep, f"{model}:v1")
+        client.deploy(echo_dep, f"{echo}:v1")
+        wait_for_agents(client, dep, [a.name for a in cluster.agents])
+        wait_for_agents(client, echo_dep, [a.name for a in cluster.agents])
+    rows = mixed_rows(16, seed=31)
+    pipeline = mixed_pipeline()
+    expected, probabilities = pipeline.predict(rows).tolist(), pipeline.predict_proba(rows)
+    assert any(isinstance(v, float) and np.isnan(v) for v in rows[:, :3].ravel()), "the rows have missing values"
+    big = np.array([[ECHO_OFFSET + 1]], dtype=np.int64)  # 2**40 + 1
+    for agent in cluster.agents:
+        assert agent.stub is not None
+        oip = oip_pb2_grpc.GRPCInferenceServiceStub(agent.channel)
+        for request in (
+            predict_request(dep, records=mixed_records(rows)),
+            predict_request(dep, inputs=mixed_columns(rows)),
+        ):
+            response = agent.stub.Predict(request, timeout=30)
+            assert list(response.class_labels) == expected and list(response.classes) == ["churn", "stay"]
+            got = np.asarray(response.probabilities.values).reshape(16, 2)
+            np.testing.assert_allclose(got, probabilities, atol=1e-5)
+        for raw in (False, True):
+            answer = oip.ModelInfer(_oip_mixed(dep, rows, raw), timeout=30)
+            assert _oip_label_column(answer) == expected
+        features = json.dumps(mixed_records(rows))
+        out = json.loads(cli_ok(cluster, "predict", dep, "--agent", agent.address, "--features", features, "--json"))
+        assert out["class_labels"] == expected and out["served_by"] == f"{model}:v1"
+        # The int64 path: typed tensor and OIP INT64 raw; the model answers n - 2**40.
+        typed = agent.stub.Predict(predict_request(echo_dep, inputs={"n": big}), timeout=30)
+        infer = oip_pb2.ModelInferRequest(model_name=echo_dep, raw_input_contents=[big.astype("<i8").tobytes()])
+        infer.inputs.add(name="n", datatype="INT64", shape=[1, 1])
+        raw_value = np.frombuffer(oip.ModelInfer(infer, timeout=30).raw_output_contents[0], "<f4")[0]
+        assert list(typed.values) == [1.0] and raw_value == 1.0
+    one = json.dumps(mixed_records(rows[:1])[0])
+    text = cli_ok(cluster, "predict", dep, "--agent", cluster.agents[0].address, "--features", one)
+    assert f"label={expected[0]}" in text and "probabilities=[churn " in text
 
 
 def test_predict_batch_columns_hold_what_each_model_computes(cluster: Cluster) -> None:

@@ -116,6 +116,13 @@ def test_a_batch_is_split_by_row_keys_and_answered_in_columns(system: tuple[str,
         assert batch.labels[:20].tolist() == [int(p.labels[0]) for p in singles if p.labels is not None]
         # Sticky: the same key is answered by the same version in a single call.
         assert [p.served_by for p in singles] == by_row[:20]
+        # The same row as a record of named features, and as a typed tensor by input name.
+        by_record = predictor.predict("iris-ab", records={"input": rows[0].tolist()}, routing_key=keys[0])
+        by_tensor = predictor.predict("iris-ab", inputs={"input": rows[:1]}, routing_key=keys[0])
+        assert by_record.labels is not None and by_tensor.labels is not None and singles[0].labels is not None
+        assert by_record.labels.tolist() == by_tensor.labels.tolist() == singles[0].labels.tolist()
+        # classes 0, 1, 2 are the probabilities' column indices: not repeated in every answer
+        assert by_record.classes is None and by_record.class_labels is None
         with pytest.raises(sluice.InvalidArgument, match="routing_keys has 3 entries for 150 rows"):
             predictor.predict_batch("iris-ab", rows, routing_keys=keys[:3])
 

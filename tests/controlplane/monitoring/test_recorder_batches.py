@@ -58,7 +58,7 @@ def test_sorted_counting_equals_the_per_value_search(seed: int) -> None:
     info = random_info(rng)
     rows = rows_on_the_edges(rng, info, int(rng.integers(1, 400)))
     if seed % 3 == 0:
-        rows[0, 0] = np.nan  # sorts last: above the max, like searchsorted puts it
+        rows[0, 0] = np.nan  # a missing value: counted in no bin and not out of range
         rows[-1, -1] = np.inf
         rows[rows.shape[0] // 2, 0] = -np.inf
         rows[-1, 0] = -0.0
@@ -118,7 +118,8 @@ def plain_counts(edges: tuple[np.ndarray, ...], rows: np.ndarray) -> tuple[list[
     """The rule, one value and one edge at a time: a value's place is how many edges lie below it.
 
     Place 0 is below the baseline's min (counted in the first bin), place len(edges) above its max
-    (the last bin; NaN goes there too); both are out of range. Compared as float64, exactly.
+    (the last bin); both are out of range. NaN (a missing value) counts nowhere. Compared as
+    float64, exactly.
     """
     counts: list[list[int]] = []
     outside: list[int] = []
@@ -126,7 +127,9 @@ def plain_counts(edges: tuple[np.ndarray, ...], rows: np.ndarray) -> tuple[list[
         bins = [0] * (len(feature_edges) - 1)
         out = 0
         for value in rows[:, i].tolist():
-            place = len(feature_edges) if math.isnan(value) else sum(1 for e in feature_edges if e < value)
+            if math.isnan(value):
+                continue
+            place = sum(1 for e in feature_edges if e < value)
             if place == 0 or place == len(feature_edges):
                 out += 1
             bins[min(max(place - 1, 0), len(bins) - 1)] += 1

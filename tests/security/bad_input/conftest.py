@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -10,15 +11,24 @@ import pytest
 
 from controlplane.config import Config, LimitsConfig
 from controlplane.monitoring import alerts
-from core.client import SluiceClient
+from core.client import SluiceClient, predict_request
 from tests.agent.cluster import AgentProcess, wait_until
 from tests.harness import start_server
-from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
+from tests.models import (
+    breast_cancer_rows,
+    make_baseline,
+    make_classifier_onnx,
+    make_mixed_onnx,
+    mixed_records,
+    mixed_rows,
+)
 from tests.security.bad_input.support import AGENT_MAX_MESSAGE, CP_MAX_MESSAGE, TELEMETRY, DbSnapshot, Env
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, request: pytest.FixtureRequest) -> Iterator[Env]:
+    # The modules of the agent's services also serve a model of typed inputs (issue 14).
+    typed = bool(getattr(request.module, "SERVES_TYPED_MODEL", False))
     root = tmp_path_factory.mktemp("bad-input")
     models = root / "models"
     v1 = make_classifier_onnx(models)
@@ -43,6 +53,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         with SluiceClient(serving.address, token="") as client:
             client.register_version("cancer", "v1", v1, baseline)
             client.deploy("web", "cancer:v1")
+            if typed:  # strings, float64 with missing values, string classes
+                client.register_version("mixed", "v1", make_mixed_onnx(models_dir))
+                client.deploy("mixed", "mixed:v1")
         agent = AgentProcess(
             serving.address,
             "bad-input-agent",
@@ -52,6 +65,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         )
         started.append(agent)
         wait_until(lambda: agent.predict("web", breast_cancer_rows(1)), what="the agent serves 'web'")
+        if typed:
+            one = predict_request("mixed", records=mixed_records(mixed_rows(1)))
+            wait_until(lambda: agent.stub.Predict(one, timeout=30), what="the agent serves 'mixed'")
         environment = Env(
             cp=cp,
             serving=serving,

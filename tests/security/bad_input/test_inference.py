@@ -7,7 +7,10 @@ import math
 import grpc
 import pytest
 
+from core.client import predict_request
+from core.tensors import encode_tensor
 from protos import inference_pb2
+from tests.models import mixed_columns, mixed_records, mixed_rows
 from tests.security.bad_input.support import (
     BAD_UTF8,
     BIG_ROWS,
@@ -30,6 +33,7 @@ from tests.security.bad_input.support import (
 )
 
 pytestmark = pytest.mark.xdist_group("bad-input")
+SERVES_TYPED_MODEL = True  # the env's agent also serves "mixed" (conftest.py)
 
 CASES = [
     # sluice.v1.Inference
@@ -162,7 +166,7 @@ CASES = [
         "Predict",
         predict(named_inputs={"a": tensor(ROW), "b": tensor(ROW)}),
         INVALID,
-        "one input tensor",
+        "got no 'input' and unknown 'a', 'b'",
     ),
     Case(
         "predict-input-and-named",
@@ -246,7 +250,7 @@ CASES = [
         INVALID,
         "dimension of 0",
     ),
-    Case("batch-no-inputs", "inference", "PredictBatch", batch(), INVALID, "no shape"),
+    Case("batch-no-inputs", "inference", "PredictBatch", batch(), INVALID, "no input: send 'inputs'"),
     Case(
         "batch-nan",
         "inference",
@@ -318,6 +322,135 @@ CASES = [
         inference_pb2.FeedbackRequest(deployment="nowhere", request_id="r1", label=1),
         NOT_FOUND,
         "no deployment named",
+    ),
+]
+
+
+# ---- a model of typed inputs (issue 14): strings, float64 with missing values, string classes ----
+
+MIXED_ROW = mixed_rows(1, seed=9)
+DT = inference_pb2.DataType
+
+
+def mixed_record(**changes: object) -> inference_pb2.PredictRequest:
+    """A record of the mixed model with features changed (a value of ... drops the feature)."""
+    record = mixed_records(MIXED_ROW)[0] | changes
+    return predict_request("mixed", records=[{k: v for k, v in record.items() if v is not ...}])
+
+
+def mixed_tensors(**changes: inference_pb2.Tensor) -> inference_pb2.PredictRequest:
+    request = predict_request("mixed", inputs=mixed_columns(MIXED_ROW))
+    for name, changed in changes.items():
+        request.named_inputs[name].CopyFrom(changed)
+    return request
+
+
+CASES += [
+    Case("record-missing-feature", "inference", "Predict", mixed_record(income=...), INVALID, "lacks 'income'"),
+    Case(
+        "record-unknown-feature",
+        "inference",
+        "Predict",
+        mixed_record(colour="red"),
+        INVALID,
+        "unknown feature(s) 'colour'",
+    ),
+    Case(
+        "record-string-for-number",
+        "inference",
+        "Predict",
+        mixed_record(age="forty"),
+        INVALID,
+        "feature 'age' is a string; input 'age' takes float64: a string where a number is expected",
+    ),
+    Case(
+        "record-number-for-string",
+        "inference",
+        "Predict",
+        mixed_record(plan=3),
+        INVALID,
+        "feature 'plan' is 3: a number where a string is expected",
+    ),
+    Case(
+        "record-empty",
+        "inference",
+        "Predict",
+        predict("mixed", records=[inference_pb2.Record()]),
+        INVALID,
+        "record 0 is empty",
+    ),
+    Case("record-huge-string", "inference", "Predict", mixed_record(plan=HUGE), INVALID, "longer than 65536 bytes"),
+    Case(
+        "record-nan-without-imputer",
+        "inference",
+        "Predict",
+        predict_request("web", records=[{"input": [None, *ROW[0, 1:].tolist()]}]),
+        INVALID,
+        "NaN or infinity (row 0, feature 0 is nan)",
+    ),
+    Case(
+        "tensor-nan-without-imputer",
+        "inference",
+        "Predict",
+        predict_request("web", inputs={"input": with_nan(ROW, math.nan).astype("float64")}),
+        INVALID,
+        "no imputer",
+    ),
+    Case(
+        "tensor-string-for-number",
+        "inference",
+        "Predict",
+        mixed_tensors(age=encode_tensor([["forty"]])),
+        INVALID,
+        "input 'age': expected a float64 tensor of shape [rows, 1], got object values: a string where a number",
+    ),
+    Case(
+        "tensor-number-for-string",
+        "inference",
+        "Predict",
+        mixed_tensors(plan=encode_tensor([[3.0]])),
+        INVALID,
+        "input 'plan': expected a string tensor of shape [rows, 1], got float64 values: a number where a string",
+    ),
+    Case(
+        "tensor-rows-differ",
+        "inference",
+        "Predict",
+        mixed_tensors(plan=encode_tensor([["pro"], ["free"]])),
+        INVALID,
+        "input 'plan' has 2 rows but input 'age' has 1",
+    ),
+    Case(
+        "tensor-bytes-not-utf8",
+        "inference",
+        "Predict",
+        mixed_tensors(plan=inference_pb2.Tensor(shape=[1, 1], dtype=DT.DATA_TYPE_STRING, string_values=[b"\xff"])),
+        INVALID,
+        "input 'plan' element 0 is not UTF-8 text",
+    ),
+    Case(
+        "tensor-huge-string",
+        "inference",
+        "Predict",
+        mixed_tensors(plan=encode_tensor([[HUGE]])),
+        INVALID,
+        "is 100000 bytes; a string may have at most 65536",
+    ),
+    Case(
+        "tensor-and-records",
+        "inference",
+        "Predict",
+        predict("mixed", named_inputs=mixed_tensors().named_inputs, records=mixed_record().records),
+        INVALID,
+        "not both",
+    ),
+    Case(
+        "batch-record-missing-feature",
+        "inference",
+        "PredictBatch",
+        batch("mixed", records=mixed_record(plan=...).records),
+        INVALID,
+        "lacks 'plan'",
     ),
 ]
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import pytest
 
 from protos import oip_pb2
+from tests.models import mixed_columns, mixed_rows
 from tests.security.bad_input.support import (
     BIG_ROWS,
     EXHAUSTED,
@@ -29,6 +32,7 @@ from tests.security.bad_input.support import (
 )
 
 pytestmark = pytest.mark.xdist_group("bad-input")
+SERVES_TYPED_MODEL = True  # the env's agent also serves "mixed" (conftest.py)
 
 CASES = [
     # Open Inference Protocol
@@ -177,6 +181,105 @@ CASES = [
     Case("oip-live-garbage", "oip", "ServerLive", GARBAGE, INVALID, "ServerLiveRequest"),
     Case("oip-server-ready-garbage", "oip", "ServerReady", GARBAGE, INVALID, "ServerReadyRequest"),
     Case("oip-server-metadata-garbage", "oip", "ServerMetadata", GARBAGE, INVALID, "ServerMetadataRequest"),
+]
+
+
+# ---- a model of typed inputs (issue 14): FP64 and BYTES inputs [rows, 1] ----
+
+MIXED_ROW = mixed_rows(1, seed=9)
+
+
+def mixed_infer(rows: int = 1, **changes: Any) -> oip_pb2.ModelInferRequest:
+    """What tritonclient sends for the mixed model (contents), with inputs replaced or dropped (None)."""
+    columns = mixed_columns(np.repeat(MIXED_ROW, rows, axis=0))
+    inputs = []
+    for name, column in columns.items():
+        if name in changes:
+            if changes[name] is not None:
+                inputs.append(changes[name])
+            continue
+        if column.dtype == object:
+            contents = oip_pb2.InferTensorContents(bytes_contents=[s.encode() for s in column.ravel()])
+            inputs.append(FP32(name=name, datatype="BYTES", shape=list(column.shape), contents=contents))
+        else:
+            contents = oip_pb2.InferTensorContents(fp64_contents=column.ravel().tolist())
+            inputs.append(FP32(name=name, datatype="FP64", shape=list(column.shape), contents=contents))
+    inputs += [tensor for name, tensor in changes.items() if name not in columns]
+    return infer(*inputs, model="mixed")
+
+
+def bytes_input(name: str, *items: bytes) -> Any:
+    contents = oip_pb2.InferTensorContents(bytes_contents=list(items))
+    return FP32(name=name, datatype="BYTES", shape=[len(items), 1], contents=contents)
+
+
+def fp64_input(name: str, *values: float) -> Any:
+    contents = oip_pb2.InferTensorContents(fp64_contents=list(values))
+    return FP32(name=name, datatype="FP64", shape=[len(values), 1], contents=contents)
+
+
+CASES += [
+    Case("oip-mixed-missing-input", "oip", "ModelInfer", mixed_infer(income=None), INVALID, "takes 5 inputs"),
+    Case(
+        "oip-mixed-unknown-input",
+        "oip",
+        "ModelInfer",
+        mixed_infer(income=None, colour=bytes_input("colour", b"red")),
+        INVALID,
+        "has no input 'colour'",
+    ),
+    Case(
+        "oip-mixed-number-for-string",
+        "oip",
+        "ModelInfer",
+        mixed_infer(plan=fp64_input("plan", 3.0)),
+        INVALID,
+        "input 'plan' has datatype 'FP64'; the model takes BYTES",
+    ),
+    Case(
+        "oip-mixed-string-for-number",
+        "oip",
+        "ModelInfer",
+        mixed_infer(age=bytes_input("age", b"forty")),
+        INVALID,
+        "input 'age' has datatype 'BYTES'; the model takes FP64",
+    ),
+    Case(
+        "oip-mixed-rows-differ",
+        "oip",
+        "ModelInfer",
+        mixed_infer(plan=bytes_input("plan", b"pro", b"free")),
+        INVALID,
+        "input 'plan' has 2 rows but input 'age' has 1",
+    ),
+    Case(
+        "oip-mixed-bytes-not-utf8",
+        "oip",
+        "ModelInfer",
+        mixed_infer(country=bytes_input("country", b"\xff\xfe")),
+        INVALID,
+        "input 'country' element 0 is not UTF-8 text",
+    ),
+    Case(
+        "oip-mixed-huge-string",
+        "oip",
+        "ModelInfer",
+        mixed_infer(country=bytes_input("country", b"x" * 100_000)),
+        INVALID,
+        "a string may have at most 65536",
+    ),
+    Case(
+        "oip-mixed-raw-length-beyond-the-data",
+        "oip",
+        "ModelInfer",
+        infer(
+            *[FP32(name=t.name, datatype=t.datatype, shape=list(t.shape)) for t in mixed_infer().inputs],
+            model="mixed",
+            raw_input_contents=[b"\x00" * 8] * 3 + [b"\xff\xff\x00\x00pro", b"\x02\x00\x00\x00de"],
+        ),
+        INVALID,
+        "claims 65535 bytes but only 3 follow",
+    ),
 ]
 
 
