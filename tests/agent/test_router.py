@@ -8,6 +8,7 @@ import sys
 import uuid
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,13 @@ def test_bucket_is_stable_across_processes() -> None:
     out = subprocess.run([sys.executable, "-c", code, json.dumps(keys)], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [bucket(k, "pepper") for k in keys]
     assert all(0 <= bucket(k, "pepper") < BUCKETS for k in keys)
+
+
+def test_buckets_are_the_same_in_every_release() -> None:
+    """Sticky assignment must survive an upgrade: agents of two releases side by side put a key in
+    one bucket. BLAKE2b-64 keyed with the salt, big-endian, modulo 10,000 (values from the BLAKE2
+    specification, which no library version changes)."""
+    assert [bucket(k, "pepper") for k in ("user-1", "user-2", "checkout-42")] == [8020, 8333, 2862]
 
 
 def test_salt_changes_the_assignment() -> None:
@@ -93,10 +101,19 @@ def test_ramp_keeps_challenger_keys_at_every_step() -> None:
 
 
 def test_shadow_routes_never_answer() -> None:
-    router = Router([RouteSpec(0, "shadow"), RouteSpec(100, "champion")], "s")
-    assert router.shadows == (0,)
-    assert {router.route(k) for k in KEYS[:1000]} == {1}
-    assert set(router.route_many([], 1000).tolist()) == {1}
+    for shadow_weight in (0, 100):  # whatever weight a shadow carries, it only scores copies
+        router = Router([RouteSpec(shadow_weight, "shadow"), RouteSpec(100, "champion")], "s")
+        assert router.shadows == (0,)
+        assert {router.route(k) for k in KEYS[:1000]} == {1}
+        assert set(router.route_many([], 1000).tolist()) == {1}
+        assert share_of(router, 0) == 0.0 and share_of(router, 1) == 1.0
+
+
+def test_with_every_weight_at_zero_the_champion_answers() -> None:
+    router = Router([RouteSpec(0, "champion"), RouteSpec(0, "challenger")], "s")
+    assert {router.route(k) for k in KEYS[:100]} == {0}
+    with pytest.raises(ValueError, match="needs a champion"):
+        Router([RouteSpec(0, "challenger"), RouteSpec(0, "shadow")], "s")
 
 
 def test_route_many_matches_route_for_keys() -> None:
