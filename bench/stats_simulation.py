@@ -19,7 +19,10 @@ from controlplane.stats import (
     confidence_sequence_half_width,
     design_arrays,
     proportion_arrays,
+    ratio_score_interval,
+    relative_lift,
     sample_size_two_proportions,
+    score_interval,
     sequential_plan,
     sequential_plan_two_proportions,
     srm_check,
@@ -164,6 +167,37 @@ def sketch_errors(rng: np.random.Generator) -> tuple[list[float], list[float]]:
     return errors(one, values), errors(merged, np.concatenate(parts))
 
 
+def interval_disagreements(rng: np.random.Generator, cases: int = 10_000) -> tuple[int, int, int]:
+    """Random near-boundary inputs where "significant" and "the interval excludes 0" disagree:
+    (difference intervals, lift intervals) of the two-proportion test, and lift intervals of
+    Welch's test; each out of `cases`."""
+    critical = float(sps.norm.isf(ALPHA / 2))
+    n_c, n_t = rng.integers(200, 12_000, cases), rng.integers(200, 12_000, cases)
+    p = rng.uniform(0.05, 0.95, cases)
+    s_c = rng.binomial(n_c, p)
+    s_t = rng.binomial(n_t, np.minimum(p * rng.uniform(0.97, 1.03, cases), 1.0))
+    significant = proportion_arrays(s_c, n_c, s_t, n_t).p_value < ALPHA
+    low, high = score_interval(s_c, n_c, s_t, n_t, critical)
+    diff_bad = int(np.sum(significant == ((low <= 0) & (high >= 0))))
+    lift_bad = 0
+    for i in range(cases):
+        lift_low, lift_high = ratio_score_interval(int(s_c[i]), int(n_c[i]), int(s_t[i]), int(n_t[i]), critical)
+        lift_bad += bool(significant[i]) == (lift_low <= 0 <= lift_high)
+    welch_bad = 0
+    n = 80
+    mean_c, mean_t = rng.normal(1.0, 0.05, cases), rng.normal(1.0, 0.05, cases)
+    var_c, var_t = rng.uniform(0.5, 1.5, cases), rng.uniform(0.5, 1.5, cases)
+    w = welch_arrays(n, mean_c, var_c, n, mean_t, var_t)
+    for i in range(cases):
+        t = float(sps.t.isf(ALPHA / 2, float(w.df[i])))
+        _, (lift_low, lift_high) = relative_lift(
+            float(mean_c[i]), float(mean_t[i]), float(w.var_control[i]), float(w.var_treatment[i]), t
+        )
+        if math.isfinite(lift_low):
+            welch_bad += bool(w.p_value[i] < ALPHA) == (lift_low <= 0 <= lift_high)
+    return diff_bad, lift_bad, welch_bad
+
+
 def main() -> None:
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
@@ -177,6 +211,7 @@ def main() -> None:
     power_125 = planned_power(plan_rng, math.ceil(1.25 * n))
     alarms, detected = srm(rng)
     one, merged = sketch_errors(rng)
+    diff_bad, lift_bad, welch_bad = interval_disagreements(np.random.default_rng(SEED + 2))
 
     def pct(x: float) -> str:
         return f"{x:.2%}"
@@ -199,6 +234,9 @@ def main() -> None:
             f"planner: {PLAN.expected_power:.1%}",
         ),
         (f"  planned sequential at 1.25 x {n} = {math.ceil(1.25 * n)}/arm", pct(power_125), ">= 75%"),
+        ("interval vs decision, 2-proportion difference, 10,000 random", f"{diff_bad} disagree", "0"),
+        ("interval vs decision, 2-proportion relative lift, 10,000", f"{lift_bad} disagree", "0"),
+        ("interval vs decision, Welch relative lift (Fieller), 10,000", f"{welch_bad} disagree", "0"),
         ("SRM false alarms, 2,000 A/A runs of 20k", pct(alarms), "<= 0.2%"),
         ("SRM detection of 52/48 vs 50/50 on 20k", pct(detected), "(reference)"),
         ("sketch p50/p95/p99 rel. error, one sketch", " / ".join(f"{e:.3%}" for e in one), "<= 1%"),
