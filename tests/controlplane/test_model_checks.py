@@ -51,9 +51,13 @@ def test_nan_out_on_a_baseline_row_is_refused_a_row_of_zeros_is_not_judged(tmp_p
 
 
 def test_a_model_agents_cannot_serve_is_refused_with_their_reason(tmp_path: Path) -> None:
-    nodes = [helper.make_node("Add", ["a", "b"], ["sum"]), helper.make_node("ReduceSum", ["sum"], ["value"])]
-    path = _save(nodes, [_x("a"), _x("b")], tmp_path / "two.onnx")
-    with pytest.raises(InvalidInput, match=r"^agents cannot serve m:v1: the model has 2 inputs \(a, b\)"):
+    # Its only output is text: nothing an agent can answer as a label, probabilities or a value.
+    y = helper.make_tensor_value_info("value", TensorProto.STRING, [None, 2])
+    graph = helper.make_graph([helper.make_node("Cast", ["input"], ["value"], to=TensorProto.STRING)], "g", [_x()], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    path = tmp_path / "text.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(InvalidInput, match=r"^agents cannot serve m:v1: the model has no numeric tensor output"):
         prove_servable(str(path), "m:v1", None)
 
 
