@@ -130,8 +130,10 @@ class Plant:
     process: SluiceProcess
 
 
-@pytest.fixture
-def plant(tmp_path: Path) -> Iterator[Plant]:
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plant]:
+    """One control plane for the module: each test uses deployments of its own."""
+    tmp_path = tmp_path_factory.mktemp("plant")
     models = tmp_path / "models"
     models.mkdir()
     champion = make_classifier_onnx(models)
