@@ -1,4 +1,4 @@
-"""`sluice version register|list`."""
+"""`sluice version register|list|show`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cli.commands.common import add_json, client_from
 from cli.output import CliError, print_json, print_table, shape, when
-from core.names import validate_name
+from core.names import parse_version_ref, validate_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("model", nargs="?", default="")
     add_json(ls)
     ls.set_defaults(handler=cmd_list)
+
+    show = vsub.add_parser("show", help="one version: its schema, baseline and offline verdict")
+    show.add_argument("version", metavar="MODEL:VERSION")
+    add_json(show)
+    show.set_defaults(handler=cmd_show)
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -86,4 +91,34 @@ def cmd_list(args: argparse.Namespace) -> int:
             else "no versions registered yet: `sluice version register MODEL FILE.onnx --version V`"
         ),
     )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    parse_version_ref(args.version)
+    with client_from(args) as client:
+        v = client.get_version(args.version)
+    if args.json:
+        print_json(v)
+        return 0
+    print(f"{v.ref.model}:{v.ref.version}  {v.task}  sha256 {v.sha256}  {v.size_bytes} bytes")
+    print(f"registered {when(v.created_at)} by {v.created_by or '-'}" + (f": {v.description}" if v.description else ""))
+    print("inputs (what a request must carry, by name):")
+    for spec in v.inputs:
+        print(f"  {spec.name:<24} {spec.dtype:<8} {shape(spec)}")
+    print("outputs:")
+    for spec in v.outputs:
+        print(f"  {spec.name:<24} {spec.dtype:<8} {shape(spec)}")
+    if v.baseline.n_rows:
+        named = ", ".join(f.name for f in v.baseline.features[:8])
+        more = f" (+{len(v.baseline.features) - 8} more)" if len(v.baseline.features) > 8 else ""
+        print(f"baseline: {v.baseline.n_rows} rows, {len(v.baseline.features)} features with drift bins: {named}{more}")
+    else:
+        print("baseline: none (no drift bins; register with --baseline)")
+    e = v.offline_evaluation
+    if e.n:
+        print(
+            f"offline verdict: vs {e.champion.model}:{e.champion.version} on {e.deployment}, {e.metric} "
+            f"{e.challenger_metric:.4g} vs {e.champion_metric:.4g} over {e.n} rows: {e.verdict}"
+        )
     return 0

@@ -47,6 +47,19 @@ def test_register_list_deploy_traffic_history_audit(shared_server: ServerThread,
     assert [v["ref"]["version"] for v in versions] == ["v1", "v2"]
     assert all(len(v["sha256"]) == 64 for v in versions)
     assert versions[0]["inputs"][0]["shape"] == [-1, 30] and versions[0]["size_bytes"] > 0
+    shown = run_cli("version", "show", f"{model}:v1", address=address)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"{model}:v1  classifier  sha256 {versions[0]['sha256']}")
+    inputs = lines[lines.index("inputs (what a request must carry, by name):") + 1].split()
+    assert inputs[:2] == ["input", "float32"] and " ".join(inputs[2:]) == "[?, 30]"
+    assert any(line.startswith("baseline: ") and " rows, 30 features" in line for line in lines)
+    assert "baseline: none" in run_cli("version", "show", f"{model}:v2", address=address).stdout
+    as_json = json.loads(run_cli("version", "show", f"{model}:v1", "--json", address=address).stdout)
+    assert as_json["ref"] == {"model": model, "version": "v1"} and as_json["outputs"]
+    missing = run_cli("version", "show", f"{model}:v9", address=address)
+    assert missing.returncode == 4 and "v9" in missing.stderr  # NOT_FOUND
+    assert run_cli("version", "show", "no-colon", address=address).returncode != 0
     table = run_cli("version", "list", model, address=address)
     assert f"{model}:v1" in table.stdout and "MODEL:VERSION" in table.stdout
 
