@@ -251,8 +251,10 @@ class AgentCore:
         attributes: Mapping[str, str] | None = None,
         request_id: str = "",
         version: str = "",
+        defer: Callable[..., Any] | None = None,
     ) -> tuple[Outcome, str]:
-        """Route one request and run it; from the route on, every outcome counts against that version."""
+        """Route one request and run it; from the route on, every outcome counts against that version.
+        `defer`: how to hand the bookkeeping to the event loop (thread-safe when called off it)."""
         if len(request_id) > MAX_ID_LENGTH:
             raise InvalidInput(f"the request id is {len(request_id)} characters; the limit is {MAX_ID_LENGTH}")
         if version:
@@ -267,7 +269,7 @@ class AgentCore:
         request_id = request_id or self.new_request_id()
         n = x.shape[0] if isinstance(x, np.ndarray) else rows_of(x)
         ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
-        return self.run(dep, route, x, ids), request_id
+        return self.run(dep, route, x, ids, defer=defer), request_id
 
     def predict_batch(
         self,

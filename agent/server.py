@@ -181,7 +181,7 @@ class AgentServer:
         self._pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sluice-batch")
         registrar = DecodingRegistrar(server)  # an undecodable request: INVALID_ARGUMENT
         inference_pb2_grpc.add_InferenceServicer_to_server(InferenceService(core, self._pool), registrar)
-        oip_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipService(core), registrar)
+        oip_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipService(core, self._pool), registrar)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, registrar)
         registrar.enable_reflection((*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
         await self._set_health(core.table is not None)

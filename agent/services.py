@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
+from functools import partial
 from typing import Any
 
 import grpc
@@ -102,6 +103,15 @@ def rows_in(
     )
 
 
+async def off_loop(
+    pool: Executor | None, predict: Callable[..., tuple[Outcome, str]], *args: Any
+) -> tuple[Outcome, str]:
+    """Run one prediction on a worker thread (onnxruntime releases the GIL); its bookkeeping comes
+    back to the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(pool, partial(predict, *args, defer=loop.call_soon_threadsafe))
+
+
 @map_errors(server="agent", on_refusal=_count_refusal, log=log)
 class InferenceService(inference_pb2_grpc.InferenceServicer):
     def __init__(self, core: AgentCore, pool: Executor | None = None) -> None:
@@ -117,13 +127,12 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         core = self.core
         # the common case first: one tensor (a model with one input)
         only_input = request.HasField("input") and not request.records and not request.named_inputs
-        outcome, request_id = core.predict(
-            core.deployment(request.deployment),
-            decode_tensor(request.input) if only_input else self._input(request),
-            request.routing_key,
-            request.attributes,
-            request.request_id,
-        )
+        x = decode_tensor(request.input) if only_input else self._input(request)
+        args = (core.deployment(request.deployment), x, request.routing_key, request.attributes, request.request_id)
+        if rows_of(x) < THREAD_ROWS:
+            outcome, request_id = core.predict(*args)
+        else:  # as PredictBatch: a big request must not hold up the small ones on the event loop
+            outcome, request_id = await off_loop(self.pool, core.predict, *args)
         route = outcome.route
         response = inference_pb2.PredictResponse(
             request_id=request_id, served_by=route.ref, role=route.role_proto, agent=core.name
@@ -264,8 +273,9 @@ def _count_oip_refusal(service: OipService, request: Any, status: grpc.StatusCod
 class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
     """inference.GRPCInferenceService: the model name is the deployment name."""
 
-    def __init__(self, core: AgentCore) -> None:
+    def __init__(self, core: AgentCore, pool: Executor | None = None) -> None:
         self.core = core
+        self.pool = pool
 
     async def ServerLive(
         self, request: oip_pb2.ServerLiveRequest, context: grpc.aio.ServicerContext
@@ -321,7 +331,11 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
             if parameter.WhichOneof("parameter_choice") != "string_param":
                 raise InvalidInput(f"the {ROUTING_KEY_PARAMETER!r} parameter must be a string_param")
             key = parameter.string_param
-        outcome, request_id = core.predict(dep, x, key, None, request.id, version=request.model_version)
+        args = (dep, x, key, None, request.id, request.model_version)
+        if rows_of(x) < THREAD_ROWS:
+            outcome, request_id = core.predict(*args)
+        else:  # as PredictBatch: a big request must not hold up the small ones on the event loop
+            outcome, request_id = await off_loop(self.pool, core.predict, *args)
         produced = _oip_outputs(outcome)
         if request.outputs:
             by_name = dict(produced)

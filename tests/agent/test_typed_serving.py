@@ -27,11 +27,12 @@ from agent.cache import AgentCache
 from agent.core import AgentCore
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
-from agent.services import InferenceService, OipService
+from agent.services import THREAD_ROWS, InferenceService, OipService
 from agent.serving import SnapshotApplier
 from core.client import batch_request, batch_results, predict_request
 from core.decoding import DecodingRegistrar
 from protos import agent_pb2, common_pb2, inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
+from tests.controlplane.monitoring.support import predict_labels
 from tests.models import (
     ECHO_OFFSET,
     MIXED_CLASSES,
@@ -308,3 +309,31 @@ def test_nan_is_refused_for_a_model_without_an_imputer_and_taken_by_one_with_it(
     row[0, :3] = np.nan  # every number missing: the imputer fills them in
     answer = served.inference.Predict(predict_request("mixed", records=mixed_records(row)), timeout=30)
     assert list(answer.class_labels) == mixed_pipeline().predict(row).tolist()
+
+
+def test_a_big_predict_runs_off_the_event_loop_and_answers_like_a_small_one(
+    served: Served, models_dir: Path
+) -> None:
+    """From THREAD_ROWS rows on, Predict and ModelInfer run on a worker thread (issue 13: a big
+    one held every other request on the event loop): the answers there are the model's own, with a
+    small request answered while a big one is pending. What it saves in latency is measured by
+    bench/big_requests.py, not asserted here."""
+    rows = breast_cancer_rows(THREAD_ROWS + 10, seed=3).astype(np.float32)
+    expected = predict_labels(make_classifier_onnx(models_dir), rows)
+    predict = inference_pb2_grpc.InferenceStub(served.channel).Predict
+    big = inference_pb2.PredictRequest(
+        deployment="cancer", input=inference_pb2.Tensor(shape=list(rows.shape), raw=rows.tobytes())
+    )
+    small = inference_pb2.PredictRequest(
+        deployment="cancer", input=inference_pb2.Tensor(shape=[1, 30], raw=rows[:1].tobytes())
+    )
+    pending = predict.future(big, timeout=60)
+    assert list(predict(small, timeout=60).labels) == expected[:1].tolist()
+    assert list(pending.result().labels) == expected.tolist()
+    infer = oip_pb2_grpc.GRPCInferenceServiceStub(served.channel).ModelInfer
+    request = oip_pb2.ModelInferRequest(model_name="cancer")
+    request.inputs.add(name="input", datatype="FP32", shape=list(rows.shape))
+    request.raw_input_contents.append(rows.tobytes())
+    answer = infer(request, timeout=60)
+    labels = answer.raw_output_contents[[o.name for o in answer.outputs].index("label")]
+    assert np.frombuffer(labels, dtype="<i8").tolist() == expected.tolist()
