@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from functools import partial
 from typing import Any
@@ -22,6 +22,7 @@ from agent.core import AgentCore, Outcome, Rows, rows_of
 from agent.link import SOFTWARE_VERSION
 from agent.oip_tensors import OIP_TYPES, datatype_of, decode_inputs, encode_output, metadata_shape
 from agent.records import RecordRows
+from agent.serving import LoadedDeployment
 from core.errors import InvalidInput, SluiceError
 from core.grpc_errors import map_errors
 from core.tensors import decode_tensor
@@ -103,13 +104,24 @@ def rows_in(
     )
 
 
-async def off_loop(
-    pool: Executor | None, predict: Callable[..., tuple[Outcome, str]], *args: Any
+async def predict(
+    core: AgentCore,
+    pool: Executor | None,
+    dep: LoadedDeployment,
+    x: Rows,
+    key: str,
+    attributes: Mapping[str, str] | None,
+    request_id: str,
+    version: str = "",
 ) -> tuple[Outcome, str]:
-    """Run one prediction on a worker thread (onnxruntime releases the GIL); its bookkeeping comes
-    back to the event loop."""
+    """`core.predict`: inline for a small request; from THREAD_ROWS rows on, on a worker thread
+    (onnxruntime releases the GIL) as PredictBatch does, so a big request never holds up the small
+    ones on the event loop. Its bookkeeping comes back to the loop either way."""
+    if rows_of(x) < THREAD_ROWS:
+        return core.predict(dep, x, key, attributes, request_id, version)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(pool, partial(predict, *args, defer=loop.call_soon_threadsafe))
+    run = partial(core.predict, dep, x, key, attributes, request_id, version, defer=loop.call_soon_threadsafe)
+    return await loop.run_in_executor(pool, run)
 
 
 @map_errors(server="agent", on_refusal=_count_refusal, log=log)
@@ -128,11 +140,10 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         # the common case first: one tensor (a model with one input)
         only_input = request.HasField("input") and not request.records and not request.named_inputs
         x = decode_tensor(request.input) if only_input else self._input(request)
-        args = (core.deployment(request.deployment), x, request.routing_key, request.attributes, request.request_id)
-        if rows_of(x) < THREAD_ROWS:
-            outcome, request_id = core.predict(*args)
-        else:  # as PredictBatch: a big request must not hold up the small ones on the event loop
-            outcome, request_id = await off_loop(self.pool, core.predict, *args)
+        dep = core.deployment(request.deployment)
+        outcome, request_id = await predict(
+            core, self.pool, dep, x, request.routing_key, request.attributes, request.request_id
+        )
         route = outcome.route
         response = inference_pb2.PredictResponse(
             request_id=request_id, served_by=route.ref, role=route.role_proto, agent=core.name
@@ -331,11 +342,7 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
             if parameter.WhichOneof("parameter_choice") != "string_param":
                 raise InvalidInput(f"the {ROUTING_KEY_PARAMETER!r} parameter must be a string_param")
             key = parameter.string_param
-        args = (dep, x, key, None, request.id, request.model_version)
-        if rows_of(x) < THREAD_ROWS:
-            outcome, request_id = core.predict(*args)
-        else:  # as PredictBatch: a big request must not hold up the small ones on the event loop
-            outcome, request_id = await off_loop(self.pool, core.predict, *args)
+        outcome, request_id = await predict(core, self.pool, dep, x, key, None, request.id, request.model_version)
         produced = _oip_outputs(outcome)
         if request.outputs:
             by_name = dict(produced)

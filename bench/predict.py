@@ -240,6 +240,22 @@ class Processes:
             time.sleep(0.05)
         raise TimeoutError(f"{args[0]} did not start:\n{log.read_text()[-2000:]}")
 
+    def controlplane(self, root: Path) -> str:
+        """A control plane on a free port with its store under `root`; its address."""
+        port = free_port()
+        args = ["controlplane", "--listen", f"127.0.0.1:{port}", "--db", f"sqlite:///{root / 'cp.db'}"]
+        args += ["--artifacts", str(root / "artifacts"), "--metrics-port", "0"]
+        self.start(args, root / "cp.log", r"listening on")
+        return f"127.0.0.1:{port}"
+
+    def agent(self, controlplane: str, root: Path, name: str = "bench") -> str:
+        """An agent of `controlplane` on a free port, its cache under `root`; its address."""
+        args = ["agent", "--controlplane", controlplane, "--listen", "127.0.0.1:0", "--name", name]
+        found = self.start(
+            [*args, "--cache", str(root / "agent"), "--metrics-port", "0"], root / "agent.log", r"listening on (\S+)"
+        )
+        return found.group(1)
+
     def stop(self) -> None:
         for proc in self.children:
             if proc.poll() is None:
@@ -283,41 +299,8 @@ def main() -> int:
     echo: mp.Process | None = None
     try:
         model, baseline, X = prepare_model(root, args.kind)
-        cp_port = free_port()
-        procs.start(
-            [
-                "controlplane",
-                "--listen",
-                f"127.0.0.1:{cp_port}",
-                "--db",
-                f"sqlite:///{root / 'cp.db'}",
-                "--artifacts",
-                str(root / "artifacts"),
-                "--metrics-port",
-                "0",
-            ],
-            root / "cp.log",
-            r"listening on",
-        )
-        cp = f"127.0.0.1:{cp_port}"
-        agent_match = procs.start(
-            [
-                "agent",
-                "--controlplane",
-                cp,
-                "--listen",
-                "127.0.0.1:0",
-                "--name",
-                "bench",
-                "--cache",
-                str(root / "agent"),
-                "--metrics-port",
-                "0",
-            ],
-            root / "agent.log",
-            r"listening on (\S+)",
-        )
-        agent = agent_match.group(1)
+        cp = procs.controlplane(root)
+        agent = procs.agent(cp, root)
         with SluiceClient(cp, token="") as client:
             client.register_version("bench", "v1", model, baseline)
             client.deploy("bench", "bench:v1")

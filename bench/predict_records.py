@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from predict import PREDICT_METHOD, Processes, free_port, run_load  # noqa: E402
+from predict import PREDICT_METHOD, Processes, run_load  # noqa: E402
 
 from core.client import SluiceClient, predict_request  # noqa: E402
 from tests.models import make_mixed_onnx, mixed_columns, mixed_records, mixed_rows  # noqa: E402
@@ -45,29 +45,8 @@ def main() -> int:
     procs = Processes()
     try:
         model = make_mixed_onnx(root)
-        cp_port = free_port()
-        procs.start(
-            [
-                "controlplane",
-                "--listen",
-                f"127.0.0.1:{cp_port}",
-                "--db",
-                f"sqlite:///{root / 'cp.db'}",
-                "--artifacts",
-                str(root / "artifacts"),
-                "--metrics-port",
-                "0",
-            ],
-            root / "cp.log",
-            r"listening on",
-        )
-        cp = f"127.0.0.1:{cp_port}"
-        agent = procs.start(
-            ["agent", "--controlplane", cp, "--listen", "127.0.0.1:0", "--name", "bench", "--cache",
-             str(root / "agent"), "--metrics-port", "0"],
-            root / "agent.log",
-            r"listening on (\S+)",
-        ).group(1)
+        cp = procs.controlplane(root)
+        agent = procs.agent(cp, root)
         with SluiceClient(cp, token="") as client:
             client.register_version("mixed", "v1", model)
             client.deploy("mixed", "mixed:v1")
