@@ -7,20 +7,13 @@ import math
 
 from cli.commands.common import add_json, client_from
 from cli.output import CliError, print_json, when
+from controlplane.config import THRESHOLD_PAIRS, THRESHOLDS
 from core.names import validate_name
 from core.vocabulary import PolicyAction, word_of
 from protos import controlplane_pb2
 
-#: --flag -> the (warning, critical) threshold names it sets
-PAIRS = {
-    "accuracy": ("accuracy_warning", "accuracy_critical"),
-    "p95_ms": ("p95_latency_ms_warning", "p95_latency_ms_critical"),
-    "error_rate": ("error_rate_warning", "error_rate_critical"),
-    "psi": ("psi_warning", "psi_critical"),
-    "mae": ("mae_warning", "mae_critical"),
-    "within_tolerance": ("within_tolerance_warning", "within_tolerance_critical"),
-}
-RESETTABLE = (*(n for pair in PAIRS.values() for n in pair), "tolerance", "action", "action_after_seconds", "all")
+#: --flag -> the (warning, critical) threshold names it sets: --accuracy, --p95-ms, --error-rate...
+PAIRS = {w.removesuffix("_warning").replace("_latency_ms", "_ms"): (w, c) for w, c in THRESHOLD_PAIRS}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         st.add_argument(f"--{flag.replace('_', '-')}", metavar="WARNING,CRITICAL", dest=flag)
     st.add_argument("--tolerance", type=float, help="regression: |error| <= tolerance counts as within")
     st.add_argument(
-        "--reset", action="append", default=[], choices=RESETTABLE, metavar="NAME",
+        "--reset",
+        action="append",
+        default=[],
+        choices=(*THRESHOLDS, "action", "action_after_seconds", "all"),
+        metavar="NAME",
         help="back to the configuration's value (repeatable; 'all' for everything)",
     )
     st.add_argument("--reason", default="")
