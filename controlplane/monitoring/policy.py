@@ -110,7 +110,7 @@ def thresholds_for(ctx: Context, deployment: str) -> HealthConfig:
     return effective(ctx.config, deployment, dict(settings or {})).health
 
 
-def _validated(deployment: str, settings: dict[str, Any], change: PolicyChange) -> dict[str, Any]:
+def _validated(settings: dict[str, Any], change: PolicyChange) -> dict[str, Any]:
     """The settings after `change`, or InvalidInput naming what is wrong (nothing is stored)."""
     unknown = [name for name in change.reset if name not in (*RESETTABLE, "all")]
     if unknown:
@@ -144,7 +144,7 @@ def set_policy(ctx: Context, principal: Principal, deployment: str, change: Poli
         dep = find_deployment(session, deployment, lock=True)
         row = policy_row(session, dep, lock=True)
         before = dict(row.settings or {}) if row else {}
-        settings = _validated(dep.name, before, change)
+        settings = _validated(before, change)
         check_thresholds(effective(ctx.config, dep.name, settings).health, f"policy of {dep.name}: ")
         if row is None:
             row = DeploymentPolicyRow(deployment_id=dep.id, settings={})
