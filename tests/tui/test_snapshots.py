@@ -204,7 +204,17 @@ def compare(snap_compare: Any, server: ServerThread, run_before: RunBefore, size
     matched = snap_compare(snapshot_app(server), terminal_size=size, run_before=guarded)
     if errors:
         raise errors[0]
-    assert matched
+    assert matched, f"the picture differs; the server's state then: {server_state(server)}"
+
+
+def server_state(server: ServerThread) -> str:
+    """What the screens are drawn from, for a failure message (a picture differs once in a while in
+    a full run under load, never alone: this says which state moved)."""
+    with SluiceClient(server.address, token="") as client:
+        alerts = [(a.id, a.kind, a.deployment, a.state) for a in client.alerts(include_resolved=True)]
+        agents = [(a.name, a.state) for a in client.agents()]
+        deployments = [(d.name, d.generation) for d in client.list_deployments()]
+    return f"alerts {alerts}; agents {agents}; deployments {deployments}"
 
 
 async def settle(pilot: Pilot[Any], screen_type: type[S]) -> S:
