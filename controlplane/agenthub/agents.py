@@ -351,8 +351,10 @@ def set_state(ctx: Context, agent_id: str, state: AgentState, epoch: datetime | 
 
 
 def touch(ctx: Context, streams: Mapping[str, datetime]) -> None:
-    """Heartbeats of live streams (agent id -> stream epoch): seen now, and connected (which
-    also heals a state an out-of-order write left behind). Streams replaced since change nothing."""
+    """Heartbeats of live streams (agent id -> stream epoch): seen now. Streams replaced since
+    change nothing, and neither do streams that ended meanwhile: the beats were gathered before
+    this write runs, so a departure ('disconnected', 'stopped', 'lost') recorded in between stands
+    (a beat that resurrected it listed a closed agent as connected and lagging)."""
     if not streams:
         return
     now = utcnow()
@@ -360,8 +362,12 @@ def touch(ctx: Context, streams: Mapping[str, datetime]) -> None:
         for agent_id, epoch in streams.items():
             session.execute(
                 update(AgentRow)
-                .where(AgentRow.id == agent_id, AgentRow.connected_at == epoch)
-                .values(last_seen=now, state=AgentState.CONNECTED)
+                .where(
+                    AgentRow.id == agent_id,
+                    AgentRow.connected_at == epoch,
+                    AgentRow.state == AgentState.CONNECTED,
+                )
+                .values(last_seen=now)
             )
 
 

@@ -97,12 +97,13 @@ def test_writes_for_a_replaced_stream_change_nothing(ctx: Context, models_dir: P
     assert row.state == AgentState.CONNECTED
     assert fleet.sync_status(ctx, "web").synced == ["alpha"]  # WaitForSync still counts it
 
-    # The current stream's own writes apply; its heartbeat re-asserts 'connected'.
+    # The current stream's own writes apply; a beat gathered before its departure was recorded
+    # (the hub's tick runs the write later) does not bring it back.
     assert agents.set_state(ctx, "a1", AgentState.DISCONNECTED, new.epoch) == AgentState.CONNECTED
     agents.touch(ctx, {"a1": old.epoch})  # an old stream's beat: nothing
     assert fleet.list_agents(ctx)[0].state == AgentState.DISCONNECTED
     agents.touch(ctx, {"a1": new.epoch})
-    assert fleet.list_agents(ctx)[0].state == AgentState.CONNECTED
+    assert fleet.list_agents(ctx)[0].state == AgentState.DISCONNECTED
     assert agents.set_state(ctx, "nobody", AgentState.LOST) is None
 
 
