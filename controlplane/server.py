@@ -55,7 +55,7 @@ class ServerOptions:
     config_path: Path | None = None
     allow_insecure: bool = False
     metrics_port: int | None = None  # None: the --listen port + 1 (7400 -> 7401); 0: off
-    config: Config | None = None  # takes precedence over config_path (tests)
+    config: Config | None = None  # already loaded (the CLI, tests): takes precedence over config_path
 
 
 BackgroundLoop = Callable[[], Awaitable[None]]

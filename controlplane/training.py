@@ -266,8 +266,6 @@ def train_command(
     (a challenger on every column can then run beside it). The holdout and the baseline use the
     real rows, since those are what the model will be sent.
     """
-    from sklearn.model_selection import train_test_split
-
     if kind not in KINDS:
         raise InvalidInput(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
     X, y = load_dataset(data, label_column)
@@ -282,6 +280,10 @@ def train_command(
         n_test = math.ceil(HOLDOUT_FRACTION * len(y))
         if counts.size > 1 and counts.min() >= 2 and n_test >= counts.size:
             stratify = y  # keeps rare classes on both sides of the split
+    # scikit-learn takes seconds to import: only once the data has proven usable, so a bad file
+    # or option is refused at once.
+    from sklearn.model_selection import train_test_split
+
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=HOLDOUT_FRACTION, random_state=seed, stratify=stratify
     )

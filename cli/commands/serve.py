@@ -44,9 +44,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_controlplane(args: argparse.Namespace) -> int:
+    from controlplane.config import load_config
+    from core.errors import InvalidInput
+    from core.lifecycle import metrics_port_for, split_listen_address
+
+    # The configuration and the address first: a mistake in them is refused in a second, before
+    # the server's imports (seconds on a busy machine) run. The server checks both again.
+    config = load_config(args.config)
+    try:
+        metrics_port_for(split_listen_address(args.listen)[1], args.metrics_port)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
     from controlplane.server import ServerOptions, serve
 
     options = ServerOptions(
+        config=config,
         listen=args.listen,
         db_url=args.db,
         artifacts=Path(args.artifacts),
