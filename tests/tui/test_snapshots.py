@@ -15,16 +15,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pytest
 from pytest_textual_snapshot import SVGImageExtension
-from sqlalchemy import update
+from sqlalchemy import select, update
 from textual._doc import take_svg_screenshot  # what pytest-textual-snapshot itself uses
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
+from agent.recorder import MetricsRecorder
+from controlplane.agenthub.snapshot import build_snapshot
+from controlplane.config import AlertsConfig, Config, HealthConfig
 from controlplane.monitoring import alerts as monitoring_alerts
+from controlplane.monitoring.ingest import ingest_report
 from controlplane.registry import find_version
-from controlplane.store.models import AgentRow, Base, UtcDateTime
+from controlplane.store.models import AgentRow, AlertRow, Base, UtcDateTime
 from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess
 from tests.harness import ServerThread, start_server
@@ -47,6 +52,7 @@ from tui.screens.versions import VersionsScreen
 pytestmark = [pytest.mark.timeout(180), pytest.mark.xdist_group("tui-snapshots")]
 
 MOMENT = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
+WINDOW_SECONDS = 100 * 365 * 86400.0
 SIZE = (80, 24)
 
 
@@ -120,6 +126,32 @@ def add_alerts(server: ServerThread) -> None:
         client.ack_alert(drift.id)
 
 
+def add_traffic(server: ServerThread) -> None:
+    """Windows of served traffic through the agent's own recorder and the control plane's own
+    ingest: the challenger's p95 latency is far over the critical threshold, so cancer-web is
+    critical and the screens say why. No feature rows (no drift figures: a reservoir sample is
+    random) and one fixed latency per version, so every figure is the same in every run."""
+    recorder = MetricsRecorder()
+    recorder.configure(build_snapshot(server.ctx, 1))
+    for version, role, latency in (("v1", "champion", 0.012), ("v2", "challenger", 0.400)):
+        for i in range(150):
+            recorder.record_prediction(
+                "cancer-web", "cancer", version, role, np.zeros((1, 0), np.float32), np.array([i % 2]), None, latency
+            )
+    report = recorder.flush()
+    assert report is not None
+    report.agent_id, report.seq = "snapshot-agent", 1
+    assert ingest_report(server.ctx, report.agent_id, report).new
+
+
+def fix_measured_text(server: ServerThread) -> None:
+    """An agent_lost alert says how long the agent was silent as measured (6 s, or 7 s on a busy
+    machine): the text is pinned like the times are."""
+    with server.ctx.db.session() as session:
+        for alert in session.scalars(select(AlertRow).where(AlertRow.kind == "agent_lost")):
+            alert.message = re.sub(r"silent for \d+ s", "silent for 6 s", alert.message)
+
+
 def freeze_times(server: ServerThread, moment: datetime) -> None:
     """Every stored timestamp becomes `moment` (NULLs stay NULL: 'not yet' keeps its meaning)."""
     with server.ctx.db.session() as session:
@@ -132,12 +164,18 @@ def freeze_times(server: ServerThread, moment: datetime) -> None:
 @pytest.fixture(scope="module")
 def snapshot_server(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[ServerThread]:
     tmp = tmp_path_factory.mktemp("snapshots")
-    server = start_server(tmp)
+    # Windows stored at MOMENT stay in the health window whatever today's date; the evaluator
+    # never runs after its first round (at start, on an empty store), so nothing it would open,
+    # escalate or resolve moves under the snapshots.
+    config = Config(health=HealthConfig(window_seconds=WINDOW_SECONDS), alerts=AlertsConfig(evaluate_seconds=1e9))
+    server = start_server(tmp, config=config)
     try:
         with SluiceClient(server.address, token="") as client:
             populate(client, models_dir)
         add_agents(server, tmp)
         add_alerts(server)
+        add_traffic(server)
+        fix_measured_text(server)
         freeze_times(server, MOMENT)
         yield server
     finally:
@@ -247,14 +285,17 @@ def test_deployments_screen(snap_compare: Any, snapshot_server: ServerThread) ->
     compare(snap_compare, snapshot_server, on_screen(DeploymentsScreen))
 
 
-def test_deployment_detail_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 35)], ids=["80x24", "120x35"])
+def test_deployment_detail_screen(snap_compare: Any, snapshot_server: ServerThread, size: tuple[int, int]) -> None:
+    """A critical deployment says why (the challenger's p95 over its threshold) at both sizes."""
+
     async def run_before(pilot: Pilot[Any]) -> None:
         screen = await loaded(pilot, DeploymentsScreen)
         await cursor_to(pilot, screen.query_one("#deployments", DataTable), "cancer-web")
         await pilot.press("enter")
         await settle(pilot, DeploymentDetailScreen)
 
-    compare(snap_compare, snapshot_server, run_before)
+    compare(snap_compare, snapshot_server, run_before, size)
 
 
 def test_versions_screen(snap_compare: Any, snapshot_server: ServerThread) -> None:
