@@ -150,7 +150,9 @@ def journaled_recorder(root: Path) -> tuple[MetricsRecorder, WindowJournal]:
                 name="d",
                 experiment="exp",
                 routes=[
-                    agent_pb2.Route(version=common_pb2.VersionRef(model="m", version="v1"), role=common_pb2.ROLE_CHAMPION)
+                    agent_pb2.Route(
+                        version=common_pb2.VersionRef(model="m", version="v1"), role=common_pb2.ROLE_CHAMPION
+                    )
                 ],
             )
         ]
@@ -241,7 +243,8 @@ def test_reports_an_older_agent_kept_move_into_the_spool(tmp_path: Path) -> None
     cache = AgentCache(tmp_path)
     old = ReportBuffer("agent-a", first_seq=40)
     kept = [old.add(report()) for _ in range(2)]
-    cache.reports_path.write_bytes(b"".join(len(b).to_bytes(4, "big") + b for b in (r.SerializeToString() for r in kept)))
+    encoded = (r.SerializeToString() for r in kept)
+    cache.reports_path.write_bytes(b"".join(len(b).to_bytes(4, "big") + b for b in encoded))
     reports, _ = open_reports(cache, "agent-a", 100)
     assert reports.pending_seqs() == [40, 41]
     assert not cache.reports_path.exists()
