@@ -193,10 +193,14 @@ class AgentServer:
         self.name = options.name or default_name(self.port)
         cache = AgentCache(options.cache or Path("sluice-data") / f"agent-{self.name}")
         agent_id = cache.agent_id()
+        journal: WindowJournal | None = None
         try:
             reports, journal = await asyncio.to_thread(open_reports, cache, agent_id, options.report_buffer)
         except OSError as exc:
-            raise AgentStartError(f"cannot open the metric report spool in {cache.root}: {exc}") from exc
+            # Serving comes first: a cache that cannot hold the spool (disk full, read-only) costs
+            # durability, not the agent.
+            log.warning("cannot open the report spool in %s: %s; reports kept in memory only", cache.root, exc)
+            reports = ReportBuffer(agent_id, options.report_buffer, reserve=cache.reserve_seqs)
         self.reports = reports
         self._recorder = MetricsRecorder(window_seconds=1.0, journal=journal)
         core = self.core = AgentCore(self.name, agent_id, self._recorder, self._prometheus)
