@@ -250,3 +250,18 @@ def test_reports_an_older_agent_kept_move_into_the_spool(tmp_path: Path) -> None
     assert not cache.reports_path.exists()
     again, _ = open_reports(AgentCache(tmp_path), "agent-a", 100)
     assert again.pending_seqs() == [40, 41]
+
+
+def test_a_journal_that_cannot_be_written_never_stops_the_counting(tmp_path: Path) -> None:
+    """A full or failing disk costs the crash protection of the open window, not its counts."""
+    recorder, journal = journaled_recorder(tmp_path)
+    record(recorder, 2)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a directory")
+    journal.directory = blocked  # every new journal file fails to open (ENOTDIR), as on a broken disk
+    report_, closed = recorder.close_window()
+    assert report_ is not None and closed is not None
+    record(recorder, 3)
+    report_, closed = recorder.close_window()
+    assert report_ is not None and [w.requests for w in report_.windows] == [3]
+    assert journal.failures >= 1
