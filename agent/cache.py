@@ -2,11 +2,19 @@
 
 Layout:
     agent_id            the stable id sent in every Hello
+    report_seq          the high-water mark of metric-report sequence numbers (blocks reserved)
     artifacts/SHA256    ONNX files, named by the sha256 of their bytes (verified before the rename)
     snapshot.pb         the last applied Snapshot (what the agent serves after a restart)
-    reports.pb          metric reports not yet acknowledged when the agent stopped
-Every write goes to a temporary file first and is renamed into place, so a crash never leaves a
-half-written file under a final name.
+    reports/N.seg       the report spool: every metric report from the moment it is built until
+                        the control plane's ReportAck (`agent.spool`: append + fsync, checksummed
+                        records, a torn tail cut off on start, segments deleted once all acked)
+    windows/ID.journal  the open metric window, one record per counted request (`agent.journal`):
+                        a restarted agent turns a journal left by a crash into a report
+    reports.pb          (agents before the spool) reports kept at a graceful stop; moved into the
+                        spool on start
+Whole files (agent_id, report_seq, snapshot.pb, artifacts) go to a temporary file first and are
+renamed into place, so a crash never leaves a half-written file under a final name; the spool and
+the journals are append-only and detect a torn last record instead.
 """
 
 from __future__ import annotations
@@ -90,7 +98,9 @@ class AgentCache:
         self.artifacts_dir = self.root / "artifacts"
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         self.snapshot_path = self.root / "snapshot.pb"
-        self.reports_path = self.root / "reports.pb"
+        self.reports_path = self.root / "reports.pb"  # legacy: see saved_reports
+        self.spool_dir = self.root / "reports"
+        self.journal_dir = self.root / "windows"
         for stale in self.artifacts_dir.glob(".download-*"):
             stale.unlink(missing_ok=True)
 
@@ -179,20 +189,9 @@ class AgentCache:
             return None
         return snapshot
 
-    def save_reports(self, reports: Iterable[agent_pb2.MetricReport]) -> int:
-        """Length-prefixed reports, in order; an empty list removes the file."""
-        parts = []
-        for report in reports:
-            data = report.SerializeToString()
-            parts.append(len(data).to_bytes(4, "big") + data)
-        if not parts:
-            self.reports_path.unlink(missing_ok=True)
-            return 0
-        _write_atomic(self.reports_path, b"".join(parts))
-        return len(parts)
-
-    def take_reports(self) -> list[agent_pb2.MetricReport]:
-        """The saved reports (the file is removed: they now live in memory)."""
+    def saved_reports(self) -> list[agent_pb2.MetricReport]:
+        """Reports an agent before the spool kept in reports.pb at a graceful stop (length-prefixed,
+        in order); the caller moves them into the spool, then calls `forget_saved_reports`."""
         try:
             data = self.reports_path.read_bytes()
         except FileNotFoundError:
@@ -211,8 +210,10 @@ class AgentCache:
             except Exception:  # noqa: BLE001 - a corrupt entry is skipped
                 continue
             reports.append(report)
-        self.reports_path.unlink(missing_ok=True)
         return reports
+
+    def forget_saved_reports(self) -> None:
+        self.reports_path.unlink(missing_ok=True)
 
     def collect_garbage(self, in_use: Iterable[str], keep: int = KEEP_UNUSED_ARTIFACTS) -> list[str]:
         """Delete unused artifacts beyond the `keep` most recent ones (kept for quick rollbacks)."""

@@ -5,8 +5,8 @@ is applied (fetch + verify artifacts, open sessions, swap the table, persist) an
 or NACKed with the reasons; a reply that finds the outbox full (a backlog of reports) is kept
 and queued at the next heartbeat, never dropped (the newest reply replaces an older one).
 Heartbeats flow both ways; a control plane silent for several
-heartbeats is treated as gone. Metric reports wait in a bounded buffer until their ReportAck and
-are sent again, in order, after a reconnect. Reconnects back off exponentially with jitter.
+heartbeats is treated as gone. Metric reports wait in a bounded buffer (on disk too: `agent.spool`)
+until their ReportAck and are sent again, in order, after a reconnect. Reconnects back off exponentially with jitter.
 
 It stays one module: the reconnect loop, the session, report sending and snapshot apply/fetch all
 act on the same channel, stub, outbox and connected state, and applying a snapshot itself is

@@ -5,6 +5,11 @@ It ties the pieces together under one lock: windows (`agent.window`), the feedba
 (`record_prediction`, called once per request) only appends to lists under the lock; histograms,
 sketches, moments and the reservoir sample are computed with numpy, outside the lock, when the
 window closes (`flush`) — or early when a window holds many rows, so memory stays bounded.
+
+With a journal (`agent.journal`), every count of the open window is also appended to the
+window's journal file in the same critical section, so the journal holds exactly what the window
+holds: a crashed agent's next start turns it into a report instead of losing up to a window of
+predictions. `close_window` hands the closed journal back to be deleted once the report is spooled.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agent.feedback import Batch, FeedbackCache, join
+from agent.journal import ClosedJournal, WindowJournal
 from agent.window import Counted, RouteInfo, VersionKey, Window, count_chunks, route_info
 from agent.window_report import build_report
 from core.vocabulary import ServingRole
@@ -42,6 +48,7 @@ class MetricsRecorder:
         feedback_ttl_seconds: float = 3600.0,
         feedback_capacity: int = 100_000,
         tolerance: float = 0.1,
+        journal: WindowJournal | None = None,
     ) -> None:
         self.window_seconds = window_seconds
         self.reservoir_size = reservoir_size
@@ -54,6 +61,9 @@ class MetricsRecorder:
         self._unmatched = 0
         self._window_start = time.time()
         self._rng = np.random.default_rng()
+        self._journal = journal
+        if journal is not None:
+            journal.open(self._window_start)
 
     # ---- configuration ----
 
@@ -108,9 +118,14 @@ class MetricsRecorder:
         with self._lock:
             window = self._window(key, role)
             window.requests += 1
+            journal = self._journal
             if code != "OK":
                 window.errors[code] += 1
+                if journal is not None:
+                    journal.error(key, role, self._experiment(key), code, False)
                 return
+            if journal is not None:
+                journal.prediction(key, role, self._experiment(key), n, latency_seconds)
             window.rows += n  # rows answered
             if latency_seconds >= 0 and math.isfinite(latency_seconds):
                 window.latencies.append(latency_seconds)
@@ -131,6 +146,10 @@ class MetricsRecorder:
             # Many rows waiting: count them now (outside the lock) so memory stays bounded.
             self._fold_into(key, role, detached)
 
+    def _experiment(self, key: VersionKey) -> str:
+        info = self._routes.get(key)
+        return info.experiment if info is not None else ""
+
     def _fold_into(self, key: VersionKey, role: str, chunks: list[np.ndarray]) -> None:
         counted = self._count(key, chunks)
         with self._lock:
@@ -148,12 +167,15 @@ class MetricsRecorder:
         It counts as a request and an error of that version (its error rate); `refused` marks a
         refused input (a typed refusal such as INVALID_ARGUMENT), also counted in rejected_inputs.
         """
+        key = (deployment, model, version)
         with self._lock:
-            window = self._window((deployment, model, version), role)
+            window = self._window(key, role)
             window.requests += 1
             window.errors[code] += 1
             if refused:
                 window.rejected += 1
+            if self._journal is not None:
+                self._journal.error(key, role, self._experiment(key), code, refused)
 
     def record_rejected(self, deployment: str, code: str) -> None:
         """A request refused before it was routed (e.g. a routing key over the limit): no version
@@ -162,7 +184,10 @@ class MetricsRecorder:
             key = self._champions.get(deployment)
             if key is None:
                 return  # a deployment this agent does not serve: nothing to attribute it to
-            self._window(key, self._routes[key].role).rejected += 1
+            info = self._routes[key]
+            self._window(key, info.role).rejected += 1
+            if self._journal is not None:
+                self._journal.rejected(key, info.role, info.experiment)
 
     def record_shadow_pair(
         self,
@@ -241,7 +266,19 @@ class MetricsRecorder:
     # ---- closing a window ----
 
     def flush(self) -> agent_pb2.MetricReport | None:
-        """Close the window; None when nothing happened. The caller fills agent_id and seq."""
+        """Close the window; None when nothing happened. The caller fills agent_id and seq.
+
+        The closed window's journal is deleted at once: callers that spool the report use
+        `close_window` and delete it after the spool write.
+        """
+        report, closed = self.close_window()
+        if closed is not None:
+            closed.remove()
+        return report
+
+    def close_window(self) -> tuple[agent_pb2.MetricReport | None, ClosedJournal | None]:
+        """Close the window: its report (None when nothing happened) and its journal (None without
+        one), to be deleted once the report is safe elsewhere."""
         now = time.time()
         with self._lock:
             windows = self._windows
@@ -251,11 +288,19 @@ class MetricsRecorder:
             start = self._window_start
             self._window_start = now
             routes = dict(self._routes)
+            closed = self._journal.rotate(now) if self._journal is not None else None
         if not unmatched and all(w.empty() for w in windows.values()):
-            return None
+            return None, closed
         # The closed windows belong to this call alone now: the heavy part runs without the lock.
         for key, window in windows.items():
             if window.row_chunks:
                 window.merge(self._count(key, window.row_chunks), self.reservoir_size, self._rng)
                 window.row_chunks = []
-        return build_report(windows, routes, start, now, unmatched)
+        return build_report(windows, routes, start, now, unmatched), closed
+
+    def close_journal(self) -> ClosedJournal | None:
+        """Stop journaling (the agent stops): the open window's journal, to delete once its
+        counts are reported, or to leave for the next start."""
+        with self._lock:
+            journal, self._journal = self._journal, None
+            return journal.close() if journal is not None else None

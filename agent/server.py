@@ -21,12 +21,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.cache import AgentCache
 from agent.core import AgentCore
+from agent.journal import WindowJournal, recover
 from agent.link import BACKOFF_CAP, ControlPlaneLink, LinkOptions
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.reports import DEFAULT_CAPACITY, ReportBuffer
 from agent.services import InferenceService, OipService
 from agent.serving import DEFAULT_PROBE_LIMITS, ServingTable, SnapshotApplier
+from agent.spool import ReportSpool
 from core.decoding import DecodingRegistrar
 from core.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
 from core.tls import TlsError, channel_credentials_from, server_credentials_from
@@ -73,6 +75,40 @@ class AgentOptions:
     model_memory_mb: int = DEFAULT_PROBE_LIMITS.memory_mb
 
 
+def open_reports(cache: AgentCache, agent_id: str, capacity: int) -> tuple[ReportBuffer, WindowJournal]:
+    """The report buffer with what earlier runs left on disk, and the journal for the new windows.
+
+    Left behind, in this order: reports in the spool (sent again with their seq numbers), reports
+    an older agent kept in reports.pb (moved into the spool), and journals of windows that were
+    open when a run died. A journal whose window id is in the spool was closed in time (the run
+    died before deleting it); any other becomes a report now. Disk I/O: not on the event loop.
+    """
+    spool = ReportSpool(cache.spool_dir)
+    spooled = spool.load()
+    reports = ReportBuffer(agent_id, capacity, reserve=cache.reserve_seqs, spool=spool)
+    legacy = cache.saved_reports()
+    for report in legacy:
+        spool.append(report)
+    reports.restore([s.report for s in spooled] + legacy)
+    cache.forget_saved_reports()
+    journal = WindowJournal(cache.journal_dir)
+    spooled_windows = {s.window_id for s in spooled if s.window_id}
+    recovered = 0
+    for path in journal.leftovers:
+        found = recover(path)
+        if found.report is not None and found.window_id not in spooled_windows:
+            reports.add(found.report, found.window_id)
+            recovered += sum(w.requests for w in found.report.windows)
+        path.unlink(missing_ok=True)
+    if spooled or legacy:
+        log.info("%d metric report(s) from the previous run wait for the control plane", len(spooled) + len(legacy))
+    if recovered:
+        log.info("%d request(s) of the window open when the previous run died recovered from its journal", recovered)
+    if spool.discarded_bytes:
+        log.warning("the report spool had a torn tail (%d bytes, a crash mid-write): cut off", spool.discarded_bytes)
+    return reports, journal
+
+
 def default_name(port: int) -> str:
     host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-.") or "agent"
     return f"{host}-{port}"
@@ -117,7 +153,6 @@ class AgentServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._prometheus = AgentPrometheus()
         self._recorder: MetricsRecorder | None = None
-        self._cache: AgentCache | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     @property
@@ -158,7 +193,16 @@ class AgentServer:
         self.name = options.name or default_name(self.port)
         cache = AgentCache(options.cache or Path("sluice-data") / f"agent-{self.name}")
         agent_id = cache.agent_id()
-        self._recorder = MetricsRecorder(window_seconds=1.0)
+        journal: WindowJournal | None = None
+        try:
+            reports, journal = await asyncio.to_thread(open_reports, cache, agent_id, options.report_buffer)
+        except OSError as exc:
+            # Serving comes first: a cache that cannot hold the spool (disk full, read-only) costs
+            # durability, not the agent.
+            log.warning("cannot open the report spool in %s: %s; reports kept in memory only", cache.root, exc)
+            reports = ReportBuffer(agent_id, options.report_buffer, reserve=cache.reserve_seqs)
+        self.reports = reports
+        self._recorder = MetricsRecorder(window_seconds=1.0, journal=journal)
         core = self.core = AgentCore(self.name, agent_id, self._recorder, self._prometheus)
         core.defer = asyncio.get_running_loop().call_soon
         core.waiting_for = f"the control plane at {options.controlplane}"
@@ -199,12 +243,6 @@ class AgentServer:
                 ) from exc
 
         serve_host = host if host not in ("", "0.0.0.0", "::") else socket.gethostname()
-        self.reports = ReportBuffer(agent_id, options.report_buffer, reserve=cache.reserve_seqs)
-        saved = cache.take_reports()
-        if saved:
-            self.reports.restore(saved)
-            log.info("%d metric report(s) from the previous run wait for the control plane", len(saved))
-        self._cache = cache
         self.link = ControlPlaneLink(
             LinkOptions(
                 address=options.controlplane,
@@ -252,12 +290,9 @@ class AgentServer:
         if self.link is None or self.reports is None or self._recorder is None:
             return
         try:
-            report = self._recorder.flush()
+            await asyncio.to_thread(self._close_window)
         except Exception:
             log.exception("the metrics recorder could not flush")
-            report = None
-        if report is not None:
-            self.reports.add(report)
         if not self.link.connected:
             return
         self.reports.forget_sent()
@@ -271,13 +306,43 @@ class AgentServer:
         while True:
             await asyncio.sleep(self.link.report_seconds)
             try:
-                report = await asyncio.to_thread(self._recorder.flush)
+                await asyncio.to_thread(self._close_window)
             except Exception:
                 log.exception("the metrics recorder could not flush")
                 continue
-            if report is not None:
-                self.reports.add(report)
             self.link.send_reports()
+
+    def _close_window(self) -> None:
+        """Close the metric window: its report into the spool, then its journal deleted.
+
+        In that order: a crash between the two leaves a journal whose window id the spool holds,
+        which the next start deletes instead of counting twice. Settled spool segments are deleted
+        here too (after the journal: a spooled report outlives its journal). Disk I/O with an
+        fsync: runs on a worker thread, never on the event loop.
+        """
+        assert self.reports is not None and self._recorder is not None
+        report, closed = self._recorder.close_window()
+        if report is not None:
+            self.reports.add(report, closed.window_id if closed is not None else b"")
+        if closed is not None:
+            closed.remove()
+        self.reports.compact()
+
+    async def _keep_last_window(self) -> None:
+        """After the drain: what was answered since the last window closed goes into the spool, and
+        the unacknowledged reports stay there for the next run."""
+        if self.reports is None or self._recorder is None:
+            return
+        try:
+            await asyncio.to_thread(self._close_window)
+        except Exception:
+            log.exception("the metrics recorder could not flush")
+        self._recorder.close_journal()  # empty (else the next start recovers it)
+        kept = len(self.reports)
+        if kept:
+            log.info("%d unacknowledged metric report(s) kept in the spool for the next run", kept)
+        if self.reports.spool is not None:
+            self.reports.spool.close()
 
     async def stop(self, grace: float = 5.0) -> None:
         await self._health.enter_graceful_shutdown()
@@ -288,15 +353,9 @@ class AgentServer:
             task.cancel()
         sandbox.stop_running()  # a model probe in progress ends now, not at its timeout
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.reports is not None and self._cache is not None:
-            try:
-                kept = self._cache.save_reports(self.reports.pending())
-                if kept:
-                    log.info("%d unacknowledged metric report(s) kept in the cache for the next run", kept)
-            except OSError as exc:
-                log.warning("could not keep the unacknowledged metric reports: %s", exc)
         if self._server is not None:
             await self._server.stop(grace)
+        await self._keep_last_window()
         self._prometheus.close()
         if self.core is not None:
             self.core.close()

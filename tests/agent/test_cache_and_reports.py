@@ -133,27 +133,14 @@ def test_a_buffer_needs_one_source_of_numbers() -> None:
         ReportBuffer("a")
 
 
-def test_unacknowledged_reports_survive_a_restart(tmp_path: Path) -> None:
-    buffer = ReportBuffer("a", capacity=10, first_seq=50)
-    for _ in range(3):
-        buffer.add(report())
-    buffer.ack(51)
-    cache = AgentCache(tmp_path)
-    assert cache.save_reports(buffer.pending()) == 2
-    (cache.reports_path.parent / "junk").write_bytes(b"")  # unrelated files are left alone
-
-    restarted = ReportBuffer("a", capacity=10, first_seq=10)
-    restarted.restore(AgentCache(tmp_path).take_reports())
-    assert restarted.pending_seqs() == [50, 52]  # same seqs: a replay is harmless upstream
-    assert not cache.reports_path.exists()
-    assert restarted.add(report()).seq == 53  # never reuses a seq
-    assert AgentCache(tmp_path).take_reports() == []
-
-
-def test_a_torn_reports_file_keeps_the_whole_entries(tmp_path: Path) -> None:
+def test_reports_kept_by_an_agent_before_the_spool_are_read_whole(tmp_path: Path) -> None:
+    """reports.pb of an older agent's graceful stop: length-prefixed; a torn tail keeps the whole entries."""
     cache = AgentCache(tmp_path)
     buffer = ReportBuffer("a", first_seq=1)
-    cache.save_reports([buffer.add(report()), buffer.add(report())])
-    data = cache.reports_path.read_bytes()
+    data = b"".join(
+        len(b).to_bytes(4, "big") + b for b in (buffer.add(report()).SerializeToString() for _ in range(2))
+    )
     cache.reports_path.write_bytes(data[:-3])
-    assert [r.seq for r in cache.take_reports()] == [1]
+    assert [r.seq for r in cache.saved_reports()] == [1]
+    cache.forget_saved_reports()
+    assert cache.saved_reports() == []

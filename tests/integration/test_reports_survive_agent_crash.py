@@ -1,0 +1,79 @@
+"""An agent SIGKILLed while the control plane is down loses no metric (issue 16, item 6).
+
+Tried on 2026-12-06 before the report spool: control plane down, 500 predictions on an agent, the
+agent SIGKILLed and restarted, the control plane back -> it counted 300 of 800 (the buffered
+reports and the open window lived in the agent's memory). Now every report is in the agent's
+spool from the moment it is built until its ack, and the window open at the kill is in its
+journal; the restarted agent sends both, with the control plane's receipts keeping each report
+exactly-once. Real processes throughout: a control plane on a SQLite file, one agent, SIGKILL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.client import SluiceClient
+from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
+from tests.harness import SluiceProcess, free_port, start_controlplane_process, unique
+from tests.integration.test_metrics_no_loss import reported_requests
+from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reports-survive-agent-crash")]
+
+BEFORE, DURING = 300, 500
+
+
+def predict(agent: AgentProcess, deployment: str, rows: np.ndarray, first: int) -> None:
+    for i in range(rows.shape[0]):
+        agent.predict(deployment, rows[i][None, :], key=f"user-{first + i}")
+
+
+def nothing_left_to_send(cache: Path) -> bool:
+    """Every report acknowledged: the spool holds no segment any more."""
+    return not list((cache / "reports").glob("*.seg"))
+
+
+def test_an_agent_killed_while_the_controlplane_is_down_loses_no_metric(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    models = tmp_path / "models"
+    models.mkdir()
+    rows = breast_cancer_rows(BEFORE + DURING, seed=7).astype(np.float32)
+    cp: SluiceProcess | None = start_controlplane_process(tmp_path, address, "cp-1.log")
+    agent: AgentProcess | None = None
+    try:
+        model, dep = unique("m"), unique("d")
+        with SluiceClient(address, token="") as client:
+            client.register_version(model, "v1", make_classifier_onnx(models), make_baseline(models))
+            client.deploy(dep, f"{model}:v1")
+        name = unique("agent")
+        cache = tmp_path / name
+        agent = AgentProcess(address, name, cache, tmp_path / f"{name}.log")
+        with SluiceClient(address, token="") as client:
+            wait_for_agents(client, dep, [name])
+
+        predict(agent, dep, rows[:BEFORE], 0)
+        wait_until(lambda: reported_requests(address, dep) == BEFORE, timeout=30, what=f"{BEFORE} requests stored")
+
+        assert cp is not None
+        cp.terminate()  # the control plane is stopped...
+        cp.close()
+        cp = None
+        predict(agent, dep, rows[BEFORE:], BEFORE)  # ...the agent answers from its snapshot...
+        agent.stop(crash=True)  # ...and is SIGKILLed right after the last answer
+
+        agent.log = agent.log.with_name(f"{name}-2.log")
+        agent.start()  # the same cache: it serves from it and holds the spool and the journal
+        cp = start_controlplane_process(tmp_path, address, "cp-2.log")  # the same store and port
+
+        wait_until(lambda: nothing_left_to_send(cache), timeout=60, what="every spooled report acknowledged")
+        assert reported_requests(address, dep) == BEFORE + DURING  # 800 of 800
+    finally:
+        if agent is not None:
+            agent.stop()
+        if cp is not None:
+            cp.terminate()
+            cp.close()
+
