@@ -929,13 +929,21 @@ class LabelRows(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[_common_pb2.LabelRow]
     def __init__(self, rows: _Optional[_Iterable[_Union[_common_pb2.LabelRow, _Mapping]]] = ...) -> None: ...
 
+class LabelImportEnd(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    def __init__(self, rows: _Optional[int] = ...) -> None: ...
+
 class SubmitLabelsRequest(_message.Message):
-    __slots__ = ("header", "batch")
+    __slots__ = ("header", "batch", "end")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     header: LabelImportHeader
     batch: LabelRows
-    def __init__(self, header: _Optional[_Union[LabelImportHeader, _Mapping]] = ..., batch: _Optional[_Union[LabelRows, _Mapping]] = ...) -> None: ...
+    end: LabelImportEnd
+    def __init__(self, header: _Optional[_Union[LabelImportHeader, _Mapping]] = ..., batch: _Optional[_Union[LabelRows, _Mapping]] = ..., end: _Optional[_Union[LabelImportEnd, _Mapping]] = ...) -> None: ...
 
 class LabelImport(_message.Message):
     __slots__ = ("import_id", "deployment", "principal", "created_at", "rows", "accepted", "duplicates", "replaced", "unknown_ids", "late", "refused", "refusals", "replayed", "source")

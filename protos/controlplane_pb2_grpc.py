@@ -391,7 +391,7 @@ class ControlPlaneServicer:
 
     def SubmitLabels(self, request_iterator, context):
         """Labels: the truth about past predictions, in bulk and late (docs/PREDICTION_LOG.md).
-        First message: the header; then batches of rows. The answer is the import's summary; the
+        First message: the header; then batches of rows; then the end. The answer is the import's summary; the
         same import id again answers the recorded summary and stores nothing twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
