@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.cache import AgentCache
 from agent.core import AgentCore
+from agent.label_spool import DEFAULT_MAX_BATCHES, LabelSpool
 from agent.link import BACKOFF_CAP, ControlPlaneLink, LinkOptions
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
@@ -57,6 +58,8 @@ class AgentOptions:
     labels: dict[str, str] = field(default_factory=dict)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     report_buffer: int = DEFAULT_CAPACITY
+    #: Feedback label batches kept on disk for the control plane; beyond it new labels are dropped
+    label_batches: int = DEFAULT_MAX_BATCHES
     reconnect_max_seconds: float = BACKOFF_CAP
     token: str | None = None
     host: str = ""
@@ -205,6 +208,7 @@ class AgentServer:
             self.reports.restore(saved)
             log.info("%d metric report(s) from the previous run wait for the control plane", len(saved))
         self._cache = cache
+        core.labels = LabelSpool(cache.root / "labels", options.label_batches)
         self.link = ControlPlaneLink(
             LinkOptions(
                 address=options.controlplane,
@@ -224,6 +228,7 @@ class AgentServer:
             self._swap,
             self.reports,
             on_connected=self._prometheus.set_connected,
+            labels=core.labels,
         )
         self._tasks = [
             asyncio.create_task(self.link.run(), name="controlplane-link"),
@@ -278,6 +283,7 @@ class AgentServer:
             if report is not None:
                 self.reports.add(report)
             self.link.send_reports()
+            self.link.send_labels()
 
     async def stop(self, grace: float = 5.0) -> None:
         await self._health.enter_graceful_shutdown()

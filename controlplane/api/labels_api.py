@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC
 
 import grpc
 
@@ -11,26 +10,11 @@ from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.labels import store
-from controlplane.labels.incoming import LabelInput, PendingImport
+from controlplane.labels.incoming import PendingImport
+from controlplane.labels.wire import label_inputs
 from core.errors import InvalidInput
 from core.names import validate_name
 from protos import common_pb2, controlplane_pb2
-
-
-def label_inputs(rows: Sequence[common_pb2.LabelRow]) -> list[LabelInput]:
-    """The wire's rows as the store takes them (checked there, each by its row number)."""
-    out = []
-    for row in rows:
-        truth = row.WhichOneof("truth")
-        out.append(
-            LabelInput(
-                row.request_id,
-                label=row.label if truth == "label" else None,
-                value=row.value if truth == "value" else None,
-                event_time=row.event_time.ToDatetime(tzinfo=UTC) if row.HasField("event_time") else None,
-            )
-        )
-    return out
 
 
 def label_import_message(summary: store.ImportSummary) -> controlplane_pb2.LabelImport:

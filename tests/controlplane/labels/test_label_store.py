@@ -10,6 +10,7 @@ import pytest
 
 from controlplane import audit
 from controlplane.context import Context
+from controlplane.labels.feedback import feedback_import_id, store_feedback
 from controlplane.labels.incoming import LabelInput, PendingImport
 from controlplane.labels.store import begin_import, current_labels, labels_root, list_imports
 from controlplane.store.models import utcnow
@@ -137,3 +138,24 @@ def test_unknown_deployments_foreign_import_ids_and_oversized_batches_are_refuse
     assert isinstance(pending, PendingImport)
     with pytest.raises(ResourceExhausted, match="the limit is 10000 per message"):
         pending.add(labels(*((f"r{i}", "1") for i in range(10_001))))
+
+
+def test_an_agents_feedback_batch_is_stored_once_and_refused_for_a_deployment_it_was_not_sent(
+    ctx: Context, models_dir: Path
+) -> None:
+    deployment = deployed(ctx, models_dir)
+    rows = labels(("a", "1"), ("b", "0"))
+    assert store_feedback(ctx, "agent-1", "edge", "batch-1", deployment, rows, {deployment}) == ""
+    assert store_feedback(ctx, "agent-1", "edge", "batch-1", deployment, rows, {deployment}) == ""  # a resend
+    (only,) = list_imports(ctx, deployment)
+    assert (only.source, only.principal, only.rows, only.accepted) == (LabelSource.FEEDBACK, "agent:edge", 2, 2)
+    assert only.import_id == feedback_import_id("agent-1", "batch-1")
+    assert "was not sent to agent edge" in store_feedback(ctx, "agent-1", "edge", "batch-2", deployment, rows, set())
+    assert "import id" in store_feedback(ctx, "agent-1", "edge", "../x", deployment, rows, {deployment})
+    # Not atomic: a bad row is counted, the others are stored.
+    mixed = [LabelInput("c", label="1"), LabelInput("d", value=2.0)]
+    assert store_feedback(ctx, "agent-1", "edge", "batch-3", deployment, mixed, {deployment}) == ""
+    assert list_imports(ctx, deployment)[0].refused == 1
+    assert _current(ctx, deployment) == {"a": "1", "b": "0", "c": "1"}
+    # No audit entry per batch: an agent's feedback is listed, not audited.
+    assert [e for e in audit.list_audit(ctx.db, target=deployment) if e.action == "labels.import"] == []
