@@ -208,7 +208,8 @@ class AgentServer:
             self.reports.restore(saved)
             log.info("%d metric report(s) from the previous run wait for the control plane", len(saved))
         self._cache = cache
-        core.labels = LabelSpool(cache.root / "labels", options.label_batches)
+        spool = core.labels = LabelSpool(cache.root / "labels", options.label_batches)
+        self._prometheus.label_counts = lambda: (len(spool), spool.dropped)
         self.link = ControlPlaneLink(
             LinkOptions(
                 address=options.controlplane,
