@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.label_spool import LabelSpool
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.records import RecordRows
@@ -33,6 +34,7 @@ from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
 from core.errors import InvalidInput, ModelFailed, NotFound, SluiceError, Unavailable
 from core.grpc_errors import status_of
 from core.vocabulary import ServingRole
+from protos import common_pb2
 from runtime.inputs import all_finite
 from runtime.model import Feeds, ModelRuntime, feed_rows, take_rows
 
@@ -94,6 +96,8 @@ class AgentCore:
         self.prometheus = prometheus
         self.table: ServingTable | None = None
         self.waiting_for = "the control plane"
+        #: where Feedback's labels wait for the control plane's label store (None: not kept)
+        self.labels: LabelSpool | None = None
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-shadow")
         self._shadow_pending = 0
         self._shadow_lock = threading.Lock()
@@ -362,6 +366,22 @@ class AgentCore:
         return bool(
             self.recorder.feedback(deployment, request_id, label=label, value=value, class_label=class_label)
         )
+
+    def label_row(
+        self, deployment: str, request_id: str, label: int | None, value: float | None, class_label: str | None
+    ) -> common_pb2.LabelRow:
+        """A Feedback call's truth as the label store keeps it: a classifier's class by name (an
+        index of string classes is named by the champion's classes; integer classes as text), a
+        regressor's number."""
+        row = common_pb2.LabelRow(request_id=request_id)
+        if value is not None:
+            row.value = value
+        elif class_label is not None:
+            row.label = class_label
+        elif label is not None:
+            classes = self.deployment(deployment).champion.runtime.label_classes
+            row.label = classes[label] if classes and 0 <= label < len(classes) else str(label)
+        return row
 
     # ---- shadows ----
 

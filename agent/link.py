@@ -6,7 +6,9 @@ or NACKed with the reasons; a reply that finds the outbox full (a backlog of rep
 and queued at the next heartbeat, never dropped (the newest reply replaces an older one).
 Heartbeats flow both ways; a control plane silent for several
 heartbeats is treated as gone. Metric reports wait in a bounded buffer (on disk too: `agent.spool`)
-until their ReportAck and are sent again, in order, after a reconnect. Reconnects back off exponentially with jitter.
+until their ReportAck and are sent again, in order, after a reconnect; so are the label batches of
+the Feedback RPC (`agent.label_spool`) until their LabelBatchAck. Reconnects back off
+exponentially with jitter.
 
 It stays one module: the reconnect loop, the session, report sending and snapshot apply/fetch all
 act on the same channel, stub, outbox and connected state, and applying a snapshot itself is
@@ -28,6 +30,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.cache import AgentCache, ArtifactMismatch
+from agent.label_spool import LabelSpool
 from agent.reports import ReportBuffer
 from agent.serving import ApplyError, ServingTable, SnapshotApplier
 from core.text import printable
@@ -100,6 +103,7 @@ class ControlPlaneLink:
         swap_table: Callable[[ServingTable], Awaitable[None]],
         reports: ReportBuffer,
         on_connected: Callable[[bool], None] = lambda _up: None,
+        labels: LabelSpool | None = None,
     ) -> None:
         self.options = options
         self.agent_id = agent_id
@@ -108,6 +112,8 @@ class ControlPlaneLink:
         self.get_table = get_table
         self.swap_table = swap_table
         self.reports = reports
+        #: Feedback's labels waiting for the control plane's label store
+        self.labels = labels
         self.on_connected = on_connected
         self.connected = False
         self.heartbeat_seconds = DEFAULT_HEARTBEAT
@@ -305,6 +311,9 @@ class ControlPlaneLink:
                         ]
                     self.reports.forget_sent()
                     self.send_reports()
+                    if self.labels is not None:
+                        self.labels.forget_sent()
+                        self.send_labels()
                 elif kind == "snapshot":
                     self._pending = message.snapshot  # newest wins: each snapshot is complete
                     self._snapshot_ready.set()
@@ -312,6 +321,8 @@ class ControlPlaneLink:
                     self.reports.ack(message.report_ack.seq)
                     if message.report_ack.refused:
                         self._refused(message.report_ack)
+                elif kind == "labels_ack" and self.labels is not None:
+                    self.labels.ack(message.labels_ack)
                 # heartbeats only refresh last_heard
         finally:
             self._outbox = None
@@ -366,6 +377,21 @@ class ControlPlaneLink:
             if not self.send(agent_pb2.AgentMessage(report=report)):
                 break
             self.reports.mark_sent(report.seq)
+            sent += 1
+        return sent
+
+    def send_labels(self) -> int:
+        """Queue the label batches not in flight (as reports do, leaving the control room free)."""
+        if not self.connected or self.labels is None:
+            return 0
+        sent = 0
+        for batch in self.labels.to_send():
+            outbox = self._outbox
+            if outbox is None or outbox.qsize() >= OUTBOX_LIMIT - CONTROL_ROOM:
+                break
+            if not self.send(agent_pb2.AgentMessage(labels=batch)):
+                break
+            self.labels.mark_sent(batch.batch_id)
             sent += 1
         return sent
 

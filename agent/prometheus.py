@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -50,6 +50,8 @@ class AgentPrometheus(MetricsEndpoint):
         self._generations: dict[str, int] = {}
         self._connected = 0
         self._new_series = threading.Lock()
+        #: (label batches waiting for the control plane, labels dropped): the label spool's counts
+        self.label_counts: Callable[[], tuple[int, int]] | None = None
 
     # ---- the hot path ----
 
@@ -120,3 +122,15 @@ class AgentPrometheus(MetricsEndpoint):
         for deployment, value in sorted(generations):
             generation.add_metric((deployment,), value)
         yield generation
+        if self.label_counts is not None:
+            waiting, dropped = self.label_counts()
+            yield GaugeMetricFamily(
+                "sluice_agent_label_batches_waiting",
+                "Feedback label batches on disk until the control plane's label store acknowledges them",
+                value=waiting,
+            )
+            yield CounterMetricFamily(
+                "sluice_agent_labels_dropped",
+                "Feedback labels not kept because the label spool was full (agent.label_batches)",
+                value=dropped,
+            )

@@ -22,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from agent.cache import AgentCache
 from agent.core import AgentCore
 from agent.journal import WindowJournal, recover
+from agent.label_spool import DEFAULT_MAX_BATCHES, LabelSpool
 from agent.link import BACKOFF_CAP, ControlPlaneLink, LinkOptions
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
@@ -59,6 +60,8 @@ class AgentOptions:
     labels: dict[str, str] = field(default_factory=dict)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     report_buffer: int = DEFAULT_CAPACITY
+    #: Feedback label batches kept on disk for the control plane; beyond it new labels are dropped
+    label_batches: int = DEFAULT_MAX_BATCHES
     reconnect_max_seconds: float = BACKOFF_CAP
     token: str | None = None
     host: str = ""
@@ -243,6 +246,8 @@ class AgentServer:
                 ) from exc
 
         serve_host = host if host not in ("", "0.0.0.0", "::") else socket.gethostname()
+        spool = core.labels = LabelSpool(cache.root / "labels", options.label_batches)
+        self._prometheus.label_counts = lambda: (len(spool), spool.dropped)
         self.link = ControlPlaneLink(
             LinkOptions(
                 address=options.controlplane,
@@ -262,6 +267,7 @@ class AgentServer:
             self._swap,
             self.reports,
             on_connected=self._prometheus.set_connected,
+            labels=core.labels,
         )
         self._tasks = [
             asyncio.create_task(self.link.run(), name="controlplane-link"),
@@ -311,6 +317,7 @@ class AgentServer:
                 log.exception("the metrics recorder could not flush")
                 continue
             self.link.send_reports()
+            self.link.send_labels()
 
     def _close_window(self) -> None:
         """Close the metric window: its report into the spool, then its journal deleted.

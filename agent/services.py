@@ -23,7 +23,7 @@ from agent.link import SOFTWARE_VERSION
 from agent.oip_tensors import OIP_TYPES, datatype_of, decode_inputs, encode_output, metadata_shape
 from agent.records import RecordRows
 from agent.serving import LoadedDeployment
-from core.errors import InvalidInput, SluiceError
+from core.errors import InvalidInput, SluiceError, Unavailable
 from core.grpc_errors import map_errors
 from core.tensors import decode_tensor
 from core.vocabulary import ServingRole
@@ -237,13 +237,17 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         self, request: inference_pb2.FeedbackRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.FeedbackResponse:
         truth = request.WhichOneof("truth")
-        matched = self.core.feedback(
-            request.deployment,
-            request.request_id,
-            label=request.label if truth == "label" else None,
-            value=request.value if truth == "value" else None,
-            class_label=request.class_label if truth == "class_label" else None,
-        )
+        label = request.label if truth == "label" else None
+        value = request.value if truth == "value" else None
+        class_label = request.class_label if truth == "class_label" else None
+        matched = self.core.feedback(request.deployment, request.request_id, label, value, class_label)
+        spool = self.core.labels
+        if spool is not None:  # kept for the label store: answered once on disk (a full spool counts a drop)
+            row = self.core.label_row(request.deployment, request.request_id, label, value, class_label)
+            try:
+                await spool.add(request.deployment, row)
+            except OSError as exc:
+                raise Unavailable(f"agent {self.core.name} could not keep the label: {exc.strerror or exc}") from None
         return inference_pb2.FeedbackResponse(matched=matched)
 
 

@@ -58,6 +58,8 @@ MODULE_EXTRAS = {
     "psycopg": "controlplane",
     "scipy": "controlplane",
     "onnx": "controlplane",
+    "pyarrow": "controlplane",
+    "duckdb": "controlplane",
     "textual": "tui",
     "sklearn": "train",
     "skl2onnx": "train",

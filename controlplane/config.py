@@ -159,6 +159,19 @@ class ModelsConfig:
 
 
 @dataclass
+class LabelsConfig:
+    """The label store (docs/PREDICTION_LOG.md): where its Parquet files live and its bounds."""
+
+    # "" means <data dir>/labels: beside the artifacts directory (sluice-data/labels by default)
+    dir: str = ""
+    # A label more than this after its prediction counts as late (it is stored and joined all the
+    # same; the count tells that metrics judged within this horizon did not see it).
+    late_after_seconds: float = 7 * 86400
+    max_rows_per_import: int = 5_000_000  # one SubmitLabels call; split bigger files
+    max_rows_per_message: int = 10_000  # one batch message of SubmitLabels
+
+
+@dataclass
 class TlsConfig:
     cert_file: str = ""
     key_file: str = ""
@@ -177,6 +190,7 @@ class Config:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
@@ -240,6 +254,7 @@ POSITIVE_SECONDS = {
     "rollout": ("tick_seconds",),
     "policy": ("action_after_seconds",),
     "models": ("inspect_timeout_seconds", "evaluate_timeout_seconds"),
+    "labels": ("late_after_seconds",),
 }
 
 
@@ -339,6 +354,9 @@ def _validate(config: Config) -> None:
     for name in ("inspect_timeout_seconds", "evaluate_timeout_seconds"):
         if not math.isfinite(getattr(config.models, name)):
             raise InvalidInput(f"config: models.{name} must be a finite number of seconds")
+    for name in ("max_rows_per_import", "max_rows_per_message"):
+        if getattr(config.labels, name) < 1:
+            raise InvalidInput(f"config: labels.{name} must be at least 1")
     if bool(config.tls.cert_file) != bool(config.tls.key_file):
         raise InvalidInput("config: tls.cert_file and tls.key_file go together")
     if config.tls.client_ca_file and not config.tls.cert_file:

@@ -8,6 +8,7 @@ answer as numpy arrays.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,6 +336,54 @@ class SluiceClient:
 
     def set_policy(self, request: controlplane_pb2.SetPolicyRequest) -> controlplane_pb2.Policy:
         return self._call("SetPolicy", request)
+
+    # ---- labels ----
+
+    def submit_labels(
+        self,
+        deployment: str,
+        import_id: str,
+        batches: Iterable[Sequence[common_pb2.LabelRow]],
+        *,
+        atomic: bool = False,
+        timeout: float = 3600.0,
+    ) -> controlplane_pb2.LabelImport:
+        """One import: the header, each batch (at most 10,000 rows each) as one message, the end.
+        An exception raised by `batches` cancels the call (no end message is sent, so the server
+        stores nothing of it) and is raised here."""
+        failed: list[BaseException] = []
+        started = threading.Event()
+        call: list[Any] = []
+
+        def messages() -> Iterator[controlplane_pb2.SubmitLabelsRequest]:
+            header = controlplane_pb2.LabelImportHeader(deployment=deployment, import_id=import_id, atomic=atomic)
+            yield controlplane_pb2.SubmitLabelsRequest(header=header)
+            sent = 0
+            try:
+                for rows in batches:
+                    sent += len(rows)
+                    yield controlplane_pb2.SubmitLabelsRequest(batch=controlplane_pb2.LabelRows(rows=rows))
+            except Exception as exc:  # noqa: BLE001 - raised again by the caller's thread below
+                failed.append(exc)
+                started.wait()
+                call[0].cancel()  # and no end message: the server stores nothing of a stream without one
+                return
+            yield controlplane_pb2.SubmitLabelsRequest(end=controlplane_pb2.LabelImportEnd(rows=sent))
+
+        try:
+            call.append(self.stub.SubmitLabels.future(messages(), timeout=timeout, metadata=self.metadata))
+            started.set()
+            return call[0].result()
+        except (grpc.RpcError, grpc.FutureCancelledError) as exc:
+            if failed:
+                raise failed[0] from None
+            if not isinstance(exc, grpc.RpcError):
+                raise
+            raise client_error(exc, self.address, ca_file=self.ca_file) from None
+
+    def label_imports(self, deployment: str, limit: int = 0) -> list[controlplane_pb2.LabelImport]:
+        request = controlplane_pb2.ListLabelImportsRequest(deployment=deployment, limit=limit)
+        return list(self._call("ListLabelImports", request).imports)
 
     def whoami(self) -> controlplane_pb2.WhoAmIResponse:
         return self._call("WhoAmI", controlplane_pb2.WhoAmIRequest())

@@ -217,3 +217,22 @@ def word_of(
         return str(vocabulary.from_wire(value))
     except ValueError:
         return unknown
+
+
+class ModelTask(StrEnum):
+    """What kind of answer a model gives, read from its ONNX outputs at registration (the
+    registry stores this word); it decides the kind of truth a label carries."""
+
+    #: a class (and probabilities): its truth is the class, by name
+    CLASSIFIER = "classifier"
+    #: a number: its truth is a number
+    REGRESSOR = "regressor"
+
+
+class LabelSource(StrEnum):
+    """Where an import of the label store came from (label_imports.source)."""
+
+    #: SubmitLabels: `sluice labels import` or a script
+    IMPORT = "import"
+    #: an agent's Feedback RPC, forwarded over AgentHub
+    FEEDBACK = "feedback"

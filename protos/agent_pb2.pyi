@@ -11,20 +11,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "ack", "nack", "heartbeat", "report", "goodbye")
+    __slots__ = ("hello", "ack", "nack", "heartbeat", "report", "goodbye", "labels")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     NACK_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     ack: SnapshotAck
     nack: SnapshotNack
     heartbeat: Heartbeat
     report: MetricReport
     goodbye: Goodbye
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[SnapshotAck, _Mapping]] = ..., nack: _Optional[_Union[SnapshotNack, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report: _Optional[_Union[MetricReport, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
+    labels: LabelBatch
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[SnapshotAck, _Mapping]] = ..., nack: _Optional[_Union[SnapshotNack, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report: _Optional[_Union[MetricReport, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., labels: _Optional[_Union[LabelBatch, _Mapping]] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("reason",)
@@ -33,16 +35,18 @@ class Goodbye(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("snapshot", "heartbeat", "report_ack", "hello_ack")
+    __slots__ = ("snapshot", "heartbeat", "report_ack", "hello_ack", "labels_ack")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPORT_ACK_FIELD_NUMBER: _ClassVar[int]
     HELLO_ACK_FIELD_NUMBER: _ClassVar[int]
+    LABELS_ACK_FIELD_NUMBER: _ClassVar[int]
     snapshot: Snapshot
     heartbeat: Heartbeat
     report_ack: ReportAck
     hello_ack: HelloAck
-    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., hello_ack: _Optional[_Union[HelloAck, _Mapping]] = ...) -> None: ...
+    labels_ack: LabelBatchAck
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., hello_ack: _Optional[_Union[HelloAck, _Mapping]] = ..., labels_ack: _Optional[_Union[LabelBatchAck, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("agent_id", "name", "host", "address", "labels", "cached_sha256", "applied_generations", "software_version", "applied_digests")
@@ -325,3 +329,23 @@ class ArtifactChunk(_message.Message):
     offset: int
     total_size: int
     def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class LabelBatch(_message.Message):
+    __slots__ = ("batch_id", "deployment", "rows")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    deployment: str
+    rows: _containers.RepeatedCompositeFieldContainer[_common_pb2.LabelRow]
+    def __init__(self, batch_id: _Optional[str] = ..., deployment: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_common_pb2.LabelRow, _Mapping]]] = ...) -> None: ...
+
+class LabelBatchAck(_message.Message):
+    __slots__ = ("batch_id", "ok", "error")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    ok: bool
+    error: str
+    def __init__(self, batch_id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...

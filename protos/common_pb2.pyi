@@ -189,3 +189,15 @@ class LatencySketch(_message.Message):
     min: float
     max: float
     def __init__(self, relative_accuracy: _Optional[float] = ..., keys: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., zero_count: _Optional[int] = ..., sum: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class LabelRow(_message.Message):
+    __slots__ = ("request_id", "label", "value", "event_time")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    label: str
+    value: float
+    event_time: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., value: _Optional[float] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -912,3 +912,81 @@ class Event(_message.Message):
     deployment: str
     summary: str
     def __init__(self, id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., deployment: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...
+
+class LabelImportHeader(_message.Message):
+    __slots__ = ("deployment", "import_id", "atomic")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATOMIC_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    import_id: str
+    atomic: bool
+    def __init__(self, deployment: _Optional[str] = ..., import_id: _Optional[str] = ..., atomic: _Optional[bool] = ...) -> None: ...
+
+class LabelRows(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[_common_pb2.LabelRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[_common_pb2.LabelRow, _Mapping]]] = ...) -> None: ...
+
+class LabelImportEnd(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    def __init__(self, rows: _Optional[int] = ...) -> None: ...
+
+class SubmitLabelsRequest(_message.Message):
+    __slots__ = ("header", "batch", "end")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    header: LabelImportHeader
+    batch: LabelRows
+    end: LabelImportEnd
+    def __init__(self, header: _Optional[_Union[LabelImportHeader, _Mapping]] = ..., batch: _Optional[_Union[LabelRows, _Mapping]] = ..., end: _Optional[_Union[LabelImportEnd, _Mapping]] = ...) -> None: ...
+
+class LabelImport(_message.Message):
+    __slots__ = ("import_id", "deployment", "principal", "created_at", "rows", "accepted", "duplicates", "replaced", "unknown_ids", "late", "refused", "refusals", "replayed", "source")
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_IDS_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    REFUSALS_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    import_id: str
+    deployment: str
+    principal: str
+    created_at: _timestamp_pb2.Timestamp
+    rows: int
+    accepted: int
+    duplicates: int
+    replaced: int
+    unknown_ids: int
+    late: int
+    refused: int
+    refusals: _containers.RepeatedScalarFieldContainer[str]
+    replayed: bool
+    source: str
+    def __init__(self, import_id: _Optional[str] = ..., deployment: _Optional[str] = ..., principal: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rows: _Optional[int] = ..., accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., replaced: _Optional[int] = ..., unknown_ids: _Optional[int] = ..., late: _Optional[int] = ..., refused: _Optional[int] = ..., refusals: _Optional[_Iterable[str]] = ..., replayed: _Optional[bool] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ListLabelImportsRequest(_message.Message):
+    __slots__ = ("deployment", "limit")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    limit: int
+    def __init__(self, deployment: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListLabelImportsResponse(_message.Message):
+    __slots__ = ("imports",)
+    IMPORTS_FIELD_NUMBER: _ClassVar[int]
+    imports: _containers.RepeatedCompositeFieldContainer[LabelImport]
+    def __init__(self, imports: _Optional[_Iterable[_Union[LabelImport, _Mapping]]] = ...) -> None: ...

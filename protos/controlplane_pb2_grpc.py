@@ -185,6 +185,16 @@ class ControlPlaneStub:
                 request_serializer=protos_dot_controlplane__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=protos_dot_controlplane__pb2.Event.FromString,
                 _registered_method=True)
+        self.SubmitLabels = channel.stream_unary(
+                '/sluice.v1.ControlPlane/SubmitLabels',
+                request_serializer=protos_dot_controlplane__pb2.SubmitLabelsRequest.SerializeToString,
+                response_deserializer=protos_dot_controlplane__pb2.LabelImport.FromString,
+                _registered_method=True)
+        self.ListLabelImports = channel.unary_unary(
+                '/sluice.v1.ControlPlane/ListLabelImports',
+                request_serializer=protos_dot_controlplane__pb2.ListLabelImportsRequest.SerializeToString,
+                response_deserializer=protos_dot_controlplane__pb2.ListLabelImportsResponse.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -379,6 +389,21 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitLabels(self, request_iterator, context):
+        """Labels: the truth about past predictions, in bulk and late (docs/PREDICTION_LOG.md).
+        First message: the header; then batches of rows; then the end. The answer is the import's summary; the
+        same import id again answers the recorded summary and stores nothing twice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLabelImports(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -531,6 +556,16 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=protos_dot_controlplane__pb2.WatchEventsRequest.FromString,
                     response_serializer=protos_dot_controlplane__pb2.Event.SerializeToString,
+            ),
+            'SubmitLabels': grpc.stream_unary_rpc_method_handler(
+                    servicer.SubmitLabels,
+                    request_deserializer=protos_dot_controlplane__pb2.SubmitLabelsRequest.FromString,
+                    response_serializer=protos_dot_controlplane__pb2.LabelImport.SerializeToString,
+            ),
+            'ListLabelImports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLabelImports,
+                    request_deserializer=protos_dot_controlplane__pb2.ListLabelImportsRequest.FromString,
+                    response_serializer=protos_dot_controlplane__pb2.ListLabelImportsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1343,6 +1378,60 @@ class ControlPlane:
             '/sluice.v1.ControlPlane/WatchEvents',
             protos_dot_controlplane__pb2.WatchEventsRequest.SerializeToString,
             protos_dot_controlplane__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitLabels(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/sluice.v1.ControlPlane/SubmitLabels',
+            protos_dot_controlplane__pb2.SubmitLabelsRequest.SerializeToString,
+            protos_dot_controlplane__pb2.LabelImport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLabelImports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ControlPlane/ListLabelImports',
+            protos_dot_controlplane__pb2.ListLabelImportsRequest.SerializeToString,
+            protos_dot_controlplane__pb2.ListLabelImportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="metric reports kept until acknowledged (default %(default)s)",
     )
     agent.add_argument(
+        "--label-batches",
+        type=int,
+        default=10_000,
+        help="Feedback label batches kept on disk until the label store acknowledges them; beyond it new "
+        "labels are dropped and counted (default %(default)s)",
+    )
+    agent.add_argument(
         "--reconnect-max-seconds",
         type=float,
         default=0.5,
@@ -152,6 +159,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         raise CliError("--max-message-bytes must be at least 1024")
     if args.report_buffer < 1:
         raise CliError("--report-buffer must be at least 1")
+    if args.label_batches < 1:
+        raise CliError("--label-batches must be at least 1")
     if not 0.1 <= args.reconnect_max_seconds <= 3600:
         raise CliError("--reconnect-max-seconds must be between 0.1 and 3600")
     if args.name:
@@ -165,6 +174,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         labels=parse_labels(args.label),
         max_message_bytes=args.max_message_bytes,
         report_buffer=args.report_buffer,
+        label_batches=args.label_batches,
         reconnect_max_seconds=args.reconnect_max_seconds,
         model_timeout_seconds=args.model_timeout,
         model_memory_mb=args.model_memory_mb,

@@ -315,6 +315,8 @@ class AgentHub:
             await self._on_nack(session, message.nack)
         elif kind == "report":
             await self._on_report(session, message.report)
+        elif kind == "labels":
+            await self._on_labels(session, message.labels)
         elif kind == "goodbye":
             session.leaving = True
             reason = printable(message.goodbye.reason[:200]) or "no reason given"
@@ -370,6 +372,33 @@ class AgentHub:
             return
         ack = agent_pb2.ReportAck(seq=report.seq, refused=receipt.refused)
         session.send(agent_pb2.ControlMessage(report_ack=ack))
+
+    async def _on_labels(self, session: Session, batch: agent_pb2.LabelBatch) -> None:
+        """Labels of the agent's Feedback RPC: acked once the label store has them (or refused them
+        for good); a failure to store them now is not acked, so the agent sends them again."""
+        from controlplane.labels.feedback import store_feedback
+        from controlplane.labels.wire import label_inputs
+
+        try:
+            deployments = {route[0] for route in session.routes.allowed()}
+            rows = label_inputs(batch.rows)
+            error = await self.run(
+                store_feedback,
+                self.ctx,
+                session.agent_id,
+                session.name,
+                batch.batch_id,
+                batch.deployment,
+                rows,
+                deployments,
+            )
+        except Exception:
+            log.exception("could not store label batch %s of agent %s", printable(batch.batch_id[:64]), session.name)
+            return
+        if error:
+            log.warning("agent %s: label batch refused: %s", session.name, printable(error))
+        ack = agent_pb2.LabelBatchAck(batch_id=batch.batch_id, ok=not error, error=error)
+        session.send(agent_pb2.ControlMessage(labels_ack=ack))
 
     async def _alert(self, *, resolve: bool, kind: str, agent_id: str, deployment: str = "", **kw: Any) -> None:
         try:

@@ -44,6 +44,7 @@ PERMISSIONS: dict[str, str] = {
             "ListAudit",
             "WatchEvents",
             "GetPolicy",
+            "ListLabelImports",
         )
     },
     **{
@@ -62,6 +63,7 @@ PERMISSIONS: dict[str, str] = {
             "Promote",
             "AckAlert",
             "SetPolicy",
+            "SubmitLabels",
         )
     },
     _CP + "WhoAmI": "any",

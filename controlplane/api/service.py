@@ -6,6 +6,7 @@ from controlplane.api.agents_api import AgentsApi
 from controlplane.api.deployment_api import DeploymentApi
 from controlplane.api.errors import map_errors
 from controlplane.api.experiments_api import ExperimentsApi
+from controlplane.api.labels_api import LabelsApi
 from controlplane.api.monitoring_api import MonitoringApi
 from controlplane.api.policy_api import PolicyApi
 from controlplane.api.registry_api import RegistryApi
@@ -21,6 +22,7 @@ class ControlPlaneService(
     ExperimentsApi,
     MonitoringApi,
     PolicyApi,
+    LabelsApi,
     TrailApi,
     controlplane_pb2_grpc.ControlPlaneServicer,
 ):

@@ -333,3 +333,33 @@ class RetrainingRunRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class LabelImportRow(Base):
+    """One import of labels into the label store (docs/PREDICTION_LOG.md). The labels themselves
+    are a Parquet file (`path`, relative to the labels directory; "" when the import stored no
+    row); this row is written after the file is in place, so a recorded import's file exists and
+    a file without a row is never read. The id makes a retry answer this summary."""
+
+    __tablename__ = "label_imports"
+    __table_args__ = (Index("ix_label_imports_deployment", "deployment", "created_at"),)
+
+    #: the client's import id (`sluice labels import` derives it from the file), or
+    #: "fb-AGENT-BATCH" for labels an agent forwarded from its Feedback RPC
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    principal: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    source: Mapped[str] = mapped_column(String(16))  # import | feedback (core.vocabulary.LabelSource)
+    atomic: Mapped[bool] = mapped_column(default=False)
+    #: also the received_at of every row in its file: a later import's label replaces this one's
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    accepted: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
+    replaced: Mapped[int] = mapped_column(BigInteger, default=0)
+    unknown_ids: Mapped[int] = mapped_column(BigInteger, default=0)
+    late: Mapped[int] = mapped_column(BigInteger, default=0)
+    refused: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: the first refusals, each naming its row
+    refusals: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    path: Mapped[str] = mapped_column(String(512), default="")

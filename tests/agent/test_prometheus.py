@@ -44,3 +44,12 @@ def test_counters_histogram_and_gauges() -> None:
     got = samples(prom)
     assert got[("sluice_agent_connected", ())] == 0
     assert not any(name == "sluice_snapshot_generation" for name, _ in got)
+
+
+def test_the_label_spool_counts_are_exposed() -> None:
+    prom = AgentPrometheus()
+    assert ("sluice_agent_label_batches_waiting", ()) not in samples(prom)
+    prom.label_counts = lambda: (3, 7)
+    got = samples(prom)
+    assert got[("sluice_agent_label_batches_waiting", ())] == 3
+    assert got[("sluice_agent_labels_dropped_total", ())] == 7
