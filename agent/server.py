@@ -22,6 +22,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from agent.cache import AgentCache
 from agent.core import AgentCore
 from agent.link import BACKOFF_CAP, ControlPlaneLink, LinkOptions
+from agent.logship import LogShipper
+from agent.predlog import DEFAULT_BUFFER_MB, PredictionLog
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.reports import DEFAULT_CAPACITY, ReportBuffer
@@ -30,7 +32,7 @@ from agent.serving import DEFAULT_PROBE_LIMITS, ServingTable, SnapshotApplier
 from core.decoding import DecodingRegistrar
 from core.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
 from core.tls import TlsError, channel_credentials_from, server_credentials_from
-from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
+from protos import agent_pb2, inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 from runtime import sandbox
 
 log = logging.getLogger("sluice.agent")
@@ -57,6 +59,8 @@ class AgentOptions:
     labels: dict[str, str] = field(default_factory=dict)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     report_buffer: int = DEFAULT_CAPACITY
+    # Disk for prediction-log segments waiting for the control plane's ack; 0: no prediction log.
+    log_buffer_mb: int = DEFAULT_BUFFER_MB
     reconnect_max_seconds: float = BACKOFF_CAP
     token: str | None = None
     host: str = ""
@@ -119,6 +123,8 @@ class AgentServer:
         self._recorder: MetricsRecorder | None = None
         self._cache: AgentCache | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self.predlog: PredictionLog | None = None
+        self.shipper: LogShipper | None = None
 
     @property
     def address(self) -> str:
@@ -162,6 +168,9 @@ class AgentServer:
         core = self.core = AgentCore(self.name, agent_id, self._recorder, self._prometheus)
         core.defer = asyncio.get_running_loop().call_soon
         core.waiting_for = f"the control plane at {options.controlplane}"
+        if options.log_buffer_mb > 0:
+            self.predlog = core.predlog = PredictionLog(cache.root / "log", self.name, options.log_buffer_mb << 20)
+            self.predlog.start()
         applier = SnapshotApplier(cache, probe_limits)
         # The sandbox's forkserver imports onnxruntime in its own process while this one starts
         # serving and connects: the first new model is probed without waiting for it.
@@ -225,10 +234,15 @@ class AgentServer:
             self.reports,
             on_connected=self._prometheus.set_connected,
         )
+        link = self.link
         self._tasks = [
-            asyncio.create_task(self.link.run(), name="controlplane-link"),
+            asyncio.create_task(link.run(), name="controlplane-link"),
             asyncio.create_task(self._report_loop(), name="metric-reports"),
         ]
+        if self.predlog is not None:
+            self.shipper = LogShipper(self.predlog, link.send, lambda: link.connects)
+            link.on_log_ack = self.shipper.on_ack
+            self._tasks.append(asyncio.create_task(self.shipper.run(), name="log-shipping"))
 
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -239,7 +253,10 @@ class AgentServer:
         assert self.core is not None and self._recorder is not None
         first = self.core.table is None
         try:
-            self._recorder.configure(table.applied_snapshot())
+            snapshot = table.applied_snapshot()
+            self._recorder.configure(snapshot)
+            if self.predlog is not None:
+                self.predlog.configure(snapshot)
         except Exception:
             log.exception("the metrics recorder could not take the new snapshot")
         self.core.table = table  # one reference assignment: requests see old or new, never a mix
@@ -257,7 +274,7 @@ class AgentServer:
             log.exception("the metrics recorder could not flush")
             report = None
         if report is not None:
-            self.reports.add(report)
+            self._add_report(report)
         if not self.link.connected:
             return
         self.reports.forget_sent()
@@ -265,6 +282,12 @@ class AgentServer:
         deadline = asyncio.get_running_loop().time() + wait
         while len(self.reports) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
+
+    def _add_report(self, report: agent_pb2.MetricReport) -> None:
+        assert self.reports is not None
+        if self.predlog is not None:
+            report.dropped_log_rows = self.predlog.dropped_rows
+        self.reports.add(report)
 
     async def _report_loop(self) -> None:
         assert self.link is not None and self.reports is not None and self._recorder is not None
@@ -276,7 +299,7 @@ class AgentServer:
                 log.exception("the metrics recorder could not flush")
                 continue
             if report is not None:
-                self.reports.add(report)
+                self._add_report(report)
             self.link.send_reports()
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -297,6 +320,9 @@ class AgentServer:
                 log.warning("could not keep the unacknowledged metric reports: %s", exc)
         if self._server is not None:
             await self._server.stop(grace)
+        if self.predlog is not None:
+            # After the last call: what waits in memory is written (shipped at the next start).
+            await asyncio.to_thread(self.predlog.stop)
         self._prometheus.close()
         if self.core is not None:
             self.core.close()

@@ -336,6 +336,10 @@ class SluiceClient:
     def set_policy(self, request: controlplane_pb2.SetPolicyRequest) -> controlplane_pb2.Policy:
         return self._call("SetPolicy", request)
 
+    def set_log_sample_rate(self, deployment: str, rate: float, reason: str = "") -> controlplane_pb2.Deployment:
+        request = controlplane_pb2.SetLogSampleRateRequest(deployment=deployment, sample_rate=rate, reason=reason)
+        return self._call("SetLogSampleRate", request)
+
     def whoami(self) -> controlplane_pb2.WhoAmIResponse:
         return self._call("WhoAmI", controlplane_pb2.WhoAmIRequest())
 

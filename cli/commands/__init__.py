@@ -10,6 +10,7 @@ from cli.commands import (
     demo,
     deployments,
     experiments,
+    log,
     monitoring,
     policy,
     registry,
@@ -33,6 +34,7 @@ REGISTRARS: list[Registrar] = [
     experiments.register,
     monitoring.register,
     policy.register,
+    log.register,
     trail.register,
     tokens.register,
 ]

@@ -62,6 +62,7 @@ PERMISSIONS: dict[str, str] = {
             "Promote",
             "AckAlert",
             "SetPolicy",
+            "SetLogSampleRate",
         )
     },
     _CP + "WhoAmI": "any",

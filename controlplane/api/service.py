@@ -8,6 +8,7 @@ from controlplane.api.errors import map_errors
 from controlplane.api.experiments_api import ExperimentsApi
 from controlplane.api.monitoring_api import MonitoringApi
 from controlplane.api.policy_api import PolicyApi
+from controlplane.api.predlog_api import PredictionLogApi
 from controlplane.api.registry_api import RegistryApi
 from controlplane.api.trail_api import TrailApi
 from protos import controlplane_pb2_grpc
@@ -21,6 +22,7 @@ class ControlPlaneService(
     ExperimentsApi,
     MonitoringApi,
     PolicyApi,
+    PredictionLogApi,
     TrailApi,
     controlplane_pb2_grpc.ControlPlaneServicer,
 ):
