@@ -49,6 +49,8 @@ DEFAULT_SEGMENT_BYTES = 8 << 20
 #: the Parquet key-value metadata entry that says what a segment holds (read back by the shipper)
 META_KEY = b"sluice.segment"
 PENDING = "pending"
+#: the names of closed segments (time-ordered digits first): never a ".tmp-" file being written
+SEGMENT_GLOB = "[0-9]*.parquet"
 _HASH_SPACE = float(1 << 32)
 
 
@@ -279,7 +281,7 @@ class PredictionLog:
         self.written_rows = 0
         for stale in self.pending_dir.glob(".tmp-*"):  # a flush cut off by a crash: never visible
             stale.unlink(missing_ok=True)
-        self._pending_bytes = sum(p.stat().st_size for p in self.pending_dir.glob("*.parquet"))
+        self._pending_bytes = sum(p.stat().st_size for p in self.pending_dir.glob(SEGMENT_GLOB))
         self._bytes_lock = threading.Lock()
 
     # ---- configuration ----
@@ -461,7 +463,7 @@ class PredictionLog:
     def pending(self) -> list[SegmentInfo]:
         """Every pending segment, oldest first (the names sort by time)."""
         out = []
-        for path in sorted(self.pending_dir.glob("*.parquet")):
+        for path in sorted(self.pending_dir.glob(SEGMENT_GLOB)):
             info = read_info(path)
             if info is not None:
                 out.append(info)

@@ -114,8 +114,12 @@ def test_a_full_buffer_drops_and_counts(tmp_path: Path) -> None:
     assert len(full.flush()) == 1
 
 
-def test_a_stale_temporary_file_is_removed_at_start(tmp_path: Path) -> None:
-    (tmp_path / "pending").mkdir()
-    (tmp_path / "pending" / ".tmp-1.parquet").write_bytes(b"half")
+def test_a_temporary_file_is_never_pending_and_a_stale_one_is_removed_at_start(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path, "a")
-    assert not list((tmp_path / "pending").iterdir()) and log.pending() == []
+    _append(log, 3)
+    [info] = log.flush()
+    being_written = tmp_path / "pending" / f".tmp-{info.segment_id}9.parquet"
+    being_written.write_bytes(info.path.read_bytes())  # complete, but not renamed yet
+    assert [p.segment_id for p in log.pending()] == [info.segment_id]
+    restarted = PredictionLog(tmp_path, "a")
+    assert not being_written.exists() and restarted.pending_bytes == info.size
