@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +48,7 @@ DEFAULT_SEGMENT_BYTES = 8 << 20
 #: the Parquet key-value metadata entry that says what a segment holds (read back by the shipper)
 META_KEY = b"sluice.segment"
 PENDING = "pending"
+COMPRESSION = "zstd"
 #: the names of closed segments (time-ordered digits first): never a ".tmp-" file being written
 SEGMENT_GLOB = "[0-9]*.parquet"
 _HASH_SPACE = float(1 << 32)
@@ -164,20 +164,16 @@ def _label_column(entries: list[Entry]) -> pa.Array:
     for e in entries:
         labels = e.labels
         assert labels is not None
-        if labels.dtype != object:
-            labels = labels.reshape(-1)
-            if (
-                e.classes is not None
-                and len(e.classes)
-                and labels.size
-                and labels.min() >= 0
-                and labels.max() < len(e.classes)
-            ):
-                labels = np.asarray(e.classes, dtype=object)[labels]
-            else:
-                labels = labels.astype(str).astype(object)
-        parts.append(labels)
-    return pa.array(parts[0] if len(parts) == 1 else np.concatenate(parts), type=pa.string())
+        if labels.dtype == object:  # class names already
+            parts.append(pa.array(labels.reshape(-1), type=pa.string()))
+            continue
+        labels = labels.reshape(-1)
+        known = e.classes is not None and len(e.classes) > 0
+        if known and labels.size and labels.min() >= 0 and labels.max() < len(e.classes or ()):
+            parts.append(pa.array(list(e.classes or ()), type=pa.string()).take(pa.array(labels)))
+        else:
+            parts.append(pa.array(labels.astype(str).astype(object), type=pa.string()))
+    return pa.concat_arrays(parts)
 
 
 def _probabilities_column(parts: list[np.ndarray]) -> pa.Array:
@@ -197,6 +193,8 @@ def _value_column(parts: list[np.ndarray]) -> pa.Array:
 
 def _per_row(values: Sequence[Sequence[str] | str], counts: list[int]) -> pa.Array:
     """request ids / routing keys: per row where given, null where not."""
+    if not any(values):  # none given (a batch without ids or keys): nulls, built in C++
+        return pa.nulls(sum(counts), type=pa.string())
     out: list[str | None] = []
     for given, n in zip(values, counts, strict=True):
         if isinstance(given, str):
@@ -213,24 +211,31 @@ def build_table(entries: list[Entry], agent: str) -> pa.Table:
     counts = [e.rows for e in entries]
     total = sum(counts)
 
-    def repeat(value: Any, typ: pa.DataType) -> pa.Array:
-        return pa.array([value] * total, type=typ)
+    def repeat(value: str) -> pa.Array:
+        return pa.array([value], type=pa.string()).take(np.zeros(total, dtype=np.int32))
+
+    def per_entry(values: list[str]) -> pa.Array:
+        """One value per entry, repeated over its rows (taken in C++, no Python object per row)."""
+        unique = sorted(set(values))
+        if len(unique) == 1:
+            return repeat(unique[0])
+        index = {v: i for i, v in enumerate(unique)}
+        positions = np.repeat(np.array([index[v] for v in values], dtype=np.int32), counts)
+        return pa.array(unique, type=pa.string()).take(positions)
 
     first = entries[0]
     ts = np.repeat(np.array([int(e.ts * 1e6) for e in entries], dtype=np.int64), counts)
     latency = np.repeat(np.array([e.latency_ms for e in entries], dtype=np.float64), counts)
     columns: dict[str, pa.Array] = {
         "ts": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
-        "deployment": repeat(first.deployment, pa.string()),
-        "model": repeat(first.model, pa.string()),
-        "version": repeat(first.version, pa.string()),
-        "role": pa.array(np.repeat(np.array([e.role for e in entries], dtype=object), counts), type=pa.string()),
-        "experiment": pa.array(
-            np.repeat(np.array([e.experiment for e in entries], dtype=object), counts), type=pa.string()
-        ),
+        "deployment": repeat(first.deployment),
+        "model": repeat(first.model),
+        "version": repeat(first.version),
+        "role": per_entry([e.role for e in entries]),
+        "experiment": per_entry([e.experiment for e in entries]),
         "request_id": _per_row([e.request_ids for e in entries], counts),
         "routing_key": _per_row([e.keys for e in entries], counts),
-        "agent": repeat(agent, pa.string()),
+        "agent": repeat(agent),
         "latency_ms": pa.array(latency),
     }
     for name in first.feeds:
@@ -444,7 +449,10 @@ class PredictionLog:
         final = self.pending_dir / f"{segment_id}.parquet"
         try:
             with open(tmp, "wb") as handle:
-                pq.write_table(table, handle, compression="zstd")
+                # Dictionary pages for the text columns only (repeated names, classes): on numbers
+                # they cost more time than they save space.
+                strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
+                pq.write_table(table, handle, compression=COMPRESSION, use_dictionary=strings)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
