@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.predlog import SEGMENT_GLOB
-from core.client import SluiceClient, batch_request, predict_request
+from core.client import SluiceClient, batch_request, predict_request, ref
+from protos import controlplane_pb2, oip_pb2, oip_pb2_grpc
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import ServerThread, free_port, start_server, unique
 from tests.models import breast_cancer_rows, make_classifier_onnx, make_mixed_onnx, mixed_records, mixed_rows
@@ -76,10 +77,19 @@ def test_predictions_of_every_kind_arrive_once_with_their_values(
     server: ServerThread, models: Path, tmp_path: Path
 ) -> None:
     model, mixed, dep, dep_mixed, dep_off = unique("m"), unique("mixed"), unique("d"), unique("dm"), unique("doff")
+    dep_shadow = unique("ds")
     with SluiceClient(server.address, token="") as client:
         client.register_version(model, "1", make_classifier_onnx(models))
+        client.register_version(model, "2", make_classifier_onnx(models, "gbm"))
         client.register_version(mixed, "1", make_mixed_onnx(models))
         client.deploy(dep, f"{model}:1")
+        client.deploy(dep_shadow, f"{model}:1")
+        client.start_experiment(
+            unique("shadow"),
+            controlplane_pb2.ExperimentConfig(
+                deployment=dep_shadow, challenger=ref(f"{model}:2"), traffic_percent=10, shadow=True
+            ),
+        )
         client.deploy(dep_mixed, f"{mixed}:1")
         client.deploy(dep_off, f"{model}:1")
         off = client.set_log_sample_rate(dep_off, 0.0, reason="test")
@@ -90,7 +100,7 @@ def test_predictions_of_every_kind_arrive_once_with_their_values(
     agent = AgentProcess(server.address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log")
     try:
         with SluiceClient(server.address, token="") as client:
-            for name in (dep, dep_mixed, dep_off):
+            for name in (dep, dep_mixed, dep_off, dep_shadow):
                 wait_for_agents(client, name, [agent.name])
         assert agent.stub is not None
         rows = breast_cancer_rows(40, seed=3).astype(np.float32)
@@ -111,13 +121,20 @@ def test_predictions_of_every_kind_arrive_once_with_their_values(
             )
         for i in range(5):
             agent.stub.Predict(predict_request(dep_off, rows[i : i + 1], request_id=f"off-{i}"), timeout=30)
+            agent.stub.Predict(predict_request(dep_shadow, rows[i : i + 1], request_id=f"shadow-{i}"), timeout=30)
+        infer = oip_pb2.ModelInferRequest(model_name=dep, id="oip-0")
+        infer.inputs.add(name="input", datatype="FP32", shape=[1, rows.shape[1]])
+        infer.raw_input_contents.append(rows[0].astype("<f4").tobytes())
+        assert agent.channel is not None
+        oip_pb2_grpc.GRPCInferenceServiceStub(agent.channel).ModelInfer(infer, timeout=30)
 
-        wait_until(lambda: logged(server, dep).num_rows >= 40, timeout=30, what="40 rows of the numeric model")
+        wait_until(lambda: logged(server, dep).num_rows >= 41, timeout=30, what="41 rows of the numeric model")
         wait_until(lambda: logged(server, dep_mixed).num_rows >= 6, timeout=30, what="6 rows of the mixed model")
         got = logged(server, dep)
-        assert got.num_rows == 40
+        assert got.num_rows == 41
         by_id = {r["request_id"]: r for r in got.to_pylist()}
-        assert set(by_id) == set(answers) | set(batch_ids)
+        assert set(by_id) == set(answers) | set(batch_ids) | {"oip-0"}
+        assert by_id["oip-0"]["in_input"] == pytest.approx(rows[0].tolist())
         for i in range(10):
             row = by_id[f"single-{i}"]
             assert row["label"] == answers[f"single-{i}"] and row["routing_key"] == f"user-{i}"
@@ -136,6 +153,12 @@ def test_predictions_of_every_kind_arrive_once_with_their_values(
             for column, value in zip(("in_age", "in_income", "in_visits"), sent[:3], strict=True):
                 assert math.isnan(row[column]) if math.isnan(value) else row[column] == value
             assert row["label"] in ("churn", "stay")
+        # A shadow's answers are logged beside the champion's, under the same request ids.
+        wait_until(lambda: logged(server, dep_shadow).num_rows >= 10, timeout=30, what="champion and shadow rows")
+        shadow_rows = logged(server, dep_shadow).to_pylist()
+        assert sorted((r["request_id"], r["version"], r["role"]) for r in shadow_rows) == sorted(
+            [(f"shadow-{i}", "1", "champion") for i in range(5)] + [(f"shadow-{i}", "2", "shadow") for i in range(5)]
+        )
         # Logging off: the requests were answered and nothing was written.
         assert logged(server, dep_off).num_rows == 0
         assert pending_rows(tmp_path / "agent") == 0
