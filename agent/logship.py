@@ -63,7 +63,7 @@ class LogShipper:
         room = self.max_in_flight - len(live)
         if room <= 0:
             return 0
-        pending = await asyncio.to_thread(self.predlog.pending)
+        pending = self.predlog.pending()
         sent = 0
         for info in pending:
             if room <= 0:

@@ -286,8 +286,15 @@ class PredictionLog:
         self.written_rows = 0
         for stale in self.pending_dir.glob(".tmp-*"):  # a flush cut off by a crash: never visible
             stale.unlink(missing_ok=True)
-        self._pending_bytes = sum(p.stat().st_size for p in self.pending_dir.glob(SEGMENT_GLOB))
         self._bytes_lock = threading.Lock()
+        #: the pending segments by id (what a previous run left, then what this one writes): the
+        #: shipper asks often, the directory is read once
+        self._pending: dict[str, SegmentInfo] = {}
+        for path in sorted(self.pending_dir.glob(SEGMENT_GLOB)):
+            found = read_info(path)
+            if found is not None:
+                self._pending[found.segment_id] = found
+        self._pending_bytes = sum(p.stat().st_size for p in self.pending_dir.glob(SEGMENT_GLOB))
 
     # ---- configuration ----
 
@@ -461,24 +468,24 @@ class PredictionLog:
             tmp.unlink(missing_ok=True)
             raise
         size = final.stat().st_size
+        info = SegmentInfo(segment_id, final, first.deployment, first.model, first.version, day, table.num_rows, size)
         with self._bytes_lock:
             self._pending_bytes += size
+            self._pending[segment_id] = info
         self.written_rows += table.num_rows
-        return SegmentInfo(segment_id, final, first.deployment, first.model, first.version, day, table.num_rows, size)
+        return info
 
     # ---- pending segments ----
 
     def pending(self) -> list[SegmentInfo]:
-        """Every pending segment, oldest first (the names sort by time)."""
-        out = []
-        for path in sorted(self.pending_dir.glob(SEGMENT_GLOB)):
-            info = read_info(path)
-            if info is not None:
-                out.append(info)
-        return out
+        """Every pending segment, oldest first (the ids sort by time)."""
+        with self._bytes_lock:
+            return [self._pending[k] for k in sorted(self._pending)]
 
     def remove(self, info: SegmentInfo) -> None:
         """The control plane has it (or refused it for good): the local copy goes."""
+        with self._bytes_lock:
+            self._pending.pop(info.segment_id, None)
         try:
             size = info.path.stat().st_size
             info.path.unlink()
