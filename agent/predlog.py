@@ -284,6 +284,8 @@ class PredictionLog:
         self._rates: dict[str, float] = {}
         self._dropped = 0
         self.written_rows = 0
+        #: CPU time the flush thread spent writing segments (the log's cost, off the request path)
+        self.flush_cpu_seconds = 0.0
         for stale in self.pending_dir.glob(".tmp-*"):  # a flush cut off by a crash: never visible
             stale.unlink(missing_ok=True)
         self._bytes_lock = threading.Lock()
@@ -391,10 +393,12 @@ class PredictionLog:
         while not self._stop.is_set():
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
+            started = time.thread_time()
             try:
                 self.flush()
             except Exception:
                 log.exception("the prediction log could not write a segment")
+            self.flush_cpu_seconds += time.thread_time() - started
         try:
             self.flush()
         except Exception:

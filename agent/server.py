@@ -323,6 +323,12 @@ class AgentServer:
         if self.predlog is not None:
             # After the last call: what waits in memory is written (shipped at the next start).
             await asyncio.to_thread(self.predlog.stop)
+            log.info(
+                "prediction log: %d row(s) written in %.2f s of CPU, %d dropped",
+                self.predlog.written_rows,
+                self.predlog.flush_cpu_seconds,
+                self.predlog.dropped_rows,
+            )
         self._prometheus.close()
         if self.core is not None:
             self.core.close()

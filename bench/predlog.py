@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -146,9 +147,15 @@ def main() -> int:
         while logged_rows(root) < answered and time.monotonic() < deadline:
             time.sleep(0.5)
         print(f"rows at the control plane: {logged_rows(root):,} of {answered:,} answered by the logging agent")
-        return 0
     finally:
         procs.stop()
+    written = re.search(
+        r"prediction log: (\d+) row\(s\) written in ([\d.]+) s of CPU", (root / "on" / "agent.log").read_text()
+    )
+    if written:
+        rows, seconds = int(written.group(1)), float(written.group(2))
+        print(f"the flush thread of the logging agent: {seconds / rows * 1e6:.2f} s of CPU per million rows written")
+    return 0
 
 
 if __name__ == "__main__":
