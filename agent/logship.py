@@ -22,6 +22,9 @@ from protos import agent_pb2
 log = logging.getLogger("sluice.agent")
 
 DEFAULT_IN_FLIGHT = 4
+#: a segment bigger than this would not fit one message to the control plane (16 MiB by default):
+#: sending it would break the stream again and again, so it is dropped and counted instead
+MAX_SEND_BYTES = 12 << 20
 RESEND_SECONDS = 30.0
 SHIP_SECONDS = 0.5
 
@@ -36,6 +39,7 @@ class LogShipper:
         stream: Callable[[], int],
         max_in_flight: int = DEFAULT_IN_FLIGHT,
         resend_seconds: float = RESEND_SECONDS,
+        max_send_bytes: int = MAX_SEND_BYTES,
     ) -> None:
         """`send` queues a message on the current stream (False: not connected, or no room);
         `stream` numbers the streams (the link's `connects`): a new one means nothing is in flight."""
@@ -44,6 +48,7 @@ class LogShipper:
         self.stream = stream
         self.max_in_flight = max_in_flight
         self.resend_seconds = resend_seconds
+        self.max_send_bytes = max_send_bytes
         #: segment id -> (the segment, stream it was sent on, when)
         self._in_flight: dict[str, tuple[SegmentInfo, int, float]] = {}
         self.acked = 0
@@ -69,6 +74,14 @@ class LogShipper:
             if room <= 0:
                 break
             if info.segment_id in live:
+                continue
+            if info.size > self.max_send_bytes:
+                log.warning(
+                    "log segment %s is %d bytes, beyond the %d a message may carry: its %d row(s) are dropped",
+                    info.segment_id, info.size, self.max_send_bytes, info.rows,
+                )  # fmt: skip
+                self.predlog.drop(info.rows)
+                self.predlog.remove(info)
                 continue
             try:
                 data = await asyncio.to_thread(info.path.read_bytes)

@@ -123,3 +123,30 @@ def test_a_temporary_file_is_never_pending_and_a_stale_one_is_removed_at_start(t
     assert [p.segment_id for p in log.pending()] == [info.segment_id]
     restarted = PredictionLog(tmp_path, "a")
     assert not being_written.exists() and restarted.pending_bytes == info.size
+
+
+def test_the_shipper_sends_oldest_first_bounded_and_deletes_only_on_ack(tmp_path: Path) -> None:
+    import asyncio
+
+    from agent.logship import LogShipper
+
+    log = PredictionLog(tmp_path, "a")
+    for version in ("v1", "v2", "v3"):
+        _append(log, 3, version=version)
+        log.flush()
+    sent: list[agent_pb2.AgentMessage] = []
+    stream = [1]
+    shipper = LogShipper(log, lambda m: sent.append(m) is None, lambda: stream[0], max_in_flight=2)
+    assert asyncio.run(shipper.ship()) == 2 and asyncio.run(shipper.ship()) == 0  # bounded in flight
+    first, second = (m.log_segment for m in sent)
+    assert (first.version.version, second.version.version, first.rows) == ("v1", "v2", 3)
+    assert pq.read_table(pa.BufferReader(first.data)).num_rows == 3
+    shipper.on_ack(agent_pb2.LogSegmentAck(segment_id=first.segment_id, ok=True))
+    assert [p.version for p in log.pending()] == ["v2", "v3"]  # deleted only after its ack
+    assert asyncio.run(shipper.ship()) == 1 and sent[-1].log_segment.version.version == "v3"
+    stream[0] = 2  # a new stream: nothing is in flight any more, both are sent again
+    assert asyncio.run(shipper.ship()) == 2
+    shipper.on_ack(agent_pb2.LogSegmentAck(segment_id=second.segment_id, ok=False, error="refused"))
+    assert [p.version for p in log.pending()] == ["v3"] and log.dropped_rows == 3
+    tiny = LogShipper(log, lambda m: sent.append(m) is None, lambda: 1, max_send_bytes=10)
+    assert asyncio.run(tiny.ship()) == 0 and log.pending() == [] and log.dropped_rows == 6
