@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agent.predlog import META_KEY, PredictionLog, read_info, sampled
+from agent.logformat import read_info
+from agent.predlog import META_KEY, PredictionLog, sampled
 from protos import agent_pb2
 
 
