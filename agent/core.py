@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from agent.label_spool import LabelSpool
+from agent.predlog import PredictionLog
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.records import RecordRows
@@ -104,6 +105,8 @@ class AgentCore:
         self.shadow_skipped = 0
         #: runs the bookkeeping of an answer; the server sets `loop.call_soon`
         self.defer: Callable[..., Any] = _call_now
+        #: the prediction log (None: off), appended to with each answer's bookkeeping
+        self.predlog: PredictionLog | None = None
 
     def close(self, wait: bool = False) -> None:
         """Stop shadow scoring; `wait` lets the queued copies finish first."""
@@ -162,10 +165,60 @@ class AgentCore:
             log.exception("metrics recorder failed")
         self.prometheus.refused(deployment, code, route.label)
 
-    def _after(self, outcome: Outcome, feeds: Feeds, seconds: float, request_ids: Sequence[str]) -> None:
-        """Bookkeeping of one answer: metrics, Prometheus, shadow scoring."""
+    def _log(
+        self,
+        dep: LoadedDeployment,
+        route: LoadedRoute,
+        feeds: Feeds,
+        labels: np.ndarray | None,
+        class_labels: np.ndarray | None,
+        values: np.ndarray | None,
+        probabilities: np.ndarray | None,
+        seconds: float,
+        request_ids: Sequence[str],
+        keys: Sequence[str] | str,
+    ) -> None:
+        predlog = self.predlog
+        if predlog is None:
+            return
+        try:
+            predlog.append(
+                dep.name,
+                route.model,
+                route.version,
+                route.role,
+                dep.snapshot.experiment,
+                feeds,
+                class_labels if class_labels is not None else labels,
+                route.runtime.classes,
+                values,
+                probabilities,
+                seconds,
+                request_ids,
+                keys,
+            )
+        except Exception:
+            log.exception("the prediction log failed")
+
+    def _after(
+        self, outcome: Outcome, feeds: Feeds, seconds: float, request_ids: Sequence[str], keys: Sequence[str] | str = ""
+    ) -> None:
+        """Bookkeeping of one answer: metrics, Prometheus, the prediction log, shadow scoring."""
         route = outcome.route
         runtime = route.runtime
+        if self.predlog is not None:
+            self._log(
+                outcome.deployment,
+                route,
+                feeds,
+                outcome.labels,
+                outcome.class_labels,
+                outcome.values,
+                outcome.probabilities,
+                seconds,
+                request_ids,
+                keys,
+            )
         rows = runtime.metric_rows(feeds)
         try:
             self.recorder.record_prediction(
@@ -185,7 +238,7 @@ class AgentCore:
             log.exception("metrics recorder failed")
         self.prometheus.observe(outcome.deployment.name, route.label, rows.shape[0], seconds)
         if outcome.deployment.shadows:
-            self._shadow(outcome.deployment, outcome, feeds, request_ids)
+            self._shadow(outcome.deployment, outcome, feeds, request_ids, keys)
 
     # ---- prediction ----
 
@@ -197,11 +250,13 @@ class AgentCore:
         request_ids: Sequence[str],
         validate: bool = True,
         defer: Callable[..., Any] | None = None,
+        keys: Sequence[str] | str = "",
     ) -> Outcome:
-        """Validate (unless done) and run `route` on `x`; a refusal or a failure counts against it."""
+        """Validate (unless done) and run `route` on `x`; a refusal or a failure counts against it.
+        `keys`: the routing key of every row (one string) or of each row, for the prediction log."""
         defer = defer or self.defer
         try:
-            return self._run(dep, route, x, request_ids, validate, defer)
+            return self._run(dep, route, x, request_ids, validate, defer, keys)
         except SluiceError as exc:
             self._failed(dep, route, exc, defer)
             raise
@@ -214,6 +269,7 @@ class AgentCore:
         request_ids: Sequence[str],
         validate: bool,
         defer: Callable[..., Any],
+        keys: Sequence[str] | str = "",
     ) -> Outcome:
         runtime = route.runtime
         # a batch split over versions arrives checked (as feeds); anything else is checked here
@@ -244,7 +300,7 @@ class AgentCore:
                 )
         outcome = Outcome(dep, route, result.labels, result.probabilities, result.values, result.class_labels)
         # Off the critical path: the server defers this until the answer is on its way.
-        defer(self._after, outcome, feeds, seconds, request_ids)
+        defer(self._after, outcome, feeds, seconds, request_ids, keys)
         return outcome
 
     def predict(
@@ -273,7 +329,7 @@ class AgentCore:
         request_id = request_id or self.new_request_id()
         n = x.shape[0] if isinstance(x, np.ndarray) else rows_of(x)
         ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
-        return self.run(dep, route, x, ids, defer=defer), request_id
+        return self.run(dep, route, x, ids, defer=defer, keys=key), request_id
 
     def predict_batch(
         self,
@@ -323,16 +379,18 @@ class AgentCore:
         failure: SluiceError | None = None
         for index in used:
             route = dep.routes[int(index)]
+            part_keys: Sequence[str]
             if len(used) == 1:
                 rows = np.arange(n)
-                part, part_ids = feeds, ids
+                part, part_ids, part_keys = feeds, ids, keys
             else:
                 assert chosen is not None
                 rows = np.flatnonzero(chosen == index)
                 part = take_rows(feeds, rows)
                 part_ids = [ids[i] for i in rows] if ids else []
+                part_keys = [keys[i] for i in rows.tolist()] if keys else []
             try:
-                outcomes.append(self.run(dep, route, part, part_ids, validate=False, defer=defer))
+                outcomes.append(self.run(dep, route, part, part_ids, validate=False, defer=defer, keys=part_keys))
             except SluiceError as exc:
                 # Counted against this version; the others still run, so each version's count of
                 # calls and failures stays fair, then the call fails with the first failure.
@@ -385,7 +443,9 @@ class AgentCore:
 
     # ---- shadows ----
 
-    def _shadow(self, dep: LoadedDeployment, outcome: Outcome, feeds: Feeds, ids: Sequence[str]) -> None:
+    def _shadow(
+        self, dep: LoadedDeployment, outcome: Outcome, feeds: Feeds, ids: Sequence[str], keys: Sequence[str] | str = ""
+    ) -> None:
         with self._shadow_lock:
             if self._shadow_pending >= SHADOW_QUEUE_LIMIT:
                 self.shadow_skipped += 1
@@ -393,12 +453,14 @@ class AgentCore:
             self._shadow_pending += 1
         try:
             copy = {name: x.copy() for name, x in feeds.items()}
-            self._shadow_pool.submit(self._score_shadows, dep, outcome, copy, list(ids))
+            self._shadow_pool.submit(self._score_shadows, dep, outcome, copy, list(ids), keys)
         except RuntimeError:  # shutting down
             with self._shadow_lock:
                 self._shadow_pending -= 1
 
-    def _score_shadows(self, dep: LoadedDeployment, outcome: Outcome, feeds: Feeds, ids: list[str]) -> None:
+    def _score_shadows(
+        self, dep: LoadedDeployment, outcome: Outcome, feeds: Feeds, ids: list[str], keys: Sequence[str] | str = ""
+    ) -> None:
         try:
             for shadow in dep.shadows:
                 start = time.perf_counter()
@@ -425,6 +487,19 @@ class AgentCore:
                     ids,
                     shadow.runtime.label_classes,
                 )
+                if self.predlog is not None:
+                    self._log(
+                        dep,
+                        shadow,
+                        feeds,
+                        result.labels,
+                        result.class_labels,
+                        result.values,
+                        result.probabilities,
+                        seconds,
+                        ids,
+                        keys,
+                    )
                 if outcome.labels is not None and result.labels is not None:
                     self.recorder.record_shadow_pair(
                         dep.name,

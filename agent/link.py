@@ -104,6 +104,7 @@ class ControlPlaneLink:
         reports: ReportBuffer,
         on_connected: Callable[[bool], None] = lambda _up: None,
         labels: LabelSpool | None = None,
+        on_log_ack: Callable[[agent_pb2.LogSegmentAck], None] = lambda _ack: None,
     ) -> None:
         self.options = options
         self.agent_id = agent_id
@@ -115,6 +116,7 @@ class ControlPlaneLink:
         #: Feedback's labels waiting for the control plane's label store
         self.labels = labels
         self.on_connected = on_connected
+        self.on_log_ack = on_log_ack
         self.connected = False
         self.heartbeat_seconds = DEFAULT_HEARTBEAT
         self.report_seconds = 1.0
@@ -317,6 +319,8 @@ class ControlPlaneLink:
                 elif kind == "snapshot":
                     self._pending = message.snapshot  # newest wins: each snapshot is complete
                     self._snapshot_ready.set()
+                elif kind == "log_segment_ack":
+                    self.on_log_ack(message.log_segment_ack)
                 elif kind == "report_ack":
                     self.reports.ack(message.report_ack.seq)
                     if message.report_ack.refused:

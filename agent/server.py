@@ -24,6 +24,8 @@ from agent.core import AgentCore
 from agent.journal import WindowJournal, recover
 from agent.label_spool import DEFAULT_MAX_BATCHES, LabelSpool
 from agent.link import BACKOFF_CAP, ControlPlaneLink, LinkOptions
+from agent.logship import LogShipper
+from agent.predlog import DEFAULT_BUFFER_MB, PredictionLog
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.reports import DEFAULT_CAPACITY, ReportBuffer
@@ -62,6 +64,8 @@ class AgentOptions:
     report_buffer: int = DEFAULT_CAPACITY
     #: Feedback label batches kept on disk for the control plane; beyond it new labels are dropped
     label_batches: int = DEFAULT_MAX_BATCHES
+    # Disk for prediction-log segments waiting for the control plane's ack; 0: no prediction log.
+    log_buffer_mb: int = DEFAULT_BUFFER_MB
     reconnect_max_seconds: float = BACKOFF_CAP
     token: str | None = None
     host: str = ""
@@ -157,6 +161,8 @@ class AgentServer:
         self._prometheus = AgentPrometheus()
         self._recorder: MetricsRecorder | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self.predlog: PredictionLog | None = None
+        self.shipper: LogShipper | None = None
 
     @property
     def address(self) -> str:
@@ -209,6 +215,9 @@ class AgentServer:
         core = self.core = AgentCore(self.name, agent_id, self._recorder, self._prometheus)
         core.defer = asyncio.get_running_loop().call_soon
         core.waiting_for = f"the control plane at {options.controlplane}"
+        if options.log_buffer_mb > 0:
+            self.predlog = core.predlog = PredictionLog(cache.root / "log", self.name, options.log_buffer_mb << 20)
+            self.predlog.start()
         applier = SnapshotApplier(cache, probe_limits)
         # The sandbox's forkserver imports onnxruntime in its own process while this one starts
         # serving and connects: the first new model is probed without waiting for it.
@@ -269,10 +278,15 @@ class AgentServer:
             on_connected=self._prometheus.set_connected,
             labels=core.labels,
         )
+        link = self.link
         self._tasks = [
-            asyncio.create_task(self.link.run(), name="controlplane-link"),
+            asyncio.create_task(link.run(), name="controlplane-link"),
             asyncio.create_task(self._report_loop(), name="metric-reports"),
         ]
+        if self.predlog is not None:
+            self.shipper = LogShipper(self.predlog, link.send, lambda: link.connects)
+            link.on_log_ack = self.shipper.on_ack
+            self._tasks.append(asyncio.create_task(self.shipper.run(), name="log-shipping"))
 
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -283,7 +297,10 @@ class AgentServer:
         assert self.core is not None and self._recorder is not None
         first = self.core.table is None
         try:
-            self._recorder.configure(table.applied_snapshot())
+            snapshot = table.applied_snapshot()
+            self._recorder.configure(snapshot)
+            if self.predlog is not None:
+                self.predlog.configure(snapshot)
         except Exception:
             log.exception("the metrics recorder could not take the new snapshot")
         self.core.table = table  # one reference assignment: requests see old or new, never a mix
@@ -330,6 +347,8 @@ class AgentServer:
         assert self.reports is not None and self._recorder is not None
         report, closed = self._recorder.close_window()
         if report is not None:
+            if self.predlog is not None:  # a running total, like dropped_reports
+                report.dropped_log_rows = self.predlog.dropped_rows
             self.reports.add(report, closed.window_id if closed is not None else b"")
         if closed is not None:
             closed.remove()
@@ -363,6 +382,15 @@ class AgentServer:
         if self._server is not None:
             await self._server.stop(grace)
         await self._keep_last_window()
+        if self.predlog is not None:
+            # After the last call: what waits in memory is written (shipped at the next start).
+            await asyncio.to_thread(self.predlog.stop)
+            log.info(
+                "prediction log: %d row(s) written in %.2f s of CPU, %d dropped",
+                self.predlog.written_rows,
+                self.predlog.flush_cpu_seconds,
+                self.predlog.dropped_rows,
+            )
         self._prometheus.close()
         if self.core is not None:
             self.core.close()

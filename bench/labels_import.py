@@ -21,11 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from controlplane.labels import files
 from core.client import SluiceClient
+from tests.controlplane.labels.support import write_log_segment
 from tests.harness import SLUICE, start_server
 from tests.models import make_classifier_onnx
 
@@ -48,13 +46,9 @@ def main() -> None:
             with SluiceClient(server.address, token="") as client:
                 client.register_version("cancer", "v1", make_classifier_onnx(root / "models"))
                 client.deploy("bench", "cancer:v1")
-            folder = files.prediction_log_dir(server.ctx.artifacts.root) / "deployment=bench/date=2026-12-01/version=v1"
-            folder.mkdir(parents=True)
             start = datetime(2026, 12, 1, tzinfo=UTC)
-            ids = [f"req-{i}" for i in range(args.logged)]
-            stamps = [start + timedelta(milliseconds=i) for i in range(args.logged)]
-            times = pa.array(stamps, pa.timestamp("us", tz="UTC"))
-            pq.write_table(pa.table({"ts": times, "request_id": ids}), folder / "bench-1.parquet")
+            logged = {f"req-{i}": start + timedelta(milliseconds=i) for i in range(args.logged)}
+            write_log_segment(server.ctx, "bench", logged, name="bench-1")  # recorded like a shipped one
             for flip, what in ((0, "new labels"), (1, "every row replaces a stored label")):
                 csv = root / f"labels-{flip}.csv"
                 write_csv(csv, args.rows, flip)

@@ -172,6 +172,17 @@ class LabelsConfig:
 
 
 @dataclass
+class LogConfig:
+    """The prediction log's local sink (docs/PREDICTION_LOG.md): where agents' segments are kept."""
+
+    # Root of the hive layout deployment=D/date=YYYY-MM-DD/version=V/...; "" : <data dir>/predictions,
+    # beside the artifacts directory.
+    dir: str = ""
+    # One segment's Parquet file; a bigger one is refused (agents write at most 8 MiB).
+    max_segment_bytes: int = 12 * 1024 * 1024
+
+
+@dataclass
 class TlsConfig:
     cert_file: str = ""
     key_file: str = ""
@@ -192,6 +203,7 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

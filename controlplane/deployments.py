@@ -89,6 +89,7 @@ def deployment_info(session: Session, row: DeploymentRow) -> DeploymentInfo:
         experiment=experiment.name if experiment else "",
         routing_salt=experiment.salt if experiment else row.salt,
         segment_rules=list((experiment.config or {}).get("segment_rules", [])) if experiment else [],
+        log_sample_rate=float(row.log_sample_rate),
     )
 
 

@@ -83,6 +83,8 @@ class DeploymentInfo:
     segment_rules: list[dict[str, Any]] = field(default_factory=list)
     # In the answer to a change: the experiment that change ended ("" when none).
     ended_experiment: str = ""
+    # Share of requests its agents write to the prediction log (0: off).
+    log_sample_rate: float = 1.0
 
     @property
     def champion(self) -> VersionInfo | None:

@@ -384,6 +384,9 @@ class SluiceClient:
     def label_imports(self, deployment: str, limit: int = 0) -> list[controlplane_pb2.LabelImport]:
         request = controlplane_pb2.ListLabelImportsRequest(deployment=deployment, limit=limit)
         return list(self._call("ListLabelImports", request).imports)
+    def set_log_sample_rate(self, deployment: str, rate: float, reason: str = "") -> controlplane_pb2.Deployment:
+        request = controlplane_pb2.SetLogSampleRateRequest(deployment=deployment, sample_rate=rate, reason=reason)
+        return self._call("SetLogSampleRate", request)
 
     def whoami(self) -> controlplane_pb2.WhoAmIResponse:
         return self._call("WhoAmI", controlplane_pb2.WhoAmIRequest())

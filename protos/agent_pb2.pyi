@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "ack", "nack", "heartbeat", "report", "goodbye", "labels")
+    __slots__ = ("hello", "ack", "nack", "heartbeat", "report", "goodbye", "labels", "log_segment")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     NACK_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class AgentMessage(_message.Message):
     REPORT_FIELD_NUMBER: _ClassVar[int]
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    LOG_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     ack: SnapshotAck
     nack: SnapshotNack
@@ -26,7 +27,8 @@ class AgentMessage(_message.Message):
     report: MetricReport
     goodbye: Goodbye
     labels: LabelBatch
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[SnapshotAck, _Mapping]] = ..., nack: _Optional[_Union[SnapshotNack, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report: _Optional[_Union[MetricReport, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., labels: _Optional[_Union[LabelBatch, _Mapping]] = ...) -> None: ...
+    log_segment: LogSegment
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[SnapshotAck, _Mapping]] = ..., nack: _Optional[_Union[SnapshotNack, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report: _Optional[_Union[MetricReport, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., labels: _Optional[_Union[LabelBatch, _Mapping]] = ..., log_segment: _Optional[_Union[LogSegment, _Mapping]] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("reason",)
@@ -35,18 +37,46 @@ class Goodbye(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("snapshot", "heartbeat", "report_ack", "hello_ack", "labels_ack")
+    __slots__ = ("snapshot", "heartbeat", "report_ack", "hello_ack", "labels_ack", "log_segment_ack")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPORT_ACK_FIELD_NUMBER: _ClassVar[int]
     HELLO_ACK_FIELD_NUMBER: _ClassVar[int]
     LABELS_ACK_FIELD_NUMBER: _ClassVar[int]
+    LOG_SEGMENT_ACK_FIELD_NUMBER: _ClassVar[int]
     snapshot: Snapshot
     heartbeat: Heartbeat
     report_ack: ReportAck
     hello_ack: HelloAck
     labels_ack: LabelBatchAck
-    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., hello_ack: _Optional[_Union[HelloAck, _Mapping]] = ..., labels_ack: _Optional[_Union[LabelBatchAck, _Mapping]] = ...) -> None: ...
+    log_segment_ack: LogSegmentAck
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., hello_ack: _Optional[_Union[HelloAck, _Mapping]] = ..., labels_ack: _Optional[_Union[LabelBatchAck, _Mapping]] = ..., log_segment_ack: _Optional[_Union[LogSegmentAck, _Mapping]] = ...) -> None: ...
+
+class LogSegment(_message.Message):
+    __slots__ = ("segment_id", "deployment", "version", "date", "rows", "data")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    deployment: str
+    version: _common_pb2.VersionRef
+    date: str
+    rows: int
+    data: bytes
+    def __init__(self, segment_id: _Optional[str] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., date: _Optional[str] = ..., rows: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class LogSegmentAck(_message.Message):
+    __slots__ = ("segment_id", "ok", "error")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    ok: bool
+    error: str
+    def __init__(self, segment_id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("agent_id", "name", "host", "address", "labels", "cached_sha256", "applied_generations", "software_version", "applied_digests")
@@ -122,13 +152,14 @@ class Route(_message.Message):
     def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., sha256: _Optional[str] = ..., weight: _Optional[int] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., baseline: _Optional[_Union[_common_pb2.Baseline, _Mapping]] = ..., task: _Optional[str] = ...) -> None: ...
 
 class DeploymentSnapshot(_message.Message):
-    __slots__ = ("name", "generation", "salt", "routes", "experiment", "segment_rules", "digest")
+    __slots__ = ("name", "generation", "salt", "routes", "experiment", "segment_rules", "log_sample_rate", "digest")
     NAME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
     ROUTES_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_RULES_FIELD_NUMBER: _ClassVar[int]
+    LOG_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     name: str
     generation: int
@@ -136,8 +167,9 @@ class DeploymentSnapshot(_message.Message):
     routes: _containers.RepeatedCompositeFieldContainer[Route]
     experiment: str
     segment_rules: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentRule]
+    log_sample_rate: float
     digest: str
-    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., salt: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., experiment: _Optional[str] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., digest: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., salt: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., experiment: _Optional[str] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., log_sample_rate: _Optional[float] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("snapshot_id", "deployments")
@@ -280,7 +312,7 @@ class VersionWindow(_message.Message):
     def __init__(self, deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., experiment: _Optional[str] = ..., requests: _Optional[int] = ..., rows: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ErrorCount, _Mapping]]] = ..., latency: _Optional[_Union[_common_pb2.LatencySketch, _Mapping]] = ..., prediction_counts: _Optional[_Iterable[int]] = ..., prediction_values: _Optional[_Union[_common_pb2.Moments, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureWindow, _Mapping]]] = ..., reservoir_features: _Optional[int] = ..., reservoir: _Optional[_Iterable[float]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ..., rejected_inputs: _Optional[int] = ..., shadow: _Optional[_Union[ShadowPairs, _Mapping]] = ...) -> None: ...
 
 class MetricReport(_message.Message):
-    __slots__ = ("agent_id", "seq", "window_start", "window_seconds", "windows", "dropped_reports", "unmatched_feedback")
+    __slots__ = ("agent_id", "seq", "window_start", "window_seconds", "windows", "dropped_reports", "unmatched_feedback", "dropped_log_rows")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_FIELD_NUMBER: _ClassVar[int]
@@ -288,6 +320,7 @@ class MetricReport(_message.Message):
     WINDOWS_FIELD_NUMBER: _ClassVar[int]
     DROPPED_REPORTS_FIELD_NUMBER: _ClassVar[int]
     UNMATCHED_FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_LOG_ROWS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     seq: int
     window_start: _timestamp_pb2.Timestamp
@@ -295,7 +328,8 @@ class MetricReport(_message.Message):
     windows: _containers.RepeatedCompositeFieldContainer[VersionWindow]
     dropped_reports: int
     unmatched_feedback: int
-    def __init__(self, agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_seconds: _Optional[float] = ..., windows: _Optional[_Iterable[_Union[VersionWindow, _Mapping]]] = ..., dropped_reports: _Optional[int] = ..., unmatched_feedback: _Optional[int] = ...) -> None: ...
+    dropped_log_rows: int
+    def __init__(self, agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_seconds: _Optional[float] = ..., windows: _Optional[_Iterable[_Union[VersionWindow, _Mapping]]] = ..., dropped_reports: _Optional[int] = ..., unmatched_feedback: _Optional[int] = ..., dropped_log_rows: _Optional[int] = ...) -> None: ...
 
 class ReportAck(_message.Message):
     __slots__ = ("seq", "refused")

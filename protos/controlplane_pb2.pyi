@@ -113,7 +113,7 @@ class EvaluateRequest(_message.Message):
     def __init__(self, challenger: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., deployment: _Optional[str] = ..., data: _Optional[bytes] = ..., data_format: _Optional[str] = ..., label_column: _Optional[str] = ..., min_improvement: _Optional[float] = ..., alpha: _Optional[float] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("name", "generation", "splits", "salt", "experiment", "previous_champion", "created_at", "updated_at", "segment_rules", "ended_experiment")
+    __slots__ = ("name", "generation", "splits", "salt", "experiment", "previous_champion", "created_at", "updated_at", "segment_rules", "ended_experiment", "log_sample_rate")
     NAME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     SPLITS_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,7 @@ class Deployment(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_RULES_FIELD_NUMBER: _ClassVar[int]
     ENDED_EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    LOG_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     generation: int
     splits: _containers.RepeatedCompositeFieldContainer[_common_pb2.TrafficSplit]
@@ -134,7 +135,18 @@ class Deployment(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     segment_rules: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentRule]
     ended_experiment: str
-    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., splits: _Optional[_Iterable[_Union[_common_pb2.TrafficSplit, _Mapping]]] = ..., salt: _Optional[str] = ..., experiment: _Optional[str] = ..., previous_champion: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., ended_experiment: _Optional[str] = ...) -> None: ...
+    log_sample_rate: float
+    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., splits: _Optional[_Iterable[_Union[_common_pb2.TrafficSplit, _Mapping]]] = ..., salt: _Optional[str] = ..., experiment: _Optional[str] = ..., previous_champion: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., ended_experiment: _Optional[str] = ..., log_sample_rate: _Optional[float] = ...) -> None: ...
+
+class SetLogSampleRateRequest(_message.Message):
+    __slots__ = ("deployment", "sample_rate", "reason")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    sample_rate: float
+    reason: str
+    def __init__(self, deployment: _Optional[str] = ..., sample_rate: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("deployment", "version", "expected_generation", "reason")

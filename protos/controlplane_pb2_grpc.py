@@ -150,6 +150,11 @@ class ControlPlaneStub:
                 request_serializer=protos_dot_controlplane__pb2.SetPolicyRequest.SerializeToString,
                 response_deserializer=protos_dot_controlplane__pb2.Policy.FromString,
                 _registered_method=True)
+        self.SetLogSampleRate = channel.unary_unary(
+                '/sluice.v1.ControlPlane/SetLogSampleRate',
+                request_serializer=protos_dot_controlplane__pb2.SetLogSampleRateRequest.SerializeToString,
+                response_deserializer=protos_dot_controlplane__pb2.Deployment.FromString,
+                _registered_method=True)
         self.ListAgents = channel.unary_unary(
                 '/sluice.v1.ControlPlane/ListAgents',
                 request_serializer=protos_dot_controlplane__pb2.ListAgentsRequest.SerializeToString,
@@ -344,6 +349,13 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetLogSampleRate(self, request, context):
+        """The share of a deployment's requests its agents write to the prediction log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAgents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -521,6 +533,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.SetPolicy,
                     request_deserializer=protos_dot_controlplane__pb2.SetPolicyRequest.FromString,
                     response_serializer=protos_dot_controlplane__pb2.Policy.SerializeToString,
+            ),
+            'SetLogSampleRate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLogSampleRate,
+                    request_deserializer=protos_dot_controlplane__pb2.SetLogSampleRateRequest.FromString,
+                    response_serializer=protos_dot_controlplane__pb2.Deployment.SerializeToString,
             ),
             'ListAgents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAgents,
@@ -1189,6 +1206,33 @@ class ControlPlane:
             '/sluice.v1.ControlPlane/SetPolicy',
             protos_dot_controlplane__pb2.SetPolicyRequest.SerializeToString,
             protos_dot_controlplane__pb2.Policy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLogSampleRate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ControlPlane/SetLogSampleRate',
+            protos_dot_controlplane__pb2.SetLogSampleRateRequest.SerializeToString,
+            protos_dot_controlplane__pb2.Deployment.FromString,
             options,
             channel_credentials,
             insecure,

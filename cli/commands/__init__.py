@@ -11,6 +11,7 @@ from cli.commands import (
     deployments,
     experiments,
     labels,
+    log,
     monitoring,
     policy,
     registry,
@@ -35,6 +36,7 @@ REGISTRARS: list[Registrar] = [
     monitoring.register,
     labels.register,
     policy.register,
+    log.register,
     trail.register,
     tokens.register,
 ]

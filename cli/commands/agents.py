@@ -69,6 +69,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "labels are dropped and counted (default %(default)s)",
     )
     agent.add_argument(
+        "--log-buffer-mb",
+        type=int,
+        default=256,
+        metavar="MB",
+        help="disk kept for prediction-log segments not yet acknowledged by the control plane; when "
+        "full, new rows are dropped and counted; 0 turns the prediction log off (default %(default)s)",
+    )
+    agent.add_argument(
         "--reconnect-max-seconds",
         type=float,
         default=0.5,
@@ -161,6 +169,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         raise CliError("--report-buffer must be at least 1")
     if args.label_batches < 1:
         raise CliError("--label-batches must be at least 1")
+    if args.log_buffer_mb < 0:
+        raise CliError("--log-buffer-mb must be 0 (log off) or more")
     if not 0.1 <= args.reconnect_max_seconds <= 3600:
         raise CliError("--reconnect-max-seconds must be between 0.1 and 3600")
     if args.name:
@@ -175,6 +185,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes,
         report_buffer=args.report_buffer,
         label_batches=args.label_batches,
+        log_buffer_mb=args.log_buffer_mb,
         reconnect_max_seconds=args.reconnect_max_seconds,
         model_timeout_seconds=args.model_timeout,
         model_memory_mb=args.model_memory_mb,

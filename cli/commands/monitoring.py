@@ -122,10 +122,12 @@ def print_status(deployments: list[controlplane_pb2.DeploymentStatus]) -> None:
             print()
         experiment = f"  experiment {d.experiment.name}" if d.experiment.name else ""
         lost = f" ({d.agents_lost} lost)" if d.agents_lost else ""
+        rate = d.deployment.log_sample_rate
+        logged = "off" if rate <= 0 else f"{rate * 100:.4g}%"
         print(
             f"{d.deployment.name}  {health_word(d.health)}  generation {d.deployment.generation}  "
             f"agents in sync {d.agents_in_sync}/{d.agents_total}{lost}  {d.requests_per_second:.1f} req/s  "
-            f"open alerts {d.open_alerts}{experiment}"
+            f"open alerts {d.open_alerts}  prediction log {logged}{experiment}"
         )
         print_table(
             [

@@ -36,7 +36,7 @@ from controlplane.agenthub.identity import NOBODY, Binding, Credential
 from controlplane.agenthub.routes import RouteLedger, RouteLedgers, routes_of
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
-from core.errors import FailedPrecondition, Unavailable
+from core.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unavailable
 from core.text import printable
 from core.vocabulary import AgentState, Health
 from protos import agent_pb2
@@ -317,6 +317,8 @@ class AgentHub:
             await self._on_report(session, message.report)
         elif kind == "labels":
             await self._on_labels(session, message.labels)
+        elif kind == "log_segment":
+            await self._on_log_segment(session, message.log_segment)
         elif kind == "goodbye":
             session.leaving = True
             reason = printable(message.goodbye.reason[:200]) or "no reason given"
@@ -399,6 +401,35 @@ class AgentHub:
             log.warning("agent %s: label batch refused: %s", session.name, printable(error))
         ack = agent_pb2.LabelBatchAck(batch_id=batch.batch_id, ok=not error, error=error)
         session.send(agent_pb2.ControlMessage(labels_ack=ack))
+    async def _on_log_segment(self, session: Session, message: agent_pb2.LogSegment) -> None:
+        """Store one prediction-log segment, then ack it; a refusal is acked with its reason (the
+        agent drops the segment and counts its rows), a failure to store it is not acked (resent)."""
+        from controlplane.predlog.segments import Segment, receive_segment
+
+        segment = Segment(
+            agent_id=session.agent_id,
+            segment_id=message.segment_id,
+            deployment=message.deployment,
+            model=message.version.model,
+            version=message.version.version,
+            date=message.date,
+            rows=int(message.rows),
+            data=message.data,
+        )
+        try:
+            allowed = session.routes.allowed()  # read here, in the loop that updates the ledger
+            await self.run(receive_segment, self.ctx, segment, allowed)
+        except (InvalidInput, PermissionDenied) as exc:
+            shown = printable(message.segment_id[:64])
+            log.warning("refused log segment %s of agent %s: %s", shown, session.name, exc)
+            ack = agent_pb2.LogSegmentAck(segment_id=message.segment_id, ok=False, error=str(exc))
+        except Exception:
+            shown = printable(message.segment_id[:64])
+            log.exception("could not store log segment %s of agent %s", shown, session.name)
+            return
+        else:
+            ack = agent_pb2.LogSegmentAck(segment_id=message.segment_id, ok=True)
+        session.send(agent_pb2.ControlMessage(log_segment_ack=ack))
 
     async def _alert(self, *, resolve: bool, kind: str, agent_id: str, deployment: str = "", **kw: Any) -> None:
         try:

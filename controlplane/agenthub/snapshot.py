@@ -35,6 +35,8 @@ def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
         experiment=info.experiment,
         segment_rules=convert.segment_rules(info.segment_rules),
     )
+    if info.log_sample_rate != 1.0:  # unset means 1.0: the digests of deployments that keep it stay as they were
+        snapshot.log_sample_rate = info.log_sample_rate
     snapshot.digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
     return snapshot
 

@@ -64,6 +64,7 @@ PERMISSIONS: dict[str, str] = {
             "AckAlert",
             "SetPolicy",
             "SubmitLabels",
+            "SetLogSampleRate",
         )
     },
     _CP + "WhoAmI": "any",

@@ -125,6 +125,7 @@ def deployment(info: DeploymentInfo) -> controlplane_pb2.Deployment:
         created_at=timestamp(info.created_at),
         updated_at=timestamp(info.updated_at),
         segment_rules=segment_rules(info.segment_rules),
+        log_sample_rate=info.log_sample_rate,
     )
 
 

@@ -9,6 +9,7 @@ from controlplane.api.experiments_api import ExperimentsApi
 from controlplane.api.labels_api import LabelsApi
 from controlplane.api.monitoring_api import MonitoringApi
 from controlplane.api.policy_api import PolicyApi
+from controlplane.api.predlog_api import PredictionLogApi
 from controlplane.api.registry_api import RegistryApi
 from controlplane.api.trail_api import TrailApi
 from protos import controlplane_pb2_grpc
@@ -23,6 +24,7 @@ class ControlPlaneService(
     MonitoringApi,
     PolicyApi,
     LabelsApi,
+    PredictionLogApi,
     TrailApi,
     controlplane_pb2_grpc.ControlPlaneServicer,
 ):

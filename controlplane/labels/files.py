@@ -11,18 +11,14 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.config import Config
-from controlplane.store.models import LabelImportRow
+from controlplane.store.models import LabelImportRow, LogSegmentRow
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-#: the prediction log's SQL table of shipped segments (the prediction-log work adds it)
-LOG_SEGMENTS_TABLE = "log_segments"
-
 
 def data_dir(artifacts_root: Path) -> Path:
     """The control plane's data directory: the artifacts directory's parent (sluice-data/)."""
@@ -32,12 +28,6 @@ def data_dir(artifacts_root: Path) -> Path:
 def labels_dir(config: Config, artifacts_root: Path) -> Path:
     """`[labels] dir`, or <data dir>/labels."""
     return Path(config.labels.dir) if config.labels.dir else data_dir(artifacts_root) / "labels"
-
-
-def prediction_log_dir(artifacts_root: Path) -> Path:
-    """The prediction log's directory: <data dir>/predictions (docs/PREDICTION_LOG.md).
-    When the log's `[log] dir` setting exists, read it here."""
-    return data_dir(artifacts_root) / "predictions"
 
 
 def import_file(deployment: str, import_id: str) -> Path:
@@ -57,18 +47,10 @@ def recorded_label_files(session: Session, root: Path, deployment: str) -> list[
 
 
 def prediction_log_files(session: Session, log_root: Path, deployment: str) -> list[Path]:
-    """The deployment's prediction-log segments: those recorded in SQL when the log's table
-    exists, else every finished segment of the hive layout (`deployment=D/date=.../version=.../
-    *.parquet`; temporary names start with '.'). The one place to change when the log's
-    bookkeeping changes."""
-    if inspect(session.connection()).has_table(LOG_SEGMENTS_TABLE):  # on this transaction's connection
-        rows = session.execute(
-            text(f"SELECT path FROM {LOG_SEGMENTS_TABLE} WHERE deployment = :deployment ORDER BY path"),
-            {"deployment": deployment},
-        )
-        return [log_root / path for (path,) in rows]  # an absolute recorded path stays itself
-    folder = log_root / f"deployment={deployment}"
-    return sorted(p for p in folder.glob("date=*/version=*/*.parquet") if not p.name.startswith("."))
+    """The deployment's prediction-log segments: those recorded in `log_segments` (a file
+    without its row is not part of the log)."""
+    query = select(LogSegmentRow.path).where(LogSegmentRow.deployment == deployment).order_by(LogSegmentRow.path)
+    return [log_root / path for path in session.scalars(query)]
 
 
 def write_parquet_atomically(table: pa.Table, path: Path) -> int:

@@ -26,6 +26,7 @@ from controlplane.domain import Principal
 from controlplane.labels import files
 from controlplane.labels.classify import files_literal, judge
 from controlplane.labels.incoming import ImportTarget, PendingImport, label_schema, validate_import_id
+from controlplane.predlog.segments import log_dir
 from controlplane.store.db import insert_ignore
 from controlplane.store.models import LabelImportRow, ModelVersionRow, TrafficSplitRow, utcnow
 from core.errors import Conflict, FailedPrecondition
@@ -143,7 +144,7 @@ def finish_import(ctx: Context, principal: Principal, pending: PendingImport) ->
             if recorded is not None:  # the same import id finished meanwhile
                 return recorded
             label_files = files.recorded_label_files(session, root, target.deployment)
-            log_root = files.prediction_log_dir(ctx.artifacts.root)
+            log_root = log_dir(ctx)
             log_files = files.prediction_log_files(session, log_root, target.deployment)
         received_at = utcnow()
         judged = judge(

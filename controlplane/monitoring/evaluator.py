@@ -26,6 +26,8 @@ log = logging.getLogger("sluice.monitoring")
 HEALTH_KINDS = conditions.HEALTH_KINDS
 #: a buffer_overflow alert resolves once the agent has dropped nothing more for this long
 OVERFLOW_QUIET_SECONDS = 600.0
+#: alerts of an agent dropping what it could not deliver (metric reports, prediction-log rows)
+DROP_KINDS = ("buffer_overflow", "log_rows_dropped")
 
 
 def evaluate_once(ctx: Context, now: datetime | None = None) -> list[DeploymentHealth]:
@@ -82,7 +84,7 @@ def _resolve_quiet(ctx: Context, active: list[alerts.AlertInfo], now: datetime) 
     quiet = [
         a.id
         for a in active
-        if a.kind == "buffer_overflow" and now - a.updated_at > timedelta(seconds=OVERFLOW_QUIET_SECONDS)
+        if a.kind in DROP_KINDS and now - a.updated_at > timedelta(seconds=OVERFLOW_QUIET_SECONDS)
     ]
     if quiet:
-        alerts.resolve_where(ctx, quiet, f"no more reports dropped for {OVERFLOW_QUIET_SECONDS:.0f} s")
+        alerts.resolve_where(ctx, quiet, f"nothing more dropped for {OVERFLOW_QUIET_SECONDS:.0f} s")

@@ -174,7 +174,9 @@ def ingest_report(
         if not inserted:
             state.metrics.reports.labels("replay").inc()
             return Receipt(False, _refusals(session, agent_id, int(report.seq)))
-        newly_dropped = _record_dropped(session, agent_id, count(report.dropped_reports))
+        newly_dropped, new_log_drops = _record_dropped(
+            session, agent_id, count(report.dropped_reports), count(report.dropped_log_rows)
+        )
         pairs = {(w.version.model, w.version.version) for w in report.windows}
         version_ids: dict[tuple[str, str], int] = {}
         if pairs:
@@ -279,26 +281,37 @@ def ingest_report(
                 .values(refused=counts)
             )
     _after_commit(ctx, agent_id, report, accepted, refused, newly_dropped)
+    if new_log_drops > 0:
+        _log_rows_dropped(ctx, agent_id, count(report.dropped_log_rows))
     return Receipt(True, counts)
 
 
-def _record_dropped(session: Session, agent_id: str, dropped: int) -> int:
-    """Store the agent's dropped-report counter; returns how many drops are new since its last report.
+def _record_dropped(session: Session, agent_id: str, dropped: int, log_rows: int = 0) -> tuple[int, int]:
+    """Store the agent's counters of dropped reports and dropped prediction-log rows; returns how
+    many of each are new since its last report.
 
-    The counter runs since the agent started, so a smaller value means it restarted (every drop
+    The counters run since the agent started, so a smaller value means it restarted (every drop
     it reports is then new). Kept in SQL, in the report's transaction: a control-plane restart
-    does not take it for new drops, and a report that fails to commit is counted when it is resent.
+    does not take them for new drops, and a report that fails to commit is counted when it is resent.
     """
     row = session.get(AgentReportDropsRow, agent_id, with_for_update=True)
     previous = int(row.dropped) if row is not None else 0
-    if dropped == previous:
-        return 0  # the usual case, 0 and 0: no row is written for an agent that never dropped
+    previous_rows = int(row.dropped_log_rows) if row is not None else 0
+    if dropped == previous and log_rows == previous_rows:
+        return 0, 0  # the usual case, all 0: no row is written for an agent that never dropped
     if row is None:
-        session.add(AgentReportDropsRow(agent_id=agent_id, dropped=dropped, updated_at=utcnow()))
+        session.add(
+            AgentReportDropsRow(agent_id=agent_id, dropped=dropped, dropped_log_rows=log_rows, updated_at=utcnow())
+        )
     else:
         row.dropped = dropped
+        row.dropped_log_rows = log_rows
         row.updated_at = utcnow()
-    return dropped - previous if dropped > previous else dropped
+
+    def new(now: int, before: int) -> int:
+        return now - before if now >= before else now
+
+    return new(dropped, previous), new(log_rows, previous_rows)
 
 
 def _after_commit(
@@ -329,6 +342,26 @@ def _after_commit(
             ctx.events.publish("metrics", deployment, "new metric windows")
     if newly_dropped > 0:
         _overflowed(ctx, agent_id, count(report.dropped_reports), newly_dropped)
+
+
+def _log_rows_dropped(ctx: Context, agent_id: str, dropped: int) -> None:
+    """The agent dropped prediction-log rows (its pending segments filled their disk, or the
+    control plane refused a segment): open (or update) the alert, so the gap in the log is known."""
+    try:
+        alerts.open_alert(
+            ctx,
+            deployment="",
+            kind="log_rows_dropped",
+            severity=Health.WARNING,
+            message=(
+                f"agent {agent_id} dropped {dropped} prediction-log row(s) since it started: its segment "
+                "buffer (--log-buffer-mb) was full or a segment was refused, so the log misses those predictions"
+            ),
+            agent_id=agent_id,
+            value=float(dropped),
+        )
+    except Exception:
+        log.exception("could not open the log_rows_dropped alert for agent %s", agent_id)
 
 
 def _overflowed(ctx: Context, agent_id: str, dropped: int, newly: int) -> None:

@@ -96,6 +96,8 @@ class DeploymentRow(Base):
     # Bumped by every change; the optimistic-concurrency token and what agents ACK.
     generation: Mapped[int] = mapped_column(BigInteger, default=1)
     salt: Mapped[str] = mapped_column(String(64))
+    #: share of requests its agents write to the prediction log (0: off), `sluice log set`
+    log_sample_rate: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
     previous_champion_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -281,7 +283,30 @@ class AgentReportDropsRow(Base):
 
     agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     dropped: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: prediction-log rows the agent dropped since it started (MetricReport.dropped_log_rows)
+    dropped_log_rows: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LogSegmentRow(Base):
+    """One prediction-log segment stored under the log dir: what readers may read (a file
+    without its row is not part of the log), and what makes a resend a no-op."""
+
+    __tablename__ = "log_segments"
+    __table_args__ = (UniqueConstraint("agent_id", "segment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    segment_id: Mapped[str] = mapped_column(String(64))
+    deployment: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    date: Mapped[str] = mapped_column(String(10))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    #: relative to the log dir
+    path: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class MetricWindowRow(Base):

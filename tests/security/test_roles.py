@@ -54,6 +54,7 @@ EXPECTED = {
     "/sluice.v1.ControlPlane/Promote": OPERATORS,
     "/sluice.v1.ControlPlane/AckAlert": OPERATORS,
     "/sluice.v1.ControlPlane/SubmitLabels": OPERATORS,
+    "/sluice.v1.ControlPlane/SetLogSampleRate": OPERATORS,
     "/sluice.v1.ControlPlane/ListLabelImports": READERS,
     "/sluice.v1.ControlPlane/WhoAmI": EVERYONE,
     "/sluice.v1.ControlPlane/ListTokens": ADMINS,

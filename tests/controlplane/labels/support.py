@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 
 from controlplane import deployments
 from controlplane.context import Context
-from controlplane.labels import files
 from controlplane.labels.incoming import LabelInput, PendingImport
 from controlplane.labels.store import ImportSummary, begin_import, finish_import
+from controlplane.predlog.segments import log_dir
+from controlplane.store.models import LogSegmentRow
 from tests.controlplane.experiments.support import ALICE, model_path, register
 from tests.harness import unique
 
@@ -29,10 +30,11 @@ def deployed(ctx: Context, models_dir: Path, kind: str = "logreg") -> str:
 
 
 def write_log_segment(ctx: Context, deployment: str, predicted: dict[str, datetime], name: str = "a-1") -> Path:
-    """A prediction-log segment (the columns readers use: ts, request_id) where the log keeps it."""
+    """A prediction-log segment (the columns readers use: ts, request_id) where the log keeps it,
+    recorded in `log_segments` as the segment store records what it stores."""
     first = min(predicted.values())
-    folder = files.prediction_log_dir(ctx.artifacts.root) / f"deployment={deployment}"
-    path = folder / f"date={first:%Y-%m-%d}" / "version=v1" / f"{name}.parquet"
+    relative = Path(f"deployment={deployment}") / f"date={first:%Y-%m-%d}" / "version=v1" / f"{name}.parquet"
+    path = log_dir(ctx) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.table(
         {
@@ -43,6 +45,20 @@ def write_log_segment(ctx: Context, deployment: str, predicted: dict[str, dateti
         }
     )
     pq.write_table(table, path)
+    with ctx.db.session() as session:
+        session.add(
+            LogSegmentRow(
+                agent_id="test-agent",
+                segment_id=f"{deployment}-{name}",
+                deployment=deployment,
+                model="m",
+                version="v1",
+                date=f"{first:%Y-%m-%d}",
+                rows=len(predicted),
+                bytes=path.stat().st_size,
+                path=str(relative),
+            )
+        )
     return path
 
 

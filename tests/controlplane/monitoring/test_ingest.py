@@ -195,6 +195,26 @@ def test_dropped_reports_survive_a_controlplane_restart(ctx: Context, db_url: st
         db.dispose()
 
 
+def test_dropped_log_rows_open_an_alert_once(ctx: Context) -> None:
+    """Prediction-log rows an agent dropped (full segment buffer, refused segment) open the
+    log_rows_dropped alert; the same count again opens nothing new (issue 16)."""
+    from controlplane.monitoring import alerts
+
+    def log_alerts() -> list[tuple[bool, float | None]]:
+        found = sorted(alerts.list_alerts(ctx, include_resolved=True), key=lambda a: a.id)
+        return [(a.resolved_at is None, a.value) for a in found if a.kind == "log_rows_dropped"]
+
+    def report(seq: int, rows: int) -> agent_pb2.MetricReport:
+        return agent_pb2.MetricReport(agent_id="agent-l", seq=seq, dropped_log_rows=rows)
+
+    assert ingest_report(ctx, "agent-l", report(1, 0)).new and log_alerts() == []
+    assert ingest_report(ctx, "agent-l", report(2, 40)).new and log_alerts() == [(True, 40.0)]
+    alerts.resolve_alert(ctx, deployment="", kind="log_rows_dropped", agent_id="agent-l")
+    assert ingest_report(ctx, "agent-l", report(3, 40)).new and log_alerts() == [(False, 40.0)]
+    assert ingest_report(ctx, "agent-l", report(4, 45)).new and log_alerts()[-1] == (True, 45.0)
+    assert overflow_alerts(ctx) == []  # dropped rows are not dropped reports
+
+
 def test_a_window_from_an_agent_clock_ahead_is_stored_at_its_receipt(ctx: Context, models_dir: Path) -> None:
     """An agent clock a few seconds ahead used to pass (up to +5 s), beyond the 3 s SRM grace of a
     rollout step: windows served under the old weights counted as the new step's (issue 11)."""

@@ -234,6 +234,31 @@ CASES = [
         NOT_FOUND,
         "no deployment named",
     ),
+    # The prediction log's sample rate
+    Case(
+        "log-rate-above-one",
+        "cp",
+        "SetLogSampleRate",
+        controlplane_pb2.SetLogSampleRateRequest(deployment="web", sample_rate=1.5),
+        INVALID,
+        "between 0 (off) and 1",
+    ),
+    Case(
+        "log-rate-nan",
+        "cp",
+        "SetLogSampleRate",
+        controlplane_pb2.SetLogSampleRateRequest(deployment="web", sample_rate=math.nan),
+        INVALID,
+        "between 0 (off) and 1",
+    ),
+    Case(
+        "log-rate-unknown-deployment",
+        "cp",
+        "SetLogSampleRate",
+        controlplane_pb2.SetLogSampleRateRequest(deployment="nope", sample_rate=0.5),
+        NOT_FOUND,
+        "nope",
+    ),
 ]
 
 

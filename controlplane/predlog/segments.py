@@ -1,0 +1,207 @@
+"""Prediction-log segments received from agents: checked, written durably, recorded, then acked.
+
+A segment is accepted when it is at most `[log] max_segment_bytes`, a Parquet file whose
+columns are the log's (docs/PREDICTION_LOG.md) and whose rows all belong to the (deployment,
+version) it claims, one the agent was sent. It is written to its final name in the hive layout
+(`deployment=D/date=YYYY-MM-DD/version=V/<agent id>-<segment id>.parquet`) through a temporary
+file, fsync and rename, and recorded in `log_segments` in one transaction; only then is it
+acknowledged. A resend of a recorded segment (same agent id and segment id) is acknowledged
+without a second write. A file on disk without its row (a crash between the rename and the
+commit) is not part of the log: the agent sends the segment again and the same path is written
+again, then recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from controlplane.context import Context
+from controlplane.store.models import LogSegmentRow, utcnow
+from core.errors import InvalidInput, PermissionDenied
+from core.names import validate_name
+
+SEGMENT_ID = re.compile(r"[0-9a-f-]{1,64}")
+AGENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: the columns every segment has, with the type each must be
+REQUIRED = {
+    "ts": pa.timestamp("us", tz="UTC"),
+    "deployment": pa.string(),
+    "model": pa.string(),
+    "version": pa.string(),
+    "role": pa.string(),
+    "experiment": pa.string(),
+    "request_id": pa.string(),
+    "routing_key": pa.string(),
+    "agent": pa.string(),
+    "latency_ms": pa.float64(),
+}
+OUTPUTS = ("label", "value", "probabilities")
+
+Route = tuple[str, str, str]  # deployment, model, version
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A segment as an agent sent it (the LogSegment message, without gRPC)."""
+
+    agent_id: str
+    segment_id: str
+    deployment: str
+    model: str
+    version: str
+    date: str
+    rows: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Stored:
+    path: Path
+    new: bool  # False: a resend of a segment already recorded
+
+
+def log_dir(ctx: Context) -> Path:
+    """`[log] dir`, or `predictions` beside the artifacts directory (the data dir)."""
+    configured = ctx.config.log.dir
+    return Path(configured) if configured else ctx.artifacts.root.parent / "predictions"
+
+
+def relative_path(segment: Segment) -> Path:
+    return (
+        Path(f"deployment={segment.deployment}")
+        / f"date={segment.date}"
+        / f"version={segment.version}"
+        / f"{segment.agent_id}-{segment.segment_id}.parquet"
+    )
+
+
+def check_claims(segment: Segment, allowed: frozenset[Route] | None) -> None:
+    """What the message says: well-formed names, and a route the agent was sent."""
+    if not AGENT_ID.fullmatch(segment.agent_id):
+        raise InvalidInput("a log segment needs a valid agent id")
+    if not SEGMENT_ID.fullmatch(segment.segment_id):
+        raise InvalidInput(f"segment id {segment.segment_id[:80]!r} is not 1-64 characters of 0-9, a-f and '-'")
+    validate_name("deployment", segment.deployment)
+    validate_name("model", segment.model)
+    validate_name("version", segment.version)
+    if not DATE.fullmatch(segment.date):
+        raise InvalidInput(f"segment date {segment.date[:20]!r} is not YYYY-MM-DD")
+    if allowed is not None and (segment.deployment, segment.model, segment.version) not in allowed:
+        raise PermissionDenied(
+            f"this agent was not sent {segment.model}:{segment.version} of deployment {segment.deployment!r}: "
+            "it may not log predictions for it"
+        )
+
+
+def check_file(segment: Segment, max_bytes: int) -> None:
+    """The bytes: a Parquet file of the log's columns whose rows are the claimed ones."""
+    if len(segment.data) > max_bytes:
+        raise InvalidInput(
+            f"log segment {segment.segment_id} is {len(segment.data)} bytes; the limit is {max_bytes} "
+            "([log] max_segment_bytes)"
+        )
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(segment.data))
+        schema = parquet.schema_arrow
+        if parquet.metadata.num_rows != segment.rows:
+            raise InvalidInput(
+                f"log segment {segment.segment_id} says {segment.rows} rows and holds {parquet.metadata.num_rows}"
+            )
+        for name, typ in REQUIRED.items():
+            if name not in schema.names:
+                raise InvalidInput(f"log segment {segment.segment_id} has no column {name!r}")
+            if schema.field(name).type != typ:
+                raise InvalidInput(
+                    f"log segment {segment.segment_id}: column {name!r} is {schema.field(name).type}, not {typ}"
+                )
+        if not any(name.startswith("in_") for name in schema.names):
+            raise InvalidInput(f"log segment {segment.segment_id} has no input column (in_<name>)")
+        if not any(name in schema.names for name in OUTPUTS):
+            raise InvalidInput(f"log segment {segment.segment_id} has no output column ({', '.join(OUTPUTS)})")
+        claimed = parquet.read(columns=["deployment", "model", "version"])
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInput(f"log segment {segment.segment_id} is not a readable Parquet file: {exc}") from None
+    for column, value in (("deployment", segment.deployment), ("model", segment.model), ("version", segment.version)):
+        if claimed.num_rows and not pc.all(pc.equal(claimed.column(column), value)).as_py():
+            raise InvalidInput(f"log segment {segment.segment_id}: not every row has {column} {value!r}")
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _recorded(ctx: Context, agent_id: str, segment_id: str) -> str | None:
+    with ctx.db.session() as session:
+        return session.scalar(
+            select(LogSegmentRow.path).where(LogSegmentRow.agent_id == agent_id, LogSegmentRow.segment_id == segment_id)
+        )
+
+
+def receive_segment(ctx: Context, segment: Segment, allowed: frozenset[Route] | None = None) -> Stored:
+    """Check, store and record one segment (InvalidInput / PermissionDenied: refused for good).
+
+    `allowed`: the routes the agent was sent (None: any; callers that are not an agent's stream)."""
+    check_claims(segment, allowed)
+    root = log_dir(ctx)
+    known = _recorded(ctx, segment.agent_id, segment.segment_id)
+    if known is not None:
+        return Stored(root / known, new=False)
+    check_file(segment, ctx.config.log.max_segment_bytes)
+    relative = relative_path(segment)
+    _write_durably(root / relative, segment.data)
+    try:
+        with ctx.db.session() as session:
+            session.add(
+                LogSegmentRow(
+                    agent_id=segment.agent_id,
+                    segment_id=segment.segment_id,
+                    deployment=segment.deployment,
+                    model=segment.model,
+                    version=segment.version,
+                    date=segment.date,
+                    rows=segment.rows,
+                    bytes=len(segment.data),
+                    path=relative.as_posix(),
+                    received_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        # The same segment, recorded meanwhile by a concurrent resend: the same bytes at the same path.
+        return Stored(root / relative, new=False)
+    return Stored(root / relative, new=True)
+
+
+def recorded_files(ctx: Context, deployment: str = "") -> list[Path]:
+    """The files of the recorded segments (what readers of the log read), oldest first."""
+    with ctx.db.session() as session:
+        query = select(LogSegmentRow.path).order_by(LogSegmentRow.id)
+        if deployment:
+            query = query.where(LogSegmentRow.deployment == deployment)
+        root = log_dir(ctx)
+        return [root / p for p in session.scalars(query)]

@@ -1,0 +1,153 @@
+"""The prediction log's segment writer: rows in, Parquet segments with every field typed out."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from agent.logformat import read_info
+from agent.predlog import META_KEY, PredictionLog, sampled
+from protos import agent_pb2
+
+
+def _append(log: PredictionLog, n: int, deployment: str = "d", version: str = "v1", **kw: object) -> None:
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 3))
+    x[0, 1] = np.nan
+    feeds = {
+        "x": x,
+        "plan": np.array([f"p{i}" for i in range(n)], dtype=object),
+        "count": np.arange(n, dtype=np.int64) + 2**40,
+        "flag": np.arange(n) % 2 == 0,
+    }
+    args: dict[str, object] = {
+        "labels": np.arange(n, dtype=np.int64) % 2,
+        "classes": ("no", "yes"),
+        "values": None,
+        "probabilities": np.tile(np.array([[0.25, 0.75]], dtype=np.float32), (n, 1)),
+        "latency_seconds": 0.002,
+        "request_ids": [f"r{i}" for i in range(n)],
+        "keys": [f"k{i}" for i in range(n)],
+    }
+    args.update(kw)
+    log.append(deployment, "m", version, "champion", "exp", feeds, **args)  # type: ignore[arg-type]
+
+
+def test_a_segment_holds_every_field_with_its_own_type(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "agent-a")
+    _append(log, 5)
+    [info] = log.flush()
+    assert (info.deployment, info.model, info.version, info.rows) == ("d", "m", "v1", 5)
+    assert info.path.parent == tmp_path / "pending" and not list(info.path.parent.glob(".tmp-*"))
+    table = pq.read_table(info.path)
+    schema = table.schema
+    assert schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    assert schema.field("in_x").type == pa.list_(pa.float64(), 3)
+    assert schema.field("in_plan").type == pa.string()
+    assert schema.field("in_count").type == pa.int64()
+    assert schema.field("in_flag").type == pa.bool_()
+    assert schema.field("label").type == pa.string()
+    assert schema.field("probabilities").type == pa.list_(pa.float32())
+    rows = table.to_pylist()
+    assert [r["request_id"] for r in rows] == [f"r{i}" for i in range(5)]
+    assert [r["routing_key"] for r in rows] == [f"k{i}" for i in range(5)]
+    assert [r["label"] for r in rows] == ["no", "yes", "no", "yes", "no"]
+    assert rows[0]["in_count"] == 2**40 and rows[1]["in_flag"] is False and rows[3]["in_plan"] == "p3"
+    assert math.isnan(rows[0]["in_x"][1])  # a missing value stays NaN, as the model got it
+    assert rows[0]["probabilities"] == [0.25, 0.75]
+    assert {r["agent"] for r in rows} == {"agent-a"} and {r["experiment"] for r in rows} == {"exp"}
+    assert rows[0]["latency_ms"] == pytest.approx(2.0)
+    meta = json.loads(table.schema.metadata[META_KEY])
+    assert meta["rows"] == 5 and meta["date"] == info.date
+    assert read_info(info.path) == info
+
+
+def test_one_segment_per_version_and_regressor_values(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "a")
+    _append(log, 3, version="v1")
+    _append(log, 4, version="v2", labels=None, classes=None, probabilities=None, values=np.arange(4.0))
+    _append(log, 2, version="v1", request_ids=[], keys="same-key")
+    written = {i.version: i for i in log.flush()}
+    assert written["v1"].rows == 5 and written["v2"].rows == 4
+    v1 = pq.read_table(written["v1"].path).to_pylist()
+    assert [r["request_id"] for r in v1] == ["r0", "r1", "r2", None, None]
+    assert [r["routing_key"] for r in v1][-2:] == ["same-key", "same-key"]
+    v2 = pq.read_table(written["v2"].path)
+    assert v2.column("value").to_pylist() == [0.0, 1.0, 2.0, 3.0] and "label" not in v2.column_names
+    assert [p.segment_id for p in log.pending()] == sorted(i.segment_id for i in written.values())
+
+
+def test_sampling_is_by_request_id_and_off_logs_nothing(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "a")
+    snapshot = agent_pb2.Snapshot(
+        deployments=[
+            agent_pb2.DeploymentSnapshot(name="half", log_sample_rate=0.5),
+            agent_pb2.DeploymentSnapshot(name="off", log_sample_rate=0.0),
+        ]
+    )
+    log.configure(snapshot)
+    _append(log, 200, deployment="half")
+    _append(log, 10, deployment="off")
+    [info] = log.flush()
+    ids = pq.read_table(info.path).column("request_id").to_pylist()
+    assert ids == [f"r{i}" for i in range(200) if sampled(f"r{i}", 0.5)]
+    assert 60 < len(ids) < 140
+    assert sampled("x", 1.0) and not sampled("x", 0.0)
+
+
+def test_a_full_buffer_drops_and_counts(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "a", max_buffer_rows=8)
+    _append(log, 5)
+    _append(log, 5)  # beyond the rows waiting in memory
+    assert log.dropped_rows == 5
+    [first] = log.flush()
+    full = PredictionLog(tmp_path, "a", buffer_bytes=first.size)  # the pending dir is full now
+    _append(full, 5)
+    assert full.flush() == [] and full.dropped_rows == 5
+    full.remove(first)
+    _append(full, 5)
+    assert len(full.flush()) == 1
+
+
+def test_a_temporary_file_is_never_pending_and_a_stale_one_is_removed_at_start(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "a")
+    _append(log, 3)
+    [info] = log.flush()
+    being_written = tmp_path / "pending" / f".tmp-{info.segment_id}9.parquet"
+    being_written.write_bytes(info.path.read_bytes())  # complete, but not renamed yet
+    assert [p.segment_id for p in log.pending()] == [info.segment_id]
+    restarted = PredictionLog(tmp_path, "a")
+    assert not being_written.exists() and restarted.pending_bytes == info.size
+
+
+def test_the_shipper_sends_oldest_first_bounded_and_deletes_only_on_ack(tmp_path: Path) -> None:
+    import asyncio
+
+    from agent.logship import LogShipper
+
+    log = PredictionLog(tmp_path, "a")
+    for version in ("v1", "v2", "v3"):
+        _append(log, 3, version=version)
+        log.flush()
+    sent: list[agent_pb2.AgentMessage] = []
+    stream = [1]
+    shipper = LogShipper(log, lambda m: sent.append(m) is None, lambda: stream[0], max_in_flight=2)
+    assert asyncio.run(shipper.ship()) == 2 and asyncio.run(shipper.ship()) == 0  # bounded in flight
+    first, second = (m.log_segment for m in sent)
+    assert (first.version.version, second.version.version, first.rows) == ("v1", "v2", 3)
+    assert pq.read_table(pa.BufferReader(first.data)).num_rows == 3
+    shipper.on_ack(agent_pb2.LogSegmentAck(segment_id=first.segment_id, ok=True))
+    assert [p.version for p in log.pending()] == ["v2", "v3"]  # deleted only after its ack
+    assert asyncio.run(shipper.ship()) == 1 and sent[-1].log_segment.version.version == "v3"
+    stream[0] = 2  # a new stream: nothing is in flight any more, both are sent again
+    assert asyncio.run(shipper.ship()) == 2
+    shipper.on_ack(agent_pb2.LogSegmentAck(segment_id=second.segment_id, ok=False, error="refused"))
+    assert [p.version for p in log.pending()] == ["v3"] and log.dropped_rows == 3
+    tiny = LogShipper(log, lambda m: sent.append(m) is None, lambda: 1, max_send_bytes=10)
+    assert asyncio.run(tiny.ship()) == 0 and log.pending() == [] and log.dropped_rows == 6
