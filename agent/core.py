@@ -180,6 +180,7 @@ class AgentCore:
                 "OK",
                 request_ids,
                 runtime.label_classes,
+                runtime.text_columns(feeds),
             )
         except Exception:
             log.exception("metrics recorder failed")
@@ -424,6 +425,7 @@ class AgentCore:
                     "OK",
                     ids,
                     shadow.runtime.label_classes,
+                    shadow.runtime.text_columns(feeds),
                 )
                 if outcome.labels is not None and result.labels is not None:
                     self.recorder.record_shadow_pair(

@@ -19,7 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     reg.add_argument("model")
     reg.add_argument("file", type=Path, help="the .onnx file")
     reg.add_argument("--version", required=True, dest="version_label")
-    reg.add_argument("--baseline", type=Path, help=".npy sample of inputs [rows, features] for drift bins")
+    reg.add_argument(
+        "--baseline",
+        type=Path,
+        help="sample of inputs for drift bins: .npy [rows, features], or a CSV/Parquet table with a column per input",
+    )
     reg.add_argument("--description", default="")
     reg.add_argument("--feature-names", default="", help="comma-separated feature names")
     add_json(reg)
