@@ -117,6 +117,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         named = ", ".join(f.name for f in v.baseline.features[:8])
         more = f" (+{len(v.baseline.features) - 8} more)" if len(v.baseline.features) > 8 else ""
         print(f"baseline: {v.baseline.n_rows} rows, {len(v.baseline.features)} features with drift bins: {named}{more}")
+        for c in v.baseline.categories:
+            top = ", ".join(c.categories[:8]) + (f" (+{len(c.categories) - 8} more)" if len(c.categories) > 8 else "")
+            print(f"  categorical {c.name}: top {len(c.categories)} categories + other: {top}")
     else:
         print("baseline: none (no drift bins; register with --baseline)")
     e = v.offline_evaluation

@@ -283,7 +283,7 @@ def feature_judgements(drift: list[FeatureDriftInfo], config: HealthConfig) -> l
         else:
             out.append((d.feature, Judgement("drift", d.psi, Health.HEALTHY)))
             continue
-        if not ks_hit and not math.isnan(d.p_value):
+        if d.psi >= config.psi_warning and not math.isnan(d.p_value):
             reason += f", {d.test} p={d.p_value:.2g}"
         out.append((d.feature, Judgement("drift", d.psi, state, f"feature {d.feature} drifted: {reason}")))
     return out
