@@ -136,6 +136,15 @@ def columns(chunks: Sequence[np.ndarray]) -> np.ndarray:
 
 def count_columns(layout: BinLayout, columns: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """`count_flat` on the output of `columns`, of which the first `n` rows are real."""
+    flat, outside, _ = count_columns_missing(layout, columns, n)
+    return flat, outside
+
+
+def count_columns_missing(
+    layout: BinLayout, columns: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`count_columns` plus each feature's missing values (NaN), which the same comparisons give
+    for free (the data-quality counters' missing share)."""
     grid = layout.grid32 if columns.dtype == np.float32 else layout.grid64
     at_most = np.zeros(grid.shape, dtype=np.int64)  # values <= each edge
     if grid.size:
@@ -151,7 +160,8 @@ def count_columns(layout: BinLayout, columns: np.ndarray, n: int) -> tuple[np.nd
     flat = at_most.ravel()
     # NaN (a missing value, for a model whose graph imputes it) is at most no edge, not even +inf
     missing = n - flat[layout.finite_index] if grid.size else None
-    return _bins(layout, flat[layout.grid_index], n, missing)
+    counts, outside = _bins(layout, flat[layout.grid_index], n, missing)
+    return counts, outside, missing if missing is not None else np.zeros(0, dtype=np.int64)
 
 
 def count_true(mask: np.ndarray) -> np.ndarray:

@@ -233,6 +233,7 @@ class AgentCore:
                 "OK",
                 request_ids,
                 runtime.label_classes,
+                runtime.text_columns(feeds),
             )
         except Exception:
             log.exception("metrics recorder failed")
@@ -486,6 +487,7 @@ class AgentCore:
                     "OK",
                     ids,
                     shadow.runtime.label_classes,
+                    shadow.runtime.text_columns(feeds),
                 )
                 if self.predlog is not None:
                     self._log(

@@ -23,7 +23,7 @@ import numpy as np
 
 from agent.feedback import Batch, FeedbackCache, join
 from agent.journal import ClosedJournal, WindowJournal
-from agent.window import Counted, RouteInfo, VersionKey, Window, count_chunks, route_info
+from agent.window import Counted, RouteInfo, Texts, VersionKey, Window, count_chunks, count_texts, route_info
 from agent.window_report import build_report
 from core.vocabulary import ServingRole
 from protos import agent_pb2
@@ -102,11 +102,13 @@ class MetricsRecorder:
         code: str = "OK",
         request_ids: Sequence[str] = (),
         classes: Sequence[str] | None = None,
+        texts: Texts | None = None,
     ) -> None:
         """`role` is a ServingRole word (the route's role as the serving table has it).
 
         `rows` are the numeric features ([rows, 0] when the model takes strings only); `labels`
-        are class indices for a classifier with string `classes`, whose names feedback may give.
+        are class indices for a classifier with string `classes`, whose names feedback may give;
+        `texts` the string inputs' values by input name (counted on the route's category bins).
         """
         key = (deployment, model, version)
         n = 0 if rows is None else int(rows.shape[0]) if rows.ndim else 1
@@ -115,6 +117,7 @@ class MetricsRecorder:
         if values is not None and values.ndim != 1:
             values = _as_1d(values)
         detached: list[np.ndarray] | None = None
+        detached_texts: list[Texts] | None = None
         with self._lock:
             window = self._window(key, role)
             window.requests += 1
@@ -131,6 +134,8 @@ class MetricsRecorder:
                 window.latencies.append(latency_seconds)
             if rows is not None and n and rows.ndim == 2 and rows.shape[1]:
                 detached = window.add_rows(rows, n)
+            if texts and n:
+                detached_texts = window.add_texts(texts, n)
             if labels is not None:
                 window.label_chunks.append(labels)
             elif values is not None:
@@ -145,6 +150,10 @@ class MetricsRecorder:
         if detached is not None:
             # Many rows waiting: count them now (outside the lock) so memory stays bounded.
             self._fold_into(key, role, detached)
+        if detached_texts is not None:
+            counted_texts = count_texts(self._routes.get(key), detached_texts)
+            with self._lock:
+                self._window(key, role).merge_texts(counted_texts)
 
     def _experiment(self, key: VersionKey) -> str:
         info = self._routes.get(key)
@@ -296,6 +305,9 @@ class MetricsRecorder:
             if window.row_chunks:
                 window.merge(self._count(key, window.row_chunks), self.reservoir_size, self._rng)
                 window.row_chunks = []
+            if window.text_chunks:
+                window.merge_texts(count_texts(routes.get(key), window.text_chunks))
+                window.text_chunks = []
         return build_report(windows, routes, start, now, unmatched), closed
 
     def close_journal(self) -> ClosedJournal | None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.binning import BinLayout, columns, count_columns, extended_edges
+from agent.binning import BinLayout, columns, count_columns_missing, extended_edges
+from agent.categories import CategoryCounts, CategoryLookup, count_values, lookups
 from core.reservoir import Reservoir
 from core.vocabulary import ServingRole
 from protos import agent_pb2
@@ -26,8 +27,10 @@ FOLD_ROWS = 8192
 VersionKey = tuple[str, str, str]  # (deployment, model, version)
 
 #: what `count_chunks` hands to `Window.merge`: (flat feature counts, their layout, out-of-range
-#: counts, a uniform sample, rows seen)
-Counted = tuple[np.ndarray | None, BinLayout | None, np.ndarray | None, np.ndarray, int]
+#: counts, a uniform sample, rows seen, missing values per feature)
+Counted = tuple[np.ndarray | None, BinLayout | None, np.ndarray | None, np.ndarray, int, np.ndarray | None]
+#: a string input's values by input name, as a batch's feeds hold them
+Texts = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class RouteInfo:
     #: per feature: [just below the baseline min, inner bin edges..., baseline max]
     extended_edges: tuple[np.ndarray, ...] = ()
     n_classes: int = 0
+    #: string inputs with category bins from the baseline, in index order
+    categories: tuple[CategoryLookup, ...] = ()
 
     @property
     def n_features(self) -> int:
@@ -67,6 +72,7 @@ def route_info(deployment: str, experiment: str, route: agent_pb2.Route) -> Rout
         task=route.task,
         extended_edges=extended_edges(route.baseline.features),
         n_classes=len(route.baseline.prediction_counts),
+        categories=lookups(route.baseline.categories),
     )
 
 
@@ -82,12 +88,19 @@ def count_chunks(
     pick = np.sort(rng.choice(n, k, replace=False)) if k < n else slice(None)
     if info is None or not info.n_features or chunks[0].shape[1] != info.n_features:
         rows = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-        return None, None, None, np.array(rows[pick], dtype=np.float32), n
+        return None, None, None, np.array(rows[pick], dtype=np.float32), n, None
     # One transposed copy serves the sample and the counting.
     cols = columns(chunks)
     sample = np.array(cols[:, :n][:, pick].T, dtype=np.float32)
-    counts, outside = count_columns(info.layout, cols, n)
-    return counts, info.layout, outside, sample, n
+    counts, outside, missing = count_columns_missing(info.layout, cols, n)
+    return counts, info.layout, outside, sample, n, missing
+
+
+def count_texts(info: RouteInfo | None, chunks: list[Texts]) -> list[CategoryCounts] | None:
+    """Count string inputs on the route's category bins (no lock); None without bins."""
+    if info is None or not info.categories:
+        return None
+    return [count_values(c, [t[c.name] for t in chunks if c.name in t]) for c in info.categories]
 
 
 @dataclass
@@ -107,6 +120,13 @@ class Window:
     feature_counts: np.ndarray | None = None
     feature_layout: BinLayout | None = None
     out_of_range: np.ndarray | None = None
+    #: NaN values per numeric feature
+    feature_missing: np.ndarray | None = None
+    #: string inputs' values waiting to be counted, and how many rows they hold
+    text_chunks: list[Texts] = field(default_factory=list)
+    pending_text_rows: int = 0
+    #: per string input with bins: its counts so far
+    category_counts: list[CategoryCounts] | None = None
     reservoir: Reservoir | None = None
     n_labeled: int = 0
     n_correct: int = 0
@@ -134,8 +154,28 @@ class Window:
         self.pending_rows = 0
         return detached
 
+    def add_texts(self, texts: Texts, n: int) -> list[Texts] | None:
+        """Keep a batch's string columns; once FOLD_ROWS wait, hand them back to be counted."""
+        self.text_chunks.append(texts)
+        self.pending_text_rows += n
+        if self.pending_text_rows < FOLD_ROWS:
+            return None
+        detached = self.text_chunks
+        self.text_chunks = []
+        self.pending_text_rows = 0
+        return detached
+
+    def merge_texts(self, counted: list[CategoryCounts] | None) -> None:
+        if counted is None:
+            return
+        if self.category_counts is None or len(self.category_counts) != len(counted):
+            self.category_counts = counted
+            return
+        for mine, theirs in zip(self.category_counts, counted, strict=True):
+            mine.add(theirs)
+
     def merge(self, counted: Counted, reservoir_size: int, rng: np.random.Generator) -> None:
-        counts, layout, outside, sample, seen = counted
+        counts, layout, outside, sample, seen, missing = counted
         if counts is not None and outside is not None:
             if (
                 self.feature_counts is None
@@ -145,9 +185,12 @@ class Window:
             ):
                 self.feature_counts = counts.copy()
                 self.out_of_range = outside.copy()
+                self.feature_missing = None if missing is None else missing.copy()
             else:
                 self.feature_counts += counts
                 self.out_of_range += outside
+                if missing is not None and self.feature_missing is not None:
+                    self.feature_missing += missing
             self.feature_layout = layout
         if reservoir_size and sample.shape[0]:
             # `sample` is already a uniform sample of the `seen` rows of this batch.

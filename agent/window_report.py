@@ -78,12 +78,22 @@ def version_window(key: VersionKey, window: Window, info: RouteInfo | None) -> a
             out.prediction_values.CopyFrom(_moments_proto(Moments.of(values)))
     layout = window.feature_layout
     if window.feature_counts is not None and window.out_of_range is not None and layout is not None:
+        missing = window.feature_missing
         for i, bins in enumerate(layout.per_feature(window.feature_counts)):
             out.features.append(
                 agent_pb2.FeatureWindow(
-                    index=i, counts=[int(c) for c in bins], out_of_range=int(window.out_of_range[i])
+                    index=i,
+                    counts=[int(c) for c in bins],
+                    out_of_range=int(window.out_of_range[i]),
+                    missing=int(missing[i]) if missing is not None and i < missing.size else 0,
                 )
             )
+    for i, counted in enumerate(window.category_counts or []):
+        out.categories.append(
+            agent_pb2.CategoryWindow(
+                index=i, counts=[int(c) for c in counted.counts], missing=counted.missing, unseen=counted.unseen
+            )
+        )
     reservoir = window.reservoir
     if reservoir is not None and len(reservoir):
         sample = reservoir.sample()

@@ -90,6 +90,15 @@ class HealthConfig:
     tolerance: float = 0.1  # regression: |error| <= tolerance counts as "within"
     within_tolerance_warning: float = 0.0  # regression: share within tolerance below this; 0 disables
     within_tolerance_critical: float = 0.0
+    # Categorical features: the baseline's k most frequent categories get a bin each ("other"
+    # one more), fixed at registration.
+    category_top_k: int = 20
+    # Data quality per feature: the share of missing values above the baseline's own share by
+    # more than this (0 disables), and the share of categories the baseline never had.
+    missing_share_warning: float = 0.1
+    missing_share_critical: float = 0.3
+    unseen_share_warning: float = 0.05
+    unseen_share_critical: float = 0.2
 
 
 @dataclass
@@ -312,8 +321,24 @@ def _validate_intervals(config: Config) -> None:
                 raise InvalidInput(f"config: {section}.{key} must be more than 0 seconds, got {value:g}")
 
 
+def _validate_data_quality(h: HealthConfig) -> None:
+    """The categorical and data-quality settings ([health] only; a policy does not set them)."""
+    from core.report_limits import MAX_CATEGORIES
+
+    if not 1 <= h.category_top_k <= MAX_CATEGORIES:
+        raise InvalidInput(f"config: health.category_top_k must be 1..{MAX_CATEGORIES}, got {h.category_top_k}")
+    for kind in ("missing_share", "unseen_share"):
+        w, c = getattr(h, f"{kind}_warning"), getattr(h, f"{kind}_critical")
+        for name, value in ((f"{kind}_warning", w), (f"{kind}_critical", c)):
+            if not (math.isfinite(value) and 0 <= value <= 1):
+                raise InvalidInput(f"config: health.{name} must be between 0 and 1, got {value!r}")
+        if w and c and c < w:
+            raise InvalidInput(f"config: health.{kind}_critical ({c:g}) must be >= {kind}_warning ({w:g})")
+
+
 def _validate(config: Config) -> None:
     _validate_intervals(config)
+    _validate_data_quality(config.health)
     roles = {r.value for r in Role}
     for i, token in enumerate(config.tokens):
         where = f"tokens[{i}]"

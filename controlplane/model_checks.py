@@ -20,9 +20,10 @@ import onnx  # noqa: F401 - imported here so the sandbox's forkserver loads it o
 
 from controlplane.config import ModelsConfig
 from controlplane.onnx_inspect import ModelSignature, inspect_onnx_file
+from controlplane.tables import CATEGORICAL, Table
 from core.errors import FailedPrecondition, InvalidInput
 from runtime import sandbox
-from runtime.model import ModelRuntime, all_finite
+from runtime.model import Feeds, ModelRuntime, all_finite, feed_rows
 
 BATCH_ROWS = 10_000
 
@@ -37,27 +38,59 @@ def _width(signature: ModelSignature) -> int | None:
     return signature.inputs[0].shape[1]
 
 
-def _run_rows(runtime: ModelRuntime, x: np.ndarray, finite: bool) -> np.ndarray:
+def table_feeds(runtime: ModelRuntime, table: Table) -> Feeds | np.ndarray:
+    """A table's rows as the model's feeds, each input from the column of its name (as the record
+    form maps a row's features): a complete numeric table for a model of one float input
+    [rows, n] is that input's matrix, columns in file order. ValueError says what does not fit."""
+    single = runtime.inputs[0] if len(runtime.inputs) == 1 else None
+    if single is not None and single.kind != "string" and len(single.shape) == 2 and single.shape[1] != 1:
+        if not table.complete_numeric():
+            raise ValueError(
+                f"the model takes one {single.describe()} input; every column must be numeric and complete"
+            )
+        return runtime.validate_input(table.matrix())
+    missing = [s.name for s in runtime.inputs if s.name not in table.columns]
+    if missing:
+        raise ValueError(
+            f"it has no column {', '.join(repr(n) for n in missing[:10])}; the model takes {runtime.describe_inputs()}"
+        )
+    columns: dict[str, np.ndarray] = {}
+    for spec in runtime.inputs:
+        column = table.columns[spec.name]
+        if spec.kind == "string" and table.kind(spec.name) != CATEGORICAL:
+            raise ValueError(f"column {spec.name!r} holds numbers; input {spec.name!r} takes strings")
+        if spec.kind != "string" and table.kind(spec.name) == CATEGORICAL:
+            raise ValueError(f"column {spec.name!r} holds text; input {spec.name!r} takes {spec.type_text()} numbers")
+        columns[spec.name] = column
+    return runtime.prepare(columns)
+
+
+def _run_rows(runtime: ModelRuntime, x: np.ndarray | Feeds, finite: bool, names: bool = False) -> np.ndarray:
     """The answer per row (labels of a classifier, values of a regressor), in batches; `finite`:
-    NaN or infinity out is a failure, as agents make it."""
+    NaN or infinity out is a failure, as agents make it. `names`: a classifier with text classes
+    answers its class names rather than their indices."""
     parts: list[np.ndarray] = []
-    for start in range(0, x.shape[0], BATCH_ROWS):
-        result = runtime.predict(x[start : start + BATCH_ROWS])
+    rows = x.shape[0] if isinstance(x, np.ndarray) else feed_rows(x)
+    for start in range(0, rows, BATCH_ROWS):
+        batch = slice(start, start + BATCH_ROWS)
+        result = runtime.predict(x[batch] if isinstance(x, np.ndarray) else {n: v[batch] for n, v in x.items()})
         for output in (result.probabilities, result.values):
             if finite and output is not None and output.dtype.kind == "f" and not all_finite(output):
                 bad = int(np.argwhere(~np.isfinite(output.reshape(output.shape[0], -1)))[0][0]) + start
                 raise ValueError(f"it answers NaN or infinity for row {bad}, which agents refuse to serve")
         answer = result.labels if runtime.task == "classifier" else result.values
+        if names and result.class_labels is not None:
+            answer = result.class_labels
         assert answer is not None  # a classifier answers labels, a regressor values
         parts.append(answer)
     return np.concatenate(parts)
 
 
-def prove_servable(path: str, what: str, sample: np.ndarray | None) -> ModelSignature:
+def prove_servable(path: str, what: str, sample: np.ndarray | Table | None) -> ModelSignature:
     """The signature of a model that loads and answers as agents will run it (in the sandbox)."""
     signature = inspect_onnx_file(Path(path), what)
     width = _width(signature)
-    if sample is not None and width is not None and sample.shape[1] != width:
+    if isinstance(sample, np.ndarray) and width is not None and sample.shape[1] != width:
         raise InvalidInput(f"the baseline has {sample.shape[1]} features but the model expects {width}")
     try:
         runtime = ModelRuntime(Path(path))
@@ -72,7 +105,7 @@ def prove_servable(path: str, what: str, sample: np.ndarray | None) -> ModelSign
             ) from exc
         return signature
     try:
-        x = runtime.validate_input(sample)
+        x = table_feeds(runtime, sample) if isinstance(sample, Table) else runtime.validate_input(sample)
     except ValueError as exc:
         raise InvalidInput(f"the baseline does not fit {what}: {exc}") from exc
     try:
@@ -82,15 +115,16 @@ def prove_servable(path: str, what: str, sample: np.ndarray | None) -> ModelSign
     return signature
 
 
-def score(path: str, ref: str, what: str, x: np.ndarray) -> tuple[str, np.ndarray]:
-    """(task, the answer per row) of one version over an evaluation's rows (in the sandbox)."""
+def score(path: str, ref: str, what: str, x: np.ndarray | Table) -> tuple[str, np.ndarray]:
+    """(task, the answer per row) of one version over an evaluation's rows (in the sandbox); a
+    classifier with text classes answers class names."""
     try:
         runtime = ModelRuntime(Path(path))
-        x = runtime.validate_input(x)
+        feeds = table_feeds(runtime, x) if isinstance(x, Table) else runtime.validate_input(x)
     except ValueError as exc:
         raise InvalidInput(f"{ref} cannot score {what}: {exc}") from None
     try:
-        return runtime.task, _run_rows(runtime, x, finite=False)
+        return runtime.task, _run_rows(runtime, feeds, finite=False, names=True)
     except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
         raise InvalidInput(f"{ref} fails on {what}: {sandbox.reason_of(exc)}") from exc
 
@@ -105,7 +139,7 @@ def _limit_error(subject: str, exc: sandbox.SandboxError, timeout_key: str, memo
     return FailedPrecondition(f"{subject} {exc.message}; {hint}")
 
 
-def check_model(config: ModelsConfig, path: Path, what: str, sample: np.ndarray | None) -> ModelSignature:
+def check_model(config: ModelsConfig, path: Path, what: str, sample: np.ndarray | Table | None) -> ModelSignature:
     """`prove_servable` in the sandbox with the registration limits of the config."""
     limits = sandbox.Limits(config.inspect_timeout_seconds, config.inspect_memory_mb)
     try:
@@ -117,7 +151,7 @@ def check_model(config: ModelsConfig, path: Path, what: str, sample: np.ndarray 
         ) from None
 
 
-def score_rows(config: ModelsConfig, path: Path, ref: str, what: str, x: np.ndarray) -> tuple[str, np.ndarray]:
+def score_rows(config: ModelsConfig, path: Path, ref: str, what: str, x: np.ndarray | Table) -> tuple[str, np.ndarray]:
     """`score` in the sandbox with the evaluation limits of the config."""
     limits = sandbox.Limits(config.evaluate_timeout_seconds, config.evaluate_memory_mb)
     try:

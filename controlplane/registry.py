@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +18,12 @@ from controlplane.artifacts import PendingUpload
 from controlplane.context import Context
 from controlplane.domain import Principal, VersionInfo
 from controlplane.store.models import ModelVersionRow
+from controlplane.tables import Table, read_table
 from core.errors import AlreadyExists, InvalidInput, NotFound
 from core.names import validate_name
 
 if TYPE_CHECKING:
-    from controlplane.onnx_inspect import TensorSpec
+    from controlplane.onnx_inspect import ModelSignature, TensorSpec
 
 MAX_BASELINE_ROWS = 100_000
 MAX_DESCRIPTION = 2000
@@ -73,13 +75,17 @@ def n_features(inputs: list[dict[str, Any]]) -> int | None:
     return width if width > 0 else None
 
 
-def _load_baseline(data: bytes) -> np.ndarray:
-    """The baseline's rows as float64; whether they fit the model is the sandbox's trial run."""
+def _load_baseline(data: bytes) -> np.ndarray | Table:
+    """The baseline's rows: a .npy array as float64, or a CSV/Parquet table of named columns
+    (numbers with missing cells, categories); whether they fit the model is the sandbox's trial run."""
     if not data.startswith(b"\x93NUMPY"):
-        raise InvalidInput(
-            "the baseline is not a .npy file: save the sample rows with numpy.save "
-            "(`sluice train --baseline-out` writes one)"
-        )
+        table = read_table(data, "the baseline")
+        if table.rows > MAX_BASELINE_ROWS:
+            raise InvalidInput(f"the baseline has {table.rows} rows; the limit is {MAX_BASELINE_ROWS}")
+        for name in table.numeric():
+            if np.isinf(table.columns[name]).any():
+                raise InvalidInput(f"the baseline's column {name!r} holds an infinite value")
+        return table
     try:
         sample = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # numpy raises several types for corrupt files
@@ -104,17 +110,63 @@ def summarise_baseline(sample: np.ndarray, feature_names: list[str]) -> dict[str
     for i in range(sample.shape[1]):
         column = sample[:, i]
         edges = baseline_bin_edges(column, BASELINE_BINS)
+        given = column[~np.isnan(column)]
         features.append(
             {
                 "index": i,
                 "name": feature_names[i] if i < len(feature_names) else f"f{i}",
                 "inner_edges": [float(e) for e in edges],
                 "counts": [int(c) for c in histogram_counts(column, edges)],
-                "min": float(column.min()),
-                "max": float(column.max()),
+                "min": float(given.min()) if given.size else 0.0,
+                "max": float(given.max()) if given.size else 0.0,
+                "missing": int(column.size - given.size),
             }
         )
     return {"n_rows": int(sample.shape[0]), "features": features}
+
+
+def category_bins(values: np.ndarray, top_k: int) -> dict[str, Any]:
+    """A categorical column's frequency bins: its `top_k` most frequent categories (ties by name),
+    their counts and "other" last; "" (missing) counts apart. `known` lists the other categories
+    (up to MAX_KNOWN_CATEGORIES) so that agents can tell a rare known category from an unseen one."""
+    from core.report_limits import MAX_KNOWN_CATEGORIES
+
+    given = [str(v) for v in values.tolist() if v != ""]
+    tally = Counter(given)
+    ranked = sorted(tally.items(), key=lambda nc: (-nc[1], nc[0]))
+    top, rest = ranked[:top_k], ranked[top_k:]
+    return {
+        "categories": [n for n, _ in top],
+        "counts": [c for _, c in top] + [sum(c for _, c in rest)],
+        "missing": int(values.size - len(given)),
+        "known": [n for n, _ in rest[:MAX_KNOWN_CATEGORIES]],
+        "known_complete": len(rest) <= MAX_KNOWN_CATEGORIES,
+    }
+
+
+def summarise_table(table: Table, signature: ModelSignature, top_k: int) -> dict[str, Any]:
+    """A table baseline's drift bins, in the order agents count live inputs: the numeric inputs
+    in input order (their values side by side are the agent's metric rows), then the string
+    inputs as categorical features."""
+    numeric = [s.name for s in signature.inputs if s.dtype != "string"]
+    strings = [s.name for s in signature.inputs if s.dtype == "string"]
+    matrix = np.column_stack([table.columns[n].astype(np.float64) for n in numeric]) if numeric else None
+    out: dict[str, Any] = summarise_baseline(matrix, numeric) if matrix is not None else {"n_rows": table.rows}
+    out.setdefault("features", [])
+    for feature in out["features"]:
+        feature["column"] = feature["name"]
+    out["categories"] = [
+        {"index": i, "name": name, **category_bins(table.columns[name], top_k)} for i, name in enumerate(strings)
+    ]
+    return out
+
+
+def _table_as_matrix(table: Table, signature: ModelSignature) -> np.ndarray | None:
+    """A complete numeric table for a model of one float input [rows, n] with n = its columns:
+    the classic baseline, as a matrix in column order (the header then names the features)."""
+    if len(signature.inputs) != 1 or signature.inputs[0].dtype == "string" or not table.complete_numeric():
+        return None
+    return table.matrix()
 
 
 def register_version(
@@ -146,7 +198,7 @@ def register_version(
                 f"the upload's sha256 is {model_upload.sha256}, the header said "
                 f"{new.expected_sha256}: the file changed or was cut off in transit"
             )
-        sample = None
+        sample: np.ndarray | Table | None = None
         if baseline_upload is not None:
             baseline_upload.close()
             sample = _load_baseline(baseline_upload.path.read_bytes())
@@ -155,6 +207,12 @@ def register_version(
         signature = check_model(
             ctx.config.models, model_upload.path, f"the file uploaded for {new.model}:{new.version}", sample
         )
+        if isinstance(sample, Table):
+            matrix = _table_as_matrix(sample, signature)
+            if matrix is not None:
+                if not new.feature_names:
+                    new.feature_names = list(sample.numeric())
+                sample = matrix
         inputs = [_spec_dict(s) for s in signature.inputs]
         outputs = [_spec_dict(s) for s in signature.outputs]
         width = n_features(inputs)
@@ -165,7 +223,10 @@ def register_version(
         baseline = None
         baseline_sha = None
         if baseline_upload is not None and sample is not None:
-            baseline = summarise_baseline(sample, new.feature_names)
+            if isinstance(sample, Table):
+                baseline = summarise_table(sample, signature, ctx.config.health.category_top_k)
+            else:
+                baseline = summarise_baseline(sample, new.feature_names)
             baseline_sha = ctx.artifacts.commit(baseline_upload)
             baseline["sample_sha256"] = baseline_sha
             baseline_upload = None

@@ -171,7 +171,7 @@ class SluiceClient:
             challenger=ref(challenger),
             deployment=deployment,
             data=data_path.read_bytes(),
-            data_format="npy" if data_path.suffix == ".npy" else "csv",
+            data_format={".npy": "npy", ".parquet": "parquet"}.get(data_path.suffix.lower(), "csv"),
             label_column=label_column,
             min_improvement=min_improvement,
             alpha=alpha,

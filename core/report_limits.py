@@ -18,3 +18,8 @@ MAX_COUNT = 2**53
 #: agent cannot create Prometheus series (deployment x version x code) by inventing codes
 ERROR_CODES = frozenset(code.name for code in grpc.StatusCode if code is not grpc.StatusCode.OK)
 UNKNOWN_ERROR_CODE = "UNKNOWN"
+#: most categories of a categorical feature's frequency window (top-k of the baseline; "other"
+#: is one more bin)
+MAX_CATEGORIES = 256
+#: most baseline categories an agent is told beyond the top-k, to tell "other" from "unseen"
+MAX_KNOWN_CATEGORIES = 1000

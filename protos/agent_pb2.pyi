@@ -266,17 +266,31 @@ class ShadowPairs(_message.Message):
     def __init__(self, pairs: _Optional[int] = ..., agreements: _Optional[int] = ..., labeled_pairs: _Optional[int] = ..., champion_only_correct: _Optional[int] = ..., challenger_only_correct: _Optional[int] = ...) -> None: ...
 
 class FeatureWindow(_message.Message):
-    __slots__ = ("index", "counts", "out_of_range")
+    __slots__ = ("index", "counts", "out_of_range", "missing")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     OUT_OF_RANGE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
     index: int
     counts: _containers.RepeatedScalarFieldContainer[int]
     out_of_range: int
-    def __init__(self, index: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ..., out_of_range: _Optional[int] = ...) -> None: ...
+    missing: int
+    def __init__(self, index: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ..., out_of_range: _Optional[int] = ..., missing: _Optional[int] = ...) -> None: ...
+
+class CategoryWindow(_message.Message):
+    __slots__ = ("index", "counts", "missing", "unseen")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    UNSEEN_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    missing: int
+    unseen: int
+    def __init__(self, index: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ..., missing: _Optional[int] = ..., unseen: _Optional[int] = ...) -> None: ...
 
 class VersionWindow(_message.Message):
-    __slots__ = ("deployment", "version", "role", "experiment", "requests", "rows", "errors", "latency", "prediction_counts", "prediction_values", "features", "reservoir_features", "reservoir", "feedback", "rejected_inputs", "shadow")
+    __slots__ = ("deployment", "version", "role", "experiment", "requests", "rows", "errors", "latency", "prediction_counts", "prediction_values", "features", "reservoir_features", "reservoir", "feedback", "rejected_inputs", "shadow", "categories")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -293,6 +307,7 @@ class VersionWindow(_message.Message):
     FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     REJECTED_INPUTS_FIELD_NUMBER: _ClassVar[int]
     SHADOW_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     version: _common_pb2.VersionRef
     role: _common_pb2.Role
@@ -309,7 +324,8 @@ class VersionWindow(_message.Message):
     feedback: Feedback
     rejected_inputs: int
     shadow: ShadowPairs
-    def __init__(self, deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., experiment: _Optional[str] = ..., requests: _Optional[int] = ..., rows: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ErrorCount, _Mapping]]] = ..., latency: _Optional[_Union[_common_pb2.LatencySketch, _Mapping]] = ..., prediction_counts: _Optional[_Iterable[int]] = ..., prediction_values: _Optional[_Union[_common_pb2.Moments, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureWindow, _Mapping]]] = ..., reservoir_features: _Optional[int] = ..., reservoir: _Optional[_Iterable[float]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ..., rejected_inputs: _Optional[int] = ..., shadow: _Optional[_Union[ShadowPairs, _Mapping]] = ...) -> None: ...
+    categories: _containers.RepeatedCompositeFieldContainer[CategoryWindow]
+    def __init__(self, deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., experiment: _Optional[str] = ..., requests: _Optional[int] = ..., rows: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ErrorCount, _Mapping]]] = ..., latency: _Optional[_Union[_common_pb2.LatencySketch, _Mapping]] = ..., prediction_counts: _Optional[_Iterable[int]] = ..., prediction_values: _Optional[_Union[_common_pb2.Moments, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureWindow, _Mapping]]] = ..., reservoir_features: _Optional[int] = ..., reservoir: _Optional[_Iterable[float]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ..., rejected_inputs: _Optional[int] = ..., shadow: _Optional[_Union[ShadowPairs, _Mapping]] = ..., categories: _Optional[_Iterable[_Union[CategoryWindow, _Mapping]]] = ...) -> None: ...
 
 class MetricReport(_message.Message):
     __slots__ = ("agent_id", "seq", "window_start", "window_seconds", "windows", "dropped_reports", "unmatched_feedback", "dropped_log_rows")

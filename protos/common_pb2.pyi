@@ -51,32 +51,54 @@ class TensorSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class FeatureBins(_message.Message):
-    __slots__ = ("index", "name", "inner_edges", "counts", "min", "max")
+    __slots__ = ("index", "name", "inner_edges", "counts", "min", "max", "missing")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     INNER_EDGES_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     MIN_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
     index: int
     name: str
     inner_edges: _containers.RepeatedScalarFieldContainer[float]
     counts: _containers.RepeatedScalarFieldContainer[int]
     min: float
     max: float
-    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., inner_edges: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+    missing: int
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., inner_edges: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., missing: _Optional[int] = ...) -> None: ...
+
+class CategoryBins(_message.Message):
+    __slots__ = ("index", "name", "categories", "counts", "missing", "known", "known_complete")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    name: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    missing: int
+    known: _containers.RepeatedScalarFieldContainer[str]
+    known_complete: bool
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., counts: _Optional[_Iterable[int]] = ..., missing: _Optional[int] = ..., known: _Optional[_Iterable[str]] = ..., known_complete: _Optional[bool] = ...) -> None: ...
 
 class Baseline(_message.Message):
-    __slots__ = ("n_rows", "features", "sample_sha256", "prediction_counts")
+    __slots__ = ("n_rows", "features", "sample_sha256", "prediction_counts", "categories")
     N_ROWS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_SHA256_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     n_rows: int
     features: _containers.RepeatedCompositeFieldContainer[FeatureBins]
     sample_sha256: str
     prediction_counts: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, n_rows: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureBins, _Mapping]]] = ..., sample_sha256: _Optional[str] = ..., prediction_counts: _Optional[_Iterable[int]] = ...) -> None: ...
+    categories: _containers.RepeatedCompositeFieldContainer[CategoryBins]
+    def __init__(self, n_rows: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureBins, _Mapping]]] = ..., sample_sha256: _Optional[str] = ..., prediction_counts: _Optional[_Iterable[int]] = ..., categories: _Optional[_Iterable[_Union[CategoryBins, _Mapping]]] = ...) -> None: ...
 
 class OfflineEvaluation(_message.Message):
     __slots__ = ("deployment", "champion", "challenger", "metric", "n", "champion_metric", "challenger_metric", "p_value", "method", "min_improvement", "challenger_wins", "verdict", "evaluated_at", "evaluated_by")

@@ -151,6 +151,8 @@ class ModelRuntime:
         self._numeric = tuple(s.name for s in self.inputs if s.kind != "string")
         #: a single numeric input is its own metric rows
         self._direct = self._single.name if self._single is not None and self._single.kind != "string" else None
+        #: string inputs of one value per row: what the categorical drift windows count
+        self._texts = tuple(s.name for s in self.inputs if s.kind == "string" and s.width == 1)
 
     def _identify_outputs(self, outputs: list[ort.NodeArg]) -> None:
         def rank(o: ort.NodeArg) -> int:
@@ -302,6 +304,13 @@ class ModelRuntime:
             return np.empty((rows, 0), dtype=np.float32)
         dtype = np.float32 if all(p.dtype == np.float32 for p in parts) else np.float64
         return np.concatenate([p.astype(dtype, copy=False) for p in parts], axis=1)
+
+    def text_columns(self, feeds: Feeds) -> dict[str, np.ndarray] | None:
+        """The string inputs of one value per row, by name (None when the model has none): the
+        values the agent counts on each input's category bins."""
+        if not self._texts:
+            return None
+        return {name: feeds[name] for name in self._texts if name in feeds}
 
     # ---- running ----
 

@@ -347,3 +347,51 @@ def make_int64_echo_onnx(directory: Path) -> Path:
         tmp.write_bytes(model.SerializeToString())
 
     return _cached(Path(directory) / "int64-echo.onnx", write)
+
+
+# ---- a generated mixed-type table for `sluice train` (issue 14 item 6) ----
+
+TABLE_STRINGS = ("plan", "device")
+TABLE_NUMBERS = ("age", "income", "visits")
+TABLE_PLANS = ("free", "pro", "team")
+
+
+def mixed_table_rows(
+    n: int, seed: int = 0, plans: tuple[float, float, float] = (0.5, 0.3, 0.2)
+) -> list[dict[str, Any]]:
+    """n deterministic rows: plan and device (text), age, income and visits (numbers, about 10%
+    missing: None), and `label` "churn"/"stay" that depends on all of them."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(TABLE_PLANS, n, p=list(plans))
+    device = rng.choice(["ios", "android", "web"], n)
+    age = np.round(rng.normal(40, 10, n), 2)
+    income = np.round(rng.normal(50, 15, n), 2)
+    visits = rng.poisson(5, n).astype(np.float64)
+    score = (plan == "pro") * 1.5 - (plan == "team") + (device == "web") * 0.7 + (age - 40) / 8 + rng.normal(0, 0.7, n)
+    label = np.where(score > 0.3, "churn", "stay")
+    for column in (age, income, visits):
+        column[rng.random(n) < 0.1] = np.nan
+    rows = []
+    for i in range(n):
+        row: dict[str, Any] = {"plan": str(plan[i]), "device": str(device[i])}
+        for name, column in zip(TABLE_NUMBERS, (age, income, visits), strict=True):
+            row[name] = None if np.isnan(column[i]) else float(column[i])
+        row["label"] = str(label[i])
+        rows.append(row)
+    return rows
+
+
+def write_mixed_table(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """The rows as CSV (empty cell = missing) or, for a .parquet path, Parquet (null = missing)."""
+    path = Path(path)
+    names = list(rows[0])
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({name: [r[name] for r in rows] for name in names}), path)
+        return path
+    lines = [",".join(names)]
+    lines += [",".join("" if r[n] is None else str(r[n]) for n in names) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -19,7 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     reg.add_argument("model")
     reg.add_argument("file", type=Path, help="the .onnx file")
     reg.add_argument("--version", required=True, dest="version_label")
-    reg.add_argument("--baseline", type=Path, help=".npy sample of inputs [rows, features] for drift bins")
+    reg.add_argument(
+        "--baseline",
+        type=Path,
+        help="sample of inputs for drift bins: .npy [rows, features], or a CSV/Parquet table with a column per input",
+    )
     reg.add_argument("--description", default="")
     reg.add_argument("--feature-names", default="", help="comma-separated feature names")
     add_json(reg)
@@ -113,6 +117,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         named = ", ".join(f.name for f in v.baseline.features[:8])
         more = f" (+{len(v.baseline.features) - 8} more)" if len(v.baseline.features) > 8 else ""
         print(f"baseline: {v.baseline.n_rows} rows, {len(v.baseline.features)} features with drift bins: {named}{more}")
+        for c in v.baseline.categories:
+            top = ", ".join(c.categories[:8]) + (f" (+{len(c.categories) - 8} more)" if len(c.categories) > 8 else "")
+            print(f"  categorical {c.name}: top {len(c.categories)} categories + other: {top}")
     else:
         print("baseline: none (no drift bins; register with --baseline)")
     e = v.offline_evaluation

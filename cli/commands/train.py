@@ -19,9 +19,14 @@ KINDS = ("logreg", "gbm", "constant", "ridge", "gbr")
 def register(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser(
         "train",
-        help="train a scikit-learn model on a CSV/NPY file and export it to ONNX (+ baseline .npy)",
+        help="train a scikit-learn model on a CSV/Parquet/NPY file and export it to ONNX (+ a baseline)",
     )
-    tr.add_argument("--data", type=Path, required=True, help="CSV with a header (label last) or .npy")
+    tr.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="CSV with a header or Parquet (label last; numeric, text and empty cells), or .npy",
+    )
     tr.add_argument(
         "--out",
         type=Path,
@@ -32,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--baseline-out",
         type=Path,
         default=Path(os.environ["SLUICE_BASELINE_OUTPUT"]) if os.environ.get("SLUICE_BASELINE_OUTPUT") else None,
-        help="the baseline sample .npy to write (default: $SLUICE_BASELINE_OUTPUT or OUT.baseline.npy)",
+        help="the baseline sample to write: .npy for numeric data, .parquet for mixed columns (default: "
+        "$SLUICE_BASELINE_OUTPUT or OUT.baseline.npy / OUT.baseline.parquet)",
     )
     tr.add_argument("--kind", choices=KINDS, default="logreg", help="model kind (default %(default)s)")
     tr.add_argument("--label", default=None, metavar="COLUMN", help="label column of a CSV (default: last)")
@@ -48,8 +54,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError("--out is required (or set SLUICE_OUTPUT)")
     if args.out.suffix != ".onnx":
         raise CliError(f"--out must name a .onnx file, got {args.out}")
-    if args.baseline_out is not None and args.baseline_out.suffix != ".npy":
-        raise CliError(f"--baseline-out must name a .npy file, got {args.baseline_out}")
+    if args.baseline_out is not None and args.baseline_out.suffix not in (".npy", ".parquet"):
+        raise CliError(f"--baseline-out must name a .npy or .parquet file, got {args.baseline_out}")
     if not args.data.is_file():
         raise CliError(f"{args.data} does not exist or is not a file")
     result = train_command(args.data, args.out, args.baseline_out, args.kind, args.label, args.seed)
@@ -63,6 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "baseline": str(result.baseline),
                 "holdout_accuracy": result.holdout_accuracy,
                 "holdout_mae": result.holdout_mae,
+                "columns": result.columns,
             }
         )
         return 0

@@ -62,10 +62,23 @@ def baseline(data: dict[str, Any] | None) -> common_pb2.Baseline | None:
                 counts=f["counts"],
                 min=f["min"],
                 max=f["max"],
+                missing=f.get("missing", 0),
             )
             for f in data.get("features", [])
         ],
         prediction_counts=data.get("prediction_counts", []),
+        categories=[
+            common_pb2.CategoryBins(
+                index=c["index"],
+                name=c["name"],
+                categories=c["categories"],
+                counts=c["counts"],
+                missing=c.get("missing", 0),
+                known=c.get("known", []),
+                known_complete=c.get("known_complete", False),
+            )
+            for c in data.get("categories", [])
+        ],
     )
 
 

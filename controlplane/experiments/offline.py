@@ -26,6 +26,7 @@ from controlplane.experiments.spec import check_schema
 from controlplane.registry import find_version
 from controlplane.stats import mcnemar_test, paired_t_test
 from controlplane.store.models import ModelVersionRow, utcnow
+from controlplane.tables import PARQUET_MAGIC, Table, read_table, split_label
 from core.errors import FailedPrecondition, InvalidInput, ResourceExhausted
 from core.names import validate_name
 from core.summaries import Moments
@@ -45,11 +46,36 @@ class EvaluateRequest:
     alpha: float = 0.05
 
 
+def _by_column(inputs: list[dict[str, Any]]) -> bool:
+    """A model fed column by column (several inputs, or text): its data file is read as a table."""
+    return len(inputs) > 1 or any(spec["dtype"] == "string" for spec in inputs)
+
+
+def _load_table(data: bytes, data_format: str, label_column: str) -> tuple[Table, np.ndarray]:
+    """A mixed-type CSV or Parquet file: its feature columns (matched to the model's inputs by
+    name, as records are) and its label column."""
+    if data.startswith(NPY_MAGIC) or data_format == "npy":
+        raise InvalidInput(
+            "the model takes named inputs: send a CSV (with a header) or Parquet file with a column named after each"
+        )
+    if data_format == "parquet" and not data.startswith(PARQUET_MAGIC):
+        raise InvalidInput(f"{DATA_NAME} is not a Parquet file (it does not start with PAR1)")
+    table = read_table(data, DATA_NAME)
+    return split_label(table, label_column or None, DATA_NAME)
+
+
 def _load(data: bytes, data_format: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
-    if data_format not in ("", "csv", "npy"):
-        raise InvalidInput(f"data format {data_format!r} is not supported; send csv or npy")
+    if data_format not in ("", "csv", "npy", "parquet"):
+        raise InvalidInput(f"data format {data_format!r} is not supported; send csv, parquet or npy")
     if not data:
-        raise InvalidInput("the data file is empty: send a labeled CSV (with a header) or .npy")
+        raise InvalidInput("the data file is empty: send a labeled CSV (with a header), Parquet or .npy")
+    if data_format == "parquet" or data.startswith(PARQUET_MAGIC):
+        if data_format == "parquet" and not data.startswith(PARQUET_MAGIC):
+            raise InvalidInput(f"{DATA_NAME} is not a Parquet file (it does not start with PAR1)")
+        features, labels = split_label(read_table(data, DATA_NAME), label_column or None, DATA_NAME)
+        if not features.complete_numeric() or labels.dtype.kind != "f":
+            raise InvalidInput(f"{DATA_NAME} has text or missing cells; the model takes one numeric matrix")
+        return features.matrix().astype(np.float32), labels
     is_npy = data_format == "npy" or data.startswith(NPY_MAGIC)
     if is_npy and label_column:
         raise InvalidInput("a .npy file has no column names: its label is the last column; drop --label")
@@ -93,17 +119,34 @@ def evaluate(ctx: Context, principal: Principal, request: EvaluateRequest) -> di
         check_schema(champion, challenger)
         champion_ref, challenger_ref = f"{champion.model}:{champion.version}", f"{model}:{version}"
         paths = (ctx.artifacts.path(champion.sha256), ctx.artifacts.path(challenger.sha256))
-    x, y = _load(request.data, request.data_format, request.label_column)
-    if x.shape[0] < MIN_ROWS:
-        raise InvalidInput(f"{DATA_NAME} has {x.shape[0]} row; at least {MIN_ROWS} labeled rows are needed")
+        inputs = list(champion.inputs)
+    x: np.ndarray | Table
+    if _by_column(inputs):
+        x, y = _load_table(request.data, request.data_format, request.label_column)
+    else:
+        x, y = _load(request.data, request.data_format, request.label_column)
+    n = x.rows if isinstance(x, Table) else int(x.shape[0])
+    if n < MIN_ROWS:
+        raise InvalidInput(f"{DATA_NAME} has {n} row; at least {MIN_ROWS} labeled rows are needed")
     # Each version scores the rows in the sandbox: a model that hangs or takes all memory is
     # stopped there, and the evaluation is refused with the reason.
     from controlplane.model_checks import score_rows  # onnxruntime loads only when an evaluation runs
 
     task, champion_out = score_rows(ctx.config.models, paths[0], champion_ref, DATA_NAME, x)
     _, challenger_out = score_rows(ctx.config.models, paths[1], challenger_ref, DATA_NAME, x)
-    n = int(x.shape[0])
-    if task == "classifier":
+    if task == "classifier" and (y.dtype.kind == "O" or champion_out.dtype.kind == "O"):
+        # text classes: compare names (a numeric label column read as text compares as text)
+        truth_names = y.astype(str)
+        right_c = champion_out.astype(str) == truth_names
+        right_t = challenger_out.astype(str) == truth_names
+        b = int(np.count_nonzero(right_c & ~right_t))
+        c = int(np.count_nonzero(right_t & ~right_c))
+        metric, method = "accuracy", "mcnemar"
+        champion_metric, challenger_metric = float(right_c.mean()), float(right_t.mean())
+        p_value = mcnemar_test(b, c)
+        gain = challenger_metric - champion_metric
+        detail = f"{c} rows only the challenger got right, {b} only the champion"
+    elif task == "classifier":
         if np.any(y != np.round(y)):
             raise InvalidInput(
                 f"the labels are not whole numbers, but {champion_ref} is a classifier: the label "
@@ -120,6 +163,8 @@ def evaluate(ctx: Context, principal: Principal, request: EvaluateRequest) -> di
         gain = challenger_metric - champion_metric
         detail = f"{c} rows only the challenger got right, {b} only the champion"
     else:
+        if y.dtype.kind == "O":
+            raise InvalidInput(f"{champion_ref} is a regressor: the label column must hold numbers, not text")
         err_c = np.abs(champion_out.astype(np.float64) - y)
         err_t = np.abs(challenger_out.astype(np.float64) - y)
         metric, method = "mae", "paired_t"

@@ -17,11 +17,19 @@ from datetime import datetime, timedelta
 from controlplane.config import HealthConfig
 from controlplane.context import Context
 from controlplane.monitoring import alerts
-from controlplane.monitoring.health import DeploymentHealth, Judgement, VersionHealth, feature_judgements
+from controlplane.monitoring.health import (
+    DeploymentHealth,
+    Judgement,
+    VersionHealth,
+    feature_judgements,
+    quality_judgements,
+)
 from core.vocabulary import Health
 
-#: the kinds the health evaluation raises (drift one per feature, the others one per metric)
-HEALTH_KINDS = ("error_rate", "latency_p95", "accuracy", "mae", "within_tolerance", "drift")
+#: the kinds the health evaluation raises (drift and data quality - missing values, unseen
+#: categories - one per feature, the others one per metric)
+HEALTH_KINDS = ("error_rate", "latency_p95", "accuracy", "mae", "within_tolerance", "drift", "missing", "unseen")
+PER_FEATURE = ("drift", "missing", "unseen")
 
 
 @dataclass(frozen=True)
@@ -37,10 +45,12 @@ def observations(health: DeploymentHealth, config: HealthConfig) -> dict[tuple[s
     out: dict[tuple[str, str], list[Seen]] = {}
     for version in health.versions:
         for judgement in version.judgements:
-            if judgement.name in HEALTH_KINDS and judgement.name != "drift":
+            if judgement.name in HEALTH_KINDS and judgement.name not in PER_FEATURE:
                 out.setdefault((judgement.name, judgement.name), []).append(Seen(version, judgement))
         for feature, judgement in feature_judgements(version.drift, config):
             out.setdefault(("drift", feature), []).append(Seen(version, judgement))
+        for kind, feature, judgement in quality_judgements(version.drift, config):
+            out.setdefault((kind, feature), []).append(Seen(version, judgement))
     return out
 
 

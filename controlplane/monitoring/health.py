@@ -30,6 +30,7 @@ from controlplane.monitoring.policy import thresholds_for
 from controlplane.monitoring.query import merged_summary
 from controlplane.monitoring.summary import WindowSummary
 from controlplane.stats import ks_test, psi
+from controlplane.stats.categorical import chi_square_test, share
 from controlplane.store.models import AgentDeploymentRow, AgentRow, ReservoirRow, utcnow
 from core.vocabulary import AgentState, Health, ServingRole
 
@@ -58,6 +59,23 @@ class FeatureDriftInfo:
     psi: float
     ks_p_value: float  # NaN when the reservoir or the baseline sample is too small / missing
     drifted: bool
+    #: "numeric" (PSI on quantile bins + KS) or "categorical" (PSI on top-k bins + chi-square)
+    kind: str = "numeric"
+    chi2_p_value: float = math.nan
+    #: data quality: the live share of missing values, the baseline's, and (categorical) the
+    #: share of values the baseline never had; NaN when not known
+    missing_share: float = math.nan
+    baseline_missing_share: float = math.nan
+    unseen_share: float = math.nan
+
+    @property
+    def p_value(self) -> float:
+        """The feature's test: KS for a numeric feature, chi-square for a categorical one."""
+        return self.chi2_p_value if self.kind == "categorical" else self.ks_p_value
+
+    @property
+    def test(self) -> str:
+        return "chi-square" if self.kind == "categorical" else "KS"
 
 
 @dataclass
@@ -126,8 +144,59 @@ def feature_drift(
     baseline_sample: np.ndarray | None,
     config: HealthConfig,
 ) -> list[FeatureDriftInfo]:
-    """PSI per feature (baseline bins) and KS p-values (reservoir vs baseline sample)."""
-    if not baseline or not summary.features or summary.feature_rows < config.min_drift_samples:
+    """Numeric features: PSI (baseline bins) and KS p-values (reservoir vs baseline sample);
+    categorical features: PSI and a chi-square test on the top-k bins. One Bonferroni correction
+    over every judged feature."""
+    if not baseline:
+        return []
+    categories = sorted(baseline.get("categories", []), key=lambda c: c["index"])
+    live = zip(summary.categories, summary.category_missing, strict=False)
+    judged_categories = len(categories) == len(summary.categories) and any(
+        sum(c) + m >= config.min_drift_samples for c, m in live
+    )
+    others = len(categories) if judged_categories else 0
+    numeric = _numeric_drift(summary, baseline, reservoir, baseline_sample, config, others)
+    if not judged_categories:
+        return numeric
+    n = len(numeric) + len(categories)
+    threshold = config.ks_alpha / n
+    out = list(numeric)
+    for i, c in enumerate(categories):
+        expected = np.asarray(c["counts"], dtype=np.float64)
+        actual = np.asarray(summary.categories[i], dtype=np.float64)
+        missing = summary.category_missing[i] if i < len(summary.category_missing) else 0
+        if expected.shape != actual.shape or actual.sum() + missing < config.min_drift_samples:
+            continue
+        value = float(psi(expected, actual))
+        _statistic, p_value = chi_square_test(expected, actual)
+        unseen = summary.category_unseen[i] if i < len(summary.category_unseen) else 0
+        drifted = value >= config.psi_warning or (not math.isnan(p_value) and p_value < threshold)
+        out.append(
+            FeatureDriftInfo(
+                c["name"],
+                value,
+                math.nan,
+                drifted,
+                kind="categorical",
+                chi2_p_value=p_value,
+                missing_share=share(missing, int(actual.sum()) + missing),
+                baseline_missing_share=share(int(c.get("missing", 0)), int(expected.sum()) + int(c.get("missing", 0))),
+                unseen_share=share(unseen, int(actual.sum())) if c.get("known_complete", False) else math.nan,
+            )
+        )
+    return out
+
+
+def _numeric_drift(
+    summary: WindowSummary,
+    baseline: dict,
+    reservoir: np.ndarray | None,
+    baseline_sample: np.ndarray | None,
+    config: HealthConfig,
+    other_features: int,
+) -> list[FeatureDriftInfo]:
+    """The numeric features' part of `feature_drift` (`other_features` more share the correction)."""
+    if not summary.features or summary.feature_rows < config.min_drift_samples:
         return []
     features = sorted(baseline.get("features", []), key=lambda f: f["index"])
     if len(features) != len(summary.features):
@@ -141,7 +210,7 @@ def feature_drift(
         and reservoir.shape[1] == n
         and baseline_sample.shape[1] == n
     )
-    threshold = config.ks_alpha / n  # Bonferroni
+    threshold = config.ks_alpha / (n + other_features)  # Bonferroni
     out = []
     for i, f in enumerate(features):
         expected = np.asarray(f["counts"], dtype=np.float64)
@@ -154,7 +223,19 @@ def feature_drift(
             assert reservoir is not None and baseline_sample is not None
             _statistic, p_value = ks_test(baseline_sample[:, i], reservoir[:, i])
         drifted = value >= config.psi_warning or (not math.isnan(p_value) and p_value < threshold)
-        out.append(FeatureDriftInfo(f["name"], value, p_value, drifted))
+        missing = summary.feature_missing[i] if i < len(summary.feature_missing) else 0
+        counted = int(actual.sum()) + missing
+        baseline_missing = int(f.get("missing", 0))
+        out.append(
+            FeatureDriftInfo(
+                f["name"],
+                value,
+                p_value,
+                drifted,
+                missing_share=share(missing, counted),
+                baseline_missing_share=share(baseline_missing, int(expected.sum()) + baseline_missing),
+            )
+        )
     return out
 
 
@@ -163,7 +244,7 @@ def judge_drift(drift: list[FeatureDriftInfo], config: HealthConfig) -> Judgemen
         return None
     top = max(drift, key=lambda d: d.psi)
     threshold = config.ks_alpha / len(drift)
-    ks_hits = [d for d in drift if not math.isnan(d.ks_p_value) and d.ks_p_value < threshold]
+    ks_hits = [d for d in drift if not math.isnan(d.p_value) and d.p_value < threshold]
     if top.psi >= config.psi_critical:
         state = Health.CRITICAL
     elif top.psi >= config.psi_warning or ks_hits:
@@ -171,17 +252,17 @@ def judge_drift(drift: list[FeatureDriftInfo], config: HealthConfig) -> Judgemen
     else:
         return Judgement("drift", top.psi, Health.HEALTHY)
     if top.psi < config.psi_warning and ks_hits:
-        worst_ks = min(ks_hits, key=lambda d: d.ks_p_value)
+        worst_ks = min(ks_hits, key=lambda d: d.p_value)
         reason = (
-            f"feature {worst_ks.feature} drifted: KS p={worst_ks.ks_p_value:.2g} < {threshold:.2g} "
+            f"feature {worst_ks.feature} drifted: {worst_ks.test} p={worst_ks.p_value:.2g} < {threshold:.2g} "
             f"(alpha {config.ks_alpha} / {len(drift)} features); PSI {worst_ks.psi:.3f}"
         )
         return Judgement("drift", top.psi, state, reason)
     limit = config.psi_critical if state == Health.CRITICAL else config.psi_warning
     others = sorted((d for d in drift if d.drifted and d is not top), key=lambda d: -d.psi)
     reason = f"feature {top.feature} drifted: PSI {top.psi:.3f} >= {limit:g} ({state})"
-    if not math.isnan(top.ks_p_value):
-        reason += f", KS p={top.ks_p_value:.2g}"
+    if not math.isnan(top.p_value):
+        reason += f", {top.test} p={top.p_value:.2g}"
     if others:
         reason += f"; {len(others)} more feature(s) drifted: " + ", ".join(d.feature for d in others[:5])
     return Judgement("drift", top.psi, state, reason)
@@ -192,19 +273,56 @@ def feature_judgements(drift: list[FeatureDriftInfo], config: HealthConfig) -> l
     threshold = config.ks_alpha / len(drift) if drift else 0.0
     out = []
     for d in drift:
-        ks_hit = not math.isnan(d.ks_p_value) and d.ks_p_value < threshold
+        ks_hit = not math.isnan(d.p_value) and d.p_value < threshold
         if d.psi >= config.psi_critical:
             state, reason = Health.CRITICAL, f"PSI {d.psi:.3f} >= {config.psi_critical:g} (critical)"
         elif d.psi >= config.psi_warning:
             state, reason = Health.WARNING, f"PSI {d.psi:.3f} >= {config.psi_warning:g} (warning)"
         elif ks_hit:
-            state, reason = Health.WARNING, f"KS p={d.ks_p_value:.2g} < {threshold:.2g}; PSI {d.psi:.3f}"
+            state, reason = Health.WARNING, f"{d.test} p={d.p_value:.2g} < {threshold:.2g}; PSI {d.psi:.3f}"
         else:
             out.append((d.feature, Judgement("drift", d.psi, Health.HEALTHY)))
             continue
-        if not ks_hit and not math.isnan(d.ks_p_value):
-            reason += f", KS p={d.ks_p_value:.2g}"
+        if d.psi >= config.psi_warning and not math.isnan(d.p_value):
+            reason += f", {d.test} p={d.p_value:.2g}"
         out.append((d.feature, Judgement("drift", d.psi, state, f"feature {d.feature} drifted: {reason}")))
+    return out
+
+
+def quality_judgements(drift: list[FeatureDriftInfo], config: HealthConfig) -> list[tuple[str, str, Judgement]]:
+    """Data quality per feature, (kind, feature, judgement): `missing` when the live share of
+    missing values exceeds the baseline's own share by more than the thresholds, `unseen` when
+    a categorical feature's share of values the baseline never had exceeds them."""
+    out: list[tuple[str, str, Judgement]] = []
+    for d in drift:
+        if not math.isnan(d.missing_share) and (config.missing_share_warning or config.missing_share_critical):
+            reference = 0.0 if math.isnan(d.baseline_missing_share) else d.baseline_missing_share
+            excess = d.missing_share - reference
+            judgement = _high_is_bad("missing", excess, config.missing_share_warning, config.missing_share_critical)
+            if judgement.reason:
+                critical = judgement.state == Health.CRITICAL
+                limit = config.missing_share_critical if critical else config.missing_share_warning
+                judgement = Judgement(
+                    "missing",
+                    excess,
+                    judgement.state,
+                    f"feature {d.feature}: {d.missing_share:.1%} of values missing (baseline {reference:.1%}), "
+                    f"{excess:+.1%} > {limit:.0%} ({judgement.state})",
+                )
+            out.append(("missing", d.feature, judgement))
+        if not math.isnan(d.unseen_share) and (config.unseen_share_warning or config.unseen_share_critical):
+            judgement = _high_is_bad(
+                "unseen", d.unseen_share, config.unseen_share_warning, config.unseen_share_critical
+            )
+            if judgement.reason:
+                judgement = Judgement(
+                    "unseen",
+                    d.unseen_share,
+                    judgement.state,
+                    f"feature {d.feature}: {d.unseen_share:.1%} of values are categories the baseline never had "
+                    f"({judgement.state})",
+                )
+            out.append(("unseen", d.feature, judgement))
     return out
 
 
@@ -274,6 +392,11 @@ def judge_version(
         judgements.append(drift)
         if h.drift:
             h.worst_feature = max(h.drift, key=lambda d: d.psi).feature
+    for kind in ("missing", "unseen"):
+        # the worst feature's judgement stands for the version (alerts follow each feature)
+        per_feature = [j for k, _feature, j in quality_judgements(h.drift, config) if k == kind]
+        if per_feature:
+            judgements.append(max(per_feature, key=lambda j: (j.state.rank, j.value)))
     h.judgements = judgements
     h.state = worst([j.state for j in judgements])
     h.reasons = [j.reason for j in judgements if j.reason]
@@ -298,8 +421,11 @@ def baseline_sample(ctx: Context, version: VersionInfo) -> np.ndarray | None:
     sample: np.ndarray | None
     try:
         data = ctx.artifacts.path(sha).read_bytes()
-        sample = np.load(io.BytesIO(data), allow_pickle=False).astype(np.float64)
-        if sample.ndim != 2:
+        if data.startswith(b"\x93NUMPY"):
+            sample = np.load(io.BytesIO(data), allow_pickle=False).astype(np.float64)
+        else:
+            sample = _table_sample(data, version.baseline or {})
+        if sample is not None and sample.ndim != 2:
             sample = None
     except Exception:
         log.exception("cannot read the baseline sample %s of %s", sha[:12], version.ref)
@@ -309,6 +435,21 @@ def baseline_sample(ctx: Context, version: VersionInfo) -> np.ndarray | None:
         while len(_baselines) > BASELINE_CACHE:
             _baselines.popitem(last=False)
     return sample
+
+
+def _table_sample(data: bytes, baseline: dict) -> np.ndarray | None:
+    """A CSV/Parquet baseline's numeric features as [rows, features], in the feature order the
+    agents' reservoirs use (None when it has none)."""
+    from controlplane.tables import read_table
+
+    table = read_table(data, "the baseline")
+    features = sorted(baseline.get("features", []), key=lambda f: f["index"])
+    names = [f.get("column") or f["name"] for f in features]
+    if not names or any(n not in table.columns or table.kind(n) != "numeric" for n in names):
+        names = table.numeric()
+    if not names:
+        return None
+    return np.column_stack([table.columns[n] for n in names])
 
 
 def reservoir_sample(ctx: Context, deployment: str, version_id: int, start: datetime) -> np.ndarray | None:

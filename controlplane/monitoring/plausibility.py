@@ -48,4 +48,9 @@ def implausible(summary: WindowSummary, seconds: float, rates: Rates) -> str | N
     ):
         if n > most_rows:
             return f"{n} {what} in {span:g} s (at most {rates.rows_per_second}/s)"
+    for i, counts in enumerate(summary.categories):
+        # every value of a string input is one answered row's
+        missing = summary.category_missing[i] if i < len(summary.category_missing) else 0
+        if sum(counts) + missing > summary.rows:
+            return f"{sum(counts) + missing} values of categorical feature {i} for {summary.rows} rows"
     return None

@@ -16,6 +16,7 @@ from core.report_limits import (
     ERROR_CODES,
     LATENCY_ACCURACY,
     MAX_BINS,
+    MAX_CATEGORIES,
     MAX_CLASSES,
     MAX_COUNT,
     MAX_ERROR_CODES,
@@ -79,6 +80,12 @@ class WindowSummary:
     #: per feature index: counts on the baseline bins
     features: list[list[int]] = field(default_factory=list)
     out_of_range: list[int] = field(default_factory=list)
+    #: per feature index: NaN values (counted in no bin)
+    feature_missing: list[int] = field(default_factory=list)
+    #: per string input (CategoryBins index): counts on the baseline's categories, "other" last
+    categories: list[list[int]] = field(default_factory=list)
+    category_missing: list[int] = field(default_factory=list)
+    category_unseen: list[int] = field(default_factory=list)
     n_labeled: int = 0
     n_correct: int = 0
     sum_abs_error: float = 0.0
@@ -99,7 +106,9 @@ class WindowSummary:
     @property
     def feature_rows(self) -> int:
         """Rows counted in the feature histograms (rows of a version without a baseline: 0)."""
-        return sum(self.features[0]) if self.features else 0
+        if self.features:
+            return sum(self.features[0])
+        return sum(self.categories[0]) if self.categories else 0
 
     # ---- building ----
 
@@ -127,6 +136,20 @@ class WindowSummary:
                 raise ValueError("too many bins in a feature window")
             features.append([count(c) for c in f.counts])
             out_of_range.append(count(f.out_of_range))
+        feature_missing = [count(f.missing) for f in sorted(window.features, key=lambda f: f.index)]
+        if len(window.categories) > MAX_FEATURES:
+            raise ValueError("too many categorical features in one window")
+        categories: list[list[int]] = []
+        category_missing: list[int] = []
+        category_unseen: list[int] = []
+        for position, c in enumerate(sorted(window.categories, key=lambda c: c.index)):
+            if c.index != position:
+                raise ValueError("category windows must be numbered 0, 1, 2...")
+            if len(c.counts) > MAX_CATEGORIES + 1:
+                raise ValueError("too many categories in a category window")
+            categories.append([count(n) for n in c.counts])
+            category_missing.append(count(c.missing))
+            category_unseen.append(count(c.unseen))
         latency = LatencySketch(LATENCY_ACCURACY)
         if window.HasField("latency") and (window.latency.counts or window.latency.zero_count):
             parts = sketch_parts_of(window.latency)
@@ -158,6 +181,10 @@ class WindowSummary:
             ),
             features=features,
             out_of_range=out_of_range,
+            feature_missing=feature_missing if any(feature_missing) else [],
+            categories=categories,
+            category_missing=category_missing,
+            category_unseen=category_unseen,
             n_labeled=count(fb.n_labeled),
             n_correct=count(fb.n_correct),
             sum_abs_error=float(fb.sum_abs_error),
@@ -194,9 +221,20 @@ class WindowSummary:
             if not self.features:
                 self.features = [list(c) for c in other.features]
                 self.out_of_range = list(other.out_of_range)
+                self.feature_missing = list(other.feature_missing)
             elif len(self.features) == len(other.features):
                 self.features = [_add_lists(a, b) for a, b in zip(self.features, other.features, strict=True)]
                 self.out_of_range = _add_lists(self.out_of_range, other.out_of_range)
+                self.feature_missing = _add_lists(self.feature_missing, other.feature_missing)
+        if other.categories:
+            if not self.categories:
+                self.categories = [list(c) for c in other.categories]
+                self.category_missing = list(other.category_missing)
+                self.category_unseen = list(other.category_unseen)
+            elif len(self.categories) == len(other.categories):
+                self.categories = [_add_lists(a, b) for a, b in zip(self.categories, other.categories, strict=True)]
+                self.category_missing = _add_lists(self.category_missing, other.category_missing)
+                self.category_unseen = _add_lists(self.category_unseen, other.category_unseen)
         self.n_labeled = _sat(self.n_labeled, other.n_labeled)
         self.n_correct = _sat(self.n_correct, other.n_correct)
         self.sum_abs_error += other.sum_abs_error
@@ -227,6 +265,14 @@ class WindowSummary:
         if self.features:
             out["features"] = self.features
             out["out_of_range"] = self.out_of_range
+            if any(self.feature_missing):
+                out["feature_missing"] = self.feature_missing
+        if self.categories:
+            out["categories"] = {
+                "counts": self.categories,
+                "missing": self.category_missing,
+                "unseen": self.category_unseen,
+            }
         if self.sum_abs_error or self.n_within_tolerance or self.abs_error.n:
             out["feedback"] = {
                 "sum_abs_error": self.sum_abs_error,
@@ -266,6 +312,10 @@ class WindowSummary:
             prediction_values=moments_from(data.get("prediction_values")),
             features=[[int(c) for c in f] for f in data.get("features", [])],
             out_of_range=[int(c) for c in data.get("out_of_range", [])],
+            feature_missing=[int(c) for c in data.get("feature_missing", [])],
+            categories=[[int(n) for n in c] for c in (data.get("categories") or {}).get("counts", [])],
+            category_missing=[int(n) for n in (data.get("categories") or {}).get("missing", [])],
+            category_unseen=[int(n) for n in (data.get("categories") or {}).get("unseen", [])],
             n_labeled=int(n_labeled),
             n_correct=int(n_correct),
             sum_abs_error=float(fb.get("sum_abs_error", 0.0)),

@@ -1,6 +1,7 @@
 """Pure statistics of the control plane (numpy/scipy, no I/O): drift and experiment tests.
 
-``drift`` (PSI, KS), ``fixed`` (fixed-horizon z and Welch tests, the verdict), ``sequential``
+``drift`` (PSI, KS), ``categorical`` (chi-square on category frequencies),
+``fixed`` (fixed-horizon z and Welch tests, the verdict), ``sequential``
 (always-valid p-values and confidence sequences), ``checks`` (sample ratio mismatch, paired tests)
 and ``planning`` (sample sizes, the plan of a sequential experiment).
 
@@ -8,6 +9,7 @@ They judge the summaries agents send, which live in `core` (LatencySketch, Momen
 Reservoir) because agents build them and must not load scipy.
 """
 
+from controlplane.stats.categorical import chi_square_test, share
 from controlplane.stats.checks import SrmResult, mcnemar_test, paired_t_test, srm_check
 from controlplane.stats.drift import (
     PSI_EPSILON,
@@ -67,6 +69,7 @@ __all__ = [
     "always_valid_p_value",
     "baseline_bin_edges",
     "baseline_bin_edges_2d",
+    "chi_square_test",
     "confidence_sequence_half_width",
     "decide",
     "design_arrays",
@@ -89,6 +92,7 @@ __all__ = [
     "sequential_plan",
     "sequential_plan_two_proportions",
     "sequential_proportion_test",
+    "share",
     "srm_check",
     "two_proportion_test",
     "welch_arrays",

@@ -102,7 +102,8 @@ def test_bad_data_is_refused_and_nothing_is_stored(ctx: Context, models_dir: Pat
         (csv_bytes, {"label_column": "diagnosis"}, "no column 'diagnosis'"),
         (csv_bytes, {"alpha": 1.5}, "strictly between 0 and 1"),
         (csv_bytes, {"min_improvement": -1.0}, ">= 0"),
-        (csv_bytes, {"data_format": "parquet"}, "not supported"),
+        (csv_bytes, {"data_format": "parquet"}, "not a Parquet file"),
+        (csv_bytes, {"data_format": "xlsx"}, "not supported"),
         (csv_bytes.replace(b",0\n", b",0.5\n", 1), {}, "not whole numbers"),
     ]
     for data, kw, match in cases:

@@ -185,8 +185,8 @@ def test_the_sample_holds_the_rows_and_never_the_padding() -> None:
     rng = np.random.default_rng(3)
     info = random_info(rng)
     rows = rng.normal(0.0, 1.0, (5, info.n_features)).astype(np.float32)
-    counts, _, _, sample, seen = count_chunks(info, [rows[:2], rows[2:]], 200, rng)
+    counts, _, _, sample, seen, _ = count_chunks(info, [rows[:2], rows[2:]], 200, rng)
     assert seen == 5 and np.array_equal(sample, rows)
     assert counts is not None and int(counts.sum()) == 5 * info.n_features
-    _, _, _, sample, seen = count_chunks(info, [rows] * 300, 200, rng)
+    _, _, _, sample, seen, _ = count_chunks(info, [rows] * 300, 200, rng)
     assert seen == 1500 and sample.shape == (200, info.n_features) and not np.isnan(sample).any()

@@ -42,7 +42,7 @@ def unseen_model(models_dir: Path, where: Path) -> Path:
     [
         (np.zeros((10, 7)), "the baseline has 7 features but the model expects 30"),
         (np.full((10, 30), np.nan), "NaN or infinite"),
-        (b"not a numpy file", "not a .npy file"),
+        (b"not a numpy file", "no data rows"),  # read as a table: a header line alone
     ],
 )
 def test_a_bad_baseline_leaves_neither_the_model_nor_the_baseline_stored(
