@@ -133,6 +133,49 @@ class LabelSpool:
         for batch in batches:
             _write_atomic(self.directory / f"{batch.batch_id}.pb", batch.SerializeToString())
 
+    async def compact(self) -> int:
+        """Merge the batches never sent, per deployment, into one (up to MAX_BATCH_ROWS rows): each
+        batch becomes one import in the control plane's label store, so a client that calls
+        Feedback once per prediction would otherwise make one import per label. The merged batch
+        is on disk before the small ones go; a crash in between sends some labels twice, which the
+        label store counts as duplicates and does not store again. Returns the batches merged."""
+        groups: defaultdict[str, list[agent_pb2.LabelBatch]] = defaultdict(list)
+        for batch_id, batch in self._batches.items():
+            if batch_id not in self._sent_at and len(batch.rows) < MAX_BATCH_ROWS:
+                groups[batch.deployment].append(batch)
+        merged: list[tuple[agent_pb2.LabelBatch, list[agent_pb2.LabelBatch]]] = []
+        for deployment, batches in groups.items():
+            while len(batches) > 1:
+                taken: list[agent_pb2.LabelBatch] = []
+                rows = 0
+                while batches and rows + len(batches[0].rows) <= MAX_BATCH_ROWS:
+                    rows += len(batches[0].rows)
+                    taken.append(batches.pop(0))
+                if len(taken) < 2:
+                    break
+                # The first part's time and name keep the merged batch in its place (oldest first).
+                batch_id = f"{taken[0].batch_id[:29]}-m{uuid.uuid4().hex[:6]}"
+                combined = agent_pb2.LabelBatch(batch_id=batch_id, deployment=deployment)
+                for part in taken:
+                    combined.rows.extend(part.rows)
+                merged.append((combined, taken))
+        if not merged:
+            return 0
+        await asyncio.to_thread(self._write_merged, merged)
+        for combined, parts in merged:
+            for part in parts:
+                self._batches.pop(part.batch_id, None)
+            self._batches[combined.batch_id] = combined
+        # oldest first again: a merged batch takes the place of its first part
+        self._batches = dict(sorted(self._batches.items()))
+        return sum(len(parts) for _combined, parts in merged)
+
+    def _write_merged(self, merged: list[tuple[agent_pb2.LabelBatch, list[agent_pb2.LabelBatch]]]) -> None:
+        for combined, parts in merged:
+            _write_atomic(self.directory / f"{combined.batch_id}.pb", combined.SerializeToString())
+            for part in parts:
+                (self.directory / f"{part.batch_id}.pb").unlink(missing_ok=True)
+
     def to_send(self, now: float | None = None) -> list[agent_pb2.LabelBatch]:
         """Batches never sent on this stream, or sent RESEND_SECONDS ago without an ack, oldest first."""
         now = time.monotonic() if now is None else now

@@ -334,6 +334,11 @@ class AgentServer:
                 log.exception("the metrics recorder could not flush")
                 continue
             self.link.send_reports()
+            if self.core is not None and self.core.labels is not None:
+                try:
+                    await self.core.labels.compact()  # one import per deployment and round, not per call
+                except OSError:
+                    log.exception("could not merge the waiting label batches; they are sent as they are")
             self.link.send_labels()
 
     def _close_window(self) -> None:

@@ -51,3 +51,27 @@ async def test_a_full_spool_drops_new_labels_and_counts_them(tmp_path: Path) -> 
     assert spool.dropped == 1 and len(spool) == 2
     spool.ack(agent_pb2.LabelBatchAck(batch_id=spool.to_send()[0].batch_id, ok=True))
     assert await spool.add("web", row("d")) and spool.dropped == 1
+
+
+async def test_batches_of_one_feedback_call_each_are_merged_before_they_are_sent(tmp_path: Path) -> None:
+    """Feedback called once per prediction: one batch per call on disk, one per deployment sent
+    (each batch is an import in the control plane's label store); a batch in flight stays itself."""
+    spool = LabelSpool(tmp_path)
+    for i in range(6):
+        assert await spool.add("web", row(f"w{i}", str(i % 2)))
+    assert await spool.add("api", row("a0"))
+    in_flight = spool.to_send()[0]
+    spool.mark_sent(in_flight.batch_id)
+    assert len(spool) == 7
+
+    assert await spool.compact() == 5  # the five web batches not in flight; api alone stays
+    assert len(spool) == 3 and len(list(tmp_path.glob("*.pb"))) == 3
+    sent = spool.to_send()
+    merged = next(b for b in sent if b.deployment == "web")
+    assert [r.request_id for r in merged.rows] == [f"w{i}" for i in range(1, 6)]
+    assert [r.label for r in merged.rows] == [str(i % 2) for i in range(1, 6)]
+    assert await spool.compact() == 0
+
+    again = LabelSpool(tmp_path)  # what a restart finds: the same labels, each once
+    rows = sorted(r.request_id for b in again.to_send() for r in b.rows)
+    assert rows == sorted([f"w{i}" for i in range(6)] + ["a0"])
