@@ -43,6 +43,8 @@ class RouteInfo:
     #: per feature: [just below the baseline min, inner bin edges..., baseline max]
     extended_edges: tuple[np.ndarray, ...] = ()
     n_classes: int = 0
+    #: regressor: inner edges of the baseline's prediction bins (empty: predictions not binned)
+    prediction_edges: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def n_features(self) -> int:
@@ -67,6 +69,7 @@ def route_info(deployment: str, experiment: str, route: agent_pb2.Route) -> Rout
         task=route.task,
         extended_edges=extended_edges(route.baseline.features),
         n_classes=len(route.baseline.prediction_counts),
+        prediction_edges=np.asarray(route.baseline.prediction_edges, dtype=np.float64),
     )
 
 
@@ -111,6 +114,7 @@ class Window:
     n_labeled: int = 0
     n_correct: int = 0
     sum_abs_error: float = 0.0
+    sum_squared_error: float = 0.0
     n_within_tolerance: int = 0
     abs_errors: list[float] = field(default_factory=list)
     rejected: int = 0

@@ -83,6 +83,8 @@ class DeploymentInfo:
     segment_rules: list[dict[str, Any]] = field(default_factory=list)
     # In the answer to a change: the experiment that change ended ("" when none).
     ended_experiment: str = ""
+    # The policy's fallback: a challenger's model failure is answered by the champion.
+    fallback: bool = False
 
     @property
     def champion(self) -> VersionInfo | None:

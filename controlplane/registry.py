@@ -21,7 +21,7 @@ from core.errors import AlreadyExists, InvalidInput, NotFound
 from core.names import validate_name
 
 if TYPE_CHECKING:
-    from controlplane.onnx_inspect import TensorSpec
+    from controlplane.onnx_inspect import ModelSignature, TensorSpec
 
 MAX_BASELINE_ROWS = 100_000
 MAX_DESCRIPTION = 2000
@@ -117,6 +117,20 @@ def summarise_baseline(sample: np.ndarray, feature_names: list[str]) -> dict[str
     return {"n_rows": int(sample.shape[0]), "features": features}
 
 
+def baseline_predictions(signature: ModelSignature) -> dict[str, Any]:
+    """The prediction histogram of the version on its baseline rows (registration's trial run):
+    what its live predictions are judged against (prediction drift)."""
+    from controlplane.stats.drift import prediction_histogram
+
+    if signature.baseline_answers is None or not signature.baseline_answers.size:
+        return {}
+    counts, edges = prediction_histogram(signature.baseline_answers, signature.task, signature.n_classes, BASELINE_BINS)
+    out: dict[str, Any] = {"prediction_counts": [int(c) for c in counts]}
+    if signature.task == "regressor":
+        out["prediction_edges"] = [float(e) for e in edges]
+    return out
+
+
 def register_version(
     ctx: Context,
     principal: Principal,
@@ -166,6 +180,7 @@ def register_version(
         baseline_sha = None
         if baseline_upload is not None and sample is not None:
             baseline = summarise_baseline(sample, new.feature_names)
+            baseline.update(baseline_predictions(signature))
             baseline_sha = ctx.artifacts.commit(baseline_upload)
             baseline["sample_sha256"] = baseline_sha
             baseline_upload = None

@@ -34,6 +34,7 @@ def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
         routes=routes,
         experiment=info.experiment,
         segment_rules=convert.segment_rules(info.segment_rules),
+        fallback=info.fallback,
     )
     snapshot.digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
     return snapshot

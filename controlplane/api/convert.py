@@ -66,6 +66,7 @@ def baseline(data: dict[str, Any] | None) -> common_pb2.Baseline | None:
             for f in data.get("features", [])
         ],
         prediction_counts=data.get("prediction_counts", []),
+        prediction_edges=data.get("prediction_edges", []),
     )
 
 

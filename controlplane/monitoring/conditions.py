@@ -21,7 +21,16 @@ from controlplane.monitoring.health import DeploymentHealth, Judgement, VersionH
 from core.vocabulary import Health
 
 #: the kinds the health evaluation raises (drift one per feature, the others one per metric)
-HEALTH_KINDS = ("error_rate", "latency_p95", "accuracy", "mae", "within_tolerance", "drift")
+HEALTH_KINDS = (
+    "error_rate",
+    "latency_p95",
+    "accuracy",
+    "mae",
+    "rmse",
+    "within_tolerance",
+    "drift",
+    "prediction_drift",
+)
 
 
 @dataclass(frozen=True)
