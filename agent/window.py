@@ -68,7 +68,8 @@ def route_info(deployment: str, experiment: str, route: agent_pb2.Route) -> Rout
         experiment=experiment,
         task=route.task,
         extended_edges=extended_edges(route.baseline.features),
-        n_classes=len(route.baseline.prediction_counts),
+        # classifiers: one count per class (a regressor's baseline counts are value bins)
+        n_classes=0 if route.baseline.prediction_edges else len(route.baseline.prediction_counts),
         prediction_edges=np.asarray(route.baseline.prediction_edges, dtype=np.float64),
     )
 
