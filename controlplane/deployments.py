@@ -42,6 +42,8 @@ MAX_HISTORY = 1000
 #: the policy setting agents act on (monitoring.policy writes it): a challenger's model failure is
 #: answered by the champion
 FALLBACK_SETTING = "fallback"
+#: the other one: the regression tolerance agents count "within" with
+TOLERANCE_SETTING = "tolerance"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def deployment_info(session: Session, row: DeploymentRow) -> DeploymentInfo:
         routing_salt=experiment.salt if experiment else row.salt,
         segment_rules=list((experiment.config or {}).get("segment_rules", [])) if experiment else [],
         fallback=bool((settings or {}).get(FALLBACK_SETTING, False)),
+        tolerance=float(settings[TOLERANCE_SETTING]) if settings and TOLERANCE_SETTING in settings else None,
     )
 
 

@@ -85,6 +85,8 @@ class DeploymentInfo:
     ended_experiment: str = ""
     # The policy's fallback: a challenger's model failure is answered by the champion.
     fallback: bool = False
+    # The policy's regression tolerance (None: the configuration's `health.tolerance`).
+    tolerance: float | None = None
 
     @property
     def champion(self) -> VersionInfo | None:

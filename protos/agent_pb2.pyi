@@ -122,7 +122,7 @@ class Route(_message.Message):
     def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., sha256: _Optional[str] = ..., weight: _Optional[int] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., baseline: _Optional[_Union[_common_pb2.Baseline, _Mapping]] = ..., task: _Optional[str] = ...) -> None: ...
 
 class DeploymentSnapshot(_message.Message):
-    __slots__ = ("name", "generation", "salt", "routes", "experiment", "segment_rules", "digest", "fallback")
+    __slots__ = ("name", "generation", "salt", "routes", "experiment", "segment_rules", "digest", "fallback", "tolerance")
     NAME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class DeploymentSnapshot(_message.Message):
     SEGMENT_RULES_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     generation: int
     salt: str
@@ -139,7 +140,8 @@ class DeploymentSnapshot(_message.Message):
     segment_rules: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentRule]
     digest: str
     fallback: bool
-    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., salt: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., experiment: _Optional[str] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., digest: _Optional[str] = ..., fallback: _Optional[bool] = ...) -> None: ...
+    tolerance: float
+    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., salt: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., experiment: _Optional[str] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., digest: _Optional[str] = ..., fallback: _Optional[bool] = ..., tolerance: _Optional[float] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("snapshot_id", "deployments")

@@ -5,9 +5,10 @@ action and delay), so changing the file changes every deployment that kept the d
 policy's row also holds the clock of a pending action (`experiments.safety` runs it); this module
 only reads and writes settings and knows nothing of traffic.
 
-`fallback` (off unless set) is the one setting agents act on: a challenger's model failure is
-answered by the champion. It travels in the deployment's snapshot, so changing it bumps the
-deployment's generation (with a history entry) and every agent applies it like a traffic change.
+Two settings are acted on by agents and travel in the deployment's snapshot: `fallback` (off
+unless set: a challenger's model failure is answered by the champion) and `tolerance` (what
+regression feedback counts as within). Changing either bumps the deployment's generation (with a
+history entry), so every agent applies it like a traffic change.
 """
 
 from __future__ import annotations
@@ -166,10 +167,17 @@ def set_policy(ctx: Context, principal: Principal, deployment: str, change: Poli
         row.settings = settings
         row.updated_by = principal.name
         row.updated_at = utcnow()
-        if fallback_of(before) != fallback_of(settings):
-            # agents act on it: a new generation carries it to them in the snapshot
-            word = "on" if fallback_of(settings) else "off"
-            bump_generation(session, principal, dep, "policy.fallback", f"fallback {word}")
+        old, new = effective(ctx.config, dep.name, before), effective(ctx.config, dep.name, settings)
+        carried = [
+            text
+            for changed, text in (
+                (old.fallback != new.fallback, f"fallback {'on' if new.fallback else 'off'}"),
+                (old.health.tolerance != new.health.tolerance, f"tolerance {new.health.tolerance:g}"),
+            )
+            if changed
+        ]
+        if carried:  # agents act on these: a new generation carries them in the snapshot
+            bump_generation(session, principal, dep, "policy.set", ", ".join(carried))
         audit.record(
             session,
             principal,

@@ -127,9 +127,10 @@ def test_fallback_is_off_by_default_and_reaches_the_agents_snapshot_in_a_new_gen
     assert after.fallback and after.generation == before.generation + 1  # agents apply it like a change
     assert [(x.version.ref, x.weight) for x in after.splits] == [(x.version.ref, x.weight) for x in before.splits]
     history = list_history(ctx, s.deployment)[0]
-    assert (history.action, history.reason, history.generation) == ("policy.fallback", "fallback on", after.generation)
+    assert (history.action, history.reason, history.generation) == ("policy.set", "fallback on", after.generation)
     (snap,) = [d for d in build_snapshot(ctx, 1).deployments if d.name == s.deployment]
     assert snap.fallback and snap.generation == after.generation
+    assert snap.tolerance == 0.1  # the configuration's, as the policy sets none
     (event,) = [e for e in audit.list_audit(ctx.db, target=s.deployment) if e.action == "policy.set"]
     assert event.details["after"] == {"fallback": True}
 
@@ -142,3 +143,9 @@ def test_fallback_is_off_by_default_and_reaches_the_agents_snapshot_in_a_new_gen
     assert not info.fallback and info.health.rmse_warning == 0.3
     (off,) = list_deployments(ctx, s.deployment)
     assert not off.fallback and off.generation == after.generation + 1
+    # the regression tolerance is counted by the agents too: a new generation carries it
+    set_policy(ctx, ALICE, s.deployment, PolicyChange(thresholds={"tolerance": 0.25}))
+    (wider,) = list_deployments(ctx, s.deployment)
+    assert wider.generation == off.generation + 1 and list_history(ctx, s.deployment)[0].reason == "tolerance 0.25"
+    (snap,) = [d for d in build_snapshot(ctx, 2).deployments if d.name == s.deployment]
+    assert snap.tolerance == 0.25
