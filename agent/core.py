@@ -8,9 +8,14 @@ the agent counts it, and carries on.
 
 Every outcome of a routed request counts against the version it was routed to: answered (OK), a
 refused input (its status, e.g. INVALID_ARGUMENT, also counted as a rejected input) or a model
-failure (`ModelFailed`, INTERNAL: onnxruntime raised, or NaN/infinity came out). Only what is
+failure (`ModelFailed`, INTERNAL: onnxruntime raised, or NaN/infinity came out), or a caller
+that gave up while the version worked (`DeadlineExceeded`, `Cancelled`: see `Watch`). Only what is
 refused before routing (unknown deployment or version, an undecodable tensor, an over-long key
 or id) is a refusal of the deployment, counted on its champion's rejected inputs.
+
+With the deployment's `fallback` on, a request whose challenger fails (a model failure, not a
+refused input) is answered by the champion: the failure still counts against the challenger, the
+champion's answer counts as the champion's request, and the answer says served_by champion.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.records import RecordRows
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
-from core.errors import InvalidInput, ModelFailed, NotFound, SluiceError, Unavailable
+from core.errors import Cancelled, DeadlineExceeded, InvalidInput, ModelFailed, NotFound, SluiceError, Unavailable
 from core.grpc_errors import status_of
 from core.vocabulary import ServingRole
 from protos import common_pb2
@@ -47,6 +52,46 @@ MAX_ID_LENGTH = 256
 MAX_KEY_LENGTH = 1024
 
 
+class Watch:
+    """The caller's side of one request: its deadline and whether it gave up, so a request the
+    caller abandoned while a version worked on it counts against that version.
+
+    The servicer makes one when the call has a deadline (checked once the model has run: a model
+    slower than the caller's deadline is a DEADLINE_EXCEEDED of that version) or when the model
+    runs on a worker thread (the servicer's task is cancelled when the caller cancels or its
+    deadline passes; `gone` then names the status). A small request runs inline on the event loop,
+    where gRPC cannot tell it of a cancellation before the answer is sent: only its deadline is
+    seen.
+    """
+
+    __slots__ = ("deadline", "gone")
+
+    def __init__(self, remaining: float | None) -> None:
+        #: time.monotonic() when the caller's deadline passes (None: the call has none)
+        self.deadline = time.monotonic() + remaining if remaining is not None else None
+        #: the status name once the caller is known to be gone ("CANCELLED", "DEADLINE_EXCEEDED")
+        self.gone = ""
+
+    def abandoned(self) -> str:
+        """The status name of a caller that gave up, "" while it still waits."""
+        if self.gone:
+            return self.gone
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "DEADLINE_EXCEEDED"
+        return ""
+
+
+def abandoned_error(code: str, deployment: str, label: str) -> SluiceError:
+    """The typed error of a request its caller gave up on while `label` worked on it."""
+    if code == "CANCELLED":
+        return Cancelled(f"deployment {deployment}: the call was cancelled while {label} answered it")
+    return DeadlineExceeded(f"deployment {deployment}: the deadline passed while {label} answered; allow more time")
+
+
+#: failures of a version that are not refused inputs (they count in no rejected_inputs)
+NOT_REFUSALS = (ModelFailed, DeadlineExceeded, Cancelled)
+
+
 @dataclass
 class Outcome:
     """One routed prediction: which route answered and what it said."""
@@ -58,6 +103,8 @@ class Outcome:
     values: np.ndarray | None
     #: classifiers with string classes: each row's class (labels holds its index)
     class_labels: np.ndarray | None = None
+    #: the caller's deadline and cancellation (None: nothing to watch)
+    watch: Watch | None = None
 
 
 #: a request's rows before the routed version's checks: one array (a one-input model), arrays by
@@ -156,7 +203,7 @@ class AgentCore:
     def _failed(self, dep: LoadedDeployment, route: LoadedRoute, error: SluiceError, defer: Callable[..., Any]) -> None:
         """Count a request that `route` did not answer against that version, then mark it counted."""
         error.counted = True
-        defer(self._count_failure, dep.name, route, status_of(error).name, not isinstance(error, ModelFailed))
+        defer(self._count_failure, dep.name, route, status_of(error).name, not isinstance(error, NOT_REFUSALS))
 
     def _count_failure(self, deployment: str, route: LoadedRoute, code: str, refused: bool) -> None:
         try:
@@ -205,6 +252,10 @@ class AgentCore:
     ) -> None:
         """Bookkeeping of one answer: metrics, Prometheus, the prediction log, shadow scoring."""
         route = outcome.route
+        watch = outcome.watch
+        if watch is not None and watch.gone:  # the caller gave up before the answer reached it
+            self._count_failure(outcome.deployment.name, route, watch.gone, False)
+            return
         runtime = route.runtime
         if self.predlog is not None:
             self._log(
@@ -252,15 +303,37 @@ class AgentCore:
         validate: bool = True,
         defer: Callable[..., Any] | None = None,
         keys: Sequence[str] | str = "",
+        watch: Watch | None = None,
     ) -> Outcome:
         """Validate (unless done) and run `route` on `x`; a refusal or a failure counts against it.
         `keys`: the routing key of every row (one string) or of each row, for the prediction log."""
         defer = defer or self.defer
         try:
-            return self._run(dep, route, x, request_ids, validate, defer, keys)
+            return self._run(dep, route, x, request_ids, validate, defer, keys, watch)
         except SluiceError as exc:
             self._failed(dep, route, exc, defer)
             raise
+
+    def run_or_fall_back(
+        self,
+        dep: LoadedDeployment,
+        route: LoadedRoute,
+        x: Rows,
+        request_ids: Sequence[str],
+        validate: bool = True,
+        defer: Callable[..., Any] | None = None,
+        keys: Sequence[str] | str = "",
+        watch: Watch | None = None,
+    ) -> Outcome:
+        """`run`; with the deployment's fallback on, a challenger's model failure (counted
+        against it) is answered by the champion instead."""
+        try:
+            return self.run(dep, route, x, request_ids, validate, defer, keys, watch)
+        except ModelFailed:
+            if not dep.fallback or route.role != ServingRole.CHALLENGER or route is dep.champion:
+                raise
+        # `x` passed the challenger's checks: every version of a deployment takes the same inputs.
+        return self.run(dep, dep.champion, x, request_ids, validate, defer, keys, watch)
 
     def _run(
         self,
@@ -271,6 +344,7 @@ class AgentCore:
         validate: bool,
         defer: Callable[..., Any],
         keys: Sequence[str] | str = "",
+        watch: Watch | None = None,
     ) -> Outcome:
         runtime = route.runtime
         # a batch split over versions arrives checked (as feeds); anything else is checked here
@@ -291,6 +365,8 @@ class AgentCore:
                 "see the agent log"
             ) from None
         seconds = time.perf_counter() - start
+        if watch is not None and (gone := watch.abandoned()):
+            raise abandoned_error(gone, dep.name, route.label)
         for output in (result.probabilities, result.values):
             if output is not None and not all_finite(output):
                 # A model fault, or finite inputs too large for its arithmetic (e.g. 3e38).
@@ -299,7 +375,7 @@ class AgentCore:
                     f"deployment {dep.name}: {route.label} computed NaN or infinity for row {row}: "
                     "a fault of the model or inputs beyond the range it can compute with"
                 )
-        outcome = Outcome(dep, route, result.labels, result.probabilities, result.values, result.class_labels)
+        outcome = Outcome(dep, route, result.labels, result.probabilities, result.values, result.class_labels, watch)
         # Off the critical path: the server defers this until the answer is on its way.
         defer(self._after, outcome, feeds, seconds, request_ids, keys)
         return outcome
@@ -313,6 +389,7 @@ class AgentCore:
         request_id: str = "",
         version: str = "",
         defer: Callable[..., Any] | None = None,
+        watch: Watch | None = None,
     ) -> tuple[Outcome, str]:
         """Route one request and run it; from the route on, every outcome counts against that version.
         `defer`: how to hand the bookkeeping to the event loop (thread-safe when called off it)."""
@@ -330,7 +407,9 @@ class AgentCore:
         request_id = request_id or self.new_request_id()
         n = x.shape[0] if isinstance(x, np.ndarray) else rows_of(x)
         ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
-        return self.run(dep, route, x, ids, defer=defer, keys=key), request_id
+        if version:  # the caller asked for this version: its failure is the answer
+            return self.run(dep, route, x, ids, defer=defer, keys=key, watch=watch), request_id
+        return self.run_or_fall_back(dep, route, x, ids, defer=defer, keys=key, watch=watch), request_id
 
     def predict_batch(
         self,
@@ -339,6 +418,7 @@ class AgentCore:
         keys: Sequence[str],
         request_ids: Sequence[str],
         defer: Callable[..., Any] | None = None,
+        watch: Watch | None = None,
     ) -> tuple[list[Outcome], list[np.ndarray], list[str]]:
         """Route each row; run each version once on its rows.
 
@@ -391,7 +471,7 @@ class AgentCore:
                 part_ids = [ids[i] for i in rows] if ids else []
                 part_keys = [keys[i] for i in rows.tolist()] if keys else []
             try:
-                outcomes.append(self.run(dep, route, part, part_ids, validate=False, defer=defer, keys=part_keys))
+                outcomes.append(self.run_or_fall_back(dep, route, part, part_ids, False, defer, part_keys, watch))
             except SluiceError as exc:
                 # Counted against this version; the others still run, so each version's count of
                 # calls and failures stays fair, then the call fails with the first failure.

@@ -160,6 +160,7 @@ def join(window: Window, batch: Batch, position: int, label: int | None, value: 
         error = abs(float(batch.values[position]) - target)
         window.n_labeled += 1
         window.sum_abs_error += error
+        window.sum_squared_error += error * error
         window.n_within_tolerance += int(error <= tolerance)
         window.abs_errors.append(error)
         return True

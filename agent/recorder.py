@@ -52,7 +52,9 @@ class MetricsRecorder:
     ) -> None:
         self.window_seconds = window_seconds
         self.reservoir_size = reservoir_size
+        #: regression: |error| <= tolerance counts as within; per deployment from its snapshot
         self.tolerance = tolerance
+        self._tolerances: dict[str, float] = {}
         self._lock = threading.Lock()
         self._routes: dict[VersionKey, RouteInfo] = {}
         self._champions: dict[str, VersionKey] = {}
@@ -70,6 +72,7 @@ class MetricsRecorder:
     def configure(self, snapshot: agent_pb2.Snapshot) -> None:
         routes: dict[VersionKey, RouteInfo] = {}
         champions: dict[str, VersionKey] = {}
+        tolerances = {d.name: d.tolerance for d in snapshot.deployments if d.HasField("tolerance")}
         for dep in snapshot.deployments:
             for route in dep.routes:
                 info = route_info(dep.name, dep.experiment, route)
@@ -80,6 +83,7 @@ class MetricsRecorder:
         with self._lock:
             self._routes = routes
             self._champions = champions
+            self._tolerances = tolerances
 
     # ---- hot path ----
 
@@ -259,7 +263,8 @@ class MetricsRecorder:
             matched = False
             for batch, position in found:
                 truth = label if class_label is None else batch.class_index(class_label)
-                matched |= join(self._feedback_window(batch), batch, position, truth, value, self.tolerance)
+                tolerance = self._tolerances.get(deployment, self.tolerance)
+                matched |= join(self._feedback_window(batch), batch, position, truth, value, tolerance)
             if not matched:
                 self._unmatched += 1
             return matched

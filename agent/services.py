@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from agent.core import AgentCore, Outcome, Rows, rows_of
+from agent.core import AgentCore, Outcome, Rows, Watch, rows_of
 from agent.link import SOFTWARE_VERSION
 from agent.oip_tensors import OIP_TYPES, datatype_of, decode_inputs, encode_output, metadata_shape
 from agent.records import RecordRows
@@ -113,15 +113,39 @@ async def predict(
     attributes: Mapping[str, str] | None,
     request_id: str,
     version: str = "",
+    context: grpc.aio.ServicerContext | None = None,
 ) -> tuple[Outcome, str]:
     """`core.predict`: inline for a small request; from THREAD_ROWS rows on, on a worker thread
     (onnxruntime releases the GIL) as PredictBatch does, so a big request never holds up the small
-    ones on the event loop. Its bookkeeping comes back to the loop either way."""
+    ones on the event loop. Its bookkeeping comes back to the loop either way. A caller's deadline
+    that passes, or a cancellation, while the model runs counts against the version (`Watch`)."""
+    remaining = context.time_remaining() if context is not None else None
     if rows_of(x) < THREAD_ROWS:
-        return core.predict(dep, x, key, attributes, request_id, version)
+        watch = Watch(remaining) if remaining is not None else None
+        return core.predict(dep, x, key, attributes, request_id, version, watch=watch)
     loop = asyncio.get_running_loop()
-    run = partial(core.predict, dep, x, key, attributes, request_id, version, defer=loop.call_soon_threadsafe)
-    return await loop.run_in_executor(pool, run)
+    watch = Watch(remaining)
+    run = partial(
+        core.predict, dep, x, key, attributes, request_id, version, defer=loop.call_soon_threadsafe, watch=watch
+    )
+    return await in_thread(loop, pool, run, watch, context)
+
+
+async def in_thread(
+    loop: asyncio.AbstractEventLoop,
+    pool: Executor | None,
+    run: Any,
+    watch: Watch,
+    context: grpc.aio.ServicerContext | None,
+) -> Any:
+    """`run()` on a worker thread; when gRPC cancels the call meanwhile (the caller cancelled, or
+    its deadline passed), the watch says which, so the version's work counts as that failure."""
+    try:
+        return await loop.run_in_executor(pool, run)
+    except asyncio.CancelledError:
+        expired = watch.deadline is not None and context is not None and not context.time_remaining()
+        watch.gone = "DEADLINE_EXCEEDED" if expired else "CANCELLED"
+        raise
 
 
 @map_errors(server="agent", on_refusal=_count_refusal, log=log)
@@ -142,7 +166,7 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         x = decode_tensor(request.input) if only_input else self._input(request)
         dep = core.deployment(request.deployment)
         outcome, request_id = await predict(
-            core, self.pool, dep, x, request.routing_key, request.attributes, request.request_id
+            core, self.pool, dep, x, request.routing_key, request.attributes, request.request_id, "", context
         )
         route = outcome.route
         response = inference_pb2.PredictResponse(
@@ -173,15 +197,17 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         tensor = request.inputs if request.HasField("inputs") else None
         x = rows_in(tensor, request.named_inputs, request.records, "inputs")
         keys, request_ids = list(request.routing_keys), list(request.request_ids)
+        remaining = context.time_remaining()
         if rows_of(x) < THREAD_ROWS:
-            outcomes, positions, ids = core.predict_batch(dep, x, keys, request_ids)
+            watch = Watch(remaining) if remaining is not None else None
+            outcomes, positions, ids = core.predict_batch(dep, x, keys, request_ids, watch=watch)
         else:
             # A big batch runs on a worker thread (onnxruntime releases the GIL), so it never
             # holds up the small requests and heartbeats on the event loop.
             loop = asyncio.get_running_loop()
-            outcomes, positions, ids = await loop.run_in_executor(
-                self.pool, core.predict_batch, dep, x, keys, request_ids, loop.call_soon_threadsafe
-            )
+            watch = Watch(remaining)
+            run = partial(core.predict_batch, dep, x, keys, request_ids, loop.call_soon_threadsafe, watch)
+            outcomes, positions, ids = await in_thread(loop, self.pool, run, watch, context)
         n = sum(len(rows) for rows in positions)
         classifier = any(o.labels is not None for o in outcomes)
         regressor = any(o.values is not None for o in outcomes)
@@ -346,7 +372,9 @@ class OipService(oip_pb2_grpc.GRPCInferenceServiceServicer):
             if parameter.WhichOneof("parameter_choice") != "string_param":
                 raise InvalidInput(f"the {ROUTING_KEY_PARAMETER!r} parameter must be a string_param")
             key = parameter.string_param
-        outcome, request_id = await predict(core, self.pool, dep, x, key, None, request.id, request.model_version)
+        outcome, request_id = await predict(
+            core, self.pool, dep, x, key, None, request.id, request.model_version, context
+        )
         produced = _oip_outputs(outcome)
         if request.outputs:
             by_name = dict(produced)

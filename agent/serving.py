@@ -61,6 +61,8 @@ class LoadedDeployment:
     router: Router
     champion: LoadedRoute
     shadows: tuple[LoadedRoute, ...]
+    #: the policy's `fallback`: a challenger's model failure is answered by the champion
+    fallback: bool = False
 
     def choose(self, key: str, attributes: dict[str, str] | None) -> LoadedRoute:
         return self.routes[self.router.route(key, attributes)]
@@ -249,6 +251,7 @@ class SnapshotApplier:
             router=router,
             champion=routes[router.champion],
             shadows=tuple(routes[i] for i in router.shadows),
+            fallback=snap.fallback,
         )
 
     async def apply(

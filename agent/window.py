@@ -48,6 +48,8 @@ class RouteInfo:
     n_classes: int = 0
     #: string inputs with category bins from the baseline, in index order
     categories: tuple[CategoryLookup, ...] = ()
+    #: regressor: inner edges of the baseline's prediction bins (empty: predictions not binned)
+    prediction_edges: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def n_features(self) -> int:
@@ -71,8 +73,10 @@ def route_info(deployment: str, experiment: str, route: agent_pb2.Route) -> Rout
         experiment=experiment,
         task=route.task,
         extended_edges=extended_edges(route.baseline.features),
-        n_classes=len(route.baseline.prediction_counts),
         categories=lookups(route.baseline.categories),
+        # classifiers: one count per class (a regressor's baseline counts are value bins)
+        n_classes=0 if route.baseline.prediction_edges else len(route.baseline.prediction_counts),
+        prediction_edges=np.asarray(route.baseline.prediction_edges, dtype=np.float64),
     )
 
 
@@ -131,6 +135,7 @@ class Window:
     n_labeled: int = 0
     n_correct: int = 0
     sum_abs_error: float = 0.0
+    sum_squared_error: float = 0.0
     n_within_tolerance: int = 0
     abs_errors: list[float] = field(default_factory=list)
     rejected: int = 0

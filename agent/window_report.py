@@ -76,6 +76,11 @@ def version_window(key: VersionKey, window: Window, info: RouteInfo | None) -> a
         values = values[np.isfinite(values)]
         if values.size:
             out.prediction_values.CopyFrom(_moments_proto(Moments.of(values)))
+            if info is not None and info.prediction_edges.size:
+                # the baseline's value bins, right-closed as the feature bins (prediction drift)
+                positions = np.searchsorted(info.prediction_edges, values, side="left")
+                binned = np.bincount(positions, minlength=info.prediction_edges.size + 1)
+                out.prediction_counts.extend(int(c) for c in binned)
     layout = window.feature_layout
     if window.feature_counts is not None and window.out_of_range is not None and layout is not None:
         missing = window.feature_missing
@@ -103,6 +108,7 @@ def version_window(key: VersionKey, window: Window, info: RouteInfo | None) -> a
         out.feedback.n_labeled = window.n_labeled
         out.feedback.n_correct = window.n_correct
         out.feedback.sum_abs_error = window.sum_abs_error
+        out.feedback.sum_squared_error = window.sum_squared_error
         out.feedback.n_within_tolerance = window.n_within_tolerance
         if window.abs_errors:
             moments = Moments.of(np.asarray(window.abs_errors, dtype=np.float64))

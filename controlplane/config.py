@@ -80,12 +80,18 @@ class HealthConfig:
     accuracy_critical: float = 0.75
     mae_warning: float = 0.0  # 0 disables (MAE has no universal scale)
     mae_critical: float = 0.0
+    rmse_warning: float = 0.0  # 0 disables (as MAE: in the target's units)
+    rmse_critical: float = 0.0
     p95_latency_ms_warning: float = 100.0
     p95_latency_ms_critical: float = 200.0
     error_rate_warning: float = 0.01
     error_rate_critical: float = 0.05
     psi_warning: float = 0.1
     psi_critical: float = 0.25
+    # PSI of the predictions (classes, or a regressor's values on the baseline's value bins)
+    # against the version's baseline predictions
+    prediction_psi_warning: float = 0.1
+    prediction_psi_critical: float = 0.25
     ks_alpha: float = 0.01
     tolerance: float = 0.1  # regression: |error| <= tolerance counts as "within"
     within_tolerance_warning: float = 0.0  # regression: share within tolerance below this; 0 disables
@@ -286,7 +292,9 @@ THRESHOLD_PAIRS = (
     ("error_rate_warning", "error_rate_critical"),
     ("psi_warning", "psi_critical"),
     ("mae_warning", "mae_critical"),
+    ("rmse_warning", "rmse_critical"),
     ("within_tolerance_warning", "within_tolerance_critical"),
+    ("prediction_psi_warning", "prediction_psi_critical"),
 )
 THRESHOLDS = (*(name for pair in THRESHOLD_PAIRS for name in pair), "tolerance")
 _SHARES = ("accuracy_warning", "accuracy_critical", "error_rate_warning", "error_rate_critical",

@@ -27,6 +27,7 @@ from controlplane.registry import find_version, version_info
 from controlplane.store.db import execute_dml
 from controlplane.store.models import (
     DeploymentHistoryRow,
+    DeploymentPolicyRow,
     DeploymentRow,
     ExperimentRow,
     ModelVersionRow,
@@ -38,6 +39,11 @@ from core.names import parse_version_ref, validate_name
 from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ExperimentState, ServingRole
 
 MAX_HISTORY = 1000
+#: the policy setting agents act on (monitoring.policy writes it): a challenger's model failure is
+#: answered by the champion
+FALLBACK_SETTING = "fallback"
+#: the other one: the regression tolerance agents count "within" with
+TOLERANCE_SETTING = "tolerance"
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ def deployment_info(session: Session, row: DeploymentRow) -> DeploymentInfo:
     ).all()
     previous = session.get(ModelVersionRow, row.previous_champion_id) if row.previous_champion_id else None
     experiment = active_experiment(session, row.id)
+    settings = session.scalar(select(DeploymentPolicyRow.settings).where(DeploymentPolicyRow.deployment_id == row.id))
     return DeploymentInfo(
         id=row.id,
         name=row.name,
@@ -90,6 +97,8 @@ def deployment_info(session: Session, row: DeploymentRow) -> DeploymentInfo:
         routing_salt=experiment.salt if experiment else row.salt,
         segment_rules=list((experiment.config or {}).get("segment_rules", [])) if experiment else [],
         log_sample_rate=float(row.log_sample_rate),
+        fallback=bool((settings or {}).get(FALLBACK_SETTING, False)),
+        tolerance=float(settings[TOLERANCE_SETTING]) if settings and TOLERANCE_SETTING in settings else None,
     )
 
 
@@ -216,6 +225,33 @@ def apply_change(
         .where(DeploymentRow.id == row.id)
         .values(previous_champion_id=previous.id if previous is not None else None)
         .execution_options(synchronize_session="evaluate")
+    )
+    return new_generation
+
+
+def bump_generation(session: Session, principal: Principal, row: DeploymentRow, action: str, reason: str) -> int:
+    """A new generation with the same splits: a change agents must apply that is not a traffic
+    change (the policy's fallback). The caller holds the row locked; history entry in the same
+    transaction (the audit entry is the caller's)."""
+    new_generation = row.generation + 1
+    matched = execute_dml(
+        session,
+        update(DeploymentRow)
+        .where(DeploymentRow.id == row.id, DeploymentRow.generation == row.generation)
+        .values(generation=new_generation, updated_at=utcnow())
+        .execution_options(synchronize_session="evaluate"),
+    )
+    if matched != 1:
+        raise Conflict(f"deployment {row.name!r} changed concurrently; re-read and try again")
+    session.add(
+        DeploymentHistoryRow(
+            deployment_id=row.id,
+            generation=new_generation,
+            action=action,
+            principal=principal.name,
+            reason=reason,
+            splits=split_summary(deployment_info(session, row).splits),
+        )
     )
     return new_generation
 

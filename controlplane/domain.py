@@ -85,6 +85,10 @@ class DeploymentInfo:
     ended_experiment: str = ""
     # Share of requests its agents write to the prediction log (0: off).
     log_sample_rate: float = 1.0
+    # The policy's fallback: a challenger's model failure is answered by the champion.
+    fallback: bool = False
+    # The policy's regression tolerance (None: the configuration's `health.tolerance`).
+    tolerance: float | None = None
 
     @property
     def champion(self) -> VersionInfo | None:

@@ -13,6 +13,7 @@ once by the sandbox's forkserver (never SQLAlchemy or scipy).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +110,13 @@ def prove_servable(path: str, what: str, sample: np.ndarray | Table | None) -> M
     except ValueError as exc:
         raise InvalidInput(f"the baseline does not fit {what}: {exc}") from exc
     try:
-        _run_rows(runtime, x, finite=True)
+        answers = _run_rows(runtime, x, finite=True)
     except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
         raise InvalidInput(f"{what} fails on its baseline rows: {sandbox.reason_of(exc)}") from exc
-    return signature
+    if answers.ndim > 1:  # a multi-output regressor: its first output, as agents count it
+        answers = answers.reshape(answers.shape[0], -1)[:, 0]
+    n_classes = len(runtime.classes) if runtime.classes is not None else 0
+    return dataclasses.replace(signature, baseline_answers=answers, n_classes=n_classes)
 
 
 def score(path: str, ref: str, what: str, x: np.ndarray | Table) -> tuple[str, np.ndarray]:

@@ -12,9 +12,11 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from core.errors import InvalidInput
 
@@ -58,6 +60,11 @@ class ModelSignature:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     task: str
+    #: the trial run's answers on the baseline rows (class indices or values; None: no baseline),
+    #: from which registration fixes the baseline's prediction histogram
+    baseline_answers: np.ndarray | None = field(default=None, compare=False)
+    #: a classifier's number of classes (0: unknown)
+    n_classes: int = 0
 
 
 def sha256_file(path: Path) -> str:

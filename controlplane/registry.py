@@ -169,6 +169,20 @@ def _table_as_matrix(table: Table, signature: ModelSignature) -> np.ndarray | No
     return table.matrix()
 
 
+def baseline_predictions(signature: ModelSignature) -> dict[str, Any]:
+    """The prediction histogram of the version on its baseline rows (registration's trial run):
+    what its live predictions are judged against (prediction drift)."""
+    from controlplane.stats.drift import prediction_histogram
+
+    if signature.baseline_answers is None or not signature.baseline_answers.size:
+        return {}
+    counts, edges = prediction_histogram(signature.baseline_answers, signature.task, signature.n_classes, BASELINE_BINS)
+    out: dict[str, Any] = {"prediction_counts": [int(c) for c in counts]}
+    if signature.task == "regressor":
+        out["prediction_edges"] = [float(e) for e in edges]
+    return out
+
+
 def register_version(
     ctx: Context,
     principal: Principal,
@@ -227,6 +241,7 @@ def register_version(
                 baseline = summarise_table(sample, signature, ctx.config.health.category_top_k)
             else:
                 baseline = summarise_baseline(sample, new.feature_names)
+            baseline.update(baseline_predictions(signature))
             baseline_sha = ctx.artifacts.commit(baseline_upload)
             baseline["sample_sha256"] = baseline_sha
             baseline_upload = None

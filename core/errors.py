@@ -54,5 +54,13 @@ class ModelFailed(SluiceError):
     """A model could not compute an answer: a runtime error, NaN or infinity out (INTERNAL)."""
 
 
+class DeadlineExceeded(SluiceError):
+    """The caller's deadline passed while its request was being answered (DEADLINE_EXCEEDED)."""
+
+
+class Cancelled(SluiceError):
+    """The caller cancelled its request while it was being answered (CANCELLED)."""
+
+
 class Unavailable(SluiceError):
     """A dependency (database, control plane, model) is not reachable right now (UNAVAILABLE)."""

@@ -36,6 +36,8 @@ STATUS_OF: dict[type[errors.SluiceError], grpc.StatusCode] = {
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.ModelFailed: grpc.StatusCode.INTERNAL,
+    errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.Cancelled: grpc.StatusCode.CANCELLED,
 }
 
 #: on_refusal(servicer, request, status, error): called before a typed error is answered (e.g. to

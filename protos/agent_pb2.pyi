@@ -152,7 +152,7 @@ class Route(_message.Message):
     def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., sha256: _Optional[str] = ..., weight: _Optional[int] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., baseline: _Optional[_Union[_common_pb2.Baseline, _Mapping]] = ..., task: _Optional[str] = ...) -> None: ...
 
 class DeploymentSnapshot(_message.Message):
-    __slots__ = ("name", "generation", "salt", "routes", "experiment", "segment_rules", "log_sample_rate", "digest")
+    __slots__ = ("name", "generation", "salt", "routes", "experiment", "segment_rules", "log_sample_rate", "digest", "fallback", "tolerance")
     NAME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,8 @@ class DeploymentSnapshot(_message.Message):
     SEGMENT_RULES_FIELD_NUMBER: _ClassVar[int]
     LOG_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     generation: int
     salt: str
@@ -169,7 +171,9 @@ class DeploymentSnapshot(_message.Message):
     segment_rules: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentRule]
     log_sample_rate: float
     digest: str
-    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., salt: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., experiment: _Optional[str] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., log_sample_rate: _Optional[float] = ..., digest: _Optional[str] = ...) -> None: ...
+    fallback: bool
+    tolerance: float
+    def __init__(self, name: _Optional[str] = ..., generation: _Optional[int] = ..., salt: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., experiment: _Optional[str] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., log_sample_rate: _Optional[float] = ..., digest: _Optional[str] = ..., fallback: _Optional[bool] = ..., tolerance: _Optional[float] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("snapshot_id", "deployments")
@@ -238,18 +242,20 @@ class ErrorCount(_message.Message):
     def __init__(self, code: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class Feedback(_message.Message):
-    __slots__ = ("n_labeled", "n_correct", "sum_abs_error", "n_within_tolerance", "abs_error")
+    __slots__ = ("n_labeled", "n_correct", "sum_abs_error", "n_within_tolerance", "abs_error", "sum_squared_error")
     N_LABELED_FIELD_NUMBER: _ClassVar[int]
     N_CORRECT_FIELD_NUMBER: _ClassVar[int]
     SUM_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
     N_WITHIN_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    SUM_SQUARED_ERROR_FIELD_NUMBER: _ClassVar[int]
     n_labeled: int
     n_correct: int
     sum_abs_error: float
     n_within_tolerance: int
     abs_error: _common_pb2.Moments
-    def __init__(self, n_labeled: _Optional[int] = ..., n_correct: _Optional[int] = ..., sum_abs_error: _Optional[float] = ..., n_within_tolerance: _Optional[int] = ..., abs_error: _Optional[_Union[_common_pb2.Moments, _Mapping]] = ...) -> None: ...
+    sum_squared_error: float
+    def __init__(self, n_labeled: _Optional[int] = ..., n_correct: _Optional[int] = ..., sum_abs_error: _Optional[float] = ..., n_within_tolerance: _Optional[int] = ..., abs_error: _Optional[_Union[_common_pb2.Moments, _Mapping]] = ..., sum_squared_error: _Optional[float] = ...) -> None: ...
 
 class ShadowPairs(_message.Message):
     __slots__ = ("pairs", "agreements", "labeled_pairs", "champion_only_correct", "challenger_only_correct")

@@ -87,18 +87,20 @@ class CategoryBins(_message.Message):
     def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., counts: _Optional[_Iterable[int]] = ..., missing: _Optional[int] = ..., known: _Optional[_Iterable[str]] = ..., known_complete: _Optional[bool] = ...) -> None: ...
 
 class Baseline(_message.Message):
-    __slots__ = ("n_rows", "features", "sample_sha256", "prediction_counts", "categories")
+    __slots__ = ("n_rows", "features", "sample_sha256", "prediction_counts", "categories", "prediction_edges")
     N_ROWS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_SHA256_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_COUNTS_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_EDGES_FIELD_NUMBER: _ClassVar[int]
     n_rows: int
     features: _containers.RepeatedCompositeFieldContainer[FeatureBins]
     sample_sha256: str
     prediction_counts: _containers.RepeatedScalarFieldContainer[int]
     categories: _containers.RepeatedCompositeFieldContainer[CategoryBins]
-    def __init__(self, n_rows: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureBins, _Mapping]]] = ..., sample_sha256: _Optional[str] = ..., prediction_counts: _Optional[_Iterable[int]] = ..., categories: _Optional[_Iterable[_Union[CategoryBins, _Mapping]]] = ...) -> None: ...
+    prediction_edges: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, n_rows: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureBins, _Mapping]]] = ..., sample_sha256: _Optional[str] = ..., prediction_counts: _Optional[_Iterable[int]] = ..., categories: _Optional[_Iterable[_Union[CategoryBins, _Mapping]]] = ..., prediction_edges: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class OfflineEvaluation(_message.Message):
     __slots__ = ("deployment", "champion", "challenger", "metric", "n", "champion_metric", "challenger_metric", "p_value", "method", "min_improvement", "challenger_wins", "verdict", "evaluated_at", "evaluated_by")

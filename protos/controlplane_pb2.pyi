@@ -467,7 +467,14 @@ class MetricValue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., state: _Optional[_Union[_common_pb2.HealthState, str]] = ...) -> None: ...
 
 class VersionStatus(_message.Message):
-    __slots__ = ("version", "role", "weight", "health", "reasons", "requests", "errors", "requests_per_second", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "n_labeled", "accuracy", "mae", "within_tolerance", "drift", "metrics", "rejected_inputs", "out_of_range_share")
+    __slots__ = ("version", "role", "weight", "health", "reasons", "requests", "errors", "requests_per_second", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "n_labeled", "accuracy", "mae", "within_tolerance", "drift", "metrics", "rejected_inputs", "out_of_range_share", "rmse", "errors_by_code", "prediction_psi")
+    class ErrorsByCodeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -488,6 +495,9 @@ class VersionStatus(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     REJECTED_INPUTS_FIELD_NUMBER: _ClassVar[int]
     OUT_OF_RANGE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    RMSE_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_BY_CODE_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_PSI_FIELD_NUMBER: _ClassVar[int]
     version: _common_pb2.VersionRef
     role: _common_pb2.Role
     weight: int
@@ -508,7 +518,10 @@ class VersionStatus(_message.Message):
     metrics: _containers.RepeatedCompositeFieldContainer[MetricValue]
     rejected_inputs: int
     out_of_range_share: float
-    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., weight: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., n_labeled: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., within_tolerance: _Optional[float] = ..., drift: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricValue, _Mapping]]] = ..., rejected_inputs: _Optional[int] = ..., out_of_range_share: _Optional[float] = ...) -> None: ...
+    rmse: float
+    errors_by_code: _containers.ScalarMap[str, int]
+    prediction_psi: float
+    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., weight: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., n_labeled: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., within_tolerance: _Optional[float] = ..., drift: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricValue, _Mapping]]] = ..., rejected_inputs: _Optional[int] = ..., out_of_range_share: _Optional[float] = ..., rmse: _Optional[float] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., prediction_psi: _Optional[float] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
     __slots__ = ("deployment", "health", "versions", "agents_in_sync", "agents_total", "requests_per_second", "open_alerts", "experiment", "agents_lost")
@@ -635,7 +648,7 @@ class ListAlertsResponse(_message.Message):
     def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PolicyThresholds(_message.Message):
-    __slots__ = ("accuracy_warning", "accuracy_critical", "p95_latency_ms_warning", "p95_latency_ms_critical", "error_rate_warning", "error_rate_critical", "psi_warning", "psi_critical", "mae_warning", "mae_critical", "within_tolerance_warning", "within_tolerance_critical", "tolerance")
+    __slots__ = ("accuracy_warning", "accuracy_critical", "p95_latency_ms_warning", "p95_latency_ms_critical", "error_rate_warning", "error_rate_critical", "psi_warning", "psi_critical", "mae_warning", "mae_critical", "within_tolerance_warning", "within_tolerance_critical", "tolerance", "rmse_warning", "rmse_critical", "prediction_psi_warning", "prediction_psi_critical")
     ACCURACY_WARNING_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_CRITICAL_FIELD_NUMBER: _ClassVar[int]
     P95_LATENCY_MS_WARNING_FIELD_NUMBER: _ClassVar[int]
@@ -649,6 +662,10 @@ class PolicyThresholds(_message.Message):
     WITHIN_TOLERANCE_WARNING_FIELD_NUMBER: _ClassVar[int]
     WITHIN_TOLERANCE_CRITICAL_FIELD_NUMBER: _ClassVar[int]
     TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    RMSE_WARNING_FIELD_NUMBER: _ClassVar[int]
+    RMSE_CRITICAL_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_PSI_WARNING_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_PSI_CRITICAL_FIELD_NUMBER: _ClassVar[int]
     accuracy_warning: float
     accuracy_critical: float
     p95_latency_ms_warning: float
@@ -662,7 +679,11 @@ class PolicyThresholds(_message.Message):
     within_tolerance_warning: float
     within_tolerance_critical: float
     tolerance: float
-    def __init__(self, accuracy_warning: _Optional[float] = ..., accuracy_critical: _Optional[float] = ..., p95_latency_ms_warning: _Optional[float] = ..., p95_latency_ms_critical: _Optional[float] = ..., error_rate_warning: _Optional[float] = ..., error_rate_critical: _Optional[float] = ..., psi_warning: _Optional[float] = ..., psi_critical: _Optional[float] = ..., mae_warning: _Optional[float] = ..., mae_critical: _Optional[float] = ..., within_tolerance_warning: _Optional[float] = ..., within_tolerance_critical: _Optional[float] = ..., tolerance: _Optional[float] = ...) -> None: ...
+    rmse_warning: float
+    rmse_critical: float
+    prediction_psi_warning: float
+    prediction_psi_critical: float
+    def __init__(self, accuracy_warning: _Optional[float] = ..., accuracy_critical: _Optional[float] = ..., p95_latency_ms_warning: _Optional[float] = ..., p95_latency_ms_critical: _Optional[float] = ..., error_rate_warning: _Optional[float] = ..., error_rate_critical: _Optional[float] = ..., psi_warning: _Optional[float] = ..., psi_critical: _Optional[float] = ..., mae_warning: _Optional[float] = ..., mae_critical: _Optional[float] = ..., within_tolerance_warning: _Optional[float] = ..., within_tolerance_critical: _Optional[float] = ..., tolerance: _Optional[float] = ..., rmse_warning: _Optional[float] = ..., rmse_critical: _Optional[float] = ..., prediction_psi_warning: _Optional[float] = ..., prediction_psi_critical: _Optional[float] = ...) -> None: ...
 
 class PolicyRequest(_message.Message):
     __slots__ = ("deployment",)
@@ -671,23 +692,25 @@ class PolicyRequest(_message.Message):
     def __init__(self, deployment: _Optional[str] = ...) -> None: ...
 
 class SetPolicyRequest(_message.Message):
-    __slots__ = ("deployment", "thresholds", "action", "action_after_seconds", "reset", "reason")
+    __slots__ = ("deployment", "thresholds", "action", "action_after_seconds", "reset", "reason", "fallback")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     ACTION_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     thresholds: PolicyThresholds
     action: PolicyAction
     action_after_seconds: float
     reset: _containers.RepeatedScalarFieldContainer[str]
     reason: str
-    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., reset: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+    fallback: bool
+    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., reset: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., fallback: _Optional[bool] = ...) -> None: ...
 
 class Policy(_message.Message):
-    __slots__ = ("deployment", "thresholds", "overridden", "action", "action_after_seconds", "critical_since", "acts_at", "last_action", "last_action_at", "updated_by", "updated_at")
+    __slots__ = ("deployment", "thresholds", "overridden", "action", "action_after_seconds", "critical_since", "acts_at", "last_action", "last_action_at", "updated_by", "updated_at", "fallback")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     OVERRIDDEN_FIELD_NUMBER: _ClassVar[int]
@@ -699,6 +722,7 @@ class Policy(_message.Message):
     LAST_ACTION_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     thresholds: PolicyThresholds
     overridden: _containers.RepeatedScalarFieldContainer[str]
@@ -710,7 +734,8 @@ class Policy(_message.Message):
     last_action_at: _timestamp_pb2.Timestamp
     updated_by: str
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., overridden: _Optional[_Iterable[str]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., critical_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_action: _Optional[str] = ..., last_action_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    fallback: bool
+    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., overridden: _Optional[_Iterable[str]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., critical_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_action: _Optional[str] = ..., last_action_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ...) -> None: ...
 
 class AckAlertRequest(_message.Message):
     __slots__ = ("id",)

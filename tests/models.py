@@ -197,6 +197,39 @@ def make_endless_loop_onnx(directory: Path, features: int = 2, data_dependent: b
     return _write_model(Path(directory) / name, _regressor_graph(nodes, initializers, features))
 
 
+def make_slow_loop_onnx(directory: Path, features: int = 2) -> Path:
+    """A regressor that loops once per unit of its rows' summed absolute values (a Loop of
+    Identity steps), then answers that sum: a row [0, 0] is instant, a row [200000, 0] takes a
+    noticeable time. A model slower than a caller's deadline on the inputs the test chooses."""
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["v_in"], ["v_out"])],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [None, features]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [None, features]),
+        ],
+    )
+    from onnx import numpy_helper
+
+    initializers = [numpy_helper.from_array(np.array(True), "keep_going"), _axis_one()]
+    nodes = [
+        helper.make_node("Abs", ["input"], ["magnitude"]),
+        helper.make_node("ReduceSum", ["magnitude"], ["mass"], keepdims=0),
+        helper.make_node("Cast", ["mass"], ["trips"], to=TensorProto.INT64),
+        helper.make_node("Loop", ["trips", "keep_going", "input"], ["looped"], body=body),
+        helper.make_node("ReduceSum", ["looped", "axis1"], ["value"], keepdims=1),
+    ]
+    model = _regressor_graph(nodes, initializers, features)
+    return _write_model(Path(directory) / f"slow-loop-{features}.onnx", model)
+
+
 # ---- a mixed-type tabular pipeline (issue 14) ----
 
 #: the mixed model's inputs: three float64 columns with missing values, then two string columns

@@ -69,18 +69,19 @@ def _quality(v: controlplane_pb2.VersionStatus) -> str:
         return "-"
     if not math.isnan(v.accuracy):
         return f"acc {fmt(v.accuracy)} (n={v.n_labeled})"
-    return f"mae {fmt(v.mae)}, within {_pct(v.within_tolerance)} (n={v.n_labeled})"
+    return f"mae {fmt(v.mae)}, rmse {fmt(v.rmse)}, within {_pct(v.within_tolerance)} (n={v.n_labeled})"
 
 
 def _drift(v: controlplane_pb2.VersionStatus) -> str:
+    predictions = "" if math.isnan(v.prediction_psi) else f"predictions psi {v.prediction_psi:.3f}"
     if not v.drift:
-        return "-"
+        return predictions or "-"
     top = max(v.drift, key=lambda d: d.psi)
     text = f"psi {top.psi:.3f} {top.feature}"
     drifted = sum(1 for d in v.drift if d.drifted)
     if drifted:
         text += f" ({drifted} drifted)"
-    return text
+    return f"{text}; {predictions}" if predictions else text
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -168,6 +169,9 @@ def print_status(deployments: list[controlplane_pb2.DeploymentStatus]) -> None:
             "(no versions)",
         )
         for v in d.versions:
+            if v.errors_by_code:
+                codes = ", ".join(f"{code} {n}" for code, n in sorted(v.errors_by_code.items(), key=lambda c: -c[1]))
+                print(f"  {vref(v.version)}: errors {printable(codes)}")
             for reason in v.reasons:
                 print(f"  {vref(v.version)}: {printable(reason)}")
 

@@ -30,9 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="change what the deployment sets (the rest stays the configuration's)",
         description="Thresholds are WARNING,CRITICAL (either may be left empty: ',0.05'). The action "
         "fires once health has stayed critical for --after seconds: none, alert (nothing moves), pause "
-        "(the running experiment), rollback_challenger, rollback_champion.",
+        "(the running experiment), rollback_challenger, rollback_champion. fallback=on: a request "
+        "that fails on a challenger (a model failure) is answered by the champion, and still "
+        "counts as the challenger's error.",
     )
     st.add_argument("deployment")
+    st.add_argument(
+        "settings",
+        nargs="*",
+        metavar="fallback=on|off",
+        help="settings as NAME=VALUE (fallback=on|off, the same as --fallback)",
+    )
+    st.add_argument("--fallback", choices=("on", "off"), help="a challenger's failure answered by the champion")
     st.add_argument("--action", choices=[a.value for a in PolicyAction])
     st.add_argument("--after", type=float, metavar="SECONDS", help="critical this long before the action")
     for flag in PAIRS:
@@ -42,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--reset",
         action="append",
         default=[],
-        choices=(*THRESHOLDS, "action", "action_after_seconds", "all"),
+        choices=(*THRESHOLDS, "action", "action_after_seconds", "fallback", "all"),
         metavar="NAME",
         help="back to the configuration's value (repeatable; 'all' for everything)",
     )
@@ -70,8 +79,25 @@ def _pair(flag: str, text: str) -> tuple[float | None, float | None]:
     return values[0], values[1]
 
 
+SWITCH = {"on": True, "off": False, "true": True, "false": False}
+
+
+def _fallback(args: argparse.Namespace) -> bool | None:
+    """--fallback or fallback=on|off among the NAME=VALUE settings (None: not given)."""
+    chosen: bool | None = SWITCH[args.fallback] if args.fallback else None
+    for setting in args.settings:
+        name, sep, value = setting.partition("=")
+        if not sep or name.strip() != "fallback":
+            raise CliError(f"{setting!r}: the settings given as NAME=VALUE are fallback=on|off")
+        if value.strip().lower() not in SWITCH:
+            raise CliError(f"{setting!r}: fallback is on or off")
+        chosen = SWITCH[value.strip().lower()]
+    return chosen
+
+
 def cmd_set(args: argparse.Namespace) -> int:
     validate_name("deployment", args.deployment)
+    fallback = _fallback(args)
     thresholds = controlplane_pb2.PolicyThresholds()
     for flag, names in PAIRS.items():
         text = getattr(args, flag)
@@ -89,9 +115,15 @@ def cmd_set(args: argparse.Namespace) -> int:
         request.action = PolicyAction(args.action).to_wire()
     if args.after is not None:
         request.action_after_seconds = args.after
-    changes = request.thresholds.ListFields() or args.action or args.after is not None or args.reset
+    if fallback is not None:
+        request.fallback = fallback
+    changes = (
+        request.thresholds.ListFields() or args.action or args.after is not None or args.reset or fallback is not None
+    )
     if not changes:
-        raise CliError("nothing to change: give --action, --after, a threshold or --reset (see --help)")
+        raise CliError(
+            "nothing to change: give --action, --after, a threshold, fallback=on|off or --reset (see --help)"
+        )
     with client_from(args) as client:
         policy = client.set_policy(request)
     if args.json:
@@ -131,6 +163,7 @@ def print_policy(p: controlplane_pb2.Policy) -> None:
         shown = "off" if not (w or c) else f"warning {w:g}{mark(warning)}, critical {c:g}{mark(critical)}"
         print(f"  {flag:<16} {shown}")
     print(f"  {'tolerance':<16} {t.tolerance:g}{mark('tolerance')}")
+    print(f"  {'fallback':<16} {'on' if p.fallback else 'off'}{mark('fallback')}")
     if p.HasField("acts_at"):
         print(f"  pending      critical since {when(p.critical_since)}; acts at {when(p.acts_at)} if it stays so")
     if p.last_action:

@@ -88,9 +88,10 @@ class SyncStatus:
         return len(self.refused) == len(self.lagging)
 
 
-def _desired(session: Session, row: DeploymentRow) -> tuple[int, str]:
-    """A deployment's current generation and the digest of what agents should serve for it."""
-    return row.generation, digest_of(deployment_info(session, row))
+def _desired(session: Session, row: DeploymentRow, tolerance: float) -> tuple[int, str]:
+    """A deployment's current generation and the digest of what agents should serve for it
+    (`tolerance`: the configuration's `health.tolerance`)."""
+    return row.generation, digest_of(deployment_info(session, row), tolerance)
 
 
 def list_agents(ctx: Context, limit: int | None = None, after: tuple[str, str] | None = None) -> list[AgentStatus]:
@@ -103,7 +104,8 @@ def list_agents(ctx: Context, limit: int | None = None, after: tuple[str, str] |
         rows = session.scalars(query.limit(limit)).all()
         if not rows:
             return []
-        desired = {r.name: _desired(session, r) for r in session.scalars(select(DeploymentRow))}
+        tolerance = ctx.config.health.tolerance
+        desired = {r.name: _desired(session, r, tolerance) for r in session.scalars(select(DeploymentRow))}
         applied: dict[str, dict[str, tuple[int, str]]] = {}
         page = select(AgentDeploymentRow).where(AgentDeploymentRow.agent_id.in_([r.id for r in rows]))
         for ad in session.scalars(page):
@@ -150,7 +152,7 @@ def fleet_applied(ctx: Context, deployment: str, generation: int = 0) -> FleetAp
     """
     with ctx.db.session() as session:
         row = find_deployment(session, deployment)
-        current, digest = _desired(session, row)
+        current, digest = _desired(session, row, ctx.config.health.tolerance)
         target = generation or current
         rows = session.execute(
             select(
@@ -183,7 +185,7 @@ def sync_status(ctx: Context, deployment: str, generation: int = 0) -> SyncStatu
                 f"deployment {deployment!r} is at generation {row.generation}; generation {generation} "
                 "does not exist yet"
             )
-        current, digest = _desired(session, row)
+        current, digest = _desired(session, row, ctx.config.health.tolerance)
         target = generation or current
         rows = session.execute(
             select(

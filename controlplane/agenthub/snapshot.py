@@ -13,7 +13,8 @@ from core.vocabulary import ServingRole
 from protos import agent_pb2
 
 
-def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
+def deployment_snapshot(info: DeploymentInfo, tolerance: float) -> agent_pb2.DeploymentSnapshot:
+    """`tolerance`: the configuration's `health.tolerance`, for a deployment whose policy sets none."""
     # Routes keep DeploymentInfo's order (newest position first): that is the routing order of
     # the cumulative bucket ranges, so ramping the newest version only moves keys toward it.
     routes = [
@@ -34,6 +35,8 @@ def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
         routes=routes,
         experiment=info.experiment,
         segment_rules=convert.segment_rules(info.segment_rules),
+        fallback=info.fallback,
+        tolerance=info.tolerance if info.tolerance is not None else tolerance,
     )
     if info.log_sample_rate != 1.0:  # unset means 1.0: the digests of deployments that keep it stay as they were
         snapshot.log_sample_rate = info.log_sample_rate
@@ -41,18 +44,18 @@ def deployment_snapshot(info: DeploymentInfo) -> agent_pb2.DeploymentSnapshot:
     return snapshot
 
 
-def digest_of(info: DeploymentInfo) -> str:
+def digest_of(info: DeploymentInfo, tolerance: float) -> str:
     """The identity of what a deployment's agents should serve now (DeploymentSnapshot.digest)."""
-    return deployment_snapshot(info).digest if info.splits else ""
+    return deployment_snapshot(info, tolerance).digest if info.splits else ""
 
 
-def snapshot_of(infos: Iterable[DeploymentInfo], snapshot_id: int) -> agent_pb2.Snapshot:
+def snapshot_of(infos: Iterable[DeploymentInfo], snapshot_id: int, tolerance: float) -> agent_pb2.Snapshot:
     return agent_pb2.Snapshot(
         snapshot_id=snapshot_id,
-        deployments=[deployment_snapshot(i) for i in infos if i.splits],
+        deployments=[deployment_snapshot(i, tolerance) for i in infos if i.splits],
     )
 
 
 def build_snapshot(ctx: Context, snapshot_id: int) -> agent_pb2.Snapshot:
     """Every agent serves every deployment."""
-    return snapshot_of(deployments.list_deployments(ctx), snapshot_id)
+    return snapshot_of(deployments.list_deployments(ctx), snapshot_id, ctx.config.health.tolerance)

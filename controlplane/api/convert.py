@@ -79,6 +79,7 @@ def baseline(data: dict[str, Any] | None) -> common_pb2.Baseline | None:
             )
             for c in data.get("categories", [])
         ],
+        prediction_edges=data.get("prediction_edges", []),
     )
 
 

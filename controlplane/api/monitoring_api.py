@@ -46,7 +46,10 @@ def version_status(v: VersionHealth) -> controlplane_pb2.VersionStatus:
         n_labeled=v.n_labeled,
         accuracy=v.accuracy,
         mae=v.mae,
+        rmse=v.rmse,
         within_tolerance=v.within_tolerance,
+        errors_by_code=v.errors_by_code,
+        prediction_psi=v.prediction_psi,
         drift=[
             controlplane_pb2.FeatureDrift(feature=d.feature, psi=d.psi, ks_p_value=d.ks_p_value, drifted=d.drifted)
             for d in v.drift

@@ -29,6 +29,7 @@ def policy_message(info: policy.PolicyInfo) -> controlplane_pb2.Policy:
         last_action_at=convert.timestamp(info.last_action_at),
         updated_by=info.updated_by,
         updated_at=convert.timestamp(info.updated_at),
+        fallback=info.fallback,
     )
 
 
@@ -43,7 +44,8 @@ def policy_change(request: controlplane_pb2.SetPolicyRequest) -> policy.PolicyCh
                 f"unknown policy action {request.action}; choose among {', '.join(a.value for a in PolicyAction)}"
             ) from None
     after = request.action_after_seconds if request.HasField("action_after_seconds") else None
-    return policy.PolicyChange(thresholds, action, after, tuple(request.reset), request.reason)
+    fallback = request.fallback if request.HasField("fallback") else None
+    return policy.PolicyChange(thresholds, action, after, tuple(request.reset), request.reason, fallback)
 
 
 class PolicyApi(ServiceBase):

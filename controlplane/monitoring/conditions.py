@@ -28,7 +28,18 @@ from core.vocabulary import Health
 
 #: the kinds the health evaluation raises (drift and data quality - missing values, unseen
 #: categories - one per feature, the others one per metric)
-HEALTH_KINDS = ("error_rate", "latency_p95", "accuracy", "mae", "within_tolerance", "drift", "missing", "unseen")
+HEALTH_KINDS = (
+    "error_rate",
+    "latency_p95",
+    "accuracy",
+    "mae",
+    "rmse",
+    "within_tolerance",
+    "drift",
+    "prediction_drift",
+    "missing",
+    "unseen",
+)
 PER_FEATURE = ("drift", "missing", "unseen")
 
 

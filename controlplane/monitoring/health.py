@@ -29,7 +29,7 @@ from controlplane.monitoring import reservoir as reservoirs
 from controlplane.monitoring.policy import thresholds_for
 from controlplane.monitoring.query import merged_summary
 from controlplane.monitoring.summary import WindowSummary
-from controlplane.stats import ks_test, psi
+from controlplane.stats import ks_test, prediction_psi, psi
 from controlplane.stats.categorical import chi_square_test, share
 from controlplane.store.models import AgentDeploymentRow, AgentRow, ReservoirRow, utcnow
 from core.vocabulary import AgentState, Health, ServingRole
@@ -47,7 +47,9 @@ def worst(states: list[Health]) -> Health:
 
 @dataclass(frozen=True)
 class Judgement:
-    name: str  # the alert kind too: accuracy | mae | within_tolerance | latency_p95 | error_rate | drift
+    # the alert kind too: accuracy | mae | rmse | within_tolerance | latency_p95 | error_rate |
+    # drift | prediction_drift
+    name: str
     value: float
     state: Health
     reason: str = ""
@@ -87,6 +89,8 @@ class VersionHealth:
     reasons: list[str] = field(default_factory=list)
     requests: int = 0
     errors: int = 0
+    #: failed requests by status name (INTERNAL, INVALID_ARGUMENT, DEADLINE_EXCEEDED, CANCELLED...)
+    errors_by_code: dict[str, int] = field(default_factory=dict)
     rows: int = 0
     requests_per_second: float = 0.0
     error_rate: float = math.nan
@@ -96,7 +100,10 @@ class VersionHealth:
     n_labeled: int = 0
     accuracy: float = math.nan
     mae: float = math.nan
+    rmse: float = math.nan
     within_tolerance: float = math.nan
+    #: PSI of the predictions against the baseline's (NaN: no baseline predictions, too few rows)
+    prediction_psi: float = math.nan
     drift: list[FeatureDriftInfo] = field(default_factory=list)
     judgements: list[Judgement] = field(default_factory=list)
     rejected_inputs: int = 0
@@ -326,6 +333,30 @@ def quality_judgements(drift: list[FeatureDriftInfo], config: HealthConfig) -> l
     return out
 
 
+def prediction_drift(summary: WindowSummary, baseline: dict | None, config: HealthConfig) -> float:
+    """PSI of the live predictions (classes, or a regressor's value bins) against the version's
+    baseline predictions; NaN without baseline predictions or with fewer than
+    `min_drift_samples` predictions counted."""
+    expected = (baseline or {}).get("prediction_counts") or []
+    live = summary.prediction_counts
+    if not expected or not live or sum(live) < config.min_drift_samples:
+        return math.nan
+    if (baseline or {}).get("prediction_edges") and len(live) != len(expected):
+        return math.nan  # value bins of another baseline: not comparable
+    return prediction_psi(np.asarray(expected), np.asarray(live))
+
+
+def judge_prediction_drift(value: float, config: HealthConfig) -> Judgement | None:
+    if math.isnan(value):
+        return None
+    judgement = _high_is_bad("prediction_drift", value, config.prediction_psi_warning, config.prediction_psi_critical)
+    if judgement.state == Health.HEALTHY:
+        return Judgement("prediction_drift", value, Health.HEALTHY)
+    limit = config.prediction_psi_critical if judgement.state == Health.CRITICAL else config.prediction_psi_warning
+    reason = f"predictions drifted from the baseline's: PSI {value:.3f} >= {limit:g} ({judgement.state})"
+    return Judgement("prediction_drift", value, judgement.state, reason)
+
+
 def judge_version(
     split: SplitInfo,
     summary: WindowSummary,
@@ -338,6 +369,7 @@ def judge_version(
     h = VersionHealth(version=version, role=split.role, weight=split.weight)
     h.requests = summary.requests
     h.errors = summary.n_errors
+    h.errors_by_code = dict(summary.errors)
     h.rows = summary.rows
     h.requests_per_second = summary.requests / window_seconds if window_seconds > 0 else 0.0
     h.rejected_inputs = summary.rejected_inputs
@@ -366,12 +398,15 @@ def judge_version(
     if summary.n_labeled:
         if version.task == "regressor":
             h.mae = summary.sum_abs_error / summary.n_labeled
+            h.rmse = math.sqrt(summary.sum_squared_error / summary.n_labeled)
             h.within_tolerance = summary.n_within_tolerance / summary.n_labeled
         else:
             h.accuracy = summary.n_correct / summary.n_labeled
     if summary.n_labeled >= config.min_samples:
         if version.task == "regressor":
             judgements.append(_high_is_bad("mae", h.mae, config.mae_warning, config.mae_critical))
+            if config.rmse_warning > 0 or config.rmse_critical > 0:
+                judgements.append(_high_is_bad("rmse", h.rmse, config.rmse_warning, config.rmse_critical))
             if config.within_tolerance_warning > 0 or config.within_tolerance_critical > 0:
                 judgements.append(
                     _low_is_bad(
@@ -397,6 +432,10 @@ def judge_version(
         per_feature = [j for k, _feature, j in quality_judgements(h.drift, config) if k == kind]
         if per_feature:
             judgements.append(max(per_feature, key=lambda j: (j.state.rank, j.value)))
+    h.prediction_psi = prediction_drift(summary, version.baseline, config)
+    predictions = judge_prediction_drift(h.prediction_psi, config)
+    if predictions is not None:
+        judgements.append(predictions)
     h.judgements = judgements
     h.state = worst([j.state for j in judgements])
     h.reasons = [j.reason for j in judgements if j.reason]

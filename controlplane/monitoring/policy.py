@@ -4,6 +4,11 @@ What a deployment does not set comes from the configuration (`[health]` threshol
 action and delay), so changing the file changes every deployment that kept the default. The
 policy's row also holds the clock of a pending action (`experiments.safety` runs it); this module
 only reads and writes settings and knows nothing of traffic.
+
+Two settings are acted on by agents and travel in the deployment's snapshot: `fallback` (off
+unless set: a challenger's model failure is answered by the champion) and `tolerance` (what
+regression feedback counts as within). Changing either bumps the deployment's generation (with a
+history entry), so every agent applies it like a traffic change.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlalchemy.orm import Session
 from controlplane import audit
 from controlplane.config import THRESHOLDS, Config, HealthConfig, check_thresholds
 from controlplane.context import Context
-from controlplane.deployments import find_deployment
+from controlplane.deployments import FALLBACK_SETTING, bump_generation, find_deployment
 from controlplane.domain import Principal
 from controlplane.store.models import DeploymentPolicyRow, DeploymentRow, utcnow
 from core.errors import InvalidInput
@@ -28,7 +33,8 @@ from core.vocabulary import PolicyAction
 
 ACTION = "action"
 ACTION_AFTER = "action_after_seconds"
-RESETTABLE = (*THRESHOLDS, ACTION, ACTION_AFTER)
+FALLBACK = FALLBACK_SETTING
+RESETTABLE = (*THRESHOLDS, ACTION, ACTION_AFTER, FALLBACK)
 MAX_ACTION_AFTER_SECONDS = 7 * 86400.0
 
 
@@ -39,6 +45,7 @@ class PolicyInfo:
     overridden: tuple[str, ...]  # what this deployment sets (the rest is the configuration's)
     action: PolicyAction
     action_after_seconds: float
+    fallback: bool = False
     critical_since: datetime | None = None
     last_action: str = ""
     last_action_at: datetime | None = None
@@ -60,6 +67,7 @@ class PolicyChange:
     action_after_seconds: float | None = None
     reset: tuple[str, ...] = ()  # names back to the configuration's values; "all" for everything
     reason: str = ""
+    fallback: bool | None = None
 
 
 def effective(config: Config, deployment: str, settings: dict[str, Any]) -> PolicyInfo:
@@ -71,7 +79,12 @@ def effective(config: Config, deployment: str, settings: dict[str, Any]) -> Poli
     action = PolicyAction(settings.get(ACTION, config.policy.action))
     after = float(settings.get(ACTION_AFTER, config.policy.action_after_seconds))
     overridden = tuple(k for k in RESETTABLE if k in settings)
-    return PolicyInfo(deployment, health, overridden, action, after)
+    return PolicyInfo(deployment, health, overridden, action, after, fallback_of(settings))
+
+
+def fallback_of(settings: dict[str, Any] | None) -> bool:
+    """Whether a deployment's stored policy settings turn fallback on (off by default)."""
+    return bool((settings or {}).get(FALLBACK, False))
 
 
 def policy_info(config: Config, deployment: str, row: DeploymentPolicyRow | None) -> PolicyInfo:
@@ -134,6 +147,8 @@ def _validated(settings: dict[str, Any], change: PolicyChange) -> dict[str, Any]
                 f"(7 days), got {after!r}"
             )
         updated[ACTION_AFTER] = float(after)
+    if change.fallback is not None:
+        updated[FALLBACK] = bool(change.fallback)
     return updated
 
 
@@ -152,6 +167,17 @@ def set_policy(ctx: Context, principal: Principal, deployment: str, change: Poli
         row.settings = settings
         row.updated_by = principal.name
         row.updated_at = utcnow()
+        old, new = effective(ctx.config, dep.name, before), effective(ctx.config, dep.name, settings)
+        carried = [
+            text
+            for changed, text in (
+                (old.fallback != new.fallback, f"fallback {'on' if new.fallback else 'off'}"),
+                (old.health.tolerance != new.health.tolerance, f"tolerance {new.health.tolerance:g}"),
+            )
+            if changed
+        ]
+        if carried:  # agents act on these: a new generation carries them in the snapshot
+            bump_generation(session, principal, dep, "policy.set", ", ".join(carried))
         audit.record(
             session,
             principal,
@@ -173,6 +199,8 @@ def describe(info: PolicyInfo) -> str:
         text = "no automatic action"
     else:
         text = f"{info.action.value.replace('_', ' ')} after {info.action_after_seconds:g} s critical"
+    if info.fallback:
+        text += "; fallback on"
     own = [f"{name}={getattr(info.health, name):g}" for name in info.overridden if name in THRESHOLDS]
     if own:
         text += "; sets " + ", ".join(own)

@@ -89,6 +89,8 @@ class WindowSummary:
     n_labeled: int = 0
     n_correct: int = 0
     sum_abs_error: float = 0.0
+    #: regression: sum of squared errors (RMSE); 0 from agents older than the field
+    sum_squared_error: float = 0.0
     n_within_tolerance: int = 0
     abs_error: Moments = field(default_factory=Moments)
     rejected_inputs: int = 0
@@ -188,6 +190,7 @@ class WindowSummary:
             n_labeled=count(fb.n_labeled),
             n_correct=count(fb.n_correct),
             sum_abs_error=float(fb.sum_abs_error),
+            sum_squared_error=float(fb.sum_squared_error),
             n_within_tolerance=count(fb.n_within_tolerance),
             abs_error=Moments(n=count(fb.abs_error.n), mean=float(fb.abs_error.mean), m2=float(fb.abs_error.m2)),
             rejected_inputs=count(window.rejected_inputs),
@@ -197,9 +200,16 @@ class WindowSummary:
             champion_only_correct=count(window.shadow.champion_only_correct),
             challenger_only_correct=count(window.shadow.challenger_only_correct),
         )
-        for value in (summary.sum_abs_error, summary.prediction_values.mean, summary.abs_error.mean):
+        for value in (
+            summary.sum_abs_error,
+            summary.sum_squared_error,
+            summary.prediction_values.mean,
+            summary.abs_error.mean,
+        ):
             if not math.isfinite(value):
                 raise ValueError("a window carries a NaN or infinite value")
+        if summary.sum_abs_error < 0 or summary.sum_squared_error < 0:
+            raise ValueError("a window carries a negative sum of errors")
         if summary.n_correct > summary.n_labeled or summary.n_within_tolerance > summary.n_labeled:
             raise ValueError("a window has more correct answers than labels")
         return summary
@@ -238,6 +248,7 @@ class WindowSummary:
         self.n_labeled = _sat(self.n_labeled, other.n_labeled)
         self.n_correct = _sat(self.n_correct, other.n_correct)
         self.sum_abs_error += other.sum_abs_error
+        self.sum_squared_error += other.sum_squared_error
         self.n_within_tolerance = _sat(self.n_within_tolerance, other.n_within_tolerance)
         self.abs_error = self.abs_error.merge(other.abs_error)
         self.rejected_inputs = _sat(self.rejected_inputs, other.rejected_inputs)
@@ -276,6 +287,7 @@ class WindowSummary:
         if self.sum_abs_error or self.n_within_tolerance or self.abs_error.n:
             out["feedback"] = {
                 "sum_abs_error": self.sum_abs_error,
+                "sum_squared_error": self.sum_squared_error,
                 "n_within_tolerance": self.n_within_tolerance,
                 "abs_error": moments_dict(self.abs_error),
             }
@@ -319,6 +331,7 @@ class WindowSummary:
             n_labeled=int(n_labeled),
             n_correct=int(n_correct),
             sum_abs_error=float(fb.get("sum_abs_error", 0.0)),
+            sum_squared_error=float(fb.get("sum_squared_error", 0.0)),
             n_within_tolerance=int(fb.get("n_within_tolerance", 0)),
             abs_error=moments_from(fb.get("abs_error")),
             rejected_inputs=int(data.get("rejected_inputs", 0)),

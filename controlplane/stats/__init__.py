@@ -19,6 +19,8 @@ from controlplane.stats.drift import (
     histogram_counts,
     ks_features,
     ks_test,
+    prediction_histogram,
+    prediction_psi,
     psi,
     psi_level,
 )
@@ -78,6 +80,8 @@ __all__ = [
     "ks_test",
     "mcnemar_test",
     "paired_t_test",
+    "prediction_histogram",
+    "prediction_psi",
     "proportion_arrays",
     "psi",
     "psi_level",

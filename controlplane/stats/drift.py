@@ -71,6 +71,37 @@ def psi(expected_counts: np.ndarray, actual_counts: np.ndarray, eps: float = PSI
     return float(np.sum((p - q) * np.log(p / q)))
 
 
+def prediction_histogram(
+    answers: np.ndarray, task: str, n_classes: int = 0, n_bins: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, inner edges) of a version's predictions on its baseline rows: what its live
+    predictions are compared with (prediction drift).
+
+    A classifier's answers are class indices: counts per class (at least `n_classes` of them), no
+    edges. A regressor's values get quantile edges of their own, as a feature's do, so the agent
+    counts live values on the same right-closed bins.
+    """
+    values = np.asarray(answers).ravel()
+    if task == "classifier":
+        labels = values.astype(np.int64)
+        labels = labels[labels >= 0]
+        return np.bincount(labels, minlength=n_classes).astype(np.int64), np.array([], dtype=np.float64)
+    edges = baseline_bin_edges(values.astype(np.float64), n_bins)
+    return histogram_counts(values, edges), edges
+
+
+def prediction_psi(baseline_counts: np.ndarray, live_counts: np.ndarray) -> float:
+    """PSI of live prediction counts against the baseline's (classes or value bins); a class
+    one side never saw counts as 0 there (so a new class drifts instead of failing). NaN when a
+    side is empty."""
+    expected = np.asarray(baseline_counts, dtype=np.float64).ravel()
+    actual = np.asarray(live_counts, dtype=np.float64).ravel()
+    size = max(expected.size, actual.size)
+    expected = np.pad(expected, (0, size - expected.size))
+    actual = np.pad(actual, (0, size - actual.size))
+    return psi(expected, actual)
+
+
 def psi_level(value: float) -> str:
     """Conventional reading: < 0.1 none, < 0.25 moderate, otherwise significant (nan: none)."""
     if math.isnan(value) or value < PSI_MODERATE:

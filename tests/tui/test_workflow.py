@@ -531,6 +531,8 @@ async def test_the_policy_is_set_by_keys(
         await type_text(pilot, "120", clear=True)
         await focus_field(pilot, "error-rate")
         await type_text(pilot, "0.01,0.02", clear=True)
+        await focus_field(pilot, "fallback")
+        await type_text(pilot, "on", clear=True)
         await pilot.press("enter")
         policy = await eventually(
             pilot,
@@ -538,5 +540,6 @@ async def test_the_policy_is_set_by_keys(
             "the policy",
         )
     assert policy.action_after_seconds == 120 and policy.thresholds.error_rate_critical == 0.02
+    assert policy.fallback
     # only what changed is set for the deployment; the rest keeps following the configuration
-    assert set(policy.overridden) == {"action", "action_after_seconds", "error_rate_critical"}
+    assert set(policy.overridden) == {"action", "action_after_seconds", "error_rate_critical", "fallback"}

@@ -98,6 +98,8 @@ def policy_line(policy: controlplane_pb2.Policy | None, now: datetime) -> Text:
         text.append("no automatic action")
     else:
         text.append(f"{action.replace('_', ' ')} after {duration(policy.action_after_seconds)} critical")
+    if policy.fallback:
+        text.append(", fallback to the champion")
     if policy.HasField("acts_at"):
         left = ((to_datetime(policy.acts_at) or now) - now).total_seconds()
         pending = f"  ⏱ critical since {ago(policy.critical_since, now)}: acts in {duration(left)}"

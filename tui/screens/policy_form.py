@@ -24,6 +24,7 @@ PAIRS = {
     "psi": ("drift PSI", "psi_warning", "psi_critical"),
 }
 ACTIONS = [a.value for a in PolicyAction]
+SWITCH = {"on": True, "off": False}
 
 
 def parse_pair(text: str, label: str) -> tuple[float, float]:
@@ -51,7 +52,17 @@ def policy_request(
         for name, value in zip((warning, critical), parse_pair(values[key], label), strict=True):
             if value != getattr(current.thresholds, name):
                 setattr(request.thresholds, name, value)
-    changed = request.HasField("action_after_seconds") or request.action or request.thresholds.ListFields()
+    fallback = values.get("fallback", "on" if current.fallback else "off").strip().lower()
+    if fallback not in SWITCH:
+        raise FormError(f"fallback {fallback!r}: write on or off")
+    if SWITCH[fallback] != current.fallback:
+        request.fallback = SWITCH[fallback]
+    changed = (
+        request.HasField("action_after_seconds")
+        or request.action
+        or request.thresholds.ListFields()
+        or request.HasField("fallback")
+    )
     return request if changed else None
 
 
@@ -70,7 +81,8 @@ class PolicyForm(FormScreen[controlplane_pb2.SetPolicyRequest]):
         current = self.current
         yield Static(
             "On sustained critical health: none, alert (nothing moves), pause (the experiment), "
-            "rollback_challenger, rollback_champion. Thresholds are WARNING,CRITICAL.",
+            "rollback_challenger, rollback_champion. Thresholds are WARNING,CRITICAL. Fallback on: "
+            "a challenger's failed request is answered by the champion.",
             classes="dialog-text",
             markup=False,
         )
@@ -82,13 +94,15 @@ class PolicyForm(FormScreen[controlplane_pb2.SetPolicyRequest]):
         for key, (label, warning, critical) in PAIRS.items():
             value = f"{getattr(current.thresholds, warning):g},{getattr(current.thresholds, critical):g}"
             yield field(label, entry(value, id=key))
+        fallback = "on" if current.fallback else "off"
+        yield field("fallback", entry(fallback, id="fallback", suggester=SuggestFromList(list(SWITCH))))
         yield field("reason", entry(placeholder="optional, for the audit log", id="reason"))
 
     def on_mount(self) -> None:
         self.query_one("#action", Input).focus()
 
     def result(self) -> controlplane_pb2.SetPolicyRequest:
-        values = {key: self.query_one(f"#{key}", Input).value for key in ("action", "after", *PAIRS)}
+        values = {key: self.query_one(f"#{key}", Input).value for key in ("action", "after", "fallback", *PAIRS)}
         request = policy_request(self.deployment, self.current, values, self.query_one("#reason", Input).value.strip())
         if request is None:
             raise FormError("nothing changed")

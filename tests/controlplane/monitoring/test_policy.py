@@ -108,3 +108,44 @@ def test_health_is_judged_by_the_deployments_own_thresholds(ctx: Context, models
     )
     assert state(s.deployment) == Health.CRITICAL
     assert state(other.deployment) == Health.WARNING  # another deployment keeps the configuration's
+
+
+def test_fallback_is_off_by_default_and_reaches_the_agents_snapshot_in_a_new_generation(
+    ctx: Context, models_dir: Path
+) -> None:
+    from controlplane.agenthub.snapshot import build_snapshot
+    from controlplane.deployments import list_history
+
+    s = deployed_pair(ctx, models_dir)
+    assert not get_policy(ctx, s.deployment).fallback
+    (before,) = list_deployments(ctx, s.deployment)
+    assert not before.fallback
+
+    info = set_policy(ctx, ALICE, s.deployment, PolicyChange(fallback=True, reason="keep clients whole"))
+    assert info.fallback and "fallback" in info.overridden
+    (after,) = list_deployments(ctx, s.deployment)
+    assert after.fallback and after.generation == before.generation + 1  # agents apply it like a change
+    assert [(x.version.ref, x.weight) for x in after.splits] == [(x.version.ref, x.weight) for x in before.splits]
+    history = list_history(ctx, s.deployment)[0]
+    assert (history.action, history.reason, history.generation) == ("policy.set", "fallback on", after.generation)
+    (snap,) = [d for d in build_snapshot(ctx, 1).deployments if d.name == s.deployment]
+    assert snap.fallback and snap.generation == after.generation
+    assert snap.tolerance == 0.1  # the configuration's, as the policy sets none
+    (event,) = [e for e in audit.list_audit(ctx.db, target=s.deployment) if e.action == "policy.set"]
+    assert event.details["after"] == {"fallback": True}
+
+    # the same value again moves nothing; a threshold change moves no generation either
+    set_policy(ctx, ALICE, s.deployment, PolicyChange(fallback=True))
+    set_policy(ctx, ALICE, s.deployment, PolicyChange(thresholds={"rmse_warning": 0.3}))
+    assert list_deployments(ctx, s.deployment)[0].generation == after.generation
+    # reset: off again, in a new generation
+    info = set_policy(ctx, ALICE, s.deployment, PolicyChange(reset=("fallback",)))
+    assert not info.fallback and info.health.rmse_warning == 0.3
+    (off,) = list_deployments(ctx, s.deployment)
+    assert not off.fallback and off.generation == after.generation + 1
+    # the regression tolerance is counted by the agents too: a new generation carries it
+    set_policy(ctx, ALICE, s.deployment, PolicyChange(thresholds={"tolerance": 0.25}))
+    (wider,) = list_deployments(ctx, s.deployment)
+    assert wider.generation == off.generation + 1 and list_history(ctx, s.deployment)[0].reason == "tolerance 0.25"
+    (snap,) = [d for d in build_snapshot(ctx, 2).deployments if d.name == s.deployment]
+    assert snap.tolerance == 0.25

@@ -16,6 +16,8 @@ from controlplane.stats import (
     histogram_counts,
     ks_features,
     ks_test,
+    prediction_histogram,
+    prediction_psi,
     psi,
     psi_level,
 )
@@ -190,3 +192,31 @@ def test_reservoir_merge_is_weighted_by_what_each_side_saw() -> None:
     assert empty.seen == 900 and empty.sample().shape == (3, 2)
     with pytest.raises(ValueError, match="merge"):
         empty.merge(Reservoir.from_sample(np.ones((2, 5)), seen=2))
+
+
+def test_a_classifiers_baseline_predictions_are_counts_per_class() -> None:
+    counts, edges = prediction_histogram(np.array([0, 2, 2, 1, 2]), "classifier", n_classes=4)
+    assert counts.tolist() == [1, 1, 3, 0] and edges.size == 0  # a class never predicted still has a bin
+
+
+def test_a_regressors_baseline_predictions_are_counted_on_their_own_quantile_bins() -> None:
+    values = np.random.default_rng(0).normal(size=1000)
+    counts, edges = prediction_histogram(values, "regressor", n_bins=10)
+    assert edges.tolist() == baseline_bin_edges(values, 10).tolist()
+    assert counts.tolist() == histogram_counts(values, edges).tolist() and counts.sum() == 1000
+    # what the agent counts live (numpy searchsorted on the same edges, right-closed bins)
+    live = np.random.default_rng(1).normal(0.5, 1.0, size=800)
+    agent_counts = np.bincount(np.searchsorted(edges, live, side="left"), minlength=edges.size + 1)
+    assert agent_counts.tolist() == histogram_counts(live, edges).tolist()
+
+
+def test_prediction_psi_is_the_psi_of_the_class_mix_and_pads_classes_one_side_never_saw() -> None:
+    baseline = np.array([370, 200])
+    assert prediction_psi(baseline, baseline * 3) == pytest.approx(0.0, abs=1e-12)
+    shifted = np.array([100, 470])
+    assert prediction_psi(baseline, shifted) == pytest.approx(direct_psi(baseline, shifted), rel=1e-12)
+    # a third class the baseline never predicted: counted as 0 there (drift), not an error
+    assert prediction_psi(baseline, np.array([370, 200, 50])) == pytest.approx(
+        direct_psi(np.array([370, 200, 0]), np.array([370, 200, 50])), rel=1e-12
+    )
+    assert math.isnan(prediction_psi(baseline, np.zeros(2)))
