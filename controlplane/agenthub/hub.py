@@ -19,11 +19,12 @@ reports are ingested only for the routes it was sent, and each ack counts the wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,8 @@ class Session:
     credential: Credential = NOBODY
     #: the routes this agent was sent (kept by the hub across its streams): what it may report
     routes: RouteLedger = field(default_factory=lambda: RouteLedger(0.0))
+    #: the last bulk write of this stream (a label batch, a log segment), run beside the stream
+    bulk: asyncio.Future[None] | None = None
 
     @property
     def agent_id(self) -> str:
@@ -316,15 +319,30 @@ class AgentHub:
         elif kind == "report":
             await self._on_report(session, message.report)
         elif kind == "labels":
-            await self._on_labels(session, message.labels)
+            self._in_bulk_lane(session, self._on_labels(session, message.labels))
         elif kind == "log_segment":
-            await self._on_log_segment(session, message.log_segment)
+            self._in_bulk_lane(session, self._on_log_segment(session, message.log_segment))
         elif kind == "goodbye":
             session.leaving = True
             reason = printable(message.goodbye.reason[:200]) or "no reason given"
             log.info("agent %s says goodbye: %s", session.name, reason)
         elif kind == "hello":
             log.warning("agent %s sent a second Hello on one stream; ignored", session.name)
+
+    @staticmethod
+    def _in_bulk_lane(session: Session, work: Coroutine[Any, Any, None]) -> None:
+        """Label batches and log segments are stored one after another in the stream's own lane,
+        beside its other messages: an ACK or a metric report behind a slow bulk write is never
+        held up (a rollout waits on ACKs). The agent bounds what it has in flight."""
+        previous = session.bulk
+
+        async def in_turn() -> None:
+            if previous is not None:
+                with contextlib.suppress(BaseException):
+                    await previous
+            await work
+
+        session.bulk = asyncio.ensure_future(in_turn())
 
     async def _on_ack(self, session: Session, ack: agent_pb2.SnapshotAck) -> None:
         generations = dict(ack.generations)

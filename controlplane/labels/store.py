@@ -143,9 +143,13 @@ def finish_import(ctx: Context, principal: Principal, pending: PendingImport) ->
             recorded = _recorded(session.get(LabelImportRow, target.import_id), target.deployment)
             if recorded is not None:  # the same import id finished meanwhile
                 return recorded
-            label_files = files.recorded_label_files(session, root, target.deployment)
-            log_root = log_dir(ctx)
-            log_files = files.prediction_log_files(session, log_root, target.deployment)
+            # An agent's Feedback batch (one a second per agent) is about predictions that agent
+            # served and is stored as it is: judging it against every stored label and logged
+            # segment would make each batch slower than the last, and a repeat is caught by its
+            # batch id (and the newest label wins on read). Imports are judged in full.
+            feedback = target.source == LabelSource.FEEDBACK
+            label_files = [] if feedback else files.recorded_label_files(session, root, target.deployment)
+            log_files = [] if feedback else files.prediction_log_files(session, log_dir(ctx), target.deployment)
         received_at = utcnow()
         judged = judge(
             pending.table(),
@@ -171,8 +175,8 @@ def finish_import(ctx: Context, principal: Principal, pending: PendingImport) ->
             accepted=judged.accepted,
             duplicates=judged.duplicates,
             replaced=judged.replaced,
-            unknown_ids=judged.unknown_ids,
-            late=judged.late,
+            unknown_ids=0 if feedback else judged.unknown_ids,
+            late=0 if feedback else judged.late,
             refused=pending.refused,
             refusals=list(pending.refusals),
             path=relative,

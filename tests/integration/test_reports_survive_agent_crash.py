@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
@@ -62,6 +63,11 @@ def test_an_agent_killed_while_the_controlplane_is_down_loses_no_metric(tmp_path
         cp.close()
         cp = None
         predict(agent, dep, rows[BEFORE:], BEFORE)  # ...the agent answers from its snapshot...
+        # The count of an answer is recorded just after it is sent (off the request path): one
+        # more round trip to the agent's event loop runs after that bookkeeping.
+        assert agent.channel is not None
+        health = health_pb2_grpc.HealthStub(agent.channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
         agent.stop(crash=True)  # ...and is SIGKILLed right after the last answer
 
         agent.log = agent.log.with_name(f"{name}-2.log")

@@ -31,7 +31,7 @@ from controlplane.monitoring.ingest import ingest_report
 from controlplane.registry import find_version
 from controlplane.store.models import AgentRow, AlertRow, Base, UtcDateTime
 from core.client import SluiceClient
-from tests.agent.cluster import AgentProcess
+from tests.agent.cluster import AgentProcess, wait_for_agents
 from tests.harness import ServerThread, start_server
 from tests.models import fixture_classifier, make_baseline
 from tests.tui.helpers import cursor_to, loaded, make_app, settled, until
@@ -75,8 +75,10 @@ def add_agents(server: ServerThread, tmp: Path) -> None:
     second = AgentProcess(server.address, "agent-b", tmp / "cache-b", tmp / "agent-b.log")
     try:
         with SluiceClient(server.address, token="") as client:
-            generation = client.get_deployment("cancer-web").generation
-            assert client.wait_for_sync("cancer-web", generation, timeout=60).in_sync
+            # Both connected and serving both deployments (WaitForSync alone counts the agents
+            # connected so far: agent-b, slower to start, could crash before its first ACK).
+            for deployment in ("cancer-web", "cancer-batch"):
+                wait_for_agents(client, deployment, ["agent-a", "agent-b"], timeout=60)
             second.stop(crash=True)
             changed = client.set_traffic("cancer-web", {"cancer:v1": 80, "cancer:v2": 20}, reason="ramp")
             assert client.wait_for_sync("cancer-web", changed.generation, timeout=60).in_sync

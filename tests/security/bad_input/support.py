@@ -55,12 +55,15 @@ SERVICES = {
     "inference": inference_pb2.DESCRIPTOR.services_by_name["Inference"],
     "oip": oip_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"],
 }
-# Tables filled by the agent's metric reports and heartbeats: not state a request may change.
+# Tables filled by what agents ship on their own (metric reports, heartbeats, prediction-log
+# segments, their Feedback's label batches): not state a request may change.
 TELEMETRY: dict[str, set[str] | None] = {
     "metric_receipts": ALL,
     "metric_windows": ALL,
     "reservoirs": ALL,
     "agents": {"last_seen"},
+    "log_segments": ALL,
+    "agent_report_drops": ALL,
 }
 
 
