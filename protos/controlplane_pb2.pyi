@@ -467,7 +467,7 @@ class MetricValue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., state: _Optional[_Union[_common_pb2.HealthState, str]] = ...) -> None: ...
 
 class VersionStatus(_message.Message):
-    __slots__ = ("version", "role", "weight", "health", "reasons", "requests", "errors", "requests_per_second", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "n_labeled", "accuracy", "mae", "within_tolerance", "drift", "metrics", "rejected_inputs", "out_of_range_share")
+    __slots__ = ("version", "role", "weight", "health", "reasons", "requests", "errors", "requests_per_second", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "n_labeled", "accuracy", "mae", "within_tolerance", "drift", "metrics", "rejected_inputs", "out_of_range_share", "labeled")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -488,6 +488,7 @@ class VersionStatus(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     REJECTED_INPUTS_FIELD_NUMBER: _ClassVar[int]
     OUT_OF_RANGE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    LABELED_FIELD_NUMBER: _ClassVar[int]
     version: _common_pb2.VersionRef
     role: _common_pb2.Role
     weight: int
@@ -508,7 +509,24 @@ class VersionStatus(_message.Message):
     metrics: _containers.RepeatedCompositeFieldContainer[MetricValue]
     rejected_inputs: int
     out_of_range_share: float
-    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., weight: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., n_labeled: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., within_tolerance: _Optional[float] = ..., drift: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricValue, _Mapping]]] = ..., rejected_inputs: _Optional[int] = ..., out_of_range_share: _Optional[float] = ...) -> None: ...
+    labeled: LabeledFigures
+    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., weight: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., n_labeled: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., within_tolerance: _Optional[float] = ..., drift: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricValue, _Mapping]]] = ..., rejected_inputs: _Optional[int] = ..., out_of_range_share: _Optional[float] = ..., labeled: _Optional[_Union[LabeledFigures, _Mapping]] = ...) -> None: ...
+
+class LabeledFigures(_message.Message):
+    __slots__ = ("predictions", "labeled", "waiting", "accuracy", "mae", "rmse")
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    LABELED_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    MAE_FIELD_NUMBER: _ClassVar[int]
+    RMSE_FIELD_NUMBER: _ClassVar[int]
+    predictions: int
+    labeled: int
+    waiting: int
+    accuracy: float
+    mae: float
+    rmse: float
+    def __init__(self, predictions: _Optional[int] = ..., labeled: _Optional[int] = ..., waiting: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., rmse: _Optional[float] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
     __slots__ = ("deployment", "health", "versions", "agents_in_sync", "agents_total", "requests_per_second", "open_alerts", "experiment", "agents_lost")
