@@ -1020,3 +1020,33 @@ class ListLabelImportsResponse(_message.Message):
     IMPORTS_FIELD_NUMBER: _ClassVar[int]
     imports: _containers.RepeatedCompositeFieldContainer[LabelImport]
     def __init__(self, imports: _Optional[_Iterable[_Union[LabelImport, _Mapping]]] = ...) -> None: ...
+
+class ExportDatasetRequest(_message.Message):
+    __slots__ = ("deployment", "since", "until", "version", "labeled_only")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    LABELED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    version: _common_pb2.VersionRef
+    labeled_only: bool
+    def __init__(self, deployment: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., labeled_only: _Optional[bool] = ...) -> None: ...
+
+class DatasetExportHeader(_message.Message):
+    __slots__ = ("rows", "size")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    size: int
+    def __init__(self, rows: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+
+class DatasetChunk(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: DatasetExportHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[DatasetExportHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...

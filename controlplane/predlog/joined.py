@@ -51,7 +51,7 @@ class JoinedFigures:
 
 
 @dataclass(frozen=True)
-class _Sources:
+class RecordedSources:
     """The recorded files of one deployment and the ids that identify that set."""
 
     log_files: list[Path]
@@ -63,7 +63,8 @@ _cache: OrderedDict[tuple[str, str, bool, tuple[int, ...], tuple[str, ...]], lis
 _cache_lock = threading.Lock()
 
 
-def _sources(ctx: Context, deployment: str, per_hour: bool) -> _Sources:
+def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedSources:
+    """The deployment's recorded segment and label files (NotFound for an unknown deployment)."""
     log_root = log_dir(ctx)
     label_root = files.labels_dir(ctx.config, ctx.artifacts.root)
     with ctx.db.session() as session:
@@ -79,13 +80,13 @@ def _sources(ctx: Context, deployment: str, per_hour: bool) -> _Sources:
             .order_by(LabelImportRow.id)
         ).all()
     key = (str(log_root), deployment, per_hour, tuple(s.id for s in segments), tuple(i.id for i in imports))
-    return _Sources([log_root / s.path for s in segments], [label_root / i.path for i in imports], key)
+    return RecordedSources([log_root / s.path for s in segments], [label_root / i.path for i in imports], key)
 
 
 def joined_metrics(ctx: Context, deployment: str, *, per_hour: bool = False) -> list[JoinedFigures]:
     """The deployment's label-joined figures per version (and per hour when `per_hour`), ordered
     by model, version and hour. Empty when nothing is logged. NotFound for an unknown deployment."""
-    sources = _sources(ctx, deployment, per_hour)
+    sources = recorded_sources(ctx, deployment, per_hour)
     if not sources.log_files:
         return []
     with _cache_lock:
