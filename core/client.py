@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -384,6 +385,29 @@ class SluiceClient:
     def label_imports(self, deployment: str, limit: int = 0) -> list[controlplane_pb2.LabelImport]:
         request = controlplane_pb2.ListLabelImportsRequest(deployment=deployment, limit=limit)
         return list(self._call("ListLabelImports", request).imports)
+    def export_dataset(
+        self,
+        deployment: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        version: tuple[str, str] | None = None,
+        labeled_only: bool = False,
+        timeout: float = 3600.0,
+    ) -> Iterator[controlplane_pb2.DatasetChunk]:
+        """The export's header, then its Parquet bytes in chunks (as they arrive)."""
+        request = controlplane_pb2.ExportDatasetRequest(deployment=deployment, labeled_only=labeled_only)
+        if since is not None:
+            request.since.FromDatetime(since)
+        if until is not None:
+            request.until.FromDatetime(until)
+        if version is not None:
+            request.version.CopyFrom(common_pb2.VersionRef(model=version[0], version=version[1]))
+        try:
+            yield from self.stub.ExportDataset(request, timeout=timeout, metadata=self.metadata)
+        except grpc.RpcError as exc:
+            raise client_error(exc, self.address, ca_file=self.ca_file) from None
+
     def set_log_sample_rate(self, deployment: str, rate: float, reason: str = "") -> controlplane_pb2.Deployment:
         request = controlplane_pb2.SetLogSampleRateRequest(deployment=deployment, sample_rate=rate, reason=reason)
         return self._call("SetLogSampleRate", request)

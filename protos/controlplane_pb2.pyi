@@ -467,7 +467,7 @@ class MetricValue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., state: _Optional[_Union[_common_pb2.HealthState, str]] = ...) -> None: ...
 
 class VersionStatus(_message.Message):
-    __slots__ = ("version", "role", "weight", "health", "reasons", "requests", "errors", "requests_per_second", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "n_labeled", "accuracy", "mae", "within_tolerance", "drift", "metrics", "rejected_inputs", "out_of_range_share", "rmse", "errors_by_code", "prediction_psi")
+    __slots__ = ("version", "role", "weight", "health", "reasons", "requests", "errors", "requests_per_second", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "n_labeled", "accuracy", "mae", "within_tolerance", "drift", "metrics", "rejected_inputs", "out_of_range_share", "rmse", "errors_by_code", "prediction_psi", "labeled")
     class ErrorsByCodeEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -498,6 +498,7 @@ class VersionStatus(_message.Message):
     RMSE_FIELD_NUMBER: _ClassVar[int]
     ERRORS_BY_CODE_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_PSI_FIELD_NUMBER: _ClassVar[int]
+    LABELED_FIELD_NUMBER: _ClassVar[int]
     version: _common_pb2.VersionRef
     role: _common_pb2.Role
     weight: int
@@ -521,7 +522,24 @@ class VersionStatus(_message.Message):
     rmse: float
     errors_by_code: _containers.ScalarMap[str, int]
     prediction_psi: float
-    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., weight: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., n_labeled: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., within_tolerance: _Optional[float] = ..., drift: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricValue, _Mapping]]] = ..., rejected_inputs: _Optional[int] = ..., out_of_range_share: _Optional[float] = ..., rmse: _Optional[float] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., prediction_psi: _Optional[float] = ...) -> None: ...
+    labeled: LabeledFigures
+    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., weight: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., n_labeled: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., within_tolerance: _Optional[float] = ..., drift: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricValue, _Mapping]]] = ..., rejected_inputs: _Optional[int] = ..., out_of_range_share: _Optional[float] = ..., rmse: _Optional[float] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., prediction_psi: _Optional[float] = ..., labeled: _Optional[_Union[LabeledFigures, _Mapping]] = ...) -> None: ...
+
+class LabeledFigures(_message.Message):
+    __slots__ = ("predictions", "labeled", "waiting", "accuracy", "mae", "rmse")
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    LABELED_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    MAE_FIELD_NUMBER: _ClassVar[int]
+    RMSE_FIELD_NUMBER: _ClassVar[int]
+    predictions: int
+    labeled: int
+    waiting: int
+    accuracy: float
+    mae: float
+    rmse: float
+    def __init__(self, predictions: _Optional[int] = ..., labeled: _Optional[int] = ..., waiting: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., rmse: _Optional[float] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
     __slots__ = ("deployment", "health", "versions", "agents_in_sync", "agents_total", "requests_per_second", "open_alerts", "experiment", "agents_lost")
@@ -1027,3 +1045,33 @@ class ListLabelImportsResponse(_message.Message):
     IMPORTS_FIELD_NUMBER: _ClassVar[int]
     imports: _containers.RepeatedCompositeFieldContainer[LabelImport]
     def __init__(self, imports: _Optional[_Iterable[_Union[LabelImport, _Mapping]]] = ...) -> None: ...
+
+class ExportDatasetRequest(_message.Message):
+    __slots__ = ("deployment", "since", "until", "version", "labeled_only")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    LABELED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    version: _common_pb2.VersionRef
+    labeled_only: bool
+    def __init__(self, deployment: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., labeled_only: _Optional[bool] = ...) -> None: ...
+
+class DatasetExportHeader(_message.Message):
+    __slots__ = ("rows", "size")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    size: int
+    def __init__(self, rows: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+
+class DatasetChunk(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: DatasetExportHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[DatasetExportHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...

@@ -200,6 +200,11 @@ class ControlPlaneStub:
                 request_serializer=protos_dot_controlplane__pb2.ListLabelImportsRequest.SerializeToString,
                 response_deserializer=protos_dot_controlplane__pb2.ListLabelImportsResponse.FromString,
                 _registered_method=True)
+        self.ExportDataset = channel.unary_stream(
+                '/sluice.v1.ControlPlane/ExportDataset',
+                request_serializer=protos_dot_controlplane__pb2.ExportDatasetRequest.SerializeToString,
+                response_deserializer=protos_dot_controlplane__pb2.DatasetChunk.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -416,6 +421,14 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportDataset(self, request, context):
+        """Features + prediction + label rows of the prediction log as one Parquet file: a header with
+        the row count and size, then the file's bytes in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -583,6 +596,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.ListLabelImports,
                     request_deserializer=protos_dot_controlplane__pb2.ListLabelImportsRequest.FromString,
                     response_serializer=protos_dot_controlplane__pb2.ListLabelImportsResponse.SerializeToString,
+            ),
+            'ExportDataset': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportDataset,
+                    request_deserializer=protos_dot_controlplane__pb2.ExportDatasetRequest.FromString,
+                    response_serializer=protos_dot_controlplane__pb2.DatasetChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1476,6 +1494,33 @@ class ControlPlane:
             '/sluice.v1.ControlPlane/ListLabelImports',
             protos_dot_controlplane__pb2.ListLabelImportsRequest.SerializeToString,
             protos_dot_controlplane__pb2.ListLabelImportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sluice.v1.ControlPlane/ExportDataset',
+            protos_dot_controlplane__pb2.ExportDatasetRequest.SerializeToString,
+            protos_dot_controlplane__pb2.DatasetChunk.FromString,
             options,
             channel_credentials,
             insecure,

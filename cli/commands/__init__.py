@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from cli.commands import (
     agents,
+    dataset,
     demo,
     deployments,
     experiments,
@@ -35,6 +36,7 @@ REGISTRARS: list[Registrar] = [
     experiments.register,
     monitoring.register,
     labels.register,
+    dataset.register,
     policy.register,
     log.register,
     trail.register,

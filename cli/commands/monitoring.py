@@ -72,6 +72,21 @@ def _quality(v: controlplane_pb2.VersionStatus) -> str:
     return f"mae {fmt(v.mae)}, rmse {fmt(v.rmse)}, within {_pct(v.within_tolerance)} (n={v.n_labeled})"
 
 
+def labeled_text(v: controlplane_pb2.VersionStatus) -> str:
+    """The label-joined figures beside the live ones: the judged figure and the coverage,
+    e.g. `acc 0.9120, 7500/10000 labeled (2500 waiting)`; "-" when nothing is logged."""
+    if not v.HasField("labeled"):
+        return "-"
+    f = v.labeled
+    if f.HasField("accuracy"):
+        judged = f"acc {fmt(f.accuracy)}, "
+    elif f.HasField("mae"):
+        judged = f"mae {fmt(f.mae)} rmse {fmt(f.rmse)}, "
+    else:
+        judged = ""
+    return f"{judged}{f.labeled}/{f.predictions} labeled ({f.waiting} waiting)"
+
+
 def _drift(v: controlplane_pb2.VersionStatus) -> str:
     predictions = "" if math.isnan(v.prediction_psi) else f"predictions psi {v.prediction_psi:.3f}"
     if not v.drift:
@@ -143,6 +158,7 @@ def print_status(deployments: list[controlplane_pb2.DeploymentStatus]) -> None:
                 "p95 ms",
                 "p99 ms",
                 "quality",
+                "labeled (log)",
                 "drift",
                 "rejected",
                 "out of range",
@@ -160,6 +176,7 @@ def print_status(deployments: list[controlplane_pb2.DeploymentStatus]) -> None:
                     _ms(v.latency_p95_ms),
                     _ms(v.latency_p99_ms),
                     _quality(v),
+                    labeled_text(v),
                     _drift(v),
                     v.rejected_inputs,
                     _pct(v.out_of_range_share),

@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, str] = {
             "WatchEvents",
             "GetPolicy",
             "ListLabelImports",
+            "ExportDataset",
         )
     },
     **{

@@ -11,6 +11,7 @@ from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.monitoring import alerts, query, retraining, status
 from controlplane.monitoring.health import DeploymentHealth, VersionHealth
+from controlplane.predlog.joined import JoinedFigures
 from core.errors import InvalidInput
 from core.names import validate_name
 from core.vocabulary import AlertState, Health, ServingRole
@@ -60,7 +61,18 @@ def version_status(v: VersionHealth) -> controlplane_pb2.VersionStatus:
         ],
         rejected_inputs=v.rejected_inputs,
         out_of_range_share=v.out_of_range_share,
+        labeled=labeled_figures(v.labeled) if v.labeled is not None else None,
     )
+
+
+def labeled_figures(f: JoinedFigures) -> controlplane_pb2.LabeledFigures:
+    """The figures that apply (a NaN one is left unset, so `--json` shows accuracy or mae/rmse)."""
+    message = controlplane_pb2.LabeledFigures(predictions=f.predictions, labeled=f.labeled, waiting=f.waiting)
+    for name in ("accuracy", "mae", "rmse"):
+        value = getattr(f, name)
+        if not math.isnan(value):
+            setattr(message, name, value)
+    return message
 
 
 def deployment_status(h: DeploymentHealth) -> controlplane_pb2.DeploymentStatus:

@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select
@@ -33,6 +34,9 @@ from controlplane.stats import ks_test, prediction_psi, psi
 from controlplane.stats.categorical import chi_square_test, share
 from controlplane.store.models import AgentDeploymentRow, AgentRow, ReservoirRow, utcnow
 from core.vocabulary import AgentState, Health, ServingRole
+
+if TYPE_CHECKING:
+    from controlplane.predlog.joined import JoinedFigures
 
 log = logging.getLogger("sluice.monitoring")
 
@@ -109,6 +113,8 @@ class VersionHealth:
     rejected_inputs: int = 0
     out_of_range_share: float = math.nan
     worst_feature: str = ""
+    #: figures of the prediction log joined with the label store (None: nothing logged)
+    labeled: JoinedFigures | None = None
 
 
 @dataclass

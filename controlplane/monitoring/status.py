@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from controlplane.context import Context
 from controlplane.deployments import find_deployment, list_deployments
 from controlplane.monitoring import alerts, conditions
@@ -9,6 +11,8 @@ from controlplane.monitoring.health import DeploymentHealth, deployment_health
 from controlplane.monitoring.query import SeriesPoint, metric_series
 from controlplane.registry import find_version
 from controlplane.store.models import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def statuses(ctx: Context, deployment: str = "", window_seconds: float = 0.0) -> list[DeploymentHealth]:
@@ -21,10 +25,31 @@ def statuses(ctx: Context, deployment: str = "", window_seconds: float = 0.0) ->
     for a in active:
         open_by_deployment[a.deployment] = open_by_deployment.get(a.deployment, 0) + 1
     now = utcnow()
-    return [
+    healths = [
         deployment_health(ctx, d, window, now, open_by_deployment.get(d.name, 0), held.get(d.name))
         for d in deployments
     ]
+    for health in healths:
+        attach_joined(ctx, health)
+    return healths
+
+
+def attach_joined(ctx: Context, health: DeploymentHealth) -> None:
+    """Give each version its label-joined figures (cached per set of recorded files). A log that
+    cannot be read (a recorded file removed by hand) leaves them unset and is logged: the live
+    status still answers."""
+    import duckdb
+
+    from controlplane.predlog.joined import joined_metrics
+
+    try:
+        figures = joined_metrics(ctx, health.deployment.name)
+    except (duckdb.Error, OSError) as exc:
+        log.warning("label-joined metrics of %s not computed: %s", health.deployment.name, exc)
+        return
+    by_version = {(f.model, f.version): f for f in figures}
+    for v in health.versions:
+        v.labeled = by_version.get((v.version.model, v.version.version))
 
 
 def series(

@@ -42,6 +42,12 @@ def test_int64_fields_become_numbers_at_every_depth() -> None:
     assert data["accuracy"] is None and data["latency_p95_ms"] is None
     assert data["error_rate"] == 0.5 and data["requests"] == 3
 
+    # The label-joined figures: numbers as numbers, only the figures that apply.
+    figures = controlplane_pb2.LabeledFigures(predictions=2**33, labeled=3, waiting=2**33 - 3, accuracy=0.5)
+    status.labeled.CopyFrom(figures)
+    assert to_jsonable(status)["labeled"] == {"predictions": 2**33, "labeled": 3, "waiting": 2**33 - 3, "accuracy": 0.5}
+    assert "labeled" not in to_jsonable(controlplane_pb2.VersionStatus())
+
     # Lists of messages, and the whole thing stays valid JSON.
     listed = to_jsonable([version, version])
     assert [v["size_bytes"] for v in listed] == [28112, 28112]

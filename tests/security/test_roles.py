@@ -56,6 +56,7 @@ EXPECTED = {
     "/sluice.v1.ControlPlane/SubmitLabels": OPERATORS,
     "/sluice.v1.ControlPlane/SetLogSampleRate": OPERATORS,
     "/sluice.v1.ControlPlane/ListLabelImports": READERS,
+    "/sluice.v1.ControlPlane/ExportDataset": READERS,
     "/sluice.v1.ControlPlane/WhoAmI": EVERYONE,
     "/sluice.v1.ControlPlane/ListTokens": ADMINS,
     "/sluice.v1.AgentHub/Connect": AGENTS,

@@ -13,7 +13,7 @@ from textual.widgets import Label, Sparkline
 from protos import common_pb2, controlplane_pb2
 from tui import format as fmt
 from tui.screens.actions import promote_dialog
-from tui.screens.detail import drift_lines, health_reasons, policy_line
+from tui.screens.detail import drift_lines, health_reasons, labeled_lines, policy_line
 from tui.widgets.experiment import render_experiment
 from tui.widgets.metrics import MetricsPanel
 
@@ -252,3 +252,26 @@ def test_the_detail_screen_shows_the_policy_its_pending_action_and_what_it_did()
     assert "rolled back to m:v1" in text
     calm = controlplane_pb2.Policy(action=controlplane_pb2.POLICY_NONE)
     assert policy_line(calm, now).plain == "policy no automatic action"
+
+
+def test_the_detail_screen_shows_label_joined_figures_per_version_with_coverage() -> None:
+    def version(name: str, **figures: float) -> controlplane_pb2.VersionStatus:
+        return controlplane_pb2.VersionStatus(
+            version=common_pb2.VersionRef(model="m", version=name),
+            role=common_pb2.ROLE_CHAMPION,
+            labeled=controlplane_pb2.LabeledFigures(**figures),  # type: ignore[arg-type]
+        )
+
+    status = controlplane_pb2.DeploymentStatus(
+        versions=[
+            version("v1", predictions=1000, labeled=750, waiting=250, accuracy=0.912),
+            version("v2", predictions=10, labeled=10, waiting=0, mae=0.5, rmse=0.75),
+            controlplane_pb2.VersionStatus(version=common_pb2.VersionRef(model="m", version="v3")),
+        ]
+    )
+    assert labeled_lines(status).plain == (
+        "m:v1 (champion)  accuracy 0.9120  750/1000 labeled (75%)  250 waiting for a label\n"
+        "m:v2 (champion)  MAE 0.5  RMSE 0.75  10/10 labeled (100%)"
+    )
+    # Nothing logged: no line, so the section stays hidden.
+    assert labeled_lines(controlplane_pb2.DeploymentStatus(versions=[status.versions[2]])).plain == ""

@@ -88,6 +88,30 @@ def drift_lines(
     return text
 
 
+def labeled_lines(status: controlplane_pb2.DeploymentStatus | None) -> Text:
+    """One line per version with its label-joined figures (the prediction log joined with the
+    label store) and the label coverage; empty when no version has logged predictions."""
+    text = Text()
+    if status is None:
+        return text
+    for v in status.versions:
+        if not v.HasField("labeled"):
+            continue
+        f = v.labeled
+        if text:
+            text.append("\n")
+        text.append(f"{vref(v.version)} ({role_name(v.role)})  ", style="bold")
+        if f.HasField("accuracy"):
+            text.append(f"accuracy {f.accuracy:.4f}  ")
+        elif f.HasField("mae"):
+            text.append(f"MAE {f.mae:.4g}  RMSE {f.rmse:.4g}  ")
+        coverage = f.labeled / f.predictions if f.predictions else 0.0
+        text.append(f"{f.labeled}/{f.predictions} labeled ({coverage:.0%})")
+        if f.waiting:
+            text.append(f"  {f.waiting} waiting for a label", style="dim")
+    return text
+
+
 def policy_line(policy: controlplane_pb2.Policy | None, now: datetime) -> Text:
     """The health policy's action, the clock of a pending one, and what it did last."""
     if policy is None:
@@ -147,6 +171,8 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
             yield ExperimentPanel(id="experiment")
             yield Static(f"Last {SERIES_WINDOW / 60:.0f} minutes", classes="section", id="metrics-title")
             yield MetricsPanel(id="metrics")
+            yield Static("Labeled (prediction log)", classes="section", id="labeled-title")
+            yield Static("", id="labeled")
             yield Static("Drift", classes="section")
             yield Static("", id="drift")
             yield Static("Open alerts", classes="section")
@@ -202,6 +228,10 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
         if "metrics" in data.errors:
             heading += f" ({data.errors['metrics']})"
         self.query_one("#metrics-title", Static).update(Text(heading))
+        joined = labeled_lines(status)
+        self.query_one("#labeled", Static).update(joined)
+        self.query_one("#labeled", Static).display = bool(joined)
+        self.query_one("#labeled-title", Static).display = bool(joined)
         self.query_one("#alerts-list", Static).update(alert_lines(data.alerts, data.errors.get("alerts", "")))
         reasons = self.query_one("#health-reasons", Static)
         why = health_reasons(status)

@@ -1,4 +1,5 @@
-"""Bad input to ControlPlane: the label store (SubmitLabels, ListLabelImports). Each is refused
+"""Bad input to ControlPlane: the label store (SubmitLabels, ListLabelImports) and the datasets
+joined with it (ExportDataset). Each is refused
 with its status and one line, and nothing is recorded (the database snapshot is unchanged)."""
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ def rows(*labels: common_pb2.LabelRow) -> Any:
 
 def row(request_id: str = "r1", **truth: Any) -> common_pb2.LabelRow:
     return common_pb2.LabelRow(request_id=request_id, **(truth or {"label": "1"}))
+
+
+def export(deployment: str = "web", since: int = 0, until: int = 0) -> controlplane_pb2.ExportDatasetRequest:
+    request = controlplane_pb2.ExportDatasetRequest(deployment=deployment)
+    if since:
+        request.since.FromSeconds(since)
+    if until:
+        request.until.FromSeconds(until)
+    return request
 
 
 def end(n: int) -> Any:
@@ -83,6 +93,16 @@ CASES = [
         controlplane_pb2.ListLabelImportsRequest(deployment="nowhere"),
         NOT_FOUND,
         "no deployment named",
+    ),
+    Case("dataset-unknown-deployment", "cp", "ExportDataset", export("nowhere"), NOT_FOUND, "no deployment named"),
+    Case("dataset-traversal-deployment", "cp", "ExportDataset", export(TRAVERSAL), INVALID, "may only contain"),
+    Case(
+        "dataset-since-after-until",
+        "cp",
+        "ExportDataset",
+        export(since=1_800_000_000, until=1_700_000_000),
+        INVALID,
+        "must be before until",
     ),
 ]
 

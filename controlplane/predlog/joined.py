@@ -1,0 +1,183 @@
+"""Label-joined metrics: the prediction log joined with the label store's current labels.
+
+For each (model, version) of a deployment (and optionally each UTC hour of the prediction) it
+counts the logged predictions, those with a label and those still waiting for one, and judges
+the labelled ones: accuracy for a classifier (the logged `label` equals the truth's `label` as
+text), MAE and RMSE for a regressor (the logged scalar `value` against the truth's `value`).
+
+The join runs in DuckDB over the files recorded in SQL only (`log_segments`, `label_imports`),
+so a file without its row is never read. The result depends on nothing but that set of files
+(a file never changes once recorded), so it is cached keyed by the recorded segment and import
+ids: a repeated `sluice status` does not scan the log again until a segment or import arrives.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from controlplane.context import Context
+from controlplane.deployments import find_deployment
+from controlplane.labels import files
+from controlplane.labels.classify import files_literal
+from controlplane.predlog.segments import log_dir
+from controlplane.store.models import LabelImportRow, LogSegmentRow
+
+HOUR_US = 3_600_000_000
+#: how many (deployment, files) results are kept; each is a handful of numbers per version
+CACHE_ENTRIES = 128
+
+
+@dataclass(frozen=True)
+class JoinedFigures:
+    """The label-joined figures of one version (over one hour bucket, or over the whole log).
+    A figure that does not apply (accuracy of a regressor) or has no labelled row is NaN."""
+
+    model: str
+    version: str
+    #: start of the UTC hour, microseconds since the epoch; None for the whole log
+    hour_us: int | None
+    predictions: int
+    labeled: int
+    waiting: int
+    accuracy: float = math.nan
+    mae: float = math.nan
+    rmse: float = math.nan
+
+
+@dataclass(frozen=True)
+class RecordedSources:
+    """The recorded files of one deployment and the ids that identify that set."""
+
+    log_files: list[Path]
+    label_files: list[Path]
+    key: tuple[str, str, bool, tuple[int, ...], tuple[str, ...]]
+
+
+_cache: OrderedDict[tuple[str, str, bool, tuple[int, ...], tuple[str, ...]], list[JoinedFigures]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedSources:
+    """The deployment's recorded segment and label files (NotFound for an unknown deployment)."""
+    log_root = log_dir(ctx)
+    label_root = files.labels_dir(ctx.config, ctx.artifacts.root)
+    with ctx.db.session() as session:
+        find_deployment(session, deployment)
+        segments = session.execute(
+            select(LogSegmentRow.id, LogSegmentRow.path)
+            .where(LogSegmentRow.deployment == deployment)
+            .order_by(LogSegmentRow.id)
+        ).all()
+        imports = session.execute(
+            select(LabelImportRow.id, LabelImportRow.path)
+            .where(LabelImportRow.deployment == deployment, LabelImportRow.path != "")
+            .order_by(LabelImportRow.id)
+        ).all()
+    key = (str(log_root), deployment, per_hour, tuple(s.id for s in segments), tuple(i.id for i in imports))
+    return RecordedSources([log_root / s.path for s in segments], [label_root / i.path for i in imports], key)
+
+
+def joined_metrics(ctx: Context, deployment: str, *, per_hour: bool = False) -> list[JoinedFigures]:
+    """The deployment's label-joined figures per version (and per hour when `per_hour`), ordered
+    by model, version and hour. Empty when nothing is logged. NotFound for an unknown deployment."""
+    sources = recorded_sources(ctx, deployment, per_hour)
+    if not sources.log_files:
+        return []
+    with _cache_lock:
+        cached = _cache.get(sources.key)
+        if cached is not None:
+            _cache.move_to_end(sources.key)
+            return cached
+    result = compute(sources.log_files, sources.label_files, per_hour=per_hour)
+    with _cache_lock:
+        _cache[sources.key] = result
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return result
+
+
+def _column_types(con: object, relation_sql: str) -> dict[str, str]:
+    import duckdb
+
+    assert isinstance(con, duckdb.DuckDBPyConnection)
+    return {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()}
+
+
+def current_labels_sql(label_files: list[Path]) -> str:
+    """A query of each labelled request's current label (the newest `received_at` wins, as
+    `labels.store.current_labels`), columns request_id, truth_label, truth_value."""
+    return f"""
+        SELECT request_id, label AS truth_label, value AS truth_value
+        FROM read_parquet({files_literal(label_files)}, union_by_name = true)
+        QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY received_at DESC, import_id DESC) = 1
+    """
+
+
+def log_sql(log_files: list[Path]) -> str:
+    """The recorded segments as one relation (the files' own columns; hive partition values are
+    not read, the files carry deployment and version as text)."""
+    return f"read_parquet({files_literal(log_files)}, union_by_name = true, hive_partitioning = false)"
+
+
+def compute(log_files: list[Path], label_files: list[Path], *, per_hour: bool = False) -> list[JoinedFigures]:
+    """The figures over these files (no cache; what `joined_metrics` and the bench run)."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        log = log_sql(log_files)
+        types = _column_types(con, log)
+        # A classifier's log has `label`, a regressor's `value` (a multi-output regressor's is a
+        # list: not judged here). A column no file has is taken as null.
+        predicted_label = "p.label" if "label" in types else "CAST(NULL AS VARCHAR)"
+        predicted_value = "p.value" if types.get("value") == "DOUBLE" else "CAST(NULL AS DOUBLE)"
+        if label_files:
+            truth = current_labels_sql(label_files)
+        else:
+            truth = (
+                "SELECT CAST(NULL AS VARCHAR) AS request_id, CAST(NULL AS VARCHAR) AS truth_label, "
+                "CAST(NULL AS DOUBLE) AS truth_value WHERE false"
+            )
+        hour = f"(epoch_us(p.ts) // {HOUR_US}) * {HOUR_US}" if per_hour else "CAST(NULL AS BIGINT)"
+        rows = con.execute(
+            f"""
+            WITH truth AS ({truth}),
+            joined AS (
+                SELECT p.model, p.version, {hour} AS hour_us,
+                       t.request_id IS NOT NULL AS has_label,
+                       CASE WHEN t.truth_label IS NOT NULL AND {predicted_label} IS NOT NULL
+                            THEN CAST({predicted_label} = t.truth_label AS DOUBLE) END AS correct,
+                       CASE WHEN t.truth_value IS NOT NULL THEN {predicted_value} - t.truth_value END AS error
+                FROM {log} p LEFT JOIN truth t ON t.request_id = p.request_id
+            )
+            SELECT model, version, hour_us, count(*), count(*) FILTER (WHERE has_label),
+                   avg(correct), avg(abs(error)), sqrt(avg(error * error))
+            FROM joined GROUP BY model, version, hour_us ORDER BY model, version, hour_us
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        JoinedFigures(
+            model=str(model),
+            version=str(version),
+            hour_us=None if hour_us is None else int(hour_us),
+            predictions=int(n),
+            labeled=int(labeled),
+            waiting=int(n) - int(labeled),
+            accuracy=_number(accuracy),
+            mae=_number(mae),
+            rmse=_number(rmse),
+        )
+        for model, version, hour_us, n, labeled, accuracy, mae, rmse in rows
+    ]
+
+
+def _number(value: object) -> float:
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
