@@ -81,7 +81,9 @@ def test_feedback_labels_reach_the_label_store_through_an_outage_and_an_agent_cr
         assert stored() == {ids[0]: "0", ids[1]: "1", ids[2]: "1", "from-elsewhere": "0", "late-one": "1"}
         imports = list_imports(cp.ctx, deployment)
         assert sum(i.rows for i in imports) == 6 and sum(i.accepted for i in imports) == 6  # none stored twice
-        assert sum(i.replaced for i in imports) == 1
+        # The relabel shows in what is read (above); an agent's batches are stored without judging
+        # them against stored labels (docs/PREDICTION_LOG.md), so no import counts it as replaced.
+        assert sum(i.replaced for i in imports) == 0
         wait_until(lambda: not list((tmp_path / "agent-cache" / "labels").glob("*.pb")), what="acked batches gone")
     finally:
         if agent is not None:
