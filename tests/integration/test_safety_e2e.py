@@ -252,7 +252,10 @@ def test_a_model_slower_than_the_callers_deadline_counts_deadline_exceeded_again
 
     total = wait_until(more_than_inline, timeout=60, what="a batch's DEADLINE_EXCEEDED counted")
     versions = plant.status(deployment)
-    assert set(versions[ref]["errors_by_code"]) == {"DEADLINE_EXCEEDED"}
+    # A deadline that passes while the batch runs on its worker thread may be seen first as the
+    # call's cancellation: either way the failure is charged to the version, never as a refusal.
+    codes = set(versions[ref]["errors_by_code"])
+    assert "DEADLINE_EXCEEDED" in codes and codes <= {"DEADLINE_EXCEEDED", "CANCELLED"}, codes
     assert versions[ref]["rejected_inputs"] == 0  # not a refused input
     print(f"deadline exceeded counted {total} times against {ref}")
 
