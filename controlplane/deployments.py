@@ -152,17 +152,7 @@ def apply_change(
             f"deployment {row.name!r} is at generation {row.generation}, not "
             f"{expected_generation}: someone else changed it; re-read and try again"
         )
-    new_generation = row.generation + 1
-    # The WHERE on the old generation makes a lost update impossible even without row locks.
-    matched = execute_dml(
-        session,
-        update(DeploymentRow)
-        .where(DeploymentRow.id == row.id, DeploymentRow.generation == row.generation)
-        .values(generation=new_generation, updated_at=utcnow())
-        .execution_options(synchronize_session="evaluate"),
-    )
-    if matched != 1:
-        raise Conflict(f"deployment {row.name!r} changed concurrently; re-read and try again")
+    new_generation = _advance_generation(session, row)
     existing = {
         s.version_id: s
         for s in session.scalars(select(TrafficSplitRow).where(TrafficSplitRow.deployment_id == row.id))
@@ -229,10 +219,9 @@ def apply_change(
     return new_generation
 
 
-def bump_generation(session: Session, principal: Principal, row: DeploymentRow, action: str, reason: str) -> int:
-    """A new generation with the same splits: a change agents must apply that is not a traffic
-    change (the policy's fallback). The caller holds the row locked; history entry in the same
-    transaction (the audit entry is the caller's)."""
+def _advance_generation(session: Session, row: DeploymentRow) -> int:
+    """The deployment's next generation, written. The WHERE on the old generation makes a lost
+    update impossible even without row locks."""
     new_generation = row.generation + 1
     matched = execute_dml(
         session,
@@ -243,6 +232,14 @@ def bump_generation(session: Session, principal: Principal, row: DeploymentRow, 
     )
     if matched != 1:
         raise Conflict(f"deployment {row.name!r} changed concurrently; re-read and try again")
+    return new_generation
+
+
+def bump_generation(session: Session, principal: Principal, row: DeploymentRow, action: str, reason: str) -> int:
+    """A new generation with the same splits: a change agents must apply that is not a traffic
+    change (the policy's fallback). The caller holds the row locked; history entry in the same
+    transaction (the audit entry is the caller's)."""
+    new_generation = _advance_generation(session, row)
     session.add(
         DeploymentHistoryRow(
             deployment_id=row.id,
