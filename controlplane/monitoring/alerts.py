@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,37 +91,54 @@ class AlertInfo:
 
 
 def _info(session: Session, row: AlertRow) -> AlertInfo:
-    model = version = ""
-    if row.version_id is not None:
+    return _infos(session, [row])[0]
+
+
+def _infos(session: Session, rows: Sequence[AlertRow]) -> list[AlertInfo]:
+    """The alerts as the API shows them; the versions and agents they name are read in one query
+    each, whatever the number of alerts."""
+    version_ids = {r.version_id for r in rows if r.version_id is not None}
+    agent_ids = {r.agent_id for r in rows if r.agent_id}
+    versions: dict[int, tuple[str, str]] = {}
+    if version_ids:
         found = session.execute(
-            select(ModelVersionRow.model, ModelVersionRow.version).where(ModelVersionRow.id == row.version_id)
-        ).first()
-        if found is not None:
-            model, version = found
-    agent = ""
-    if row.agent_id:
-        agent = session.scalar(select(AgentRow.name).where(AgentRow.id == row.agent_id)) or row.agent_id
-    return AlertInfo(
-        id=row.id,
-        deployment=row.deployment,
-        model=model,
-        version=version,
-        version_id=row.version_id,
-        kind=row.kind,
-        subject=row.subject or "",
-        severity=row.severity,
-        state=row.state,
-        message=row.message,
-        value=float(row.value),
-        occurrences=int(row.occurrences),
-        opened_at=row.opened_at,
-        updated_at=row.updated_at,
-        resolved_at=row.resolved_at,
-        acknowledged_by=row.acknowledged_by or "",
-        acknowledged_at=row.acknowledged_at,
-        agent_id=row.agent_id or "",
-        agent=agent,
-    )
+            select(ModelVersionRow.id, ModelVersionRow.model, ModelVersionRow.version).where(
+                ModelVersionRow.id.in_(version_ids)
+            )
+        )
+        versions = {vid: (model, version) for vid, model, version in found}
+    agents: dict[str, str] = {}
+    if agent_ids:
+        found_agents = session.execute(select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(agent_ids)))
+        agents = {agent_id: name for agent_id, name in found_agents}
+    infos = []
+    for row in rows:
+        model, version = versions.get(row.version_id, ("", "")) if row.version_id is not None else ("", "")
+        agent = (agents.get(row.agent_id) or row.agent_id) if row.agent_id else ""
+        infos.append(
+            AlertInfo(
+                id=row.id,
+                deployment=row.deployment,
+                model=model,
+                version=version,
+                version_id=row.version_id,
+                kind=row.kind,
+                subject=row.subject or "",
+                severity=row.severity,
+                state=row.state,
+                message=row.message,
+                value=float(row.value),
+                occurrences=int(row.occurrences),
+                opened_at=row.opened_at,
+                updated_at=row.updated_at,
+                resolved_at=row.resolved_at,
+                acknowledged_by=row.acknowledged_by or "",
+                acknowledged_at=row.acknowledged_at,
+                agent_id=row.agent_id or "",
+                agent=agent,
+            )
+        )
+    return infos
 
 
 def _lock_key(
@@ -286,7 +303,7 @@ def resolve_agent_alerts(session: Session, agent_id: str, note: str) -> list[Ale
         _resolve_row(session, row)
         row.message = f"{row.message} ({note})"[:MAX_MESSAGE]
     session.flush()
-    return [_info(session, r) for r in rows]
+    return _infos(session, rows)
 
 
 def resolve_alert(
@@ -343,15 +360,15 @@ def resolve_where(ctx: Context, ids: Iterable[int], why: str) -> int:
     ids = list(ids)
     if not ids:
         return 0
-    infos = []
     with ctx.db.session() as session:
-        for row in session.scalars(
+        rows = session.scalars(
             select(AlertRow).where(AlertRow.id.in_(ids), AlertRow.state.in_(ACTIVE_ALERT_STATES)).with_for_update()
-        ):
+        ).all()
+        for row in rows:
             _resolve_row(session, row)
             row.message = f"{row.message} (resolved: {why})"[:MAX_MESSAGE]
-            session.flush()
-            infos.append(_info(session, row))
+        session.flush()
+        infos = _infos(session, rows)
     for info in infos:
         announce(ctx, info, "resolved")
     return len(infos)
@@ -362,7 +379,7 @@ def active_alerts(ctx: Context, deployment: str | None = None) -> list[AlertInfo
         query = select(AlertRow).where(AlertRow.state.in_(ACTIVE_ALERT_STATES)).order_by(AlertRow.id)
         if deployment is not None:
             query = query.where(AlertRow.deployment == deployment)
-        return [_info(session, r) for r in session.scalars(query)]
+        return _infos(session, session.scalars(query).all())
 
 
 def list_alerts(
@@ -394,7 +411,7 @@ def list_alerts(
         if before_id is not None:
             query = query.where(AlertRow.id < before_id)
         rows = session.scalars(query.order_by(AlertRow.id.desc()).limit(limit)).all()
-        return [_info(session, r) for r in rows]
+        return _infos(session, rows)
 
 
 def open_counts(ctx: Context) -> dict[str, int]:
