@@ -57,3 +57,27 @@ def test_the_image_copies_every_package_the_wheel_ships() -> None:
     packages = {p.rstrip("*") for p in patterns}
     copied = set(re.findall(r"^COPY (\S+) \1$", (REPO / "Dockerfile").read_text(), re.M))
     assert packages == copied
+
+
+def test_each_agent_service_has_a_token_of_its_own() -> None:
+    """An agent record is bound to the token that registered it: two agents sharing one token could
+    answer for each other. Each agent's default token is an agent-role token of the control plane's
+    default SLUICE_TOKENS, and no two agents share one."""
+    text = (REPO / "docker-compose.yml").read_text()
+    services = re.split(r"^  (?=[a-z][a-z0-9-]*:\s*$)", text, flags=re.M)
+    tokens_default = re.search(r"SLUICE_TOKENS: \$\{SLUICE_TOKENS:-([^}]*)\}", text)
+    assert tokens_default is not None
+    roles = {secret: role for _name, role, secret in (t.split(":") for t in tokens_default.group(1).split(","))}
+    agent_secrets = {}
+    for block in services:
+        name = block.split(":", 1)[0]
+        if not name.startswith("agent-"):
+            continue
+        found = re.search(r"SLUICE_TOKEN: \$\{(\w+):-([^}]*)\}", block)
+        assert found is not None, f"{name} sets no SLUICE_TOKEN"
+        agent_secrets[name] = found.groups()
+    assert set(agent_secrets) == {"agent-a", "agent-b"}
+    variables = [v for v, _ in agent_secrets.values()]
+    secrets = [s for _, s in agent_secrets.values()]
+    assert len(set(variables)) == len(variables) and len(set(secrets)) == len(secrets)
+    assert all(roles.get(secret) == "agent" for secret in secrets)
