@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from agent.spool import ReportSpool
 from core.decoding import DecodingRegistrar
 from core.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
 from core.tls import TlsError, channel_credentials_from, server_credentials_from
-from protos import inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
+from protos import agent_pb2, inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 from runtime import sandbox
 
 log = logging.getLogger("sluice.agent")
@@ -163,6 +164,7 @@ class AgentServer:
         self._pool: ThreadPoolExecutor | None = None
         self.predlog: PredictionLog | None = None
         self.shipper: LogShipper | None = None
+        self._reported_log_drops = 0  # the log's dropped rows as the last metric report carried them
 
     @property
     def address(self) -> str:
@@ -351,9 +353,16 @@ class AgentServer:
         """
         assert self.reports is not None and self._recorder is not None
         report, closed = self._recorder.close_window()
+        log_drops = self.predlog.dropped_rows if self.predlog is not None else 0
+        if report is None and log_drops != self._reported_log_drops:
+            # Rows dropped after the last answer (the log's flush runs up to 2 s later) would wait
+            # for the next request to be reported: an idle agent sends a report without windows.
+            report = agent_pb2.MetricReport(window_seconds=self._recorder.window_seconds)
+            report.window_start.FromNanoseconds(time.time_ns() - int(self._recorder.window_seconds * 1e9))
         if report is not None:
             if self.predlog is not None:  # a running total, like dropped_reports
-                report.dropped_log_rows = self.predlog.dropped_rows
+                report.dropped_log_rows = log_drops
+                self._reported_log_drops = log_drops
             self.reports.add(report, closed.window_id if closed is not None else b"")
         if closed is not None:
             closed.remove()

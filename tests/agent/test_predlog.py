@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.logformat import read_info
-from agent.predlog import META_KEY, PredictionLog, sampled
+from agent.predlog import META_KEY, Entry, PredictionLog, SegmentInfo, sampled
 from protos import agent_pb2
 
 
@@ -151,3 +151,63 @@ def test_the_shipper_sends_oldest_first_bounded_and_deletes_only_on_ack(tmp_path
     assert [p.version for p in log.pending()] == ["v3"] and log.dropped_rows == 3
     tiny = LogShipper(log, lambda m: sent.append(m) is None, lambda: 1, max_send_bytes=10)
     assert asyncio.run(tiny.ship()) == 0 and log.pending() == [] and log.dropped_rows == 6
+
+
+def test_rows_kept_before_a_crash_are_recovered_from_the_journal_with_the_same_segment_ids(tmp_path: Path) -> None:
+    """A SIGKILL between an answer and the flush lost the rows waiting in memory; now a restart
+    writes them from the journal, with the values they had, and a journal written twice (a crash
+    after its segments, before its deletion) gives the same segment ids: never doubled upstream."""
+    crashed = PredictionLog(tmp_path, "a")
+    _append(crashed, 4)
+    _append(crashed, 3, version="v2", values=np.arange(3, dtype=np.float64), labels=None, probabilities=None)
+    with open(crashed.journal.path, "ab") as journal:  # the process died in the middle of a record
+        journal.write(b"\x40\x00\x00\x00\x00\x00")
+    [leftover] = sorted((tmp_path / "journal").glob("*.wal"))
+    kept = leftover.read_bytes()
+    # The process is gone (no flush, no stop): the next run finds the journal and writes it.
+    restarted = PredictionLog(tmp_path, "a")
+    restarted.recover()
+    infos = restarted.pending()
+    assert sorted((i.version, i.rows) for i in infos) == [("v1", 4), ("v2", 3)]
+    assert not leftover.exists() and restarted.written_rows == 7
+    v1 = pq.read_table(next(i.path for i in infos if i.version == "v1")).to_pylist()
+    assert [r["request_id"] for r in v1] == [f"r{i}" for i in range(4)]
+    assert [r["label"] for r in v1] == ["no", "yes", "no", "yes"] and v1[2]["in_plan"] == "p2"
+    assert math.isnan(v1[0]["in_x"][1]) and v1[1]["in_count"] == 2**40 + 1
+    v2 = pq.read_table(next(i.path for i in infos if i.version == "v2")).to_pylist()
+    assert [r["value"] for r in v2] == [0.0, 1.0, 2.0]
+    # The same journal again (the agent died after writing its segments, before deleting it).
+    leftover.write_bytes(kept)
+    again = PredictionLog(tmp_path, "a")
+    again.recover()
+    assert sorted(i.segment_id for i in again.pending()) == sorted(i.segment_id for i in infos)
+    assert again.pending_bytes == sum(i.size for i in again.pending())
+
+
+def test_a_flush_empties_the_journal_and_a_clean_stop_leaves_none(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "a")
+    _append(log, 2)
+    first = log.journal.path
+    [info] = log.flush()
+    assert info.segment_id.startswith(first.stem) and not first.exists()
+    assert [p.name for p in (tmp_path / "journal").iterdir()] == [log.journal.path.name]
+    log.stop()
+    assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_a_segment_the_disk_cannot_hold_is_dropped_and_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails (ENOSPC) drops and counts that segment's rows; the other groups of the
+    flush are still written (before, the error ended the flush and lost them all uncounted)."""
+    log = PredictionLog(tmp_path, "a")
+    _append(log, 3)
+    _append(log, 2, version="v2")
+    write = PredictionLog._write_segment
+
+    def full_for_v1(self: PredictionLog, first: Entry, table: pa.Table, segment_id: str) -> SegmentInfo:
+        if first.version == "v1":
+            raise OSError(28, "No space left on device")
+        return write(self, first, table, segment_id)
+
+    monkeypatch.setattr(PredictionLog, "_write_segment", full_for_v1)
+    [written] = log.flush()
+    assert written.version == "v2" and log.dropped_rows == 3

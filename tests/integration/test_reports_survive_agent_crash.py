@@ -1,11 +1,15 @@
-"""An agent SIGKILLed while the control plane is down loses no metric (issue 16, item 6).
+"""An agent SIGKILLed while the control plane is down loses no metric and no logged prediction
+(issue 16, item 6 and its done-when: "the request count and the logged rows are exact").
 
 Tried on 2026-12-06 before the report spool: control plane down, 500 predictions on an agent, the
 agent SIGKILLed and restarted, the control plane back -> it counted 300 of 800 (the buffered
 reports and the open window lived in the agent's memory). Now every report is in the agent's
 spool from the moment it is built until its ack, and the window open at the kill is in its
 journal; the restarted agent sends both, with the control plane's receipts keeping each report
-exactly-once. Real processes throughout: a control plane on a SQLite file, one agent, SIGKILL.
+exactly-once. The prediction log's rows waiting for their flush (up to 2 s) were lost the same way
+(the count said 800 and the log fewer); they are journaled now (`agent/logjournal.py`) and written
+as segments by the restarted agent. Real processes throughout: a control plane on a SQLite file,
+one agent, SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from agent.logjournal import MAGIC as JOURNAL_MAGIC
+from agent.predlog import SEGMENT_GLOB
 from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import SluiceProcess, free_port, start_controlplane_process, unique
@@ -32,9 +38,23 @@ def predict(agent: AgentProcess, deployment: str, rows: np.ndarray, first: int) 
         agent.predict(deployment, rows[i][None, :], key=f"user-{first + i}")
 
 
+def logged_rows(address: str, deployment: str) -> int:
+    """The predictions in the control plane's prediction log (its recorded segments)."""
+    with SluiceClient(address, token="") as client:
+        [status] = client.status(deployment)
+    return sum(v.labeled.predictions for v in status.versions)
+
+
 def nothing_left_to_send(cache: Path) -> bool:
     """Every report acknowledged: the spool holds no segment any more."""
     return not list((cache / "reports").glob("*.seg"))
+
+
+def nothing_left_to_ship(cache: Path) -> bool:
+    """Every prediction-log segment acknowledged and no journal of the killed run left."""
+    return not list((cache / "log" / "pending").glob(SEGMENT_GLOB)) and not any(
+        p.stat().st_size > len(JOURNAL_MAGIC) for p in (cache / "log" / "journal").glob("*.wal")
+    )
 
 
 def test_an_agent_killed_while_the_controlplane_is_down_loses_no_metric(tmp_path: Path) -> None:
@@ -76,6 +96,12 @@ def test_an_agent_killed_while_the_controlplane_is_down_loses_no_metric(tmp_path
 
         wait_until(lambda: nothing_left_to_send(cache), timeout=60, what="every spooled report acknowledged")
         assert reported_requests(address, dep) == BEFORE + DURING  # 800 of 800
+        wait_until(
+            lambda: logged_rows(address, dep) >= BEFORE + DURING and nothing_left_to_ship(cache),
+            timeout=60,
+            what="every prediction logged and no segment left to ship",
+        )
+        assert logged_rows(address, dep) == BEFORE + DURING  # 800 of 800 in the prediction log too
     finally:
         if agent is not None:
             agent.stop()
