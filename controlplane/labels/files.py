@@ -49,7 +49,11 @@ def recorded_label_files(session: Session, root: Path, deployment: str) -> list[
 def prediction_log_files(session: Session, log_root: Path, deployment: str) -> list[Path]:
     """The deployment's prediction-log segments: those recorded in `log_segments` (a file
     without its row is not part of the log)."""
-    query = select(LogSegmentRow.path).where(LogSegmentRow.deployment == deployment).order_by(LogSegmentRow.path)
+    query = (
+        select(LogSegmentRow.path)
+        .where(LogSegmentRow.deployment == deployment, LogSegmentRow.path != "")  # "": purged
+        .order_by(LogSegmentRow.path)
+    )
     return [log_root / path for path in session.scalars(query)]
 
 

@@ -50,6 +50,11 @@ def _lock_for(deployment: str) -> threading.Lock:
         return _deployment_locks[deployment]
 
 
+def deployment_lock(deployment: str) -> threading.Lock:
+    """Held while a deployment's label files are judged or rewritten (imports, purges)."""
+    return _lock_for(deployment)
+
+
 @dataclass(frozen=True)
 class ImportSummary:
     """What an import did. rows = accepted + duplicates + refused; replaced, unknown_ids and late

@@ -56,10 +56,10 @@ class RecordedSources:
 
     log_files: list[Path]
     label_files: list[Path]
-    key: tuple[str, str, bool, tuple[int, ...], tuple[str, ...]]
+    key: tuple[str, str, bool, tuple[str, ...], tuple[str, ...]]
 
 
-_cache: OrderedDict[tuple[str, str, bool, tuple[int, ...], tuple[str, ...]], list[JoinedFigures]] = OrderedDict()
+_cache: OrderedDict[tuple[str, str, bool, tuple[str, ...], tuple[str, ...]], list[JoinedFigures]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -71,7 +71,7 @@ def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedS
         find_deployment(session, deployment)
         segments = session.execute(
             select(LogSegmentRow.id, LogSegmentRow.path)
-            .where(LogSegmentRow.deployment == deployment)
+            .where(LogSegmentRow.deployment == deployment, LogSegmentRow.path != "")  # "": purged
             .order_by(LogSegmentRow.id)
         ).all()
         imports = session.execute(
@@ -79,7 +79,14 @@ def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedS
             .where(LabelImportRow.deployment == deployment, LabelImportRow.path != "")
             .order_by(LabelImportRow.id)
         ).all()
-    key = (str(log_root), deployment, per_hour, tuple(s.id for s in segments), tuple(i.id for i in imports))
+    # paths too: a purge rewrites a segment or label file under a new name (same id, other rows)
+    key = (
+        str(log_root),
+        deployment,
+        per_hour,
+        tuple(f"{s.id}:{s.path}" for s in segments),
+        tuple(f"{i.id}:{i.path}" for i in imports),
+    )
     return RecordedSources([log_root / s.path for s in segments], [label_root / i.path for i in imports], key)
 
 

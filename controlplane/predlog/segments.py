@@ -200,7 +200,7 @@ def receive_segment(ctx: Context, segment: Segment, allowed: frozenset[Route] | 
 def recorded_files(ctx: Context, deployment: str = "") -> list[Path]:
     """The files of the recorded segments (what readers of the log read), oldest first."""
     with ctx.db.session() as session:
-        query = select(LogSegmentRow.path).order_by(LogSegmentRow.id)
+        query = select(LogSegmentRow.path).where(LogSegmentRow.path != "").order_by(LogSegmentRow.id)  # "": purged
         if deployment:
             query = query.where(LogSegmentRow.deployment == deployment)
         root = log_dir(ctx)
