@@ -202,6 +202,11 @@ class LogConfig:
     retention_days: float = 0.0
     max_bytes: int = 0
     retention_interval_seconds: float = 3600.0
+    # Agents with an S3 sink (`sluice agent --log-sink s3://...`) record s3:// URIs; the control
+    # plane reads (and purges, expires) those objects through this endpoint ("" : AWS) and region,
+    # with the AWS credentials of its environment.
+    s3_endpoint: str = ""
+    s3_region: str = ""
 
 
 @dataclass

@@ -87,7 +87,10 @@ def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedS
         tuple(f"{s.id}:{s.path}" for s in segments),
         tuple(f"{i.id}:{i.path}" for i in imports),
     )
-    return RecordedSources([log_root / s.path for s in segments], [label_root / i.path for i in imports], key)
+    from controlplane.predlog import storage
+
+    log_files = [storage.local(ctx, s.path) for s in segments]  # an S3 segment: its cached copy
+    return RecordedSources(log_files, [label_root / i.path for i in imports], key)
 
 
 def joined_metrics(ctx: Context, deployment: str, *, per_hour: bool = False) -> list[JoinedFigures]:

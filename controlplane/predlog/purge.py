@@ -24,12 +24,10 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -40,7 +38,7 @@ from controlplane.deployments import find_deployment
 from controlplane.domain import Principal
 from controlplane.labels import files
 from controlplane.labels.store import deployment_lock
-from controlplane.predlog.segments import log_dir
+from controlplane.predlog import storage
 from controlplane.store.models import LabelImportRow, LogSegmentRow, utcnow
 from core.errors import InvalidInput
 
@@ -136,26 +134,18 @@ def _matcher(run: PurgeRun) -> Callable[[pa.Table], pa.Array]:
     return lambda t: pc.fill_null(pc.less(t.column("ts"), cutoff), False)
 
 
-def _sibling(relative: str, suffix: str = "parquet") -> str:
-    """A new name beside `relative` for its rewritten content (never an existing one)."""
-    path = Path(relative)
-    stem = path.name.split(".", 1)[0]
-    return (path.parent / f"{stem}.p{uuid.uuid4().hex[:10]}.{suffix}").as_posix()
-
-
 def purge_segment(ctx: Context, run: PurgeRun, segment_pk: int) -> None:
     """One step: remove the matching rows of one recorded segment (see the module's docstring)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    root = log_dir(ctx)
     with ctx.db.session() as session:
         row = session.get(LogSegmentRow, segment_pk)
         if row is None or not row.path:
             return
         relative, old_bytes = row.path, row.bytes
     run.summary.segments_scanned += 1
-    table = pq.read_table(root / relative)
+    table = pq.read_table(storage.local(ctx, relative))
     mask = _matcher(run)(table)
     removed = int(pc.sum(mask).as_py() or 0)
     if removed == 0:
@@ -164,16 +154,16 @@ def purge_segment(ctx: Context, run: PurgeRun, segment_pk: int) -> None:
     kept = table.filter(pc.invert(mask))
     new_relative, size = "", 0
     if kept.num_rows:
-        new_relative = _sibling(relative)
-        size = files.write_parquet_atomically(kept, root / new_relative)
+        new_relative = storage.sibling(relative)
+        size = storage.write_table(ctx, new_relative, kept)
     with ctx.db.session() as session:
         row = session.get(LogSegmentRow, segment_pk, with_for_update=True)
         if row is None or row.path != relative:  # retention removed it meanwhile: nothing to record
             if new_relative:
-                (root / new_relative).unlink(missing_ok=True)
+                storage.delete(ctx, new_relative)
             return
         row.path, row.rows, row.bytes = new_relative, kept.num_rows, size
-    (root / relative).unlink(missing_ok=True)
+    storage.delete(ctx, relative)
     run.request_ids.update(str(i) for i in ids)
     run.summary.rows_removed += removed
     run.summary.bytes_freed += old_bytes - size  # a rewrite may come out larger: the net counts
@@ -208,7 +198,7 @@ def purge_labels(ctx: Context, deployment: str, request_ids: set[str]) -> int:
             if count == 0:
                 continue
             kept = table.filter(pc.invert(mask))
-            new_relative = _sibling(relative) if kept.num_rows else ""
+            new_relative = storage.sibling(relative) if kept.num_rows else ""
             if new_relative:
                 files.write_parquet_atomically(kept, root / new_relative)
             with ctx.db.session() as session:

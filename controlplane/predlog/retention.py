@@ -27,7 +27,7 @@ from controlplane import audit
 from controlplane.context import Context
 from controlplane.domain import SYSTEM
 from controlplane.labels import files
-from controlplane.predlog.segments import log_dir
+from controlplane.predlog import storage
 from controlplane.store.models import LabelImportRow, LogSegmentRow, utcnow
 
 log = logging.getLogger("sluice.predlog")
@@ -60,7 +60,6 @@ class LogUsage:
 
 def _delete_segments(ctx: Context, ids: list[int], reason: str, result: RetentionResult) -> None:
     """Delete these segment records (one transaction per batch, audited per deployment), then their files."""
-    root = log_dir(ctx)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
         doomed: list[str] = []
@@ -84,7 +83,7 @@ def _delete_segments(ctx: Context, ids: list[int], reason: str, result: Retentio
                     reason=reason, segments=segments, rows=n_rows, bytes=n_bytes,
                 )  # fmt: skip
         for path in doomed:
-            _unlink(root / path)
+            _delete(ctx, path)
         for deployment, (segments, n_rows, n_bytes) in per.items():
             totals = result.by_deployment[deployment]
             totals[0] += segments
@@ -92,6 +91,13 @@ def _delete_segments(ctx: Context, ids: list[int], reason: str, result: Retentio
             totals[2] += n_bytes
             result.rows += n_rows
             result.bytes += n_bytes
+
+
+def _delete(ctx: Context, path: str) -> None:
+    try:
+        storage.delete(ctx, path)
+    except OSError as exc:  # the record is gone: the file (or object) is no longer part of the log
+        log.warning("could not delete %s: %s", path, exc)
 
 
 def _unlink(path: Path) -> None:
