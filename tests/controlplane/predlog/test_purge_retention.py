@@ -208,3 +208,17 @@ def test_usage_counts_recorded_segments_and_label_files(ctx: Context, models_dir
     label_files = list((labels_dir(ctx.config, ctx.artifacts.root) / f"deployment={deployment}").glob("*.parquet"))
     assert (u.label_files, u.label_bytes) == (1, label_files[0].stat().st_size)
     assert pc.sum(pq.read_table(label_files[0]).column("request_id").is_valid()).as_py() == 5
+
+
+def test_retention_config_loads_and_refuses_negative_bounds(tmp_path: Path) -> None:
+    from controlplane.config import load_config
+
+    good = tmp_path / "good.toml"
+    good.write_text("[log]\nretention_days = 90\nmax_bytes = 1_000_000\n[labels]\nretention_days = 400\n")
+    config = load_config(good)
+    assert (config.log.retention_days, config.log.max_bytes, config.labels.retention_days) == (90, 1_000_000, 400)
+    for text in ("[log]\nretention_days = -1\n", "[log]\nmax_bytes = -5\n", "[labels]\nretention_days = -2\n"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(InvalidInput):
+            load_config(bad)
