@@ -124,3 +124,19 @@ def test_a_viewer_may_not_purge(tmp_path: Path) -> None:
         assert operator.returncode == 0, operator.stderr
     finally:
         server.stop()
+
+
+def test_a_long_purge_reports_its_progress(server: ServerThread, tmp_path: Path) -> None:
+    from tests.controlplane.predlog.test_purge_retention import log_rows
+
+    model, dep = unique("m"), unique("d")
+    with SluiceClient(server.address, token="") as client:
+        client.register_version(model, "1", make_classifier_onnx(tmp_path))
+        client.deploy(dep, f"{model}:1")
+        for s in range(25):  # 25 segments as agents would have shipped them
+            log_rows(server.ctx, tmp_path, dep, (model, "1"), [f"g{s}-{i}" for i in range(4)], ["gone", "kept"] * 2)
+        messages = list(client.purge_log(dep, routing_key="gone"))
+    assert [(m.segments_done, m.segments_total) for m in messages] == [(20, 25), (25, 25)]
+    assert not messages[0].HasField("summary")
+    summary = messages[-1].summary
+    assert (summary.segments_scanned, summary.segments_rewritten, summary.rows_removed) == (25, 25, 50)

@@ -84,12 +84,13 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
         server.stop()
 
 
-def objects(s3: S3Server) -> dict[str, list[str]]:
-    """Every .parquet object in the bucket -> its request ids."""
+def objects(s3: S3Server, deployment: str) -> dict[str, list[str]]:
+    """Every .parquet object of the deployment in the bucket -> its request ids (moto's buckets
+    live in this process: other tests' objects may be there too)."""
     client = s3.filesystem()
     found: dict[str, list[str]] = {}
     for info in client.get_file_info(fs.FileSelector(BUCKET, recursive=True)):
-        if info.type == fs.FileType.File and info.path.endswith(".parquet"):
+        if info.type == fs.FileType.File and f"/deployment={deployment}/" in info.path:
             found[info.path] = pq.read_table(info.path, filesystem=client).column("request_id").to_pylist()
     return found
 
@@ -131,8 +132,8 @@ def test_segments_go_to_the_bucket_and_survive_an_s3_outage(s3: S3Server, tmp_pa
             wait_until(lambda: recorded_rows() == 60, timeout=90, what="60 rows recorded after the outage")
             wait_until(lambda: not pending_ids(agent.cache), timeout=30, what="the local copies deleted")
 
-            in_bucket = objects(s3)
-            assert all(key.startswith(f"{BUCKET}/preds/deployment={dep}/date=") for key in in_bucket)
+            in_bucket = objects(s3, dep)
+            assert in_bucket and all(key.startswith(f"{BUCKET}/preds/deployment={dep}/date=") for key in in_bucket)
             every_id = [i for values in in_bucket.values() for i in values]
             assert sorted(every_id) == sorted(ids)  # each row exactly once
             with server.ctx.db.session() as session:
@@ -147,7 +148,7 @@ def test_segments_go_to_the_bucket_and_survive_an_s3_outage(s3: S3Server, tmp_pa
         purged = run_cli("log", "purge", dep, "--routing-key", "erin", address=server.address)
         assert purged.returncode == 0, purged.stderr
         assert "15 rows removed" in purged.stdout
-        remaining = [i for values in objects(s3).values() for i in values]
+        remaining = [i for values in objects(s3, dep).values() for i in values]
         assert sorted(remaining) == sorted(i for i, k in zip(ids, keys, strict=True) if k != "erin")
         assert "testing" not in agent.log.read_text()  # the credentials are never printed
     finally:
