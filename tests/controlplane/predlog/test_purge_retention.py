@@ -222,3 +222,23 @@ def test_retention_config_loads_and_refuses_negative_bounds(tmp_path: Path) -> N
         bad.write_text(text)
         with pytest.raises(InvalidInput):
             load_config(bad)
+
+
+def test_label_retention_deletes_old_imports_record_first(ctx: Context, models_dir: Path) -> None:
+    from sqlalchemy import update
+
+    from controlplane.store.models import LabelImportRow
+
+    deployment = deployed(ctx, models_dir)
+    import_labels(ctx, deployment, "old", [LabelInput("r1", label="1")])
+    import_labels(ctx, deployment, "new", [LabelInput("r2", label="1")])
+    long_ago = datetime.now(UTC) - timedelta(days=500)
+    with ctx.db.session() as session:
+        session.execute(update(LabelImportRow).where(LabelImportRow.id == "old").values(created_at=long_ago))
+    ctx.config.labels.retention_days = 400
+    assert retention_once(ctx).label_imports == 1
+    root = labels_dir(ctx.config, ctx.artifacts.root)
+    assert on_disk(root, "request_id") == ["r2"]
+    assert usage(ctx)[deployment].label_files == 1
+    [entry] = [e for e in list_audit(ctx.db, target=deployment) if e.action == "labels.retention"]
+    assert entry.details["imports"] == 1
