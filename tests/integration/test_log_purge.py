@@ -140,3 +140,33 @@ def test_a_long_purge_reports_its_progress(server: ServerThread, tmp_path: Path)
     assert not messages[0].HasField("summary")
     summary = messages[-1].summary
     assert (summary.segments_scanned, summary.segments_rewritten, summary.rows_removed) == (25, 25, 50)
+
+
+def test_the_control_plane_runs_retention_and_counts_it(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from controlplane.config import LogConfig
+    from controlplane.monitoring.state import state_of
+    from tests.controlplane.predlog.test_purge_retention import log_rows
+
+    config = Config(log=LogConfig(retention_days=30, retention_interval_seconds=0.5))
+    server = start_server(tmp_path / "cp", config=config)
+    try:
+        model, dep = unique("m"), unique("d")
+        with SluiceClient(server.address, token="") as client:
+            client.register_version(model, "1", make_classifier_onnx(tmp_path))
+            client.deploy(dep, f"{model}:1")
+            old = datetime.now(UTC) - timedelta(days=45)
+            log_rows(server.ctx, tmp_path, dep, (model, "1"), ["o1", "o2", "o3"], "k", at=old)
+            log_rows(server.ctx, tmp_path, dep, (model, "1"), ["n1"], "k")
+
+            def rows() -> int:
+                [status] = client.status(dep)
+                return status.log_usage.rows
+
+            wait_until(lambda: rows() == 1, timeout=30, what="the 45-day-old segment expired")
+            registry = state_of(server.ctx).metrics.registry
+            assert registry.get_sample_value("sluice_log_segments_deleted_total", {"reason": "age"}) == 1
+            assert any(e.action == "log.retention" for e in client.audit(target=dep))
+    finally:
+        server.stop()
