@@ -6,6 +6,11 @@ its rows are counted as dropped, so the loss is reported). Without an ack a segm
 after `resend_seconds`, and everything in flight is sent again on a new stream (the link's
 `connects` changed), so a reconnect or an agent restart loses nothing; the control plane
 acknowledges a repeat without writing it twice.
+
+With an S3 sink (`agent/logsink.py`) each segment is first uploaded to the bucket, then only its
+URI, rows and size travel over AgentHub; the local copy is deleted on the ack, as above. A sink
+that is down leaves the segments in the bounded local buffer: uploads are retried with
+exponential backoff (0.5 s doubling to 30 s), oldest first, and none is lost within the buffer.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from agent.logsink import S3Sink
 from agent.predlog import PredictionLog, SegmentInfo
 from core.text import printable
 from protos import agent_pb2
@@ -27,6 +33,9 @@ DEFAULT_IN_FLIGHT = 4
 MAX_SEND_BYTES = 12 << 20
 RESEND_SECONDS = 30.0
 SHIP_SECONDS = 0.5
+#: backoff of uploads to an S3 sink that failed: from the first, doubling, up to the cap
+UPLOAD_BACKOFF = 0.5
+UPLOAD_BACKOFF_CAP = 30.0
 
 
 class LogShipper:
@@ -40,6 +49,7 @@ class LogShipper:
         max_in_flight: int = DEFAULT_IN_FLIGHT,
         resend_seconds: float = RESEND_SECONDS,
         max_send_bytes: int = MAX_SEND_BYTES,
+        sink: S3Sink | None = None,
     ) -> None:
         """`send` queues a message on the current stream (False: not connected, or no room);
         `stream` numbers the streams (the link's `connects`): a new one means nothing is in flight."""
@@ -53,6 +63,12 @@ class LogShipper:
         self._in_flight: dict[str, tuple[SegmentInfo, int, float]] = {}
         self.acked = 0
         self.refused = 0
+        self.sink = sink
+        #: segment id -> (URI, size) of segments already in the bucket, waiting for the ack
+        self._uploaded: dict[str, tuple[str, int]] = {}
+        self.upload_failures = 0
+        self._backoff = 0.0
+        self._next_upload = 0.0
 
     def _live(self) -> dict[str, tuple[SegmentInfo, int, float]]:
         """What is really still in flight: sent on this stream, not too long ago."""
@@ -75,6 +91,16 @@ class LogShipper:
                 break
             if info.segment_id in live:
                 continue
+            if self.sink is not None:
+                message = await self._uploaded_message(info)
+                if message is None:
+                    break  # the sink is down: later, oldest first
+                if not self.send(agent_pb2.AgentMessage(log_segment=message)):
+                    break
+                self._in_flight[info.segment_id] = (info, self.stream(), time.monotonic())
+                room -= 1
+                sent += 1
+                continue
             if info.size > self.max_send_bytes:
                 log.warning(
                     "log segment %s is %d bytes, beyond the %d a message may carry: its %d row(s) are dropped",
@@ -94,6 +120,35 @@ class LogShipper:
             sent += 1
         return sent
 
+    async def _uploaded_message(self, info: SegmentInfo) -> agent_pb2.LogSegment | None:
+        """The segment's message once it is in the bucket (uploading it first), or None while
+        the sink is failing (backing off)."""
+        assert self.sink is not None
+        done = self._uploaded.get(info.segment_id)
+        if done is None:
+            if time.monotonic() < self._next_upload:
+                return None
+            try:
+                done = await asyncio.to_thread(self.sink.upload, info)
+            except FileNotFoundError:
+                return None  # acked and removed meanwhile
+            except (OSError, ValueError) as exc:  # pyarrow: ArrowIOError, ArrowInvalid
+                self.upload_failures += 1
+                self._backoff = min(UPLOAD_BACKOFF_CAP, self._backoff * 2 if self._backoff else UPLOAD_BACKOFF)
+                self._next_upload = time.monotonic() + self._backoff
+                log.warning(
+                    "could not upload log segment %s to %s (%s); %d segment(s) wait on disk, next try in %.1f s",
+                    info.segment_id, self.sink.location.uri, printable(str(exc)[:300]),
+                    len(self.predlog.pending()), self._backoff,
+                )  # fmt: skip
+                return None
+            self._backoff = 0.0
+            self._uploaded[info.segment_id] = done
+        uri, size = done
+        message = info.message(b"")
+        message.uri, message.size = uri, size
+        return message
+
     def on_ack(self, ack: agent_pb2.LogSegmentAck) -> None:
         """The control plane has the segment (ok) or refused it for good: the copy goes."""
         found = self._in_flight.pop(ack.segment_id, None)
@@ -109,6 +164,7 @@ class LogShipper:
                 "the control plane refused log segment %s (%d rows of %s): %s",
                 info.segment_id, info.rows, info.deployment, printable(ack.error[:300]),
             )  # fmt: skip
+        self._uploaded.pop(info.segment_id, None)
         self.predlog.remove(info)
 
     async def run(self, seconds: float = SHIP_SECONDS) -> None:

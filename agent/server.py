@@ -67,6 +67,11 @@ class AgentOptions:
     label_batches: int = DEFAULT_MAX_BATCHES
     # Disk for prediction-log segments waiting for the control plane's ack; 0: no prediction log.
     log_buffer_mb: int = DEFAULT_BUFFER_MB
+    # The prediction log's sink: "" ships segments to the control plane; s3://BUCKET/PREFIX uploads
+    # them there (agent/logsink.py; credentials from the AWS environment variables).
+    log_sink: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = ""
     reconnect_max_seconds: float = BACKOFF_CAP
     token: str | None = None
     host: str = ""
@@ -286,7 +291,12 @@ class AgentServer:
             asyncio.create_task(self._report_loop(), name="metric-reports"),
         ]
         if self.predlog is not None:
-            self.shipper = LogShipper(self.predlog, link.send, lambda: link.connects)
+            sink = None
+            if options.log_sink:
+                from agent.logsink import S3Sink, parse_sink
+
+                sink = S3Sink(parse_sink(options.log_sink), link.agent_id, options.s3_endpoint, options.s3_region)
+            self.shipper = LogShipper(self.predlog, link.send, lambda: link.connects, sink=sink)
             link.on_log_ack = self.shipper.on_ack
             self._tasks.append(asyncio.create_task(self.shipper.run(), name="log-shipping"))
 

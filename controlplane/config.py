@@ -184,6 +184,8 @@ class LabelsConfig:
     late_after_seconds: float = 7 * 86400
     max_rows_per_import: int = 5_000_000  # one SubmitLabels call; split bigger files
     max_rows_per_message: int = 10_000  # one batch message of SubmitLabels
+    # Imports older than this many days are deleted by the log's retention job; 0 keeps them.
+    retention_days: float = 0.0
 
 
 @dataclass
@@ -195,6 +197,16 @@ class LogConfig:
     dir: str = ""
     # One segment's Parquet file; a bigger one is refused (agents write at most 8 MiB).
     max_segment_bytes: int = 12 * 1024 * 1024
+    # Retention (docs/PREDICTION_LOG.md): segments whose day is older than retention_days days
+    # are deleted, then the oldest beyond max_bytes in all; 0 turns either bound off.
+    retention_days: float = 0.0
+    max_bytes: int = 0
+    retention_interval_seconds: float = 3600.0
+    # Agents with an S3 sink (`sluice agent --log-sink s3://...`) record s3:// URIs; the control
+    # plane reads (and purges, expires) those objects through this endpoint ("" : AWS) and region,
+    # with the AWS credentials of its environment.
+    s3_endpoint: str = ""
+    s3_region: str = ""
 
 
 @dataclass
@@ -282,6 +294,7 @@ POSITIVE_SECONDS = {
     "policy": ("action_after_seconds",),
     "models": ("inspect_timeout_seconds", "evaluate_timeout_seconds"),
     "labels": ("late_after_seconds",),
+    "log": ("retention_interval_seconds",),
 }
 
 
@@ -402,6 +415,10 @@ def _validate(config: Config) -> None:
     for name in ("max_rows_per_import", "max_rows_per_message"):
         if getattr(config.labels, name) < 1:
             raise InvalidInput(f"config: labels.{name} must be at least 1")
+    for section, name in (("log", "retention_days"), ("log", "max_bytes"), ("labels", "retention_days")):
+        value = getattr(getattr(config, section), name)
+        if not (math.isfinite(value) and value >= 0):
+            raise InvalidInput(f"config: {section}.{name} must be >= 0 (0: no bound)")
     if bool(config.tls.cert_file) != bool(config.tls.key_file):
         raise InvalidInput("config: tls.cert_file and tls.key_file go together")
     if config.tls.client_ca_file and not config.tls.cert_file:

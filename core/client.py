@@ -412,6 +412,24 @@ class SluiceClient:
         request = controlplane_pb2.SetLogSampleRateRequest(deployment=deployment, sample_rate=rate, reason=reason)
         return self._call("SetLogSampleRate", request)
 
+    def purge_log(
+        self,
+        deployment: str,
+        *,
+        older_than_seconds: float = 0.0,
+        routing_key: str = "",
+        reason: str = "",
+        timeout: float = 3600.0,
+    ) -> Iterator[controlplane_pb2.PurgeLogProgress]:
+        """Progress messages as the purge goes; the last one carries the summary."""
+        request = controlplane_pb2.PurgeLogRequest(
+            deployment=deployment, older_than_seconds=older_than_seconds, routing_key=routing_key, reason=reason
+        )
+        try:
+            yield from self.stub.PurgeLog(request, timeout=timeout, metadata=self.metadata)
+        except grpc.RpcError as exc:
+            raise client_error(exc, self.address, ca_file=self.ca_file) from None
+
     def whoami(self) -> controlplane_pb2.WhoAmIResponse:
         return self._call("WhoAmI", controlplane_pb2.WhoAmIRequest())
 

@@ -53,20 +53,24 @@ class ControlMessage(_message.Message):
     def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., hello_ack: _Optional[_Union[HelloAck, _Mapping]] = ..., labels_ack: _Optional[_Union[LabelBatchAck, _Mapping]] = ..., log_segment_ack: _Optional[_Union[LogSegmentAck, _Mapping]] = ...) -> None: ...
 
 class LogSegment(_message.Message):
-    __slots__ = ("segment_id", "deployment", "version", "date", "rows", "data")
+    __slots__ = ("segment_id", "deployment", "version", "date", "rows", "data", "uri", "size")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DATE_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
     segment_id: str
     deployment: str
     version: _common_pb2.VersionRef
     date: str
     rows: int
     data: bytes
-    def __init__(self, segment_id: _Optional[str] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., date: _Optional[str] = ..., rows: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    uri: str
+    size: int
+    def __init__(self, segment_id: _Optional[str] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., date: _Optional[str] = ..., rows: _Optional[int] = ..., data: _Optional[bytes] = ..., uri: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
 
 class LogSegmentAck(_message.Message):
     __slots__ = ("segment_id", "ok", "error")

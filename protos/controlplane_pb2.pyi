@@ -542,7 +542,7 @@ class LabeledFigures(_message.Message):
     def __init__(self, predictions: _Optional[int] = ..., labeled: _Optional[int] = ..., waiting: _Optional[int] = ..., accuracy: _Optional[float] = ..., mae: _Optional[float] = ..., rmse: _Optional[float] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
-    __slots__ = ("deployment", "health", "versions", "agents_in_sync", "agents_total", "requests_per_second", "open_alerts", "experiment", "agents_lost")
+    __slots__ = ("deployment", "health", "versions", "agents_in_sync", "agents_total", "requests_per_second", "open_alerts", "experiment", "agents_lost", "log_usage")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -552,6 +552,7 @@ class DeploymentStatus(_message.Message):
     OPEN_ALERTS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     AGENTS_LOST_FIELD_NUMBER: _ClassVar[int]
+    LOG_USAGE_FIELD_NUMBER: _ClassVar[int]
     deployment: Deployment
     health: _common_pb2.HealthState
     versions: _containers.RepeatedCompositeFieldContainer[VersionStatus]
@@ -561,7 +562,22 @@ class DeploymentStatus(_message.Message):
     open_alerts: int
     experiment: Experiment
     agents_lost: int
-    def __init__(self, deployment: _Optional[_Union[Deployment, _Mapping]] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., versions: _Optional[_Iterable[_Union[VersionStatus, _Mapping]]] = ..., agents_in_sync: _Optional[int] = ..., agents_total: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., open_alerts: _Optional[int] = ..., experiment: _Optional[_Union[Experiment, _Mapping]] = ..., agents_lost: _Optional[int] = ...) -> None: ...
+    log_usage: LogUsage
+    def __init__(self, deployment: _Optional[_Union[Deployment, _Mapping]] = ..., health: _Optional[_Union[_common_pb2.HealthState, str]] = ..., versions: _Optional[_Iterable[_Union[VersionStatus, _Mapping]]] = ..., agents_in_sync: _Optional[int] = ..., agents_total: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., open_alerts: _Optional[int] = ..., experiment: _Optional[_Union[Experiment, _Mapping]] = ..., agents_lost: _Optional[int] = ..., log_usage: _Optional[_Union[LogUsage, _Mapping]] = ...) -> None: ...
+
+class LogUsage(_message.Message):
+    __slots__ = ("segments", "rows", "bytes", "label_files", "label_bytes")
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FILES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    segments: int
+    rows: int
+    bytes: int
+    label_files: int
+    label_bytes: int
+    def __init__(self, segments: _Optional[int] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., label_files: _Optional[int] = ..., label_bytes: _Optional[int] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ("deployment", "window_seconds")
@@ -1075,3 +1091,41 @@ class DatasetChunk(_message.Message):
     header: DatasetExportHeader
     data: bytes
     def __init__(self, header: _Optional[_Union[DatasetExportHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class PurgeLogRequest(_message.Message):
+    __slots__ = ("deployment", "older_than_seconds", "routing_key", "reason")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    OLDER_THAN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    older_than_seconds: float
+    routing_key: str
+    reason: str
+    def __init__(self, deployment: _Optional[str] = ..., older_than_seconds: _Optional[float] = ..., routing_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PurgeSummary(_message.Message):
+    __slots__ = ("segments_scanned", "segments_rewritten", "segments_deleted", "rows_removed", "bytes_freed", "labels_removed")
+    SEGMENTS_SCANNED_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_REWRITTEN_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    ROWS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
+    LABELS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    segments_scanned: int
+    segments_rewritten: int
+    segments_deleted: int
+    rows_removed: int
+    bytes_freed: int
+    labels_removed: int
+    def __init__(self, segments_scanned: _Optional[int] = ..., segments_rewritten: _Optional[int] = ..., segments_deleted: _Optional[int] = ..., rows_removed: _Optional[int] = ..., bytes_freed: _Optional[int] = ..., labels_removed: _Optional[int] = ...) -> None: ...
+
+class PurgeLogProgress(_message.Message):
+    __slots__ = ("segments_done", "segments_total", "summary")
+    SEGMENTS_DONE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    segments_done: int
+    segments_total: int
+    summary: PurgeSummary
+    def __init__(self, segments_done: _Optional[int] = ..., segments_total: _Optional[int] = ..., summary: _Optional[_Union[PurgeSummary, _Mapping]] = ...) -> None: ...

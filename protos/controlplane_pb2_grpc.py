@@ -205,6 +205,11 @@ class ControlPlaneStub:
                 request_serializer=protos_dot_controlplane__pb2.ExportDatasetRequest.SerializeToString,
                 response_deserializer=protos_dot_controlplane__pb2.DatasetChunk.FromString,
                 _registered_method=True)
+        self.PurgeLog = channel.unary_stream(
+                '/sluice.v1.ControlPlane/PurgeLog',
+                request_serializer=protos_dot_controlplane__pb2.PurgeLogRequest.SerializeToString,
+                response_deserializer=protos_dot_controlplane__pb2.PurgeLogProgress.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -429,6 +434,14 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeLog(self, request, context):
+        """Removes a deployment's logged rows older than an age, or of one routing key, from the files
+        themselves (and the labels of their request ids): progress messages, then one with the summary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -601,6 +614,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.ExportDataset,
                     request_deserializer=protos_dot_controlplane__pb2.ExportDatasetRequest.FromString,
                     response_serializer=protos_dot_controlplane__pb2.DatasetChunk.SerializeToString,
+            ),
+            'PurgeLog': grpc.unary_stream_rpc_method_handler(
+                    servicer.PurgeLog,
+                    request_deserializer=protos_dot_controlplane__pb2.PurgeLogRequest.FromString,
+                    response_serializer=protos_dot_controlplane__pb2.PurgeLogProgress.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1521,6 +1539,33 @@ class ControlPlane:
             '/sluice.v1.ControlPlane/ExportDataset',
             protos_dot_controlplane__pb2.ExportDatasetRequest.SerializeToString,
             protos_dot_controlplane__pb2.DatasetChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sluice.v1.ControlPlane/PurgeLog',
+            protos_dot_controlplane__pb2.PurgeLogRequest.SerializeToString,
+            protos_dot_controlplane__pb2.PurgeLogProgress.FromString,
             options,
             channel_credentials,
             insecure,

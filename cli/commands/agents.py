@@ -13,6 +13,7 @@ from typing import Any
 from cli.commands.common import add_json, client_from, positive_seconds, whole_number
 from cli.output import CliError, ago, print_json, print_table
 from core.client import DEFAULT_ADDRESS
+from core.errors import InvalidInput
 from core.names import validate_name
 
 DEFAULT_AGENT = "127.0.0.1:7500"
@@ -76,6 +77,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="disk kept for prediction-log segments not yet acknowledged by the control plane; when "
         "full, new rows are dropped and counted; 0 turns the prediction log off (default %(default)s)",
     )
+    agent.add_argument(
+        "--log-sink",
+        default="",
+        metavar="s3://BUCKET/PREFIX",
+        help="write prediction-log segments to this S3 bucket (credentials: AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY in the environment) instead of shipping them to the control plane",
+    )
+    agent.add_argument(
+        "--s3-endpoint", default="", metavar="URL", help="an S3-compatible endpoint, e.g. http://minio:9000"
+    )
+    agent.add_argument("--s3-region", default="", metavar="REGION", help="the bucket's region")
     agent.add_argument(
         "--reconnect-max-seconds",
         type=float,
@@ -171,6 +183,18 @@ def cmd_agent(args: argparse.Namespace) -> int:
         raise CliError("--label-batches must be at least 1")
     if args.log_buffer_mb < 0:
         raise CliError("--log-buffer-mb must be 0 (log off) or more")
+    if args.log_sink or args.s3_endpoint:
+        from agent.logsink import check_endpoint, parse_sink
+
+        try:
+            if args.log_sink:
+                parse_sink(args.log_sink)
+            if args.s3_endpoint:
+                check_endpoint(args.s3_endpoint)
+        except InvalidInput as exc:
+            raise CliError(str(exc)) from None
+        if args.s3_endpoint and not args.log_sink:
+            raise CliError("--s3-endpoint needs --log-sink s3://BUCKET/PREFIX")
     if not 0.1 <= args.reconnect_max_seconds <= 3600:
         raise CliError("--reconnect-max-seconds must be between 0.1 and 3600")
     if args.name:
@@ -186,6 +210,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
         report_buffer=args.report_buffer,
         label_batches=args.label_batches,
         log_buffer_mb=args.log_buffer_mb,
+        log_sink=args.log_sink,
+        s3_endpoint=args.s3_endpoint,
+        s3_region=args.s3_region,
         reconnect_max_seconds=args.reconnect_max_seconds,
         model_timeout_seconds=args.model_timeout,
         model_memory_mb=args.model_memory_mb,

@@ -87,6 +87,25 @@ def labeled_text(v: controlplane_pb2.VersionStatus) -> str:
     return f"{judged}{f.labeled}/{f.predictions} labeled ({f.waiting} waiting)"
 
 
+def size_text(n: int) -> str:
+    """Bytes in binary units, e.g. `12.3 MiB`."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # never: the loop returns
+
+
+def disk_text(u: controlplane_pb2.LogUsage) -> str:
+    """A deployment's log and labels on disk, e.g. `prediction log 12 segments, 3400 rows, 1.2 MiB;
+    labels 3 files, 40.0 KiB`."""
+    return (
+        f"prediction log {u.segments} segments, {u.rows} rows, {size_text(u.bytes)}; "
+        f"labels {u.label_files} files, {size_text(u.label_bytes)}"
+    )
+
+
 def _drift(v: controlplane_pb2.VersionStatus) -> str:
     predictions = "" if math.isnan(v.prediction_psi) else f"predictions psi {v.prediction_psi:.3f}"
     if not v.drift:
@@ -185,6 +204,8 @@ def print_status(deployments: list[controlplane_pb2.DeploymentStatus]) -> None:
             ],
             "(no versions)",
         )
+        if d.HasField("log_usage"):
+            print(f"  disk: {disk_text(d.log_usage)}")
         for v in d.versions:
             if v.errors_by_code:
                 codes = ", ".join(f"{code} {n}" for code, n in sorted(v.errors_by_code.items(), key=lambda c: -c[1]))

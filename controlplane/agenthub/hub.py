@@ -433,6 +433,8 @@ class AgentHub:
             date=message.date,
             rows=int(message.rows),
             data=message.data,
+            uri=message.uri,
+            size=int(message.size),
         )
         try:
             allowed = session.routes.allowed()  # read here, in the loop that updates the ledger

@@ -66,6 +66,7 @@ PERMISSIONS: dict[str, str] = {
             "SetPolicy",
             "SubmitLabels",
             "SetLogSampleRate",
+            "PurgeLog",
         )
     },
     _CP + "WhoAmI": "any",

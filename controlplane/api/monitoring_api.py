@@ -88,6 +88,13 @@ def deployment_status(h: DeploymentHealth) -> controlplane_pb2.DeploymentStatus:
     )
     if h.deployment.experiment:
         message.experiment.name = h.deployment.experiment
+    if h.log_usage is not None:
+        u = h.log_usage
+        message.log_usage.CopyFrom(
+            controlplane_pb2.LogUsage(
+                segments=u.segments, rows=u.rows, bytes=u.bytes, label_files=u.label_files, label_bytes=u.label_bytes
+            )
+        )
     return message
 
 

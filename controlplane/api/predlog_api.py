@@ -11,7 +11,7 @@ import grpc
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
-from controlplane.predlog import sampling
+from controlplane.predlog import purge, sampling
 from controlplane.predlog.export import DatasetQuery, export_dataset
 from core.errors import InvalidInput
 from core.names import validate_name
@@ -19,6 +19,8 @@ from protos import controlplane_pb2
 
 #: bytes of Parquet per DatasetChunk (well under gRPC's default 4 MiB message limit)
 CHUNK_BYTES = 1 << 20
+#: a purge reports its progress every this many segments
+PROGRESS_EVERY = 20
 
 
 def _read_chunk(path: Path, offset: int) -> bytes:
@@ -38,6 +40,17 @@ def dataset_query(request: controlplane_pb2.ExportDatasetRequest) -> DatasetQuer
     query = DatasetQuery(request.deployment, since, until, version, request.labeled_only)
     query.check()
     return query
+
+
+def summary_message(s: purge.PurgeSummary) -> controlplane_pb2.PurgeSummary:
+    return controlplane_pb2.PurgeSummary(
+        segments_scanned=s.segments_scanned,
+        segments_rewritten=s.segments_rewritten,
+        segments_deleted=s.segments_deleted,
+        rows_removed=s.rows_removed,
+        bytes_freed=s.bytes_freed,
+        labels_removed=s.labels_removed,
+    )
 
 
 class PredictionLogApi(ServiceBase):
@@ -70,3 +83,32 @@ class PredictionLogApi(ServiceBase):
                 yield controlplane_pb2.DatasetChunk(data=data)
         finally:
             exported.path.unlink(missing_ok=True)
+
+    async def PurgeLog(
+        self, request: controlplane_pb2.PurgeLogRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[controlplane_pb2.PurgeLogProgress]:
+        """One segment a step, a progress message every PROGRESS_EVERY steps, then the summary."""
+        from controlplane.monitoring.state import state_of
+
+        validate_name("deployment", request.deployment)
+        spec = purge.PurgeSpec(request.deployment, request.older_than_seconds, request.routing_key)
+        principal = current_principal()
+        run = await self.run(purge.begin, self.ctx, spec)
+        total = len(run.segment_ids)
+        try:
+            for done, pk in enumerate(run.segment_ids, start=1):
+                await self.run(purge.purge_segment, self.ctx, run, pk)
+                if done % PROGRESS_EVERY == 0 and done < total:
+                    yield controlplane_pb2.PurgeLogProgress(segments_done=done, segments_total=total)
+        except BaseException:
+            purge.release(run)
+            raise
+        summary = await self.run(purge.finish, self.ctx, principal, run, request.reason)
+        metrics = state_of(self.ctx).metrics
+        if summary.segments_deleted:
+            metrics.log_segments_deleted.labels("purge").inc(summary.segments_deleted)
+        if summary.bytes_freed:
+            metrics.log_bytes_deleted.labels("purge").inc(summary.bytes_freed)
+        yield controlplane_pb2.PurgeLogProgress(
+            segments_done=total, segments_total=total, summary=summary_message(summary)
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,11 +47,16 @@ def recorded_label_files(session: Session, root: Path, deployment: str) -> list[
     return [root / path for path in session.scalars(query)]
 
 
-def prediction_log_files(session: Session, log_root: Path, deployment: str) -> list[Path]:
+def prediction_log_files(session: Session, resolve: Callable[[str], Path], deployment: str) -> list[Path]:
     """The deployment's prediction-log segments: those recorded in `log_segments` (a file
-    without its row is not part of the log)."""
-    query = select(LogSegmentRow.path).where(LogSegmentRow.deployment == deployment).order_by(LogSegmentRow.path)
-    return [log_root / path for path in session.scalars(query)]
+    without its row is not part of the log); `resolve` turns a recorded path (or s3:// URI) into
+    a local file."""
+    query = (
+        select(LogSegmentRow.path)
+        .where(LogSegmentRow.deployment == deployment, LogSegmentRow.path != "")  # "": purged
+        .order_by(LogSegmentRow.path)
+    )
+    return [resolve(path) for path in session.scalars(query)]
 
 
 def write_parquet_atomically(table: pa.Table, path: Path) -> int:

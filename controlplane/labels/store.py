@@ -10,6 +10,7 @@ transaction. Only then is the import acknowledged.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from controlplane.domain import Principal
 from controlplane.labels import files
 from controlplane.labels.classify import files_literal, judge
 from controlplane.labels.incoming import ImportTarget, PendingImport, label_schema, validate_import_id
-from controlplane.predlog.segments import log_dir
+from controlplane.predlog import storage
 from controlplane.store.db import insert_ignore
 from controlplane.store.models import LabelImportRow, ModelVersionRow, TrafficSplitRow, utcnow
 from core.errors import Conflict, FailedPrecondition
@@ -48,6 +49,11 @@ _locks_guard = threading.Lock()
 def _lock_for(deployment: str) -> threading.Lock:
     with _locks_guard:
         return _deployment_locks[deployment]
+
+
+def deployment_lock(deployment: str) -> threading.Lock:
+    """Held while a deployment's label files are judged or rewritten (imports, purges)."""
+    return _lock_for(deployment)
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,11 @@ def finish_import(ctx: Context, principal: Principal, pending: PendingImport) ->
             # batch id (and the newest label wins on read). Imports are judged in full.
             feedback = target.source == LabelSource.FEEDBACK
             label_files = [] if feedback else files.recorded_label_files(session, root, target.deployment)
-            log_files = [] if feedback else files.prediction_log_files(session, log_dir(ctx), target.deployment)
+            log_files = (
+                []
+                if feedback
+                else files.prediction_log_files(session, functools.partial(storage.local, ctx), target.deployment)
+            )
         received_at = utcnow()
         judged = judge(
             pending.table(),

@@ -75,6 +75,28 @@ def install(server: ControlPlaneServer) -> None:
                 log.exception("rollup failed; trying again next round")
             await asyncio.sleep(config.retention.rollup_interval_seconds)
 
+    async def log_retention_loop() -> None:
+        from controlplane.predlog.retention import retention_once
+
+        while True:
+            try:
+                result = await run(retention_once, ctx)
+                if result.segments_by_age:
+                    state.metrics.log_segments_deleted.labels("age").inc(result.segments_by_age)
+                if result.segments_by_size:
+                    state.metrics.log_segments_deleted.labels("size").inc(result.segments_by_size)
+                if result.bytes:
+                    state.metrics.log_bytes_deleted.labels("retention").inc(result.bytes)
+                if result.rows or result.label_imports:
+                    log.info(
+                        "log retention: %d segment(s) (%d rows, %d bytes) and %d label import(s) deleted",
+                        result.segments_by_age + result.segments_by_size, result.rows, result.bytes,
+                        result.label_imports,
+                    )  # fmt: skip
+            except Exception:
+                log.exception("log retention failed; trying again next round")
+            await asyncio.sleep(config.log.retention_interval_seconds)
+
     running: set[asyncio.Task[None]] = set()
 
     async def retraining_loop() -> None:
@@ -101,6 +123,8 @@ def install(server: ControlPlaneServer) -> None:
 
     server.spawn("monitoring-evaluate", evaluate_loop)
     server.spawn("monitoring-rollup", rollup_loop)
+    if config.log.retention_days or config.log.max_bytes or config.labels.retention_days:
+        server.spawn("log-retention", log_retention_loop)
     if config.retraining:
         server.spawn("monitoring-retraining", retraining_loop)
 

@@ -37,6 +37,7 @@ from core.vocabulary import AgentState, Health, ServingRole
 
 if TYPE_CHECKING:
     from controlplane.predlog.joined import JoinedFigures
+    from controlplane.predlog.retention import LogUsage
 
 log = logging.getLogger("sluice.monitoring")
 
@@ -129,6 +130,8 @@ class DeploymentHealth:
     agents_lost: int = 0
     #: open health alerts (severity, message) that keep the state from looking better meanwhile
     held_by: list[tuple[Health, str]] = field(default_factory=list)
+    #: the prediction log's and labels' disk use (None: nothing recorded)
+    log_usage: LogUsage | None = None
 
 
 # ---- judging ----

@@ -85,6 +85,18 @@ class ControlPlaneMetrics(MetricsEndpoint):
             ("job", "deployment"),
             registry=self.registry,
         )
+        self.log_segments_deleted = Counter(
+            "sluice_log_segments_deleted",
+            "Prediction-log segments deleted by retention (reason: age | size) or emptied by a purge",
+            ("reason",),
+            registry=self.registry,
+        )
+        self.log_bytes_deleted = Counter(
+            "sluice_log_bytes_deleted",
+            "Bytes of prediction-log segments freed, by reason (retention | purge)",
+            ("reason",),
+            registry=self.registry,
+        )
         self._collector: _StoredState | None = None
 
     def watch_store(self, read: Callable[[], tuple[int, dict[str, int]]]) -> None:

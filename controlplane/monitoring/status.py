@@ -26,11 +26,14 @@ def statuses(ctx: Context, deployment: str = "", window_seconds: float = 0.0) ->
         open_by_deployment[a.deployment] = open_by_deployment.get(a.deployment, 0) + 1
     now = utcnow()
     healths = [
-        deployment_health(ctx, d, window, now, open_by_deployment.get(d.name, 0), held.get(d.name))
-        for d in deployments
+        deployment_health(ctx, d, window, now, open_by_deployment.get(d.name, 0), held.get(d.name)) for d in deployments
     ]
+    from controlplane.predlog.retention import usage
+
+    disk = usage(ctx)
     for health in healths:
         attach_joined(ctx, health)
+        health.log_usage = disk.get(health.deployment.name)
     return healths
 
 

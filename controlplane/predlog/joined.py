@@ -56,10 +56,10 @@ class RecordedSources:
 
     log_files: list[Path]
     label_files: list[Path]
-    key: tuple[str, str, bool, tuple[int, ...], tuple[str, ...]]
+    key: tuple[str, str, bool, tuple[str, ...], tuple[str, ...]]
 
 
-_cache: OrderedDict[tuple[str, str, bool, tuple[int, ...], tuple[str, ...]], list[JoinedFigures]] = OrderedDict()
+_cache: OrderedDict[tuple[str, str, bool, tuple[str, ...], tuple[str, ...]], list[JoinedFigures]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -71,7 +71,7 @@ def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedS
         find_deployment(session, deployment)
         segments = session.execute(
             select(LogSegmentRow.id, LogSegmentRow.path)
-            .where(LogSegmentRow.deployment == deployment)
+            .where(LogSegmentRow.deployment == deployment, LogSegmentRow.path != "")  # "": purged
             .order_by(LogSegmentRow.id)
         ).all()
         imports = session.execute(
@@ -79,8 +79,18 @@ def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedS
             .where(LabelImportRow.deployment == deployment, LabelImportRow.path != "")
             .order_by(LabelImportRow.id)
         ).all()
-    key = (str(log_root), deployment, per_hour, tuple(s.id for s in segments), tuple(i.id for i in imports))
-    return RecordedSources([log_root / s.path for s in segments], [label_root / i.path for i in imports], key)
+    # paths too: a purge rewrites a segment or label file under a new name (same id, other rows)
+    key = (
+        str(log_root),
+        deployment,
+        per_hour,
+        tuple(f"{s.id}:{s.path}" for s in segments),
+        tuple(f"{i.id}:{i.path}" for i in imports),
+    )
+    from controlplane.predlog import storage
+
+    log_files = [storage.local(ctx, s.path) for s in segments]  # an S3 segment: its cached copy
+    return RecordedSources(log_files, [label_root / i.path for i in imports], key)
 
 
 def joined_metrics(ctx: Context, deployment: str, *, per_hour: bool = False) -> list[JoinedFigures]:

@@ -63,6 +63,9 @@ class Segment:
     date: str
     rows: int
     data: bytes
+    #: set by an agent with an S3 sink: the segment is already at this s3:// URI (data is empty)
+    uri: str = ""
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,41 @@ def check_file(segment: Segment, max_bytes: int) -> None:
             raise InvalidInput(f"log segment {segment.segment_id}: not every row has {column} {value!r}")
 
 
+MAX_URI = 1024
+
+
+def check_uri(ctx: Context, segment: Segment, relative: Path) -> str:
+    """A segment an agent put in its S3 bucket: the URI ends in the log's layout for this very
+    segment, and the object is there with the claimed rows and size (read from its footer; the
+    bucket unreachable now raises OSError: no ack, the agent sends it again)."""
+    from controlplane.predlog import storage
+
+    uri = segment.uri
+    if len(uri) > MAX_URI or not uri.startswith(storage.S3) or not uri.endswith("/" + relative.as_posix()):
+        raise InvalidInput(
+            f"log segment {segment.segment_id}: URI {uri[:200]!r} is not s3://BUCKET/[PREFIX/]{relative.as_posix()}"
+        )
+    if ".." in uri.split("/"):
+        raise InvalidInput(f"log segment {segment.segment_id}: URI {uri[:200]!r} has a '..' part")
+    from pyarrow import fs
+
+    info = storage.filesystem(ctx).get_file_info(storage.object_path(uri))
+    if info.type == fs.FileType.NotFound:
+        raise InvalidInput(f"log segment {segment.segment_id}: no object at {uri[:200]!r}")
+    if info.size != segment.size:
+        raise InvalidInput(f"log segment {segment.segment_id}: the object is {info.size} bytes, not {segment.size}")
+    if segment.size > ctx.config.log.max_segment_bytes:
+        raise InvalidInput(
+            f"log segment {segment.segment_id} is {segment.size} bytes; the limit is "
+            f"{ctx.config.log.max_segment_bytes} ([log] max_segment_bytes)"
+        )
+    check_file(
+        Segment(**{**segment.__dict__, "data": storage.local(ctx, uri).read_bytes()}),
+        ctx.config.log.max_segment_bytes,
+    )
+    return uri
+
+
 def _write_durably(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}")
@@ -171,10 +209,15 @@ def receive_segment(ctx: Context, segment: Segment, allowed: frozenset[Route] | 
     root = log_dir(ctx)
     known = _recorded(ctx, segment.agent_id, segment.segment_id)
     if known is not None:
-        return Stored(root / known, new=False)
-    check_file(segment, ctx.config.log.max_segment_bytes)
+        return Stored(Path(known) if known.startswith("s3://") else root / known, new=False)
     relative = relative_path(segment)
-    _write_durably(root / relative, segment.data)
+    if segment.uri:
+        recorded = check_uri(ctx, segment, relative)
+        size = segment.size
+    else:
+        check_file(segment, ctx.config.log.max_segment_bytes)
+        _write_durably(root / relative, segment.data)
+        recorded, size = relative.as_posix(), len(segment.data)
     try:
         with ctx.db.session() as session:
             session.add(
@@ -186,8 +229,8 @@ def receive_segment(ctx: Context, segment: Segment, allowed: frozenset[Route] | 
                     version=segment.version,
                     date=segment.date,
                     rows=segment.rows,
-                    bytes=len(segment.data),
-                    path=relative.as_posix(),
+                    bytes=size,
+                    path=recorded,
                     received_at=utcnow(),
                 )
             )
@@ -200,8 +243,10 @@ def receive_segment(ctx: Context, segment: Segment, allowed: frozenset[Route] | 
 def recorded_files(ctx: Context, deployment: str = "") -> list[Path]:
     """The files of the recorded segments (what readers of the log read), oldest first."""
     with ctx.db.session() as session:
-        query = select(LogSegmentRow.path).order_by(LogSegmentRow.id)
+        query = select(LogSegmentRow.path).where(LogSegmentRow.path != "").order_by(LogSegmentRow.id)  # "": purged
         if deployment:
             query = query.where(LogSegmentRow.deployment == deployment)
-        root = log_dir(ctx)
-        return [root / p for p in session.scalars(query)]
+        paths = list(session.scalars(query))
+    from controlplane.predlog import storage
+
+    return [storage.local(ctx, p) for p in paths]

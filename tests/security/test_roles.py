@@ -55,6 +55,7 @@ EXPECTED = {
     "/sluice.v1.ControlPlane/AckAlert": OPERATORS,
     "/sluice.v1.ControlPlane/SubmitLabels": OPERATORS,
     "/sluice.v1.ControlPlane/SetLogSampleRate": OPERATORS,
+    "/sluice.v1.ControlPlane/PurgeLog": OPERATORS,
     "/sluice.v1.ControlPlane/ListLabelImports": READERS,
     "/sluice.v1.ControlPlane/ExportDataset": READERS,
     "/sluice.v1.ControlPlane/WhoAmI": EVERYONE,

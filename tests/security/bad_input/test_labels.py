@@ -1,5 +1,5 @@
-"""Bad input to ControlPlane: the label store (SubmitLabels, ListLabelImports) and the datasets
-joined with it (ExportDataset). Each is refused
+"""Bad input to ControlPlane: the label store (SubmitLabels, ListLabelImports), the datasets
+joined with it (ExportDataset) and the log's purge (PurgeLog). Each is refused
 with its status and one line, and nothing is recorded (the database snapshot is unchanged)."""
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ def export(deployment: str = "web", since: int = 0, until: int = 0) -> controlpl
     if until:
         request.until.FromSeconds(until)
     return request
+
+
+def purge(deployment: str = "web", older_than: float = 0.0, key: str = "") -> controlplane_pb2.PurgeLogRequest:
+    return controlplane_pb2.PurgeLogRequest(deployment=deployment, older_than_seconds=older_than, routing_key=key)
 
 
 def end(n: int) -> Any:
@@ -104,6 +108,13 @@ CASES = [
         INVALID,
         "must be before until",
     ),
+    Case("purge-unknown-deployment", "cp", "PurgeLog", purge("nowhere", key="k"), NOT_FOUND, "no deployment named"),
+    Case("purge-traversal-deployment", "cp", "PurgeLog", purge(TRAVERSAL, key="k"), INVALID, "may only contain"),
+    Case("purge-neither", "cp", "PurgeLog", purge(), INVALID, "exactly one of"),
+    Case("purge-both", "cp", "PurgeLog", purge(older_than=60, key="k"), INVALID, "exactly one of"),
+    Case("purge-negative-age", "cp", "PurgeLog", purge(older_than=-60), INVALID, "positive duration"),
+    Case("purge-nan-age", "cp", "PurgeLog", purge(older_than=float("nan")), INVALID, "positive duration"),
+    Case("purge-long-key", "cp", "PurgeLog", purge(key="k" * 300), INVALID, "the limit is 256"),
 ]
 
 

@@ -1,0 +1,165 @@
+"""The prediction log's S3 sink end to end: a real control plane, a real `sluice agent` process with
+`--log-sink s3://... --s3-endpoint`, and an S3-compatible server (moto's, on loopback, started
+and stopped by the test). Segments land in the bucket in the hive layout and are recorded by the
+control plane with their URIs; with the S3 server down the agent keeps them on disk and retries;
+once it is back every row arrives exactly once. Joined metrics and purges read the objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from pyarrow import fs
+from sqlalchemy import select
+
+from controlplane.config import Config, LogConfig
+from controlplane.store.models import LogSegmentRow
+from core.client import SluiceClient, batch_request
+from protos import common_pb2
+from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
+from tests.harness import ServerThread, free_port, run_cli, start_server, unique
+from tests.integration.test_prediction_log import pending_ids
+from tests.models import breast_cancer_rows, make_classifier_onnx
+
+moto_server = pytest.importorskip("moto.server")
+
+pytestmark = pytest.mark.xdist_group("prediction-log")
+
+BUCKET = "sluice-log"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+class S3Server:
+    """moto's S3-compatible server on a fixed loopback port, so it can be stopped and started
+    again at the same address (its buckets live in this process and survive a restart)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server: object | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        server.start()
+        self.server = server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()  # type: ignore[attr-defined]
+            self.server = None
+
+    def filesystem(self) -> fs.S3FileSystem:
+        return fs.S3FileSystem(
+            access_key="testing",
+            secret_key="testing",
+            region="us-east-1",
+            endpoint_override=f"127.0.0.1:{self.port}",
+            scheme="http",
+            allow_bucket_creation=True,
+            allow_bucket_deletion=True,
+        )
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    for key, value in CREDENTIALS.items():  # the in-process control plane's S3 client reads them
+        monkeypatch.setenv(key, value)
+    server = S3Server()
+    server.start()
+    try:
+        server.filesystem().create_dir(BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
+def objects(s3: S3Server, deployment: str) -> dict[str, list[str]]:
+    """Every .parquet object of the deployment in the bucket -> its request ids (moto's buckets
+    live in this process: other tests' objects may be there too)."""
+    client = s3.filesystem()
+    found: dict[str, list[str]] = {}
+    for info in client.get_file_info(fs.FileSelector(BUCKET, recursive=True)):
+        if info.type == fs.FileType.File and f"/deployment={deployment}/" in info.path:
+            found[info.path] = pq.read_table(info.path, filesystem=client).column("request_id").to_pylist()
+    return found
+
+
+def test_segments_go_to_the_bucket_and_survive_an_s3_outage(s3: S3Server, tmp_path: Path) -> None:
+    server: ServerThread = start_server(tmp_path / "cp", config=Config(log=LogConfig(s3_endpoint=s3.endpoint)))
+    agent: AgentProcess | None = None
+    try:
+        model, dep = unique("m"), unique("d")
+        with SluiceClient(server.address, token="") as client:
+            client.register_version(model, "1", make_classifier_onnx(tmp_path))
+            client.deploy(dep, f"{model}:1")
+        sink = ["--log-sink", f"s3://{BUCKET}/preds", "--s3-endpoint", s3.endpoint, "--s3-region", "us-east-1"]
+        agent = AgentProcess(
+            server.address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log", extra=sink, env=CREDENTIALS
+        )
+        rows = breast_cancer_rows(60, seed=8).astype(np.float32)
+        ids = [f"s3-{i}" for i in range(60)]
+        keys = ["erin" if i % 4 == 0 else f"k{i}" for i in range(60)]
+        with SluiceClient(server.address, token="") as client:
+            wait_for_agents(client, dep, [agent.name])
+            assert agent.stub is not None
+
+            def recorded_rows() -> int:
+                [status] = client.status(dep)
+                return status.log_usage.rows if status.HasField("log_usage") else 0
+
+            agent.stub.PredictBatch(batch_request(dep, rows[:30], keys[:30], ids[:30]), timeout=30)
+            wait_until(lambda: recorded_rows() == 30, timeout=60, what="30 rows recorded from the bucket")
+
+            s3.stop()  # the sink is down: segments wait on the agent's disk
+            agent.stub.PredictBatch(batch_request(dep, rows[30:], keys[30:], ids[30:]), timeout=30)
+            wait_until(lambda: sorted(pending_ids(agent.cache)) == sorted(ids[30:]), timeout=30, what="rows on disk")
+            wait_until(
+                lambda: "could not upload log segment" in agent.log.read_text(), timeout=30, what="a failed upload"
+            )
+            assert recorded_rows() == 30
+            s3.start()  # back: the agent's retry uploads them, once
+            wait_until(lambda: recorded_rows() == 60, timeout=90, what="60 rows recorded after the outage")
+            wait_until(lambda: not pending_ids(agent.cache), timeout=30, what="the local copies deleted")
+
+            in_bucket = objects(s3, dep)
+            assert in_bucket and all(key.startswith(f"{BUCKET}/preds/deployment={dep}/date=") for key in in_bucket)
+            every_id = [i for values in in_bucket.values() for i in values]
+            assert sorted(every_id) == sorted(ids)  # each row exactly once
+            with server.ctx.db.session() as session:
+                paths = list(session.scalars(select(LogSegmentRow.path).where(LogSegmentRow.deployment == dep)))
+            assert sorted(paths) == sorted(f"s3://{key}" for key in in_bucket)
+
+            # Readers read the objects: joined metrics over labels, and a purge by routing key.
+            client.submit_labels(dep, "truth", [[common_pb2.LabelRow(request_id=i, label="1") for i in ids]])
+            [status] = client.status(dep)
+            [version] = status.versions
+            assert (version.labeled.predictions, version.labeled.labeled) == (60, 60)
+        purged = run_cli("log", "purge", dep, "--routing-key", "erin", address=server.address)
+        assert purged.returncode == 0, purged.stderr
+        assert "15 rows removed" in purged.stdout
+        remaining = [i for values in objects(s3, dep).values() for i in values]
+        assert sorted(remaining) == sorted(i for i, k in zip(ids, keys, strict=True) if k != "erin")
+        assert "testing" not in agent.log.read_text()  # the credentials are never printed
+    finally:
+        if agent is not None:
+            agent.stop()
+        server.stop()
+
+
+def test_a_malformed_sink_is_refused_in_one_line() -> None:
+    for bad in (["--log-sink", "http://bucket/x"], ["--log-sink", "s3://"], ["--s3-endpoint", "ftp://x"]):
+        result = run_cli("agent", "--controlplane", "127.0.0.1:1", *bad, timeout=60)
+        assert result.returncode != 0
+        err = result.stderr.strip()
+        assert err.startswith("error: ") and len(err.splitlines()) == 1, err
