@@ -119,8 +119,9 @@ def mutants(source: str) -> Iterator[Mutant]:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             _replace(tree, node, node.operand)  # `not x` -> `x`
         line = getattr(node, "lineno", 0)
+        where = f" (column {getattr(node, 'col_offset', 0) + 1})"  # two mutants of one line differ here
         try:
-            yield Mutant(line, getattr(node, "end_lineno", None) or line, change, ast.unparse(tree))
+            yield Mutant(line, getattr(node, "end_lineno", None) or line, change + where, ast.unparse(tree))
         except Exception:  # noqa: BLE001 - an unparseable mutant is no mutant
             continue
 

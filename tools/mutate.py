@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from mutants import Mutant, mutants
+from planted import PLANTED, plant
 
 REPO = Path(__file__).resolve().parent.parent
 COPIED = ("protos", "core", "runtime", "controlplane", "agent", "tui", "sluice", "cli", "migrations", "tests")
@@ -100,7 +101,11 @@ TARGETS = (
         "controlplane/registry.py",
         ("tests/controlplane/store/test_registry.py", "tests/controlplane/store/test_registry_atomic.py"),
     ),
-    Target("ack", "agent/serving.py", ("tests/agent/test_link_ack_order.py",)),
+    Target(
+        "ack",
+        "agent/serving.py",
+        ("tests/agent/test_model_probe.py", "tests/agent/test_link_ack_order.py", "tests/agent/test_core.py"),
+    ),
     Target("safety", "controlplane/experiments/safety.py", ("tests/controlplane/experiments/test_safety.py",)),
 )
 
@@ -225,7 +230,11 @@ class Result:
     kills: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def mutate_target(work: Path, target: Target, found: list[Mutant], timeout: float | None) -> Result:
+def mutate_target(
+    work: Path, target: Target, found: list[Mutant], timeout: float | None, confirm: bool = False
+) -> Result:
+    """Run `found` against the target's tests; with `confirm`, a kill's failing test must fail a
+    second time on the same mutant (a test that fails only once is flaky under load, not a kill)."""
     path = work / target.module
     original = path.read_text()
     started = time.monotonic()
@@ -253,6 +262,8 @@ def mutate_target(work: Path, target: Target, found: list[Mutant], timeout: floa
                 run = run_pytest(work, ["-x", *stage], limit)
                 if run["code"] != 0:
                     outcome, by = "killed", run["failed"] or f"pytest exit {run['code']}"
+                    if confirm and run["failed"] and run_pytest(work, [run["failed"]], limit)["code"] == 0:
+                        outcome, by = "survived", f"{by} failed once, then passed (a flaky test, not a kill)"
                     break
         finally:
             path.write_text(original)
@@ -261,7 +272,7 @@ def mutate_target(work: Path, target: Target, found: list[Mutant], timeout: floa
             result.kills[by.split("[")[0]] += 1
         else:
             result.survivors.append(mutant)
-        note = f" by {by}" if by else f" ({len(first)} tests ran its line)"
+        note = f" by {by}" if outcome == "killed" else f" ({len(first)} tests ran its line) {by}"
         print(f"  {target.name} {i}/{len(found)} line {mutant.line}: {mutant.description}: {outcome}{note}", flush=True)
     result.seconds = time.monotonic() - started
     return result
@@ -270,7 +281,8 @@ def mutate_target(work: Path, target: Target, found: list[Mutant], timeout: floa
 def report(results: list[Result], args: argparse.Namespace) -> str:
     """Markdown: per-module figures, then every survivor with its line, to act on."""
     out = [
-        f"# make mutate: seed {args.seed}, at most {args.max or 'all'} mutants per module",
+        f"# make mutate: seed {args.seed}, at most {args.max or 'all'} mutants per module"
+        + (f", the survivors of {args.recheck}" if args.recheck else ""),
         "",
         "| module | killed / mutants | share | seconds | s per mutant |",
         "| --- | --- | --- | --- | --- |",
@@ -292,6 +304,34 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
     return "\n".join(out) + "\n"
 
 
+def run_planted(work: Path, timeout: float) -> list[str]:
+    """Plant each of issue 19's bugs in turn; the report's lines (a survivor says SURVIVED)."""
+    lines = ["", "## The planted bugs of issue 19 (`--planted`)", ""]
+    for bug in PLANTED:
+        path = work / bug.module
+        original = path.read_text()
+        path.write_text(plant(original, bug))
+        try:
+            run = run_pytest(work, ["-x", *bug.tests], timeout)
+        finally:
+            path.write_text(original)
+        by = run["failed"] or f"pytest exit {run['code']}"
+        outcome = f"killed by `{by}`" if run["code"] != 0 else f"SURVIVED {', '.join(bug.tests)}"
+        lines.append(f"- {bug.name} (`{bug.module}`): {outcome}")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def survivors_in(text: str, module: str) -> set[tuple[int, str]]:
+    """(line, mutation) of each survivor of `module` listed in a report written by `report`."""
+    out = set()
+    for line in text.splitlines():
+        if line.startswith(f"- `{module}:"):
+            where, description = line[2:].split(": ", 2)[:2]
+            out.add((int(where.strip("`").rsplit(":", 1)[1]), description.split(" (column")[0]))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", action="append", choices=[t.name for t in TARGETS], help="default: all")
@@ -299,7 +339,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=0.0, help="seconds per test run (default: 3 x baseline)")
     parser.add_argument("--report", type=Path, help="also write the report (markdown) to this file")
+    parser.add_argument("--confirm", action="store_true", help="a kill's failing test must fail twice (load, flakes)")
     parser.add_argument("--list", action="store_true", help="only list the mutants of the chosen targets")
+    parser.add_argument("--planted", action="store_true", help="plant issue 19's six bugs (tools/planted.py) first")
+    parser.add_argument(
+        "--recheck", type=Path, help="run only the survivors listed in this earlier report (after new tests)"
+    )
     args = parser.parse_args()
     chosen = [t for t in TARGETS if not args.target or t.name in args.target]
     for name in PRELOAD:
@@ -308,23 +353,31 @@ def main() -> int:
         except ImportError:
             pass
     results: list[Result] = []
+    planted: list[str] = []
     with tempfile.TemporaryDirectory(prefix="sluice-mutate-") as tmp:
         work = Path(tmp) / "repo"
         for name in COPIED:
             shutil.copytree(REPO / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         for extra in ("pyproject.toml", ".importlinter"):
             shutil.copy2(REPO / extra, work / extra)
+        if args.planted:
+            planted = run_planted(work, args.timeout or 600.0)
+            if not args.target:
+                chosen = []  # `--planted` alone plants the bugs only
         for target in chosen:
             found = list(mutants((work / target.module).read_text()))
-            if args.max and len(found) > args.max:
+            if args.recheck:
+                wanted = survivors_in(args.recheck.read_text(), target.module)
+                found = [m for m in found if any(m.line == n and m.description.startswith(d) for n, d in wanted)]
+            elif args.max and len(found) > args.max:
                 found = random.Random(args.seed).sample(found, args.max)
             found.sort(key=lambda m: m.line)
             if args.list:
                 for m in found:
                     print(f"{target.module}:{m.line}: {m.description}")
                 continue
-            results.append(mutate_target(work, target, found, args.timeout or None))
-    text = report(results, args)
+            results.append(mutate_target(work, target, found, args.timeout or None, args.confirm))
+    text = report(results, args) + "\n".join(planted) + ("\n" if planted else "")
     print("\n" + text)
     if args.report:
         args.report.write_text(text)

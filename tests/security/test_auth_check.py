@@ -196,3 +196,4 @@ async def test_a_callers_own_deadline_is_left_to_grpc() -> None:
     with pytest.raises(asyncio.CancelledError):
         await guarded(None, cut)
     assert cut.aborted is not None and cut.aborted[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert cut.aborted[1].startswith("ListDeployments took longer than 1e-09 s, the server's limit")
