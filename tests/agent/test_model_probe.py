@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.serving import ApplyError, ModelProbe
+from agent.serving import DEFAULT_PROBE_LIMITS, ApplyError, ModelProbe
 from runtime import sandbox
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -64,3 +64,8 @@ async def test_the_newest_256_outcomes_are_remembered(tmp_path: Path) -> None:
     with pytest.raises(ApplyError) as oldest:  # forgotten: probed afresh
         await probe.check(missing, "sha-0", "m:v")
     assert "reason 0" not in str(oldest.value)
+
+
+def test_the_documented_defaults() -> None:
+    # docs/OPERATIONS.md: `--model-timeout` 30 s, `--model-memory-mb` 2048; docs/SECURITY.md: at nice +10.
+    assert sandbox.Limits(timeout_seconds=30.0, memory_mb=2048, niceness=10) == DEFAULT_PROBE_LIMITS
