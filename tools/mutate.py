@@ -99,7 +99,11 @@ TARGETS = (
     Target(
         "registry",
         "controlplane/registry.py",
-        ("tests/controlplane/store/test_registry.py", "tests/controlplane/store/test_registry_atomic.py"),
+        (
+            "tests/controlplane/store/test_registry_baselines.py",
+            "tests/controlplane/store/test_registry.py",
+            "tests/controlplane/store/test_registry_atomic.py",
+        ),
     ),
     Target(
         "ack",

@@ -1,0 +1,64 @@
+"""Registry validation without a database (pure): the feature count a model fixes, and what a
+table baseline stores for agents to judge drift on (docs/STATISTICS.md: numeric bins, categorical
+frequency bins with "other" last and missing values counted apart)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from controlplane.onnx_inspect import ModelSignature, TensorSpec
+from controlplane.registry import category_bins, n_features, summarise_table
+from controlplane.tables import Table
+
+
+def spec(shape: list[int], name: str = "x") -> dict[str, object]:
+    return {"name": name, "dtype": "float32", "shape": shape}
+
+
+def test_a_model_fixes_its_feature_count_only_with_one_two_dimensional_input() -> None:
+    assert n_features([spec([-1, 4])]) == 4
+    assert n_features([spec([-1, -1])]) is None  # symbolic width: not fixed
+    assert n_features([spec([-1, 0])]) is None
+    assert n_features([spec([-1, 4, 2])]) is None
+    assert n_features([spec([-1, 4]), spec([-1, 4], "y")]) is None  # one input per feature: no matrix
+    assert n_features([]) is None
+
+
+def test_category_bins_keep_the_most_frequent_with_other_last_and_missing_apart() -> None:
+    values = np.array(["b", "a", "a", "c", "", "b", "d", "", "b"], dtype=object)
+    bins = category_bins(values, top_k=2)
+    assert bins["categories"] == ["b", "a"]  # b 3, a 2, then c and d (1 each) are "other"
+    assert bins["counts"] == [3, 2, 2]
+    assert bins["missing"] == 2
+    assert bins["known"] == ["c", "d"] and bins["known_complete"] is True
+
+
+def test_ties_are_broken_by_name_and_every_category_can_fit() -> None:
+    bins = category_bins(np.array(["z", "y", "x"], dtype=object), top_k=5)
+    assert bins["categories"] == ["x", "y", "z"] and bins["counts"] == [1, 1, 1, 0]
+    assert bins["missing"] == 0 and bins["known"] == []
+
+
+def test_a_mixed_table_baseline_bins_numbers_in_input_order_and_strings_as_categories() -> None:
+    table = Table(
+        names=("city", "age", "income"),
+        columns={
+            "city": np.array(["paris", "rome", "paris", ""], dtype=object),
+            "age": np.array([20.0, 30.0, np.nan, 50.0]),
+            "income": np.array([1.0, 2.0, 3.0, 4.0]),
+        },
+    )
+    signature = ModelSignature(
+        inputs=(TensorSpec("income", "float32", (None, 1)), TensorSpec("city", "string", (None, 1)),
+                TensorSpec("age", "float32", (None, 1))),
+        outputs=(),
+        task="classifier",
+    )  # fmt: skip
+    out = summarise_table(table, signature, top_k=5)
+    assert out["n_rows"] == 4
+    numeric = [(f["name"], f["column"], f["missing"]) for f in out["features"]]
+    assert numeric == [("income", "income", 0), ("age", "age", 1)]
+    (city,) = out["categories"]
+    assert (city["index"], city["name"], city["categories"], city["counts"], city["missing"]) == (
+        0, "city", ["paris", "rome"], [2, 1, 0], 1,
+    )  # fmt: skip
