@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from controlplane.onnx_inspect import ModelSignature, TensorSpec
-from controlplane.registry import category_bins, n_features, summarise_table
+from controlplane.registry import _table_as_matrix, baseline_predictions, category_bins, n_features, summarise_table
 from controlplane.tables import Table
 
 
@@ -62,3 +62,24 @@ def test_a_mixed_table_baseline_bins_numbers_in_input_order_and_strings_as_categ
     assert (city["index"], city["name"], city["categories"], city["counts"], city["missing"]) == (
         0, "city", ["paris", "rome"], [2, 1, 0], 1,
     )  # fmt: skip
+
+
+def test_only_a_complete_numeric_table_for_one_numeric_input_is_a_classic_matrix() -> None:
+    table = Table(names=("a", "b"), columns={"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0])})
+    one_float = ModelSignature(inputs=(TensorSpec("x", "float32", (None, 2)),), outputs=(), task="classifier")
+    one_string = ModelSignature(inputs=(TensorSpec("x", "string", (None, 2)),), outputs=(), task="classifier")
+    matrix = _table_as_matrix(table, one_float)
+    assert matrix is not None and matrix.tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    assert _table_as_matrix(table, one_string) is None
+    holes = Table(names=("a",), columns={"a": np.array([1.0, np.nan])})
+    assert _table_as_matrix(holes, one_float) is None  # missing cells: a table baseline, not a matrix
+
+
+def test_without_trial_answers_there_is_no_prediction_histogram() -> None:
+    for answers in (None, np.array([])):
+        signature = ModelSignature(inputs=(), outputs=(), task="classifier", baseline_answers=answers, n_classes=2)
+        assert baseline_predictions(signature) == {}
+    signature = ModelSignature(
+        inputs=(), outputs=(), task="classifier", baseline_answers=np.array([0, 1, 1]), n_classes=2
+    )
+    assert baseline_predictions(signature)["prediction_counts"] == [1, 2]
