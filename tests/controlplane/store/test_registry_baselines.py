@@ -4,11 +4,22 @@ frequency bins with "other" last and missing values counted apart)."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from controlplane import registry
+from controlplane.context import Context
+from controlplane.domain import Principal, Role
 from controlplane.onnx_inspect import ModelSignature, TensorSpec
 from controlplane.registry import _table_as_matrix, baseline_predictions, category_bins, n_features, summarise_table
 from controlplane.tables import Table
+from core.errors import InvalidInput
+from tests.models import make_classifier_onnx
+
+ALICE = Principal("alice", Role.OPERATOR)
+MAX_DESCRIPTION = registry.MAX_DESCRIPTION
 
 
 def spec(shape: list[int], name: str = "x") -> dict[str, object]:
@@ -83,3 +94,23 @@ def test_without_trial_answers_there_is_no_prediction_histogram() -> None:
         inputs=(), outputs=(), task="classifier", baseline_answers=np.array([0, 1, 1]), n_classes=2
     )
     assert baseline_predictions(signature)["prediction_counts"] == [1, 2]
+
+
+def test_feature_names_and_the_description_are_checked_at_their_limits(ctx: Context, models_dir: Path) -> None:
+    """Feature names of 1 to 128 characters, a description of at most MAX_DESCRIPTION: a name or
+    description at its limit passes on to the next check (here: the upload's sha256)."""
+    model = make_classifier_onnx(models_dir)
+    wrong_sha = "0" * 64
+    for names in (["x" * 129], [""]):
+        with pytest.raises(InvalidInput, match="feature names must be 1 to 128 characters"):
+            registry.register_file(ctx, ALICE, registry.NewVersion("m", "v1", feature_names=names), model, None)
+    with pytest.raises(InvalidInput, match=f"the description is {MAX_DESCRIPTION + 1} characters"):
+        registry.register_file(
+            ctx, ALICE, registry.NewVersion("m", "v1", description="d" * (MAX_DESCRIPTION + 1)), model, None
+        )
+    at_limits = registry.NewVersion(
+        "m", "v1", description="d" * MAX_DESCRIPTION, feature_names=["x" * 128], expected_sha256=wrong_sha
+    )
+    with pytest.raises(InvalidInput, match="the header said"):
+        registry.register_file(ctx, ALICE, at_limits, model, None)
+    assert registry.list_versions(ctx) == []
