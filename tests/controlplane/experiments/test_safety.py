@@ -161,3 +161,23 @@ def test_a_healthy_deployment_under_the_configured_policy_is_left_alone(ctx: Con
     assert evaluate(ctx, s, t0) is None
     assert get_policy(ctx, s.deployment).critical_since is None
     assert not [a for a in alerts.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
+
+
+def test_rollback_challenger_without_an_experiment_leaves_the_champion_alone(ctx: Context, models_dir: Path) -> None:
+    """docs (safety.py): `rollback_challenger` without a running experiment puts the champion alone at 100%."""
+    s = deployed_pair(ctx, models_dir)
+    deployments.set_traffic(ctx, ALICE, s.deployment, [(s.model, "v1", 90), (s.model, "v2", 10)], reason="canary")
+    set_policy(
+        ctx, ALICE, s.deployment, PolicyChange(action=PolicyAction.ROLLBACK_CHALLENGER, action_after_seconds=AFTER)
+    )
+    t0 = deployments.utcnow()
+    failing(ctx, s, s.champion.id, t0, errors=0)
+    failing(ctx, s, s.challenger.id, t0)
+    assert evaluate(ctx, s, t0) is None
+    end = t0 + timedelta(seconds=AFTER + 1)
+    failing(ctx, s, s.champion.id, end, errors=0)
+    failing(ctx, s, s.challenger.id, end)
+    outcome = evaluate(ctx, s, end)
+    assert outcome is not None and outcome.done.startswith("challengers to 0%")
+    (dep,) = deployments.list_deployments(ctx, s.deployment)
+    assert {sp.version.version: sp.weight for sp in dep.splits} == {"v1": 100}

@@ -15,7 +15,7 @@ from controlplane.domain import Principal, Role
 from controlplane.onnx_inspect import ModelSignature, TensorSpec
 from controlplane.registry import _table_as_matrix, baseline_predictions, category_bins, n_features, summarise_table
 from controlplane.tables import Table
-from core.errors import InvalidInput
+from core.errors import AlreadyExists, InvalidInput
 from tests.models import make_classifier_onnx
 
 ALICE = Principal("alice", Role.OPERATOR)
@@ -114,3 +114,12 @@ def test_feature_names_and_the_description_are_checked_at_their_limits(ctx: Cont
     with pytest.raises(InvalidInput, match="the header said"):
         registry.register_file(ctx, ALICE, at_limits, model, None)
     assert registry.list_versions(ctx) == []
+
+
+def test_two_models_may_each_have_a_version_of_the_same_name(ctx: Context, models_dir: Path) -> None:
+    model = make_classifier_onnx(models_dir)
+    for name in ("fraud", "churn"):
+        registry.register_file(ctx, ALICE, registry.NewVersion(name, "v1"), model, None)
+    assert sorted(v.model for v in registry.list_versions(ctx)) == ["churn", "fraud"]
+    with pytest.raises(AlreadyExists):
+        registry.register_file(ctx, ALICE, registry.NewVersion("churn", "v1"), model, None)
