@@ -270,3 +270,32 @@ def test_windows_keep_their_agent_and_refusals_are_counted_in_the_receipt(ctx: C
     report = agent_pb2.MetricReport(agent_id="agent-l", seq=2, window_seconds=1.0, windows=[elsewhere])
     assert ingest_report(ctx, "agent-l", report, sent) == Receipt(True, {"unknown_route": 1})
     assert ingest_report(ctx, "agent-m", report, None).refused == {}  # no route check asked for
+
+
+def test_a_window_keeps_its_agents_start_and_one_without_a_start_is_stored_at_its_receipt(
+    ctx: Context, models_dir: Path
+) -> None:
+    d = deploy_classifier(ctx, models_dir)
+    recorder = d.recorder(ctx)
+    starts = []
+    for seq, ago in ((1, 30.0), (2, None)):
+        serve(recorder, d, breast_cancer_rows(10, seed=seq))
+        report = recorder.flush()
+        assert report is not None
+        before = utcnow()
+        if ago is None:
+            report.ClearField("window_start")
+        else:
+            report.window_start.FromDatetime(before - timedelta(seconds=ago))
+        report.agent_id, report.seq = "agent-start", seq
+        assert ingest_report(ctx, "agent-start", report).new
+        starts.append((before, utcnow()))
+    with ctx.db.session() as s:
+        stored_starts = s.scalars(
+            select(MetricWindowRow.window_start)
+            .where(MetricWindowRow.deployment == d.name)
+            .order_by(MetricWindowRow.id)
+        ).all()
+    (first, second) = stored_starts
+    assert abs((first - (starts[0][0] - timedelta(seconds=30))).total_seconds()) < 0.001  # the agent's start
+    assert starts[1][0] <= second <= starts[1][1]  # no start: the receipt's time
