@@ -299,3 +299,23 @@ def test_a_window_keeps_its_agents_start_and_one_without_a_start_is_stored_at_it
     (first, second) = stored_starts
     assert abs((first - (starts[0][0] - timedelta(seconds=30))).total_seconds()) < 0.001  # the agent's start
     assert starts[1][0] <= second <= starts[1][1]  # no start: the receipt's time
+
+
+def test_a_window_length_out_of_range_is_clamped_not_stored_as_sent(ctx: Context, models_dir: Path) -> None:
+    """A window lasts more than 0 and at most an hour (MAX_WINDOW_SECONDS); an agent's NaN is one second."""
+    d = deploy_classifier(ctx, models_dir)
+    recorder = d.recorder(ctx)
+    for seq, sent in ((1, 7200.0), (2, float("nan")), (3, 12.5)):
+        serve(recorder, d, breast_cancer_rows(10, seed=seq))
+        report = recorder.flush()
+        assert report is not None
+        report.window_seconds = sent
+        report.agent_id, report.seq = "agent-length", seq
+        assert ingest_report(ctx, "agent-length", report).new
+    with ctx.db.session() as s:
+        lengths = s.scalars(
+            select(MetricWindowRow.window_seconds)
+            .where(MetricWindowRow.deployment == d.name)
+            .order_by(MetricWindowRow.id)
+        ).all()
+    assert [float(x) for x in lengths] == [3600.0, 1.0, 12.5]
