@@ -310,6 +310,8 @@ def test_a_window_length_out_of_range_is_clamped_not_stored_as_sent(ctx: Context
         report = recorder.flush()
         assert report is not None
         report.window_seconds = sent
+        for window in report.windows:
+            window.experiment = "e" * 200  # an agent's text: stored cut to the column's 128 characters
         report.agent_id, report.seq = "agent-length", seq
         assert ingest_report(ctx, "agent-length", report).new
     with ctx.db.session() as s:
@@ -319,3 +321,6 @@ def test_a_window_length_out_of_range_is_clamped_not_stored_as_sent(ctx: Context
             .order_by(MetricWindowRow.id)
         ).all()
     assert [float(x) for x in lengths] == [3600.0, 1.0, 12.5]
+    with ctx.db.session() as s:
+        experiments = s.scalars(select(MetricWindowRow.experiment).where(MetricWindowRow.deployment == d.name)).all()
+    assert {len(e) for e in experiments} == {128}
