@@ -181,3 +181,19 @@ def test_rollback_challenger_without_an_experiment_leaves_the_champion_alone(ctx
     assert outcome is not None and outcome.done.startswith("challengers to 0%")
     (dep,) = deployments.list_deployments(ctx, s.deployment)
     assert {sp.version.version: sp.weight for sp in dep.splits} == {"v1": 100}
+
+
+def test_a_policy_set_to_no_action_stops_a_running_clock(ctx: Context, models_dir: Path) -> None:
+    s = second_champion(ctx, models_dir)
+    set_policy(
+        ctx, ALICE, s.deployment, PolicyChange(action=PolicyAction.ROLLBACK_CHAMPION, action_after_seconds=AFTER)
+    )
+    t0 = deployments.utcnow()
+    failing(ctx, s, s.challenger.id, t0)
+    evaluate(ctx, s, t0)
+    assert get_policy(ctx, s.deployment).critical_since == t0
+    set_policy(ctx, ALICE, s.deployment, PolicyChange(action=PolicyAction.NONE))
+    later = t0 + timedelta(seconds=10)
+    failing(ctx, s, s.challenger.id, later)
+    assert evaluate(ctx, s, later) is None
+    assert get_policy(ctx, s.deployment).critical_since is None
