@@ -94,7 +94,11 @@ TARGETS = (
     Target(
         "health",
         "controlplane/monitoring/health.py",
-        ("tests/controlplane/monitoring/test_health.py", "tests/controlplane/monitoring/test_alert_conditions.py"),
+        (
+            "tests/controlplane/monitoring/test_prediction_drift.py",
+            "tests/controlplane/monitoring/test_health.py",
+            "tests/controlplane/monitoring/test_alert_conditions.py",
+        ),
     ),
     Target(
         "registry",
