@@ -116,7 +116,7 @@ def test_feature_names_and_the_description_are_checked_at_their_limits(ctx: Cont
     assert registry.list_versions(ctx) == []
 
 
-def test_two_models_may_each_have_a_version_of_the_same_name_and_a_model_many_versions(ctx: Context, models_dir: Path) -> None:
+def test_two_models_may_share_a_version_name_and_a_model_have_many(ctx: Context, models_dir: Path) -> None:
     model = make_classifier_onnx(models_dir)
     for name in ("fraud", "churn"):
         registry.register_file(ctx, ALICE, registry.NewVersion(name, "v1"), model, None)
