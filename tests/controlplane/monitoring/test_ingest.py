@@ -324,3 +324,18 @@ def test_a_window_length_out_of_range_is_clamped_not_stored_as_sent(ctx: Context
     with ctx.db.session() as s:
         experiments = s.scalars(select(MetricWindowRow.experiment).where(MetricWindowRow.deployment == d.name)).all()
     assert {len(e) for e in experiments} == {128}
+
+
+def test_new_dropped_log_rows_are_not_new_dropped_reports(ctx: Context) -> None:
+    """The two counters are independent: dropped log rows that grow while the dropped reports
+    stay where they were count no new dropped report and re-open no overflow alert."""
+    from controlplane.monitoring import alerts
+
+    def report(seq: int, dropped: int, rows: int) -> agent_pb2.MetricReport:
+        return agent_pb2.MetricReport(agent_id="agent-b", seq=seq, dropped_reports=dropped, dropped_log_rows=rows)
+
+    assert ingest_report(ctx, "agent-b", report(1, 3, 0)).new
+    assert dropped_total(ctx) == 3 and overflow_alerts(ctx) == [(True, 3.0)]
+    alerts.resolve_alert(ctx, deployment="", kind="buffer_overflow", agent_id="agent-b")
+    assert ingest_report(ctx, "agent-b", report(2, 3, 10)).new
+    assert dropped_total(ctx) == 3 and overflow_alerts(ctx) == [(False, 3.0)]
