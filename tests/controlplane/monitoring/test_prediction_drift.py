@@ -1,13 +1,17 @@
-"""Prediction drift (docs/STATISTICS.md): the PSI of a version's live predictions against its
-baseline predictions; NaN without baseline predictions or below `health.min_drift_samples`. Pure."""
+"""Health judgements without a database. Prediction drift (docs/STATISTICS.md): the PSI of a
+version's live predictions against its baseline predictions; NaN without baseline predictions or
+below `health.min_drift_samples`."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 from controlplane.config import HealthConfig
-from controlplane.monitoring.health import prediction_drift
+from controlplane.domain import SplitInfo, VersionInfo
+from controlplane.monitoring.health import judge_version, prediction_drift
 from controlplane.monitoring.summary import WindowSummary
+from core.vocabulary import Health, ServingRole
 
 CONFIG = HealthConfig()  # min_drift_samples 200
 BASELINE = {"prediction_counts": [500, 500]}
@@ -30,3 +34,24 @@ def test_no_figure_without_enough_predictions_or_a_baseline() -> None:
     assert math.isnan(prediction_drift(live(150, 150), None, CONFIG))
     assert math.isnan(prediction_drift(live(150, 150), {"n_rows": 10}, CONFIG))
     assert math.isnan(prediction_drift(live(), BASELINE, CONFIG))
+
+
+def regressor_split() -> SplitInfo:
+    version = VersionInfo(
+        id=1, model="price", version="v1", sha256="0" * 64, size_bytes=1, task="regressor", inputs=[], outputs=[],
+        feature_names=[], description="", baseline=None, baseline_sha256=None, offline_evaluation=None,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC), created_by="alice",
+    )  # fmt: skip
+    return SplitInfo(version, 100, ServingRole.CHAMPION)
+
+
+def test_a_critical_within_tolerance_level_alone_is_judged() -> None:
+    """health.within_tolerance_warning / _critical: 0 disables a level; either level set alone judges."""
+    summary = WindowSummary(requests=300, rows=300, n_labeled=300, n_within_tolerance=150, sum_abs_error=30.0)
+    for config, state in (
+        (HealthConfig(within_tolerance_critical=0.6), Health.CRITICAL),
+        (HealthConfig(within_tolerance_warning=0.6), Health.WARNING),
+        (HealthConfig(), Health.HEALTHY),  # both 0: the share within tolerance is not judged
+    ):
+        judged = judge_version(regressor_split(), summary, 60.0, config)
+        assert judged.within_tolerance == 0.5 and judged.state == state, (config, judged.reasons)
