@@ -118,6 +118,29 @@ def test_apply_reuses_sessions_and_keeps_the_old_state_of_a_failing_deployment(
     assert set(table5.deployments) == {"api"}
 
 
+def test_a_changed_snapshot_under_the_same_generation_is_applied(
+    tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]
+) -> None:
+    """The control plane's `health.tolerance` reaches deployments without a policy of their own
+    without a new generation: the agent serves what the snapshot says, not what it had."""
+    cache = AgentCache(tmp_path)
+    sha1, data1 = artifacts["v1"]
+    cache.put(data1, sha1)
+    web = agent_pb2.DeploymentSnapshot(
+        name="web", generation=3, salt="s", routes=[route("v1", sha1, 100, CHAMPION)], tolerance=0.05
+    )
+    table, problems = apply(cache, snapshot(1, web))
+    assert problems == []
+    changed = agent_pb2.DeploymentSnapshot()
+    changed.CopyFrom(web)
+    changed.tolerance = 0.2
+    table2, problems = apply(cache, snapshot(2, changed), table)
+    assert problems == [] and table2.deployments["web"].snapshot.tolerance == 0.2
+    assert table2.applied_snapshot().deployments[0].tolerance == 0.2  # and it is what a restart serves
+    table3, _ = apply(cache, snapshot(3, changed), table2)
+    assert table3.deployments["web"] is table2.deployments["web"]  # the same snapshot again: kept as it is
+
+
 def filled_cache(tmp_path: Path, artifacts: dict[str, tuple[str, bytes]]) -> tuple[AgentCache, str, str]:
     """A cache holding every artifact; returns it with the sha256 of v1 and of v2."""
     cache = AgentCache(tmp_path)

@@ -129,3 +129,71 @@ def test_a_critical_challenger_is_rolled_back_or_its_experiment_paused(ctx: Cont
         (dep,) = deployments.list_deployments(ctx, s.deployment)
         weights = {sp.version.version: sp.weight for sp in dep.splits}
         assert weights == ({"v1": 100} if state == "rolled_back" else {"v1": 90, "v2": 10})
+
+
+def test_the_clock_stops_only_after_resolve_after_calm_rounds_in_a_row(ctx: Context, models_dir: Path) -> None:
+    """docs (safety.py, OPERATIONS): a critical round in a calm stretch starts the count of calm
+    rounds again; only `alerts.resolve_after` calm rounds in a row stop the clock."""
+    s = second_champion(ctx, models_dir)
+    set_policy(
+        ctx, ALICE, s.deployment, PolicyChange(action=PolicyAction.ROLLBACK_CHAMPION, action_after_seconds=AFTER)
+    )
+    rounds = ctx.config.alerts.resolve_after
+    t0 = deployments.utcnow()
+    failing(ctx, s, s.challenger.id, t0)
+    evaluate(ctx, s, t0)
+    for i in range(rounds - 1):  # one calm round short
+        assert evaluate(ctx, s, t0 + timedelta(seconds=61 + i)) is None
+    again = t0 + timedelta(seconds=70)  # still short of AFTER: nothing fires
+    failing(ctx, s, s.challenger.id, again)
+    assert evaluate(ctx, s, again) is None
+    for i in range(rounds - 1):
+        evaluate(ctx, s, again + timedelta(seconds=61 + i))
+    assert get_policy(ctx, s.deployment).critical_since == t0  # the critical round restarted the count
+    evaluate(ctx, s, again + timedelta(seconds=61 + rounds))
+    assert get_policy(ctx, s.deployment).critical_since is None
+
+
+def test_a_healthy_deployment_under_the_configured_policy_is_left_alone(ctx: Context, models_dir: Path) -> None:
+    s = deployed_pair(ctx, models_dir)  # no policy of its own: the configuration's (action alert)
+    t0 = deployments.utcnow()
+    failing(ctx, s, s.champion.id, t0, errors=0)
+    assert evaluate(ctx, s, t0) is None
+    assert get_policy(ctx, s.deployment).critical_since is None
+    assert not [a for a in alerts.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
+
+
+def test_rollback_challenger_without_an_experiment_leaves_the_champion_alone(ctx: Context, models_dir: Path) -> None:
+    """docs (safety.py): `rollback_challenger` without a running experiment puts the champion alone at 100%."""
+    s = deployed_pair(ctx, models_dir)
+    deployments.set_traffic(ctx, ALICE, s.deployment, [(s.model, "v1", 90), (s.model, "v2", 10)], reason="canary")
+    set_policy(
+        ctx, ALICE, s.deployment, PolicyChange(action=PolicyAction.ROLLBACK_CHALLENGER, action_after_seconds=AFTER)
+    )
+    t0 = deployments.utcnow()
+    failing(ctx, s, s.champion.id, t0, errors=0)
+    failing(ctx, s, s.challenger.id, t0)
+    assert evaluate(ctx, s, t0) is None
+    end = t0 + timedelta(seconds=AFTER + 1)
+    failing(ctx, s, s.champion.id, end, errors=0)
+    failing(ctx, s, s.challenger.id, end)
+    outcome = evaluate(ctx, s, end)
+    assert outcome is not None and outcome.done.startswith("challengers to 0%")
+    (dep,) = deployments.list_deployments(ctx, s.deployment)
+    assert {sp.version.version: sp.weight for sp in dep.splits} == {"v1": 100}
+
+
+def test_a_policy_set_to_no_action_stops_a_running_clock(ctx: Context, models_dir: Path) -> None:
+    s = second_champion(ctx, models_dir)
+    set_policy(
+        ctx, ALICE, s.deployment, PolicyChange(action=PolicyAction.ROLLBACK_CHAMPION, action_after_seconds=AFTER)
+    )
+    t0 = deployments.utcnow()
+    failing(ctx, s, s.challenger.id, t0)
+    evaluate(ctx, s, t0)
+    assert get_policy(ctx, s.deployment).critical_since == t0
+    set_policy(ctx, ALICE, s.deployment, PolicyChange(action=PolicyAction.NONE))
+    later = t0 + timedelta(seconds=10)
+    failing(ctx, s, s.challenger.id, later)
+    assert evaluate(ctx, s, later) is None
+    assert get_policy(ctx, s.deployment).critical_since is None

@@ -270,3 +270,72 @@ def test_windows_keep_their_agent_and_refusals_are_counted_in_the_receipt(ctx: C
     report = agent_pb2.MetricReport(agent_id="agent-l", seq=2, window_seconds=1.0, windows=[elsewhere])
     assert ingest_report(ctx, "agent-l", report, sent) == Receipt(True, {"unknown_route": 1})
     assert ingest_report(ctx, "agent-m", report, None).refused == {}  # no route check asked for
+
+
+def test_a_window_keeps_its_agents_start_and_one_without_a_start_is_stored_at_its_receipt(
+    ctx: Context, models_dir: Path
+) -> None:
+    d = deploy_classifier(ctx, models_dir)
+    recorder = d.recorder(ctx)
+    starts = []
+    for seq, ago in ((1, 30.0), (2, None)):
+        serve(recorder, d, breast_cancer_rows(10, seed=seq))
+        report = recorder.flush()
+        assert report is not None
+        before = utcnow()
+        if ago is None:
+            report.ClearField("window_start")
+        else:
+            report.window_start.FromDatetime(before - timedelta(seconds=ago))
+        report.agent_id, report.seq = "agent-start", seq
+        assert ingest_report(ctx, "agent-start", report).new
+        starts.append((before, utcnow()))
+    with ctx.db.session() as s:
+        stored_starts = s.scalars(
+            select(MetricWindowRow.window_start)
+            .where(MetricWindowRow.deployment == d.name)
+            .order_by(MetricWindowRow.id)
+        ).all()
+    (first, second) = stored_starts
+    assert abs((first - (starts[0][0] - timedelta(seconds=30))).total_seconds()) < 0.001  # the agent's start
+    assert starts[1][0] <= second <= starts[1][1]  # no start: the receipt's time
+
+
+def test_a_window_length_out_of_range_is_clamped_not_stored_as_sent(ctx: Context, models_dir: Path) -> None:
+    """A window lasts more than 0 and at most an hour (MAX_WINDOW_SECONDS); an agent's NaN is one second."""
+    d = deploy_classifier(ctx, models_dir)
+    recorder = d.recorder(ctx)
+    for seq, sent in ((1, 7200.0), (2, float("nan")), (3, 12.5)):
+        serve(recorder, d, breast_cancer_rows(10, seed=seq))
+        report = recorder.flush()
+        assert report is not None
+        report.window_seconds = sent
+        for window in report.windows:
+            window.experiment = "e" * 200  # an agent's text: stored cut to the column's 128 characters
+        report.agent_id, report.seq = "agent-length", seq
+        assert ingest_report(ctx, "agent-length", report).new
+    with ctx.db.session() as s:
+        lengths = s.scalars(
+            select(MetricWindowRow.window_seconds)
+            .where(MetricWindowRow.deployment == d.name)
+            .order_by(MetricWindowRow.id)
+        ).all()
+    assert [float(x) for x in lengths] == [3600.0, 1.0, 12.5]
+    with ctx.db.session() as s:
+        experiments = s.scalars(select(MetricWindowRow.experiment).where(MetricWindowRow.deployment == d.name)).all()
+    assert {len(e) for e in experiments} == {128}
+
+
+def test_new_dropped_log_rows_are_not_new_dropped_reports(ctx: Context) -> None:
+    """The two counters are independent: dropped log rows that grow while the dropped reports
+    stay where they were count no new dropped report and re-open no overflow alert."""
+    from controlplane.monitoring import alerts
+
+    def report(seq: int, dropped: int, rows: int) -> agent_pb2.MetricReport:
+        return agent_pb2.MetricReport(agent_id="agent-b", seq=seq, dropped_reports=dropped, dropped_log_rows=rows)
+
+    assert ingest_report(ctx, "agent-b", report(1, 3, 0)).new
+    assert dropped_total(ctx) == 3 and overflow_alerts(ctx) == [(True, 3.0)]
+    alerts.resolve_alert(ctx, deployment="", kind="buffer_overflow", agent_id="agent-b")
+    assert ingest_report(ctx, "agent-b", report(2, 3, 10)).new
+    assert dropped_total(ctx) == 3 and overflow_alerts(ctx) == [(False, 3.0)]

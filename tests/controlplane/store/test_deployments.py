@@ -39,9 +39,7 @@ def table_state(ctx: Context) -> tuple[int, int, int, list[tuple[int, int, str]]
     with ctx.db.session() as s:
         history = s.scalar(select(func.count()).select_from(DeploymentHistoryRow))
         audits = s.scalar(select(func.count()).select_from(AuditEventRow))
-        splits = s.execute(
-            select(TrafficSplitRow.version_id, TrafficSplitRow.weight, TrafficSplitRow.role)
-        ).all()
+        splits = s.execute(select(TrafficSplitRow.version_id, TrafficSplitRow.weight, TrafficSplitRow.role)).all()
     gens = [d.generation for d in deployments.list_deployments(ctx)]
     return int(history or 0), int(audits or 0), sum(gens), sorted(tuple(r) for r in splits)
 
@@ -90,9 +88,7 @@ def test_traffic_split_and_roles(versions: Context) -> None:
         ([("cancer", "v1", 50), ("cancer", "reg", 50)], "cancer:reg is a regressor but cancer:v1 is a classifier"),
     ],
 )
-def test_bad_traffic_changes_nothing(
-    versions: Context, weights_in: list[tuple[str, str, int]], message: str
-) -> None:
+def test_bad_traffic_changes_nothing(versions: Context, weights_in: list[tuple[str, str, int]], message: str) -> None:
     ctx = versions
     deployments.deploy(ctx, BOB, "web", "cancer", "v1")
     before = table_state(ctx)
@@ -113,9 +109,7 @@ def test_unknown_deployment_and_version(versions: Context) -> None:
 def test_stale_expected_generation_is_aborted(versions: Context) -> None:
     ctx = versions
     deployments.deploy(ctx, BOB, "web", "cancer", "v1")
-    deployments.set_traffic(
-        ctx, BOB, "web", [("cancer", "v1", 50), ("cancer", "v2", 50)], expected_generation=1
-    )
+    deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 50), ("cancer", "v2", 50)], expected_generation=1)
     before = table_state(ctx)
     with pytest.raises(Conflict, match="generation 2, not 1"):
         deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 100)], expected_generation=1)
@@ -205,9 +199,7 @@ def test_every_change_is_audited_in_its_transaction(versions: Context) -> None:
     deployments.deploy(ctx, BOB, "web", "cancer", "v1")
     deployments.set_traffic(ctx, BOB, "web", [("cancer", "v1", 80), ("cancer", "v2", 20)], reason="canary")
     with ctx.db.session() as s:
-        events = s.scalars(
-            select(AuditEventRow).where(AuditEventRow.target == "web").order_by(AuditEventRow.id)
-        ).all()
+        events = s.scalars(select(AuditEventRow).where(AuditEventRow.target == "web").order_by(AuditEventRow.id)).all()
         assert [(e.action, e.principal) for e in events] == [("deploy", "bob"), ("traffic.set", "bob")]
         assert events[1].details["generation"] == 2 and events[1].details["reason"] == "canary"
 

@@ -18,9 +18,7 @@ def test_migrations_produce_the_orm_schema(db_url: str) -> None:
     try:
         assert schema_is_current(db.engine)
         with db.engine.connect() as connection:
-            diff = compare_metadata(
-                MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
-            )
+            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
         assert diff == [], f"migrations and ORM differ: {diff}"
     finally:
         db.dispose()

@@ -1,0 +1,57 @@
+"""Health judgements without a database. Prediction drift (docs/STATISTICS.md): the PSI of a
+version's live predictions against its baseline predictions; NaN without baseline predictions or
+below `health.min_drift_samples`."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from controlplane.config import HealthConfig
+from controlplane.domain import SplitInfo, VersionInfo
+from controlplane.monitoring.health import judge_version, prediction_drift
+from controlplane.monitoring.summary import WindowSummary
+from core.vocabulary import Health, ServingRole
+
+CONFIG = HealthConfig()  # min_drift_samples 200
+BASELINE = {"prediction_counts": [500, 500]}
+
+
+def live(*counts: int) -> WindowSummary:
+    return WindowSummary(prediction_counts=list(counts))
+
+
+def test_the_same_mix_of_classes_is_no_drift_and_a_shifted_one_is() -> None:
+    same = prediction_drift(live(150, 150), BASELINE, CONFIG)
+    shifted = prediction_drift(live(270, 30), BASELINE, CONFIG)
+    assert math.isfinite(same) and same < 0.01
+    assert shifted > 0.5  # 90/10 against 50/50: far beyond any alarm threshold
+
+
+def test_no_figure_without_enough_predictions_or_a_baseline() -> None:
+    assert math.isfinite(prediction_drift(live(100, 100), BASELINE, CONFIG))  # exactly min_drift_samples
+    assert math.isnan(prediction_drift(live(100, 99), BASELINE, CONFIG))
+    assert math.isnan(prediction_drift(live(150, 150), None, CONFIG))
+    assert math.isnan(prediction_drift(live(150, 150), {"n_rows": 10}, CONFIG))
+    assert math.isnan(prediction_drift(live(), BASELINE, CONFIG))
+
+
+def regressor_split() -> SplitInfo:
+    version = VersionInfo(
+        id=1, model="price", version="v1", sha256="0" * 64, size_bytes=1, task="regressor", inputs=[], outputs=[],
+        feature_names=[], description="", baseline=None, baseline_sha256=None, offline_evaluation=None,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC), created_by="alice",
+    )  # fmt: skip
+    return SplitInfo(version, 100, ServingRole.CHAMPION)
+
+
+def test_a_critical_within_tolerance_level_alone_is_judged() -> None:
+    """health.within_tolerance_warning / _critical: 0 disables a level; either level set alone judges."""
+    summary = WindowSummary(requests=300, rows=300, n_labeled=300, n_within_tolerance=150, sum_abs_error=30.0)
+    for config, state in (
+        (HealthConfig(within_tolerance_critical=0.6), Health.CRITICAL),
+        (HealthConfig(within_tolerance_warning=0.6), Health.WARNING),
+        (HealthConfig(), Health.HEALTHY),  # both 0: the share within tolerance is not judged
+    ):
+        judged = judge_version(regressor_split(), summary, 60.0, config)
+        assert judged.within_tolerance == 0.5 and judged.state == state, (config, judged.reasons)
