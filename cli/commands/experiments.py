@@ -88,8 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--segment",
         action="append",
         default=[],
-        metavar="ATTR=v1,v2|ATTR=lo..hi",
-        help="only requests whose attribute matches take part; repeatable",
+        metavar="NAME=v1,v2|NAME=lo..hi",
+        help="only requests (and batch rows) that match take part; NAME is a request attribute when "
+        "the request sends it, else the feature of that name; attribute.NAME or feature.NAME "
+        "picks one; repeatable",
     )
     st.add_argument("--require-offline-win", action="store_true", help="refuse without a winning `sluice evaluate`")
     st.add_argument("--reason", default="")
