@@ -36,6 +36,7 @@ from agent.predlog import PredictionLog
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.records import RecordRows
+from agent.segments import feed_features, request_features
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
 from core.errors import Cancelled, DeadlineExceeded, InvalidInput, ModelFailed, NotFound, SluiceError, Unavailable
 from core.grpc_errors import status_of
@@ -361,8 +362,7 @@ class AgentCore:
         except Exception as exc:  # noqa: BLE001 - onnxruntime's errors share no useful base
             log.warning("deployment %s: %s failed on %d rows: %s", dep.name, route.label, feed_rows(feeds), exc)
             raise ModelFailed(
-                f"deployment {dep.name}: {route.label} failed on this input ({type(exc).__name__}); "
-                "see the agent log"
+                f"deployment {dep.name}: {route.label} failed on this input ({type(exc).__name__}); see the agent log"
             ) from None
         seconds = time.perf_counter() - start
         if watch is not None and (gone := watch.abandoned()):
@@ -403,7 +403,14 @@ class AgentCore:
         else:
             if len(key) > MAX_KEY_LENGTH:
                 raise InvalidInput(f"the routing key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
-            route = dep.routes[dep.router.route(key, attributes if dep.router.segments else None)]
+            router = dep.router
+            if router.segments:  # rules may test attributes and the features of the rows
+                features = (
+                    request_features(x, router.features, dep.champion.runtime.inputs) if router.features else None
+                )
+                route = dep.routes[router.route(key, attributes, features)]
+            else:
+                route = dep.routes[router.route(key)]
         request_id = request_id or self.new_request_id()
         n = x.shape[0] if isinstance(x, np.ndarray) else rows_of(x)
         ids = (request_id,) if n == 1 else [f"{request_id}/{i}" for i in range(n)]
@@ -439,21 +446,35 @@ class AgentCore:
         longest_key = max(map(len, keys), default=0)
         if longest_key > MAX_KEY_LENGTH:
             raise InvalidInput(f"a routing key is {longest_key} characters; the limit is {MAX_KEY_LENGTH}")
-        fixed = dep.router.fixed
+        router = dep.router
+        fixed = router.fixed
+        feeds: Feeds | None = None
         if fixed >= 0:  # one route takes every row: nothing to route or group
             chosen = None
             used = [fixed]
+        elif router.features:
+            # Rules on features: check the rows once (every version takes the same inputs; a
+            # refusal counts against the champion, as no row could be placed), then route each
+            # row on its own feature values and key.
+            try:
+                feeds = prepare(dep.champion.runtime, x, dep.name)
+            except InvalidInput as refusal:
+                self._failed(dep, dep.champion, refusal, defer or self.defer)
+                raise
+            chosen = router.route_many(keys, n, feed_features(feeds, router.features))
+            used = np.unique(chosen).tolist()
         else:
-            chosen = dep.router.route_many(keys, n)
+            chosen = router.route_many(keys, n)
             used = np.unique(chosen).tolist()
         # Validate once for every version first, so a bad batch is refused before anything runs;
         # the refusal counts once against each version the batch was routed to, as a call would.
-        try:
-            feeds = prepare(dep.routes[int(used[0])].runtime, x, dep.name)
-        except InvalidInput as refusal:
-            for index in used:
-                self._failed(dep, dep.routes[int(index)], refusal, defer or self.defer)
-            raise
+        if feeds is None:
+            try:
+                feeds = prepare(dep.routes[int(used[0])].runtime, x, dep.name)
+            except InvalidInput as refusal:
+                for index in used:
+                    self._failed(dep, dep.routes[int(index)], refusal, defer or self.defer)
+                raise
         n = feed_rows(feeds)
         outcomes: list[Outcome] = []
         positions: list[np.ndarray] = []
@@ -502,9 +523,7 @@ class AgentCore:
             raise InvalidInput("the true value must be a finite number")
         if class_label is not None and len(class_label) > MAX_KEY_LENGTH:
             raise InvalidInput(f"the class label is {len(class_label)} characters; the limit is {MAX_KEY_LENGTH}")
-        return bool(
-            self.recorder.feedback(deployment, request_id, label=label, value=value, class_label=class_label)
-        )
+        return bool(self.recorder.feedback(deployment, request_id, label=label, value=value, class_label=class_label))
 
     def label_row(
         self, deployment: str, request_id: str, label: int | None, value: float | None, class_label: str | None

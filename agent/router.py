@@ -4,6 +4,11 @@ A routing key is hashed with the deployment's salt into one of 10,000 buckets. T
 take cumulative bucket ranges in snapshot order (newest version first), so raising the newest
 version's weight only widens its range from the bottom: a key it already had stays with it at every
 higher share. Requests without a key are split at random by weight. Shadow routes never answer.
+
+Segment rules (an experiment's `--segment`) keep every request outside the segment on the
+champion. A rule tests a request attribute or a feature of the rows (`SegmentSource`): a Predict
+call takes part when every one of its rows matches; each row of a batch is routed on its own
+features and key, so one batch may be answered by several versions.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ import hashlib
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from core.vocabulary import ServingRole
+from core.vocabulary import SegmentSource, ServingRole, segment_number
 
 BUCKETS = 10_000
+
 
 def bucket(key: str, salt: str) -> int:
     """Stable across processes, hosts and Python versions (never Python's salted `hash()`)."""
@@ -36,25 +43,63 @@ class RouteSpec:
 
 @dataclass(frozen=True)
 class Segment:
-    """One segment rule: the attribute's value is in `values`, or (has_range) within [low, high]."""
+    """One segment rule: the value is in `values`, or (has_range) within [low, high].
+
+    `attribute` is the name without its prefix; `source` says whether it names a request
+    attribute, a feature of the rows, or either (the attribute when the request sends one)."""
 
     attribute: str
     values: frozenset[str] = frozenset()
     has_range: bool = False
     low: float = -math.inf
     high: float = math.inf
+    source: SegmentSource = SegmentSource.EITHER
+    #: `values` read as numbers, for numeric and bool features (`9`, `true`)
+    numbers: frozenset[float] = field(init=False)
 
-    def matches(self, attributes: Mapping[str, str]) -> bool:
-        raw = attributes.get(self.attribute)
-        if raw is None:
+    def __post_init__(self) -> None:
+        parsed = (segment_number(v) for v in self.values)
+        object.__setattr__(self, "numbers", frozenset(x for x in parsed if x is not None))
+
+    def test(self, value: Any) -> bool:
+        """One value: an attribute's text, or a feature's text, number, bool or None (missing)."""
+        if value is None:
             return False
-        if self.has_range:
+        if isinstance(value, str):
+            if not self.has_range:
+                return value in self.values
             try:
-                number = float(raw)
+                number = float(value)
             except ValueError:
                 return False
-            return self.low <= number <= self.high
-        return raw in self.values
+        else:
+            number = float(value)
+            if not self.has_range:
+                return number in self.numbers
+        return self.low <= number <= self.high  # NaN (a missing number) is in no range
+
+    def mask(self, column: np.ndarray) -> np.ndarray:
+        """Which entries of a feature column (one value per row) match."""
+        if column.dtype.kind in "fiub":  # numbers and bools: vectorised
+            x = column.astype(np.float64, copy=False)
+            if self.has_range:
+                return (x >= self.low) & (x <= self.high)
+            return np.isin(x, np.fromiter(self.numbers, dtype=np.float64, count=len(self.numbers)))
+        return np.fromiter((self.test(v) for v in column.tolist()), dtype=bool, count=column.shape[0])
+
+    def matches(self, attributes: Mapping[str, str], features: Mapping[str, np.ndarray] | None = None) -> bool:
+        """Whether a request matches: its attribute, else (unless the rule names an attribute)
+        its feature column, every row of it."""
+        if self.source != SegmentSource.FEATURE:
+            raw = attributes.get(self.attribute)
+            if raw is not None:
+                return self.test(raw)
+            if self.source == SegmentSource.ATTRIBUTE:
+                return False
+        column = features.get(self.attribute) if features is not None else None
+        if column is None or not column.shape[0]:
+            return False
+        return bool(self.mask(column).all())
 
 
 class Router:
@@ -85,11 +130,23 @@ class Router:
         if self.champion < 0:
             self.champion = self.live[-1]
         self.single = self.live[0] if len(self.live) == 1 else -1
-        #: the route of every batch row whatever its key (batch rows carry no segment attributes)
-        self.fixed = self.champion if self.segments else self.single
+        #: the route of every batch row whatever its key and features (-1: rows are routed)
+        self.fixed = self.single if not self.segments or self.single == self.champion else -1
+        #: the feature names segment rules may test (request features are read only for these)
+        self.features = tuple(sorted({s.attribute for s in self.segments if s.source != SegmentSource.ATTRIBUTE}))
 
-    def in_segment(self, attributes: Mapping[str, str]) -> bool:
-        return all(rule.matches(attributes) for rule in self.segments)
+    def in_segment(self, attributes: Mapping[str, str], features: Mapping[str, np.ndarray] | None = None) -> bool:
+        return all(rule.matches(attributes, features) for rule in self.segments)
+
+    def in_segment_many(self, features: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """Which of n batch rows are in the segment, by their feature columns (no attributes)."""
+        inside = np.ones(n, dtype=bool)
+        for rule in self.segments:
+            column = features.get(rule.attribute) if rule.source != SegmentSource.ATTRIBUTE else None
+            if column is None or column.shape[0] != n:
+                return np.zeros(n, dtype=bool)
+            inside &= rule.mask(column)
+        return inside
 
     def _from_bucket(self, b: int) -> int:
         for index, bound in zip(self.live, self.bounds, strict=True):
@@ -97,34 +154,44 @@ class Router:
                 return index
         return self.live[-1]
 
-    def route(self, key: str = "", attributes: Mapping[str, str] | None = None) -> int:
-        """Index of the route that answers this request."""
-        if self.segments and not self.in_segment(attributes or {}):
+    def route(
+        self,
+        key: str = "",
+        attributes: Mapping[str, str] | None = None,
+        features: Mapping[str, np.ndarray] | None = None,
+    ) -> int:
+        """Index of the route that answers this request (`features`: the columns of its rows)."""
+        if self.segments and not self.in_segment(attributes or {}, features):
             return self.champion
         if self.single >= 0:
             return self.single
         b = bucket(key, self.salt) if key else random.randrange(BUCKETS)
         return self._from_bucket(b)
 
-    def route_many(self, keys: Sequence[str], n: int) -> np.ndarray:
+    def route_many(self, keys: Sequence[str], n: int, features: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """Route indices for n rows; `keys` is empty (random split) or one key per row.
 
-        Batch rows carry no attributes, so with segment rules every row is outside the segment.
+        With segment rules, each row is routed on its own `features` (columns of n values by
+        name): a row outside the segment goes to the champion. Batch rows carry no attributes.
         """
-        if self.segments:
-            return np.full(n, self.champion, dtype=np.int64)
+        if self.fixed >= 0:
+            return np.full(n, self.fixed, dtype=np.int64)
         if self.single >= 0:
-            return np.full(n, self.single, dtype=np.int64)
-        if keys:
-            buckets = np.fromiter(
-                (bucket(k, self.salt) if k else random.randrange(BUCKETS) for k in keys),
-                dtype=np.int64,
-                count=n,
-            )
+            chosen = np.full(n, self.single, dtype=np.int64)
         else:
-            buckets = np.random.randint(0, BUCKETS, size=n, dtype=np.int64)
-        positions = np.searchsorted(self._bounds_array, buckets, side="right")
-        return self._live_array[positions]
+            if keys:
+                buckets = np.fromiter(
+                    (bucket(k, self.salt) if k else random.randrange(BUCKETS) for k in keys),
+                    dtype=np.int64,
+                    count=n,
+                )
+            else:
+                buckets = np.random.randint(0, BUCKETS, size=n, dtype=np.int64)
+            positions = np.searchsorted(self._bounds_array, buckets, side="right")
+            chosen = self._live_array[positions]
+        if self.segments:
+            chosen = np.where(self.in_segment_many(features or {}, n), chosen, self.champion)
+        return chosen
 
 
 def share_of(router: Router, index: int) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 from agent.cache import AgentCache
 from agent.router import Router, RouteSpec, Segment
 from core.errors import InvalidInput, SluiceError
-from core.vocabulary import ServingRole
+from core.vocabulary import SegmentSource, ServingRole
 from protos import agent_pb2, common_pb2
 from runtime import sandbox
 from runtime.model import ModelRuntime
@@ -166,12 +166,14 @@ class ModelProbe:
 
 
 def segments_of(rules: list[common_pb2.SegmentRule]) -> list[Segment]:
+    """The router's rules; a name's prefix (`feature.`, `attribute.`) says what it tests."""
     out = []
     for rule in rules:
+        source, name = SegmentSource.of_name(rule.attribute)
         if rule.has_range:
-            out.append(Segment(rule.attribute, has_range=True, low=rule.min, high=rule.max))
+            out.append(Segment(name, has_range=True, low=rule.min, high=rule.max, source=source))
         else:
-            out.append(Segment(rule.attribute, values=frozenset(rule.values)))
+            out.append(Segment(name, values=frozenset(rule.values), source=source))
     return out
 
 

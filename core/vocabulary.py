@@ -7,6 +7,7 @@ build does not know (a newer peer) reads as the enum's "unknown" member where it
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 from protos import common_pb2, controlplane_pb2
@@ -236,3 +237,41 @@ class LabelSource(StrEnum):
     IMPORT = "import"
     #: an agent's Feedback RPC, forwarded over AgentHub
     FEEDBACK = "feedback"
+
+
+class SegmentSource(StrEnum):
+    """What an experiment's segment rule tests, from the prefix of its name (`--segment`).
+
+    `country=de` (no prefix) tests the request attribute `country` when the request carries one,
+    else the feature `country` of the request's rows; `attribute.country=de` only the attribute
+    and `feature.country=de` only the feature. Batch rows carry no attributes, so for them an
+    unprefixed rule is a feature rule."""
+
+    #: no prefix: the request attribute if sent, else the feature
+    EITHER = "either"
+    #: `attribute.NAME`: only the request attribute
+    ATTRIBUTE = "attribute"
+    #: `feature.NAME`: only the feature (the model input of that name, one column)
+    FEATURE = "feature"
+
+    @classmethod
+    def of_name(cls, name: str) -> tuple[SegmentSource, str]:
+        """A rule's name as (source, the attribute or feature name)."""
+        for source in (cls.FEATURE, cls.ATTRIBUTE):
+            prefix = f"{source.value}."
+            if name.startswith(prefix):
+                return source, name[len(prefix) :]
+        return cls.EITHER, name
+
+
+def segment_number(text: str) -> float | None:
+    """A segment rule's value as a number, for rules on numeric and bool features: `9`, `2.5`,
+    `true`/`false` (1/0); None when it is not a number."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return 1.0 if lowered == "true" else 0.0
+    try:
+        number = float(lowered)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None

@@ -88,8 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--segment",
         action="append",
         default=[],
-        metavar="ATTR=v1,v2|ATTR=lo..hi",
-        help="only requests whose attribute matches take part; repeatable",
+        metavar="NAME=v1,v2|NAME=lo..hi",
+        help="only requests (and batch rows) that match take part; NAME is a request attribute when "
+        "the request sends it, else the feature of that name; attribute.NAME or feature.NAME "
+        "picks one; repeatable",
     )
     st.add_argument("--require-offline-win", action="store_true", help="refuse without a winning `sluice evaluate`")
     st.add_argument("--reason", default="")
@@ -194,6 +196,13 @@ def parse_segment(text: str) -> common_pb2.SegmentRule:
     return common_pb2.SegmentRule(attribute=attribute, values=values)
 
 
+def segment_text(rule: common_pb2.SegmentRule) -> str:
+    """A rule as `--segment` takes it: 'feature.country=de,fr' or 'age=18..30'."""
+    if rule.has_range:
+        return f"{rule.attribute}={rule.min:g}..{rule.max:g}"
+    return f"{rule.attribute}={','.join(rule.values)}"
+
+
 def build_config(args: argparse.Namespace) -> controlplane_pb2.ExperimentConfig:
     validate_name("deployment", args.deployment)
     parse_version_ref(args.challenger)
@@ -291,6 +300,9 @@ def print_experiment(e: controlplane_pb2.Experiment) -> None:
     )
     if plan_text(e.config):
         print(f"  {plan_text(e.config)}")
+    if e.config.segment_rules:
+        rules = ", ".join(segment_text(rule) for rule in e.config.segment_rules)
+        print(f"  segment: {rules} (requests and batch rows outside it stay on the champion)")
     print_table(
         ["role", "version", "predictions", "n", "metric", "interval"],
         [

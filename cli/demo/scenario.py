@@ -15,6 +15,10 @@ The story, one `[demo] ...` line per step:
 5. the deployment's history, then one more experiment left in progress, and traffic that keeps
    flowing for `--duration` seconds (headless) or until the TUI is closed.
 
+Beside it, from step 4 on, a second story (`mixed.EmailStory`): an e-mail engagement model on
+mixed-type features, trained on generated data, its traffic in the record form, and an experiment
+segmented on a feature (only lapsed subscribers reach the challenger), reported before step 5.
+
 Everything started is stopped on exit, on Ctrl-C / SIGTERM and on errors (`cluster`, on the
 shared `supervisor`); the traffic is `traffic`, the wording of what it sees `text`. A failure
 prints one line and where the logs are.
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cli.demo.cluster import PYTHON, Cluster, DemoError, child_env
+from cli.demo.mixed import EmailStory
 from cli.demo.text import arms_text, clip, experiment_word, previous_percent, status_lines
 from cli.demo.traffic import REQUESTS_PER_SECOND, Streams, Traffic, agents_text, split_text
 from core.client import SluiceClient
@@ -79,6 +84,7 @@ class Scenario:
     address: str
     sluice: str  # how to call the CLI from another terminal
     feature_names: list[str]
+    email: EmailStory  # the second story, on a mixed-type model (cli/demo/mixed.py)
 
     def say(self, text: str) -> None:
         print(f"[demo] {text}", flush=True)
@@ -89,8 +95,11 @@ class Scenario:
     def scenario(self) -> None:
         self.start_traffic()
         self.drift()
+        # After the drift step, which needs the clinics' full rate on a busy machine.
+        self.email.start(self.client, self.cluster.agents, self.say)
         self.better_challenger()
         self.broken_challenger()
+        self.email.report(self.client, self.cluster.agents, self.say)
         self.history()
         self.experiment_in_progress()
 
@@ -169,16 +178,12 @@ class Scenario:
                 None,
             )
 
-        alert = self.wait_until(
-            f"a drift alert on {DRIFT_FEATURE}", 60, lambda: drift_alert(common_pb2.HEALTH_WARNING)
-        )
+        alert = self.wait_until(f"a drift alert on {DRIFT_FEATURE}", 60, lambda: drift_alert(common_pb2.HEALTH_WARNING))
         # It opens as a warning while the window fills with drifted rows, then escalates.
         with contextlib.suppress(DemoError):
             alert = self.wait_until("critical drift", 20, lambda: drift_alert(common_pb2.HEALTH_CRITICAL))
         self.print_status()
-        self.say(
-            f"alert #{alert.id} {Health.from_wire(alert.severity)} {alert.kind}: {alert.message}"
-        )
+        self.say(f"alert #{alert.id} {Health.from_wire(alert.severity)} {alert.kind}: {alert.message}")
         self.report_split("traffic meanwhile")
 
     def print_status(self) -> None:
@@ -252,8 +257,7 @@ class Scenario:
         done = self.follow(name, 120)
         if done.state != controlplane_pb2.EXPERIMENT_PROMOTED:
             raise DemoError(
-                f"experiment {name} ended {experiment_word(done.state)} instead of promoted: "
-                f"{done.status_reason}"
+                f"experiment {name} ended {experiment_word(done.state)} instead of promoted: {done.status_reason}"
             )
         self.say(f"  promoted automatically: {arms_text(done)}")
         self.say(f"  {MODEL}:v2 is the champion of {DEPLOYMENT} at 100% ({done.analysis.decision})")
@@ -271,19 +275,13 @@ class Scenario:
         done = self.follow(name, 120)
         if done.state != controlplane_pb2.EXPERIMENT_ROLLED_BACK:
             raise DemoError(
-                f"experiment {name} ended {experiment_word(done.state)} instead of rolled back: "
-                f"{done.status_reason}"
+                f"experiment {name} ended {experiment_word(done.state)} instead of rolled back: {done.status_reason}"
             )
         first_gate = done.status_reason.split(" | ")[0]
         self.say(f"  rolled back automatically at its first gate ({done.current_percent}%): {first_gate}")
-        alert = next(
-            (a for a in self.client.alerts(deployment=DEPLOYMENT) if a.kind == "rollout_gate_failed"), None
-        )
+        alert = next((a for a in self.client.alerts(deployment=DEPLOYMENT) if a.kind == "rollout_gate_failed"), None)
         if alert is not None:
-            self.say(
-                f"  alert #{alert.id} {Health.from_wire(alert.severity)} {alert.kind}: "
-                f"{clip(alert.message, 160)}"
-            )
+            self.say(f"  alert #{alert.id} {Health.from_wire(alert.severity)} {alert.kind}: {clip(alert.message, 160)}")
         self.wait_synced()
 
     def wait_synced(self) -> None:

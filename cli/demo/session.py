@@ -1,7 +1,8 @@
 """A demo session: set up the cluster and the models, tell the story, keep it up, stop it all.
 
 `Demo.run()` is `sluice demo`: a fresh workdir, a control plane on the story's short clocks
-(`scenario.CONFIG`), four trained versions registered and the first deployed, two agents in sync,
+(`scenario.CONFIG`), four trained versions registered and the first deployed (and the e-mail
+model's two, `mixed.EmailStory`), two agents in sync,
 then the story (`scenario.Scenario`), then traffic that keeps flowing headless for `--duration`
 seconds, or until the TUI is closed, or until Ctrl-C / SIGTERM without a terminal. Whatever
 happens, everything started is stopped and a failure is one line naming the logs.
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cli.demo.cluster import FOREIGN_ENV, Cluster, DemoError
+from cli.demo.mixed import EMAIL_DEPLOYMENT, EMAIL_EXAMPLE, EMAIL_EXPERIMENT, EmailStory
 from cli.demo.scenario import (
     CONFIG,
     DEPLOYMENT,
@@ -41,9 +43,7 @@ from protos import controlplane_pb2
 class Demo(Scenario):
     """The story on a cluster of its own; `run()` tells it and always stops what it started."""
 
-    def __init__(
-        self, workdir: Path, *, headless: bool, duration: float | None, port: int, token: str = ""
-    ) -> None:
+    def __init__(self, workdir: Path, *, headless: bool, duration: float | None, port: int, token: str = "") -> None:
         self.workdir = workdir.resolve()
         self.logs = self.workdir / "logs"
         self.headless = headless
@@ -52,6 +52,7 @@ class Demo(Scenario):
         self.address = self.cluster.address
         self.token = token
         self.streams = Streams()
+        self.email = EmailStory(self.workdir)
         self.sluice = _sluice_command()
 
     # ---- lifecycle ----
@@ -99,6 +100,7 @@ class Demo(Scenario):
         # Interrupts while cleaning up are ignored: a half-stopped demo is the worst outcome.
         with signals_deferred():
             self.streams.stop(STOP_TIMEOUT)
+            self.email.stop(STOP_TIMEOUT)
             stopped = self.cluster.stop()
             if stopped:
                 self.say(f"stopped {stopped} process(es); logs and data stay in {self.workdir}")
@@ -138,6 +140,7 @@ class Demo(Scenario):
                 data, self.workdir / f"cancer-{version}.onnx", None, kind, None, 0, only_features=only
             )
             trained.append((version, story, result))
+        self.email.train(self.say)
         self.cluster.wait_controlplane()
         self.say(
             f"control plane on {self.address} (SQLite {self.workdir / 'sluice.db'}, "
@@ -159,6 +162,7 @@ class Demo(Scenario):
             )
         deployment = self.client.deploy(DEPLOYMENT, f"{MODEL}:v1", reason="demo: first release")
         self.say(f"deployed {MODEL}:v1 to {DEPLOYMENT} at 100% (generation {deployment.generation})")
+        self.email.register(self.client, self.say)
 
     def start_agents(self) -> None:
         """Wait until both agents listen, are connected and have applied the deployment."""
@@ -170,11 +174,16 @@ class Demo(Scenario):
             return sync if sync.in_sync and names <= set(sync.synced_agents) else None
 
         sync = self.wait_until("both agents to connect and apply the deployment", 60, synced)
+        self.wait_until("both agents to apply the e-mail deployment", 60, lambda: self._synced(EMAIL_DEPLOYMENT, names))
         for agent in agents:
             self.say(
                 f"agent {agent.name} serving on {agent.address} (metrics :{agent.metrics_port}), "
                 f"in sync at generation {sync.generation}"
             )
+
+    def _synced(self, deployment: str, names: set[str]) -> bool:
+        sync = self.client.wait_for_sync(deployment, timeout=5)
+        return sync.in_sync and names <= set(sync.synced_agents)
 
     # -- the end --
 
@@ -186,6 +195,9 @@ class Demo(Scenario):
             self.cli("status", DEPLOYMENT),
             self.cli("alerts"),
             self.cli("experiment", "status", "v4-canary"),
+            self.cli("status", EMAIL_DEPLOYMENT),
+            self.cli("experiment", "status", EMAIL_EXPERIMENT),
+            f"{self.sluice} predict {EMAIL_DEPLOYMENT} --agent {agent} --key subscriber-7 --features '{EMAIL_EXAMPLE}'",
             self.cli("history", DEPLOYMENT),
             self.cli("agents"),
             self.cli("audit"),
@@ -221,6 +233,9 @@ class Demo(Scenario):
         _, errors = self.streams.counts()
         if errors:
             self.say(f"traffic errors: {errors} (last: {self.streams.last_error()})")
+        email_errors, last = self.email.errors()
+        if email_errors:
+            self.say(f"e-mail traffic errors: {email_errors} (last: {last})")
         self.say("done")
 
     def open_tui(self) -> None:

@@ -89,8 +89,7 @@ class Child:
             if self.proc.poll() is not None:
                 last = next((ln for ln in reversed(content.splitlines()) if ln.strip()), "no output")
                 raise ChildExited(
-                    f"{self.name} exited with code {self.proc.returncode} ({last.strip()[:200]}); "
-                    f"see {self.log_path}"
+                    f"{self.name} exited with code {self.proc.returncode} ({last.strip()[:200]}); see {self.log_path}"
                 )
             time.sleep(POLL_SECONDS)
         doing = what or f"print {pattern!r}"

@@ -37,6 +37,7 @@ from controlplane.experiments.spec import (
     ExperimentSpec,
     check_offline_win,
     check_schema,
+    check_segment_features,
     sequential_design,
     step_splits,
     step_text,
@@ -247,6 +248,7 @@ def start_experiment(
                     f"of {spec.deployment!r}; name a different version"
                 )
             check_schema(champion, challenger)
+            check_segment_features(config["segment_rules"], [champion, challenger])
             uses_mae = config["metric"] == "mae" or any(g["metric"] == "mae" for g in config["guardrails"])
             if uses_mae and champion.task != "regressor":
                 raise InvalidInput(

@@ -18,7 +18,7 @@ from controlplane.stats import SequentialDesign, sequential_plan, sequential_pla
 from controlplane.store.models import ModelVersionRow
 from core.errors import FailedPrecondition, InvalidInput
 from core.names import validate_name
-from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ServingRole
+from core.vocabulary import ACTIVE_EXPERIMENT_STATES, SegmentSource, ServingRole, segment_number
 
 MAX_PLAN_STEPS = 20
 MAX_GUARDRAILS = 10
@@ -118,6 +118,9 @@ def validate_segment_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
         attribute = str(rule.get("attribute", "")).strip()
         if not attribute or len(attribute) > MAX_SEGMENT_TEXT:
             raise InvalidInput("a segment rule needs an attribute name of 1 to 256 characters")
+        source, name = SegmentSource.of_name(attribute)
+        if not name:
+            raise InvalidInput(f"segment {attribute!r} names no {source.value}: write {attribute}NAME=...")
         if attribute in seen:
             raise InvalidInput(f"segment attribute {attribute!r} has two rules; give one rule per attribute")
         seen.add(attribute)
@@ -290,6 +293,49 @@ def check_schema(champion: ModelVersionRow, challenger: ModelVersionRow) -> None
                 f"the champion {ref_a} input {x['name']!r} has shape {show(x['shape'])}"
             )
     check_compatible(champion, challenger)
+
+
+def check_segment_features(rules: list[dict[str, Any]], versions: list[ModelVersionRow]) -> None:
+    """Segment rules against the input schema of each version: a `feature.NAME` rule must name
+    an input of one column; a rule on a feature (prefixed, or unprefixed with the name of an input)
+    must fit its type: a range needs a number, the values of a numeric feature must be numbers.
+    An unprefixed name that is no input is a request attribute."""
+    for rule in rules:
+        written = rule["attribute"]
+        source, name = SegmentSource.of_name(written)
+        if source == SegmentSource.ATTRIBUTE:
+            continue
+        hint = "" if source == SegmentSource.FEATURE else f"; to test the request attribute, write attribute.{name}=..."
+        for version in versions:
+            ref = f"{version.model}:{version.version}"
+            spec = next((i for i in version.inputs if i["name"] == name), None)
+            if spec is None:
+                if source == SegmentSource.FEATURE:
+                    names = ", ".join(repr(i["name"]) for i in version.inputs[:20])
+                    raise InvalidInput(
+                        f"segment {written!r}: {ref} has no input feature {name!r} (its inputs: {names})"
+                    )
+                continue
+            shape = list(spec["shape"])
+            if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+                shown = "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
+                raise InvalidInput(
+                    f"segment {written!r}: input {name!r} of {ref} has shape {shown}; a segment tests a "
+                    f"feature of one column{hint}"
+                )
+            text = spec["dtype"] == "string"
+            if rule["has_range"] and text:
+                raise InvalidInput(
+                    f"segment {written!r}: feature {name!r} of {ref} holds text, and a range needs numbers; "
+                    f"list the values instead ({name}=a,b){hint}"
+                )
+            if not rule["has_range"] and not text:
+                bad = [v for v in rule["values"] if segment_number(v) is None]
+                if bad:
+                    raise InvalidInput(
+                        f"segment {written!r}: feature {name!r} of {ref} is {spec['dtype']}, but the value "
+                        f"{bad[0][:64]!r} is not a number{hint}"
+                    )
 
 
 def check_offline_win(champion: ModelVersionRow, challenger: ModelVersionRow, deployment: str) -> None:

@@ -26,7 +26,7 @@ from core.grpc_errors import status_of
 from core.tensors import decode_tensor
 from protos import agent_pb2, common_pb2, inference_pb2
 from runtime.model import ModelRuntime
-from tests.models import breast_cancer_rows, make_classifier_onnx
+from tests.models import breast_cancer_rows, make_classifier_onnx, make_mixed_onnx, mixed_columns, mixed_rows
 
 CHAMPION, CHALLENGER, SHADOW = common_pb2.ROLE_CHAMPION, common_pb2.ROLE_CHALLENGER, common_pb2.ROLE_SHADOW
 
@@ -260,6 +260,54 @@ def test_segment_rules_keep_other_requests_on_the_champion(
     assert core.predict(dep, row, key="a", attributes={"country": "fr"})[0].route.version == "v2"
     assert core.predict(dep, row, key="a", attributes={"country": "de"})[0].route.version == "v1"
     assert core.predict(dep, row, key="a")[0].route.version == "v1"
+
+
+def test_segment_rules_on_features_route_typed_tensor_rows_one_by_one(tmp_path: Path, models_dir: Path) -> None:
+    """The mixed model's inputs as typed tensors: `feature.country=de` and `age=30..50` pick each
+    batch row's version; a request attribute cannot override a `feature.` rule."""
+    data = make_mixed_onnx(models_dir).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    cache = AgentCache(tmp_path)
+    cache.put(data, sha)
+    snap = snapshot(
+        1,
+        agent_pb2.DeploymentSnapshot(
+            name="web",
+            generation=1,
+            salt="s",
+            routes=[route("v2", sha, 100, CHALLENGER), route("v1", sha, 0, CHAMPION)],
+            segment_rules=[
+                common_pb2.SegmentRule(attribute="feature.country", values=["de"]),
+                common_pb2.SegmentRule(attribute="age", has_range=True, min=30, max=50),
+            ],
+        ),
+    )
+    table, _ = apply(cache, snap)
+    core, _ = core_for(table, snap)
+    dep = core.deployment("web")
+    rows = mixed_rows(60, seed=3)
+    columns = mixed_columns(rows)
+    country, age = rows[:, 4].tolist(), rows[:, 0].astype(np.float64)
+    expected = ["v2" if c == "de" and 30 <= a <= 50 else "v1" for c, a in zip(country, age.tolist(), strict=True)]
+    assert 5 <= expected.count("v2") <= 55
+    outcomes, positions, _ = core.predict_batch(dep, columns, [], [])
+    served = [""] * len(expected)
+    for outcome, where in zip(outcomes, positions, strict=True):
+        for i in where.tolist():
+            served[i] = outcome.route.version
+    assert served == expected
+    # one row as typed tensors: in the segment, and a request attribute cannot move a feature rule
+    inside = expected.index("v2")
+    one = {name: column[[inside]] for name, column in columns.items()}
+    assert core.predict(dep, one, key="k", attributes={"country": "us"})[0].route.version == "v2"
+    outside = expected.index("v1")
+    assert core.predict(dep, {n: c[[outside]] for n, c in columns.items()})[0].route.version == "v1"
+    # a batch the model refuses is refused whole, before any version runs
+    bad = dict(columns, age=columns["plan"])
+    with pytest.raises(SluiceError) as info:
+        core.predict_batch(dep, bad, [], [])
+    assert status_of(info.value) == grpc.StatusCode.INVALID_ARGUMENT
+    core.close(wait=True)
 
 
 def test_lookups_and_inputs_are_refused_with_the_right_status(

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.router import BUCKETS, Router, RouteSpec, Segment, bucket, share_of
+from core.vocabulary import SegmentSource
 
 KEYS = [f"user-{i}" for i in range(20_000)]
 
@@ -141,8 +142,58 @@ def test_segment_rules_send_requests_outside_the_segment_to_the_champion() -> No
     assert router.route("k", {"country": "fr", "age": "young"}) == 1
     assert router.route("k", {"country": "fr"}) == 1
     assert router.route("k", None) == 1
-    # Batch rows carry no attributes: they stay on the champion.
+    # Batch rows carry no attributes: without the features the rules name they stay on the champion.
     assert set(router.route_many(["a", "b"], 2).tolist()) == {1}
+
+
+def test_rules_on_features_route_each_batch_row_by_its_own_values() -> None:
+    segments = [
+        Segment("country", values=frozenset({"de", "fr"})),
+        Segment("age", has_range=True, low=18, high=30),
+    ]
+    router = Router([RouteSpec(100, "challenger"), RouteSpec(0, "champion")], "s", segments)
+    assert router.features == ("age", "country") and router.fixed == -1
+    country = np.array(["de", "us", "fr", "de", "de", "de", None], dtype=object)
+    age = np.array([25.0, 25.0, 18.0, 30.0, 17.5, np.nan, 20.0])
+    chosen = router.route_many([], 7, {"country": country, "age": age})
+    assert chosen.tolist() == [0, 1, 0, 0, 1, 1, 1]
+    # an integer or text column of ages is read as numbers too; a row of text that is no number is outside
+    assert router.route_many([], 3, {"country": country[:3], "age": np.array([30, 31, 18])}).tolist() == [0, 1, 0]
+    ages = np.array(["30", "young", "18"], dtype=object)
+    germans = np.array(["de", "de", "de"], dtype=object)
+    assert router.route_many([], 3, {"country": germans, "age": ages}).tolist() == [0, 1, 0]
+    # a column missing, or of another length, puts no row in the segment
+    assert router.route_many([], 2, {"country": country[:2]}).tolist() == [1, 1]
+    # one Predict call with several rows takes part only when every row matches
+    assert router.route("k", None, {"country": country[[0, 3]], "age": age[[0, 3]]}) == 0
+    assert router.route("k", None, {"country": country[:2], "age": age[:2]}) == 1
+    assert router.route("k", None, {"country": country[:0], "age": age[:0]}) == 1
+
+
+def test_an_attribute_the_request_sends_decides_before_a_feature_of_that_name() -> None:
+    """No prefix: the attribute when sent, else the feature; `attribute.` and `feature.` pin one."""
+    features = {"country": np.array(["de"], dtype=object), "hour": np.array([9], dtype=np.int64)}
+    either = Router(
+        [RouteSpec(100, "challenger"), RouteSpec(0, "champion")], "s", [Segment("country", frozenset({"de"}))]
+    )
+    assert either.route("k", {"country": "us"}, features) == 1  # the attribute says us
+    assert either.route("k", {}, features) == 0  # no attribute: the feature says de
+    pinned = [Segment("country", frozenset({"de"}), source=SegmentSource.FEATURE)]
+    by_feature = Router([RouteSpec(100, "challenger"), RouteSpec(0, "champion")], "s", pinned)
+    assert by_feature.route("k", {"country": "us"}, features) == 0
+    assert by_feature.route("k", {"country": "de"}, None) == 1
+    attribute = [Segment("country", frozenset({"de"}), source=SegmentSource.ATTRIBUTE)]
+    by_attribute = Router([RouteSpec(100, "challenger"), RouteSpec(0, "champion")], "s", attribute)
+    assert by_attribute.features == ()
+    assert by_attribute.route("k", {}, features) == 1 and by_attribute.route("k", {"country": "de"}) == 0
+    assert by_attribute.route_many([], 1, features).tolist() == [1]
+    # values of a numeric feature compare as numbers: 9 is "9" and "9.0"; true is 1
+    hours = Router(
+        [RouteSpec(100, "challenger"), RouteSpec(0, "champion")], "s", [Segment("hour", frozenset({"9.0", "10"}))]
+    )
+    assert hours.route_many([], 3, {"hour": np.array([9, 10, 11])}).tolist() == [0, 0, 1]
+    flags = Router([RouteSpec(100, "challenger"), RouteSpec(0, "champion")], "s", [Segment("vip", frozenset({"true"}))])
+    assert flags.route_many([], 2, {"vip": np.array([True, False])}).tolist() == [0, 1]
 
 
 def test_outside_the_segment_goes_to_the_champion_wherever_it_is_listed() -> None:

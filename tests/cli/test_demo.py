@@ -119,6 +119,23 @@ def test_headless_demo_tells_the_whole_story_and_stops_everything(workdir: Path)
     assert "--controlplane 127.0.0.1:" in output  # what to try next, with the address
     assert "traffic errors" not in output  # no failed Predict/Feedback, weights changing or not
 
+    # The second story: a mixed-type model trained on generated e-mails, its traffic in the record
+    # form, and an experiment segmented on a feature: only lapsed subscribers reach v2.
+    assert re.search(r"\[demo\] registered email:v1 .*inputs segment string, device string, send_hour", output)
+    lapsed = re.search(r"\[demo\]   lapsed subscribers: email:v1 [\d.]+%, email:v2 ([\d.]+)% of (\d+)", output)
+    assert lapsed is not None and int(lapsed.group(2)) >= 10, output  # both versions answered lapsed ones
+    if int(lapsed.group(2)) >= 60:  # the 50% inside the segment, when the machine let enough through
+        assert 20.0 < float(lapsed.group(1)) < 80.0, lapsed.group(0)
+    others = re.search(r"\[demo\]   new and active subscribers: email:v1 100\.0% of (\d+)\n", output)
+    assert others is not None and int(others.group(1)) >= 10, output
+    batch = re.search(r"one PredictBatch of 12 records, routed row by row: (.*)", output)
+    assert batch is not None, output
+    rows = [pair.split("->") for pair in batch.group(1).split()]
+    assert len(rows) == 12 and {v for s, v in rows if s != "lapsed"} == {"v1"}, batch.group(0)
+    assert {v for s, v in rows if s == "lapsed"} <= {"v1", "v2"} and rows[0][0] == "lapsed", batch.group(0)
+    assert re.search(r"\[demo\]   status email-engagement: \w+, generation \d+, agents in sync 2/2", output)
+    assert '--features \'{"segment": "lapsed"' in output  # what to try next: `sluice predict` records
+
     # The state it leaves behind.
     db = sqlite3.connect(workdir / "sluice.db")
     try:
@@ -131,7 +148,12 @@ def test_headless_demo_tells_the_whole_story_and_stops_everything(workdir: Path)
         ).fetchall()
     finally:
         db.close()
-    assert states == {"v2-rollout": "promoted", "v3-rollout": "rolled_back", "v4-canary": "running"}
+    assert states == {
+        "v2-rollout": "promoted",
+        "v3-rollout": "rolled_back",
+        "v4-canary": "running",
+        "email-lapsed": "running",
+    }
     assert any(kind == "drift" and "mean_texture" in message for kind, message in alerts), alerts
     assert any(kind == "rollout_gate_failed" and "v3-rollout" in message for kind, message in alerts), alerts
     assert agents == {"demo-agent-1", "demo-agent-2"}

@@ -185,6 +185,7 @@ def test_cli_start_status_list_abort_promote_evaluate(
     human = run_cli("experiment", "status", name, address=address)
     assert f"experiment {name} on {dep}: running" in human.stdout and "step 1/3 (10%)" in human.stdout
     assert "sequential plan: " in human.stdout and "expected power 80" in human.stdout
+    assert "  segment: age=18..65 (requests and batch rows outside it stay on the champion)" in human.stdout
     listed = json.loads(run_cli("experiment", "list", "--json", address=address).stdout)
     assert name in [e["name"] for e in listed]
 

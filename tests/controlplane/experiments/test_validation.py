@@ -171,3 +171,27 @@ def test_segment_rules_reach_the_deployment_snapshot(ctx: Context, setup: Setup)
         {"attribute": "country", "values": ["de", "fr"], "has_range": False, "min": 0.0, "max": 0.0},
         {"attribute": "age", "values": [], "has_range": True, "min": 18.0, "max": 65.0},
     ]
+
+
+def test_segment_rules_on_features_are_checked_against_the_input_schema(ctx: Context, setup: Setup) -> None:
+    """The models here take one input `input` of shape [?, 30]: no feature a rule could test."""
+    cases = [
+        ({"attribute": "feature.age", "values": ["1"]}, "has no input feature 'age' \\(its inputs: 'input'\\)"),
+        ({"attribute": "feature.input", "has_range": True, "min": 1, "max": 2}, "shape \\[\\?, 30\\]"),
+        # no prefix and the name of an input: refused too, saying how to name the attribute instead
+        ({"attribute": "input", "values": ["x"]}, "write attribute.input=..."),
+        ({"attribute": "feature.", "values": ["x"]}, "names no feature"),
+    ]
+    for rule, match in cases:
+        unchanged(
+            ctx,
+            setup,
+            lambda rule=rule: commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, segment_rules=[rule])),
+            InvalidInput,
+            match,
+        )
+    # `attribute.` pins the request attribute, and an unprefixed name no input has is one
+    rules = [{"attribute": "attribute.input", "values": ["x"]}, {"attribute": "age", "has_range": True, "max": 9}]
+    commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, segment_rules=rules))
+    info = deployments.list_deployments(ctx, setup.deployment)[0]
+    assert [r["attribute"] for r in info.segment_rules] == ["attribute.input", "age"]
