@@ -56,6 +56,14 @@ def _flat(x: np.ndarray) -> pa.Array:
 
 def _label_column(entries: list[Entry]) -> pa.Array:
     """Each row's class as text: the class name where the model says it, else its index."""
+    first = entries[0]
+    same = all(e.classes == first.classes and e.labels is not None and e.labels.dtype != object for e in entries)
+    if first.classes and same:
+        # The common case: class indices of one model's classes, taken in one call (a take per
+        # entry cost 3-4 µs each, 50 of them per flush of 1,024-row batches).
+        indices = np.concatenate([e.labels.reshape(-1) for e in entries if e.labels is not None])
+        if indices.size and indices.min() >= 0 and indices.max() < len(first.classes):
+            return pa.array(list(first.classes), type=pa.string()).take(pa.array(indices))
     parts = []
     for e in entries:
         labels = e.labels

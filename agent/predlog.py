@@ -61,6 +61,9 @@ COMPRESSION = "zstd"
 #: the names of closed segments (time-ordered digits first): never a ".tmp-" file being written
 SEGMENT_GLOB = "[0-9]*.parquet"
 _HASH_SPACE = float(1 << 32)
+#: the only column whose Parquet statistics (min/max per row group) readers use: DuckDB skips
+#: row groups by time with them. Those of the other columns cost 15% of a segment's write.
+STATISTICS_COLUMNS = ("ts",)
 
 
 def sampled(request_id: str, rate: float) -> bool:
@@ -403,7 +406,13 @@ class PredictionLog:
                 # Dictionary pages for the text columns only (repeated names, classes): on numbers
                 # they cost more time than they save space.
                 strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
-                pq.write_table(table, handle, compression=COMPRESSION, use_dictionary=strings)
+                pq.write_table(
+                    table,
+                    handle,
+                    compression=COMPRESSION,
+                    use_dictionary=strings,
+                    write_statistics=list(STATISTICS_COLUMNS),
+                )
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, final)

@@ -4,7 +4,12 @@ It ties the pieces together under one lock: windows (`agent.window`), the feedba
 (`agent.feedback`) and the report they become (`agent.window_report`). The hot path
 (`record_prediction`, called once per request) only appends to lists under the lock; histograms,
 sketches, moments and the reservoir sample are computed with numpy, outside the lock, when the
-window closes (`flush`) — or early when a window holds many rows, so memory stays bounded.
+window closes (`flush`) — or early when a window holds many rows, so memory stays bounded. Those
+early folds (every FOLD_ROWS rows of a version: every 8th 1,024-row PredictBatch) run on the
+recorder's own worker thread, not on the caller's (the agent's event loop); at most
+`MAX_PENDING_FOLDS` wait there, beyond which the caller folds itself, and closing a window first
+waits for the folds already handed over, so every counted row is in the window it was recorded in
+or the next, exactly as when the caller folded.
 
 With a journal (`agent.journal`), every count of the open window is also appended to the
 window's journal file in the same critical section, so the journal holds exactly what the window
@@ -14,10 +19,13 @@ predictions. `close_window` hands the closed journal back to be deleted once the
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 
 import numpy as np
 
@@ -27,6 +35,11 @@ from agent.window import Counted, RouteInfo, Texts, VersionKey, Window, count_ch
 from agent.window_report import build_report
 from core.vocabulary import ServingRole
 from protos import agent_pb2
+
+log = logging.getLogger("sluice.agent")
+
+#: early folds waiting for the recorder's worker thread; beyond it the caller folds (back-pressure)
+MAX_PENDING_FOLDS = 4
 
 
 def _as_1d(array: np.ndarray | None) -> np.ndarray | None:
@@ -49,7 +62,9 @@ class MetricsRecorder:
         feedback_capacity: int = 100_000,
         tolerance: float = 0.1,
         journal: WindowJournal | None = None,
+        background_folds: bool = True,
     ) -> None:
+        """`background_folds`: count the early folds on a worker thread (False: on the caller's)."""
         self.window_seconds = window_seconds
         self.reservoir_size = reservoir_size
         #: regression: |error| <= tolerance counts as within; per deployment from its snapshot
@@ -66,6 +81,10 @@ class MetricsRecorder:
         self._journal = journal
         if journal is not None:
             journal.open(self._window_start)
+        #: one worker thread for the early folds (started with the first one); None: fold inline
+        self._folds = ThreadPoolExecutor(1, thread_name_prefix="sluice-fold") if background_folds else None
+        self._pending_folds: set[Future[None]] = set()
+        self._folds_lock = threading.Lock()
 
     # ---- configuration ----
 
@@ -153,7 +172,7 @@ class MetricsRecorder:
                 self._cache.add(batch, now)
         if detached is not None:
             # Many rows waiting: count them now (outside the lock) so memory stays bounded.
-            self._fold_into(key, role, detached)
+            self._fold_soon(key, role, detached)
         if detached_texts is not None:
             counted_texts = count_texts(self._routes.get(key), detached_texts)
             with self._lock:
@@ -163,10 +182,52 @@ class MetricsRecorder:
         info = self._routes.get(key)
         return info.experiment if info is not None else ""
 
+    def _fold_soon(self, key: VersionKey, role: str, chunks: list[np.ndarray]) -> None:
+        """Fold on the worker thread, or here when there is none or MAX_PENDING_FOLDS wait."""
+        pool = self._folds
+        future: Future[None] | None = None
+        if pool is not None:
+            with self._folds_lock:
+                if len(self._pending_folds) < MAX_PENDING_FOLDS:
+                    try:
+                        future = pool.submit(self._fold_logged, key, role, chunks)
+                    except RuntimeError:  # shut down: fold here
+                        future = None
+                    else:
+                        self._pending_folds.add(future)
+        if future is None:
+            self._fold_into(key, role, chunks)
+            return
+        # Outside the lock: a fold already done runs the callback here, and it takes the lock.
+        future.add_done_callback(self._fold_done)
+
+    def _fold_done(self, future: Future[None]) -> None:
+        with self._folds_lock:
+            self._pending_folds.discard(future)
+
+    def _fold_logged(self, key: VersionKey, role: str, chunks: list[np.ndarray]) -> None:
+        try:
+            self._fold_into(key, role, chunks)
+        except Exception:
+            log.exception("metrics recorder: counting %d waiting chunk(s) of %s failed", len(chunks), key)
+
     def _fold_into(self, key: VersionKey, role: str, chunks: list[np.ndarray]) -> None:
         counted = self._count(key, chunks)
         with self._lock:
             self._window(key, role).merge(counted, self.reservoir_size, self._rng)
+
+    def wait_for_folds(self, timeout: float | None = None) -> None:
+        """Wait until the folds handed to the worker thread so far are merged."""
+        with self._folds_lock:
+            pending = list(self._pending_folds)
+        if pending:
+            wait_for(pending, timeout)
+
+    def close(self) -> None:
+        """Finish the waiting folds and stop the worker thread (the recorder still records, folding inline)."""
+        pool, self._folds = self._folds, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def _count(self, key: VersionKey, chunks: list[np.ndarray]) -> Counted:
         """No lock: the heavy numpy part."""
@@ -293,6 +354,7 @@ class MetricsRecorder:
     def close_window(self) -> tuple[agent_pb2.MetricReport | None, ClosedJournal | None]:
         """Close the window: its report (None when nothing happened) and its journal (None without
         one), to be deleted once the report is safe elsewhere."""
+        self.wait_for_folds()  # rows handed to the worker thread count in the window they were recorded in
         now = time.time()
         with self._lock:
             windows = self._windows

@@ -35,6 +35,7 @@ from agent.serving import DEFAULT_PROBE_LIMITS, ServingTable, SnapshotApplier
 from agent.spool import ReportSpool
 from core.decoding import DecodingRegistrar
 from core.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
+from core.memory import keep_freed_memory
 from core.tls import TlsError, channel_credentials_from, server_credentials_from
 from protos import agent_pb2, inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 from runtime import sandbox
@@ -178,6 +179,7 @@ class AgentServer:
 
     async def start(self) -> None:
         options = self.options
+        keep_freed_memory()  # large per-request buffers reuse their pages (core.memory)
         host, listen_port = split_host(options.listen)
         try:
             probe_limits = sandbox.Limits(options.model_timeout_seconds, options.model_memory_mb, niceness=10)
@@ -388,6 +390,7 @@ class AgentServer:
         except Exception:
             log.exception("the metrics recorder could not flush")
         self._recorder.close_journal()  # empty (else the next start recovers it)
+        self._recorder.close()  # its fold thread
         kept = len(self.reports)
         if kept:
             log.info("%d unacknowledged metric report(s) kept in the spool for the next run", kept)

@@ -11,6 +11,8 @@ a float64 edge, NaN, infinities and -0.0.
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import Executor, Future
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from agent import binning
 from agent.binning import GROUP_ROWS, count_features, count_rowwise, float32_edges
-from agent.recorder import MetricsRecorder
+from agent.recorder import MAX_PENDING_FOLDS, MetricsRecorder
 from agent.window import FOLD_ROWS, RouteInfo, count_chunks
 from protos import agent_pb2
 from tests.controlplane.monitoring.test_recorder import DEP, snapshot
@@ -190,3 +192,76 @@ def test_the_sample_holds_the_rows_and_never_the_padding() -> None:
     assert counts is not None and int(counts.sum()) == 5 * info.n_features
     _, _, _, sample, seen, _ = count_chunks(info, [rows] * 300, 200, rng)
     assert seen == 1500 and sample.shape == (200, info.n_features) and not np.isnan(sample).any()
+
+
+def test_folds_on_the_worker_thread_count_what_folds_on_the_caller_count() -> None:
+    """Early folds handed to the recorder's worker thread (and, past MAX_PENDING_FOLDS, folded by
+    the caller) end up in the window they were recorded in: a window closed right after the last
+    call holds the same histograms, out-of-range counts and sample size as a recorder that folds
+    every batch on the caller's thread, and the counts of the plain rule."""
+    rng = np.random.default_rng(11)
+    snap = snapshot(("m", "v1", 100, "champion"))
+    background, inline = MetricsRecorder(), MetricsRecorder(background_folds=False)
+    for recorder in (background, inline):
+        recorder.configure(snap)
+    bins = snap.deployments[0].routes[0].baseline.features
+    edges = tuple(np.asarray([np.nextafter(f.min, -np.inf), *f.inner_edges, f.max]) for f in bins)
+    info = RouteInfo(DEP, "m", "v1", "champion", "", "classifier", edges)
+    # Enough folds at once that some wait for the worker and some are folded by the caller.
+    n_batches = (MAX_PENDING_FOLDS + 3) * (FOLD_ROWS // 1024) + 5
+    rows = rows_on_the_edges(rng, info, 1024 * n_batches)
+    rows[::3] *= np.float32(2.5)  # a third out of range
+    labels = rng.integers(0, 2, rows.shape[0]).astype(np.int64)
+    for recorder in (background, inline):
+        for b in range(n_batches):
+            part = slice(b * 1024, (b + 1) * 1024)
+            recorder.record_prediction(DEP, "m", "v1", "champion", rows[part], labels[part], None, 0.002)
+    a, b = background.flush(), inline.flush()
+    assert a is not None and b is not None
+    (wa,), (wb,) = a.windows, b.windows
+    assert wa.rows == wb.rows == rows.shape[0]
+    assert features(wa) == features(wb)
+    expected = count_rowwise(info, rows)
+    assert [c for _, c, _ in features(wa)] == [c.tolist() for c in expected[0]]
+    assert [o for _, _, o in features(wa)] == expected[1].tolist()
+    assert len(wa.reservoir) == len(wb.reservoir)
+    # After close() the recorder still records, folding on the caller's thread.
+    background.close()
+    for b in range(FOLD_ROWS // 1024 + 1):
+        part = slice(b * 1024, (b + 1) * 1024)
+        background.record_prediction(DEP, "m", "v1", "champion", rows[part], labels[part], None, 0.002)
+    after = background.flush()
+    assert after is not None
+    expected = count_rowwise(info, rows[: (FOLD_ROWS // 1024 + 1) * 1024])
+    assert [c for _, c, _ in features(after.windows[0])] == [c.tolist() for c in expected[0]]
+
+
+class _InlineExecutor(Executor):
+    """Runs each job at once, so its future is done before the recorder attaches its callback."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future[object] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_a_fold_done_before_its_callback_is_attached_does_not_block_the_caller() -> None:
+    """A fold the worker finishes before `submit` returns (a fast worker, a slow caller) calls its
+    done callback on the caller's thread: the caller must not hold the lock that callback takes."""
+    snap = snapshot(("m", "v1", 100, "champion"))
+    recorder = MetricsRecorder()
+    recorder.configure(snap)
+    recorder._folds = _InlineExecutor()  # type: ignore[assignment]
+    rows = np.random.default_rng(3).normal(0.0, 1.0, (1024, 30)).astype(np.float32)
+    labels = np.zeros(1024, dtype=np.int64)
+
+    def record() -> None:
+        for _ in range(2 * FOLD_ROWS // 1024):
+            recorder.record_prediction(DEP, "m", "v1", "champion", rows, labels, None, 0.002)
+
+    caller = threading.Thread(target=record, daemon=True)
+    caller.start()
+    caller.join(30)
+    assert not caller.is_alive(), "recording a fold that finished at once deadlocked"
+    report = recorder.flush()
+    assert report is not None and report.windows[0].rows == 2 * FOLD_ROWS
