@@ -236,3 +236,14 @@ class LabelSource(StrEnum):
     IMPORT = "import"
     #: an agent's Feedback RPC, forwarded over AgentHub
     FEEDBACK = "feedback"
+
+
+class MetricSource(StrEnum):
+    """Where the figures that judge accuracy or MAE come from (an experiment's `--labels`, a
+    health policy's `accuracy_source`)."""
+
+    #: the agents' windows: labels joined by the agent that served the prediction (Feedback)
+    LIVE = "live"
+    #: the prediction log joined with the label store, judging only predictions older than the
+    #: declared label delay
+    JOINED = "joined"

@@ -119,10 +119,20 @@ def current_labels_sql(label_files: list[Path]) -> str:
     """
 
 
-def log_sql(log_files: list[Path]) -> str:
+def no_labels_sql() -> str:
+    """`current_labels_sql`'s columns and no row (a deployment without a label file yet)."""
+    return (
+        "SELECT CAST(NULL AS VARCHAR) AS request_id, CAST(NULL AS VARCHAR) AS truth_label, "
+        "CAST(NULL AS DOUBLE) AS truth_value WHERE false"
+    )
+
+
+def log_sql(log_files: list[Path], *, filename: bool = False) -> str:
     """The recorded segments as one relation (the files' own columns; hive partition values are
-    not read, the files carry deployment and version as text)."""
-    return f"read_parquet({files_literal(log_files)}, union_by_name = true, hive_partitioning = false)"
+    not read, the files carry deployment and version as text); with `filename`, a column
+    `filename` holds each row's file."""
+    extra = ", filename = true" if filename else ""
+    return f"read_parquet({files_literal(log_files)}, union_by_name = true, hive_partitioning = false{extra})"
 
 
 def compute(log_files: list[Path], label_files: list[Path], *, per_hour: bool = False) -> list[JoinedFigures]:
@@ -137,13 +147,7 @@ def compute(log_files: list[Path], label_files: list[Path], *, per_hour: bool = 
         # list: not judged here). A column no file has is taken as null.
         predicted_label = "p.label" if "label" in types else "CAST(NULL AS VARCHAR)"
         predicted_value = "p.value" if types.get("value") == "DOUBLE" else "CAST(NULL AS DOUBLE)"
-        if label_files:
-            truth = current_labels_sql(label_files)
-        else:
-            truth = (
-                "SELECT CAST(NULL AS VARCHAR) AS request_id, CAST(NULL AS VARCHAR) AS truth_label, "
-                "CAST(NULL AS DOUBLE) AS truth_value WHERE false"
-            )
+        truth = current_labels_sql(label_files) if label_files else no_labels_sql()
         hour = f"(epoch_us(p.ts) // {HOUR_US}) * {HOUR_US}" if per_hour else "CAST(NULL AS BIGINT)"
         rows = con.execute(
             f"""
