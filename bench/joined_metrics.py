@@ -11,7 +11,10 @@ feature, the predicted label) recorded in `log_segments`, and label files record
 
 - `joined.compute(per_hour=True)`: the DuckDB join and aggregation per version per hour;
 - `joined.joined_metrics` (what `sluice status` calls) twice: the first scans, the second is
-  answered from the cache (nothing new recorded).
+  answered from the cache (nothing new recorded);
+- the incremental cache (`joined.update`): from scratch, after one new segment (only it is
+  computed), and after a new import (the segments holding its request ids are recomputed: here
+  the last of the ten imports, whose ids are spread over every segment, so all of them).
 
 and reports the process's peak memory (max RSS) before and after the query.
 """
@@ -204,6 +207,27 @@ def main() -> None:
         cached = time.perf_counter() - t0
         assert again is whole
         print(f"per version (status): {first:.2f} s, then {cached * 1000:.1f} ms from the cache")
+        segments = dict(zip(sources.key[3], sources.log_files, strict=True))
+        imports = dict(zip(sources.key[4], sources.label_files, strict=True))
+        t0 = time.perf_counter()
+        result, partials = joined.update(None, segments, imports, False)
+        scratch = time.perf_counter() - t0
+        newest = max(segments)
+        before = joined._State({s: p for s, p in partials.items() if s != newest}, tuple(imports), result)
+        t0 = time.perf_counter()
+        after_segment, _ = joined.update(before, segments, imports, False)
+        one_segment = time.perf_counter() - t0
+        last_import = list(imports)[-1]
+        before = joined._State(partials, tuple(i for i in imports if i != last_import), result)
+        t0 = time.perf_counter()
+        after_import, _ = joined.update(before, segments, imports, False)
+        one_import = time.perf_counter() - t0
+        for a, b in ((result, after_segment), (result, after_import)):
+            assert [(f.predictions, f.labeled) for f in a] == [(f.predictions, f.labeled) for f in b]
+        print(
+            f"incremental: from scratch {scratch:.2f} s; after one new segment {one_segment:.2f} s; "
+            f"after a new import of {args.labels // IMPORTS:,} labels {one_import:.2f} s"
+        )
         for f in whole:
             print(
                 f"  {f.model}:{f.version} predictions {f.predictions:,} labeled {f.labeled:,} "

@@ -19,7 +19,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from controlplane.domain import Role
 from core.errors import InvalidInput
 from core.names import NAME_LENGTH
-from core.vocabulary import PolicyAction
+from core.vocabulary import MetricSource, PolicyAction
 
 
 @dataclass
@@ -105,6 +105,13 @@ class HealthConfig:
     missing_share_critical: float = 0.3
     unseen_share_warning: float = 0.05
     unseen_share_critical: float = 0.2
+    # Where accuracy / MAE / RMSE are judged from: "live" (the agents' Feedback windows of the last
+    # window_seconds) or "joined" (the prediction log joined with the label store: the predictions
+    # made in the label_window_seconds that ended label_delay_seconds ago, old enough to have their
+    # label). A deployment's policy may set accuracy_source and label_delay_seconds.
+    accuracy_source: str = "live"
+    label_delay_seconds: float = 0.0
+    label_window_seconds: float = 3600.0
 
 
 @dataclass
@@ -287,7 +294,7 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
 #: with its section.
 POSITIVE_SECONDS = {
     "agents": ("heartbeat_seconds", "forget_after_seconds"),
-    "health": ("window_seconds",),
+    "health": ("window_seconds", "label_window_seconds"),
     "alerts": ("evaluate_seconds", "webhook_timeout_seconds"),
     "retention": ("raw_seconds", "minute_seconds", "hour_seconds", "rollup_interval_seconds", "receipt_seconds"),
     "rollout": ("tick_seconds",),
@@ -431,6 +438,13 @@ def _validate_monitoring(config: Config) -> None:
         raise InvalidInput("config: health.window_seconds must be > 0")
     if h.min_samples < 1 or h.min_drift_samples < 1:
         raise InvalidInput("config: health.min_samples and health.min_drift_samples must be >= 1")
+    if h.accuracy_source not in {m.value for m in MetricSource}:
+        raise InvalidInput(
+            f"config: health.accuracy_source is {h.accuracy_source!r}; choose "
+            f"{' or '.join(m.value for m in MetricSource)}"
+        )
+    if not (math.isfinite(h.label_delay_seconds) and math.isfinite(h.label_window_seconds)):
+        raise InvalidInput("config: health.label_delay_seconds and health.label_window_seconds must be finite")
     if not 0 < h.ks_alpha < 1:
         raise InvalidInput("config: health.ks_alpha must be between 0 and 1 (exclusive)")
     for name in ("within_tolerance_warning", "within_tolerance_critical"):

@@ -275,3 +275,13 @@ def segment_number(text: str) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
+
+class MetricSource(StrEnum):
+    """Where the figures that judge accuracy or MAE come from (an experiment's `--labels`, a
+    health policy's `accuracy_source`)."""
+
+    #: the agents' windows: labels joined by the agent that served the prediction (Feedback)
+    LIVE = "live"
+    #: the prediction log joined with the label store, judging only predictions older than the
+    #: declared label delay
+    JOINED = "joined"

@@ -237,7 +237,7 @@ class Guardrail(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., max_degradation: _Optional[float] = ...) -> None: ...
 
 class ExperimentConfig(_message.Message):
-    __slots__ = ("deployment", "challenger", "traffic_percent", "metric", "guardrails", "min_samples", "alpha", "min_improvement", "sequential", "plan", "hold_seconds", "auto_promote", "shadow", "segment_rules", "require_offline_win", "min_detectable_effect", "baseline", "power", "planned_n_champion", "planned_n_challenger", "expected_power")
+    __slots__ = ("deployment", "challenger", "traffic_percent", "metric", "guardrails", "min_samples", "alpha", "min_improvement", "sequential", "plan", "hold_seconds", "auto_promote", "shadow", "segment_rules", "require_offline_win", "min_detectable_effect", "baseline", "power", "planned_n_champion", "planned_n_challenger", "expected_power", "label_source", "label_delay_seconds")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     CHALLENGER_FIELD_NUMBER: _ClassVar[int]
     TRAFFIC_PERCENT_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +259,8 @@ class ExperimentConfig(_message.Message):
     PLANNED_N_CHAMPION_FIELD_NUMBER: _ClassVar[int]
     PLANNED_N_CHALLENGER_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_POWER_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     challenger: _common_pb2.VersionRef
     traffic_percent: int
@@ -280,7 +282,9 @@ class ExperimentConfig(_message.Message):
     planned_n_champion: int
     planned_n_challenger: int
     expected_power: float
-    def __init__(self, deployment: _Optional[str] = ..., challenger: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., traffic_percent: _Optional[int] = ..., metric: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., min_samples: _Optional[int] = ..., alpha: _Optional[float] = ..., min_improvement: _Optional[float] = ..., sequential: _Optional[bool] = ..., plan: _Optional[_Iterable[int]] = ..., hold_seconds: _Optional[float] = ..., auto_promote: _Optional[bool] = ..., shadow: _Optional[bool] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., require_offline_win: _Optional[bool] = ..., min_detectable_effect: _Optional[float] = ..., baseline: _Optional[float] = ..., power: _Optional[float] = ..., planned_n_champion: _Optional[int] = ..., planned_n_challenger: _Optional[int] = ..., expected_power: _Optional[float] = ...) -> None: ...
+    label_source: str
+    label_delay_seconds: float
+    def __init__(self, deployment: _Optional[str] = ..., challenger: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., traffic_percent: _Optional[int] = ..., metric: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., min_samples: _Optional[int] = ..., alpha: _Optional[float] = ..., min_improvement: _Optional[float] = ..., sequential: _Optional[bool] = ..., plan: _Optional[_Iterable[int]] = ..., hold_seconds: _Optional[float] = ..., auto_promote: _Optional[bool] = ..., shadow: _Optional[bool] = ..., segment_rules: _Optional[_Iterable[_Union[_common_pb2.SegmentRule, _Mapping]]] = ..., require_offline_win: _Optional[bool] = ..., min_detectable_effect: _Optional[float] = ..., baseline: _Optional[float] = ..., power: _Optional[float] = ..., planned_n_champion: _Optional[int] = ..., planned_n_challenger: _Optional[int] = ..., expected_power: _Optional[float] = ..., label_source: _Optional[str] = ..., label_delay_seconds: _Optional[float] = ...) -> None: ...
 
 class StartExperimentRequest(_message.Message):
     __slots__ = ("name", "config", "reason")
@@ -315,7 +319,7 @@ class ListExperimentsResponse(_message.Message):
     def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ...) -> None: ...
 
 class ArmSummary(_message.Message):
-    __slots__ = ("version", "role", "requests", "n", "metric", "ci_low", "ci_high", "rows")
+    __slots__ = ("version", "role", "requests", "n", "metric", "ci_low", "ci_high", "rows", "logged", "labels_not_due", "labels_overdue")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +328,9 @@ class ArmSummary(_message.Message):
     CI_LOW_FIELD_NUMBER: _ClassVar[int]
     CI_HIGH_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    LOGGED_FIELD_NUMBER: _ClassVar[int]
+    LABELS_NOT_DUE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_OVERDUE_FIELD_NUMBER: _ClassVar[int]
     version: _common_pb2.VersionRef
     role: _common_pb2.Role
     requests: int
@@ -332,7 +339,10 @@ class ArmSummary(_message.Message):
     ci_low: float
     ci_high: float
     rows: int
-    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., requests: _Optional[int] = ..., n: _Optional[int] = ..., metric: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., rows: _Optional[int] = ...) -> None: ...
+    logged: int
+    labels_not_due: int
+    labels_overdue: int
+    def __init__(self, version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., requests: _Optional[int] = ..., n: _Optional[int] = ..., metric: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., rows: _Optional[int] = ..., logged: _Optional[int] = ..., labels_not_due: _Optional[int] = ..., labels_overdue: _Optional[int] = ...) -> None: ...
 
 class GuardrailResult(_message.Message):
     __slots__ = ("metric", "passed", "detail", "ready", "max_degradation")
@@ -349,7 +359,7 @@ class GuardrailResult(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ..., ready: _Optional[bool] = ..., max_degradation: _Optional[float] = ...) -> None: ...
 
 class ExperimentAnalysis(_message.Message):
-    __slots__ = ("metric", "arms", "difference", "difference_ci_low", "difference_ci_high", "relative_lift", "relative_lift_ci_low", "relative_lift_ci_high", "p_value", "decision", "srm_detected", "srm_p_value", "sequential", "guardrails", "shadow_agreement", "shadow_mcnemar_p", "shadow_pairs", "agents")
+    __slots__ = ("metric", "arms", "difference", "difference_ci_low", "difference_ci_high", "relative_lift", "relative_lift_ci_low", "relative_lift_ci_high", "p_value", "decision", "srm_detected", "srm_p_value", "sequential", "guardrails", "shadow_agreement", "shadow_mcnemar_p", "shadow_pairs", "agents", "label_source", "label_delay_seconds", "judged_until")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     ARMS_FIELD_NUMBER: _ClassVar[int]
     DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
@@ -368,6 +378,9 @@ class ExperimentAnalysis(_message.Message):
     SHADOW_MCNEMAR_P_FIELD_NUMBER: _ClassVar[int]
     SHADOW_PAIRS_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_UNTIL_FIELD_NUMBER: _ClassVar[int]
     metric: str
     arms: _containers.RepeatedCompositeFieldContainer[ArmSummary]
     difference: float
@@ -386,7 +399,10 @@ class ExperimentAnalysis(_message.Message):
     shadow_mcnemar_p: float
     shadow_pairs: int
     agents: _containers.RepeatedCompositeFieldContainer[AgentEvidence]
-    def __init__(self, metric: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[ArmSummary, _Mapping]]] = ..., difference: _Optional[float] = ..., difference_ci_low: _Optional[float] = ..., difference_ci_high: _Optional[float] = ..., relative_lift: _Optional[float] = ..., relative_lift_ci_low: _Optional[float] = ..., relative_lift_ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., decision: _Optional[str] = ..., srm_detected: _Optional[bool] = ..., srm_p_value: _Optional[float] = ..., sequential: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailResult, _Mapping]]] = ..., shadow_agreement: _Optional[float] = ..., shadow_mcnemar_p: _Optional[float] = ..., shadow_pairs: _Optional[int] = ..., agents: _Optional[_Iterable[_Union[AgentEvidence, _Mapping]]] = ...) -> None: ...
+    label_source: str
+    label_delay_seconds: float
+    judged_until: _timestamp_pb2.Timestamp
+    def __init__(self, metric: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[ArmSummary, _Mapping]]] = ..., difference: _Optional[float] = ..., difference_ci_low: _Optional[float] = ..., difference_ci_high: _Optional[float] = ..., relative_lift: _Optional[float] = ..., relative_lift_ci_low: _Optional[float] = ..., relative_lift_ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., decision: _Optional[str] = ..., srm_detected: _Optional[bool] = ..., srm_p_value: _Optional[float] = ..., sequential: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailResult, _Mapping]]] = ..., shadow_agreement: _Optional[float] = ..., shadow_mcnemar_p: _Optional[float] = ..., shadow_pairs: _Optional[int] = ..., agents: _Optional[_Iterable[_Union[AgentEvidence, _Mapping]]] = ..., label_source: _Optional[str] = ..., label_delay_seconds: _Optional[float] = ..., judged_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AgentEvidence(_message.Message):
     __slots__ = ("agent_id", "agent_name", "champion_n", "challenger_n", "champion_metric", "challenger_metric", "decision_without", "ready_without", "failed_without")
@@ -726,7 +742,7 @@ class PolicyRequest(_message.Message):
     def __init__(self, deployment: _Optional[str] = ...) -> None: ...
 
 class SetPolicyRequest(_message.Message):
-    __slots__ = ("deployment", "thresholds", "action", "action_after_seconds", "reset", "reason", "fallback")
+    __slots__ = ("deployment", "thresholds", "action", "action_after_seconds", "reset", "reason", "fallback", "accuracy_source", "label_delay_seconds")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -734,6 +750,8 @@ class SetPolicyRequest(_message.Message):
     RESET_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     thresholds: PolicyThresholds
     action: PolicyAction
@@ -741,10 +759,12 @@ class SetPolicyRequest(_message.Message):
     reset: _containers.RepeatedScalarFieldContainer[str]
     reason: str
     fallback: bool
-    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., reset: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., fallback: _Optional[bool] = ...) -> None: ...
+    accuracy_source: str
+    label_delay_seconds: float
+    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., reset: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., fallback: _Optional[bool] = ..., accuracy_source: _Optional[str] = ..., label_delay_seconds: _Optional[float] = ...) -> None: ...
 
 class Policy(_message.Message):
-    __slots__ = ("deployment", "thresholds", "overridden", "action", "action_after_seconds", "critical_since", "acts_at", "last_action", "last_action_at", "updated_by", "updated_at", "fallback")
+    __slots__ = ("deployment", "thresholds", "overridden", "action", "action_after_seconds", "critical_since", "acts_at", "last_action", "last_action_at", "updated_by", "updated_at", "fallback", "accuracy_source", "label_delay_seconds")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     OVERRIDDEN_FIELD_NUMBER: _ClassVar[int]
@@ -757,6 +777,8 @@ class Policy(_message.Message):
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     thresholds: PolicyThresholds
     overridden: _containers.RepeatedScalarFieldContainer[str]
@@ -769,7 +791,9 @@ class Policy(_message.Message):
     updated_by: str
     updated_at: _timestamp_pb2.Timestamp
     fallback: bool
-    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., overridden: _Optional[_Iterable[str]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., critical_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_action: _Optional[str] = ..., last_action_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ...) -> None: ...
+    accuracy_source: str
+    label_delay_seconds: float
+    def __init__(self, deployment: _Optional[str] = ..., thresholds: _Optional[_Union[PolicyThresholds, _Mapping]] = ..., overridden: _Optional[_Iterable[str]] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., action_after_seconds: _Optional[float] = ..., critical_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_action: _Optional[str] = ..., last_action_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., accuracy_source: _Optional[str] = ..., label_delay_seconds: _Optional[float] = ...) -> None: ...
 
 class AckAlertRequest(_message.Message):
     __slots__ = ("id",)

@@ -42,6 +42,23 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration(text: str) -> float:
+    """An argparse type: a duration >= 0 as seconds or with a unit (90, 30s, 15m, 2h, 7d)."""
+    number, scale = text.strip(), 1.0
+    if number and number[-1].lower() in UNITS:
+        number, scale = number[:-1], UNITS[number[-1].lower()]
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write e.g. 90, 30s, 15m, 2h or 7d") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a duration >= 0, got {text}")
+    return value
+
+
 def client_from(args: argparse.Namespace) -> SluiceClient:
     return SluiceClient(args.controlplane)
 

@@ -7,10 +7,19 @@ import math
 import sys
 from pathlib import Path
 
-from cli.commands.common import INT64_MAX, add_json, add_wait, client_from, wait_for_agents, wait_timeout, whole_number
+from cli.commands.common import (
+    INT64_MAX,
+    add_json,
+    add_wait,
+    client_from,
+    duration,
+    wait_for_agents,
+    wait_timeout,
+    whole_number,
+)
 from cli.output import CliError, ago, fmt, print_json, print_table, vref, when
 from core.names import parse_version_ref, validate_name
-from core.vocabulary import ExperimentState, ServingRole, word_of
+from core.vocabulary import ExperimentState, MetricSource, ServingRole, word_of
 from protos import common_pb2, controlplane_pb2
 
 METRICS = ("accuracy", "error_rate", "mae", "p95_latency")
@@ -94,11 +103,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "picks one; repeatable",
     )
     st.add_argument("--require-offline-win", action="store_true", help="refuse without a winning `sluice evaluate`")
+    st.add_argument(
+        "--labels",
+        choices=[m.value for m in MetricSource],
+        default=MetricSource.LIVE.value,
+        help="where accuracy / mae come from: live (the agents' Feedback, default) or joined (the "
+        "prediction log joined with imported labels; gates judge only predictions older than --label-delay)",
+    )
+    st.add_argument(
+        "--label-delay",
+        type=duration,
+        default=None,
+        metavar="DURATION",
+        help="with --labels joined: how long labels take to arrive (e.g. 2h, 30m, 90s; default 0)",
+    )
     st.add_argument("--reason", default="")
     add_json(st)
     st.set_defaults(handler=cmd_start)
 
-    status = esub.add_parser("status", help="state, step and analysis of one experiment")
+    status = esub.add_parser("status", aliases=["show"], help="state, step and analysis of one experiment")
     status.add_argument("name")
     add_json(status)
     status.set_defaults(handler=cmd_status)
@@ -242,6 +265,11 @@ def build_config(args: argparse.Namespace) -> controlplane_pb2.ExperimentConfig:
         config.power = args.power
         if args.baseline is not None:
             config.baseline = args.baseline
+    if args.labels == MetricSource.JOINED:
+        config.label_source = MetricSource.JOINED.value
+        config.label_delay_seconds = args.label_delay or 0.0
+    elif args.label_delay is not None:
+        raise CliError("--label-delay needs --labels joined (live feedback has no delay to wait for)")
     if args.hold is not None:
         # 0 on the wire means "the configured default"; a tiny hold stands for "no hold".
         config.hold_seconds = args.hold if args.hold > 0 else 1e-6
@@ -303,6 +331,20 @@ def print_experiment(e: controlplane_pb2.Experiment) -> None:
     if e.config.segment_rules:
         rules = ", ".join(segment_text(rule) for rule in e.config.segment_rules)
         print(f"  segment: {rules} (requests and batch rows outside it stay on the champion)")
+    joined = a.label_source == MetricSource.JOINED
+    if joined:
+        print(
+            f"  labels joined from the prediction log, delay {e.config.label_delay_seconds:g} s: judged "
+            f"predictions made until {when(a.judged_until)}"
+        )
+        for arm in a.arms:
+            waiting = arm.labels_not_due + arm.labels_overdue
+            if waiting:
+                print(
+                    f"  waiting for labels: {word_of(ServingRole, arm.role)} {vref(arm.version)} {waiting} of "
+                    f"{arm.logged} predictions ({arm.labels_not_due} not due yet, {arm.labels_overdue} due "
+                    "without a label)"
+                )
     print_table(
         ["role", "version", "predictions", "n", "metric", "interval"],
         [

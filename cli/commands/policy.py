@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 
-from cli.commands.common import add_json, client_from
+from cli.commands.common import add_json, client_from, duration
 from cli.output import CliError, print_json, when
 from controlplane.config import THRESHOLD_PAIRS, THRESHOLDS
 from core.names import validate_name
-from core.vocabulary import PolicyAction, word_of
+from core.vocabulary import MetricSource, PolicyAction, word_of
 from protos import controlplane_pb2
 
 #: --flag -> the (warning, critical) threshold names it sets: --accuracy, --p95-ms, --error-rate...
@@ -38,10 +38,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument(
         "settings",
         nargs="*",
-        metavar="fallback=on|off",
-        help="settings as NAME=VALUE (fallback=on|off, the same as --fallback)",
+        metavar="NAME=VALUE",
+        help="settings as NAME=VALUE: fallback=on|off, accuracy_source=live|joined, label_delay=DURATION "
+        "(the same as --fallback, --accuracy-source, --label-delay)",
     )
     st.add_argument("--fallback", choices=("on", "off"), help="a challenger's failure answered by the champion")
+    st.add_argument(
+        "--accuracy-source",
+        choices=[m.value for m in MetricSource],
+        help="health judges accuracy / mae / rmse on live feedback or on the prediction log joined with labels",
+    )
+    st.add_argument(
+        "--label-delay",
+        type=duration,
+        metavar="DURATION",
+        help="with accuracy_source=joined: judge predictions at least this old (e.g. 6h, 30m, 90s)",
+    )
     st.add_argument("--action", choices=[a.value for a in PolicyAction])
     st.add_argument("--after", type=float, metavar="SECONDS", help="critical this long before the action")
     for flag in PAIRS:
@@ -51,7 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--reset",
         action="append",
         default=[],
-        choices=(*THRESHOLDS, "action", "action_after_seconds", "fallback", "all"),
+        choices=(
+            *THRESHOLDS,
+            "action",
+            "action_after_seconds",
+            "fallback",
+            "accuracy_source",
+            "label_delay_seconds",
+            "all",
+        ),
         metavar="NAME",
         help="back to the configuration's value (repeatable; 'all' for everything)",
     )
@@ -82,17 +102,35 @@ def _pair(flag: str, text: str) -> tuple[float | None, float | None]:
 SWITCH = {"on": True, "off": False, "true": True, "false": False}
 
 
-def _fallback(args: argparse.Namespace) -> bool | None:
-    """--fallback or fallback=on|off among the NAME=VALUE settings (None: not given)."""
-    chosen: bool | None = SWITCH[args.fallback] if args.fallback else None
+def _settings(args: argparse.Namespace) -> None:
+    """The NAME=VALUE settings onto the flags they stand for (fallback, accuracy_source, label_delay)."""
     for setting in args.settings:
         name, sep, value = setting.partition("=")
-        if not sep or name.strip() != "fallback":
-            raise CliError(f"{setting!r}: the settings given as NAME=VALUE are fallback=on|off")
-        if value.strip().lower() not in SWITCH:
-            raise CliError(f"{setting!r}: fallback is on or off")
-        chosen = SWITCH[value.strip().lower()]
-    return chosen
+        name, value = name.strip(), value.strip()
+        if not sep or name not in ("fallback", "accuracy_source", "label_delay", "label_delay_seconds"):
+            raise CliError(
+                f"{setting!r}: the settings given as NAME=VALUE are fallback=on|off, "
+                "accuracy_source=live|joined and label_delay=DURATION"
+            )
+        if name == "fallback":
+            if value.lower() not in SWITCH:
+                raise CliError(f"{setting!r}: fallback is on or off")
+            args.fallback = "on" if SWITCH[value.lower()] else "off"
+        elif name == "accuracy_source":
+            if value not in {m.value for m in MetricSource}:
+                raise CliError(f"{setting!r}: accuracy_source is {' or '.join(m.value for m in MetricSource)}")
+            args.accuracy_source = value
+        else:
+            try:
+                args.label_delay = duration(value)
+            except argparse.ArgumentTypeError as exc:
+                raise CliError(f"{setting!r}: {exc}") from None
+
+
+def _fallback(args: argparse.Namespace) -> bool | None:
+    """--fallback or fallback=on|off among the NAME=VALUE settings (None: not given)."""
+    _settings(args)
+    return SWITCH[args.fallback] if args.fallback else None
 
 
 def cmd_set(args: argparse.Namespace) -> int:
@@ -117,12 +155,23 @@ def cmd_set(args: argparse.Namespace) -> int:
         request.action_after_seconds = args.after
     if fallback is not None:
         request.fallback = fallback
+    if args.accuracy_source:
+        request.accuracy_source = args.accuracy_source
+    if args.label_delay is not None:
+        request.label_delay_seconds = args.label_delay
     changes = (
-        request.thresholds.ListFields() or args.action or args.after is not None or args.reset or fallback is not None
+        request.thresholds.ListFields()
+        or args.action
+        or args.after is not None
+        or args.reset
+        or fallback is not None
+        or args.accuracy_source
+        or args.label_delay is not None
     )
     if not changes:
         raise CliError(
-            "nothing to change: give --action, --after, a threshold, fallback=on|off or --reset (see --help)"
+            "nothing to change: give --action, --after, a threshold, fallback=on|off, accuracy_source=live|joined, "
+            "label_delay=DURATION or --reset (see --help)"
         )
     with client_from(args) as client:
         policy = client.set_policy(request)
@@ -164,6 +213,9 @@ def print_policy(p: controlplane_pb2.Policy) -> None:
         print(f"  {flag:<16} {shown}")
     print(f"  {'tolerance':<16} {t.tolerance:g}{mark('tolerance')}")
     print(f"  {'fallback':<16} {'on' if p.fallback else 'off'}{mark('fallback')}")
+    source = p.accuracy_source or MetricSource.LIVE.value
+    delay = f", label delay {p.label_delay_seconds:g} s{mark('label_delay_seconds')}" if source == "joined" else ""
+    print(f"  {'accuracy from':<16} {source}{mark('accuracy_source')}{delay}")
     if p.HasField("acts_at"):
         print(f"  pending      critical since {when(p.critical_since)}; acts at {when(p.acts_at)} if it stays so")
     if p.last_action:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -14,7 +15,7 @@ from controlplane.experiments import commands, offline
 from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec, validate_reason
 from core.errors import InvalidInput
 from core.names import validate_name
-from core.vocabulary import ExperimentState, ServingRole
+from core.vocabulary import ExperimentState, MetricSource, ServingRole
 from protos import common_pb2, controlplane_pb2
 
 NAN = math.nan
@@ -62,7 +63,18 @@ def spec_from_config(config: controlplane_pb2.ExperimentConfig) -> ExperimentSpe
         min_detectable_effect=config.min_detectable_effect,
         baseline=config.baseline if config.HasField("baseline") else None,
         power=config.power or 0.8,
+        label_source=_label_source(config.label_source),
+        label_delay_seconds=config.label_delay_seconds,
     )
+
+
+def _label_source(text: str) -> MetricSource:
+    try:
+        return MetricSource(text or MetricSource.LIVE)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown label source {text!r}; choose {' or '.join(m.value for m in MetricSource)}"
+        ) from None
 
 
 def config_message(config: dict[str, Any]) -> controlplane_pb2.ExperimentConfig:
@@ -86,6 +98,8 @@ def config_message(config: dict[str, Any]) -> controlplane_pb2.ExperimentConfig:
         shadow=bool(config.get("shadow", False)),
         segment_rules=convert.segment_rules(config.get("segment_rules", [])),
         require_offline_win=bool(config.get("require_offline_win", False)),
+        label_source=str(config.get("label_source", MetricSource.LIVE)),
+        label_delay_seconds=float(config.get("label_delay_seconds", 0.0)),
         **_plan_fields(config.get("sequential_plan")),
     )
 
@@ -106,7 +120,8 @@ def _plan_fields(planned: dict[str, Any] | None) -> dict[str, Any]:
 def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.ExperimentAnalysis:
     if not data:
         return controlplane_pb2.ExperimentAnalysis(decision="not_enough_data")
-    return controlplane_pb2.ExperimentAnalysis(
+    labels = data.get("labels") or {}
+    message = controlplane_pb2.ExperimentAnalysis(
         metric=data.get("metric", ""),
         arms=[
             controlplane_pb2.ArmSummary(
@@ -118,6 +133,7 @@ def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.Experiment
                 metric=_num(a.get("metric")),
                 ci_low=_num(a.get("ci_low")),
                 ci_high=_num(a.get("ci_high")),
+                **_arm_labels(labels, a.get("role", "")),
             )
             for a in data.get("arms", [])
         ],
@@ -160,6 +176,23 @@ def analysis_message(data: dict[str, Any] | None) -> controlplane_pb2.Experiment
             for a in data.get("agents", [])
         ],
     )
+    if labels:
+        message.label_source = str(labels.get("source", MetricSource.JOINED))
+        message.label_delay_seconds = float(labels.get("delay_seconds", 0.0))
+        message.judged_until.FromDatetime(datetime.fromisoformat(labels["judged_until"]))
+    return message
+
+
+def _arm_labels(labels: dict[str, Any], role: str) -> dict[str, int]:
+    """An arm's label counts (role champion or challenger) when judged on delayed labels."""
+    counts = labels.get(role) if labels else None
+    if not counts:
+        return {}
+    return {
+        "logged": int(counts["logged"]),
+        "labels_not_due": int(counts["not_due"]),
+        "labels_overdue": int(counts["overdue"]),
+    }
 
 
 def experiment_message(info: ExperimentInfo) -> controlplane_pb2.Experiment:

@@ -11,7 +11,7 @@ from controlplane.config import THRESHOLDS
 from controlplane.monitoring import policy
 from core.errors import InvalidInput
 from core.names import validate_name
-from core.vocabulary import PolicyAction
+from core.vocabulary import MetricSource, PolicyAction
 from protos import controlplane_pb2
 
 
@@ -30,6 +30,8 @@ def policy_message(info: policy.PolicyInfo) -> controlplane_pb2.Policy:
         updated_by=info.updated_by,
         updated_at=convert.timestamp(info.updated_at),
         fallback=info.fallback,
+        accuracy_source=info.health.accuracy_source,
+        label_delay_seconds=info.health.label_delay_seconds,
     )
 
 
@@ -45,7 +47,17 @@ def policy_change(request: controlplane_pb2.SetPolicyRequest) -> policy.PolicyCh
             ) from None
     after = request.action_after_seconds if request.HasField("action_after_seconds") else None
     fallback = request.fallback if request.HasField("fallback") else None
-    return policy.PolicyChange(thresholds, action, after, tuple(request.reset), request.reason, fallback)
+    source = None
+    if request.accuracy_source:
+        try:
+            source = MetricSource(request.accuracy_source)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown accuracy source {request.accuracy_source!r}; choose "
+                f"{' or '.join(m.value for m in MetricSource)}"
+            ) from None
+    delay = request.label_delay_seconds if request.HasField("label_delay_seconds") else None
+    return policy.PolicyChange(thresholds, action, after, tuple(request.reset), request.reason, fallback, source, delay)
 
 
 class PolicyApi(ServiceBase):

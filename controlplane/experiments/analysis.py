@@ -101,6 +101,9 @@ class Analysis:
     waiting_for: list[str] = field(default_factory=list)
     #: per contributing agent, largest share of the evidence first (evidence.py)
     agents: list[AgentEvidence] = field(default_factory=list)
+    #: judged on delayed labels: the delay, this look's cutoff and each arm's waiting predictions
+    #: (experiments/delayed.py); None on live feedback
+    labels: dict[str, Any] | None = None
 
     @property
     def failed_guardrails(self) -> list[GuardrailResult]:
@@ -141,6 +144,7 @@ class Analysis:
             "shadow_pairs": self.shadow_pairs,
             "waiting_for": list(self.waiting_for),
             "agents": [a.to_json() for a in self.agents],
+            "labels": self.labels,
         }
 
 

@@ -31,10 +31,12 @@ from controlplane.context import Context
 from controlplane.deployments import NewSplit, active_experiment, apply_change, deployment_info, find_deployment
 from controlplane.domain import DeploymentInfo, Principal
 from controlplane.experiments.analysis import CHALLENGER_WINS, NOT_ENOUGH_DATA, Analysis, Arm, analyze
+from controlplane.experiments.delayed import joined_arms, judged_on_labels
 from controlplane.experiments.evidence import agent_evidence
 from controlplane.experiments.spec import (
     ExperimentInfo,
     ExperimentSpec,
+    check_label_task,
     check_offline_win,
     check_schema,
     check_segment_features,
@@ -131,6 +133,9 @@ def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = 
     champion_since = info.created_at - WINDOW_SLACK
     champions = arms_by_agent(ctx, info.deployment, info.champion_id, champion_since, experiment=info.name)
     challengers = arms_by_agent(ctx, info.deployment, info.challenger_id, since, experiment=info.name)
+    waiting = None
+    if judged_on_labels(config):
+        champions, challengers, waiting = joined_arms(ctx, info, now, champions, challengers)
     champion, challenger = merge_arms(champions.values()), merge_arms(challengers.values())
     srm_counts = None
     percent = info.current_percent
@@ -163,6 +168,10 @@ def compute_analysis(ctx: Context, info: ExperimentInfo, now: datetime | None = 
         )
 
     analysis = run(champion, challenger, srm_counts)
+    if waiting is not None:
+        analysis.labels = waiting.to_json()
+        if not analysis.ready and (waiting.champion.waiting or waiting.challenger.waiting):
+            analysis.waiting_for.append(waiting.waiting_text())
     per_agent = {
         agent: (champions.get(agent, ArmSummary()), challengers.get(agent, ArmSummary()))
         for agent in sorted({*champions, *challengers})
@@ -255,6 +264,7 @@ def start_experiment(
                     f"mae needs a regressor, but {champion.model}:{champion.version} is a "
                     f"{champion.task}; use accuracy or error_rate"
                 )
+            check_label_task(config, champion.task)
             if config["require_offline_win"]:
                 check_offline_win(champion, challenger, spec.deployment)
             now = utcnow()

@@ -18,7 +18,14 @@ from controlplane.stats import SequentialDesign, sequential_plan, sequential_pla
 from controlplane.store.models import ModelVersionRow
 from core.errors import FailedPrecondition, InvalidInput
 from core.names import validate_name
-from core.vocabulary import ACTIVE_EXPERIMENT_STATES, SegmentSource, ServingRole, segment_number
+from core.vocabulary import (
+    ACTIVE_EXPERIMENT_STATES,
+    MetricSource,
+    ModelTask,
+    SegmentSource,
+    ServingRole,
+    segment_number,
+)
 
 MAX_PLAN_STEPS = 20
 MAX_GUARDRAILS = 10
@@ -28,6 +35,9 @@ MAX_SEGMENT_TEXT = 256
 MAX_HOLD_SECONDS = 30 * 24 * 3600.0
 MAX_MIN_SAMPLES = 1_000_000_000
 MAX_REASON = 2000
+MAX_LABEL_DELAY_SECONDS = 366 * 24 * 3600.0
+#: the metrics a label-joined experiment judges on the log: they are the ones labels decide
+JOINED_METRICS = ("accuracy", "mae")
 
 
 @dataclass
@@ -52,6 +62,10 @@ class ExperimentSpec:
     min_detectable_effect: float = 0.0  # > 0 with sequential: plan the test for this effect
     baseline: float | None = None  # champion's rate, or the std of the absolute error for mae
     power: float = 0.8
+    #: JOINED: accuracy / MAE from the prediction log joined with the label store, judging only
+    #: predictions older than `label_delay_seconds` (experiments/delayed.py)
+    label_source: MetricSource = MetricSource.LIVE
+    label_delay_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -195,6 +209,7 @@ def validate_spec(spec: ExperimentSpec, default_hold: float) -> dict[str, Any]:
     hold = default_hold if spec.hold_seconds is None else _finite(spec.hold_seconds, "hold seconds")
     if not 0 <= hold <= MAX_HOLD_SECONDS:
         raise InvalidInput(f"hold is {hold:g} s; it must be 0 to {MAX_HOLD_SECONDS:g} s")
+    label_source, label_delay = validate_label_source(spec)
     steps = [0, *plan] if spec.shadow else plan or [spec.traffic_percent]
     live = next((s for s in steps if s > 0), spec.traffic_percent)
     sequential_plan = plan_sequential(spec, alpha, min(live, 99)) if spec.sequential else None
@@ -216,7 +231,51 @@ def validate_spec(spec: ExperimentSpec, default_hold: float) -> dict[str, Any]:
         "require_offline_win": bool(spec.require_offline_win),
         "steps": steps,
         "sequential_plan": sequential_plan,
+        "label_source": label_source.value,
+        "label_delay_seconds": label_delay,
     }
+
+
+def validate_label_source(spec: ExperimentSpec) -> tuple[MetricSource, float]:
+    """The label source and delay; a delay only with joined labels, which judge accuracy or MAE
+    on live traffic (a shadow step is judged on paired live feedback)."""
+    try:
+        source = MetricSource(spec.label_source)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown label source {spec.label_source!r}; choose {' or '.join(m.value for m in MetricSource)}"
+        ) from None
+    delay = _finite(spec.label_delay_seconds, "label delay")
+    if source == MetricSource.LIVE:
+        if delay:
+            raise InvalidInput("a label delay needs --labels joined (live feedback has no delay to wait for)")
+        return source, 0.0
+    if not 0 <= delay <= MAX_LABEL_DELAY_SECONDS:
+        raise InvalidInput(f"the label delay is {delay:g} s; it must be 0 to {MAX_LABEL_DELAY_SECONDS:g} s (366 days)")
+    if spec.metric not in JOINED_METRICS:
+        raise InvalidInput(
+            f"--labels joined judges a metric that labels decide ({' or '.join(JOINED_METRICS)}), "
+            f"not {spec.metric}; drop --labels joined for {spec.metric}"
+        )
+    if spec.shadow:
+        raise InvalidInput(
+            "--labels joined cannot judge a shadow step (it compares paired live feedback); drop --shadow"
+        )
+    return source, delay
+
+
+def check_label_task(config: dict[str, Any], task: str) -> None:
+    """A joined experiment's metric fits the champion's task: accuracy a classifier's, MAE a
+    regressor's (a regressor's accuracy is a share within the tolerance, which the log does not judge)."""
+    if config.get("label_source") != MetricSource.JOINED:
+        return
+    wanted = ModelTask.CLASSIFIER if config["metric"] == "accuracy" else ModelTask.REGRESSOR
+    if task != wanted:
+        other = "mae" if wanted == ModelTask.CLASSIFIER else "accuracy"
+        raise InvalidInput(
+            f"--labels joined judges {config['metric']} of a {wanted}, and the champion is a {task}; "
+            f"use --metric {other}"
+        )
 
 
 def plan_sequential(spec: ExperimentSpec, alpha: float, percent: int) -> dict[str, Any] | None:

@@ -33,9 +33,10 @@ from controlplane.monitoring.summary import WindowSummary
 from controlplane.stats import ks_test, prediction_psi, psi
 from controlplane.stats.categorical import chi_square_test, share
 from controlplane.store.models import AgentDeploymentRow, AgentRow, ReservoirRow, utcnow
-from core.vocabulary import AgentState, Health, ServingRole
+from core.vocabulary import AgentState, Health, MetricSource, ServingRole
 
 if TYPE_CHECKING:
+    from controlplane.monitoring.joined_health import LabelSlice
     from controlplane.predlog.joined import JoinedFigures
     from controlplane.predlog.retention import LogUsage
 
@@ -373,7 +374,12 @@ def judge_version(
     config: HealthConfig,
     reservoir: np.ndarray | None = None,
     baseline_sample: np.ndarray | None = None,
+    labels: LabelSlice | None = None,
+    joined: bool = False,
 ) -> VersionHealth:
+    """`joined`: the policy judges accuracy / MAE / RMSE on label-joined figures (`labels`, None
+    when the version logged nothing in the judged slice); the live feedback figures are then
+    shown (accuracy, mae... of the status) but not judged."""
     version = split.version
     h = VersionHealth(version=version, role=split.role, weight=split.weight)
     h.requests = summary.requests
@@ -411,7 +417,11 @@ def judge_version(
             h.within_tolerance = summary.n_within_tolerance / summary.n_labeled
         else:
             h.accuracy = summary.n_correct / summary.n_labeled
-    if summary.n_labeled >= config.min_samples:
+    if joined:  # the policy judges label-joined figures; the live ones are shown, not judged
+        from controlplane.monitoring.joined_health import judge_labels
+
+        judgements.extend(judge_labels(version.task, labels, config))
+    elif summary.n_labeled >= config.min_samples:
         if version.task == "regressor":
             judgements.append(_high_is_bad("mae", h.mae, config.mae_warning, config.mae_critical))
             if config.rmse_warning > 0 or config.rmse_critical > 0:
@@ -545,6 +555,11 @@ def deployment_health(
     held_by = held_by or []
     since = now - timedelta(seconds=window_seconds)
     config = thresholds_for(ctx, deployment.name)  # its policy's, else the configuration's
+    slices = None
+    if config.accuracy_source == MetricSource.JOINED:
+        from controlplane.monitoring.joined_health import label_slices
+
+        slices = label_slices(ctx, deployment.name, config, now)
     versions = []
     for split in deployment.splits:
         summary = merged_summary(ctx, deployment.name, split.version.id, since)
@@ -553,7 +568,12 @@ def deployment_health(
         if summary.feature_rows >= config.min_drift_samples and split.version.baseline:
             reservoir = reservoir_sample(ctx, deployment.name, split.version.id, since)
             sample = baseline_sample(ctx, split.version) if reservoir is not None else None
-        versions.append(judge_version(split, summary, window_seconds, config, reservoir, sample))
+        labels = None if slices is None else slices.get((split.version.model, split.version.version))
+        versions.append(
+            judge_version(
+                split, summary, window_seconds, config, reservoir, sample, labels=labels, joined=slices is not None
+            )
+        )
     in_sync, total, lost = agents_sync(ctx, deployment.name, deployment.generation)
     return DeploymentHealth(
         deployment=deployment,

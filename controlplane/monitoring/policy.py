@@ -29,13 +29,17 @@ from controlplane.deployments import FALLBACK_SETTING, bump_generation, find_dep
 from controlplane.domain import Principal
 from controlplane.store.models import DeploymentPolicyRow, DeploymentRow, utcnow
 from core.errors import InvalidInput
-from core.vocabulary import PolicyAction
+from core.vocabulary import MetricSource, PolicyAction
 
 ACTION = "action"
 ACTION_AFTER = "action_after_seconds"
 FALLBACK = FALLBACK_SETTING
-RESETTABLE = (*THRESHOLDS, ACTION, ACTION_AFTER, FALLBACK)
+#: where health reads accuracy / MAE / RMSE (MetricSource) and the label delay it waits for
+ACCURACY_SOURCE = "accuracy_source"
+LABEL_DELAY = "label_delay_seconds"
+RESETTABLE = (*THRESHOLDS, ACTION, ACTION_AFTER, FALLBACK, ACCURACY_SOURCE, LABEL_DELAY)
 MAX_ACTION_AFTER_SECONDS = 7 * 86400.0
+MAX_LABEL_DELAY_SECONDS = 366 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -68,14 +72,18 @@ class PolicyChange:
     reset: tuple[str, ...] = ()  # names back to the configuration's values; "all" for everything
     reason: str = ""
     fallback: bool | None = None
+    accuracy_source: MetricSource | None = None
+    label_delay_seconds: float | None = None
 
 
 def effective(config: Config, deployment: str, settings: dict[str, Any]) -> PolicyInfo:
     """The policy in force: the configuration's, overridden by what the deployment sets."""
     health = dataclasses.replace(config.health)  # a copy: the configuration's stays as it is
     for name, value in settings.items():
-        if name in THRESHOLDS:
+        if name in THRESHOLDS or name == LABEL_DELAY:
             setattr(health, name, float(value))
+        elif name == ACCURACY_SOURCE:
+            health.accuracy_source = MetricSource(value).value
     action = PolicyAction(settings.get(ACTION, config.policy.action))
     after = float(settings.get(ACTION_AFTER, config.policy.action_after_seconds))
     overridden = tuple(k for k in RESETTABLE if k in settings)
@@ -149,6 +157,15 @@ def _validated(settings: dict[str, Any], change: PolicyChange) -> dict[str, Any]
         updated[ACTION_AFTER] = float(after)
     if change.fallback is not None:
         updated[FALLBACK] = bool(change.fallback)
+    if change.accuracy_source is not None:
+        updated[ACCURACY_SOURCE] = MetricSource(change.accuracy_source).value
+    if change.label_delay_seconds is not None:
+        delay = change.label_delay_seconds
+        if not (math.isfinite(delay) and 0 <= delay <= MAX_LABEL_DELAY_SECONDS):
+            raise InvalidInput(
+                f"label_delay_seconds must be 0 to {MAX_LABEL_DELAY_SECONDS:.0f} (366 days), got {delay!r}"
+            )
+        updated[LABEL_DELAY] = float(delay)
     return updated
 
 
@@ -201,6 +218,8 @@ def describe(info: PolicyInfo) -> str:
         text = f"{info.action.value.replace('_', ' ')} after {info.action_after_seconds:g} s critical"
     if info.fallback:
         text += "; fallback on"
+    if info.health.accuracy_source == MetricSource.JOINED:
+        text += f"; accuracy from joined labels, {info.health.label_delay_seconds:g} s delay"
     own = [f"{name}={getattr(info.health, name):g}" for name in info.overridden if name in THRESHOLDS]
     if own:
         text += "; sets " + ", ".join(own)

@@ -119,6 +119,20 @@ def test_experiment_panel_shows_arms_interval_lift_decision_and_step() -> None:
     assert "error_rate ≤1% worse … waiting for data" in text
 
 
+def test_experiment_panel_shows_the_predictions_waiting_for_delayed_labels() -> None:
+    exp = experiment(decision="not_enough_data", label_source="joined", label_delay_seconds=7200)
+    exp.config.label_source, exp.config.label_delay_seconds = "joined", 7200
+    champion, challenger = exp.analysis.arms
+    champion.logged, champion.labels_not_due, champion.labels_overdue = 3400, 2000, 200
+    challenger.logged = 400  # every one judged
+    text = plain(render_experiment(exp), width=120)
+    assert "labels joined, delay 2.0h" in text
+    assert "waiting for labels champion 2200/3400 (2000 not due, 200 overdue)" in text
+    assert "challenger 0/400 (0 not due, 0 overdue)" in text
+    # An experiment on live feedback says nothing of it.
+    assert "waiting for labels" not in plain(render_experiment(experiment(decision="not_enough_data")), width=120)
+
+
 def test_experiment_panel_flags_a_sample_ratio_mismatch() -> None:
     text = plain(render_experiment(experiment(srm_detected=True, srm_p_value=0.00001, decision="srm_detected")))
     assert "SRM MISMATCH (p <0.001)" in text

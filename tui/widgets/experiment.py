@@ -54,6 +54,8 @@ def render_experiment(exp: controlplane_pb2.Experiment) -> RenderableType:
         settings.append("shadow")
     if config.auto_promote:
         settings.append("auto-promote")
+    if config.label_source == "joined":
+        settings.append(f"labels joined, delay {duration(config.label_delay_seconds)}")
     details = Text(" · ".join(settings), style="dim")
 
     arms = Table(box=None, padding=(0, 1), show_edge=False, expand=False, header_style="bold")
@@ -104,6 +106,8 @@ def render_experiment(exp: controlplane_pb2.Experiment) -> RenderableType:
             else:
                 guards.append("… waiting for data  ", style="dim")
         parts.append(guards)
+    if analysis.label_source == "joined":
+        parts.append(label_waiting(analysis))
     if analysis.shadow_pairs:
         parts.append(
             Text(
@@ -114,6 +118,17 @@ def render_experiment(exp: controlplane_pb2.Experiment) -> RenderableType:
     if exp.status_reason:
         parts.append(Text(exp.status_reason, style="italic"))
     return Group(*parts)
+
+
+def label_waiting(analysis: controlplane_pb2.ExperimentAnalysis) -> Text:
+    """Judged on delayed labels: per arm, the predictions the gates could not judge yet."""
+    line = Text("waiting for labels ")
+    for arm in analysis.arms:
+        waiting = arm.labels_not_due + arm.labels_overdue
+        line.append(f"{role_name(arm.role)} {waiting}/{arm.logged}", style="bold" if waiting else "green")
+        line.append(f" ({arm.labels_not_due} not due, {arm.labels_overdue} overdue)  ", style="dim")
+    line.append(f"delay {duration(analysis.label_delay_seconds)}", style="dim")
+    return line
 
 
 class ExperimentPanel(Static):

@@ -15,6 +15,7 @@ from controlplane.experiments import commands
 from controlplane.experiments.spec import ExperimentSpec
 from controlplane.store.models import AuditEventRow, ExperimentRow
 from core.errors import AlreadyExists, FailedPrecondition, InvalidInput, NotFound, SluiceError
+from core.vocabulary import MetricSource
 from tests.controlplane.experiments.support import ALICE, Setup, deployed_pair, make_narrow_classifier_onnx, register
 from tests.harness import unique
 from tests.models import make_regressor_onnx
@@ -67,6 +68,13 @@ def test_bad_specs_are_refused_before_anything_changes(ctx: Context, setup: Setu
         ({"segment_rules": [{"attribute": "country"}]}, "needs values"),
         ({"segment_rules": [{"attribute": "age", "has_range": True, "min": 65, "max": 18}]}, "empty"),
         ({"metric": "mae"}, "mae needs a regressor"),
+        ({"label_delay_seconds": 60.0}, "needs --labels joined"),
+        ({"label_source": "eventually"}, "unknown label source"),
+        ({"label_source": MetricSource.JOINED, "metric": "error_rate"}, "not error_rate"),
+        ({"label_source": MetricSource.JOINED, "metric": "p95_latency"}, "not p95_latency"),
+        ({"label_source": MetricSource.JOINED, "shadow": True}, "drop --shadow"),
+        ({"label_source": MetricSource.JOINED, "label_delay_seconds": -1.0}, "0 to"),
+        ({"label_source": MetricSource.JOINED, "label_delay_seconds": float("inf")}, "finite"),
     ]
     for kw, match in cases:
         unchanged(
@@ -195,3 +203,20 @@ def test_segment_rules_on_features_are_checked_against_the_input_schema(ctx: Con
     commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, segment_rules=rules))
     info = deployments.list_deployments(ctx, setup.deployment)[0]
     assert [r["attribute"] for r in info.segment_rules] == ["attribute.input", "age"]
+
+def test_a_joined_experiment_on_a_regressor_judges_mae_not_accuracy(ctx: Context, models_dir: Path) -> None:
+    model, deployment = unique("score"), unique("dep")
+    champion = register(ctx, model, "v1", make_regressor_onnx(models_dir))
+    challenger = register(ctx, model, "v2", make_regressor_onnx(models_dir, seed=1))
+    deployments.deploy(ctx, ALICE, deployment, model, "v1")
+    s = Setup(deployment, model, champion, challenger)
+    joined = {"label_source": MetricSource.JOINED, "label_delay_seconds": 3600.0}
+    unchanged(
+        ctx,
+        s,
+        lambda: commands.start_experiment(ctx, ALICE, unique("bad"), spec(s, metric="accuracy", **joined)),
+        InvalidInput,
+        "use --metric mae",
+    )
+    info = commands.start_experiment(ctx, ALICE, unique("ok"), spec(s, metric="mae", **joined))
+    assert info.config["label_source"] == "joined" and info.config["label_delay_seconds"] == 3600.0

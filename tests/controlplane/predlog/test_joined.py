@@ -141,3 +141,55 @@ def test_nothing_logged_gives_nothing_and_an_unknown_deployment_is_not_found(ctx
     assert health.versions[0].labeled is None
     with pytest.raises(NotFound):
         joined_metrics(ctx, "no-such-deployment")
+
+
+def test_the_cache_is_incremental_and_a_replaced_label_replaces(
+    ctx: Context, models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each segment's partial totals are kept: a new segment is computed alone, a new import
+    recomputes only the segments holding its request ids, and the result always equals the
+    from-scratch computation (a replaced label replaces, it does not add)."""
+    from controlplane.predlog import joined
+
+    deployment = deployed(ctx, models_dir)
+    route = serving(ctx, deployment)
+    rng = random.Random(3)
+    batches = [[f"s{b}-{i}" for i in range(50)] for b in range(3)]
+    predicted = {r: rng.choice("01") for batch in batches for r in batch}
+    for batch in batches:
+        log_predictions(ctx, tmp_path, deployment, route, batch, labels=[predicted[r] for r in batch])
+    import_labels(ctx, deployment, "first", [LabelInput(r, label=rng.choice("01")) for r in batches[0] + batches[1]])
+
+    recomputed: list[int] = []
+    real = joined.compute_partials
+
+    def counting(segments: dict[str, Path], label_files: list[Path], *, per_hour: bool) -> dict[str, joined.Partial]:
+        recomputed.append(len(segments))
+        return real(segments, label_files, per_hour=per_hour)
+
+    monkeypatch.setattr(joined, "compute_partials", counting)
+
+    def scratch() -> list[joined.JoinedFigures]:
+        sources = joined.recorded_sources(ctx, deployment, per_hour=False)
+        return joined.compute(sources.log_files, sources.label_files)
+
+    def same(a: list[joined.JoinedFigures], b: list[joined.JoinedFigures]) -> None:
+        assert [(f.predictions, f.labeled, f.waiting) for f in a] == [(f.predictions, f.labeled, f.waiting) for f in b]
+        assert [f.accuracy for f in a] == pytest.approx([f.accuracy for f in b], abs=1e-12)
+
+    same(joined_metrics(ctx, deployment), scratch())
+    assert recomputed == [3]  # the first call computes every segment
+    # A new segment: computed alone.
+    extra = [f"s3-{i}" for i in range(50)]
+    predicted.update({r: "1" for r in extra})
+    log_predictions(ctx, tmp_path, deployment, route, extra, labels=["1"] * 50)
+    same(joined_metrics(ctx, deployment), scratch())
+    assert recomputed == [3, 1]
+    # An import that replaces labels of segment 0 only: that segment alone is recomputed, and
+    # the figures are the new labels' (20 answers made right by their replaced label).
+    replaced = {r: predicted[r] for r in batches[0][:20]}
+    import_labels(ctx, deployment, "fix", [LabelInput(r, label=t) for r, t in replaced.items()])
+    (figures,) = joined_metrics(ctx, deployment)
+    same([figures], scratch())
+    assert recomputed == [3, 1, 1]
+    assert (figures.predictions, figures.labeled) == (200, 100)  # replaced, not added
