@@ -30,6 +30,7 @@ from protos import agent_pb2, controlplane_pb2, controlplane_pb2_grpc
 from tests.harness import ServerThread, run_cli, start_server, unique
 from tests.models import fixture_classifier, make_baseline
 from tests.security.scripted_agent import ScriptedAgent
+from tests.timing import scaled
 
 pytestmark = pytest.mark.xdist_group("agent-records")
 
@@ -73,7 +74,7 @@ def connect(server: ServerThread) -> Iterator[Callable[..., ScriptedAgent]]:
 
 
 def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         value = predicate()
         if value:
