@@ -34,6 +34,9 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 demo: $(STAMP)
 	$(BIN)/sluice demo
 
+# Random order (pytest-randomly): the header prints `Using --randomly-seed=N`; replay an order with
+# `make test PYTEST_ARGS=--randomly-seed=N`, or keep the file order with `PYTEST_ARGS="-p no:randomly"`.
+# Deadlines of the suite's waits scale with SLUICE_TEST_TIME_FACTOR (docs/TESTING.md).
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 

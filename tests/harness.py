@@ -25,9 +25,9 @@ from typing import Any
 from cli.demo.supervisor import Child, ChildExited, ChildNotReady, free_port
 from controlplane.config import Config
 from controlplane.server import ControlPlaneServer, ServerOptions
-
-REPO = Path(__file__).resolve().parent.parent
-SLUICE = [sys.executable, "-m", "cli"]
+from tests.clirun import REPO, SLUICE
+from tests.clirun import run_cli as run_cli  # re-exported: the tests import it from here
+from tests.timing import scaled
 
 
 def unique(prefix: str) -> str:
@@ -45,8 +45,8 @@ class ServerThread:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="controlplane", daemon=True)
         self._thread.start()
-        if not self._ready.wait(60):
-            raise TimeoutError("control plane did not start within 60 s")
+        if not self._ready.wait(scaled(60)):
+            raise TimeoutError(f"control plane did not start within {scaled(60):g} s")
         if self._error is not None:
             raise self._error
 
@@ -119,9 +119,9 @@ class SluiceProcess(Child):
             self.match = self.wait_for(ready_pattern, timeout)
 
     def wait_for(self, pattern: str, timeout: float = 60.0, what: str | None = None) -> re.Match[str]:
-        """As `Child.wait_for`, with the end of the log in the error (a test failure shows it)."""
+        """As `Child.wait_for` (the deadline scaled), with the end of the log in the error."""
         try:
-            return super().wait_for(pattern, timeout, what)
+            return super().wait_for(pattern, scaled(timeout), what)
         except (ChildExited, ChildNotReady) as exc:
             raise type(exc)(f"{exc}:\n{self.output()[-3000:]}") from None
 
@@ -139,25 +139,6 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     err = result.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("error: "), err
     return err
-
-
-def run_cli(
-    *args: str,
-    address: str | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 120.0,
-    input: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    prefix = ["--controlplane", address] if address else []
-    return subprocess.run(
-        [*SLUICE, *prefix, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        input=input,
-    )
 
 
 # ---- TLS: certificates made with the openssl CLI (no `cryptography` dependency) ----
@@ -445,3 +426,11 @@ def start_controlplane_process(
         "0",
     ]
     return SluiceProcess(args, root / log, env=env, ready_pattern=CP_READY)
+
+
+def bound_address(process: SluiceProcess) -> str:
+    """The HOST:PORT a server child reported once listening: start it on port 0 and read the port
+    here (no free-port probe handed over to a child that another process may take meanwhile), then
+    pass this address to a restart of the same server."""
+    assert process.match is not None, "started without a ready pattern"
+    return process.match.group(1)

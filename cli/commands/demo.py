@@ -34,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=7400,
         help="control-plane port; the agents use PORT+100 and PORT+110 (free ones are used when taken)",
     )
+    p.add_argument(
+        "--no-story",
+        action="store_true",
+        help="set up the cluster, the four versions and the traffic, then skip the scripted story (a quick sandbox)",
+    )
     p.set_defaults(handler=cmd_demo)
 
 
@@ -44,4 +49,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError("--port must be 0-65535 (0 picks a free one)")
     from cli.demo.session import Demo
 
-    return Demo(args.workdir, headless=args.headless, duration=args.duration, port=args.port).run()
+    demo = Demo(args.workdir, headless=args.headless, duration=args.duration, port=args.port, story=not args.no_story)
+    return demo.run()

@@ -2,8 +2,8 @@
 
 `Demo.run()` is `sluice demo`: a fresh workdir, a control plane on the story's short clocks
 (`scenario.CONFIG`), four trained versions registered and the first deployed (and the e-mail
-model's two, `mixed.EmailStory`), two agents in sync,
-then the story (`scenario.Scenario`), then traffic that keeps flowing headless for `--duration`
+model's two, `mixed.EmailStory`), two agents in sync, then the story (`scenario.Scenario`; with
+`--no-story` only its traffic), then traffic that keeps flowing headless for `--duration`
 seconds, or until the TUI is closed, or until Ctrl-C / SIGTERM without a terminal. Whatever
 happens, everything started is stopped and a failure is one line naming the logs.
 """
@@ -43,10 +43,20 @@ from protos import controlplane_pb2
 class Demo(Scenario):
     """The story on a cluster of its own; `run()` tells it and always stops what it started."""
 
-    def __init__(self, workdir: Path, *, headless: bool, duration: float | None, port: int, token: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        headless: bool,
+        duration: float | None,
+        port: int,
+        token: str = "",
+        story: bool = True,
+    ) -> None:
         self.workdir = workdir.resolve()
         self.logs = self.workdir / "logs"
         self.headless = headless
+        self.story = story
         self.duration = duration if duration is not None else (HEADLESS_DURATION if headless else None)
         self.cluster = Cluster(self.workdir, port)
         self.address = self.cluster.address
@@ -71,7 +81,10 @@ class Demo(Scenario):
                         self.client = client
                         self.prepare_models()
                         self.start_agents()
-                        self.scenario()
+                        if self.story:
+                            self.scenario()
+                        else:
+                            self.start_traffic()
                         self.finish()
             except KeyboardInterrupt:
                 print("[demo] interrupted; everything it started is stopped", file=sys.stderr, flush=True)
@@ -194,15 +207,22 @@ class Demo(Scenario):
         for command in (
             self.cli("status", DEPLOYMENT),
             self.cli("alerts"),
-            self.cli("experiment", "status", "v4-canary"),
-            self.cli("status", EMAIL_DEPLOYMENT),
-            self.cli("experiment", "status", EMAIL_EXPERIMENT),
-            f"{self.sluice} predict {EMAIL_DEPLOYMENT} --agent {agent} --key subscriber-7 --features '{EMAIL_EXAMPLE}'",
+            *(
+                [
+                    self.cli("experiment", "status", "v4-canary"),
+                    self.cli("status", EMAIL_DEPLOYMENT),
+                    self.cli("experiment", "status", EMAIL_EXPERIMENT),
+                    f"{self.sluice} predict {EMAIL_DEPLOYMENT} --agent {agent} --key subscriber-7 "
+                    f"--features '{EMAIL_EXAMPLE}'",
+                ]
+                if self.story
+                else []
+            ),
             self.cli("history", DEPLOYMENT),
             self.cli("agents"),
             self.cli("audit"),
             f"{self.sluice} predict {DEPLOYMENT} --agent {agent} --key patient-42 --input '{row}'",
-            self.cli("promote", "v4-canary") + "   # or: experiment abort v4-canary",
+            *([self.cli("promote", "v4-canary") + "   # or: experiment abort v4-canary"] if self.story else []),
             self.cli("tui"),
         ):
             self.say(f"  {command}")

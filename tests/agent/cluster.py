@@ -13,6 +13,7 @@ import numpy as np
 from core.client import batch_request, batch_results
 from protos import common_pb2, inference_pb2, inference_pb2_grpc
 from tests.harness import SluiceProcess
+from tests.timing import scaled
 
 READY = r"sluice agent (\S+) listening on (\S+)"
 
@@ -122,6 +123,8 @@ def role_name(role: int) -> str:
 
 
 def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something true (returned); the deadline is scaled."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

@@ -24,6 +24,7 @@ from core.client import ClientError, SluiceClient
 from protos import agent_pb2, agent_pb2_grpc, common_pb2, controlplane_pb2
 from tests.harness import ServerThread, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx
+from tests.timing import scaled
 
 HEARTBEAT = 0.3
 MISSED = 2
@@ -82,6 +83,7 @@ class ProtocolAgent:
         self._up.put(message)
 
     def next(self, kind: str, timeout: float = 15.0) -> Any:
+        timeout = scaled(timeout)
         """The next message of this kind (others, e.g. heartbeats, are skipped)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -130,7 +132,7 @@ def agent_info(cp: SluiceClient, agent_id: str) -> Any:
 
 
 def wait_until(predicate: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         value = predicate()
         if value:

@@ -1,4 +1,5 @@
-"""The CLI contract, run as a real process against a real control plane."""
+"""The CLI contract against a real control plane: `cli.main` in-process (tests/clirun.py), and a
+real `sluice` process where what reaches the terminal from outside Python is the point."""
 
 from __future__ import annotations
 
@@ -253,7 +254,10 @@ def test_what_used_to_leak_from_libraries_is_one_line_too(tmp_path: Path) -> Non
     ):
         assert "must be from" in one_line_error(run_cli(*args, address=f"127.0.0.1:{free_port()}")), args
     # A token with a carriage return (a file saved on Windows): named, not gRPC's header dump.
-    err = one_line_error(run_cli("version", "list", address=f"127.0.0.1:{free_port()}", env={"SLUICE_TOKEN": "tok\r"}))
+    # A real process: gRPC's C core writes its header dump to the process's stderr, not Python's.
+    err = one_line_error(
+        run_cli("version", "list", address=f"127.0.0.1:{free_port()}", env={"SLUICE_TOKEN": "tok\r"}, process=True)
+    )
     assert "the token (SLUICE_TOKEN) has a space, a line break or a non-ASCII character" in err
 
     def controlplane(*args: str) -> str:

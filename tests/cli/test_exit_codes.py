@@ -1,4 +1,6 @@
-"""Exit codes per kind of failure, `status --check` and `--wait`, with the real `sluice` command.
+"""Exit codes per kind of failure, `status --check` and `--wait`, with the real `sluice` command
+(the first test as a child process, the exit status the shell sees; the others in-process through
+`cli.main`, tests/clirun.py).
 
 The numbers are a contract for scripts, cron and CI (README "Exit codes"): 2 usage, 3 unavailable,
 4 not found, 5 refused, 6 conflict, 7 permission, 8 not applied by the agents, 9/10 warning/critical
@@ -26,7 +28,7 @@ def test_each_kind_of_failure_has_its_exit_code(shared_server: ServerThread, mod
         generation = client.deploy(dep, f"{model}:v1").generation
 
     def code(*args: str, **kw: str) -> int:
-        result = run_cli(*args, address=kw.pop("at", address), **kw)  # type: ignore[arg-type]
+        result = run_cli(*args, address=kw.pop("at", address), process=True, **kw)  # type: ignore[arg-type]
         one_line_error(result)
         return result.returncode
 
@@ -43,7 +45,9 @@ def test_each_kind_of_failure_has_its_exit_code(shared_server: ServerThread, mod
     secured = start_server(tmp_path / "cp", config=Config(tokens=[TokenConfig("ro", "viewer", token="viewer-secret")]))
     try:
         assert code("version", "list", at=secured.address, env={"SLUICE_TOKEN": ""}) == 7  # unauthenticated
-        denied = run_cli("deploy", dep, f"{model}:v1", address=secured.address, env={"SLUICE_TOKEN": "viewer-secret"})
+        denied = run_cli(
+            "deploy", dep, f"{model}:v1", address=secured.address, env={"SLUICE_TOKEN": "viewer-secret"}, process=True
+        )
         assert denied.returncode == 7 and "PERMISSION_DENIED" in one_line_error(denied)
     finally:
         secured.stop()

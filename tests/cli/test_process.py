@@ -11,16 +11,15 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.harness import REPO, SluiceProcess, free_port, run_cli
+from tests.harness import REPO, SluiceProcess, run_cli
 
 
 def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
-    port = free_port()
     proc = SluiceProcess(
         [
             "controlplane",
             "--listen",
-            f"127.0.0.1:{port}",
+            "127.0.0.1:0",
             "--db",
             str(tmp_path / "cp.db"),
             "--artifacts",
@@ -29,8 +28,10 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
             "0",
         ],
         tmp_path / "cp.log",
-        ready_pattern=r"listening on 127\.0\.0\.1:\d+",
+        ready_pattern=r"listening on 127\.0\.0\.1:(\d+)",
     )
+    assert proc.match is not None
+    port = int(proc.match.group(1))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)

@@ -7,6 +7,7 @@ bad requests answered with clear statuses, and snapshots an agent must refuse (N
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -74,10 +75,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         with SluiceClient(server.address, token="") as client:
             client.register_version(model, "v1", make_classifier_onnx(models), make_baseline(models))
             client.register_version(model, "v2", make_classifier_onnx(models, "gbm"), make_baseline(models))
-        metrics_port = free_port()
-        for i, extra in enumerate((["--metrics-port", str(metrics_port), "--label", "zone=a"], [])):
+        for i, extra in enumerate((["--label", "zone=a"], [])):
             name = unique(f"agent{i}")
-            agents.append(AgentProcess(server.address, name, root / name, root / f"{name}.log", extra=extra))
+            # The first serves /metrics on a port of its own choosing (its --listen port is 0), and says which.
+            metrics = None if i == 0 else "0"
+            agents.append(
+                AgentProcess(server.address, name, root / name, root / f"{name}.log", extra=extra, metrics_port=metrics)
+            )
+        assert agents[0].process is not None
+        match = re.search(r"\(/metrics on port (\d+)\)", agents[0].process.output())
+        assert match is not None, agents[0].process.output()
+        metrics_port = int(match.group(1))
         yield Cluster(server, agents, model, models, metrics_port)
     finally:
         for agent in agents:

@@ -18,7 +18,7 @@ from controlplane.store.db import Database
 from controlplane.store.models import MetricWindowRow
 from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
+from tests.harness import SluiceProcess, bound_address, run_cli, start_controlplane_process, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("agents-static")]
@@ -37,11 +37,10 @@ def serve_many(agent: AgentProcess, deployment: str, rows: np.ndarray) -> dict[s
 
 
 def test_agents_survive_a_controlplane_crash_and_reconverge(tmp_path: Path) -> None:
-    port = free_port()
-    address = f"127.0.0.1:{port}"
     models = tmp_path / "models"
     models.mkdir()
-    cp = start_controlplane_process(tmp_path, f"127.0.0.1:{port}", "cp-1.log")
+    cp = start_controlplane_process(tmp_path, "127.0.0.1:0", "cp-1.log")
+    address = bound_address(cp)
     agents: list[AgentProcess] = []
     restarted_cp: SluiceProcess | None = None
     try:
@@ -77,7 +76,7 @@ def test_agents_survive_a_controlplane_crash_and_reconverge(tmp_path: Path) -> N
         assert health.status == health_pb2.HealthCheckResponse.SERVING
 
         # The control plane comes back on the same database: both agents reconnect, in sync.
-        restarted_cp = start_controlplane_process(tmp_path, f"127.0.0.1:{port}", "cp-2.log")
+        restarted_cp = start_controlplane_process(tmp_path, address, "cp-2.log")
 
         def all_in_sync() -> bool:
             result = run_cli("agents", "--json", address=address)

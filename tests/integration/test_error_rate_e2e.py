@@ -30,7 +30,7 @@ from controlplane.training import breast_cancer_arrays
 from core.client import SluiceClient
 from protos import common_pb2, controlplane_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import CP_READY, SluiceProcess, free_port, run_cli, unique
+from tests.harness import CP_READY, SluiceProcess, bound_address, run_cli, unique
 from tests.models import make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("error-rate-e2e")]
@@ -140,26 +140,24 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plant]:
     X, _ = breast_cancer_arrays()
     challenger = make_failing_challenger(champion, models / "nan-below-median.onnx", float(np.median(X[:, 0])))
     model = unique("cancer")
-    port, metrics_port = free_port(), free_port()
-    address = f"127.0.0.1:{port}"
     (tmp_path / "cp.toml").write_text(CONFIG)
     cp = SluiceProcess(
         [
             "controlplane",
             "--listen",
-            address,
+            "127.0.0.1:0",
             "--db",
             f"sqlite:///{tmp_path / 'cp.db'}",
             "--artifacts",
             str(tmp_path / "artifacts"),
             "--config",
-            str(tmp_path / "cp.toml"),
-            "--metrics-port",
-            str(metrics_port),
+            str(tmp_path / "cp.toml"),  # no --metrics-port: with --listen port 0, any free one
         ],
         tmp_path / "cp.log",
         ready_pattern=CP_READY,
     )
+    address = bound_address(cp)  # both ports are the ones the control plane bound and reported
+    metrics_port = int(cp.wait_for(r"control-plane metrics on http://[^:]+:(\d+)/metrics", 30).group(1))
     try:
         for version, path in (("v1", champion), ("nan", challenger)):
             done = run_cli("version", "register", model, str(path), "--version", version, address=address)

@@ -31,7 +31,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from core.client import ClientError, SluiceClient
 from protos import controlplane_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import PrivatePostgres, free_port, postgres_unavailable, run_cli, start_controlplane_process, unique
+from tests.harness import (
+    PrivatePostgres,
+    bound_address,
+    postgres_unavailable,
+    run_cli,
+    start_controlplane_process,
+    unique,
+)
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
@@ -61,8 +68,8 @@ def sticky_versions(agent: AgentProcess, deployment: str, n: int = 200) -> list[
 
 
 def test_a_killed_agent_is_marked_lost_alerts_and_restarts_from_its_cache(tmp_path: Path, models_dir: Path) -> None:
-    address = f"127.0.0.1:{free_port()}"
-    cp = start_controlplane_process(tmp_path, address, "cp-1.log", config=config_text())
+    cp = start_controlplane_process(tmp_path, "127.0.0.1:0", "cp-1.log", config=config_text())
+    address = bound_address(cp)
     restarted = None
     agent: AgentProcess | None = None
     try:
@@ -204,8 +211,8 @@ class Load:
 
 
 def test_postgres_restarted_under_load(private_postgres: PrivatePostgres, tmp_path: Path, models_dir: Path) -> None:
-    address = f"127.0.0.1:{free_port()}"
-    cp = start_controlplane_process(tmp_path, address, "cp.log", db=private_postgres.url)
+    cp = start_controlplane_process(tmp_path, "127.0.0.1:0", "cp.log", db=private_postgres.url)
+    address = bound_address(cp)
     load: Load | None = None
     thread: threading.Thread | None = None
     try:

@@ -36,7 +36,7 @@ from tests.harness import (
     REPO,
     NetNamespace,
     NetnsUnavailable,
-    free_port,
+    bound_address,
     netns_unavailable,
     remove_stale_netns,
     start_controlplane_process,
@@ -163,15 +163,15 @@ def requests_counted(client: SluiceClient, deployment: str) -> int:
 
 def test_an_agent_cut_off_for_30s_keeps_serving_and_converges(netns: NetNamespace, tmp_path: Path) -> None:
     admin, agent_token = secrets.token_hex(16), secrets.token_hex(16)
-    address = f"{netns.host_ip}:{free_port()}"
     models = tmp_path / "models"
     cp = start_controlplane_process(
         tmp_path,
-        address,
+        f"{netns.host_ip}:0",
         "cp.log",
         config=f"[agents]\nheartbeat_seconds = {HEARTBEAT}\nlost_after_missed = 3\n",
         env={"SLUICE_TOKENS": f"ops:admin:{admin},ns-agent:agent:{agent_token}"},
     )
+    address = bound_address(cp)
     agent: AgentProcess | None = None
     traffic: NamespaceTraffic | None = None
     try:

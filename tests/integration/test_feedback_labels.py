@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cli.demo.supervisor import free_port
 from controlplane.config import Config
 from controlplane.labels.store import current_labels, list_imports
 from controlplane.server import ServerOptions
@@ -22,8 +21,9 @@ from tests.models import breast_cancer_rows, make_classifier_onnx
 pytestmark = pytest.mark.slow
 
 
-def controlplane(root: Path, port: int) -> ServerThread:
-    """A control plane on a fixed port and store, so that it can be started again as itself."""
+def controlplane(root: Path, port: int = 0) -> ServerThread:
+    """A control plane on `port` (0: any free one, read back from its address) and a fixed store,
+    so that it can be started again as itself."""
     return ServerThread(
         ServerOptions(
             listen=f"127.0.0.1:{port}",
@@ -44,8 +44,8 @@ def feedback(agent: AgentProcess, deployment: str, request_id: str, label: int) 
 def test_feedback_labels_reach_the_label_store_through_an_outage_and_an_agent_crash(
     tmp_path: Path, models_dir: Path
 ) -> None:
-    port = free_port()
-    cp: ServerThread | None = controlplane(tmp_path / "cp", port)
+    cp: ServerThread | None = controlplane(tmp_path / "cp")
+    port = int(cp.address.rsplit(":", 1)[1])
     agent: AgentProcess | None = None
     deployment = unique("fb")
     try:

@@ -19,7 +19,7 @@ import pytest
 
 from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
+from tests.harness import SluiceProcess, bound_address, run_cli, start_controlplane_process, unique
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("metrics-no-loss")]
@@ -76,11 +76,10 @@ def reported_requests(address: str, deployment: str) -> int:
 
 
 def test_sigkill_of_the_controlplane_loses_no_metric(tmp_path: Path) -> None:
-    port = free_port()
-    address = f"127.0.0.1:{port}"
     models = tmp_path / "models"
     models.mkdir()
-    cp: SluiceProcess | None = start_controlplane_process(tmp_path, f"127.0.0.1:{port}", "cp-1.log")
+    cp: SluiceProcess | None = start_controlplane_process(tmp_path, "127.0.0.1:0", "cp-1.log")
+    address = bound_address(cp)
     agents: list[AgentProcess] = []
     traffic: Traffic | None = None
     try:
@@ -107,7 +106,7 @@ def test_sigkill_of_the_controlplane_loses_no_metric(tmp_path: Path) -> None:
         time.sleep(DOWN_SECONDS)
         assert time.monotonic() - down_since >= DOWN_SECONDS
         assert traffic.sent > sent_while_down_start  # the agents kept serving
-        cp = start_controlplane_process(tmp_path, f"127.0.0.1:{port}", "cp-2.log")
+        cp = start_controlplane_process(tmp_path, address, "cp-2.log")
         time.sleep(2.0)  # traffic continues across the restart
         sent = traffic.stop()
         assert not traffic.errors, traffic.errors[:5]  # the agents answered every request

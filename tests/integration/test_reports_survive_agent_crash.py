@@ -24,7 +24,7 @@ from agent.logjournal import MAGIC as JOURNAL_MAGIC
 from agent.predlog import SEGMENT_GLOB
 from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import SluiceProcess, free_port, start_controlplane_process, unique
+from tests.harness import SluiceProcess, bound_address, start_controlplane_process, unique
 from tests.integration.test_metrics_no_loss import reported_requests
 from tests.models import breast_cancer_rows, make_baseline, make_classifier_onnx
 
@@ -58,11 +58,11 @@ def nothing_left_to_ship(cache: Path) -> bool:
 
 
 def test_an_agent_killed_while_the_controlplane_is_down_loses_no_metric(tmp_path: Path) -> None:
-    address = f"127.0.0.1:{free_port()}"
     models = tmp_path / "models"
     models.mkdir()
     rows = breast_cancer_rows(BEFORE + DURING, seed=7).astype(np.float32)
-    cp: SluiceProcess | None = start_controlplane_process(tmp_path, address, "cp-1.log")
+    cp: SluiceProcess | None = start_controlplane_process(tmp_path, "127.0.0.1:0", "cp-1.log")
+    address = bound_address(cp)
     agent: AgentProcess | None = None
     try:
         model, dep = unique("m"), unique("d")

@@ -34,7 +34,7 @@ from controlplane.training import breast_cancer_arrays
 from core.client import SluiceClient, batch_request
 from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
+from tests.harness import SluiceProcess, bound_address, run_cli, start_controlplane_process, unique
 from tests.integration.test_error_rate_e2e import make_failing_challenger
 from tests.models import (
     make_baseline,
@@ -104,8 +104,8 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plant]:
     champion = make_classifier_onnx(models)
     failing = make_failing_challenger(champion, models / "nan-below-median.onnx", float(np.median(X[:, 0])))
     baseline = make_baseline(models)
-    address = f"127.0.0.1:{free_port()}"
-    cp = start_controlplane_process(root, address, "cp.log", config=CONFIG)
+    cp = start_controlplane_process(root, "127.0.0.1:0", "cp.log", config=CONFIG)
+    address = bound_address(cp)
     agent: AgentProcess | None = None
     try:
         model, regressor, slow = unique("cancer"), unique("score"), unique("slow")

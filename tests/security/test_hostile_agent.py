@@ -43,6 +43,7 @@ from tests.controlplane.monitoring.support import prometheus_samples
 from tests.harness import REPO, SLUICE, ServerThread, unique
 from tests.models import fixture_classifier, make_baseline, make_classifier_onnx
 from tests.security.scripted_agent import ScriptedAgent
+from tests.timing import scaled
 
 pytestmark = pytest.mark.xdist_group("hostile-agent")
 
@@ -172,7 +173,7 @@ def windows_of(server: ServerThread, deployment: str) -> list[tuple[str, int, di
 
 
 def wait_until(predicate: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         value = predicate()
         if value:

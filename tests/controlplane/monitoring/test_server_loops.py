@@ -28,6 +28,7 @@ from tests.controlplane.monitoring.support import (
 )
 from tests.harness import ServerThread, free_port, start_server
 from tests.models import breast_cancer_rows
+from tests.timing import scaled
 
 
 def scrape(port: int) -> str:
@@ -36,6 +37,7 @@ def scrape(port: int) -> str:
 
 
 def wait_for(check: Any, timeout: float = 30.0) -> Any:
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -51,16 +53,16 @@ def metrics_servers(tmp_path: Path) -> Iterator[tuple[ServerThread, int, ServerT
     try:
         ports = []
         for name in ("a", "b"):
-            port = free_port()
             options = ServerOptions(
                 listen="127.0.0.1:0",
                 db_url=f"sqlite:///{tmp_path / name / 'sluice.db'}",
                 artifacts=tmp_path / name / "artifacts",
                 config=Config(),
-                metrics_port=port,
+                metrics_port=None,  # with --listen port 0: any free port, the bound one read back below
             )
             started.append(ServerThread(options))
-            ports.append(port)
+            assert started[-1].server is not None and started[-1].server.metrics_port
+            ports.append(started[-1].server.metrics_port)
         yield started[0], ports[0], started[1], ports[1]
     finally:
         for server in started:
