@@ -71,6 +71,9 @@ class AgentOptions:
     # The prediction log's sink: "" ships segments to the control plane; s3://BUCKET/PREFIX uploads
     # them there (agent/logsink.py; credentials from the AWS environment variables).
     log_sink: str = ""
+    #: freed memory kept for reuse (MB; 0: the C library's defaults). Fewer page faults on large
+    #: batches, more resident memory: off by default (core/memory.py, docs/PERFORMANCE.md)
+    keep_freed_memory_mb: int = 0
     s3_endpoint: str = ""
     s3_region: str = ""
     reconnect_max_seconds: float = BACKOFF_CAP
@@ -179,7 +182,8 @@ class AgentServer:
 
     async def start(self) -> None:
         options = self.options
-        keep_freed_memory()  # large per-request buffers reuse their pages (core.memory)
+        if options.keep_freed_memory_mb > 0:
+            keep_freed_memory(trim_mb=options.keep_freed_memory_mb)  # per-request buffers reuse their pages
         host, listen_port = split_host(options.listen)
         try:
             probe_limits = sandbox.Limits(options.model_timeout_seconds, options.model_memory_mb, niceness=10)

@@ -78,6 +78,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "full, new rows are dropped and counted; 0 turns the prediction log off (default %(default)s)",
     )
     agent.add_argument(
+        "--keep-freed-memory-mb",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="keep up to MB of freed memory for reuse instead of returning it to the system (glibc): "
+        "fewer page faults on large batches for more resident memory; 0 keeps the C library's "
+        "defaults (default %(default)s)",
+    )
+    agent.add_argument(
         "--log-sink",
         default="",
         metavar="s3://BUCKET/PREFIX",
@@ -181,6 +190,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         raise CliError("--report-buffer must be at least 1")
     if args.label_batches < 1:
         raise CliError("--label-batches must be at least 1")
+    if args.keep_freed_memory_mb < 0:
+        raise CliError("--keep-freed-memory-mb must be 0 (the C library's defaults) or more")
     if args.log_buffer_mb < 0:
         raise CliError("--log-buffer-mb must be 0 (log off) or more")
     if args.log_sink or args.s3_endpoint:
@@ -211,6 +222,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         label_batches=args.label_batches,
         log_buffer_mb=args.log_buffer_mb,
         log_sink=args.log_sink,
+        keep_freed_memory_mb=args.keep_freed_memory_mb,
         s3_endpoint=args.s3_endpoint,
         s3_region=args.s3_region,
         reconnect_max_seconds=args.reconnect_max_seconds,

@@ -180,6 +180,14 @@ def test_usage_errors_are_one_line_too() -> None:
     assert one_line_error(run_cli("no-such-command")).startswith("error: sluice: argument COMMAND: invalid choice")
 
 
+def test_an_agent_refuses_negative_sizes_before_it_starts(tmp_path: Path) -> None:
+    for flag in ("--keep-freed-memory-mb", "--log-buffer-mb"):
+        result = run_cli("agent", "--cache", str(tmp_path / "cache"), flag, "-1", timeout=60)
+        assert result.returncode != 0, result.stderr
+        assert f"{flag} must be 0" in one_line_error(result)
+    assert not (tmp_path / "cache").exists()  # refused before anything was made
+
+
 def test_unreachable_control_plane(tmp_path: Path) -> None:
     result = run_cli("version", "list", address=f"127.0.0.1:{free_port()}")
     err = one_line_error(result)
