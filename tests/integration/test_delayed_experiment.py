@@ -7,6 +7,7 @@ challenger. No Feedback is sent: the agents' windows carry no label at all."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ default_hold_seconds = 0.5
 """
 
 PREDICTIONS = 500
+WINDOW_SECONDS = 1.0  # an agent's metric window (agent/server.py)
 MIN_SAMPLES = 120
 
 
@@ -89,6 +91,17 @@ def test_an_experiment_on_delayed_labels_waits_for_them_then_promotes_the_better
         with SluiceClient(plant.address, token="") as client:
             generation = client.get_deployment(deployment).generation
             assert client.wait_for_sync(deployment, generation, timeout=30).in_sync
+        # A step counts the challenger's rows of the agent windows that began after the step went
+        # live (rollout.step_exposure); the burst below takes well under a second, so it must not
+        # fall in the 1 s window that was open at that moment: wait until the step is live and held
+        # (its 0.5 s hold over), then until that window has surely closed.
+        wait_until(
+            lambda: "hold over" in experiment(plant, name)["status_reason"], timeout=30, what="the step live and held"
+        )
+        held_at = time.monotonic()
+        wait_until(
+            lambda: time.monotonic() > held_at + WINDOW_SECONDS, timeout=10, what="the window open at the start closed"
+        )
 
         X, y = breast_cancer_arrays()
         rng = np.random.default_rng(5)
@@ -140,11 +153,17 @@ def test_an_experiment_on_delayed_labels_waits_for_them_then_promotes_the_better
         imported = json.loads(plant.cli("labels", "import", deployment, str(csv), "--json").stdout)
         assert imported["accepted"] == PREDICTIONS
 
+        last: list[dict[str, Any]] = []
+
         def promoted() -> dict[str, Any] | None:
             shown = experiment(plant, name)
+            last[:] = [shown]
             return shown if shown["state"] == "EXPERIMENT_PROMOTED" else None
 
-        done = wait_until(promoted, timeout=90, what="the challenger promoted")
+        try:
+            done = wait_until(promoted, timeout=90, what="the challenger promoted")
+        except AssertionError as exc:  # say where the experiment stood
+            raise AssertionError(f"{exc}; the experiment last: {json.dumps(last, indent=1)[:4000]}") from None
         with SluiceClient(plant.address, token="") as client:
             champion = [s for s in client.get_deployment(deployment).splits if s.weight == 100]
         assert [s.version.version for s in champion] == ["good"]
