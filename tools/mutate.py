@@ -84,7 +84,11 @@ TARGETS = (
     Target(
         "rollout",
         "controlplane/experiments/rollout.py",
-        ("tests/controlplane/experiments/test_engine.py", "tests/controlplane/experiments/test_gates.py"),
+        (
+            "tests/controlplane/experiments/test_engine_edges.py",
+            "tests/controlplane/experiments/test_engine.py",
+            "tests/controlplane/experiments/test_gates.py",
+        ),
     ),
     Target(
         "ingest",
@@ -97,6 +101,7 @@ TARGETS = (
         (
             "tests/controlplane/monitoring/test_prediction_drift.py",
             "tests/controlplane/monitoring/test_health.py",
+            "tests/controlplane/monitoring/test_health_two_deployments.py",
             "tests/controlplane/monitoring/test_alert_conditions.py",
         ),
     ),
