@@ -86,6 +86,7 @@ TARGETS = (
         "controlplane/experiments/rollout.py",
         (
             "tests/controlplane/experiments/test_engine_edges.py",
+            "tests/controlplane/experiments/test_agent_evidence.py",
             "tests/controlplane/experiments/test_engine.py",
             "tests/controlplane/experiments/test_gates.py",
         ),

@@ -157,3 +157,61 @@ def test_an_operator_pause_between_evaluation_and_auto_promotion_wins(ctx: Conte
     assert info.state == "paused"
     assert weights(ctx, s) == {"v1": 50, "v2": 50}
     assert "promote" not in [h.action for h in deployments.list_history(ctx, s.deployment)]
+
+
+def test_an_advance_says_which_step_it_moved_to_and_which_guardrails_held(ctx: Context, models_dir: Path) -> None:
+    """The reason of a step (the experiment's status and the deployment's history): the new step
+    as "step i/n", and the guardrails the gate checked, or that there were none."""
+    guarded = deployed_pair(ctx, models_dir, "weak", "gbm")
+    plain = deployed_pair(ctx, models_dir, "weak", "gbm")
+    for s, guardrails in ((guarded, [("p95_latency", 0.25)]), (plain, [])):
+        exp = start(ctx, s, guardrails=guardrails)
+        advance_first_step(ctx, s, exp)
+        info = commands.get_experiment(ctx, exp.name, fresh=False)
+        assert info.status_reason == "step 2/3: challenger at 50%"
+        reason = deployments.list_history(ctx, s.deployment)[0].reason
+        assert info.analysis is not None
+        details = [g["detail"] for g in info.analysis["guardrails"]]
+        assert len(details) == len(guardrails)
+        assert reason.endswith(f"; guardrails: {details[0]}" if details else "; guardrails: no guardrails"), reason
+
+
+def test_a_pause_by_the_engine_keeps_the_experiment_open_and_a_completion_ends_it(
+    ctx: Context, models_dir: Path
+) -> None:
+    inconclusive = deployed_pair(ctx, models_dir)
+    better = deployed_pair(ctx, models_dir, "weak", "gbm")
+    for s, plan, accuracy, kind in (
+        (inconclusive, [50], (0.9, 0.9), "paused"),
+        (better, [30], (0.78, 0.95), "completed"),
+    ):
+        exp = start(ctx, s, plan=plan)
+        t0 = exp.step_started_at
+        simulate_step(ctx, s, exp.name, t0, percent=plan[0], requests=1000, accuracy=accuracy, seed=46)
+        at = t0 + timedelta(seconds=HOLD + 20)
+        (transition,) = tick(ctx, at)
+        assert transition.kind == kind
+        info = commands.get_experiment(ctx, exp.name, fresh=False)
+        assert info.state == kind and info.active == (kind == "paused")
+        assert info.ended_at == (None if kind == "paused" else at)
+
+
+def test_from_a_shadow_step_to_one_percent_the_evidence_counts_from_going_live(ctx: Context, models_dir: Path) -> None:
+    """The smallest live step after a shadow one (1%) records when the challenger went live: its
+    gate must not read the shadow phase's paired answers as live evidence."""
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s, shadow=True, plan=[1, 100])
+    assert exp.steps == [0, 1, 100] and "live_since" not in exp.config
+    t0 = exp.step_started_at
+    rng = np.random.default_rng(47)
+    for w in range(5):
+        at = t0 + timedelta(seconds=5 + w)
+        add_window(ctx, s.deployment, s.champion.id, exp.name, at, requests=100, n_labeled=100, n_correct=78)
+        shadow = (100, 80, 100, int(rng.integers(0, 3)), int(rng.integers(15, 20)))  # favour the shadow
+        add_window(ctx, s.deployment, s.challenger.id, exp.name, at, role="shadow", requests=100, shadow=shadow)
+    went_live = t0 + timedelta(seconds=HOLD + 20)
+    (transition,) = tick(ctx, went_live)
+    assert transition.kind == "step"
+    live = commands.get_experiment(ctx, exp.name, fresh=False)
+    assert live.current_percent == 1
+    assert datetime.fromisoformat(live.config["live_since"]) == went_live
