@@ -101,6 +101,7 @@ TARGETS = (
         "controlplane/monitoring/health.py",
         (
             "tests/controlplane/monitoring/test_prediction_drift.py",
+            "tests/controlplane/monitoring/test_health_judgements.py",
             "tests/controlplane/monitoring/test_health.py",
             "tests/controlplane/monitoring/test_health_two_deployments.py",
             "tests/controlplane/monitoring/test_alert_conditions.py",

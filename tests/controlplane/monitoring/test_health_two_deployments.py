@@ -18,11 +18,12 @@ import numpy as np
 from controlplane import deployments
 from controlplane.agenthub import agents
 from controlplane.context import Context
+from controlplane.domain import SplitInfo
 from controlplane.monitoring.evaluator import evaluate_once
-from controlplane.monitoring.health import VersionHealth, agents_sync, baseline_sample
+from controlplane.monitoring.health import VersionHealth, agents_sync, baseline_sample, deployment_health
 from controlplane.store.models import utcnow
 from controlplane.training import breast_cancer_feature_names
-from core.vocabulary import AgentState
+from core.vocabulary import AgentState, ServingRole
 from tests.controlplane.monitoring.support import ALICE, AgentStamp, Deployed, deploy_classifier, ingest_at, serve
 from tests.harness import unique
 from tests.models import breast_cancer_rows
@@ -108,3 +109,35 @@ def test_a_stored_baseline_sample_that_is_not_rows_by_features_is_no_sample(ctx:
         np.save(buffer, array, allow_pickle=False)
         sha = ctx.artifacts.put_bytes(buffer.getvalue())
         assert baseline_sample(ctx, replace(d.version, baseline_sha256=sha)) is None
+
+
+def test_a_table_baseline_gives_its_features_in_the_order_the_agents_sample_them(
+    ctx: Context, models_dir: Path
+) -> None:
+    """A CSV baseline: the KS test's sample is its feature columns in feature order (the agents'
+    reservoir order), not every numeric column of the file in file order."""
+    d = deploy_classifier(ctx, models_dir)
+    csv = "b,a,label\n" + "".join(f"{10 + i},{i},{i % 2}\n" for i in range(60))
+    sha = ctx.artifacts.put_bytes(csv.encode())
+    features = [{"index": 0, "name": "a"}, {"index": 1, "name": "b"}]
+    sample = baseline_sample(ctx, replace(d.version, baseline_sha256=sha, baseline={"features": features}))
+    assert sample is not None and sample.shape == (60, 2)
+    assert sample[:, 0].tolist() == list(range(60)) and sample[:, 1].tolist() == list(range(10, 70))
+
+
+def test_a_shadow_is_not_counted_in_the_deployment_s_requests_per_second(ctx: Context, models_dir: Path) -> None:
+    """The deployment's rate is its answering versions': a shadow (here one that has reported
+    nothing yet) scores copies of requests the deployment already answered."""
+    d = deploy_classifier(ctx, models_dir)
+    quiet = deploy_classifier(ctx, models_dir)
+    recorder = d.recorder(ctx)
+    t = utcnow() - timedelta(hours=1)
+    serve(recorder, d, breast_cancer_rows(120, seed=22), batch=10)
+    ingest_at(ctx, recorder, AgentStamp(unique("agent")), t)
+    [info] = deployments.list_deployments(ctx, d.name)
+    [champion] = info.splits
+    with_shadow = replace(info, splits=[champion, SplitInfo(quiet.version, 0, ServingRole.SHADOW)])
+    health = deployment_health(ctx, with_shadow, 10.0, now=t + timedelta(seconds=1))
+    answering, shadow = (v.requests_per_second for v in health.versions)
+    assert answering > 0 and shadow == 0.0
+    assert health.requests_per_second == answering
