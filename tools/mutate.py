@@ -84,7 +84,12 @@ TARGETS = (
     Target(
         "rollout",
         "controlplane/experiments/rollout.py",
-        ("tests/controlplane/experiments/test_engine.py", "tests/controlplane/experiments/test_gates.py"),
+        (
+            "tests/controlplane/experiments/test_engine_edges.py",
+            "tests/controlplane/experiments/test_agent_evidence.py",
+            "tests/controlplane/experiments/test_engine.py",
+            "tests/controlplane/experiments/test_gates.py",
+        ),
     ),
     Target(
         "ingest",
@@ -96,7 +101,9 @@ TARGETS = (
         "controlplane/monitoring/health.py",
         (
             "tests/controlplane/monitoring/test_prediction_drift.py",
+            "tests/controlplane/monitoring/test_health_judgements.py",
             "tests/controlplane/monitoring/test_health.py",
+            "tests/controlplane/monitoring/test_health_two_deployments.py",
             "tests/controlplane/monitoring/test_alert_conditions.py",
         ),
     ),

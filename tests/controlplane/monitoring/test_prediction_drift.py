@@ -1,15 +1,18 @@
 """Health judgements without a database. Prediction drift (docs/STATISTICS.md): the PSI of a
 version's live predictions against its baseline predictions; NaN without baseline predictions or
-below `health.min_drift_samples`."""
+below `health.min_drift_samples`. Feature drift's KS test: only from `KS_MIN_ROWS` rows on both
+sides (the reservoir and the baseline sample)."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
 
+import numpy as np
+
 from controlplane.config import HealthConfig
 from controlplane.domain import SplitInfo, VersionInfo
-from controlplane.monitoring.health import judge_version, prediction_drift
+from controlplane.monitoring.health import KS_MIN_ROWS, feature_drift, judge_version, prediction_drift
 from controlplane.monitoring.summary import WindowSummary
 from core.vocabulary import Health, ServingRole
 
@@ -55,3 +58,25 @@ def test_a_critical_within_tolerance_level_alone_is_judged() -> None:
     ):
         judged = judge_version(regressor_split(), summary, 60.0, config)
         assert judged.within_tolerance == 0.5 and judged.state == state, (config, judged.reasons)
+
+
+def ks_p_values(reservoir_rows: int, sample_rows: int, features: int = 2) -> list[float]:
+    """The KS p-value of each numeric feature, the reservoir and the baseline sample of these sizes."""
+    rng = np.random.default_rng(reservoir_rows * 100 + sample_rows)
+    baseline = {"features": [{"index": i, "name": f"x{i}", "counts": [25, 25, 25, 25]} for i in range(features)]}
+    summary = WindowSummary(features=[[60, 60, 60, 60]] * features)  # 240 rows, the bins as the baseline's
+    config = HealthConfig(min_drift_samples=200)
+    drift = feature_drift(
+        summary, baseline, rng.normal(size=(reservoir_rows, features)), rng.normal(size=(sample_rows, features)), config
+    )
+    assert [d.feature for d in drift] == [f"x{i}" for i in range(features)]
+    return [d.ks_p_value for d in drift]
+
+
+def test_the_ks_test_runs_from_exactly_ks_min_rows_on_each_side() -> None:
+    assert KS_MIN_ROWS == 50  # docs/STATISTICS.md
+    assert all(0.0 <= p <= 1.0 for p in ks_p_values(50, 50))  # exactly the least on both sides
+    assert all(0.0 <= p <= 1.0 for p in ks_p_values(50, 50, features=1))
+    assert all(math.isnan(p) for p in ks_p_values(49, 50))  # one row short: PSI only
+    assert all(math.isnan(p) for p in ks_p_values(50, 49))
+    assert all(0.0 <= p <= 1.0 for p in ks_p_values(51, 400))
