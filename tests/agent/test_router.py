@@ -211,3 +211,17 @@ def test_a_champion_alone_takes_everything() -> None:
     router = Router([RouteSpec(100, "champion")], uuid.uuid4().hex)
     assert {router.route(k) for k in KEYS[:100]} == {0}
     assert router.route_many(KEYS[:10], 10).tolist() == [0] * 10
+
+
+def test_a_value_list_on_a_numeric_feature_matches_exactly_those_numbers() -> None:
+    """`--segment feature.hour=9,10` on an integer feature: a Predict's row is in the segment when
+    its number is listed (9 and 9.0 alike), and `true` names a bool feature's True."""
+    routes = [RouteSpec(100, "challenger"), RouteSpec(0, "champion")]
+    hours = Router(routes, "s", [Segment("hour", frozenset({"9", "10"}), source=SegmentSource.FEATURE)])
+    assert hours.route("k", None, {"hour": np.array([9], dtype=np.int64)}) == 0
+    assert hours.route("k", None, {"hour": np.array([10.0])}) == 0
+    assert hours.route("k", None, {"hour": np.array([11], dtype=np.int64)}) == 1
+    assert hours.route("k", None, {"hour": np.array([9.5])}) == 1
+    flags = Router(routes, "s", [Segment("vip", frozenset({"true"}), source=SegmentSource.FEATURE)])
+    assert flags.route("k", None, {"vip": np.array([True])}) == 0
+    assert flags.route("k", None, {"vip": np.array([False])}) == 1
