@@ -167,9 +167,11 @@ def feature_drift(
     if not baseline:
         return []
     categories = sorted(baseline.get("categories", []), key=lambda c: c["index"])
-    live = zip(summary.categories, summary.category_missing, strict=False)
+    # a window stored before categorical missing counts existed has none: count them as 0
+    stored = summary.category_missing
+    missing_counts = [stored[i] if i < len(stored) else 0 for i in range(len(summary.categories))]
     judged_categories = len(categories) == len(summary.categories) and any(
-        sum(c) + m >= config.min_drift_samples for c, m in live
+        sum(c) + m >= config.min_drift_samples for c, m in zip(summary.categories, missing_counts, strict=True)
     )
     others = len(categories) if judged_categories else 0
     numeric = _numeric_drift(summary, baseline, reservoir, baseline_sample, config, others)
@@ -181,7 +183,7 @@ def feature_drift(
     for i, c in enumerate(categories):
         expected = np.asarray(c["counts"], dtype=np.float64)
         actual = np.asarray(summary.categories[i], dtype=np.float64)
-        missing = summary.category_missing[i] if i < len(summary.category_missing) else 0
+        missing = missing_counts[i]
         if expected.shape != actual.shape or actual.sum() + missing < config.min_drift_samples:
             continue
         value = float(psi(expected, actual))

@@ -99,9 +99,14 @@ def test_a_categorical_feature_counts_its_missing_values() -> None:
     assert feature_drift(too_few, CATEGORICAL, None, None, config) == []
 
 
-def test_a_window_stored_without_missing_counts_is_read_without_failing() -> None:
-    """Windows stored before categorical missing counts existed have none (`from_row`): judging
-    must not fail on them (a failure would leave the deployment's health unjudged)."""
+def test_a_window_stored_without_missing_counts_is_judged_as_having_none() -> None:
+    """Windows stored before categorical missing counts existed have none (`from_row`): they are
+    judged as windows with no missing value (neither a failure, which would leave the deployment's
+    health unjudged, nor skipped, which would hide a drift)."""
     older = WindowSummary.from_row(300, 0, 0, 0, {"categories": {"counts": [[150, 150]]}})
     assert older.categories == [[150, 150]] and older.category_missing == []
-    assert isinstance(feature_drift(older, CATEGORICAL, None, None, HealthConfig()), list)
+    [info] = feature_drift(older, CATEGORICAL, None, None, HealthConfig(min_drift_samples=200))
+    assert info.kind == "categorical" and info.missing_share == 0.0
+    shifted = WindowSummary.from_row(300, 0, 0, 0, {"categories": {"counts": [[290, 10]]}})
+    [info] = feature_drift(shifted, CATEGORICAL, None, None, HealthConfig(min_drift_samples=200))
+    assert info.drifted
