@@ -21,7 +21,7 @@ from controlplane.training import breast_cancer_arrays
 from core.client import SluiceClient, predict_request
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.controlplane.experiments.support import make_weak_classifier_onnx
-from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
+from tests.harness import SluiceProcess, bound_address, run_cli, start_controlplane_process, unique
 from tests.models import make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("delayed-experiment")]
@@ -56,10 +56,9 @@ class Plant:
 @pytest.fixture(scope="module")
 def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plant]:
     root = tmp_path_factory.mktemp("delayed")
-    address = f"127.0.0.1:{free_port()}"
-    cp = start_controlplane_process(root, address, "cp.log", config=CONFIG)
+    cp = start_controlplane_process(root, "127.0.0.1:0", "cp.log", config=CONFIG)
     try:
-        yield Plant(address, cp, root)
+        yield Plant(bound_address(cp), cp, root)
     finally:
         cp.terminate()
         cp.close()

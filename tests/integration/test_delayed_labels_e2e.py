@@ -42,7 +42,7 @@ from agent.predlog import SEGMENT_GLOB
 from controlplane.training import breast_cancer_arrays
 from core.client import SluiceClient, batch_request, batch_results, predict_request
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
-from tests.harness import SluiceProcess, free_port, run_cli, start_controlplane_process, unique
+from tests.harness import SluiceProcess, bound_address, run_cli, start_controlplane_process, unique
 from tests.models import make_baseline, make_classifier_onnx
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("delayed-labels-e2e")]
@@ -59,7 +59,7 @@ class Cluster:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.address = f"127.0.0.1:{free_port()}"
+        self.address = "127.0.0.1:0"  # the first start binds a free port; restarts reuse it
         self.runs = 0
         self.cp: SluiceProcess | None = None
         self.agents: list[AgentProcess] = []
@@ -68,6 +68,7 @@ class Cluster:
     def start_controlplane(self) -> None:
         self.runs += 1
         self.cp = start_controlplane_process(self.root, self.address, f"cp-{self.runs}.log")
+        self.address = bound_address(self.cp)
 
     def kill_controlplane(self) -> None:
         assert self.cp is not None
