@@ -26,6 +26,7 @@ from controlplane.context import Context
 from controlplane.deployments import find_deployment
 from controlplane.labels import files
 from controlplane.labels.classify import files_literal
+from controlplane.predlog import storage
 from controlplane.predlog.segments import log_dir
 from controlplane.store.models import LabelImportRow, LogSegmentRow
 
@@ -103,8 +104,6 @@ def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedS
         tuple(f"{s.id}:{s.path}" for s in segments),
         tuple(f"{i.id}:{i.path}" for i in imports),
     )
-    from controlplane.predlog import storage
-
     log_files = [storage.local(ctx, s.path) for s in segments]  # an S3 segment: its cached copy
     return RecordedSources(log_files, [label_root / i.path for i in imports], key)
 
