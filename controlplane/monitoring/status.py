@@ -30,7 +30,7 @@ def statuses(ctx: Context, deployment: str = "", window_seconds: float = 0.0) ->
     ]
     from controlplane.predlog.retention import usage
 
-    disk = usage(ctx)
+    disk = usage(ctx, deployment)
     for health in healths:
         attach_joined(ctx, health)
         health.log_usage = disk.get(health.deployment.name)

@@ -158,18 +158,20 @@ def _expire_labels(ctx: Context, before: datetime) -> int:
     return len(rows)
 
 
-def usage(ctx: Context) -> dict[str, LogUsage]:
-    """Recorded segments, rows and bytes of each deployment's log, and its label files' count and size."""
+def usage(ctx: Context, deployment: str = "") -> dict[str, LogUsage]:
+    """Recorded segments, rows and bytes of each deployment's log (only `deployment`'s when given),
+    and its label files' count and size (each file's size is read from disk: no column holds it)."""
     root = files.labels_dir(ctx.config, ctx.artifacts.root)
+    segments = select(
+        LogSegmentRow.deployment, func.count(), func.sum(LogSegmentRow.rows), func.sum(LogSegmentRow.bytes)
+    ).where(LogSegmentRow.path != "")
+    imports = select(LabelImportRow.deployment, LabelImportRow.path).where(LabelImportRow.path != "")
+    if deployment:
+        segments = segments.where(LogSegmentRow.deployment == deployment)
+        imports = imports.where(LabelImportRow.deployment == deployment)
     with ctx.db.session() as session:
-        log_rows = session.execute(
-            select(LogSegmentRow.deployment, func.count(), func.sum(LogSegmentRow.rows), func.sum(LogSegmentRow.bytes))
-            .where(LogSegmentRow.path != "")
-            .group_by(LogSegmentRow.deployment)
-        ).all()
-        label_paths = session.execute(
-            select(LabelImportRow.deployment, LabelImportRow.path).where(LabelImportRow.path != "")
-        ).all()
+        log_rows = session.execute(segments.group_by(LogSegmentRow.deployment)).all()
+        label_paths = session.execute(imports).all()
     label_files: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for deployment, path in label_paths:
         try:

@@ -203,6 +203,7 @@ def test_usage_counts_recorded_segments_and_label_files(ctx: Context, models_dir
     log_rows(ctx, tmp_path, deployment, route, [f"v{i}" for i in range(15)], "k")
     import_labels(ctx, deployment, "some", [LabelInput(f"u{i}", label="1") for i in range(5)])
     u = usage(ctx)[deployment]
+    assert usage(ctx, deployment) == {deployment: u}  # one deployment's usage alone: the same figures
     files = [p for p in log_dir(ctx).rglob("*.parquet") if f"deployment={deployment}" in str(p)]
     assert (u.segments, u.rows, u.bytes) == (2, 40, sum(p.stat().st_size for p in files))
     label_files = list((labels_dir(ctx.config, ctx.artifacts.root) / f"deployment={deployment}").glob("*.parquet"))
