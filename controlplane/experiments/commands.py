@@ -474,16 +474,14 @@ def promote(ctx: Context, principal: Principal, name: str, reason: str = "") -> 
     reason = validate_reason(reason)
     before = get_experiment(ctx, name, fresh=True)
     decision = str((before.analysis or {}).get("decision", "")) or NOT_ENOUGH_DATA
-    info, deployment_after = promote_challenger(
+    _info, deployment_after = promote_challenger(
         ctx,
         principal,
         name,
         reason or f"promoted by {principal.name}",
         audit_details={"decision": decision, "against_analysis": decision != CHALLENGER_WINS},
+        analysis=before.analysis if before.active else None,
     )
-    if before.active and before.analysis is not None:
-        with ctx.db.session() as session:
-            session.execute(update(ExperimentRow).where(ExperimentRow.id == info.id).values(analysis=before.analysis))
     return deployment_after
 
 
@@ -494,10 +492,12 @@ def promote_challenger(
     reason: str,
     check: Callable[[ExperimentRow], None] | None = None,
     audit_details: dict[str, Any] | None = None,
+    analysis: dict[str, Any] | None = None,
 ) -> tuple[ExperimentInfo, DeploymentInfo]:
     """The challenger to 100% as champion; `check` may refuse the locked row first (the engine's
     auto-promote checks that the experiment has not moved on). `audit_details` join the promote's
-    audit event (the analysis's decision at the time)."""
+    audit event (the analysis's decision at the time); `analysis`, the verdict it was promoted on,
+    is stored in the same transaction (a reader never sees it promoted with an older analysis)."""
     with ctx.db.session() as session:
         row, deployment = lock_experiment(session, name)
         if check is not None:
@@ -542,6 +542,8 @@ def promote_challenger(
         row.paused_at = None
         row.current_percent = 100
         row.status_reason = f"promoted by {principal.name}: {reason}"
+        if analysis is not None:
+            row.analysis = analysis
         info = experiment_info(session, row)
         after = deployment_info(session, deployment)
     ctx.events.publish(

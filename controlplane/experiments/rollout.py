@@ -369,18 +369,15 @@ class RolloutEngine:
             if row.state != info.state or row.step_index != info.step_index:
                 raise Conflict(f"experiment {info.name} moved on since it was evaluated")
 
-        promoted, _ = promote_challenger(
+        promote_challenger(
             self.ctx,
             ENGINE,
             info.name,
             f"experiment {info.name}: {why}",
             unchanged,
             audit_details={"decision": analysis.decision, "gate": "passed"},
+            analysis=analysis.to_json(),
         )
-        with self.ctx.db.session() as session:
-            session.execute(
-                update(ExperimentRow).where(ExperimentRow.id == promoted.id).values(analysis=analysis.to_json())
-            )
         return Transition(info.name, ExperimentState.PROMOTED, why)
 
     async def run(self, executor: Any = None) -> None:
