@@ -45,6 +45,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=450, help="measured calls per round and target (default 450)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, agent and echo alternating (default 3)")
+    parser.add_argument(
+        "--agent-arg",
+        action="append",
+        default=[],
+        help="one more `sluice agent` argument, e.g. --agent-arg=--log-buffer-mb=0 (repeatable)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sluice-agent-cpu-"))
     procs = Processes()
@@ -59,7 +65,7 @@ def main() -> int:
             r"listening on",
         )
         agent_args = ["agent", "--controlplane", cp, "--listen", "127.0.0.1:0", "--name", "bench"]
-        agent_args += ["--cache", str(root / "agent"), "--metrics-port", "0"]
+        agent_args += ["--cache", str(root / "agent"), "--metrics-port", "0", *args.agent_arg]
         found = procs.start(agent_args, root / "agent.log", r"listening on (\S+)")
         agent, agent_pid = found.group(1), procs.children[-1].pid
         with SluiceClient(cp, token="") as client:
