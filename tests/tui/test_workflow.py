@@ -525,6 +525,14 @@ async def test_the_policy_is_set_by_keys(
         await open_detail(pilot, name)
         form = await open_form(pilot, "o", PolicyForm)
         assert form.query_one("#action", Input).value == "alert"  # opens on the policy in force
+        # every field, a one-line error and the buttons fit inside the dialog on a 24-row terminal
+        error = form.query_one("#form-error", Static)
+        error.update("a one-line error")
+        error.add_class("-shown")
+        await pilot.pause()
+        inside = form.query_one(".dialog").content_region
+        assert inside.contains_region(form.query_one("#submit").region), inside
+        error.remove_class("-shown")
         await focus_field(pilot, "action")
         await type_text(pilot, "rollback_champion", clear=True)
         await focus_field(pilot, "after")
@@ -533,6 +541,13 @@ async def test_the_policy_is_set_by_keys(
         await type_text(pilot, "0.01,0.02", clear=True)
         await focus_field(pilot, "fallback")
         await type_text(pilot, "on", clear=True)
+        await focus_field(pilot, "mae")
+        await type_text(pilot, "0.5,1.5", clear=True)
+        await focus_field(pilot, "source")
+        assert form.query_one("#source", Input).value == "live"
+        await type_text(pilot, "joined", clear=True)
+        await focus_field(pilot, "delay")
+        await type_text(pilot, "6h", clear=True)
         await pilot.press("enter")
         policy = await eventually(
             pilot,
@@ -541,5 +556,16 @@ async def test_the_policy_is_set_by_keys(
         )
     assert policy.action_after_seconds == 120 and policy.thresholds.error_rate_critical == 0.02
     assert policy.fallback
+    assert policy.thresholds.mae_warning == 0.5 and policy.thresholds.mae_critical == 1.5
+    assert policy.accuracy_source == "joined" and policy.label_delay_seconds == 6 * 3600
     # only what changed is set for the deployment; the rest keeps following the configuration
-    assert set(policy.overridden) == {"action", "action_after_seconds", "error_rate_critical", "fallback"}
+    assert set(policy.overridden) == {
+        "action",
+        "action_after_seconds",
+        "error_rate_critical",
+        "fallback",
+        "mae_warning",
+        "mae_critical",
+        "accuracy_source",
+        "label_delay_seconds",
+    }

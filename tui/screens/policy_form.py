@@ -12,7 +12,9 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from core.vocabulary import PolicyAction, word_of
+from core.durations import UNITS, parse_duration
+from core.errors import InvalidInput
+from core.vocabulary import MetricSource, PolicyAction, word_of
 from protos import controlplane_pb2
 from tui.screens.form import FormError, FormScreen, decimal, entry, field
 
@@ -22,9 +24,34 @@ PAIRS = {
     "p95": ("p95 ms", "p95_latency_ms_warning", "p95_latency_ms_critical"),
     "accuracy": ("accuracy", "accuracy_warning", "accuracy_critical"),
     "psi": ("drift PSI", "psi_warning", "psi_critical"),
+    "prediction-psi": ("prediction PSI", "prediction_psi_warning", "prediction_psi_critical"),
+    "mae": ("MAE (0 off)", "mae_warning", "mae_critical"),
+    "rmse": ("RMSE (0 off)", "rmse_warning", "rmse_critical"),
 }
 ACTIONS = [a.value for a in PolicyAction]
+SOURCES = [s.value for s in MetricSource]
 SWITCH = {"on": True, "off": False}
+
+
+def delay_text(seconds: float) -> str:
+    """A delay as it is typed back (`6h`, `90m`); blank for none."""
+    if seconds <= 0:
+        return ""
+    for unit, size in sorted(UNITS.items(), key=lambda item: -item[1]):
+        if seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def parse_delay(text: str) -> float:
+    """Seconds of a typed label delay; blank or 0 is none."""
+    text = text.strip()
+    if text in ("", "0"):
+        return 0.0
+    try:
+        return parse_duration(text)  # the control plane checks the longest it accepts
+    except InvalidInput as exc:
+        raise FormError(f"label delay: {exc}") from None
 
 
 def parse_pair(text: str, label: str) -> tuple[float, float]:
@@ -57,11 +84,22 @@ def policy_request(
         raise FormError(f"fallback {fallback!r}: write on or off")
     if SWITCH[fallback] != current.fallback:
         request.fallback = SWITCH[fallback]
+    in_force = current.accuracy_source or MetricSource.LIVE.value
+    source = values.get("source", in_force).strip().lower()
+    if source not in SOURCES:
+        raise FormError(f"accuracy from {source!r}: write {' or '.join(SOURCES)}")
+    if source != in_force:
+        request.accuracy_source = source
+    delay = parse_delay(values.get("delay", delay_text(current.label_delay_seconds)))
+    if delay != current.label_delay_seconds:
+        request.label_delay_seconds = delay
     changed = (
         request.HasField("action_after_seconds")
         or request.action
         or request.thresholds.ListFields()
         or request.HasField("fallback")
+        or request.accuracy_source
+        or request.HasField("label_delay_seconds")
     )
     return request if changed else None
 
@@ -80,9 +118,7 @@ class PolicyForm(FormScreen[controlplane_pb2.SetPolicyRequest]):
     def fields(self) -> Iterable[Widget]:
         current = self.current
         yield Static(
-            "On sustained critical health: none, alert (nothing moves), pause (the experiment), "
-            "rollback_challenger, rollback_champion. Thresholds are WARNING,CRITICAL. Fallback on: "
-            "a challenger's failed request is answered by the champion.",
+            "Pairs are WARNING,CRITICAL. Accuracy from live feedback or joined labels.",
             classes="dialog-text",
             markup=False,
         )
@@ -96,13 +132,17 @@ class PolicyForm(FormScreen[controlplane_pb2.SetPolicyRequest]):
             yield field(label, entry(value, id=key))
         fallback = "on" if current.fallback else "off"
         yield field("fallback", entry(fallback, id="fallback", suggester=SuggestFromList(list(SWITCH))))
+        source = current.accuracy_source or MetricSource.LIVE.value
+        yield field("accuracy from", entry(source, id="source", suggester=SuggestFromList(SOURCES)))
+        yield field("label delay", entry(delay_text(current.label_delay_seconds), placeholder="e.g. 6h", id="delay"))
         yield field("reason", entry(placeholder="optional, for the audit log", id="reason"))
 
     def on_mount(self) -> None:
         self.query_one("#action", Input).focus()
 
     def result(self) -> controlplane_pb2.SetPolicyRequest:
-        values = {key: self.query_one(f"#{key}", Input).value for key in ("action", "after", "fallback", *PAIRS)}
+        keys = ("action", "after", "fallback", "source", "delay", *PAIRS)
+        values = {key: self.query_one(f"#{key}", Input).value for key in keys}
         request = policy_request(self.deployment, self.current, values, self.query_one("#reason", Input).value.strip())
         if request is None:
             raise FormError("nothing changed")
