@@ -108,6 +108,16 @@ TARGETS = (
         ),
     ),
     Target(
+        "drift",
+        "controlplane/monitoring/drift_judgement.py",
+        (
+            "tests/controlplane/monitoring/test_prediction_drift.py",
+            "tests/controlplane/monitoring/test_health_judgements.py",
+            "tests/controlplane/monitoring/test_health.py",
+            "tests/controlplane/monitoring/test_alert_conditions.py",
+        ),
+    ),
+    Target(
         "registry",
         "controlplane/registry.py",
         (

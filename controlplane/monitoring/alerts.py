@@ -163,9 +163,7 @@ def _active(
         AlertRow.state.in_(ACTIVE_ALERT_STATES),
     )
     if not subject:  # keyed by version; a condition alert is whichever version it was seen on
-        query = query.where(
-            AlertRow.version_id.is_(None) if version_id is None else AlertRow.version_id == version_id
-        )
+        query = query.where(AlertRow.version_id.is_(None) if version_id is None else AlertRow.version_id == version_id)
     query = query.where(AlertRow.agent_id.is_(None) if not agent_id else AlertRow.agent_id == agent_id)
     return session.scalars(query.order_by(AlertRow.id).with_for_update()).first()
 

@@ -17,13 +17,9 @@ from datetime import datetime, timedelta
 from controlplane.config import HealthConfig
 from controlplane.context import Context
 from controlplane.monitoring import alerts
-from controlplane.monitoring.health import (
-    DeploymentHealth,
-    Judgement,
-    VersionHealth,
-    feature_judgements,
-    quality_judgements,
-)
+from controlplane.monitoring.drift_judgement import feature_judgements, quality_judgements
+from controlplane.monitoring.health import DeploymentHealth, VersionHealth
+from controlplane.monitoring.judgement import Judgement
 from core.vocabulary import Health
 
 #: the kinds the health evaluation raises (drift and data quality - missing values, unseen

@@ -82,9 +82,7 @@ def _evaluate_deployment(
 
 def _resolve_quiet(ctx: Context, active: list[alerts.AlertInfo], now: datetime) -> None:
     quiet = [
-        a.id
-        for a in active
-        if a.kind in DROP_KINDS and now - a.updated_at > timedelta(seconds=OVERFLOW_QUIET_SECONDS)
+        a.id for a in active if a.kind in DROP_KINDS and now - a.updated_at > timedelta(seconds=OVERFLOW_QUIET_SECONDS)
     ]
     if quiet:
         alerts.resolve_where(ctx, quiet, f"nothing more dropped for {OVERFLOW_QUIET_SECONDS:.0f} s")

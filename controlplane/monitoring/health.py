@@ -4,18 +4,15 @@ Each metric is judged only once it has enough samples (`health.min_samples` requ
 `health.min_drift_samples` rows for drift): before that its state is "unknown", never a guess.
 A version's health is the worst judged metric; a deployment's the worst of its versions.
 
-Drift compares live inputs with the version's baseline: PSI per feature on the baseline's own bins
-(counted by the agents), and a two-sample KS test of the stored reservoir of recent inputs
-against the raw baseline sample (from the artifact store) with a Bonferroni correction.
+Drift and data quality (`controlplane.monitoring.drift_judgement`) compare live inputs with the
+version's baseline, on what `controlplane.monitoring.samples` reads; label-joined accuracy and
+MAE are judged by `controlplane.monitoring.joined_health`.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -26,13 +23,20 @@ from sqlalchemy import func, select
 from controlplane.config import HealthConfig
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo, SplitInfo, VersionInfo
-from controlplane.monitoring import reservoir as reservoirs
+from controlplane.monitoring.drift_judgement import (
+    FeatureDriftInfo,
+    feature_drift,
+    judge_drift,
+    judge_prediction_drift,
+    prediction_drift,
+    quality_judgements,
+)
+from controlplane.monitoring.judgement import Judgement, high_is_bad, low_is_bad, worst
 from controlplane.monitoring.policy import thresholds_for
 from controlplane.monitoring.query import merged_summary
+from controlplane.monitoring.samples import baseline_sample, reservoir_sample
 from controlplane.monitoring.summary import WindowSummary
-from controlplane.stats import ks_test, prediction_psi, psi
-from controlplane.stats.categorical import chi_square_test, share
-from controlplane.store.models import AgentDeploymentRow, AgentRow, ReservoirRow, utcnow
+from controlplane.store.models import AgentDeploymentRow, AgentRow, utcnow
 from core.vocabulary import AgentState, Health, MetricSource, ServingRole
 
 if TYPE_CHECKING:
@@ -41,49 +45,6 @@ if TYPE_CHECKING:
     from controlplane.predlog.retention import LogUsage
 
 log = logging.getLogger("sluice.monitoring")
-
-#: fewest reservoir rows for a KS test
-KS_MIN_ROWS = 50
-BASELINE_CACHE = 32
-
-
-def worst(states: list[Health]) -> Health:
-    return max(states, key=lambda s: s.rank, default=Health.UNKNOWN)
-
-
-@dataclass(frozen=True)
-class Judgement:
-    # the alert kind too: accuracy | mae | rmse | within_tolerance | latency_p95 | error_rate |
-    # drift | prediction_drift
-    name: str
-    value: float
-    state: Health
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class FeatureDriftInfo:
-    feature: str
-    psi: float
-    ks_p_value: float  # NaN when the reservoir or the baseline sample is too small / missing
-    drifted: bool
-    #: "numeric" (PSI on quantile bins + KS) or "categorical" (PSI on top-k bins + chi-square)
-    kind: str = "numeric"
-    chi2_p_value: float = math.nan
-    #: data quality: the live share of missing values, the baseline's, and (categorical) the
-    #: share of values the baseline never had; NaN when not known
-    missing_share: float = math.nan
-    baseline_missing_share: float = math.nan
-    unseen_share: float = math.nan
-
-    @property
-    def p_value(self) -> float:
-        """The feature's test: KS for a numeric feature, chi-square for a categorical one."""
-        return self.chi2_p_value if self.kind == "categorical" else self.ks_p_value
-
-    @property
-    def test(self) -> str:
-        return "chi-square" if self.kind == "categorical" else "KS"
 
 
 @dataclass
@@ -135,240 +96,6 @@ class DeploymentHealth:
     log_usage: LogUsage | None = None
 
 
-# ---- judging ----
-
-
-def _high_is_bad(name: str, value: float, warning: float, critical: float, unit: str = "") -> Judgement:
-    if critical > 0 and value > critical:
-        return Judgement(name, value, Health.CRITICAL, f"{name} {value:.4g}{unit} > {critical:.4g}{unit} (critical)")
-    if warning > 0 and value > warning:
-        return Judgement(name, value, Health.WARNING, f"{name} {value:.4g}{unit} > {warning:.4g}{unit} (warning)")
-    return Judgement(name, value, Health.HEALTHY)
-
-
-def _low_is_bad(name: str, value: float, warning: float, critical: float) -> Judgement:
-    if critical > 0 and value < critical:
-        return Judgement(name, value, Health.CRITICAL, f"{name} {value:.4g} < {critical:.4g} (critical)")
-    if warning > 0 and value < warning:
-        return Judgement(name, value, Health.WARNING, f"{name} {value:.4g} < {warning:.4g} (warning)")
-    return Judgement(name, value, Health.HEALTHY)
-
-
-def feature_drift(
-    summary: WindowSummary,
-    baseline: dict | None,
-    reservoir: np.ndarray | None,
-    baseline_sample: np.ndarray | None,
-    config: HealthConfig,
-) -> list[FeatureDriftInfo]:
-    """Numeric features: PSI (baseline bins) and KS p-values (reservoir vs baseline sample);
-    categorical features: PSI and a chi-square test on the top-k bins. One Bonferroni correction
-    over every judged feature."""
-    if not baseline:
-        return []
-    categories = sorted(baseline.get("categories", []), key=lambda c: c["index"])
-    # a window stored before categorical missing counts existed has none: count them as 0
-    stored = summary.category_missing
-    missing_counts = [stored[i] if i < len(stored) else 0 for i in range(len(summary.categories))]
-    judged_categories = len(categories) == len(summary.categories) and any(
-        sum(c) + m >= config.min_drift_samples for c, m in zip(summary.categories, missing_counts, strict=True)
-    )
-    others = len(categories) if judged_categories else 0
-    numeric = _numeric_drift(summary, baseline, reservoir, baseline_sample, config, others)
-    if not judged_categories:
-        return numeric
-    n = len(numeric) + len(categories)
-    threshold = config.ks_alpha / n
-    out = list(numeric)
-    for i, c in enumerate(categories):
-        expected = np.asarray(c["counts"], dtype=np.float64)
-        actual = np.asarray(summary.categories[i], dtype=np.float64)
-        missing = missing_counts[i]
-        if expected.shape != actual.shape or actual.sum() + missing < config.min_drift_samples:
-            continue
-        value = float(psi(expected, actual))
-        _statistic, p_value = chi_square_test(expected, actual)
-        unseen = summary.category_unseen[i] if i < len(summary.category_unseen) else 0
-        drifted = value >= config.psi_warning or (not math.isnan(p_value) and p_value < threshold)
-        out.append(
-            FeatureDriftInfo(
-                c["name"],
-                value,
-                math.nan,
-                drifted,
-                kind="categorical",
-                chi2_p_value=p_value,
-                missing_share=share(missing, int(actual.sum()) + missing),
-                baseline_missing_share=share(int(c.get("missing", 0)), int(expected.sum()) + int(c.get("missing", 0))),
-                unseen_share=share(unseen, int(actual.sum())) if c.get("known_complete", False) else math.nan,
-            )
-        )
-    return out
-
-
-def _numeric_drift(
-    summary: WindowSummary,
-    baseline: dict,
-    reservoir: np.ndarray | None,
-    baseline_sample: np.ndarray | None,
-    config: HealthConfig,
-    other_features: int,
-) -> list[FeatureDriftInfo]:
-    """The numeric features' part of `feature_drift` (`other_features` more share the correction)."""
-    if not summary.features or summary.feature_rows < config.min_drift_samples:
-        return []
-    features = sorted(baseline.get("features", []), key=lambda f: f["index"])
-    if len(features) != len(summary.features):
-        return []
-    n = len(features)
-    use_ks = (
-        reservoir is not None
-        and baseline_sample is not None
-        and reservoir.shape[0] >= KS_MIN_ROWS
-        and baseline_sample.shape[0] >= KS_MIN_ROWS
-        and reservoir.shape[1] == n
-        and baseline_sample.shape[1] == n
-    )
-    threshold = config.ks_alpha / (n + other_features)  # Bonferroni
-    out = []
-    for i, f in enumerate(features):
-        expected = np.asarray(f["counts"], dtype=np.float64)
-        actual = np.asarray(summary.features[i], dtype=np.float64)
-        if expected.shape != actual.shape:
-            return []
-        value = float(psi(expected, actual))
-        p_value = math.nan
-        if use_ks:
-            assert reservoir is not None and baseline_sample is not None
-            _statistic, p_value = ks_test(baseline_sample[:, i], reservoir[:, i])
-        drifted = value >= config.psi_warning or (not math.isnan(p_value) and p_value < threshold)
-        missing = summary.feature_missing[i] if i < len(summary.feature_missing) else 0
-        counted = int(actual.sum()) + missing
-        baseline_missing = int(f.get("missing", 0))
-        out.append(
-            FeatureDriftInfo(
-                f["name"],
-                value,
-                p_value,
-                drifted,
-                missing_share=share(missing, counted),
-                baseline_missing_share=share(baseline_missing, int(expected.sum()) + baseline_missing),
-            )
-        )
-    return out
-
-
-def judge_drift(drift: list[FeatureDriftInfo], config: HealthConfig) -> Judgement | None:
-    if not drift:
-        return None
-    top = max(drift, key=lambda d: d.psi)
-    threshold = config.ks_alpha / len(drift)
-    ks_hits = [d for d in drift if not math.isnan(d.p_value) and d.p_value < threshold]
-    if top.psi >= config.psi_critical:
-        state = Health.CRITICAL
-    elif top.psi >= config.psi_warning or ks_hits:
-        state = Health.WARNING
-    else:
-        return Judgement("drift", top.psi, Health.HEALTHY)
-    if top.psi < config.psi_warning and ks_hits:
-        worst_ks = min(ks_hits, key=lambda d: d.p_value)
-        reason = (
-            f"feature {worst_ks.feature} drifted: {worst_ks.test} p={worst_ks.p_value:.2g} < {threshold:.2g} "
-            f"(alpha {config.ks_alpha} / {len(drift)} features); PSI {worst_ks.psi:.3f}"
-        )
-        return Judgement("drift", top.psi, state, reason)
-    limit = config.psi_critical if state == Health.CRITICAL else config.psi_warning
-    others = sorted((d for d in drift if d.drifted and d is not top), key=lambda d: -d.psi)
-    reason = f"feature {top.feature} drifted: PSI {top.psi:.3f} >= {limit:g} ({state})"
-    if not math.isnan(top.p_value):
-        reason += f", {top.test} p={top.p_value:.2g}"
-    if others:
-        reason += f"; {len(others)} more feature(s) drifted: " + ", ".join(d.feature for d in others[:5])
-    return Judgement("drift", top.psi, state, reason)
-
-
-def feature_judgements(drift: list[FeatureDriftInfo], config: HealthConfig) -> list[tuple[str, Judgement]]:
-    """One drift judgement per feature, (feature, judgement): the conditions drift alerts follow."""
-    threshold = config.ks_alpha / len(drift) if drift else 0.0
-    out = []
-    for d in drift:
-        ks_hit = not math.isnan(d.p_value) and d.p_value < threshold
-        if d.psi >= config.psi_critical:
-            state, reason = Health.CRITICAL, f"PSI {d.psi:.3f} >= {config.psi_critical:g} (critical)"
-        elif d.psi >= config.psi_warning:
-            state, reason = Health.WARNING, f"PSI {d.psi:.3f} >= {config.psi_warning:g} (warning)"
-        elif ks_hit:
-            state, reason = Health.WARNING, f"{d.test} p={d.p_value:.2g} < {threshold:.2g}; PSI {d.psi:.3f}"
-        else:
-            out.append((d.feature, Judgement("drift", d.psi, Health.HEALTHY)))
-            continue
-        if d.psi >= config.psi_warning and not math.isnan(d.p_value):
-            reason += f", {d.test} p={d.p_value:.2g}"
-        out.append((d.feature, Judgement("drift", d.psi, state, f"feature {d.feature} drifted: {reason}")))
-    return out
-
-
-def quality_judgements(drift: list[FeatureDriftInfo], config: HealthConfig) -> list[tuple[str, str, Judgement]]:
-    """Data quality per feature, (kind, feature, judgement): `missing` when the live share of
-    missing values exceeds the baseline's own share by more than the thresholds, `unseen` when
-    a categorical feature's share of values the baseline never had exceeds them."""
-    out: list[tuple[str, str, Judgement]] = []
-    for d in drift:
-        if not math.isnan(d.missing_share) and (config.missing_share_warning or config.missing_share_critical):
-            reference = 0.0 if math.isnan(d.baseline_missing_share) else d.baseline_missing_share
-            excess = d.missing_share - reference
-            judgement = _high_is_bad("missing", excess, config.missing_share_warning, config.missing_share_critical)
-            if judgement.reason:
-                critical = judgement.state == Health.CRITICAL
-                limit = config.missing_share_critical if critical else config.missing_share_warning
-                judgement = Judgement(
-                    "missing",
-                    excess,
-                    judgement.state,
-                    f"feature {d.feature}: {d.missing_share:.1%} of values missing (baseline {reference:.1%}), "
-                    f"{excess:+.1%} > {limit:.0%} ({judgement.state})",
-                )
-            out.append(("missing", d.feature, judgement))
-        if not math.isnan(d.unseen_share) and (config.unseen_share_warning or config.unseen_share_critical):
-            judgement = _high_is_bad(
-                "unseen", d.unseen_share, config.unseen_share_warning, config.unseen_share_critical
-            )
-            if judgement.reason:
-                judgement = Judgement(
-                    "unseen",
-                    d.unseen_share,
-                    judgement.state,
-                    f"feature {d.feature}: {d.unseen_share:.1%} of values are categories the baseline never had "
-                    f"({judgement.state})",
-                )
-            out.append(("unseen", d.feature, judgement))
-    return out
-
-
-def prediction_drift(summary: WindowSummary, baseline: dict | None, config: HealthConfig) -> float:
-    """PSI of the live predictions (classes, or a regressor's value bins) against the version's
-    baseline predictions; NaN without baseline predictions or with fewer than
-    `min_drift_samples` predictions counted."""
-    expected = (baseline or {}).get("prediction_counts") or []
-    live = summary.prediction_counts
-    if not expected or not live or sum(live) < config.min_drift_samples:
-        return math.nan
-    if (baseline or {}).get("prediction_edges") and len(live) != len(expected):
-        return math.nan  # value bins of another baseline: not comparable
-    return prediction_psi(np.asarray(expected), np.asarray(live))
-
-
-def judge_prediction_drift(value: float, config: HealthConfig) -> Judgement | None:
-    if math.isnan(value):
-        return None
-    judgement = _high_is_bad("prediction_drift", value, config.prediction_psi_warning, config.prediction_psi_critical)
-    if judgement.state == Health.HEALTHY:
-        return Judgement("prediction_drift", value, Health.HEALTHY)
-    limit = config.prediction_psi_critical if judgement.state == Health.CRITICAL else config.prediction_psi_warning
-    reason = f"predictions drifted from the baseline's: PSI {value:.3f} >= {limit:g} ({judgement.state})"
-    return Judgement("prediction_drift", value, judgement.state, reason)
-
-
 def judge_version(
     split: SplitInfo,
     summary: WindowSummary,
@@ -400,11 +127,11 @@ def judge_version(
         h.latency_p99_ms = summary.latency.quantile(0.99) * 1000.0
     if summary.requests >= config.min_samples:
         judgements.append(
-            _high_is_bad("error_rate", h.error_rate, config.error_rate_warning, config.error_rate_critical)
+            high_is_bad("error_rate", h.error_rate, config.error_rate_warning, config.error_rate_critical)
         )
         if not math.isnan(h.latency_p95_ms):
             judgements.append(
-                _high_is_bad(
+                high_is_bad(
                     "latency_p95",
                     h.latency_p95_ms,
                     config.p95_latency_ms_warning,
@@ -425,12 +152,12 @@ def judge_version(
         judgements.extend(judge_labels(version.task, labels, config))
     elif summary.n_labeled >= config.min_samples:
         if version.task == "regressor":
-            judgements.append(_high_is_bad("mae", h.mae, config.mae_warning, config.mae_critical))
+            judgements.append(high_is_bad("mae", h.mae, config.mae_warning, config.mae_critical))
             if config.rmse_warning > 0 or config.rmse_critical > 0:
-                judgements.append(_high_is_bad("rmse", h.rmse, config.rmse_warning, config.rmse_critical))
+                judgements.append(high_is_bad("rmse", h.rmse, config.rmse_warning, config.rmse_critical))
             if config.within_tolerance_warning > 0 or config.within_tolerance_critical > 0:
                 judgements.append(
-                    _low_is_bad(
+                    low_is_bad(
                         "within_tolerance",
                         h.within_tolerance,
                         config.within_tolerance_warning,
@@ -438,7 +165,7 @@ def judge_version(
                     )
                 )
         else:
-            judgements.append(_low_is_bad("accuracy", h.accuracy, config.accuracy_warning, config.accuracy_critical))
+            judgements.append(low_is_bad("accuracy", h.accuracy, config.accuracy_warning, config.accuracy_critical))
     if summary.features and summary.feature_rows:
         cells = summary.feature_rows * len(summary.features)
         h.out_of_range_share = sum(summary.out_of_range) / cells
@@ -461,69 +188,6 @@ def judge_version(
     h.state = worst([j.state for j in judgements])
     h.reasons = [j.reason for j in judgements if j.reason]
     return h
-
-
-# ---- reading what judging needs ----
-
-_baselines: OrderedDict[str, np.ndarray | None] = OrderedDict()
-_baselines_lock = threading.Lock()
-
-
-def baseline_sample(ctx: Context, version: VersionInfo) -> np.ndarray | None:
-    """The version's raw baseline sample (cached by sha256), None when it has none."""
-    sha = version.baseline_sha256 or (version.baseline or {}).get("sample_sha256")
-    if not sha:
-        return None
-    with _baselines_lock:
-        if sha in _baselines:
-            _baselines.move_to_end(sha)
-            return _baselines[sha]
-    sample: np.ndarray | None
-    try:
-        data = ctx.artifacts.path(sha).read_bytes()
-        if data.startswith(b"\x93NUMPY"):
-            sample = np.load(io.BytesIO(data), allow_pickle=False).astype(np.float64)
-        else:
-            sample = _table_sample(data, version.baseline or {})
-        if sample is not None and sample.ndim != 2:
-            sample = None
-    except Exception:
-        log.exception("cannot read the baseline sample %s of %s", sha[:12], version.ref)
-        sample = None
-    with _baselines_lock:
-        _baselines[sha] = sample
-        while len(_baselines) > BASELINE_CACHE:
-            _baselines.popitem(last=False)
-    return sample
-
-
-def _table_sample(data: bytes, baseline: dict) -> np.ndarray | None:
-    """A CSV/Parquet baseline's numeric features as [rows, features], in the feature order the
-    agents' reservoirs use (None when it has none)."""
-    from controlplane.tables import read_table
-
-    table = read_table(data, "the baseline")
-    features = sorted(baseline.get("features", []), key=lambda f: f["index"])
-    names = [f.get("column") or f["name"] for f in features]
-    if not names or any(n not in table.columns or table.kind(n) != "numeric" for n in names):
-        names = table.numeric()
-    if not names:
-        return None
-    return np.column_stack([table.columns[n] for n in names])
-
-
-def reservoir_sample(ctx: Context, deployment: str, version_id: int, start: datetime) -> np.ndarray | None:
-    """Stored input rows of the version from windows that started at or after `start`."""
-    with ctx.db.session() as session:
-        row = session.execute(
-            select(ReservoirRow.n_features, ReservoirRow.sample).where(
-                ReservoirRow.deployment == deployment, ReservoirRow.version_id == version_id
-            )
-        ).first()
-    if row is None or not row.sample or row.n_features <= 0:
-        return None
-    rows = reservoirs.since(row.sample, row.n_features, start)
-    return rows if rows.shape[0] else None
 
 
 def agents_sync(ctx: Context, deployment: str, generation: int) -> tuple[int, int, int]:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from controlplane.config import HealthConfig
 from controlplane.context import Context
-from controlplane.monitoring.health import Judgement, _high_is_bad, _low_is_bad
+from controlplane.monitoring.judgement import Judgement, high_is_bad, low_is_bad
 from controlplane.predlog.delayed import SliceFigures, slice_figures
 from core.vocabulary import MetricSource, ModelTask
 
@@ -80,11 +80,11 @@ def judge_labels(task: str, labels: LabelSlice | None, config: HealthConfig) -> 
         if not f.abs_error.n:
             return []
         mae, rmse = f.abs_error.mean, math.sqrt(f.sum_squared_error / f.abs_error.n)
-        found = [_high_is_bad("mae", mae, config.mae_warning, config.mae_critical)]
+        found = [high_is_bad("mae", mae, config.mae_warning, config.mae_critical)]
         if config.rmse_warning > 0 or config.rmse_critical > 0:
-            found.append(_high_is_bad("rmse", rmse, config.rmse_warning, config.rmse_critical))
+            found.append(high_is_bad("rmse", rmse, config.rmse_warning, config.rmse_critical))
     else:
-        found = [_low_is_bad("accuracy", f.n_correct / f.labeled, config.accuracy_warning, config.accuracy_critical)]
+        found = [low_is_bad("accuracy", f.n_correct / f.labeled, config.accuracy_warning, config.accuracy_critical)]
     source = labels.source(config)
     return [
         Judgement(j.name, j.value, j.state, f"{j.reason} on {f.labeled} {source}" if j.reason else "") for j in found

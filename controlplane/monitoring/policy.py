@@ -135,9 +135,7 @@ def _validated(settings: dict[str, Any], change: PolicyChange) -> dict[str, Any]
     """The settings after `change`, or InvalidInput naming what is wrong (nothing is stored)."""
     unknown = [name for name in change.reset if name not in (*RESETTABLE, "all")]
     if unknown:
-        raise InvalidInput(
-            f"cannot reset {', '.join(unknown)}: choose among all, {', '.join(RESETTABLE)}"
-        )
+        raise InvalidInput(f"cannot reset {', '.join(unknown)}: choose among all, {', '.join(RESETTABLE)}")
     updated = {} if "all" in change.reset else {k: v for k, v in settings.items() if k not in change.reset}
     for name, value in change.thresholds.items():
         if name not in THRESHOLDS:

@@ -13,14 +13,14 @@ import math
 import numpy as np
 
 from controlplane.config import HealthConfig
-from controlplane.monitoring.health import (
+from controlplane.monitoring.drift_judgement import (
     FeatureDriftInfo,
     feature_drift,
     feature_judgements,
     judge_drift,
-    judge_version,
     quality_judgements,
 )
+from controlplane.monitoring.health import judge_version
 from controlplane.monitoring.summary import WindowSummary
 from core.sketch import LatencySketch
 from core.vocabulary import Health

@@ -20,7 +20,8 @@ from controlplane.agenthub import agents
 from controlplane.context import Context
 from controlplane.domain import SplitInfo
 from controlplane.monitoring.evaluator import evaluate_once
-from controlplane.monitoring.health import VersionHealth, agents_sync, baseline_sample, deployment_health
+from controlplane.monitoring.health import VersionHealth, agents_sync, deployment_health
+from controlplane.monitoring.samples import baseline_sample
 from controlplane.store.models import utcnow
 from controlplane.training import breast_cancer_feature_names
 from core.vocabulary import AgentState, ServingRole

@@ -12,7 +12,8 @@ import numpy as np
 
 from controlplane.config import HealthConfig
 from controlplane.domain import SplitInfo, VersionInfo
-from controlplane.monitoring.health import KS_MIN_ROWS, feature_drift, judge_version, prediction_drift
+from controlplane.monitoring.drift_judgement import KS_MIN_ROWS, feature_drift, prediction_drift
+from controlplane.monitoring.health import judge_version
 from controlplane.monitoring.summary import WindowSummary
 from core.vocabulary import Health, ServingRole
 
