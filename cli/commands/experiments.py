@@ -17,9 +17,10 @@ from cli.commands.common import (
     wait_timeout,
     whole_number,
 )
-from cli.output import CliError, ago, fmt, print_json, print_table, vref, when
+from cli.commands.experiment_view import plan_text, print_experiment, step_text
+from cli.output import CliError, print_json, print_table, vref, when
 from core.names import parse_version_ref, validate_name
-from core.vocabulary import ExperimentState, MetricSource, ServingRole, word_of
+from core.vocabulary import ExperimentState, MetricSource, word_of
 from protos import common_pb2, controlplane_pb2
 
 METRICS = ("accuracy", "error_rate", "mae", "p95_latency")
@@ -219,13 +220,6 @@ def parse_segment(text: str) -> common_pb2.SegmentRule:
     return common_pb2.SegmentRule(attribute=attribute, values=values)
 
 
-def segment_text(rule: common_pb2.SegmentRule) -> str:
-    """A rule as `--segment` takes it: 'feature.country=de,fr' or 'age=18..30'."""
-    if rule.has_range:
-        return f"{rule.attribute}={rule.min:g}..{rule.max:g}"
-    return f"{rule.attribute}={','.join(rule.values)}"
-
-
 def build_config(args: argparse.Namespace) -> controlplane_pb2.ExperimentConfig:
     validate_name("deployment", args.deployment)
     parse_version_ref(args.challenger)
@@ -276,123 +270,6 @@ def build_config(args: argparse.Namespace) -> controlplane_pb2.ExperimentConfig:
     return config
 
 
-# ---- printing ----------------------------------------------------------------------------------
-
-
-def _step(e: controlplane_pb2.Experiment) -> str:
-    steps = ([0] if e.config.shadow else []) + list(e.config.plan)
-    if not steps:
-        steps = [e.config.traffic_percent]
-    percent = "shadow" if e.current_percent == 0 else f"{e.current_percent}%"
-    step = f"{min(e.step_index + 1, len(steps))}/{len(steps)}"
-    if e.state == controlplane_pb2.EXPERIMENT_PROMOTED:
-        return f"promoted at {step}"
-    return f"{step} ({percent})"
-
-
-def _metric(value: float, metric: str) -> str:
-    if metric == "p95_latency":
-        return "-" if math.isnan(value) else f"{value:.2f} ms"
-    return fmt(value, 4)
-
-
-def plan_text(config: controlplane_pb2.ExperimentConfig) -> str:
-    """The sequential plan in one line ('' when there is none)."""
-    if not config.sequential:
-        return ""
-    if not config.planned_n_challenger:
-        return "sequential plan: none (no --mde): the general confidence sequence judges it"
-    return (
-        f"sequential plan: {config.planned_n_champion} champion / {config.planned_n_challenger} challenger "
-        f"samples to detect {config.min_detectable_effect:g} from {config.baseline:g}, "
-        f"expected power {config.expected_power:.1%} (20 looks; valid at any number)"
-    )
-
-
-def print_experiment(e: controlplane_pb2.Experiment) -> None:
-    state = word_of(ExperimentState, e.state)
-    a = e.analysis
-    print(f"experiment {e.name} on {e.config.deployment}: {state}")
-    print(f"  champion {vref(e.champion)}  challenger {vref(e.config.challenger)}")
-    line = f"  step {_step(e)}"
-    if e.state == controlplane_pb2.EXPERIMENT_RUNNING:
-        line += f", hold {e.hold_remaining_seconds:.0f} s left"
-    elif e.HasField("paused_at"):
-        line += f", paused by an operator {ago(e.paused_at)} with {e.hold_remaining_seconds:.0f} s of hold left"
-    print(line + f", since {when(e.step_started_at)}")
-    if e.status_reason:
-        print(f"  {e.status_reason}")
-    test = "sequential (always valid)" if a.sequential else "fixed horizon"
-    print(
-        f"  metric {a.metric or e.config.metric}, alpha {e.config.alpha:g}, min samples {e.config.min_samples}, {test}"
-    )
-    if plan_text(e.config):
-        print(f"  {plan_text(e.config)}")
-    if e.config.segment_rules:
-        rules = ", ".join(segment_text(rule) for rule in e.config.segment_rules)
-        print(f"  segment: {rules} (requests and batch rows outside it stay on the champion)")
-    joined = a.label_source == MetricSource.JOINED
-    if joined:
-        print(
-            f"  labels joined from the prediction log, delay {e.config.label_delay_seconds:g} s: judged "
-            f"predictions made until {when(a.judged_until)}"
-        )
-        for arm in a.arms:
-            waiting = arm.labels_not_due + arm.labels_overdue
-            if waiting:
-                print(
-                    f"  waiting for labels: {word_of(ServingRole, arm.role)} {vref(arm.version)} {waiting} of "
-                    f"{arm.logged} predictions ({arm.labels_not_due} not due yet, {arm.labels_overdue} due "
-                    "without a label)"
-                )
-    print_table(
-        ["role", "version", "predictions", "n", "metric", "interval"],
-        [
-            [
-                word_of(ServingRole, arm.role),
-                vref(arm.version),
-                arm.rows,
-                arm.n,
-                _metric(arm.metric, a.metric),
-                f"{_metric(arm.ci_low, a.metric)} .. {_metric(arm.ci_high, a.metric)}",
-            ]
-            for arm in a.arms
-        ],
-        empty="  (no data yet)",
-    )
-    print(
-        f"  difference {_metric(a.difference, a.metric)} "
-        f"[{_metric(a.difference_ci_low, a.metric)} .. {_metric(a.difference_ci_high, a.metric)}], "
-        f"lift {fmt(a.relative_lift * 100, 1)}% [{fmt(a.relative_lift_ci_low * 100, 1)}% .. "
-        f"{fmt(a.relative_lift_ci_high * 100, 1)}%], p={fmt(a.p_value, 4)}"
-    )
-    srm = "DETECTED" if a.srm_detected else "ok"
-    print(f"  decision: {a.decision or '-'}   SRM: {srm} (p={fmt(a.srm_p_value, 4)})")
-    for g in a.guardrails:
-        verdict = "FAIL" if not g.passed else ("pass" if g.ready else "waiting")
-        print(f"  guardrail {g.metric} (at most {g.max_degradation:.1%} worse): {verdict} - {g.detail}")
-    if a.shadow_pairs:
-        print(
-            f"  shadow: {a.shadow_pairs} pairs, agreement {fmt(a.shadow_agreement * 100, 1)}%, "
-            f"McNemar p={fmt(a.shadow_mcnemar_p, 4)}"
-        )
-    if len(a.agents) >= 2:  # a forward move must also hold without each of them
-        print_table(
-            ["agent", "champion n", "challenger n", "champion", "challenger", "decision without it"],
-            [
-                [
-                    g.agent_name or g.agent_id,
-                    g.champion_n,
-                    g.challenger_n,
-                    _metric(g.champion_metric, a.metric),
-                    _metric(g.challenger_metric, a.metric),
-                    g.decision_without or "-",
-                ]
-                for g in a.agents
-            ],
-        )
-
-
 # ---- commands ----------------------------------------------------------------------------------
 
 
@@ -404,7 +281,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.json:
         print_json(experiment)
     else:
-        print(f"started experiment {experiment.name}: {vref(config.challenger)} at step {_step(experiment)}")
+        print(f"started experiment {experiment.name}: {vref(config.challenger)} at step {step_text(experiment)}")
         if plan_text(experiment.config):
             print(plan_text(experiment.config))
     return 0
@@ -434,7 +311,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 e.config.deployment,
                 word_of(ExperimentState, e.state),
                 vref(e.config.challenger),
-                _step(e),
+                step_text(e),
                 e.analysis.decision or "-",
                 when(e.created_at),
             ]
