@@ -48,8 +48,10 @@ from agent.recorder import MetricsRecorder  # noqa: E402
 from agent.services import InferenceService  # noqa: E402
 from agent.serving import SnapshotApplier  # noqa: E402
 from controlplane.api.convert import baseline as baseline_proto  # noqa: E402
+from controlplane.onnx_export import export_onnx  # noqa: E402
 from controlplane.registry import summarise_baseline  # noqa: E402
-from controlplane.training import breast_cancer_arrays, export_onnx, train_model  # noqa: E402
+from controlplane.sample_data import breast_cancer_arrays  # noqa: E402
+from controlplane.training import train_model  # noqa: E402
 from core.client import batch_request  # noqa: E402
 from core.memory import keep_freed_memory  # noqa: E402
 from core.tensors import decode_tensor  # noqa: E402

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.binning import BinLayout, columns, count_columns, count_rowwise
 from agent.window import RouteInfo
 from controlplane.registry import summarise_baseline
-from controlplane.training import breast_cancer_arrays
+from controlplane.sample_data import breast_cancer_arrays
 
 Counts = tuple[np.ndarray, np.ndarray]
 

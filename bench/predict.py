@@ -40,7 +40,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from controlplane.training import breast_cancer_arrays, export_onnx, train_model, write_baseline  # noqa: E402
+from controlplane.onnx_export import export_onnx  # noqa: E402
+from controlplane.sample_data import breast_cancer_arrays  # noqa: E402
+from controlplane.training import train_model, write_baseline  # noqa: E402
 from core.client import SluiceClient, batch_request  # noqa: E402
 from protos import inference_pb2, oip_pb2  # noqa: E402
 

@@ -7,7 +7,6 @@ what to fix. Reading the labeled file is `datasets.py`.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Sequence
@@ -18,19 +17,21 @@ from typing import Any
 import numpy as np
 
 from controlplane.datasets import NPY_MAGIC, load_dataset
+from controlplane.onnx_export import (
+    INPUT_NAME,
+    LABEL_OUTPUT,
+    TARGET_OPSET,
+    VALUE_OUTPUT,
+    atomic_write,
+    export_onnx,
+    register_converters,
+)
 from controlplane.tables import NUMERIC, PARQUET_MAGIC, Table, read_table_file, split_label, write_parquet
 from core.errors import InvalidInput
 
 CLASSIFIERS = ("logreg", "gbm", "constant")
 REGRESSORS = ("ridge", "gbr")
 KINDS = CLASSIFIERS + REGRESSORS
-# Pinned so that the same model always exports to the same bytes (and sha256), whatever the
-# installed skl2onnx's newest opset; every supported onnxruntime runs opset 17.
-TARGET_OPSET: dict[str, int] = {"": 17, "ai.onnx.ml": 3}
-INPUT_NAME = "input"
-LABEL_OUTPUT = "label"
-PROBABILITIES_OUTPUT = "probabilities"
-VALUE_OUTPUT = "value"
 MIN_TRAINING_ROWS = 10
 HOLDOUT_FRACTION = 0.2
 GBM_ESTIMATORS = 50
@@ -88,13 +89,9 @@ def train_model(X: np.ndarray, y: np.ndarray, kind: str = "logreg", seed: int = 
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise InvalidInput(
-            f"training features must be a non-empty 2-D array, got shape {list(X.shape)}"
-        )
+        raise InvalidInput(f"training features must be a non-empty 2-D array, got shape {list(X.shape)}")
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise InvalidInput(
-            f"need one label per row: {X.shape[0]} rows, labels of shape {list(y.shape)}"
-        )
+        raise InvalidInput(f"need one label per row: {X.shape[0]} rows, labels of shape {list(y.shape)}")
     if kind in REGRESSORS:
         target = y.astype(np.float64)
         if kind == "ridge":
@@ -110,101 +107,8 @@ def train_model(X: np.ndarray, y: np.ndarray, kind: str = "logreg", seed: int = 
     if kind == "logreg":
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     else:
-        model = GradientBoostingClassifier(
-            n_estimators=GBM_ESTIMATORS, max_depth=3, random_state=seed
-        )
+        model = GradientBoostingClassifier(n_estimators=GBM_ESTIMATORS, max_depth=3, random_state=seed)
     return model.fit(X, classes)
-
-
-# ---- ONNX export ----
-
-
-def _convert_dummy_classifier(scope: Any, operator: Any, container: Any) -> None:
-    """skl2onnx ships no DummyClassifier converter: constant rows broadcast to the batch size."""
-    from onnx import TensorProto
-
-    model = operator.raw_operator
-    if model.strategy not in ("most_frequent", "prior", "constant"):
-        raise NotImplementedError(
-            f"DummyClassifier(strategy={model.strategy!r}) answers at random: not exportable"
-        )
-    if not np.issubdtype(np.asarray(model.classes_).dtype, np.integer):
-        raise NotImplementedError("DummyClassifier with non-integer classes")
-    probe = np.zeros((1, max(int(getattr(model, "n_features_in_", 1)), 1)))
-    row = np.asarray(model.predict_proba(probe), dtype=np.float32)
-    label = np.asarray(model.predict(probe), dtype=np.int64)
-
-    def name(hint: str) -> str:
-        return str(scope.get_unique_variable_name(hint))
-
-    def node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
-        container.add_node(op, inputs, outputs, name=scope.get_unique_operator_name(op), **attrs)
-
-    zero, one, row_c, label_c = name("zero"), name("one"), name("proba_row"), name("label_row")
-    shape, rows, rows_by_one = name("shape"), name("rows"), name("rows_by_one")
-    container.add_initializer(zero, TensorProto.INT64, [1], [0])
-    container.add_initializer(one, TensorProto.INT64, [1], [1])
-    container.add_initializer(row_c, TensorProto.FLOAT, list(row.shape), row.ravel().tolist())
-    container.add_initializer(label_c, TensorProto.INT64, [1], label.tolist())
-    node("Shape", [operator.inputs[0].full_name], [shape])
-    node("Gather", [shape, zero], [rows], axis=0)
-    node("Concat", [rows, one], [rows_by_one], axis=0)
-    node("Expand", [label_c, rows], [operator.outputs[0].full_name])
-    node("Expand", [row_c, rows_by_one], [operator.outputs[1].full_name])
-
-
-@functools.cache
-def _register_converters() -> None:
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
-    from sklearn.dummy import DummyClassifier
-
-    update_registered_converter(
-        DummyClassifier,
-        "SluiceDummyClassifier",
-        calculate_linear_classifier_output_shapes,
-        _convert_dummy_classifier,
-        options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
-    )
-
-
-def _atomic_write(out_path: Path, data: bytes) -> None:
-    """Write next to the target and rename, so a reader never sees half a model."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def export_onnx(model: Any, n_features: int, out_path: Path) -> None:
-    """Export with a fixed opset: input `input` float32 [N, n_features].
-
-    Classifiers output `label` int64 [N] and `probabilities` float32 [N, classes] (no ZipMap);
-    regressors output `value` float32 [N, 1].
-    """
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
-    from sklearn.base import is_classifier
-
-    _register_converters()
-    kwargs: dict[str, Any] = {}
-    if is_classifier(model):
-        kwargs["options"] = {id(model): {"zipmap": False}}
-    else:
-        kwargs["final_types"] = [(VALUE_OUTPUT, FloatTensorType([None, 1]))]
-    try:
-        onx = to_onnx(
-            model,
-            initial_types=[(INPUT_NAME, FloatTensorType([None, int(n_features)]))],
-            target_opset=TARGET_OPSET,
-            **kwargs,
-        )
-    except Exception as exc:  # skl2onnx raises RuntimeError, NotImplementedError, ...
-        raise InvalidInput(f"cannot export {type(model).__name__} to ONNX: {exc}") from exc
-    _atomic_write(Path(out_path), onx.SerializeToString())
 
 
 def write_baseline(X: np.ndarray, out_path: Path, max_rows: int = 1000, seed: int = 0) -> None:
@@ -242,9 +146,7 @@ def _only(X: np.ndarray, features: Sequence[int] | None) -> np.ndarray:
         return X
     keep = sorted({int(i) for i in features})
     if not keep or keep[0] < 0 or keep[-1] >= X.shape[1]:
-        raise InvalidInput(
-            f"only_features must name columns 0..{X.shape[1] - 1}, got {list(features)}"
-        )
+        raise InvalidInput(f"only_features must name columns 0..{X.shape[1] - 1}, got {list(features)}")
     masked = np.zeros_like(X)
     masked[:, keep] = X[:, keep]
     return masked
@@ -330,7 +232,7 @@ def export_table_onnx(model: Any, features: Table, out_path: Path) -> None:
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.base import is_classifier
 
-    _register_converters()
+    register_converters()
     kwargs: dict[str, Any] = {}
     if is_classifier(model):
         kwargs["options"] = {id(model): {"zipmap": False}}
@@ -340,7 +242,7 @@ def export_table_onnx(model: Any, features: Table, out_path: Path) -> None:
         onx = to_onnx(model, initial_types=table_input_types(features), target_opset=TARGET_OPSET, **kwargs)
     except Exception as exc:  # skl2onnx raises RuntimeError, NotImplementedError, ...
         raise InvalidInput(f"cannot export {type(model[-1]).__name__} on mixed columns to ONNX: {exc}") from exc
-    _atomic_write(Path(out_path), onx.SerializeToString())
+    atomic_write(Path(out_path), onx.SerializeToString())
 
 
 def _table_predictions(path: Path, features: Table) -> np.ndarray:
@@ -465,9 +367,7 @@ def train_command(
     else:
         X, y = load_dataset(data, label_column)
     if X.shape[0] < MIN_TRAINING_ROWS:
-        raise InvalidInput(
-            f"{data} has {X.shape[0]} rows; at least {MIN_TRAINING_ROWS} are needed to train"
-        )
+        raise InvalidInput(f"{data} has {X.shape[0]} rows; at least {MIN_TRAINING_ROWS} are needed to train")
     stratify = None
     if kind in CLASSIFIERS:
         y = _classes(y, kind)
@@ -501,35 +401,3 @@ def train_command(
         return replace(result, holdout_accuracy=float(np.mean(predicted == y_test)))
     errors = np.abs(predicted.astype(np.float64) - y_test)
     return replace(result, holdout_mae=float(np.mean(errors)))
-
-
-# ---- the bundled demo data ----
-
-
-@functools.cache
-def _breast_cancer() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer()  # ships inside scikit-learn: no download
-    names = tuple(str(n).replace(" ", "_") for n in bunch.feature_names)
-    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64), names
-
-
-def breast_cancer_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's breast-cancer data: X float32 [569, 30], y int64 (1 = benign); copies."""
-    data, target, _ = _breast_cancer()
-    return data.astype(np.float32), target.copy()
-
-
-def breast_cancer_feature_names() -> list[str]:
-    """The 30 feature names with spaces replaced by '_' (the CSV header)."""
-    return list(_breast_cancer()[2])
-
-
-def write_breast_cancer_csv(path: Path) -> None:
-    """The breast-cancer data as CSV: header of feature names, then `label` last."""
-    data, target, names = _breast_cancer()
-    lines = [",".join([*names, "label"])]
-    for row, label in zip(data, target, strict=True):
-        lines.append(",".join([*(repr(float(v)) for v in row), str(int(label))]))
-    _atomic_write(Path(path), ("\n".join(lines) + "\n").encode())

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from controlplane.training import breast_cancer_arrays, export_onnx, train_model, write_baseline
+from controlplane.onnx_export import export_onnx
+from controlplane.sample_data import breast_cancer_arrays
+from controlplane.training import train_model, write_baseline
 
 _lock = threading.Lock()
 
@@ -88,9 +90,7 @@ def make_regressor_onnx(directory: Path, seed: int = 0) -> Path:
 
 def make_baseline(directory: Path) -> Path:
     """A baseline sample (.npy float32 [569, 30]) of the breast-cancer features."""
-    return _cached(
-        Path(directory) / "baseline.npy", lambda tmp: write_baseline(_breast_cancer()[0], tmp)
-    )
+    return _cached(Path(directory) / "baseline.npy", lambda tmp: write_baseline(_breast_cancer()[0], tmp))
 
 
 def breast_cancer_rows(n: int, seed: int = 0) -> np.ndarray:
@@ -317,7 +317,7 @@ def make_mixed_onnx(directory: Path) -> Path:
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-        from controlplane.training import TARGET_OPSET
+        from controlplane.onnx_export import TARGET_OPSET
 
         pipeline = mixed_pipeline()
         types = [(name, FloatTensorType([None, 1])) for name in MIXED_NUMBERS]

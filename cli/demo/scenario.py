@@ -106,7 +106,7 @@ class Scenario:
     # -- traffic --
 
     def start_traffic(self) -> None:
-        from controlplane.training import breast_cancer_arrays
+        from controlplane.sample_data import breast_cancer_arrays
 
         X, y = breast_cancer_arrays()
         feature = self.feature_names.index(DRIFT_FEATURE)

@@ -129,11 +129,8 @@ class Demo(Scenario):
         # Not waited for here: it starts while the models train.
 
     def prepare_models(self) -> None:
-        from controlplane.training import (
-            breast_cancer_feature_names,
-            train_command,
-            write_breast_cancer_csv,
-        )
+        from controlplane.sample_data import breast_cancer_feature_names, write_breast_cancer_csv
+        from controlplane.training import train_command
 
         data = self.workdir / "breast_cancer.csv"
         write_breast_cancer_csv(data)
@@ -228,7 +225,7 @@ class Demo(Scenario):
             self.say(f"  {command}")
 
     def _example_row(self) -> np.ndarray:
-        from controlplane.training import breast_cancer_arrays
+        from controlplane.sample_data import breast_cancer_arrays
 
         return breast_cancer_arrays()[0][0]
 

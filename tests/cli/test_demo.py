@@ -21,7 +21,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from controlplane.training import breast_cancer_feature_names, train_command, write_breast_cancer_csv
+from controlplane.sample_data import breast_cancer_feature_names, write_breast_cancer_csv
+from controlplane.training import train_command
 from core.errors import InvalidInput
 from tests.harness import REPO
 

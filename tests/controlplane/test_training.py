@@ -11,17 +11,10 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from controlplane.datasets import load_dataset
+from controlplane.onnx_export import export_onnx
 from controlplane.onnx_inspect import inspect_onnx_file, sha256_file
-from controlplane.training import (
-    KINDS,
-    breast_cancer_arrays,
-    breast_cancer_feature_names,
-    export_onnx,
-    train_command,
-    train_model,
-    write_baseline,
-    write_breast_cancer_csv,
-)
+from controlplane.sample_data import breast_cancer_arrays, breast_cancer_feature_names, write_breast_cancer_csv
+from controlplane.training import KINDS, train_command, train_model, write_baseline
 from core.errors import InvalidInput
 
 
@@ -180,9 +173,7 @@ def test_train_command_logreg_from_csv(cancer_csv: Path, tmp_path: Path) -> None
     assert result.baseline == tmp_path / "models" / "cancer-v1.baseline.npy"
     # The same split with scikit-learn directly gives the same accuracy (the export is faithful).
     X, y = breast_cancer_arrays()
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.2, random_state=0, stratify=y
-    )
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
     expected = np.mean(train_model(X_train, y_train, "logreg").predict(X_test) == y_test)
     assert result.holdout_accuracy == pytest.approx(expected)
     baseline = np.load(result.baseline)
@@ -247,9 +238,7 @@ def test_export_is_deterministic_with_the_documented_tensors(tmp_path: Path) -> 
     export_onnx(train_model(X, y, "logreg", 0), 30, tmp_path / "b.onnx")
     assert sha256_file(tmp_path / "a.onnx") == sha256_file(tmp_path / "b.onnx")
     session = ort.InferenceSession(str(tmp_path / "a.onnx"), providers=["CPUExecutionProvider"])
-    assert [(i.name, i.type, i.shape) for i in session.get_inputs()] == [
-        ("input", "tensor(float)", [None, 30])
-    ]
+    assert [(i.name, i.type, i.shape) for i in session.get_inputs()] == [("input", "tensor(float)", [None, 30])]
     assert [(o.name, o.type) for o in session.get_outputs()] == [
         ("label", "tensor(int64)"),
         ("probabilities", "tensor(float)"),

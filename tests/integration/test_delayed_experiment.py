@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from controlplane.training import breast_cancer_arrays
+from controlplane.sample_data import breast_cancer_arrays
 from core.client import SluiceClient, predict_request
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.controlplane.experiments.support import make_weak_classifier_onnx

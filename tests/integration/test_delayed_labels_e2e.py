@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.predlog import SEGMENT_GLOB
-from controlplane.training import breast_cancer_arrays
+from controlplane.sample_data import breast_cancer_arrays
 from core.client import SluiceClient, batch_request, batch_results, predict_request
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import SluiceProcess, bound_address, run_cli, start_controlplane_process, unique

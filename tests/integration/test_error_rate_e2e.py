@@ -26,7 +26,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from controlplane.training import breast_cancer_arrays
+from controlplane.sample_data import breast_cancer_arrays
 from core.client import SluiceClient
 from protos import common_pb2, controlplane_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
@@ -270,9 +270,7 @@ def test_a_champion_critical_for_the_policys_delay_is_rolled_back_by_the_policy(
         for version in ("v1", "nan"):
             done = run_cli("deploy", deployment, f"{model}:{version}", address=address)
             assert done.returncode == 0, done.stderr
-        done = run_cli(
-            "policy", "set", deployment, "--action", "rollback_champion", "--after", "3", address=address
-        )
+        done = run_cli("policy", "set", deployment, "--action", "rollback_champion", "--after", "3", address=address)
         assert done.returncode == 0, done.stderr
         assert "rollback_champion * after 3 s * critical" in done.stdout
         agent = AgentProcess(address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log")

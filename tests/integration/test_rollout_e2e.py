@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from controlplane.sample_data import breast_cancer_arrays
 from controlplane.store.db import Database
 from controlplane.store.models import MetricWindowRow
-from controlplane.training import breast_cancer_arrays
 from core.client import SluiceClient
 from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from agent.services import THREAD_ROWS
-from controlplane.training import breast_cancer_arrays
+from controlplane.sample_data import breast_cancer_arrays
 from core.client import SluiceClient, batch_request
 from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
@@ -127,7 +127,8 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plant]:
 
 def gbr_regressor(directory: Path) -> Path:
     """Gradient boosting on the ridge regressor's data: a lower MAE on these rows."""
-    from controlplane.training import export_onnx, train_model
+    from controlplane.onnx_export import export_onnx
+    from controlplane.training import train_model
 
     path = directory / "regressor-gbr.onnx"
     if not path.exists():

@@ -9,12 +9,8 @@ import pytest
 
 from controlplane.datasets import load_dataset
 from controlplane.onnx_inspect import inspect_onnx_file, sha256_file
-from controlplane.training import (
-    breast_cancer_arrays,
-    train_command,
-    train_model,
-    write_breast_cancer_csv,
-)
+from controlplane.sample_data import breast_cancer_arrays, write_breast_cancer_csv
+from controlplane.training import train_command, train_model
 from core.errors import InvalidInput
 from runtime.model import ModelRuntime
 from tests.models import breast_cancer_rows, make_classifier_onnx, make_regressor_onnx

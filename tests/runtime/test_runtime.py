@@ -12,7 +12,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from controlplane.training import breast_cancer_arrays, train_model
+from controlplane.sample_data import breast_cancer_arrays
+from controlplane.training import train_model
 from runtime.model import ModelRuntime, PredictionResult
 from tests.models import (
     breast_cancer_rows,
@@ -78,9 +79,7 @@ def test_constant_model_answers_one_class_whatever_the_input(models_dir: Path) -
 
 def test_shape_errors_name_the_expected_shape(classifier: ModelRuntime) -> None:
     rows = breast_cancer_rows(2)
-    with pytest.raises(
-        ValueError, match=r"^expected a float32 tensor of shape \[rows, 30\], got \[2, 29\]$"
-    ):
+    with pytest.raises(ValueError, match=r"^expected a float32 tensor of shape \[rows, 30\], got \[2, 29\]$"):
         classifier.validate_input(rows[:, :29])
     with pytest.raises(ValueError, match=r"shape \[rows, 30\], got \[30\] \(rank 1\)"):
         classifier.validate_input(rows[0])
@@ -177,9 +176,7 @@ def test_hand_built_model_takes_its_own_dtype_and_width(tmp_path: Path) -> None:
         3,
         "[rows, 3]",
     )
-    with pytest.raises(
-        ValueError, match=r"expected a float64 tensor of shape \[rows, 3\], got \[1, 4\]"
-    ):
+    with pytest.raises(ValueError, match=r"expected a float64 tensor of shape \[rows, 3\], got \[1, 4\]"):
         runtime.validate_input(np.ones((1, 4)))
     x_in = runtime.validate_input(np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32))
     assert x_in.dtype == np.float64

@@ -20,7 +20,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import sluice
-from controlplane.training import export_onnx
+from controlplane.onnx_export import export_onnx
 from core import errors as core_errors
 from tests.agent.cluster import AgentProcess, wait_until
 from tests.harness import REPO, SluiceProcess, run_cli, start_controlplane_process, unique

@@ -25,7 +25,7 @@ import grpc
 import numpy as np
 from textual.widgets import DataTable
 
-from controlplane.training import breast_cancer_arrays
+from controlplane.sample_data import breast_cancer_arrays
 from core.client import SluiceClient, batch_request, batch_results
 from protos import common_pb2, controlplane_pb2, inference_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents

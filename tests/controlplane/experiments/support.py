@@ -22,8 +22,10 @@ from controlplane.experiments import commands
 from controlplane.experiments.rollout import RolloutEngine, Transition
 from controlplane.experiments.spec import ExperimentInfo, ExperimentSpec
 from controlplane.monitoring.summary import WindowSummary
+from controlplane.onnx_export import export_onnx
+from controlplane.sample_data import breast_cancer_arrays
 from controlplane.store.models import MetricWindowRow
-from controlplane.training import breast_cancer_arrays, export_onnx, train_model
+from controlplane.training import train_model
 from core.sketch import LatencySketch
 from core.summaries import Moments
 from core.vocabulary import AgentState

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from controlplane.training import write_breast_cancer_csv
+from controlplane.sample_data import write_breast_cancer_csv
 from core.client import ClientError, SluiceClient
 from protos import common_pb2, controlplane_pb2
 from tests.controlplane.experiments.support import make_narrow_classifier_onnx, make_weak_classifier_onnx

@@ -12,7 +12,7 @@ from controlplane import deployments, registry
 from controlplane.context import Context
 from controlplane.experiments import commands, offline
 from controlplane.experiments.spec import ExperimentSpec
-from controlplane.training import breast_cancer_arrays, write_breast_cancer_csv
+from controlplane.sample_data import breast_cancer_arrays, write_breast_cancer_csv
 from core.errors import FailedPrecondition, InvalidInput
 from tests.controlplane.experiments.support import ALICE, Setup, deployed_pair, register
 from tests.harness import unique

@@ -17,7 +17,7 @@ from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
 from controlplane.domain import Principal, Role, VersionInfo
 from controlplane.monitoring.ingest import ingest_report
-from controlplane.training import breast_cancer_arrays, breast_cancer_feature_names
+from controlplane.sample_data import breast_cancer_arrays, breast_cancer_feature_names
 from protos import agent_pb2
 from tests.harness import unique
 from tests.models import make_baseline, make_classifier_onnx

@@ -21,8 +21,8 @@ from controlplane.config import Config
 from controlplane.context import Context
 from controlplane.monitoring import alerts
 from controlplane.monitoring.evaluator import evaluate_once
+from controlplane.sample_data import breast_cancer_feature_names
 from controlplane.store.models import utcnow
-from controlplane.training import breast_cancer_feature_names
 from core.client import SluiceClient
 from protos import common_pb2, controlplane_pb2
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until

@@ -16,8 +16,8 @@ from controlplane.context import Context
 from controlplane.monitoring import alerts
 from controlplane.monitoring.evaluator import evaluate_once
 from controlplane.monitoring.health import VersionHealth
+from controlplane.sample_data import breast_cancer_arrays, breast_cancer_feature_names
 from controlplane.store.models import utcnow
-from controlplane.training import breast_cancer_arrays, breast_cancer_feature_names
 from tests.controlplane.monitoring.support import AgentStamp, Deployed, deploy_classifier, ingest_at, label_all, serve
 from tests.models import breast_cancer_rows
 

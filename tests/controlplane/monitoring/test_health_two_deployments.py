@@ -22,8 +22,8 @@ from controlplane.domain import SplitInfo
 from controlplane.monitoring.evaluator import evaluate_once
 from controlplane.monitoring.health import VersionHealth, agents_sync, deployment_health
 from controlplane.monitoring.samples import baseline_sample
+from controlplane.sample_data import breast_cancer_feature_names
 from controlplane.store.models import utcnow
-from controlplane.training import breast_cancer_feature_names
 from core.vocabulary import AgentState, ServingRole
 from tests.controlplane.monitoring.support import ALICE, AgentStamp, Deployed, deploy_classifier, ingest_at, serve
 from tests.harness import unique

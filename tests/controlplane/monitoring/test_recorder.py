@@ -12,8 +12,8 @@ import pytest
 from agent.recorder import MetricsRecorder
 from controlplane.api import convert
 from controlplane.registry import summarise_baseline
+from controlplane.sample_data import breast_cancer_arrays, breast_cancer_feature_names
 from controlplane.stats.drift import histogram_counts
-from controlplane.training import breast_cancer_arrays, breast_cancer_feature_names
 from core.vocabulary import ServingRole
 from protos import agent_pb2, common_pb2
 from tests.controlplane.monitoring.support import predict_labels, session

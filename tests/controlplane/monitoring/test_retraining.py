@@ -14,8 +14,8 @@ from controlplane.config import AlertsConfig, Config, RetrainingConfig
 from controlplane.context import Context
 from controlplane.monitoring import retraining
 from controlplane.monitoring.state import state_of
+from controlplane.sample_data import write_breast_cancer_csv
 from controlplane.store.models import ModelVersionRow, utcnow
-from controlplane.training import write_breast_cancer_csv
 from core.client import SluiceClient
 from tests.controlplane.monitoring.support import AgentStamp, Deployed, deploy_classifier, ingest_at, label_all, serve
 from tests.harness import run_cli, start_server, unique

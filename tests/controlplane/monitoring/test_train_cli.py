@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from controlplane.training import breast_cancer_arrays, write_breast_cancer_csv
+from controlplane.sample_data import breast_cancer_arrays, write_breast_cancer_csv
 from tests.harness import run_cli
 
 
