@@ -51,11 +51,8 @@ class Estimate:
     ci: tuple[float, float]
 
 
-
-
 def _z(alpha: float) -> float:
     return float(spf.ndtri(1.0 - alpha / 2.0))
-
 
 
 # ---- per-arm estimates -------------------------------------------------------------------------

@@ -87,8 +87,7 @@ def agent_evidence(
         return out
     others = without_each(mine)
     return [
-        replace(e, without=analyze_without(*others[e.agent_id])) if i < MAX_LEFT_OUT else e
-        for i, e in enumerate(out)
+        replace(e, without=analyze_without(*others[e.agent_id])) if i < MAX_LEFT_OUT else e for i, e in enumerate(out)
     ]
 
 

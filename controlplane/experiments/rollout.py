@@ -52,8 +52,9 @@ from controlplane.context import Context
 from controlplane.deployments import NewSplit, apply_change
 from controlplane.domain import Principal, Role
 from controlplane.experiments.analysis import Analysis, describe, failed_gates
-from controlplane.experiments.commands import compute_analysis, experiment_info, lock_experiment, promote_challenger
+from controlplane.experiments.commands import experiment_info, lock_experiment, promote_challenger
 from controlplane.experiments.evidence import Blocked, dissent, exposure_without_any
+from controlplane.experiments.measure import compute_analysis
 from controlplane.experiments.spec import ExperimentInfo, step_splits, step_text
 from controlplane.monitoring import alerts
 from controlplane.monitoring.query import arms_by_agent
@@ -177,10 +178,7 @@ class RolloutEngine:
             self._store(info, analysis, f"{step}: hold over, {doubt.reason()}", newly_live)
             return None
         if doubt is not None and doubt.blocked == Blocked.FAILS:
-            why = (
-                f"{step}: the verdict depends on one agent: {doubt.reason()}; check that agent, then "
-                "resume or abort"
-            )
+            why = f"{step}: the verdict depends on one agent: {doubt.reason()}; check that agent, then resume or abort"
             return self._pause(info, analysis, why)
         exposed, needed, left_out = step_exposure(self.ctx, info, live_at, len(analysis.agents))
         if exposed < needed:
