@@ -3,6 +3,9 @@
 Every failure surfaces as `ClientError` with the gRPC status name and the server's message.
 `batch_request` and `batch_results` build an agent's PredictBatch request and read its columnar
 answer as numpy arrays.
+
+Over 400 lines on purpose: one method per ControlPlane RPC, so the API's whole surface as a script
+sees it is one class in one file.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ subscribed is missed.
 
 Every snapshot queued on a session is noted in the agent's route ledger (`routes.py`): its metric
 reports are ingested only for the routes it was sent, and each ack counts the windows refused.
+
+Over 400 lines: the Connect loop, the push loop, the event intake and the ingest lanes all read
+and change the same state (the sessions, the snapshot owed, the route ledgers); split apart they
+would share it through module globals or pass it everywhere.
 """
 
 from __future__ import annotations
