@@ -30,14 +30,12 @@ from controlplane.context import Context
 from controlplane.deployments import NewSplit, active_experiment, apply_change, deployment_info, find_deployment
 from controlplane.domain import DeploymentInfo, Principal
 from controlplane.experiments.analysis import CHALLENGER_WINS, NOT_ENOUGH_DATA
+from controlplane.experiments.challenger_checks import check_offline_win, check_schema, check_segment_features
 from controlplane.experiments.measure import compute_analysis
 from controlplane.experiments.spec import (
     ExperimentInfo,
     ExperimentSpec,
     check_label_task,
-    check_offline_win,
-    check_schema,
-    check_segment_features,
     step_splits,
     step_text,
     validate_reason,

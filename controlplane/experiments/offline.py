@@ -22,7 +22,7 @@ from controlplane.context import Context
 from controlplane.datasets import NPY_MAGIC, load_dataset
 from controlplane.deployments import deployment_info, find_deployment
 from controlplane.domain import Principal
-from controlplane.experiments.spec import check_schema
+from controlplane.experiments.challenger_checks import check_schema
 from controlplane.registry import find_version
 from controlplane.stats import mcnemar_test, paired_t_test
 from controlplane.store.models import ModelVersionRow, utcnow
