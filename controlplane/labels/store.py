@@ -144,7 +144,8 @@ def finish_import(ctx: Context, principal: Principal, pending: PendingImport) ->
     until the summary row commits."""
     target = pending.target
     root = labels_root(ctx)
-    with _lock_for(target.deployment):
+    # storage.reading(): the S3 segments resolved for the judgement stay cached until it is done
+    with _lock_for(target.deployment), storage.reading():
         with ctx.db.session() as session:
             recorded = _recorded(session.get(LabelImportRow, target.import_id), target.deployment)
             if recorded is not None:  # the same import id finished meanwhile

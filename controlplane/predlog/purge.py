@@ -145,7 +145,8 @@ def purge_segment(ctx: Context, run: PurgeRun, segment_pk: int) -> None:
             return
         relative, old_bytes = row.path, row.bytes
     run.summary.segments_scanned += 1
-    table = pq.read_table(storage.local(ctx, relative))
+    with storage.reading():
+        table = pq.read_table(storage.local(ctx, relative))
     mask = _matcher(run)(table)
     removed = int(pc.sum(mask).as_py() or 0)
     if removed == 0:
