@@ -185,11 +185,12 @@ def main() -> None:
             f"in {IMPORTS} imports: {time.perf_counter() - t0:.1f} s"
         )
         sources = joined.recorded_sources(ctx, deployment, per_hour=True)
-        size = sum(p.stat().st_size for p in sources.log_files) / 1e6
+        log_files = sources.log_files(ctx)  # local segments: no S3 copy to pin
+        size = sum(p.stat().st_size for p in log_files) / 1e6
         print(f"log files {size:.0f} MB; max RSS before the query {max_rss_mb():.0f} MB")
 
         t0 = time.perf_counter()
-        figures = joined.compute(sources.log_files, sources.label_files, per_hour=True)
+        figures = joined.compute(log_files, sources.label_files, per_hour=True)
         per_hour = time.perf_counter() - t0
         print(
             f"accuracy per version per hour: {per_hour:.2f} s, {len(figures)} buckets; "

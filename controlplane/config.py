@@ -214,6 +214,9 @@ class LogConfig:
     # with the AWS credentials of its environment.
     s3_endpoint: str = ""
     s3_region: str = ""
+    # The control plane's local copies of the S3 segments it reads (<data dir>/s3-cache/): beyond
+    # this many bytes the least recently used are deleted (fetched again when needed); 0: no bound.
+    s3_cache_max_bytes: int = 2 * 1024**3
 
 
 @dataclass
@@ -422,7 +425,13 @@ def _validate(config: Config) -> None:
     for name in ("max_rows_per_import", "max_rows_per_message"):
         if getattr(config.labels, name) < 1:
             raise InvalidInput(f"config: labels.{name} must be at least 1")
-    for section, name in (("log", "retention_days"), ("log", "max_bytes"), ("labels", "retention_days")):
+    bounds = (
+        ("log", "retention_days"),
+        ("log", "max_bytes"),
+        ("log", "s3_cache_max_bytes"),
+        ("labels", "retention_days"),
+    )
+    for section, name in bounds:
         value = getattr(getattr(config, section), name)
         if not (math.isfinite(value) and value >= 0):
             raise InvalidInput(f"config: {section}.{name} must be >= 0 (0: no bound)")

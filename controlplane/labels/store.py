@@ -144,7 +144,8 @@ def finish_import(ctx: Context, principal: Principal, pending: PendingImport) ->
     until the summary row commits."""
     target = pending.target
     root = labels_root(ctx)
-    with _lock_for(target.deployment):
+    # storage.reading(): the S3 segments resolved for the judgement stay cached until it is done
+    with _lock_for(target.deployment), storage.reading():
         with ctx.db.session() as session:
             recorded = _recorded(session.get(LabelImportRow, target.import_id), target.deployment)
             if recorded is not None:  # the same import id finished meanwhile
@@ -169,10 +170,10 @@ def finish_import(ctx: Context, principal: Principal, pending: PendingImport) ->
             received_at=received_at,
             late_after_seconds=ctx.config.labels.late_after_seconds,
         )
-        relative = ""
+        relative, size = "", 0
         if judged.to_write.num_rows:
             path = files.import_file(target.deployment, target.import_id)
-            files.write_parquet_atomically(judged.to_write.cast(label_schema()), root / path)
+            size = files.write_parquet_atomically(judged.to_write.cast(label_schema()), root / path)
             relative = str(path)
         row = LabelImportRow(
             id=target.import_id,
@@ -190,6 +191,7 @@ def finish_import(ctx: Context, principal: Principal, pending: PendingImport) ->
             refused=pending.refused,
             refusals=list(pending.refusals),
             path=relative,
+            bytes=size,
         )
         values = {c.key: getattr(row, c.key) for c in LabelImportRow.__table__.columns}
         with ctx.db.session() as session:

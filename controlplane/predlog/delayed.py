@@ -25,8 +25,8 @@ from sqlalchemy import select
 from controlplane.context import Context
 from controlplane.deployments import find_deployment
 from controlplane.labels import files
+from controlplane.predlog import storage
 from controlplane.predlog.joined import current_labels_sql, log_sql, no_labels_sql
-from controlplane.predlog.segments import log_dir
 from controlplane.store.models import LabelImportRow, LogSegmentRow
 from core.summaries import Moments
 
@@ -99,9 +99,10 @@ def slice_files(
             .where(LabelImportRow.deployment == deployment, LabelImportRow.path != "")
             .order_by(LabelImportRow.id)
         ).all()
-    log_root = log_dir(ctx)
     label_root = files.labels_dir(ctx.config, ctx.artifacts.root)
-    logs = {log_root / s.path: s.agent_id for s in segments if versions is None or (s.model, s.version) in versions}
+    # an S3 segment: its cached copy (the caller holds storage.reading() until the query ran)
+    wanted = [s for s in segments if versions is None or (s.model, s.version) in versions]
+    logs = {storage.local(ctx, s.path): s.agent_id for s in wanted}
     return logs, [label_root / p for p in imports]
 
 
@@ -118,17 +119,18 @@ def slice_figures(
     """The deployment's predictions logged in [since, until) (until: open), of one experiment
     (its rows carry its name) or all, judged against the labels of those logged at or before
     `cutoff`. NotFound for an unknown deployment."""
-    log_files, label_files = slice_files(ctx, deployment, since, versions)
-    if not log_files:
-        return []
-    per_file = compute_slice(
-        list(log_files),
-        label_files,
-        since_us=to_us(since),
-        cutoff_us=to_us(cutoff),
-        until_us=None if until is None else to_us(until),
-        experiment=experiment,
-    )
+    with storage.reading():
+        log_files, label_files = slice_files(ctx, deployment, since, versions)
+        if not log_files:
+            return []
+        per_file = compute_slice(
+            list(log_files),
+            label_files,
+            since_us=to_us(since),
+            cutoff_us=to_us(cutoff),
+            until_us=None if until is None else to_us(until),
+            experiment=experiment,
+        )
     merged: dict[tuple[str, str, str], SliceFigures] = {}
     for f in per_file:
         agent = log_files.get(Path(f.agent), "")

@@ -23,6 +23,7 @@ from pathlib import Path
 from controlplane.context import Context
 from controlplane.labels.classify import files_literal
 from controlplane.labels.files import data_dir
+from controlplane.predlog import storage
 from controlplane.predlog.joined import log_sql, recorded_sources
 from core.errors import InvalidInput
 
@@ -72,7 +73,7 @@ def export_dataset(ctx: Context, query: DatasetQuery) -> ExportedFile:
     os.close(handle)
     path = Path(name)
     try:
-        if not sources.log_files:
+        if not sources.log_paths:
             _write_empty(path)
         else:
             conditions, parameters = _conditions(query)
@@ -90,22 +91,24 @@ def export_dataset(ctx: Context, query: DatasetQuery) -> ExportedFile:
             )
             join = "JOIN" if query.labeled_only else "LEFT JOIN"
             where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-            con = duckdb.connect(config={"threads": 2})
-            try:
-                con.execute(
-                    f"""
-                    COPY (
-                        WITH truth AS ({truth})
-                        SELECT p.*, t.true_label, t.true_value, t.label_event_time, t.label_received_at
-                        FROM {log_sql(sources.log_files)} p {join} truth t ON t.request_id = p.request_id
-                        {where}
-                        ORDER BY p.ts, p.request_id
-                    ) TO '{str(path).replace("'", "''")}' (FORMAT parquet, COMPRESSION zstd)
-                    """,
-                    parameters,
-                )
-            finally:
-                con.close()
+            with storage.reading():  # no S3 copy is evicted before the query reads it
+                log_files = sources.log_files(ctx)
+                con = duckdb.connect(config={"threads": 2})
+                try:
+                    con.execute(
+                        f"""
+                        COPY (
+                            WITH truth AS ({truth})
+                            SELECT p.*, t.true_label, t.true_value, t.label_event_time, t.label_received_at
+                            FROM {log_sql(log_files)} p {join} truth t ON t.request_id = p.request_id
+                            {where}
+                            ORDER BY p.ts, p.request_id
+                        ) TO '{str(path).replace("'", "''")}' (FORMAT parquet, COMPRESSION zstd)
+                        """,
+                        parameters,
+                    )
+                finally:
+                    con.close()
         rows = pq.read_metadata(path).num_rows
         return ExportedFile(path, rows, path.stat().st_size)
     except BaseException:

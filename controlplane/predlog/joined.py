@@ -56,9 +56,15 @@ class JoinedFigures:
 class RecordedSources:
     """The recorded files of one deployment and the ids that identify that set."""
 
-    log_files: list[Path]
+    #: as recorded: paths under the log dir, or s3:// URIs (see `log_files`)
+    log_paths: list[str]
     label_files: list[Path]
     key: tuple[str, str, bool, tuple[str, ...], tuple[str, ...]]
+
+    def log_files(self, ctx: Context) -> list[Path]:
+        """Local files of the segments (an S3 segment: its cached copy, fetched if needed; call it
+        inside `storage.reading()` so no copy is evicted before the query reads it)."""
+        return [storage.local(ctx, path) for path in self.log_paths]
 
 
 #: one segment's partial totals: (model, version, hour_us) -> predictions, labeled, correct,
@@ -104,8 +110,7 @@ def recorded_sources(ctx: Context, deployment: str, per_hour: bool) -> RecordedS
         tuple(f"{s.id}:{s.path}" for s in segments),
         tuple(f"{i.id}:{i.path}" for i in imports),
     )
-    log_files = [storage.local(ctx, s.path) for s in segments]  # an S3 segment: its cached copy
-    return RecordedSources(log_files, [label_root / i.path for i in imports], key)
+    return RecordedSources([s.path for s in segments], [label_root / i.path for i in imports], key)
 
 
 def joined_metrics(ctx: Context, deployment: str, *, per_hour: bool = False) -> list[JoinedFigures]:
@@ -117,20 +122,22 @@ def joined_metrics(ctx: Context, deployment: str, *, per_hour: bool = False) -> 
     have changed: a replaced label replaces, it does not add), then adds the partials up. A
     segment or import that left the record (purged) recomputes everything."""
     sources = recorded_sources(ctx, deployment, per_hour)
-    if not sources.log_files:
+    if not sources.log_paths:
         return []
     state_key = (sources.key[0], deployment, per_hour)
     # a segment's key is "id:path": a purge rewrites a file under a new name (same id, other rows),
     # so a rewritten segment is a new one and the old one left the record
     segment_ids, import_ids = sources.key[3], sources.key[4]
-    paths = dict(zip(segment_ids, sources.log_files, strict=True))
     with _cache_lock:
         state = _states.get(state_key)
         if state is not None:
             _states.move_to_end(state_key)
     if state is not None and state.imports == import_ids and set(state.partials) == set(segment_ids):
-        return state.result
-    result, partials = update(state, paths, dict(zip(import_ids, sources.label_files, strict=True)), per_hour)
+        return state.result  # nothing resolved: no S3 segment fetched
+    with storage.reading():
+        paths = dict(zip(segment_ids, sources.log_files(ctx), strict=True))
+        labels = dict(zip(import_ids, sources.label_files, strict=True))
+        result, partials = update(state, paths, labels, per_hour)
     with _cache_lock:
         _states[state_key] = _State(partials, import_ids, result)
         while len(_states) > CACHE_ENTRIES:

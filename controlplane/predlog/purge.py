@@ -145,7 +145,8 @@ def purge_segment(ctx: Context, run: PurgeRun, segment_pk: int) -> None:
             return
         relative, old_bytes = row.path, row.bytes
     run.summary.segments_scanned += 1
-    table = pq.read_table(storage.local(ctx, relative))
+    with storage.reading():
+        table = pq.read_table(storage.local(ctx, relative))
     mask = _matcher(run)(table)
     removed = int(pc.sum(mask).as_py() or 0)
     if removed == 0:
@@ -199,15 +200,14 @@ def purge_labels(ctx: Context, deployment: str, request_ids: set[str]) -> int:
                 continue
             kept = table.filter(pc.invert(mask))
             new_relative = storage.sibling(relative) if kept.num_rows else ""
-            if new_relative:
-                files.write_parquet_atomically(kept, root / new_relative)
+            size = files.write_parquet_atomically(kept, root / new_relative) if new_relative else 0
             with ctx.db.session() as session:
                 row = session.get(LabelImportRow, import_id, with_for_update=True)
                 if row is None or row.path != relative:
                     if new_relative:
                         (root / new_relative).unlink(missing_ok=True)
                     continue
-                row.path = new_relative
+                row.path, row.bytes = new_relative, size
             (root / relative).unlink(missing_ok=True)
             removed += count
     return removed

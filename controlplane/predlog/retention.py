@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from controlplane import audit
 from controlplane.context import Context
@@ -160,31 +160,54 @@ def _expire_labels(ctx: Context, before: datetime) -> int:
 
 def usage(ctx: Context, deployment: str = "") -> dict[str, LogUsage]:
     """Recorded segments, rows and bytes of each deployment's log (only `deployment`'s when given),
-    and its label files' count and size (each file's size is read from disk: no column holds it)."""
-    root = files.labels_dir(ctx.config, ctx.artifacts.root)
+    and its label files' count and size: sums in SQL over `log_segments.bytes` and
+    `label_imports.bytes` (no file is read, except once for an import recorded before that column)."""
+    _fill_label_sizes(ctx, deployment)
     segments = select(
         LogSegmentRow.deployment, func.count(), func.sum(LogSegmentRow.rows), func.sum(LogSegmentRow.bytes)
     ).where(LogSegmentRow.path != "")
-    imports = select(LabelImportRow.deployment, LabelImportRow.path).where(LabelImportRow.path != "")
+    imports = select(LabelImportRow.deployment, func.count(), func.sum(LabelImportRow.bytes)).where(
+        LabelImportRow.path != ""
+    )
     if deployment:
         segments = segments.where(LogSegmentRow.deployment == deployment)
         imports = imports.where(LabelImportRow.deployment == deployment)
     with ctx.db.session() as session:
         log_rows = session.execute(segments.group_by(LogSegmentRow.deployment)).all()
-        label_paths = session.execute(imports).all()
-    label_files: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for deployment, path in label_paths:
-        try:
-            size = (root / path).stat().st_size
-        except OSError:
-            size = 0
-        label_files[deployment][0] += 1
-        label_files[deployment][1] += size
+        label_rows = session.execute(imports.group_by(LabelImportRow.deployment)).all()
+    labels = {name: (int(count), int(size or 0)) for name, count, size in label_rows}
     result: dict[str, LogUsage] = {}
-    for deployment, count, n_rows, n_bytes in log_rows:
-        lf = label_files.get(deployment, [0, 0])
-        result[deployment] = LogUsage(int(count), int(n_rows or 0), int(n_bytes or 0), lf[0], lf[1])
-    for deployment, (n_files, n_bytes) in label_files.items():
-        if deployment not in result:
-            result[deployment] = LogUsage(label_files=n_files, label_bytes=n_bytes)
+    for name, count, n_rows, n_bytes in log_rows:
+        n_files, label_bytes = labels.get(name, (0, 0))
+        result[name] = LogUsage(int(count), int(n_rows or 0), int(n_bytes or 0), n_files, label_bytes)
+    for name, (n_files, label_bytes) in labels.items():
+        if name not in result:
+            result[name] = LogUsage(label_files=n_files, label_bytes=label_bytes)
     return result
+
+
+def _fill_label_sizes(ctx: Context, deployment: str) -> None:
+    """Store the file size of each import recorded before migration 0012 (NULL `bytes`): read
+    from disk once (a file gone counts 0), then never again."""
+    unknown = select(LabelImportRow.id, LabelImportRow.path).where(LabelImportRow.bytes.is_(None))
+    if deployment:
+        unknown = unknown.where(LabelImportRow.deployment == deployment)
+    with ctx.db.session() as session:
+        rows = session.execute(unknown).all()
+    if not rows:
+        return
+    root = files.labels_dir(ctx.config, ctx.artifacts.root)
+    sizes: dict[str, int] = {}
+    for import_id, path in rows:
+        try:
+            sizes[import_id] = (root / path).stat().st_size if path else 0
+        except OSError:
+            sizes[import_id] = 0
+    with ctx.db.session() as session:
+        for import_id, size in sizes.items():
+            # only if still unknown: a purge that rewrote the file meanwhile stored its new size
+            session.execute(
+                update(LabelImportRow)
+                .where(LabelImportRow.id == import_id, LabelImportRow.bytes.is_(None))
+                .values(bytes=size)
+            )

@@ -168,10 +168,9 @@ def check_uri(ctx: Context, segment: Segment, relative: Path) -> str:
             f"log segment {segment.segment_id} is {segment.size} bytes; the limit is "
             f"{ctx.config.log.max_segment_bytes} ([log] max_segment_bytes)"
         )
-    check_file(
-        Segment(**{**segment.__dict__, "data": storage.local(ctx, uri).read_bytes()}),
-        ctx.config.log.max_segment_bytes,
-    )
+    with storage.reading():
+        data = storage.local(ctx, uri).read_bytes()
+    check_file(Segment(**{**segment.__dict__, "data": data}), ctx.config.log.max_segment_bytes)
     return uri
 
 
@@ -241,7 +240,8 @@ def receive_segment(ctx: Context, segment: Segment, allowed: frozenset[Route] | 
 
 
 def recorded_files(ctx: Context, deployment: str = "") -> list[Path]:
-    """The files of the recorded segments (what readers of the log read), oldest first."""
+    """The files of the recorded segments (what readers of the log read), oldest first; call it
+    inside `storage.reading()` when S3 segments are read after it returns."""
     with ctx.db.session() as session:
         query = select(LogSegmentRow.path).where(LogSegmentRow.path != "").order_by(LogSegmentRow.id)  # "": purged
         if deployment:

@@ -3,7 +3,8 @@ wrote with its S3 sink (agent/logsink.py).
 
 Readers (DuckDB joins, exports, label lookups, purges) read local files: an S3 segment is fetched
 once into `<data dir>/s3-cache/BUCKET/KEY` (temporary name, rename) and read from there; a
-recorded object never changes (a purge writes a new key), so the copy never goes stale. DuckDB's
+recorded object never changes (a purge writes a new key), so the copy never goes stale. The
+cache is bounded by `[log] s3_cache_max_bytes`, least recently used out (s3cache.py). DuckDB's
 httpfs extension is not needed (it is not always installable offline). The control plane reaches
 the bucket with `[log] s3_endpoint` / `s3_region` and the AWS credentials of its environment.
 """
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 
 from controlplane.context import Context
 from controlplane.labels import files
+from controlplane.predlog.s3cache import SegmentCache, cache_for
+from controlplane.predlog.s3cache import reading as reading  # readers: `with storage.reading(): ...`
 from core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -67,15 +70,22 @@ def cache_dir(ctx: Context) -> Path:
     return files.data_dir(ctx.artifacts.root) / "s3-cache"
 
 
+def cache(ctx: Context) -> SegmentCache:
+    """The bookkeeping of the S3 cache ([log] s3_cache_max_bytes, least recently used out)."""
+    return cache_for(cache_dir(ctx), ctx.config.log.s3_cache_max_bytes)
+
+
 def local(ctx: Context, path: str) -> Path:
-    """A local file with the segment's bytes (fetching an S3 object into the cache first)."""
+    """A local file with the segment's bytes (fetching an S3 object into the cache first). Call
+    it inside `reading()` when the file is read later than right away (controlplane/predlog/s3cache.py)."""
     if not is_remote(path):
         return log_root(ctx) / path
-    target = cache_dir(ctx) / object_path(path)
-    if target.exists():
-        return target
     if ".." in object_path(path).split("/"):
         raise InvalidInput(f"segment URI {path[:200]!r} has a '..' part")
+    copies = cache(ctx)
+    target = cache_dir(ctx) / object_path(path)
+    if copies.use(target):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -86,6 +96,7 @@ def local(ctx: Context, path: str) -> Path:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    copies.admit(target)
     return target
 
 
@@ -112,7 +123,7 @@ def delete(ctx: Context, path: str) -> None:
     client = filesystem(ctx)
     if client.get_file_info(object_path(path)).type != fs.FileType.NotFound:
         client.delete_file(object_path(path))
-    (cache_dir(ctx) / object_path(path)).unlink(missing_ok=True)
+    cache(ctx).forget(cache_dir(ctx) / object_path(path))
 
 
 def sibling(path: str) -> str:

@@ -388,3 +388,6 @@ class LabelImportRow(Base):
     #: the first refusals, each naming its row
     refusals: Mapped[list[Any]] = mapped_column(JSON, default=list)
     path: Mapped[str] = mapped_column(String(512), default="")
+    #: the size of that file in bytes (0 without one); NULL for an import recorded before
+    #: revision 0012, until `sluice status` first reads the label store's disk use and fills it in
+    bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from controlplane.labels.files import labels_dir
 from controlplane.labels.store import current_labels
 from controlplane.store.models import utcnow
 from core.client import SluiceClient
@@ -82,6 +83,23 @@ def test_a_csv_import_prints_its_summary_and_running_it_again_stores_nothing_twi
     assert [i["rows"] for i in imports(server, deployment)] == [3, 16]
     text = run_cli("labels", "list", deployment, address=server.address)
     assert text.returncode == 0 and summary["import_id"] in text.stdout
+
+
+def test_status_reports_the_label_files_real_size(server: ServerThread, tmp_path: Path) -> None:
+    deployment = deploy(server)
+    for n, name in ((30, "a.csv"), (8, "b.csv")):
+        path = tmp_path / name
+        path.write_text("request_id,label\n" + "".join(f"{name}-{i},{i % 2}\n" for i in range(n)))
+        result = run_cli("labels", "import", deployment, str(path), address=server.address)
+        assert result.returncode == 0, result.stderr
+    status = run_cli("status", deployment, "--json", address=server.address)
+    assert status.returncode == 0, status.stderr
+    [entry] = json.loads(status.stdout)
+    folder = labels_dir(server.ctx.config, server.ctx.artifacts.root) / f"deployment={deployment}"
+    written = list(folder.glob("*.parquet"))
+    assert len(written) == 2
+    assert int(entry["log_usage"]["label_files"]) == 2
+    assert int(entry["log_usage"]["label_bytes"]) == sum(p.stat().st_size for p in written)
 
 
 def test_a_parquet_file_of_values_imports_into_a_regressor(server: ServerThread, tmp_path: Path) -> None:

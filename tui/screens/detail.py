@@ -1,5 +1,5 @@
 """One deployment: why it is not healthy, traffic bars, the experiment panel, drifted features,
-sparklines of recent metrics, open alerts."""
+sparklines of recent metrics, label-joined figures, the log's disk use, open alerts."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from textual.widgets import Static
 from core.client import SluiceClient
 from core.vocabulary import PolicyAction, word_of
 from protos import common_pb2, controlplane_pb2
-from tui.format import ago, clip, duration, health_badge, p_value, rate, role_name, to_datetime, vref
+from tui.format import ago, clip, duration, health_badge, p_value, rate, role_name, size, to_datetime, vref
 from tui.screens.actions import DeploymentActionsScreen
 from tui.screens.base import optional
 from tui.widgets.experiment import ExperimentPanel
@@ -112,6 +112,19 @@ def labeled_lines(status: controlplane_pb2.DeploymentStatus | None) -> Text:
     return text
 
 
+def disk_line(status: controlplane_pb2.DeploymentStatus | None) -> Text:
+    """What the deployment's prediction log and label store hold on the control plane's disk (or
+    its S3 bucket), as `sluice status` prints it; empty when nothing is recorded."""
+    if status is None or not status.HasField("log_usage"):
+        return Text()
+    u = status.log_usage
+    text = Text("prediction log ", style="dim")
+    text.append(f"{u.segments} segments, {u.rows} rows, {size(u.bytes)}")
+    text.append("  labels ", style="dim")
+    text.append(f"{u.label_files} files, {size(u.label_bytes)}")
+    return text
+
+
 def policy_line(policy: controlplane_pb2.Policy | None, now: datetime) -> Text:
     """The health policy's action, the clock of a pending one, and what it did last."""
     if policy is None:
@@ -173,6 +186,8 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
             yield MetricsPanel(id="metrics")
             yield Static("Labeled (prediction log)", classes="section", id="labeled-title")
             yield Static("", id="labeled")
+            yield Static("Disk", classes="section", id="disk-title")
+            yield Static("", id="disk")
             yield Static("Drift", classes="section")
             yield Static("", id="drift")
             yield Static("Open alerts", classes="section")
@@ -232,6 +247,10 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
         self.query_one("#labeled", Static).update(joined)
         self.query_one("#labeled", Static).display = bool(joined)
         self.query_one("#labeled-title", Static).display = bool(joined)
+        disk = disk_line(status)
+        self.query_one("#disk", Static).update(disk)
+        self.query_one("#disk", Static).display = bool(disk)
+        self.query_one("#disk-title", Static).display = bool(disk)
         self.query_one("#alerts-list", Static).update(alert_lines(data.alerts, data.errors.get("alerts", "")))
         reasons = self.query_one("#health-reasons", Static)
         why = health_reasons(status)

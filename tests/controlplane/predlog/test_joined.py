@@ -171,7 +171,7 @@ def test_the_cache_is_incremental_and_a_replaced_label_replaces(
 
     def scratch() -> list[joined.JoinedFigures]:
         sources = joined.recorded_sources(ctx, deployment, per_hour=False)
-        return joined.compute(sources.log_files, sources.label_files)
+        return joined.compute(sources.log_files(ctx), sources.label_files)
 
     def same(a: list[joined.JoinedFigures], b: list[joined.JoinedFigures]) -> None:
         assert [(f.predictions, f.labeled, f.waiting) for f in a] == [(f.predictions, f.labeled, f.waiting) for f in b]

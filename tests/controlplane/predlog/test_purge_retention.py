@@ -26,7 +26,7 @@ from controlplane.predlog.joined import joined_metrics
 from controlplane.predlog.purge import PurgeSpec, purge
 from controlplane.predlog.retention import retention_once, usage
 from controlplane.predlog.segments import Segment, log_dir, receive_segment
-from controlplane.store.models import LogSegmentRow
+from controlplane.store.models import LabelImportRow, LogSegmentRow
 from core.errors import InvalidInput, NotFound
 from tests.controlplane.experiments.support import ALICE
 from tests.controlplane.labels.support import deployed, import_labels
@@ -117,6 +117,11 @@ def test_purge_by_routing_key_removes_the_rows_and_their_labels_from_the_files(
         assert pq.ParquetFile(log_dir(ctx) / r.path).metadata.num_rows == r.rows
         assert (log_dir(ctx) / r.path).stat().st_size == r.bytes
     assert summary.bytes_freed == bytes_before - sum(r.bytes for r in live)
+    # The rewritten label file's record holds its new size, and the disk use sums the records.
+    [label_record] = label_records(ctx, deployment)
+    label_root = labels_dir(ctx.config, ctx.artifacts.root)
+    assert label_record.bytes == (label_root / label_record.path).stat().st_size
+    assert usage(ctx, deployment)[deployment].label_bytes == label_record.bytes
     [figures] = joined_metrics(ctx, deployment)
     assert figures.predictions == len(keys_of) - len(alice) == figures.labeled
     [entry] = [e for e in list_audit(ctx.db, target=deployment) if e.action == "log.purge"]
@@ -211,6 +216,42 @@ def test_usage_counts_recorded_segments_and_label_files(ctx: Context, models_dir
     assert pc.sum(pq.read_table(label_files[0]).column("request_id").is_valid()).as_py() == 5
 
 
+def label_records(ctx: Context, deployment: str) -> list[LabelImportRow]:
+    with ctx.db.session() as session:
+        query = select(LabelImportRow).where(LabelImportRow.deployment == deployment).order_by(LabelImportRow.id)
+        return list(session.scalars(query))
+
+
+def test_each_import_records_its_file_size_and_the_disk_use_sums_them(ctx: Context, models_dir: Path) -> None:
+    deployment = deployed(ctx, models_dir)
+    import_labels(ctx, deployment, "first", [LabelInput(f"r{i}", label="1") for i in range(40)])
+    import_labels(ctx, deployment, "second", [LabelInput(f"q{i}", label=str(i % 2)) for i in range(7)])
+    root = labels_dir(ctx.config, ctx.artifacts.root)
+    records = label_records(ctx, deployment)
+    assert [(r.id, r.bytes) for r in records] == [(r.id, (root / r.path).stat().st_size) for r in records]
+    on_disk_bytes = sum(p.stat().st_size for p in (root / f"deployment={deployment}").glob("*.parquet"))
+    assert usage(ctx, deployment)[deployment].label_bytes == on_disk_bytes
+    assert usage(ctx, deployment)[deployment].label_files == 2
+
+
+def test_an_import_recorded_before_the_size_column_gets_its_size_once(ctx: Context, models_dir: Path) -> None:
+    """Revision 0012 leaves NULL for imports it cannot size (it does not know the labels
+    directory): the first disk-use read stats their files and stores the sizes."""
+    from sqlalchemy import update
+
+    deployment = deployed(ctx, models_dir)
+    import_labels(ctx, deployment, "old", [LabelInput(f"r{i}", label="1") for i in range(30)])
+    with ctx.db.session() as session:
+        session.execute(update(LabelImportRow).where(LabelImportRow.id == "old").values(bytes=None))
+    [record] = label_records(ctx, deployment)
+    path = labels_dir(ctx.config, ctx.artifacts.root) / record.path
+    size = path.stat().st_size
+    assert usage(ctx, deployment)[deployment].label_bytes == size
+    assert label_records(ctx, deployment)[0].bytes == size
+    path.unlink()  # stored: the figure no longer reads the file
+    assert usage(ctx, deployment)[deployment].label_bytes == size
+
+
 def test_retention_config_loads_and_refuses_negative_bounds(tmp_path: Path) -> None:
     from controlplane.config import load_config
 
@@ -227,8 +268,6 @@ def test_retention_config_loads_and_refuses_negative_bounds(tmp_path: Path) -> N
 
 def test_label_retention_deletes_old_imports_record_first(ctx: Context, models_dir: Path) -> None:
     from sqlalchemy import update
-
-    from controlplane.store.models import LabelImportRow
 
     deployment = deployed(ctx, models_dir)
     import_labels(ctx, deployment, "old", [LabelInput("r1", label="1")])

@@ -18,13 +18,16 @@ from pyarrow import fs
 from agent.logsink import S3Location, S3Sink
 from agent.predlog import PredictionLog
 from controlplane.context import Context
+from controlplane.labels.incoming import LabelInput
+from controlplane.predlog import storage
+from controlplane.predlog.export import DatasetQuery, export_dataset
 from controlplane.predlog.joined import joined_metrics
 from controlplane.predlog.purge import PurgeSpec, purge
 from controlplane.predlog.retention import retention_once
 from controlplane.predlog.segments import Segment, receive_segment
 from core.errors import InvalidInput
 from tests.controlplane.experiments.support import ALICE
-from tests.controlplane.labels.support import deployed
+from tests.controlplane.labels.support import deployed, import_labels
 from tests.controlplane.predlog.test_joined import serving
 from tests.harness import free_port
 
@@ -123,3 +126,69 @@ def test_s3_segments_are_checked_recorded_read_purged_and_expired(
     assert sorted(bucket_ids(s3, deployment)) == ["n2", "n3"]
     [figures] = joined_metrics(ctx, deployment)
     assert figures.predictions == 2
+
+
+def cached_bytes(ctx: Context) -> int:
+    """What the S3 cache directory holds on disk (downloads in flight are dot-files)."""
+    root = storage.cache_dir(ctx)
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def test_the_s3_cache_is_bounded_least_recently_used_out_and_still_answers(
+    ctx: Context, models_dir: Path, tmp_path: Path, s3: str
+) -> None:
+    """Eight segments, a cache bound of about three: recording, joining, relabelling and
+    exporting them all still count every row, the cache ends within its bound, and the copy of
+    the segment read last is the one still there."""
+    ctx.config.log.s3_endpoint = s3
+    deployment = deployed(ctx, models_dir)
+    now = datetime.now(UTC)
+    segments = [
+        uploaded(ctx, tmp_path, s3, deployment, [f"s{s}-r{i}" for i in range(40)], ["k"] * 40, now)
+        for s in range(8)
+    ]
+    ctx.config.log.s3_cache_max_bytes = 3 * max(s.size for s in segments)
+    for segment in segments:
+        assert receive_segment(ctx, segment).new  # each is fetched to be checked, then cached
+    assert cached_bytes(ctx) <= ctx.config.log.s3_cache_max_bytes
+    assert storage.cache(ctx).stats().evicted_files >= 5
+
+    [figures] = joined_metrics(ctx, deployment)  # needs all eight at once: none evicted mid-query
+    assert (figures.predictions, figures.labeled) == (320, 0)
+    assert cached_bytes(ctx) <= ctx.config.log.s3_cache_max_bytes  # cut back once the query is done
+
+    labelled = [LabelInput(f"s{s}-r{i}", label="1" if i % 4 else "0") for s in range(8) for i in range(10)]
+    import_labels(ctx, deployment, "truth", labelled)  # judged against every segment, refetched
+    [figures] = joined_metrics(ctx, deployment)
+    assert (figures.predictions, figures.labeled, figures.waiting) == (320, 80, 240)
+    right = sum(1 for label in labelled if label.label == "1")  # every logged prediction is "1"
+    assert figures.accuracy == pytest.approx(right / len(labelled))
+    assert cached_bytes(ctx) <= ctx.config.log.s3_cache_max_bytes
+
+    exported = export_dataset(ctx, DatasetQuery(deployment, labeled_only=True))
+    try:
+        assert exported.rows == 80
+    finally:
+        exported.path.unlink()
+    assert cached_bytes(ctx) <= ctx.config.log.s3_cache_max_bytes
+    # Least recently used out: with room for exactly segments 5, 6 and 7, reading them leaves only
+    # them; reading 5 again makes 6 the least recent, so fetching 1 evicts 6 and keeps 5.
+    ctx.config.log.s3_cache_max_bytes = sum(segments[n].size for n in (5, 6, 7))
+    copy = {n: storage.local(ctx, segments[n].uri) for n in (5, 6, 7)}
+    assert cached_bytes(ctx) == ctx.config.log.s3_cache_max_bytes
+    storage.local(ctx, segments[5].uri)
+    copy[1] = storage.local(ctx, segments[1].uri)
+    assert not copy[6].exists() and copy[5].exists() and copy[1].exists()
+    assert pq.read_table(copy[5]).num_rows == 40  # a copy kept is whole
+
+
+def test_an_s3_cache_bound_below_zero_is_refused(tmp_path: Path) -> None:
+    from controlplane.config import load_config
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[log]\ns3_cache_max_bytes = -1\n")
+    with pytest.raises(InvalidInput, match=r"log\.s3_cache_max_bytes"):
+        load_config(bad)
+    good = tmp_path / "good.toml"
+    good.write_text("[log]\ns3_cache_max_bytes = 5_000_000\n")
+    assert load_config(good).log.s3_cache_max_bytes == 5_000_000

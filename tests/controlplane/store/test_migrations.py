@@ -59,3 +59,32 @@ def test_0007_binds_agents_from_before_to_nobody_and_goes_back(db_url: str) -> N
             assert connection.execute(text("SELECT name FROM agents")).scalar_one() == "alpha"
     finally:
         engine.dispose()
+
+
+def test_0012_sizes_imports_without_a_file_and_leaves_the_others_to_the_first_read(db_url: str) -> None:
+    """label_imports.bytes: 0 for an import that stored no file, NULL (sized lazily by the control
+    plane, which knows the labels directory) for one with a file; the downgrade drops it."""
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0011")
+            for import_id, path in (("with-file", "deployment=d/with-file.parquet"), ("empty", "")):
+                connection.execute(
+                    text(
+                        "INSERT INTO label_imports (id, deployment, principal, source, atomic, created_at, rows, "
+                        "accepted, duplicates, replaced, unknown_ids, late, refused, refusals, path) "
+                        "VALUES (:id, 'd', 'alice', 'import', false, :now, 1, 1, 0, 0, 0, 0, 0, '[]', :path)"
+                    ),
+                    {"id": import_id, "now": datetime.now(UTC), "path": path},
+                )
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+        with engine.connect() as connection:
+            sizes = dict(connection.execute(text("SELECT id, bytes FROM label_imports")).all())
+        assert sizes == {"with-file": None, "empty": 0}
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0011")
+        with engine.connect() as connection:
+            assert "bytes" not in {c["name"] for c in inspect(connection).get_columns("label_imports")}
+    finally:
+        engine.dispose()
