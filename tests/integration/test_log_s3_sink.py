@@ -181,6 +181,22 @@ def iam_key(s3: S3Server) -> dict[str, str]:
     return {**CREDENTIALS, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
 
+def agent_metrics(port: int) -> dict[str, float]:
+    """The agent's /metrics samples without labels, by name."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
 def test_a_control_plane_without_the_buckets_credentials_defers_once_then_records_every_row(
     s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -206,8 +222,15 @@ def test_a_control_plane_without_the_buckets_credentials_defers_once_then_record
             client.register_version(model, "1", make_classifier_onnx(tmp_path))
             client.deploy(dep, f"{model}:1")
         sink = ["--log-sink", f"s3://{BUCKET}/denied", "--s3-endpoint", s3.endpoint, "--s3-region", "us-east-1"]
+        metrics_port = free_port()
         agent = AgentProcess(
-            server.address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log", extra=sink, env=agent_env
+            server.address,
+            unique("agent"),
+            tmp_path / "agent",
+            tmp_path / "agent.log",
+            extra=sink,
+            env=agent_env,
+            metrics_port=str(metrics_port),
         )
         rows = breast_cancer_rows(30, seed=9).astype(np.float32)
         ids = [f"denied-{i}" for i in range(30)]
@@ -232,6 +255,9 @@ def test_a_control_plane_without_the_buckets_credentials_defers_once_then_record
             said = agent.log.read_text()
             assert said.count("the control plane does not record the log segments") == 1, said
             assert "cannot read s3://" in said and "ACCESS_DENIED" in said
+            scraped = agent_metrics(metrics_port)
+            assert scraped["sluice_agent_log_segments_deferred_total"] >= 1
+            assert scraped["sluice_agent_log_segments_waiting"] >= 1
             control_plane = [r.getMessage() for r in caplog.records]
             assert sum("are not recorded yet" in m for m in control_plane) == 1, control_plane
             assert not any("could not store log segment" in m for m in control_plane)  # no traceback loop
@@ -240,6 +266,7 @@ def test_a_control_plane_without_the_buckets_credentials_defers_once_then_record
             wait_until(lambda: recorded_rows() == 30, timeout=60, what="30 rows recorded once readable")
             wait_until(lambda: not pending_ids(agent.cache), timeout=30, what="the local copies deleted")
             wait_until(lambda: "records the log segments of" in agent.log.read_text(), timeout=30, what="recovery")
+            assert agent_metrics(metrics_port)["sluice_agent_log_segments_waiting"] == 0
         in_bucket = [i for values in objects(s3, dep).values() for i in values]
         assert sorted(in_bucket) == sorted(ids)  # uploaded once, recorded once
         with server.ctx.db.session() as session:
