@@ -11,6 +11,9 @@ With an S3 sink (`agent/logsink.py`) each segment is first uploaded to the bucke
 URI, rows and size travel over AgentHub; the local copy is deleted on the ack, as above. A sink
 that is down leaves the segments in the bounded local buffer: uploads are retried with
 exponential backoff (0.5 s doubling to 30 s), oldest first, and none is lost within the buffer.
+A control plane that cannot read the bucket (its credentials) answers with a deferral
+(`retry_after_seconds`): the segments stay, said once in the log, and are announced again only
+after that backoff (controlplane/predlog/s3backoff.py).
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ class LogShipper:
         self.upload_failures = 0
         self._backoff = 0.0
         self._next_upload = 0.0
+        #: announcements the control plane deferred (it cannot read the bucket now), and until when
+        #: nothing more is announced (its backoff, LogSegmentAck.retry_after_seconds)
+        self.deferred = 0
+        self._deferred_until = 0.0
 
     def _live(self) -> dict[str, tuple[SegmentInfo, int, float]]:
         """What is really still in flight: sent on this stream, not too long ago."""
@@ -92,6 +99,8 @@ class LogShipper:
             if info.segment_id in live:
                 continue
             if self.sink is not None:
+                if time.monotonic() < self._deferred_until:
+                    break  # the control plane cannot read the bucket yet: one try per its backoff
                 message = await self._uploaded_message(info)
                 if message is None:
                     break  # the sink is down: later, oldest first
@@ -155,6 +164,12 @@ class LogShipper:
         if found is None:
             return  # an ack of a segment already acked (a resend crossed its first ack)
         info = found[0]
+        if not ack.ok and ack.retry_after_seconds > 0:  # not refused: kept, announced again later
+            self._defer(ack)
+            return
+        if ack.ok and self._deferred_until:
+            self._deferred_until = 0.0
+            log.info("the control plane records the log segments of %s again", self._where())
         if ack.ok:
             self.acked += 1
         else:
@@ -166,6 +181,19 @@ class LogShipper:
             )  # fmt: skip
         self._uploaded.pop(info.segment_id, None)
         self.predlog.remove(info)
+
+    def _defer(self, ack: agent_pb2.LogSegmentAck) -> None:
+        self.deferred += 1
+        first = not self._deferred_until
+        self._deferred_until = time.monotonic() + ack.retry_after_seconds
+        (log.warning if first else log.debug)(
+            "the control plane does not record the log segments of %s yet: %s; %d segment(s) wait on disk "
+            "(uploaded ones in the bucket too), next announcement in %.0f s",
+            self._where(), printable(ack.error[:400]), len(self.predlog.pending()), ack.retry_after_seconds,
+        )  # fmt: skip
+
+    def _where(self) -> str:
+        return self.sink.location.uri if self.sink is not None else "this agent"
 
     async def run(self, seconds: float = SHIP_SECONDS) -> None:
         while True:

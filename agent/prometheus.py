@@ -52,6 +52,8 @@ class AgentPrometheus(MetricsEndpoint):
         self._new_series = threading.Lock()
         #: (label batches waiting for the control plane, labels dropped): the label spool's counts
         self.label_counts: Callable[[], tuple[int, int]] | None = None
+        #: the prediction log's shipping: (segments waiting on disk, announcements the control plane deferred)
+        self.log_counts: Callable[[], tuple[int, int]] | None = None
 
     # ---- the hot path ----
 
@@ -122,6 +124,19 @@ class AgentPrometheus(MetricsEndpoint):
         for deployment, value in sorted(generations):
             generation.add_metric((deployment,), value)
         yield generation
+        if self.log_counts is not None:
+            segments, deferred = self.log_counts()
+            yield GaugeMetricFamily(
+                "sluice_agent_log_segments_waiting",
+                "Prediction-log segments on disk until the control plane acknowledges them",
+                value=segments,
+            )
+            yield CounterMetricFamily(
+                "sluice_agent_log_segments_deferred",
+                "Announcements of S3 segments the control plane deferred (it could not read the bucket): "
+                "kept, announced again after its backoff",
+                value=deferred,
+            )
         if self.label_counts is not None:
             waiting, dropped = self.label_counts()
             yield GaugeMetricFamily(

@@ -302,8 +302,10 @@ class AgentServer:
                 from agent.logsink import S3Sink, parse_sink
 
                 sink = S3Sink(parse_sink(options.log_sink), link.agent_id, options.s3_endpoint, options.s3_region)
-            self.shipper = LogShipper(self.predlog, link.send, lambda: link.connects, sink=sink)
-            link.on_log_ack = self.shipper.on_ack
+            self.shipper = shipper = LogShipper(self.predlog, link.send, lambda: link.connects, sink=sink)
+            link.on_log_ack = shipper.on_ack
+            predlog = self.predlog
+            self._prometheus.log_counts = lambda: (len(predlog.pending()), shipper.deferred)
             self._tasks.append(asyncio.create_task(self.shipper.run(), name="log-shipping"))
 
     async def _set_health(self, serving: bool) -> None:

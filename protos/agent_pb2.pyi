@@ -73,14 +73,16 @@ class LogSegment(_message.Message):
     def __init__(self, segment_id: _Optional[str] = ..., deployment: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.VersionRef, _Mapping]] = ..., date: _Optional[str] = ..., rows: _Optional[int] = ..., data: _Optional[bytes] = ..., uri: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
 
 class LogSegmentAck(_message.Message):
-    __slots__ = ("segment_id", "ok", "error")
+    __slots__ = ("segment_id", "ok", "error", "retry_after_seconds")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
     segment_id: str
     ok: bool
     error: str
-    def __init__(self, segment_id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+    retry_after_seconds: float
+    def __init__(self, segment_id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., retry_after_seconds: _Optional[float] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("agent_id", "name", "host", "address", "labels", "cached_sha256", "applied_generations", "software_version", "applied_digests")

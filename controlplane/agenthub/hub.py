@@ -41,6 +41,7 @@ from controlplane.agenthub.identity import NOBODY, Binding, Credential
 from controlplane.agenthub.routes import RouteLedger, RouteLedgers, routes_of
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
+from controlplane.predlog.s3backoff import Deferred
 from core.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unavailable
 from core.text import printable
 from core.vocabulary import AgentState, Health
@@ -443,6 +444,9 @@ class AgentHub:
         try:
             allowed = session.routes.allowed()  # read here, in the loop that updates the ledger
             await self.run(receive_segment, self.ctx, segment, allowed)
+        except Deferred as exc:  # its bucket is unreadable now: said once per outage, then counted
+            self._deferred(session, message, exc)
+            return
         except (InvalidInput, PermissionDenied) as exc:
             shown = printable(message.segment_id[:64])
             log.warning("refused log segment %s of agent %s: %s", shown, session.name, exc)
@@ -453,6 +457,23 @@ class AgentHub:
             return
         else:
             ack = agent_pb2.LogSegmentAck(segment_id=message.segment_id, ok=True)
+        session.send(agent_pb2.ControlMessage(log_segment_ack=ack))
+
+    def _deferred(self, session: Session, message: agent_pb2.LogSegment, exc: Deferred) -> None:
+        """Tell the agent to keep the segment and send it again after the bucket's backoff."""
+        from controlplane.monitoring.state import state_of
+
+        bucket = message.uri.removeprefix("s3://").split("/", 1)[0]
+        if exc.first:
+            log.warning(
+                "log segments of agent %s are not recorded yet: %s; the agent keeps them and sends them "
+                "again after a backoff (now %.0f s, up to 10 min); sluice_log_segments_deferred_total counts them",
+                session.name, exc, exc.retry_after,
+            )  # fmt: skip
+        state_of(self.ctx).metrics.log_segments_deferred.labels(printable(bucket[:63])).inc()
+        ack = agent_pb2.LogSegmentAck(
+            segment_id=message.segment_id, ok=False, error=str(exc), retry_after_seconds=exc.retry_after
+        )
         session.send(agent_pb2.ControlMessage(log_segment_ack=ack))
 
     async def _alert(self, *, resolve: bool, kind: str, agent_id: str, deployment: str = "", **kw: Any) -> None:

@@ -97,6 +97,13 @@ class ControlPlaneMetrics(MetricsEndpoint):
             ("reason",),
             registry=self.registry,
         )
+        self.log_segments_deferred = Counter(
+            "sluice_log_segments_deferred",
+            "S3 log segments announced by agents that the control plane could not read now (its "
+            "credentials or endpoint), by bucket: not recorded yet, the agent sends them again after a backoff",
+            ("bucket",),
+            registry=self.registry,
+        )
         self._collector: _StoredState | None = None
 
     def watch_store(self, read: Callable[[], tuple[int, dict[str, int]]]) -> None:

@@ -14,6 +14,7 @@ again, then recorded.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from controlplane.context import Context
 from controlplane.store.models import LogSegmentRow, utcnow
 from core.errors import InvalidInput, PermissionDenied
 from core.names import validate_name
+from core.text import printable
+
+log = logging.getLogger("sluice.predlog")
 
 SEGMENT_ID = re.compile(r"[0-9a-f-]{1,64}")
 AGENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -145,8 +149,9 @@ MAX_URI = 1024
 
 def check_uri(ctx: Context, segment: Segment, relative: Path) -> str:
     """A segment an agent put in its S3 bucket: the URI ends in the log's layout for this very
-    segment, and the object is there with the claimed rows and size (read from its footer; the
-    bucket unreachable now raises OSError: no ack, the agent sends it again)."""
+    segment, and the object is there with the claimed rows and size (read from its footer). A
+    bucket the control plane cannot read now (its credentials, its endpoint) raises
+    `s3backoff.Deferred`, at once while that bucket's backoff runs (controlplane/predlog/s3backoff.py)."""
     from controlplane.predlog import storage
 
     uri = segment.uri
@@ -158,7 +163,22 @@ def check_uri(ctx: Context, segment: Segment, relative: Path) -> str:
         raise InvalidInput(f"log segment {segment.segment_id}: URI {uri[:200]!r} has a '..' part")
     from pyarrow import fs
 
-    info = storage.filesystem(ctx).get_file_info(storage.object_path(uri))
+    from controlplane.predlog.s3backoff import buckets
+
+    bucket = storage.object_path(uri).split("/", 1)[0]
+    key = (ctx.config.log.s3_endpoint, bucket)
+    buckets.check(key)
+    try:
+        info = storage.filesystem(ctx).get_file_info(storage.object_path(uri))
+    except OSError as exc:  # pyarrow: access denied, no credentials, endpoint unreachable
+        where = ctx.config.log.s3_endpoint or "AWS"
+        reason = (
+            f"the control plane cannot read s3://{bucket} at {where}: {printable(str(exc)[:300])} "
+            "(check its AWS credentials and [log] s3_endpoint / s3_region)"
+        )
+        raise buckets.failed(key, reason) from exc
+    if deferred := buckets.succeeded(key):
+        log.info("the control plane reads s3://%s again (%d segment announcement(s) were deferred)", bucket, deferred)
     if info.type == fs.FileType.NotFound:
         raise InvalidInput(f"log segment {segment.segment_id}: no object at {uri[:200]!r}")
     if info.size != segment.size:

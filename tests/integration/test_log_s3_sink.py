@@ -163,3 +163,115 @@ def test_a_malformed_sink_is_refused_in_one_line() -> None:
         assert result.returncode != 0
         err = result.stderr.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+
+
+def iam_key(s3: S3Server) -> dict[str, str]:
+    """An access key of a new IAM user of moto's allowed every S3 action: the agent's own."""
+    import json
+
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=s3.endpoint, region_name="us-east-1")
+    user = unique("agent")
+    iam.create_user(UserName=user)
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    policy = iam.create_policy(PolicyName=unique("s3"), PolicyDocument=json.dumps(document))
+    iam.attach_user_policy(UserName=user, PolicyArn=policy["Policy"]["Arn"])
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {**CREDENTIALS, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def agent_metrics(port: int) -> dict[str, float]:
+    """The agent's /metrics samples without labels, by name."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+def test_a_control_plane_without_the_buckets_credentials_defers_once_then_records_every_row(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The agent writes with its own key; the control plane's ("testing") is refused by the bucket
+    (moto checks signatures from here on). Before: no ack, the URI announced again every 30 s and a
+    traceback each time, for ever. Now: one line on each side, the announcements deferred with a
+    backoff and counted, the segments kept; once the bucket lets the control plane read (its
+    policy fixed), every row is recorded exactly once."""
+    from moto import settings as moto_settings
+
+    from controlplane.monitoring.state import state_of
+    from controlplane.predlog import s3backoff
+
+    monkeypatch.setattr(s3backoff, "FIRST_BACKOFF", 0.5)  # the backoff's steps, short for the test
+    monkeypatch.setattr(s3backoff, "MAX_BACKOFF", 2.0)
+    agent_env = iam_key(s3)
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # signatures checked from now on
+    server: ServerThread = start_server(tmp_path / "cp", config=Config(log=LogConfig(s3_endpoint=s3.endpoint)))
+    agent: AgentProcess | None = None
+    try:
+        model, dep = unique("m"), unique("d")
+        with SluiceClient(server.address, token="") as client:
+            client.register_version(model, "1", make_classifier_onnx(tmp_path))
+            client.deploy(dep, f"{model}:1")
+        sink = ["--log-sink", f"s3://{BUCKET}/denied", "--s3-endpoint", s3.endpoint, "--s3-region", "us-east-1"]
+        metrics_port = free_port()
+        agent = AgentProcess(
+            server.address,
+            unique("agent"),
+            tmp_path / "agent",
+            tmp_path / "agent.log",
+            extra=sink,
+            env=agent_env,
+            metrics_port=str(metrics_port),
+        )
+        rows = breast_cancer_rows(30, seed=9).astype(np.float32)
+        ids = [f"denied-{i}" for i in range(30)]
+        metrics = state_of(server.ctx).metrics
+
+        def deferred() -> float:
+            value = metrics.registry.get_sample_value("sluice_log_segments_deferred_total", {"bucket": BUCKET})
+            return value or 0.0
+
+        with SluiceClient(server.address, token="") as client:
+            wait_for_agents(client, dep, [agent.name])
+            assert agent.stub is not None
+
+            def recorded_rows() -> int:
+                [status] = client.status(dep)
+                return status.log_usage.rows if status.HasField("log_usage") else 0
+
+            agent.stub.PredictBatch(batch_request(dep, rows, ["k"] * 30, ids), timeout=30)
+            wait_until(lambda: deferred() >= 4, timeout=90, what="announcements deferred again and again")
+            assert recorded_rows() == 0
+            assert sorted(pending_ids(agent.cache)) == sorted(ids)  # kept on the agent's disk
+            said = agent.log.read_text()
+            assert said.count("the control plane does not record the log segments") == 1, said
+            assert "cannot read s3://" in said and "ACCESS_DENIED" in said
+            scraped = agent_metrics(metrics_port)
+            assert scraped["sluice_agent_log_segments_deferred_total"] >= 1
+            assert scraped["sluice_agent_log_segments_waiting"] >= 1
+            control_plane = [r.getMessage() for r in caplog.records]
+            assert sum("are not recorded yet" in m for m in control_plane) == 1, control_plane
+            assert not any("could not store log segment" in m for m in control_plane)  # no traceback loop
+
+            monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))  # policy fixed
+            wait_until(lambda: recorded_rows() == 30, timeout=60, what="30 rows recorded once readable")
+            wait_until(lambda: not pending_ids(agent.cache), timeout=30, what="the local copies deleted")
+            wait_until(lambda: "records the log segments of" in agent.log.read_text(), timeout=30, what="recovery")
+            assert agent_metrics(metrics_port)["sluice_agent_log_segments_waiting"] == 0
+        in_bucket = [i for values in objects(s3, dep).values() for i in values]
+        assert sorted(in_bucket) == sorted(ids)  # uploaded once, recorded once
+        with server.ctx.db.session() as session:
+            assert sum(session.scalars(select(LogSegmentRow.rows).where(LogSegmentRow.deployment == dep))) == 30
+    finally:
+        if agent is not None:
+            agent.stop()
+        server.stop()

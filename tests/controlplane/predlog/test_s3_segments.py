@@ -182,6 +182,24 @@ def test_the_s3_cache_is_bounded_least_recently_used_out_and_still_answers(
     assert pq.read_table(copy[5]).num_rows == 40  # a copy kept is whole
 
 
+def test_delayed_label_slices_read_s3_segments_through_the_cache(
+    ctx: Context, models_dir: Path, tmp_path: Path, s3: str
+) -> None:
+    """What experiments and health judged on delayed labels read (they once joined the s3://
+    URI onto the log directory and found no file)."""
+    from controlplane.predlog.delayed import slice_figures
+
+    ctx.config.log.s3_endpoint = s3
+    deployment = deployed(ctx, models_dir)
+    now = datetime.now(UTC)
+    for s in range(2):
+        ids = [f"slice{s}-{i}" for i in range(6)]
+        assert receive_segment(ctx, uploaded(ctx, tmp_path, s3, deployment, ids, ["k"] * 6, now)).new
+    import_labels(ctx, deployment, "truth", [LabelInput(f"slice0-{i}", label="1") for i in range(4)])
+    [figures] = slice_figures(ctx, deployment, since=now - timedelta(hours=1), cutoff=now + timedelta(hours=1))
+    assert (figures.predictions, figures.labeled, figures.overdue, figures.agent) == (12, 4, 8, AGENT)
+
+
 def test_an_s3_cache_bound_below_zero_is_refused(tmp_path: Path) -> None:
     from controlplane.config import load_config
 
