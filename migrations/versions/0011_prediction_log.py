@@ -1,8 +1,8 @@
 """The prediction log: log_segments (segments stored by the control plane), deployments'
 log_sample_rate, and the agents' dropped log rows beside their dropped reports
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-08 12:00:00
 """
 
