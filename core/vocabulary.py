@@ -264,6 +264,14 @@ class SegmentSource(StrEnum):
         return cls.EITHER, name
 
 
+def segment_text(rule: common_pb2.SegmentRule) -> str:
+    """A rule as `--segment` takes it: 'feature.country=de,fr' or 'age=18..30' (the CLI and the
+    TUI show it so)."""
+    if rule.has_range:
+        return f"{rule.attribute}={rule.min:g}..{rule.max:g}"
+    return f"{rule.attribute}={','.join(rule.values)}"
+
+
 def segment_number(text: str) -> float | None:
     """A segment rule's value as a number, for rules on numeric and bool features: `9`, `2.5`,
     `true`/`false` (1/0); None when it is not a number."""

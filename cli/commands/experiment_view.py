@@ -5,15 +5,8 @@ from __future__ import annotations
 import math
 
 from cli.output import ago, fmt, print_table, vref, when
-from core.vocabulary import ExperimentState, MetricSource, ServingRole, word_of
-from protos import common_pb2, controlplane_pb2
-
-
-def segment_text(rule: common_pb2.SegmentRule) -> str:
-    """A rule as `--segment` takes it: 'feature.country=de,fr' or 'age=18..30'."""
-    if rule.has_range:
-        return f"{rule.attribute}={rule.min:g}..{rule.max:g}"
-    return f"{rule.attribute}={','.join(rule.values)}"
+from core.vocabulary import ExperimentState, MetricSource, ServingRole, segment_text, word_of
+from protos import controlplane_pb2
 
 
 def step_text(e: controlplane_pb2.Experiment) -> str:

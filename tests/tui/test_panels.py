@@ -133,6 +133,15 @@ def test_experiment_panel_shows_the_predictions_waiting_for_delayed_labels() -> 
     assert "waiting for labels" not in plain(render_experiment(experiment(decision="not_enough_data")), width=120)
 
 
+def test_experiment_panel_shows_the_segment_rules() -> None:
+    exp = experiment(decision="not_enough_data")
+    exp.config.segment_rules.add(attribute="feature.country", values=["de", "fr"])
+    exp.config.segment_rules.add(attribute="age", has_range=True, min=18, max=30.5)
+    text = plain(render_experiment(exp), width=160)
+    assert "segment feature.country=de,fr, age=18..30.5" in text
+    assert "segment" not in plain(render_experiment(experiment(decision="not_enough_data")), width=160)
+
+
 def test_experiment_panel_flags_a_sample_ratio_mismatch() -> None:
     text = plain(render_experiment(experiment(srm_detected=True, srm_p_value=0.00001, decision="srm_detected")))
     assert "SRM MISMATCH (p <0.001)" in text

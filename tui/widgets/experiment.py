@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from core.vocabulary import segment_text
 from protos import controlplane_pb2
 from tui.format import (
     decision,
@@ -56,6 +57,8 @@ def render_experiment(exp: controlplane_pb2.Experiment) -> RenderableType:
         settings.append("auto-promote")
     if config.label_source == "joined":
         settings.append(f"labels joined, delay {duration(config.label_delay_seconds)}")
+    if config.segment_rules:
+        settings.append("segment " + ", ".join(segment_text(rule) for rule in config.segment_rules))
     details = Text(" · ".join(settings), style="dim")
 
     arms = Table(box=None, padding=(0, 1), show_edge=False, expand=False, header_style="bold")
