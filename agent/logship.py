@@ -7,7 +7,8 @@ after `resend_seconds`, and everything in flight is sent again on a new stream (
 `connects` changed), so a reconnect or an agent restart loses nothing; the control plane
 acknowledges a repeat without writing it twice.
 
-With an S3 sink (`agent/logsink.py`) each segment is first uploaded to the bucket, then only its
+With an S3 sink (`agent/logsink.py`) each segment is first uploaded to the bucket (as the log's
+Parquet file, converted from the pending Arrow file in a worker thread), then only its
 URI, rows and size travel over AgentHub; the local copy is deleted on the ack, as above. A sink
 that is down leaves the segments in the bounded local buffer: uploads are retried with
 exponential backoff (0.5 s doubling to 30 s), oldest first, and none is lost within the buffer.

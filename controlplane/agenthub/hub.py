@@ -130,9 +130,7 @@ class AgentHub:
         self.report_seconds = report_seconds
         self.sessions: dict[str, Session] = {}
         #: per agent id, the routes it was sent: its reports for any other are refused
-        self.routes = RouteLedgers(
-            ctx.config.limits.report_route_grace_seconds, ctx.config.retention.receipt_seconds
-        )
+        self.routes = RouteLedgers(ctx.config.limits.report_route_grace_seconds, ctx.config.retention.receipt_seconds)
         # Agents without a live stream that may still come back: id -> (when they went quiet,
         # the epoch of their last stream; None: from before this process started).
         self.departed: dict[str, tuple[float, datetime | None]] = {}
@@ -362,9 +360,7 @@ class AgentHub:
         # What this snapshot asked for and the agent does not serve: refused (unknown id: nothing).
         asked = session.recent_snapshots.get(nack.snapshot_id, {})
         refused = {d: g for d, g in asked.items() if generations.get(d, 0) < g}
-        await self.run(
-            agents.record_nack, self.ctx, session.agent_id, reason, generations, refused, dict(nack.digests)
-        )
+        await self.run(agents.record_nack, self.ctx, session.agent_id, reason, generations, refused, dict(nack.digests))
         session.nack_alerts = True
         session.routes.refused()  # it keeps serving what it had: those routes stay reportable
         lagging = [d for d, g in session.sent_generations.items() if generations.get(d, 0) < g] or [""]
@@ -419,6 +415,7 @@ class AgentHub:
             log.warning("agent %s: label batch refused: %s", session.name, printable(error))
         ack = agent_pb2.LabelBatchAck(batch_id=batch.batch_id, ok=not error, error=error)
         session.send(agent_pb2.ControlMessage(labels_ack=ack))
+
     async def _on_log_segment(self, session: Session, message: agent_pb2.LogSegment) -> None:
         """Store one prediction-log segment, then ack it; a refusal is acked with its reason (the
         agent drops the segment and counts its rows), a failure to store it is not acked (resent)."""
@@ -436,18 +433,23 @@ class AgentHub:
             uri=message.uri,
             size=int(message.size),
         )
+        from controlplane.monitoring.state import state_of
+
+        received = state_of(self.ctx).metrics.log_segments_received
         try:
             allowed = session.routes.allowed()  # read here, in the loop that updates the ledger
-            await self.run(receive_segment, self.ctx, segment, allowed)
+            stored = await self.run(receive_segment, self.ctx, segment, allowed)
         except (InvalidInput, PermissionDenied) as exc:
             shown = printable(message.segment_id[:64])
             log.warning("refused log segment %s of agent %s: %s", shown, session.name, exc)
+            received.labels("refused").inc()
             ack = agent_pb2.LogSegmentAck(segment_id=message.segment_id, ok=False, error=str(exc))
         except Exception:
             shown = printable(message.segment_id[:64])
             log.exception("could not store log segment %s of agent %s", shown, session.name)
             return
         else:
+            received.labels("stored" if stored.new else "replay").inc()
             ack = agent_pb2.LogSegmentAck(segment_id=message.segment_id, ok=True)
         session.send(agent_pb2.ControlMessage(log_segment_ack=ack))
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 import pytest
 
-from agent.predlog import SEGMENT_GLOB
+from agent.predlog import segment_files
 from core.client import SluiceClient, batch_request, predict_request, ref
 from protos import controlplane_pb2, oip_pb2, oip_pb2_grpc
+from runtime.logsegment import read_table
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import ServerThread, free_port, start_server, unique
 from tests.models import breast_cancer_rows, make_classifier_onnx, make_mixed_onnx, mixed_records, mixed_rows
@@ -61,9 +61,9 @@ def logged(server: ServerThread, deployment: str) -> pa.Table:
 def pending_ids(cache: Path) -> list[str]:
     """The request ids in the agent's pending segments (a segment deleted meanwhile is gone)."""
     ids: list[str] = []
-    for path in (cache / "log" / "pending").glob(SEGMENT_GLOB):  # closed segments, not a .tmp- being written
+    for path in segment_files(cache / "log" / "pending"):  # closed segments, not a .tmp- being written
         try:
-            ids += pq.read_table(path, columns=["request_id"]).column("request_id").to_pylist()
+            ids += read_table(path.read_bytes()).column("request_id").to_pylist()
         except (OSError, pa.ArrowException):
             continue
     return ids
