@@ -73,6 +73,14 @@ def pending_rows(cache: Path) -> int:
     return len(pending_ids(cache))
 
 
+def segments_received(server: ServerThread, outcome: str) -> float:
+    """The control plane's `sluice_log_segments_received_total{outcome}` so far."""
+    from controlplane.monitoring.state import state_of
+
+    registry = state_of(server.ctx).metrics.registry
+    return registry.get_sample_value("sluice_log_segments_received_total", {"outcome": outcome}) or 0.0
+
+
 def test_predictions_of_every_kind_arrive_once_with_their_values(
     server: ServerThread, models: Path, tmp_path: Path
 ) -> None:
@@ -97,6 +105,7 @@ def test_predictions_of_every_kind_arrive_once_with_their_values(
         [status] = client.status(dep_off)
         assert status.deployment.log_sample_rate == 0.0
         assert any(e.action == "log.set" for e in client.audit() if e.target == dep_off)
+    stored_before = segments_received(server, "stored")
     agent = AgentProcess(server.address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log")
     try:
         with SluiceClient(server.address, token="") as client:
@@ -162,6 +171,8 @@ def test_predictions_of_every_kind_arrive_once_with_their_values(
         # Logging off: the requests were answered and nothing was written.
         assert logged(server, dep_off).num_rows == 0
         assert pending_rows(tmp_path / "agent") == 0
+        # The agent's Arrow segments were stored (as Parquet, read above) and counted.
+        assert segments_received(server, "stored") >= stored_before + 3
     finally:
         agent.stop()
 
