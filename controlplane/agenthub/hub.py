@@ -130,7 +130,9 @@ class AgentHub:
         self.report_seconds = report_seconds
         self.sessions: dict[str, Session] = {}
         #: per agent id, the routes it was sent: its reports for any other are refused
-        self.routes = RouteLedgers(ctx.config.limits.report_route_grace_seconds, ctx.config.retention.receipt_seconds)
+        self.routes = RouteLedgers(
+            ctx.config.limits.report_route_grace_seconds, ctx.config.retention.receipt_seconds
+        )
         # Agents without a live stream that may still come back: id -> (when they went quiet,
         # the epoch of their last stream; None: from before this process started).
         self.departed: dict[str, tuple[float, datetime | None]] = {}
@@ -360,7 +362,9 @@ class AgentHub:
         # What this snapshot asked for and the agent does not serve: refused (unknown id: nothing).
         asked = session.recent_snapshots.get(nack.snapshot_id, {})
         refused = {d: g for d, g in asked.items() if generations.get(d, 0) < g}
-        await self.run(agents.record_nack, self.ctx, session.agent_id, reason, generations, refused, dict(nack.digests))
+        await self.run(
+            agents.record_nack, self.ctx, session.agent_id, reason, generations, refused, dict(nack.digests)
+        )
         session.nack_alerts = True
         session.routes.refused()  # it keeps serving what it had: those routes stay reportable
         lagging = [d for d, g in session.sent_generations.items() if generations.get(d, 0) < g] or [""]
@@ -415,7 +419,6 @@ class AgentHub:
             log.warning("agent %s: label batch refused: %s", session.name, printable(error))
         ack = agent_pb2.LabelBatchAck(batch_id=batch.batch_id, ok=not error, error=error)
         session.send(agent_pb2.ControlMessage(labels_ack=ack))
-
     async def _on_log_segment(self, session: Session, message: agent_pb2.LogSegment) -> None:
         """Store one prediction-log segment, then ack it; a refusal is acked with its reason (the
         agent drops the segment and counts its rows), a failure to store it is not acked (resent)."""

@@ -250,3 +250,21 @@ def test_segments_are_arrow_files_and_an_earlier_releases_parquet_ones_are_still
     )
     assert [p.path for p in restarted.pending()] == [again.path] and not old.exists()
     assert restarted.pending_bytes == again.size
+
+
+def test_a_journal_record_of_more_buffers_than_one_writev_takes_is_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record is its header and a view of each array (one `os.writev`); beyond the buffers one
+    call takes (a model of many inputs) it is joined and written whole, and reads back the same."""
+    import agent.logjournal
+
+    monkeypatch.setattr(agent.logjournal, "_MAX_BUFFERS", 2)
+    crashed = PredictionLog(tmp_path, "a")
+    _append(crashed, 4)
+    restarted = PredictionLog(tmp_path, "a")
+    restarted.recover()
+    [info] = restarted.pending()
+    rows = read_segment(info.path).to_pylist()
+    assert [r["request_id"] for r in rows] == ["r0", "r1", "r2", "r3"] and rows[3]["in_count"] == 2**40 + 3
+    assert rows[2]["in_flag"] is True and rows[1]["probabilities"] == [0.25, 0.75]
