@@ -302,7 +302,9 @@ class AgentServer:
                 from agent.logsink import S3Sink, parse_sink
 
                 sink = S3Sink(parse_sink(options.log_sink), link.agent_id, options.s3_endpoint, options.s3_region)
-            self.shipper = LogShipper(self.predlog, link.send, lambda: link.connects, sink=sink)
+            self.shipper = LogShipper(
+                self.predlog, link.send, lambda: link.connects, sink=sink, arrow_accepted=lambda: link.arrow_segments
+            )
             link.on_log_ack = self.shipper.on_ack
             self._tasks.append(asyncio.create_task(self.shipper.run(), name="log-shipping"))
 

@@ -265,7 +265,7 @@ class AgentHub:
         session.send(
             agent_pb2.ControlMessage(
                 hello_ack=agent_pb2.HelloAck(
-                    heartbeat_seconds=self.heartbeat_seconds, report_seconds=self.report_seconds
+                    heartbeat_seconds=self.heartbeat_seconds, report_seconds=self.report_seconds, arrow_segments=True
                 )
             )
         )

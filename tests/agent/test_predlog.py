@@ -268,3 +268,35 @@ def test_a_journal_record_of_more_buffers_than_one_writev_takes_is_written_whole
     rows = read_segment(info.path).to_pylist()
     assert [r["request_id"] for r in rows] == ["r0", "r1", "r2", "r3"] and rows[3]["in_count"] == 2**40 + 3
     assert rows[2]["in_flag"] is True and rows[1]["probabilities"] == [0.25, 0.75]
+
+
+def test_a_control_plane_of_an_earlier_release_is_sent_parquet(tmp_path: Path) -> None:
+    """Its HelloAck does not say it takes Arrow segments: the shipper converts each to the log's
+    Parquet file (same rows), so an agent upgraded before its control plane loses nothing; a
+    segment that cannot be read is dropped and counted instead of blocking the ones behind it."""
+    import asyncio
+
+    import pyarrow.parquet as pq
+
+    from agent.logship import LogShipper
+
+    log = PredictionLog(tmp_path, "a")
+    _append(log, 3)
+    [info] = log.flush()
+    _append(log, 2, version="v2")
+    [broken] = log.flush()
+    broken.path.write_bytes(b"ARROW1\x00\x00" + bytes(64) + b"ARROW1")
+    sent: list[agent_pb2.AgentMessage] = []
+    accepted = [False]
+    shipper = LogShipper(log, lambda m: sent.append(m) is None, lambda: 1, arrow_accepted=lambda: accepted[0])
+    assert asyncio.run(shipper.ship()) == 1
+    data = sent[0].log_segment.data
+    assert format_of(data) is SegmentFormat.PARQUET
+    got, written = pq.read_table(pa.BufferReader(data)), read_segment(info.path)
+    assert got.drop_columns(["in_x"]).equals(written.drop_columns(["in_x"]))  # in_x holds a NaN
+    flat = [t["in_x"].combine_chunks().flatten().to_numpy() for t in (got, written)]
+    assert np.array_equal(*flat, equal_nan=True)
+    assert log.dropped_rows == 2 and [p.segment_id for p in log.pending()] == [info.segment_id]
+    accepted[0] = True  # a new stream to an upgraded control plane: the Arrow file as it is
+    shipper = LogShipper(log, lambda m: sent.append(m) is None, lambda: 2, arrow_accepted=lambda: accepted[0])
+    assert asyncio.run(shipper.ship()) == 1 and sent[-1].log_segment.data == info.path.read_bytes()
