@@ -121,6 +121,8 @@ class ControlPlaneLink:
         self.heartbeat_seconds = DEFAULT_HEARTBEAT
         self.report_seconds = 1.0
         self.connects = 0
+        #: whether the control plane of the current stream takes Arrow IPC log segments (HelloAck)
+        self.arrow_segments = False
         self.last_nack = ""
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
         self._pending: agent_pb2.Snapshot | None = None
@@ -301,6 +303,7 @@ class ControlPlaneLink:
                         self.heartbeat_seconds = ack.heartbeat_seconds
                     if ack.report_seconds > 0:
                         self.report_seconds = ack.report_seconds
+                    self.arrow_segments = ack.arrow_segments  # False: an earlier control plane
                     self.connects += 1
                     self._owed_reply = None  # this stream starts with a fresh snapshot to answer
                     self._set_connected(True)

@@ -1,9 +1,10 @@
-"""The Parquet format of a prediction-log segment (docs/PREDICTION_LOG.md, "Columns").
+"""The columns of a prediction-log segment (docs/PREDICTION_LOG.md, "Columns").
 
 `build_table` turns the buffered answers of one (deployment, model, version) into one Arrow
 table: a column per model input of its own type, the outputs, and what identifies the request.
 Kept apart from `agent.predlog` (the buffer and its thread) so that pyarrow is imported only when
-an agent has rows to write.
+an agent has rows to write. The file formats (Arrow IPC pending, Parquet in the log) are
+`runtime.logsegment`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from agent.predlog import META_KEY, Entry, SegmentInfo
+from runtime.logsegment import schema_metadata
 
 
 def read_info(path: Path) -> SegmentInfo | None:
-    """A pending segment's description, or None when the file is not a segment of ours."""
+    """A pending segment's description (an Arrow or a Parquet file), or None when the file is
+    not a segment of ours."""
     try:
-        meta = pq.read_metadata(path)
-        raw = (meta.metadata or {}).get(META_KEY)
+        with pa.memory_map(str(path)) as source:
+            raw = schema_metadata(memoryview(source.read_buffer())).get(META_KEY)
         if raw is None:
             return None
         d = json.loads(raw)
@@ -116,7 +118,13 @@ def build_table(entries: list[Entry], agent: str) -> pa.Table:
     total = sum(counts)
 
     def repeat(value: str) -> pa.Array:
-        return pa.array([value], type=pa.string()).take(np.zeros(total, dtype=np.int32))
+        """One text `total` times, its buffers made directly (a `take` of one value cost 14x as
+        much: 330 µs per 50,000 rows, for each of the six constant columns of a flush)."""
+        raw = value.encode("utf-8", "surrogatepass")
+        if len(raw) * total >= 2**31:  # beyond 32-bit offsets (never with names and a bounded buffer)
+            return pa.array([value], type=pa.string()).take(np.zeros(total, dtype=np.int32))
+        offsets = np.arange(total + 1, dtype=np.int32) * np.int32(len(raw))
+        return pa.Array.from_buffers(pa.string(), total, [None, pa.py_buffer(offsets), pa.py_buffer(raw * total)])
 
     def per_entry(values: list[str]) -> pa.Array:
         """One value per entry, repeated over its rows (taken in C++, no Python object per row)."""

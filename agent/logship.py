@@ -7,7 +7,8 @@ after `resend_seconds`, and everything in flight is sent again on a new stream (
 `connects` changed), so a reconnect or an agent restart loses nothing; the control plane
 acknowledges a repeat without writing it twice.
 
-With an S3 sink (`agent/logsink.py`) each segment is first uploaded to the bucket, then only its
+With an S3 sink (`agent/logsink.py`) each segment is first uploaded to the bucket (as the log's
+Parquet file, converted from the pending Arrow file in a worker thread), then only its
 URI, rows and size travel over AgentHub; the local copy is deleted on the ack, as above. A sink
 that is down leaves the segments in the bounded local buffer: uploads are retried with
 exponential backoff (0.5 s doubling to 30 s), oldest first, and none is lost within the buffer.
@@ -53,9 +54,13 @@ class LogShipper:
         resend_seconds: float = RESEND_SECONDS,
         max_send_bytes: int = MAX_SEND_BYTES,
         sink: S3Sink | None = None,
+        arrow_accepted: Callable[[], bool] = lambda: True,
     ) -> None:
         """`send` queues a message on the current stream (False: not connected, or no room);
-        `stream` numbers the streams (the link's `connects`): a new one means nothing is in flight."""
+        `stream` numbers the streams (the link's `connects`): a new one means nothing is in flight;
+        `arrow_accepted` says whether the control plane takes Arrow segments (the link's HelloAck):
+        one of an earlier release is sent Parquet, converted here, so an agent upgraded before its
+        control plane loses no row."""
         self.predlog = predlog
         self.send = send
         self.stream = stream
@@ -67,6 +72,7 @@ class LogShipper:
         self.acked = 0
         self.refused = 0
         self.sink = sink
+        self.arrow_accepted = arrow_accepted
         #: segment id -> (URI, size) of segments already in the bucket, waiting for the ack
         self._uploaded: dict[str, tuple[str, int]] = {}
         self.upload_failures = 0
@@ -119,8 +125,16 @@ class LogShipper:
                 self.predlog.remove(info)
                 continue
             try:
-                data = await asyncio.to_thread(info.path.read_bytes)
+                data = await asyncio.to_thread(self._read, info)
             except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:  # an unreadable segment (pyarrow: ArrowInvalid)
+                log.warning(
+                    "log segment %s cannot be read (%s): its %d row(s) are dropped",
+                    info.segment_id, printable(str(exc)[:300]), info.rows,
+                )  # fmt: skip
+                self.predlog.drop(info.rows)
+                self.predlog.remove(info)
                 continue
             if not self.send(agent_pb2.AgentMessage(log_segment=info.message(data))):
                 break
@@ -128,6 +142,15 @@ class LogShipper:
             room -= 1
             sent += 1
         return sent
+
+    def _read(self, info: SegmentInfo) -> bytes:
+        """The segment's bytes as the control plane takes them (in a worker thread)."""
+        data = info.path.read_bytes()
+        if self.arrow_accepted():
+            return data
+        from runtime.logsegment import to_parquet  # pyarrow: loaded already by the flush thread
+
+        return to_parquet(data)
 
     async def _uploaded_message(self, info: SegmentInfo) -> agent_pb2.LogSegment | None:
         """The segment's message once it is in the bucket (uploading it first), or None while

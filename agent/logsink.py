@@ -11,6 +11,10 @@ A segment's object is `PREFIX/deployment=D/date=YYYY-MM-DD/version=V/<agent id>-
 when its upload completes (a single PUT or a completed multipart upload), so no reader ever sees
 half a segment; an upload cut short leaves nothing under the key. Uploading the same segment
 again writes the same bytes to the same key, so a retry never doubles it.
+
+The pending segment is an Arrow file; the object is the log's Parquet file, so the agent converts
+it before the upload (`runtime.logsegment.to_parquet`, in the shipper's worker thread). That is
+the CPU the local sink saves the agent (docs/PERFORMANCE.md): with an S3 sink the agent pays it.
 """
 
 from __future__ import annotations
@@ -105,7 +109,11 @@ class S3Sink:
     def upload(self, info: SegmentInfo) -> tuple[str, int]:
         """Write the segment's file to its key; (its s3:// URI, its size). OSError when the sink
         cannot take it now (down, refused, no such bucket)."""
-        data = info.path.read_bytes()
+        from runtime.logsegment import to_parquet
+
+        # The bucket holds the log's Parquet files, read as they are (no control plane between):
+        # the pending Arrow file is converted here, on the agent, off the request path.
+        data = to_parquet(info.path.read_bytes())
         key = segment_key(self.location, self.agent_id, info)
         with self._filesystem().open_output_stream(f"{self.location.bucket}/{key}") as stream:
             stream.write(data)

@@ -1,11 +1,14 @@
-"""The prediction log's writer on the agent: answered predictions -> Parquet segments on disk.
+"""The prediction log's writer on the agent: answered predictions -> segment files on disk.
 
 The request path only appends (`PredictionLog.append`, a tuple of references under a lock: the
 arrays the model already has, nothing copied or converted). A background thread (`run`) flushes
 every `flush_seconds`, or sooner once `flush_rows` rows wait: it groups the entries by
-(deployment, model, version), builds one Arrow table per group and writes it as Parquet segments
-into `<cache>/log/pending/` (temporary name, fsync, rename, fsync of the directory), so a
-segment is never half visible and survives a crash of the agent. Shipping the pending segments
+(deployment, model, version), builds one Arrow table per group and writes it as Arrow IPC files
+(zstd buffers, `runtime.logsegment`) into `<cache>/log/pending/` (temporary name, fsync, rename,
+fsync of the directory), so a segment is never half visible and survives a crash of the agent.
+The control plane turns each into the log's Parquet file when it receives it: Parquet costs the
+writer ten times the CPU of an Arrow file, and here it would compete with serving. Pending Parquet
+segments (written by an earlier release) are shipped as they are. Shipping the pending segments
 is `agent.logship`'s job.
 
 Bounds, never silent: rows waiting in memory (`max_buffer_rows`) and the bytes of the pending
@@ -39,7 +42,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.logjournal import SUFFIX, LogJournal, encode
+from agent.logjournal import SUFFIX as JOURNAL_SUFFIX
+from agent.logjournal import LogJournal, encode
 from protos import agent_pb2
 
 if TYPE_CHECKING:
@@ -54,16 +58,15 @@ DEFAULT_FLUSH_ROWS = 50_000
 DEFAULT_MAX_BUFFER_ROWS = 1_000_000
 #: a segment's Arrow size (an upper bound of its Parquet size): well inside one gRPC message
 DEFAULT_SEGMENT_BYTES = 8 << 20
-#: the Parquet key-value metadata entry that says what a segment holds (read back by the shipper)
+#: the schema's key-value metadata entry that says what a segment holds (read back at start)
 META_KEY = b"sluice.segment"
 PENDING = "pending"
-COMPRESSION = "zstd"
-#: the names of closed segments (time-ordered digits first): never a ".tmp-" file being written
-SEGMENT_GLOB = "[0-9]*.parquet"
+#: the names of closed segments (time-ordered digits first): never a ".tmp-" file being written.
+#: This release writes `.arrow`; `.parquet` ones are an earlier release's, shipped as they are.
+SEGMENT_GLOBS = ("[0-9]*.arrow", "[0-9]*.parquet")
+#: the suffix of the segments this release writes
+SUFFIX = ".arrow"
 _HASH_SPACE = float(1 << 32)
-#: the only column whose Parquet statistics (min/max per row group) readers use: DuckDB skips
-#: row groups by time with them. Those of the other columns cost 15% of a segment's write.
-STATISTICS_COLUMNS = ("ts",)
 
 
 def sampled(request_id: str, rate: float) -> bool:
@@ -98,7 +101,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class SegmentInfo:
-    """What a pending segment holds: read from its Parquet metadata."""
+    """What a pending segment holds: read from its schema's metadata."""
 
     segment_id: str
     path: Path
@@ -125,6 +128,11 @@ class SegmentInfo:
 def new_segment_id() -> str:
     """Time-ordered (sorting the names gives the oldest first) and unique without coordination."""
     return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+
+
+def segment_files(directory: Path) -> list[Path]:
+    """The closed segments in a pending directory (either format), oldest first."""
+    return sorted((p for pattern in SEGMENT_GLOBS for p in directory.glob(pattern)), key=lambda p: p.name)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -178,13 +186,14 @@ class PredictionLog:
         #: the pending segments by id (what a previous run left, then what this one writes): the
         #: shipper asks often, the directory is read once
         self._pending: dict[str, SegmentInfo] = {}
-        for path in sorted(self.pending_dir.glob(SEGMENT_GLOB)):
+        files = segment_files(self.pending_dir)
+        for path in files:
             from agent.logformat import read_info  # pyarrow: only when a previous run left segments
 
             found = read_info(path)
             if found is not None:
                 self._pending[found.segment_id] = found
-        self._pending_bytes = sum(p.stat().st_size for p in self.pending_dir.glob(SEGMENT_GLOB))
+        self._pending_bytes = sum(p.stat().st_size for p in files)
 
     # ---- configuration ----
 
@@ -241,7 +250,7 @@ class PredictionLog:
             latency_seconds * 1000.0, request_ids, keys, n,
         )  # fmt: skip
         try:
-            record: bytes | None = encode(entry)
+            record: list[bytes | memoryview] | None = encode(entry)
         except (TypeError, ValueError) as exc:  # not expected: the row still goes to the buffer
             log.warning("prediction log: an entry of %s could not be journaled: %s", deployment, exc)
             record = None
@@ -317,7 +326,7 @@ class PredictionLog:
                 log.warning("prediction log: cannot read the journal %s: %s", path, exc)
                 continue
             if entries:
-                written = self._write_entries(entries, path.name.removesuffix(SUFFIX))
+                written = self._write_entries(entries, path.name.removesuffix(JOURNAL_SUFFIX))
                 rows = sum(i.rows for i in written)
                 log.info("prediction log: %d row(s) of the last run recovered from %s", rows, path.name)
             path.unlink(missing_ok=True)
@@ -387,8 +396,7 @@ class PredictionLog:
         return out
 
     def _write_segment(self, first: Entry, table: pa.Table, segment_id: str) -> SegmentInfo:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        from runtime.logsegment import write_arrow
 
         day = datetime.fromtimestamp(table.column("ts")[0].value / 1e6, UTC).strftime("%Y-%m-%d")
         meta = {
@@ -399,20 +407,11 @@ class PredictionLog:
             "rows": table.num_rows,
         }
         table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
-        tmp = self.pending_dir / f".tmp-{segment_id}.parquet"
-        final = self.pending_dir / f"{segment_id}.parquet"
+        tmp = self.pending_dir / f".tmp-{segment_id}{SUFFIX}"
+        final = self.pending_dir / f"{segment_id}{SUFFIX}"
         try:
             with open(tmp, "wb") as handle:
-                # Dictionary pages for the text columns only (repeated names, classes): on numbers
-                # they cost more time than they save space.
-                strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
-                pq.write_table(
-                    table,
-                    handle,
-                    compression=COMPRESSION,
-                    use_dictionary=strings,
-                    write_statistics=list(STATISTICS_COLUMNS),
-                )
+                write_arrow(table, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
@@ -426,6 +425,8 @@ class PredictionLog:
             replaced = self._pending.get(segment_id)  # written again from a journal: counted once
             self._pending_bytes += size - (replaced.size if replaced is not None else 0)
             self._pending[segment_id] = info
+        if replaced is not None and replaced.path != final:  # an earlier release's Parquet copy
+            replaced.path.unlink(missing_ok=True)
         self.written_rows += table.num_rows
         return info
 

@@ -302,7 +302,9 @@ class AgentServer:
                 from agent.logsink import S3Sink, parse_sink
 
                 sink = S3Sink(parse_sink(options.log_sink), link.agent_id, options.s3_endpoint, options.s3_region)
-            self.shipper = shipper = LogShipper(self.predlog, link.send, lambda: link.connects, sink=sink)
+            self.shipper = shipper = LogShipper(
+                self.predlog, link.send, lambda: link.connects, sink=sink, arrow_accepted=lambda: link.arrow_segments
+            )
             link.on_log_ack = shipper.on_ack
             predlog = self.predlog
             self._prometheus.log_counts = lambda: (len(predlog.pending()), shipper.deferred)

@@ -5,8 +5,9 @@
 
 Starts one control plane and two agents as child processes on loopback, serving the same
 deployment (the breast-cancer logistic regression of bench/predict.py): one with the prediction
-log on (the default, sample rate 1.0: every row is written to Parquet segments and shipped to the
-control plane), one with it off (`--log-buffer-mb 0`). Rounds alternate between them, so
+log on (the default, sample rate 1.0: every row is journaled, written to Arrow segments and
+shipped to the control plane, which stores them as Parquet), one with it off (`--log-buffer-mb
+0`). Rounds alternate between them, so
 background load hits both alike, and measure:
 
 - single-row Predict latency at concurrency 1 (p50, pooled over the rounds);
@@ -135,8 +136,10 @@ def main() -> int:
         )
         print(f"PredictBatch rows/s on/off: {rates['log on'] / rates['log off']:.1%} (target >= 90%)")
         for name in agents:
+            per_row = cpu_batch[name] / batch_rows[name]
             print(
-                f"agent CPU in PredictBatch, {name}: {cpu_batch[name] / batch_rows[name] * 1e6:.2f} s per million rows"
+                f"agent CPU in PredictBatch, {name}: {per_row * 1e6:.2f} s per million rows "
+                f"({per_row * 1024 * 1e6:,.0f} us per 1,024-row call)"
             )
         total = sum(batch_rows.values())
         print(

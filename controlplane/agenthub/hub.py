@@ -270,7 +270,7 @@ class AgentHub:
         session.send(
             agent_pb2.ControlMessage(
                 hello_ack=agent_pb2.HelloAck(
-                    heartbeat_seconds=self.heartbeat_seconds, report_seconds=self.report_seconds
+                    heartbeat_seconds=self.heartbeat_seconds, report_seconds=self.report_seconds, arrow_segments=True
                 )
             )
         )
@@ -424,6 +424,7 @@ class AgentHub:
             log.warning("agent %s: label batch refused: %s", session.name, printable(error))
         ack = agent_pb2.LabelBatchAck(batch_id=batch.batch_id, ok=not error, error=error)
         session.send(agent_pb2.ControlMessage(labels_ack=ack))
+
     async def _on_log_segment(self, session: Session, message: agent_pb2.LogSegment) -> None:
         """Store one prediction-log segment, then ack it; a refusal is acked with its reason (the
         agent drops the segment and counts its rows), a failure to store it is not acked (resent)."""
@@ -441,21 +442,26 @@ class AgentHub:
             uri=message.uri,
             size=int(message.size),
         )
+        from controlplane.monitoring.state import state_of
+
+        received = state_of(self.ctx).metrics.log_segments_received
         try:
             allowed = session.routes.allowed()  # read here, in the loop that updates the ledger
-            await self.run(receive_segment, self.ctx, segment, allowed)
+            stored = await self.run(receive_segment, self.ctx, segment, allowed)
         except Deferred as exc:  # its bucket is unreadable now: said once per outage, then counted
             self._deferred(session, message, exc)
             return
         except (InvalidInput, PermissionDenied) as exc:
             shown = printable(message.segment_id[:64])
             log.warning("refused log segment %s of agent %s: %s", shown, session.name, exc)
+            received.labels("refused").inc()
             ack = agent_pb2.LogSegmentAck(segment_id=message.segment_id, ok=False, error=str(exc))
         except Exception:
             shown = printable(message.segment_id[:64])
             log.exception("could not store log segment %s of agent %s", shown, session.name)
             return
         else:
+            received.labels("stored" if stored.new else "replay").inc()
             ack = agent_pb2.LogSegmentAck(segment_id=message.segment_id, ok=True)
         session.send(agent_pb2.ControlMessage(log_segment_ack=ack))
 

@@ -91,6 +91,13 @@ class ControlPlaneMetrics(MetricsEndpoint):
             ("reason",),
             registry=self.registry,
         )
+        self.log_segments_received = Counter(
+            "sluice_log_segments_received",
+            "Prediction-log segments received from agents, by outcome (stored | replay: a resend of "
+            "a stored one | refused: acked with the reason, its rows counted as dropped by the agent)",
+            ("outcome",),
+            registry=self.registry,
+        )
         self.log_bytes_deleted = Counter(
             "sluice_log_bytes_deleted",
             "Bytes of prediction-log segments freed, by reason (retention | purge)",

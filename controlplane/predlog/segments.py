@@ -1,11 +1,13 @@
 """Prediction-log segments received from agents: checked, written durably, recorded, then acked.
 
-A segment is accepted when it is at most `[log] max_segment_bytes`, a Parquet file whose
-columns are the log's (docs/PREDICTION_LOG.md) and whose rows all belong to the (deployment,
-version) it claims, one the agent was sent. It is written to its final name in the hive layout
-(`deployment=D/date=YYYY-MM-DD/version=V/<agent id>-<segment id>.parquet`) through a temporary
-file, fsync and rename, and recorded in `log_segments` in one transaction; only then is it
-acknowledged. A resend of a recorded segment (same agent id and segment id) is acknowledged
+A segment is accepted when it is at most `[log] max_segment_bytes`, an Arrow IPC file (what an
+agent writes) or a Parquet file (an agent of an earlier release, or segments it wrote before an
+upgrade; told apart by their magic bytes) whose columns are the log's (docs/PREDICTION_LOG.md) and
+whose rows all belong to the (deployment, version) it claims, one the agent was sent. It is
+written as the log's Parquet file (an Arrow file converted here: every reader reads Parquet) to
+its final name in the hive layout (`deployment=D/date=YYYY-MM-DD/version=V/<agent id>-<segment
+id>.parquet`) through a temporary file, fsync and rename, and recorded in `log_segments` in one
+transaction; only then is it acknowledged. A resend of a recorded segment (same agent id and segment id) is acknowledged
 without a second write. A file on disk without its row (a crash between the rename and the
 commit) is not part of the log: the agent sends the segment again and the same path is written
 again, then recorded.
@@ -31,6 +33,7 @@ from controlplane.store.models import LogSegmentRow, utcnow
 from core.errors import InvalidInput, PermissionDenied
 from core.names import validate_name
 from core.text import printable
+from runtime.logsegment import SegmentFormat, format_of, read_arrow, write_parquet
 
 log = logging.getLogger("sluice.predlog")
 
@@ -111,37 +114,58 @@ def check_claims(segment: Segment, allowed: frozenset[Route] | None) -> None:
         )
 
 
-def check_file(segment: Segment, max_bytes: int) -> None:
-    """The bytes: a Parquet file of the log's columns whose rows are the claimed ones."""
+def _check_schema(segment: Segment, schema: pa.Schema) -> None:
+    for name, typ in REQUIRED.items():
+        if name not in schema.names:
+            raise InvalidInput(f"log segment {segment.segment_id} has no column {name!r}")
+        if schema.field(name).type != typ:
+            raise InvalidInput(
+                f"log segment {segment.segment_id}: column {name!r} is {schema.field(name).type}, not {typ}"
+            )
+    if not any(name.startswith("in_") for name in schema.names):
+        raise InvalidInput(f"log segment {segment.segment_id} has no input column (in_<name>)")
+    if not any(name in schema.names for name in OUTPUTS):
+        raise InvalidInput(f"log segment {segment.segment_id} has no output column ({', '.join(OUTPUTS)})")
+
+
+def _check_rows(segment: Segment, held: int) -> None:
+    if held != segment.rows:
+        raise InvalidInput(f"log segment {segment.segment_id} says {segment.rows} rows and holds {held}")
+
+
+def check_file(segment: Segment, max_bytes: int) -> pa.Table | None:
+    """The bytes: a Parquet or Arrow IPC file of the log's columns whose rows are the claimed
+    ones. Returns the rows of an Arrow file (to be written as Parquet), None for a Parquet file
+    (stored as it is)."""
     if len(segment.data) > max_bytes:
         raise InvalidInput(
             f"log segment {segment.segment_id} is {len(segment.data)} bytes; the limit is {max_bytes} "
             "([log] max_segment_bytes)"
         )
+    found = format_of(segment.data)
+    if found is None:
+        raise InvalidInput(
+            f"log segment {segment.segment_id} is neither a Parquet nor an Arrow IPC file (its first and last bytes)"
+        )
+    table: pa.Table | None = None
     try:
-        parquet = pq.ParquetFile(io.BytesIO(segment.data))
-        schema = parquet.schema_arrow
-        if parquet.metadata.num_rows != segment.rows:
-            raise InvalidInput(
-                f"log segment {segment.segment_id} says {segment.rows} rows and holds {parquet.metadata.num_rows}"
-            )
-        for name, typ in REQUIRED.items():
-            if name not in schema.names:
-                raise InvalidInput(f"log segment {segment.segment_id} has no column {name!r}")
-            if schema.field(name).type != typ:
-                raise InvalidInput(
-                    f"log segment {segment.segment_id}: column {name!r} is {schema.field(name).type}, not {typ}"
-                )
-        if not any(name.startswith("in_") for name in schema.names):
-            raise InvalidInput(f"log segment {segment.segment_id} has no input column (in_<name>)")
-        if not any(name in schema.names for name in OUTPUTS):
-            raise InvalidInput(f"log segment {segment.segment_id} has no output column ({', '.join(OUTPUTS)})")
-        claimed = parquet.read(columns=["deployment", "model", "version"])
+        if found is SegmentFormat.ARROW:
+            table = read_arrow(segment.data)
+            _check_rows(segment, table.num_rows)
+            _check_schema(segment, table.schema)
+            claimed = table.select(["deployment", "model", "version"])
+        else:
+            parquet = pq.ParquetFile(io.BytesIO(segment.data))
+            _check_rows(segment, parquet.metadata.num_rows)
+            _check_schema(segment, parquet.schema_arrow)
+            claimed = parquet.read(columns=["deployment", "model", "version"])
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidInput(f"log segment {segment.segment_id} is not a readable Parquet file: {exc}") from None
+        kind = "Arrow IPC" if found is SegmentFormat.ARROW else "Parquet"
+        raise InvalidInput(f"log segment {segment.segment_id} is not a readable {kind} file: {exc}") from None
     for column, value in (("deployment", segment.deployment), ("model", segment.model), ("version", segment.version)):
         if claimed.num_rows and not pc.all(pc.equal(claimed.column(column), value)).as_py():
             raise InvalidInput(f"log segment {segment.segment_id}: not every row has {column} {value!r}")
+    return table
 
 
 MAX_URI = 1024
@@ -190,16 +214,23 @@ def check_uri(ctx: Context, segment: Segment, relative: Path) -> str:
         )
     with storage.reading():
         data = storage.local(ctx, uri).read_bytes()
+    if format_of(data) is not SegmentFormat.PARQUET:  # read as it is by every reader of the log
+        raise InvalidInput(f"log segment {segment.segment_id}: the object at {uri[:200]!r} is not a Parquet file")
     check_file(Segment(**{**segment.__dict__, "data": data}), ctx.config.log.max_segment_bytes)
     return uri
 
 
-def _write_durably(path: Path, data: bytes) -> None:
+def _write_durably(path: Path, data: bytes | pa.Table) -> int:
+    """`data` (bytes as they are, a table as the log's Parquet file) at `path`, never half
+    visible: a temporary name, fsync, rename, fsync of the directory. Returns the file's size."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                write_parquet(data, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -211,6 +242,7 @@ def _write_durably(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return path.stat().st_size
 
 
 def _recorded(ctx: Context, agent_id: str, segment_id: str) -> str | None:
@@ -234,9 +266,9 @@ def receive_segment(ctx: Context, segment: Segment, allowed: frozenset[Route] | 
         recorded = check_uri(ctx, segment, relative)
         size = segment.size
     else:
-        check_file(segment, ctx.config.log.max_segment_bytes)
-        _write_durably(root / relative, segment.data)
-        recorded, size = relative.as_posix(), len(segment.data)
+        table = check_file(segment, ctx.config.log.max_segment_bytes)
+        size = _write_durably(root / relative, segment.data if table is None else table)
+        recorded = relative.as_posix()
     try:
         with ctx.db.session() as session:
             session.add(

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from agent.predlog import SEGMENT_GLOB
+from agent.predlog import segment_files
 from controlplane.sample_data import breast_cancer_arrays
 from core.client import SluiceClient, batch_request, batch_results, predict_request
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
@@ -315,7 +315,7 @@ class Traffic(threading.Thread):
 
 
 def pending_segments(agent: AgentProcess) -> list[Path]:
-    return list((agent.cache / "log" / "pending").glob(SEGMENT_GLOB))
+    return segment_files(agent.cache / "log" / "pending")
 
 
 def logged(cluster: Cluster, deployment: str) -> int:

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 import pytest
 
-from agent.predlog import SEGMENT_GLOB
+from agent.predlog import segment_files
 from core.client import SluiceClient, batch_request, predict_request, ref
 from protos import controlplane_pb2, oip_pb2, oip_pb2_grpc
+from runtime.logsegment import read_table
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import ServerThread, free_port, start_server, unique
 from tests.models import breast_cancer_rows, make_classifier_onnx, make_mixed_onnx, mixed_records, mixed_rows
@@ -61,9 +61,9 @@ def logged(server: ServerThread, deployment: str) -> pa.Table:
 def pending_ids(cache: Path) -> list[str]:
     """The request ids in the agent's pending segments (a segment deleted meanwhile is gone)."""
     ids: list[str] = []
-    for path in (cache / "log" / "pending").glob(SEGMENT_GLOB):  # closed segments, not a .tmp- being written
+    for path in segment_files(cache / "log" / "pending"):  # closed segments, not a .tmp- being written
         try:
-            ids += pq.read_table(path, columns=["request_id"]).column("request_id").to_pylist()
+            ids += read_table(path.read_bytes()).column("request_id").to_pylist()
         except (OSError, pa.ArrowException):
             continue
     return ids
@@ -71,6 +71,14 @@ def pending_ids(cache: Path) -> list[str]:
 
 def pending_rows(cache: Path) -> int:
     return len(pending_ids(cache))
+
+
+def segments_received(server: ServerThread, outcome: str) -> float:
+    """The control plane's `sluice_log_segments_received_total{outcome}` so far."""
+    from controlplane.monitoring.state import state_of
+
+    registry = state_of(server.ctx).metrics.registry
+    return registry.get_sample_value("sluice_log_segments_received_total", {"outcome": outcome}) or 0.0
 
 
 def test_predictions_of_every_kind_arrive_once_with_their_values(
@@ -97,6 +105,7 @@ def test_predictions_of_every_kind_arrive_once_with_their_values(
         [status] = client.status(dep_off)
         assert status.deployment.log_sample_rate == 0.0
         assert any(e.action == "log.set" for e in client.audit() if e.target == dep_off)
+    stored_before = segments_received(server, "stored")
     agent = AgentProcess(server.address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log")
     try:
         with SluiceClient(server.address, token="") as client:
@@ -162,6 +171,8 @@ def test_predictions_of_every_kind_arrive_once_with_their_values(
         # Logging off: the requests were answered and nothing was written.
         assert logged(server, dep_off).num_rows == 0
         assert pending_rows(tmp_path / "agent") == 0
+        # The agent's Arrow segments were stored (as Parquet, read above) and counted.
+        assert segments_received(server, "stored") >= stored_before + 3
     finally:
         agent.stop()
 

@@ -21,7 +21,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.logjournal import MAGIC as JOURNAL_MAGIC
-from agent.predlog import SEGMENT_GLOB
+from agent.predlog import segment_files
 from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import SluiceProcess, bound_address, start_controlplane_process, unique
@@ -52,7 +52,7 @@ def nothing_left_to_send(cache: Path) -> bool:
 
 def nothing_left_to_ship(cache: Path) -> bool:
     """Every prediction-log segment acknowledged and no journal of the killed run left."""
-    return not list((cache / "log" / "pending").glob(SEGMENT_GLOB)) and not any(
+    return not segment_files(cache / "log" / "pending") and not any(
         p.stat().st_size > len(JOURNAL_MAGIC) for p in (cache / "log" / "journal").glob("*.wal")
     )
 

@@ -19,6 +19,7 @@ from controlplane.monitoring.status import statuses
 from controlplane.predlog.joined import HOUR_US, joined_metrics
 from controlplane.predlog.segments import Segment, receive_segment
 from core.errors import NotFound
+from runtime.logsegment import read_table, write_arrow
 from tests.controlplane.labels.support import deployed, import_labels
 
 AGENT = "0123456789abcdef"
@@ -56,12 +57,12 @@ def log_predictions(
     for info in log.flush():
         if ts is not None:  # the rows' time, for the hour buckets: rewrite the ts column
             import pyarrow as pa
-            import pyarrow.parquet as pq
 
-            table = pq.read_table(info.path)
+            table = read_table(info.path.read_bytes())  # the agent's Arrow file
             stamps = pa.array([int(ts * 1e6)] * table.num_rows, pa.timestamp("us", tz="UTC"))
             table = table.set_column(table.schema.get_field_index("ts"), "ts", stamps)
-            pq.write_table(table, info.path)
+            with open(info.path, "wb") as handle:  # as the agent writes it
+                write_arrow(table, handle)
         data = info.path.read_bytes()
         receive_segment(ctx, Segment(AGENT, info.segment_id, deployment, model, version, info.date, info.rows, data))
 

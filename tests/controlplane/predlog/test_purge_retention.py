@@ -28,6 +28,7 @@ from controlplane.predlog.retention import retention_once, usage
 from controlplane.predlog.segments import Segment, log_dir, receive_segment
 from controlplane.store.models import LabelImportRow, LogSegmentRow
 from core.errors import InvalidInput, NotFound
+from runtime.logsegment import read_table, write_arrow
 from tests.controlplane.experiments.support import ALICE
 from tests.controlplane.labels.support import deployed, import_labels
 from tests.controlplane.predlog.test_joined import serving
@@ -56,10 +57,11 @@ def log_rows(
     [info] = log.flush()
     date = info.date
     if at is not None:
-        table = pq.read_table(info.path)
+        table = read_table(info.path.read_bytes())  # the agent's Arrow file
         stamps = pa.array([at] * table.num_rows, pa.timestamp("us", tz="UTC"))
         table = table.set_column(table.schema.get_field_index("ts"), "ts", stamps)
-        pq.write_table(table, info.path)
+        with open(info.path, "wb") as handle:  # as the agent writes it
+            write_arrow(table, handle)
         date = at.date().isoformat()
     segment = Segment(AGENT, info.segment_id, deployment, model, version, date, info.rows, info.path.read_bytes())
     receive_segment(ctx, segment)

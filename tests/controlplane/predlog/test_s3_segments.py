@@ -26,6 +26,7 @@ from controlplane.predlog.purge import PurgeSpec, purge
 from controlplane.predlog.retention import retention_once
 from controlplane.predlog.segments import Segment, receive_segment
 from core.errors import InvalidInput
+from runtime.logsegment import read_table, write_arrow
 from tests.controlplane.experiments.support import ALICE
 from tests.controlplane.labels.support import deployed, import_labels
 from tests.controlplane.predlog.test_joined import serving
@@ -72,11 +73,12 @@ def uploaded(
         deployment, model, version, "champion", "", feeds, np.array(["1"] * n), None, None, None, 0.001, ids, keys
     )
     [info] = log.flush()
-    table = pq.read_table(info.path)
+    table = read_table(info.path.read_bytes())  # the agent's Arrow file
     import pyarrow as pa
 
     table = table.set_column(table.schema.get_field_index("ts"), "ts", pa.array([at] * n, pa.timestamp("us", tz="UTC")))
-    pq.write_table(table, info.path)
+    with open(info.path, "wb") as handle:  # as the agent writes it
+        write_arrow(table, handle)
     info = dataclasses.replace(info, date=at.date().isoformat(), size=info.path.stat().st_size)
     uri, size = S3Sink(S3Location(BUCKET, "p"), AGENT, endpoint).upload(info)
     return Segment(AGENT, info.segment_id, deployment, model, version, info.date, n, b"", uri=uri, size=size)
