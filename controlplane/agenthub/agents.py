@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from controlplane.agenthub.identity import NOBODY, Binding, Credential
 from controlplane.context import Context
-from controlplane.monitoring.alerts import AlertInfo, resolve_agent_alerts
+from controlplane.monitoring.alert_views import AlertInfo
+from controlplane.monitoring.alerts import resolve_agent_alerts
 from controlplane.store.db import execute_dml, upsert_statement
 from controlplane.store.models import AgentDeploymentRow, AgentReportDropsRow, AgentRow, DeploymentRow, utcnow
 from core.errors import InvalidInput, PermissionDenied, ResourceExhausted

@@ -21,7 +21,8 @@ from controlplane.events import EventBus
 from controlplane.experiments import commands
 from controlplane.experiments.rollout import RolloutEngine
 from controlplane.experiments.spec import ExperimentSpec
-from controlplane.monitoring.alerts import AlertInfo, acknowledge, list_alerts
+from controlplane.monitoring.alert_views import AlertInfo, list_alerts
+from controlplane.monitoring.alerts import acknowledge
 from controlplane.store.db import Database
 from core.errors import FailedPrecondition
 from tests.controlplane.experiments.support import (
