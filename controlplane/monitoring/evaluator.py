@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from controlplane.context import Context
-from controlplane.deployments import list_deployments
+from controlplane.deployment_reads import list_deployments
 from controlplane.domain import DeploymentInfo
 from controlplane.monitoring import alert_views, alerts, conditions
 from controlplane.monitoring.health import DeploymentHealth, deployment_health
