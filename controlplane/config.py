@@ -1,21 +1,25 @@
 """The control plane's configuration file (TOML).
 
 Every key is known: an unknown key or a bad value stops the control plane at start with a
-message naming it, instead of being silently ignored.
+message naming it, instead of being silently ignored. `config_decode.py` turns the TOML tables
+into these dataclasses by their type hints; the checks across keys are here.
+
+Over 400 lines: it is one file format, one dataclass per section with each key's default and
+meaning, and the checks that relate keys of those sections (intervals, thresholds, retraining
+triggers) beside them; split up, a key's meaning and its checks would live apart.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import os
 import tomllib
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
+from controlplane.config_decode import decode
 from controlplane.domain import Role
 from core.errors import InvalidInput
 from core.names import NAME_LENGTH
@@ -241,54 +245,6 @@ class Config:
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     log: LogConfig = field(default_factory=LogConfig)
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise InvalidInput(f"config: {where or 'top level'} must be a table")
-    hints = get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else key
-        if key not in known:
-            raise InvalidInput(f"config: unknown key {path!r} (known: {', '.join(sorted(known))})")
-        values[key] = _convert(hints[key], value, path)
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any, path: str) -> Any:
-    origin = get_origin(hint)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
-    if origin is list:
-        (item,) = get_args(hint)
-        if not isinstance(value, list):
-            raise InvalidInput(f"config: {path} must be a list")
-        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin in (Union, types.UnionType):
-        raise InvalidInput(f"config: {path} has an unsupported type")
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise InvalidInput(f"config: {path} must be true or false, not {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInput(f"config: {path} must be a number, not {value!r}")
-        if value < 0:
-            raise InvalidInput(f"config: {path} must not be negative, got {value!r}")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInput(f"config: {path} must be a whole number, not {value!r}")
-        if value < 0:
-            raise InvalidInput(f"config: {path} must not be negative, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise InvalidInput(f"config: {path} must be a string, not {value!r}")
-        return value
-    raise InvalidInput(f"config: {path} has an unsupported type")
 
 
 #: intervals and durations that must be above 0: each paces a loop (0 would spin it, pinning a core)
@@ -517,7 +473,7 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Con
             raise InvalidInput(f"config file {path} does not exist") from exc
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
-    config = _build(Config, data, "")
+    config = decode(Config, data, "")
     if environ.get("SLUICE_TOKENS"):
         config.tokens.extend(parse_tokens_env(environ["SLUICE_TOKENS"]))
     _validate(config)

@@ -1,4 +1,4 @@
-"""Deployments and their traffic: deploy, set traffic, roll back, history.
+"""Deployments and their traffic: deploy, set traffic, roll back.
 
 Every change bumps the deployment's generation (the optimistic-concurrency token and the number
 agents ACK), writes a history entry and an audit event in the same transaction, and is pushed to
@@ -6,13 +6,13 @@ agents only after it commits.
 
 Rollback is a stack, not a toggle: a plain rollback restores the last champion before the current
 one that was not itself rolled back (`restorable`), so rolling back twice never puts back a
-version that was rolled back; the deployment's `previous_champion` is always that version.
+version that was rolled back; the deployment's `previous_champion` is always that version. That
+rule is `deployment_history.py`; reading deployments and their history back is `deployment_reads.py`.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from controlplane import audit
 from controlplane.context import Context
-from controlplane.domain import DeploymentInfo, HistoryEntry, Principal, SplitInfo
+from controlplane.deployment_history import restorable_version
+from controlplane.domain import DeploymentInfo, Principal, SplitInfo
 from controlplane.registry import find_version, version_info
 from controlplane.store.db import execute_dml
 from controlplane.store.models import (
@@ -35,10 +36,9 @@ from controlplane.store.models import (
     utcnow,
 )
 from core.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
-from core.names import parse_version_ref, validate_name
+from core.names import validate_name
 from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ExperimentState, ServingRole
 
-MAX_HISTORY = 1000
 #: the policy setting agents act on (monitoring.policy writes it): a challenger's model failure is
 #: answered by the champion
 FALLBACK_SETTING = "fallback"
@@ -209,7 +209,7 @@ def apply_change(
         ended.status_reason = f"ended by a manual {action} ({principal.name})"
         audit.record(session, principal, "experiment.abort", ended.name, reason=ended.status_reason)
     session.flush()
-    previous = _restorable_version(session, row)
+    previous = restorable_version(session, row)
     session.execute(
         update(DeploymentRow)
         .where(DeploymentRow.id == row.id)
@@ -251,43 +251,6 @@ def bump_generation(session: Session, principal: Principal, row: DeploymentRow, 
         )
     )
     return new_generation
-
-
-def restorable(history: Iterable[tuple[str, list[dict[str, Any]]]]) -> str | None:
-    """The version ref a plain rollback restores, from the history (action, splits), oldest first:
-    the last champion before the current one that was not rolled back since it last became
-    champion. A rollback marks the champion it replaces; being made champion again (deploy,
-    promote, traffic, rollback --to) clears the mark."""
-    reigns: list[str] = []
-    rolled_back: set[str] = set()
-    for action, splits in history:
-        champion = next((s["version"] for s in splits if s.get("role") == ServingRole.CHAMPION), None)
-        if champion is None or (reigns and reigns[-1] == champion):
-            continue
-        if action == "rollback" and reigns:
-            rolled_back.add(reigns[-1])
-        rolled_back.discard(champion)
-        reigns.append(champion)
-    if not reigns:
-        return None
-    current = reigns[-1]
-    return next((ref for ref in reversed(reigns[:-1]) if ref != current and ref not in rolled_back), None)
-
-
-def _restorable_version(session: Session, row: DeploymentRow) -> ModelVersionRow | None:
-    entries = session.execute(
-        select(DeploymentHistoryRow.action, DeploymentHistoryRow.splits)
-        .where(DeploymentHistoryRow.deployment_id == row.id)
-        .order_by(DeploymentHistoryRow.generation.desc())
-        .limit(MAX_HISTORY)
-    ).all()
-    ref = restorable((action, list(splits or [])) for action, splits in reversed(entries))
-    if ref is None:
-        return None
-    model, version = parse_version_ref(ref)
-    return session.scalar(
-        select(ModelVersionRow).where(ModelVersionRow.model == model, ModelVersionRow.version == version)
-    )
 
 
 def _check_weights(weights: list[tuple[str, str, int]]) -> None:
@@ -415,7 +378,7 @@ def rollback(
         if to is not None:
             target = find_version(session, *to)
         else:
-            target = _restorable_version(session, row)
+            target = restorable_version(session, row)
             if target is None:
                 raise FailedPrecondition(
                     f"deployment {deployment!r} has no earlier champion that was not itself rolled back "
@@ -437,28 +400,3 @@ def rollback(
         "deployment", deployment, f"generation {generation}: rolled back to {target.model}:{target.version}"
     )
     return info
-
-
-def list_deployments(ctx: Context, name: str = "") -> list[DeploymentInfo]:
-    with ctx.db.session() as session:
-        if name:
-            return [deployment_info(session, find_deployment(session, name))]
-        rows = session.scalars(select(DeploymentRow).order_by(DeploymentRow.name)).all()
-        return [deployment_info(session, r) for r in rows]
-
-
-def list_history(ctx: Context, deployment: str, limit: int = 100) -> list[HistoryEntry]:
-    with ctx.db.session() as session:
-        row = find_deployment(session, deployment)
-        rows = session.scalars(
-            select(DeploymentHistoryRow)
-            .where(DeploymentHistoryRow.deployment_id == row.id)
-            .order_by(DeploymentHistoryRow.generation.desc())
-            .limit(min(limit or 100, MAX_HISTORY))
-        )
-        return [
-            HistoryEntry(
-                r.id, deployment, r.generation, r.action, r.principal, r.reason, list(r.splits), r.at
-            )
-            for r in rows
-        ]

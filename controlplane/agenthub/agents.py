@@ -4,7 +4,8 @@ what they applied or refused.
 Records are bounded whatever an agent says: an agent is bound to the credential that registered it
 (`identity.py`) and one credential holds at most `limits.max_agents_per_credential` of them; labels
 are few and short; generations are kept only for deployments that exist; an agent away for
-`agents.forget_after_seconds` is forgotten (`gone_since`, `forget`).
+`agents.forget_after_seconds` is forgotten (`gone_since`, `forget`). The checks on what an agent
+sends (its id, labels, generations, digests) are `agent_input.py`.
 
 Domain functions (one transaction each) used by the AgentHub stream handler. They return plain
 objects, never ORM rows. What the fleet serves, read back for ListAgents / WaitForSync and the
@@ -13,7 +14,6 @@ rollout engine, is `fleet.py`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,9 +21,11 @@ from datetime import datetime
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from controlplane.agenthub.agent_input import check_agent_id, check_generations, check_labels, clean_digests
 from controlplane.agenthub.identity import NOBODY, Binding, Credential
 from controlplane.context import Context
-from controlplane.monitoring.alerts import AlertInfo, resolve_agent_alerts
+from controlplane.monitoring.alert_views import AlertInfo
+from controlplane.monitoring.alerts import resolve_agent_alerts
 from controlplane.store.db import execute_dml, upsert_statement
 from controlplane.store.models import AgentDeploymentRow, AgentReportDropsRow, AgentRow, DeploymentRow, utcnow
 from core.errors import InvalidInput, PermissionDenied, ResourceExhausted
@@ -31,15 +33,7 @@ from core.names import NAME_LENGTH, validate_name
 from core.text import printable, require_printable
 from core.vocabulary import AgentState
 
-# What one agent may carry in labels: a few short key=value pairs (zone, rack, gpu), bounded so
-# that one agent record stays small whatever its Hello says.
-MAX_LABELS = 32
-MAX_LABEL_KEY = 63
-MAX_LABEL_VALUE = 255
-MAX_LABELS_TEXT = 4096  # all keys and values together, in characters
-MAX_NACK_TEXT = 4000
-_AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+MAX_NACK_TEXT = 4000  # characters of a NACK's reason kept
 
 
 @dataclass(frozen=True)
@@ -65,10 +59,7 @@ def validate_hello(
     applied: Mapping[str, int],
     digests: Mapping[str, str] | None = None,
 ) -> AgentHello:
-    if not _AGENT_ID.fullmatch(agent_id):
-        raise InvalidInput(
-            "Hello.agent_id must be 1-64 letters, digits, '.', '_' or '-' (the agent keeps it in its cache)"
-        )
+    check_agent_id(agent_id)
     validate_name("agent", name)
     # Shown in `sluice agents`, the TUI and the log: printable text only, refused otherwise (an
     # agent that sends an escape sequence is broken or hostile; its stream gets INVALID_ARGUMENT).
@@ -76,43 +67,12 @@ def validate_hello(
         if len(text) > 255:
             raise InvalidInput(f"Hello.{what} is {len(text)} characters; the limit is 255")
         require_printable(f"Hello.{what}", text)
-    _check_labels(labels)
+    check_labels(labels)
     clean_applied = {}
     for deployment, generation in applied.items():
         if len(deployment) <= NAME_LENGTH and generation >= 0:
             clean_applied[deployment] = int(generation)
-    return AgentHello(agent_id, name, host, address, dict(labels), clean_applied, _clean_digests(digests or {}))
-
-
-def _check_labels(labels: Mapping[str, str]) -> None:
-    if len(labels) > MAX_LABELS:
-        raise InvalidInput(f"an agent may carry at most {MAX_LABELS} labels, got {len(labels)}")
-    for key, value in labels.items():
-        if not key or len(key) > MAX_LABEL_KEY or len(value) > MAX_LABEL_VALUE:
-            raise InvalidInput(
-                f"label '{printable(key[:40])}': keys must be 1-{MAX_LABEL_KEY} characters "
-                f"and values at most {MAX_LABEL_VALUE}"
-            )
-        require_printable("a Hello label key", key)
-        require_printable(f"the Hello label '{key}'", value)
-    total = sum(len(k) + len(v) for k, v in labels.items())
-    if total > MAX_LABELS_TEXT:
-        raise InvalidInput(
-            f"an agent's labels are {total} characters together; the limit is {MAX_LABELS_TEXT}"
-        )
-
-
-def _clean_digests(digests: Mapping[str, str]) -> dict[str, str]:
-    """Digests as an agent sent them: only well-formed ones (anything else means "unknown")."""
-    return {d: v for d, v in digests.items() if len(d) <= NAME_LENGTH and _DIGEST.fullmatch(v)}
-
-
-def _check_generations(generations: Mapping[str, int]) -> None:
-    """An ACK or NACK naming an impossible deployment or generation is refused as a whole."""
-    for deployment, generation in generations.items():
-        validate_name("deployment", deployment)
-        if generation < 0:
-            raise InvalidInput(f"the generation of {deployment!r} is {generation}; generations are >= 0")
+    return AgentHello(agent_id, name, host, address, dict(labels), clean_applied, clean_digests(digests or {}))
 
 
 def _known(session: Session, generations: Mapping[str, int]) -> dict[str, int]:
@@ -310,8 +270,8 @@ def agent_connected(ctx: Context, hello: AgentHello, credential: Credential = NO
 def record_applied(
     ctx: Context, agent_id: str, generations: Mapping[str, int], digests: Mapping[str, str] | None = None
 ) -> None:
-    _check_generations(generations)
-    digests = _clean_digests(digests or {})
+    check_generations(generations)
+    digests = clean_digests(digests or {})
     with ctx.db.session() as session:
         # An applied snapshot supersedes the last refusal: only a current NACK is shown.
         session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_seen=utcnow(), last_nack=""))
@@ -328,9 +288,9 @@ def record_nack(
 ) -> None:
     """The agent refused a snapshot: `generations` it still serves (with their `digests`), the
     `refused` ones it could not apply."""
-    _check_generations(generations)
-    digests = _clean_digests(digests or {})
-    _check_generations(refused or {})
+    check_generations(generations)
+    digests = clean_digests(digests or {})
+    check_generations(refused or {})
     text = printable(reason[:MAX_NACK_TEXT]) or "the agent refused the snapshot without a reason"
     with ctx.db.session() as session:
         session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(last_nack=text, last_seen=utcnow()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from controlplane import deployments
+from controlplane import deployment_reads
 from controlplane.api import convert
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo
@@ -58,4 +58,4 @@ def snapshot_of(infos: Iterable[DeploymentInfo], snapshot_id: int, tolerance: fl
 
 def build_snapshot(ctx: Context, snapshot_id: int) -> agent_pb2.Snapshot:
     """Every agent serves every deployment."""
-    return snapshot_of(deployments.list_deployments(ctx), snapshot_id, ctx.config.health.tolerance)
+    return snapshot_of(deployment_reads.list_deployments(ctx), snapshot_id, ctx.config.health.tolerance)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from controlplane import deployments
+from controlplane import deployment_reads, deployments
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
@@ -83,5 +83,5 @@ class DeploymentApi(ServiceBase):
     async def ListDeployments(
         self, request: controlplane_pb2.ListDeploymentsRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.ListDeploymentsResponse:
-        infos = await self.run(deployments.list_deployments, self.ctx, request.deployment)
+        infos = await self.run(deployment_reads.list_deployments, self.ctx, request.deployment)
         return controlplane_pb2.ListDeploymentsResponse(deployments=[convert.deployment(i) for i in infos])

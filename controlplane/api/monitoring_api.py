@@ -9,7 +9,7 @@ import grpc
 from controlplane.api import convert, paging
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
-from controlplane.monitoring import alerts, query, retraining, status
+from controlplane.monitoring import alert_views, alerts, query, retraining, status
 from controlplane.monitoring.health import DeploymentHealth, VersionHealth
 from controlplane.predlog.joined import JoinedFigures
 from core.errors import InvalidInput
@@ -98,7 +98,7 @@ def deployment_status(h: DeploymentHealth) -> controlplane_pb2.DeploymentStatus:
     return message
 
 
-def alert_message(a: alerts.AlertInfo) -> controlplane_pb2.Alert:
+def alert_message(a: alert_views.AlertInfo) -> controlplane_pb2.Alert:
     return controlplane_pb2.Alert(
         id=a.id,
         deployment=a.deployment,
@@ -180,7 +180,7 @@ class MonitoringApi(ServiceBase):
         before = paging.decode_token("ListAlerts", request.page_token, int)
         size = paging.page_size(request.page_size, MAX_ALERTS_PAGE)
         found = await self.run(
-            alerts.list_alerts,
+            alert_views.list_alerts,
             self.ctx,
             request.include_resolved,
             request.deployment,

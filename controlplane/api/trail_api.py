@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
-from controlplane import audit, deployments
+from controlplane import audit, deployment_reads
 from controlplane.api import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
@@ -34,7 +34,7 @@ class TrailApi(ServiceBase):
         self, request: controlplane_pb2.ListHistoryRequest, context: grpc.aio.ServicerContext
     ) -> controlplane_pb2.ListHistoryResponse:
         validate_name("deployment", request.deployment)
-        entries = await self.run(deployments.list_history, self.ctx, request.deployment, request.limit)
+        entries = await self.run(deployment_reads.list_history, self.ctx, request.deployment, request.limit)
         return controlplane_pb2.ListHistoryResponse(entries=[convert.history_entry(e) for e in entries])
 
     async def ListAudit(

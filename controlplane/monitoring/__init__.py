@@ -18,7 +18,7 @@ log = logging.getLogger("sluice.monitoring")
 
 
 def install(server: ControlPlaneServer) -> None:
-    from controlplane.monitoring import alerts, evaluator, retraining, rollup
+    from controlplane.monitoring import alert_views, evaluator, retraining, rollup
     from controlplane.monitoring.state import state_of
     from controlplane.monitoring.webhooks import WebhookSender
     from core.errors import InvalidInput
@@ -55,7 +55,7 @@ def install(server: ControlPlaneServer) -> None:
     def read_store() -> tuple[int, dict[str, int]]:
         from controlplane.monitoring.health import connected_agents
 
-        return connected_agents(ctx), alerts.open_counts(ctx)
+        return connected_agents(ctx), alert_views.open_counts(ctx)
 
     state.metrics.watch_store(read_store)
 

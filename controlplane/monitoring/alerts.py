@@ -13,132 +13,33 @@ applied) or after `alerts.resolve_after` consecutive healthy evaluations for hea
 (hysteresis, so a metric hovering around its threshold does not flap).
 
 Transitions (opened, escalated, acknowledged, resolved) publish an "alert" event and go to the
-configured webhooks; plain updates do not.
+configured webhooks; plain updates do not. Reading alerts back (`AlertInfo`, lists, counts) is
+`alert_views.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from controlplane import audit
 from controlplane.context import Context
 from controlplane.domain import Principal
+from controlplane.monitoring.alert_views import AlertInfo, alert_info, alert_infos
 from controlplane.monitoring.state import state_of
-from controlplane.store.models import AgentDeploymentRow, AgentRow, AlertRow, ModelVersionRow, utcnow
+from controlplane.store.models import AlertRow, utcnow
 from core.errors import FailedPrecondition, InvalidInput, NotFound
 from core.names import NAME_LENGTH
 from core.vocabulary import ACTIVE_ALERT_STATES, ALERT_SEVERITIES, AlertState, Health
 
-AGENT_LOST = "agent_lost"  # the AgentHub's alert for an agent that went silent
-
 log = logging.getLogger("sluice.monitoring")
 
 MAX_MESSAGE = 4000
-MAX_LIST = 1000
 MAX_SUBJECT = 255
-
-
-@dataclass(frozen=True)
-class AlertInfo:
-    id: int
-    deployment: str
-    model: str  # "" when the alert is not about one version
-    version: str
-    version_id: int | None
-    kind: str
-    subject: str  # the metric or feature of a condition alert; "" when keyed by version
-    severity: str
-    state: str
-    message: str
-    value: float
-    occurrences: int
-    opened_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None
-    acknowledged_by: str
-    acknowledged_at: datetime | None
-    agent_id: str
-    agent: str  # the agent's name ("" when not about an agent)
-
-    def to_json(self, transition: str = "") -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "transition": transition,
-            "deployment": self.deployment,
-            "version": f"{self.model}:{self.version}" if self.model else "",
-            "kind": self.kind,
-            "subject": self.subject,
-            "severity": self.severity,
-            "state": self.state,
-            "message": self.message,
-            "value": self.value,
-            "occurrences": self.occurrences,
-            "agent": self.agent,
-            "opened_at": self.opened_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
-            "acknowledged_by": self.acknowledged_by,
-            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
-        }
-
-
-def _info(session: Session, row: AlertRow) -> AlertInfo:
-    return _infos(session, [row])[0]
-
-
-def _infos(session: Session, rows: Sequence[AlertRow]) -> list[AlertInfo]:
-    """The alerts as the API shows them; the versions and agents they name are read in one query
-    each, whatever the number of alerts."""
-    version_ids = {r.version_id for r in rows if r.version_id is not None}
-    agent_ids = {r.agent_id for r in rows if r.agent_id}
-    versions: dict[int, tuple[str, str]] = {}
-    if version_ids:
-        found = session.execute(
-            select(ModelVersionRow.id, ModelVersionRow.model, ModelVersionRow.version).where(
-                ModelVersionRow.id.in_(version_ids)
-            )
-        )
-        versions = {vid: (model, version) for vid, model, version in found}
-    agents: dict[str, str] = {}
-    if agent_ids:
-        found_agents = session.execute(select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(agent_ids)))
-        agents = {agent_id: name for agent_id, name in found_agents}
-    infos = []
-    for row in rows:
-        model, version = versions.get(row.version_id, ("", "")) if row.version_id is not None else ("", "")
-        agent = (agents.get(row.agent_id) or row.agent_id) if row.agent_id else ""
-        infos.append(
-            AlertInfo(
-                id=row.id,
-                deployment=row.deployment,
-                model=model,
-                version=version,
-                version_id=row.version_id,
-                kind=row.kind,
-                subject=row.subject or "",
-                severity=row.severity,
-                state=row.state,
-                message=row.message,
-                value=float(row.value),
-                occurrences=int(row.occurrences),
-                opened_at=row.opened_at,
-                updated_at=row.updated_at,
-                resolved_at=row.resolved_at,
-                acknowledged_by=row.acknowledged_by or "",
-                acknowledged_at=row.acknowledged_at,
-                agent_id=row.agent_id or "",
-                agent=agent,
-            )
-        )
-    return infos
 
 
 def _lock_key(
@@ -265,7 +166,7 @@ def record_alert(
         row.healthy_streak = 0
         row.updated_at = now
     session.flush()
-    return _info(session, row), transition
+    return alert_info(session, row), transition
 
 
 def announce(ctx: Context, info: AlertInfo, transition: str) -> None:
@@ -301,7 +202,7 @@ def resolve_agent_alerts(session: Session, agent_id: str, note: str) -> list[Ale
         _resolve_row(session, row)
         row.message = f"{row.message} ({note})"[:MAX_MESSAGE]
     session.flush()
-    return _infos(session, rows)
+    return alert_infos(session, rows)
 
 
 def resolve_alert(
@@ -321,7 +222,7 @@ def resolve_alert(
             return
         _resolve_row(session, row)
         session.flush()
-        info = _info(session, row)
+        info = alert_info(session, row)
     log.info("alert %s resolved: %s", info.id, info.kind)
     announce(ctx, info, "resolved")
 
@@ -347,7 +248,7 @@ def observe_healthy(
             return False
         _resolve_row(session, row)
         session.flush()
-        info = _info(session, row)
+        info = alert_info(session, row)
     log.info("alert %s resolved after %d healthy evaluations: %s", info.id, needed, info.kind)
     announce(ctx, info, "resolved")
     return True
@@ -366,71 +267,10 @@ def resolve_where(ctx: Context, ids: Iterable[int], why: str) -> int:
             _resolve_row(session, row)
             row.message = f"{row.message} (resolved: {why})"[:MAX_MESSAGE]
         session.flush()
-        infos = _infos(session, rows)
+        infos = alert_infos(session, rows)
     for info in infos:
         announce(ctx, info, "resolved")
     return len(infos)
-
-
-def active_alerts(ctx: Context, deployment: str | None = None) -> list[AlertInfo]:
-    with ctx.db.session() as session:
-        query = select(AlertRow).where(AlertRow.state.in_(ACTIVE_ALERT_STATES)).order_by(AlertRow.id)
-        if deployment is not None:
-            query = query.where(AlertRow.deployment == deployment)
-        return _infos(session, session.scalars(query).all())
-
-
-def list_alerts(
-    ctx: Context,
-    include_resolved: bool = False,
-    deployment: str = "",
-    limit: int = MAX_LIST,
-    before_id: int | None = None,
-) -> list[AlertInfo]:
-    """Newest first, at most `limit`; with `before_id`, only older alerts (the next page).
-
-    A deployment's alerts include the `agent_lost` alerts of agents that served it (applied one of
-    its generations): a lost agent is a lost share of that deployment's capacity.
-    """
-    with ctx.db.session() as session:
-        query = select(AlertRow)
-        if not include_resolved:
-            query = query.where(AlertRow.state.in_(ACTIVE_ALERT_STATES))
-        if deployment:
-            served = select(AgentDeploymentRow.agent_id).where(
-                AgentDeploymentRow.deployment == deployment, AgentDeploymentRow.applied_generation > 0
-            )
-            query = query.where(
-                or_(
-                    AlertRow.deployment == deployment,
-                    and_(AlertRow.kind == AGENT_LOST, AlertRow.agent_id.in_(served)),
-                )
-            )
-        if before_id is not None:
-            query = query.where(AlertRow.id < before_id)
-        rows = session.scalars(query.order_by(AlertRow.id.desc()).limit(limit)).all()
-        return _infos(session, rows)
-
-
-def open_counts(ctx: Context) -> dict[str, int]:
-    """Active alerts per severity (for Prometheus)."""
-    with ctx.db.session() as session:
-        rows = session.execute(
-            select(AlertRow.severity, func.count())
-            .where(AlertRow.state.in_(ACTIVE_ALERT_STATES))
-            .group_by(AlertRow.severity)
-        )
-        return {severity: int(n) for severity, n in rows}
-
-
-def open_counts_by_deployment(ctx: Context) -> dict[str, int]:
-    with ctx.db.session() as session:
-        rows = session.execute(
-            select(AlertRow.deployment, func.count())
-            .where(AlertRow.state.in_(ACTIVE_ALERT_STATES))
-            .group_by(AlertRow.deployment)
-        )
-        return {deployment: int(n) for deployment, n in rows}
 
 
 def acknowledge(ctx: Context, principal: Principal, alert_id: int) -> AlertInfo:
@@ -450,7 +290,7 @@ def acknowledge(ctx: Context, principal: Principal, alert_id: int) -> AlertInfo:
             row.acknowledged_at = utcnow()
             audit.record(session, principal, "alert.ack", f"alert:{alert_id}", kind=row.kind, deployment=row.deployment)
         session.flush()
-        info = _info(session, row)
+        info = alert_info(session, row)
     if changed:
         announce(ctx, info, "acknowledged")
     return info

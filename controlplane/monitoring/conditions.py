@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from controlplane.config import HealthConfig
 from controlplane.context import Context
-from controlplane.monitoring import alerts
+from controlplane.monitoring import alert_views, alerts
 from controlplane.monitoring.drift_judgement import feature_judgements, quality_judgements
 from controlplane.monitoring.health import DeploymentHealth, VersionHealth
 from controlplane.monitoring.judgement import Judgement
@@ -61,7 +61,7 @@ def observations(health: DeploymentHealth, config: HealthConfig) -> dict[tuple[s
     return out
 
 
-def judge(ctx: Context, health: DeploymentHealth, active: list[alerts.AlertInfo]) -> None:
+def judge(ctx: Context, health: DeploymentHealth, active: list[alert_views.AlertInfo]) -> None:
     """Open, update (escalate, move to another version) or count toward resolving each condition."""
     name = health.deployment.name
     open_keys = {(a.kind, a.subject) for a in active if a.deployment == name and a.subject}
@@ -84,7 +84,7 @@ def judge(ctx: Context, health: DeploymentHealth, active: list[alerts.AlertInfo]
             alerts.observe_healthy(ctx, deployment=name, kind=kind, subject=subject)
 
 
-def held_by(active: list[alerts.AlertInfo]) -> dict[str, list[tuple[Health, str]]]:
+def held_by(active: list[alert_views.AlertInfo]) -> dict[str, list[tuple[Health, str]]]:
     """Per deployment, the open condition alerts that its health state cannot look better than."""
     out: dict[str, list[tuple[Health, str]]] = {}
     for a in active:
@@ -98,7 +98,7 @@ def resolve_stale(
     *,
     deployments_versions: set[tuple[str, int]],
     names: set[str],
-    active: list[alerts.AlertInfo],
+    active: list[alert_views.AlertInfo],
     now: datetime,
 ) -> None:
     """Resolve health alerts whose versions left the deployment and that the versions serving it

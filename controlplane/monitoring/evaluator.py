@@ -12,9 +12,9 @@ import logging
 from datetime import datetime, timedelta
 
 from controlplane.context import Context
-from controlplane.deployments import list_deployments
+from controlplane.deployment_reads import list_deployments
 from controlplane.domain import DeploymentInfo
-from controlplane.monitoring import alerts, conditions
+from controlplane.monitoring import alert_views, alerts, conditions
 from controlplane.monitoring.health import DeploymentHealth, deployment_health
 from controlplane.monitoring.state import state_of
 from controlplane.store.models import utcnow
@@ -33,7 +33,7 @@ DROP_KINDS = ("buffer_overflow", "log_rows_dropped")
 def evaluate_once(ctx: Context, now: datetime | None = None) -> list[DeploymentHealth]:
     now = now or utcnow()
     state = state_of(ctx)
-    active = alerts.active_alerts(ctx)
+    active = alert_views.active_alerts(ctx)
     held = conditions.held_by(active)
     open_by_deployment: dict[str, int] = {}
     for a in active:
@@ -58,7 +58,7 @@ def evaluate_once(ctx: Context, now: datetime | None = None) -> list[DeploymentH
         ctx,
         deployments_versions={(d.name, s.version.id) for d in deployments for s in d.splits},
         names={d.name for d in deployments},
-        active=alerts.active_alerts(ctx),  # as this evaluation left them
+        active=alert_views.active_alerts(ctx),  # as this evaluation left them
         now=now,
     )
     _resolve_quiet(ctx, active, now)
@@ -69,7 +69,7 @@ def _evaluate_deployment(
     ctx: Context,
     dep: DeploymentInfo,
     now: datetime,
-    active: list[alerts.AlertInfo],
+    active: list[alert_views.AlertInfo],
     open_alerts: int,
     held: dict[str, list[tuple[Health, str]]],
 ) -> DeploymentHealth:
@@ -80,7 +80,7 @@ def _evaluate_deployment(
     return health
 
 
-def _resolve_quiet(ctx: Context, active: list[alerts.AlertInfo], now: datetime) -> None:
+def _resolve_quiet(ctx: Context, active: list[alert_views.AlertInfo], now: datetime) -> None:
     quiet = [
         a.id for a in active if a.kind in DROP_KINDS and now - a.updated_at > timedelta(seconds=OVERFLOW_QUIET_SECONDS)
     ]

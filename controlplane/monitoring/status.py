@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from controlplane.context import Context
-from controlplane.deployments import find_deployment, list_deployments
-from controlplane.monitoring import alerts, conditions
+from controlplane.deployment_reads import list_deployments
+from controlplane.deployments import find_deployment
+from controlplane.monitoring import alert_views, conditions
 from controlplane.monitoring.health import DeploymentHealth, deployment_health
 from controlplane.monitoring.query import SeriesPoint, metric_series
 from controlplane.registry import find_version
@@ -19,7 +20,7 @@ def statuses(ctx: Context, deployment: str = "", window_seconds: float = 0.0) ->
     """Health and metric values of one deployment ("" for all) over the last window."""
     window = window_seconds or ctx.config.health.window_seconds
     deployments = list_deployments(ctx, deployment)
-    active = alerts.active_alerts(ctx, deployment or None)
+    active = alert_views.active_alerts(ctx, deployment or None)
     held = conditions.held_by(active)
     open_by_deployment: dict[str, int] = {}
     for a in active:

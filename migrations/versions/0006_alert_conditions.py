@@ -5,7 +5,7 @@ An alert with a subject (the metric, or the drifting feature) is identified by (
 subject), so a champion change keeps its id, acknowledgement and start. The open health alerts of
 before are given their subject here, and duplicates of one condition (one per version before)
 resolve into the oldest. previous_champion_id was the champion replaced last (a toggle); it is
-recomputed from the history with the rule of `controlplane.deployments.restorable` (copied here
+recomputed from the history with the rule of `controlplane.deployment_history.restorable` (copied here
 so that this revision never changes).
 
 Revision ID: 0006

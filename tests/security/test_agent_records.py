@@ -22,7 +22,7 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
-from controlplane.agenthub.agents import MAX_LABEL_VALUE, MAX_LABELS
+from controlplane.agenthub.agent_input import MAX_LABEL_VALUE, MAX_LABELS
 from controlplane.config import AgentsConfig, Config, LimitsConfig, TokenConfig, token_digest
 from controlplane.store.models import AgentDeploymentRow, AgentRow, AlertRow, utcnow
 from core.client import SluiceClient

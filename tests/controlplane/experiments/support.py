@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from controlplane import deployments, registry
+from controlplane import deployment_reads, deployments, registry
 from controlplane.agenthub import agents, fleet
 from controlplane.context import Context
 from controlplane.domain import Principal, Role, VersionInfo
@@ -95,7 +95,7 @@ def fleet_serves_everything(ctx: Context) -> None:
     hello = agents.validate_hello(FLEET_AGENT, FLEET_AGENT, "test-host", "127.0.0.1:7500", {}, {})
     if FLEET_AGENT not in {a.id for a in fleet.list_agents(ctx) if a.state == AgentState.CONNECTED}:
         agents.agent_connected(ctx, hello)
-    agents.record_applied(ctx, FLEET_AGENT, {d.name: d.generation for d in deployments.list_deployments(ctx)})
+    agents.record_applied(ctx, FLEET_AGENT, {d.name: d.generation for d in deployment_reads.list_deployments(ctx)})
 
 
 @dataclass

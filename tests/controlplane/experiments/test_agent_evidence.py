@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from controlplane import deployments
+from controlplane import deployment_reads
 from controlplane.context import Context
 from controlplane.experiments import commands
 from tests.controlplane.experiments.support import HOLD, Setup, add_window, deployed_pair, simulate_step, start, tick
@@ -30,7 +30,7 @@ def lie(ctx: Context, s: Setup, experiment: str, t0: datetime, n: int = 40_000) 
 
 
 def weights(ctx: Context, s: Setup) -> dict[str, int]:
-    return {sp.version.version: sp.weight for sp in deployments.list_deployments(ctx, s.deployment)[0].splits}
+    return {sp.version.version: sp.weight for sp in deployment_reads.list_deployments(ctx, s.deployment)[0].splits}
 
 
 def test_a_liar_beside_honest_agents_cannot_promote_and_is_named(ctx: Context, models_dir: Path) -> None:

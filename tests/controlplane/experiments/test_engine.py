@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controlplane import audit, deployments
+from controlplane import audit, deployment_reads, deployments
 from controlplane.artifacts import ArtifactStore
 from controlplane.config import Config
 from controlplane.context import Context
@@ -21,7 +21,8 @@ from controlplane.events import EventBus
 from controlplane.experiments import commands
 from controlplane.experiments.rollout import RolloutEngine
 from controlplane.experiments.spec import ExperimentSpec
-from controlplane.monitoring.alerts import AlertInfo, acknowledge, list_alerts
+from controlplane.monitoring.alert_views import AlertInfo, list_alerts
+from controlplane.monitoring.alerts import acknowledge
 from controlplane.store.db import Database
 from core.errors import FailedPrecondition
 from tests.controlplane.experiments.support import (
@@ -39,7 +40,7 @@ from tests.harness import unique
 
 
 def splits(ctx: Context, deployment: str) -> dict[str, tuple[int, str]]:
-    info = deployments.list_deployments(ctx, deployment)[0]
+    info = deployment_reads.list_deployments(ctx, deployment)[0]
     return {s.version.version: (s.weight, s.role) for s in info.splits}
 
 
@@ -69,7 +70,7 @@ def test_failed_gate_rolls_back_opens_an_alert_and_audits_the_gate(ctx: Context,
     assert "guardrail accuracy" in after.status_reason
     assert after.analysis is not None and after.analysis["decision"] == "champion_holds"
     assert splits(ctx, s.deployment) == {"v1": (100, "champion")}
-    assert deployments.list_deployments(ctx, s.deployment)[0].experiment == ""
+    assert deployment_reads.list_deployments(ctx, s.deployment)[0].experiment == ""
 
     alerts = [a for a in list_alerts(ctx, deployment=s.deployment) if a.kind == "rollout_gate_failed"]
     assert len(alerts) == 1 and alerts[0].severity == "critical" and alerts[0].version == "v2"
@@ -79,7 +80,7 @@ def test_failed_gate_rolls_back_opens_an_alert_and_audits_the_gate(ctx: Context,
     assert len(gate_events) == 1
     assert gate_events[0].details["gate"] == "guardrail accuracy"
     assert gate_events[0].principal == "rollout-engine"
-    history = deployments.list_history(ctx, s.deployment)
+    history = deployment_reads.list_history(ctx, s.deployment)
     assert history[0].action == "experiment.rollback" and "gate failed" in history[0].reason
 
     # The deployment's audit holds its own changes, its experiment's and its alerts' acks, newest first.
@@ -118,10 +119,10 @@ def test_better_challenger_walks_the_plan_and_is_promoted(ctx: Context, models_d
     done = commands.get_experiment(ctx, exp.name)
     assert done.state == "promoted"
     assert done.analysis is not None and done.analysis["decision"] == "challenger_wins"
-    dep = deployments.list_deployments(ctx, s.deployment)[0]
+    dep = deployment_reads.list_deployments(ctx, s.deployment)[0]
     assert [(sp.version.version, sp.weight, sp.role) for sp in dep.splits] == [("v2", 100, "champion")]
     assert dep.previous_champion is not None and dep.previous_champion.version == "v1"
-    actions = [h.action for h in reversed(deployments.list_history(ctx, s.deployment))]
+    actions = [h.action for h in reversed(deployment_reads.list_history(ctx, s.deployment))]
     assert actions == ["deploy", "experiment.start", "experiment.step", "experiment.step", "promote"]
     (event,) = [e for e in audit.list_audit(ctx.db, target=s.deployment) if e.action == "promote"]
     assert (event.principal, event.details["decision"], event.details["gate"]) == (
@@ -407,7 +408,7 @@ def test_a_completed_experiment_is_not_promoted_over_a_newer_running_one(ctx: Co
     # Promoting the running one is the way: it ends it, and nothing is left to undo it.
     dep = commands.promote(ctx, ALICE, second.name)
     assert [(sp.version.version, sp.weight) for sp in dep.splits] == [("v2", 100)]
-    assert deployments.list_deployments(ctx, s.deployment)[0].experiment == ""
+    assert deployment_reads.list_deployments(ctx, s.deployment)[0].experiment == ""
     assert commands.get_experiment(ctx, second.name).state == "promoted"
 
 
@@ -418,7 +419,7 @@ def test_a_manual_traffic_change_ends_the_experiment_and_the_engine_leaves_it(ct
     assert killed.ended_experiment == exp.name and killed.experiment == ""
     assert commands.get_experiment(ctx, exp.name).state == "aborted"
     # The history says what the change did to the experiment, beside the operator's reason.
-    assert deployments.list_history(ctx, s.deployment)[0].reason == f"kill switch; ends experiment {exp.name}"
+    assert deployment_reads.list_history(ctx, s.deployment)[0].reason == f"kill switch; ends experiment {exp.name}"
     assert tick(ctx, exp.step_started_at + timedelta(seconds=HOLD + 1)) == []
     with pytest.raises(FailedPrecondition):
         commands.stop_experiment(ctx, ALICE, exp.name)

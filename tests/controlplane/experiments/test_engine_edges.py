@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from controlplane import deployments
+from controlplane import deployment_reads
 from controlplane.agenthub import agents
 from controlplane.context import Context
 from controlplane.experiments import commands
@@ -37,7 +37,7 @@ from tests.harness import unique
 
 
 def weights(ctx: Context, s: Setup) -> dict[str, int]:
-    return {sp.version.version: sp.weight for sp in deployments.list_deployments(ctx, s.deployment)[0].splits}
+    return {sp.version.version: sp.weight for sp in deployment_reads.list_deployments(ctx, s.deployment)[0].splits}
 
 
 def exact_window(ctx: Context, s: Setup, experiment: str, at: datetime, *, champion: int, challenger: int) -> None:
@@ -156,7 +156,7 @@ def test_an_operator_pause_between_evaluation_and_auto_promotion_wins(ctx: Conte
     info = commands.get_experiment(ctx, exp.name, fresh=False)
     assert info.state == "paused"
     assert weights(ctx, s) == {"v1": 50, "v2": 50}
-    assert "promote" not in [h.action for h in deployments.list_history(ctx, s.deployment)]
+    assert "promote" not in [h.action for h in deployment_reads.list_history(ctx, s.deployment)]
 
 
 def test_an_advance_says_which_step_it_moved_to_and_which_guardrails_held(ctx: Context, models_dir: Path) -> None:
@@ -169,7 +169,7 @@ def test_an_advance_says_which_step_it_moved_to_and_which_guardrails_held(ctx: C
         advance_first_step(ctx, s, exp)
         info = commands.get_experiment(ctx, exp.name, fresh=False)
         assert info.status_reason == "step 2/3: challenger at 50%"
-        reason = deployments.list_history(ctx, s.deployment)[0].reason
+        reason = deployment_reads.list_history(ctx, s.deployment)[0].reason
         assert info.analysis is not None
         details = [g["detail"] for g in info.analysis["guardrails"]]
         assert len(details) == len(guardrails)

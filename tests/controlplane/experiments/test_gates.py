@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane import deployments
+from controlplane import deployment_reads
 from controlplane.context import Context
 from controlplane.events import Event, EventBus
 from controlplane.experiments import commands
@@ -38,7 +38,7 @@ def bus(ctx: Context) -> RecordingBus:
 
 
 def generation(ctx: Context, deployment: str) -> int:
-    return deployments.list_deployments(ctx, deployment)[0].generation
+    return deployment_reads.list_deployments(ctx, deployment)[0].generation
 
 
 def announced(bus: RecordingBus, deployment: str, since: int) -> list[Event]:
@@ -62,7 +62,7 @@ def test_sample_ratio_mismatch_pauses_a_multi_step_plan_instead_of_advancing(
     assert (info.state, info.step_index, info.current_percent) == ("paused", 0, 10)
     assert "sample ratio mismatch" in info.status_reason
     assert info.analysis is not None and info.analysis["decision"] == "srm_detected"
-    weights = {sp.version.version: sp.weight for sp in deployments.list_deployments(ctx, s.deployment)[0].splits}
+    weights = {sp.version.version: sp.weight for sp in deployment_reads.list_deployments(ctx, s.deployment)[0].splits}
     assert weights == {"v1": 90, "v2": 10}
     assert generation(ctx, s.deployment) == before  # the traffic did not move
     (event,) = announced(bus, s.deployment, seen)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from controlplane import audit, deployments
+from controlplane import audit, deployment_reads, deployments
 from controlplane.context import Context
 from controlplane.experiments import commands, safety
-from controlplane.monitoring import alerts
+from controlplane.monitoring import alert_views
 from controlplane.monitoring.health import deployment_health
 from controlplane.monitoring.policy import PolicyChange, get_policy, set_policy
 from core.vocabulary import PolicyAction
@@ -26,12 +26,12 @@ def failing(ctx: Context, s: Setup, version_id: int, at: datetime, errors: int =
 
 def evaluate(ctx: Context, s: Setup, now: datetime) -> safety.Outcome | None:
     """One evaluation round of the deployment, as the monitoring loop runs it."""
-    (dep,) = deployments.list_deployments(ctx, s.deployment)
+    (dep,) = deployment_reads.list_deployments(ctx, s.deployment)
     return safety.act_on_health(ctx, deployment_health(ctx, dep, 60.0, now), now)
 
 
 def champion(ctx: Context, s: Setup) -> str:
-    (dep,) = deployments.list_deployments(ctx, s.deployment)
+    (dep,) = deployment_reads.list_deployments(ctx, s.deployment)
     assert dep.champion is not None
     return dep.champion.version
 
@@ -63,10 +63,10 @@ def test_a_champion_critical_for_the_configured_time_is_rolled_back_with_its_evi
     assert outcome is not None and outcome.action == PolicyAction.ROLLBACK_CHAMPION
     assert champion(ctx, s) == "v1"
     assert "rolled back to" in outcome.done and "error_rate 0.4 > 0.05" in outcome.done
-    (entry, *_) = deployments.list_history(ctx, s.deployment)
+    (entry, *_) = deployment_reads.list_history(ctx, s.deployment)
     assert (entry.action, entry.principal) == ("rollback", "health-policy")
     assert "critical for 121 s" in entry.reason and "error_rate" in entry.reason
-    (alert,) = [a for a in alerts.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
+    (alert,) = [a for a in alert_views.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
     assert alert.severity == "critical" and "rolled back to" in alert.message
     info = get_policy(ctx, s.deployment)
     assert info.acts_at is None and info.last_action == outcome.done and info.last_action_at == end
@@ -83,7 +83,7 @@ def test_with_action_alert_nothing_moves(ctx: Context, models_dir: Path) -> None
         outcome = evaluate(ctx, s, t0 + timedelta(seconds=offset))
     assert outcome is not None and outcome.action == PolicyAction.ALERT and "no traffic moved" in outcome.done
     assert champion(ctx, s) == "v2"
-    assert [a.kind for a in alerts.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
+    assert [a.kind for a in alert_views.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
 
 
 def test_an_operators_change_restarts_the_clock_and_one_calm_round_does_not(ctx: Context, models_dir: Path) -> None:
@@ -126,7 +126,7 @@ def test_a_critical_challenger_is_rolled_back_or_its_experiment_paused(ctx: Cont
         assert outcome is not None and outcome.action == action
         after = commands.get_experiment(ctx, exp.name)
         assert after.state == state and "health policy" in after.status_reason
-        (dep,) = deployments.list_deployments(ctx, s.deployment)
+        (dep,) = deployment_reads.list_deployments(ctx, s.deployment)
         weights = {sp.version.version: sp.weight for sp in dep.splits}
         assert weights == ({"v1": 100} if state == "rolled_back" else {"v1": 90, "v2": 10})
 
@@ -160,7 +160,7 @@ def test_a_healthy_deployment_under_the_configured_policy_is_left_alone(ctx: Con
     failing(ctx, s, s.champion.id, t0, errors=0)
     assert evaluate(ctx, s, t0) is None
     assert get_policy(ctx, s.deployment).critical_since is None
-    assert not [a for a in alerts.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
+    assert not [a for a in alert_views.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
 
 
 def test_rollback_challenger_without_an_experiment_leaves_the_champion_alone(ctx: Context, models_dir: Path) -> None:
@@ -179,7 +179,7 @@ def test_rollback_challenger_without_an_experiment_leaves_the_champion_alone(ctx
     failing(ctx, s, s.challenger.id, end)
     outcome = evaluate(ctx, s, end)
     assert outcome is not None and outcome.done.startswith("challengers to 0%")
-    (dep,) = deployments.list_deployments(ctx, s.deployment)
+    (dep,) = deployment_reads.list_deployments(ctx, s.deployment)
     assert {sp.version.version: sp.weight for sp in dep.splits} == {"v1": 100}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from controlplane import deployments
+from controlplane import deployment_reads, deployments
 from controlplane.context import Context
 from controlplane.experiments import commands
 from controlplane.experiments.spec import ExperimentSpec
@@ -32,7 +32,7 @@ def unchanged(ctx: Context, s: Setup, call: Callable[[], object], error: type[Sl
         with ctx.db.session() as session:
             experiments = session.scalar(select(func.count()).select_from(ExperimentRow))
             events = session.scalar(select(func.count()).select_from(AuditEventRow))
-        generation = deployments.list_deployments(ctx, s.deployment)[0].generation
+        generation = deployment_reads.list_deployments(ctx, s.deployment)[0].generation
         return generation, int(experiments or 0), int(events or 0)
 
     before = state()
@@ -173,7 +173,7 @@ def test_segment_rules_reach_the_deployment_snapshot(ctx: Context, setup: Setup)
         {"attribute": "age", "has_range": True, "min": 18, "max": 65},
     ]
     exp = commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, segment_rules=rules))
-    info = deployments.list_deployments(ctx, setup.deployment)[0]
+    info = deployment_reads.list_deployments(ctx, setup.deployment)[0]
     assert info.experiment == exp.name and info.routing_salt == exp.salt != info.salt
     assert info.segment_rules == [
         {"attribute": "country", "values": ["de", "fr"], "has_range": False, "min": 0.0, "max": 0.0},
@@ -201,7 +201,7 @@ def test_segment_rules_on_features_are_checked_against_the_input_schema(ctx: Con
     # `attribute.` pins the request attribute, and an unprefixed name no input has is one
     rules = [{"attribute": "attribute.input", "values": ["x"]}, {"attribute": "age", "has_range": True, "max": 9}]
     commands.start_experiment(ctx, ALICE, unique("e"), spec(setup, segment_rules=rules))
-    info = deployments.list_deployments(ctx, setup.deployment)[0]
+    info = deployment_reads.list_deployments(ctx, setup.deployment)[0]
     assert [r["attribute"] for r in info.segment_rules] == ["attribute.input", "age"]
 
 def test_a_joined_experiment_on_a_regressor_judges_mae_not_accuracy(ctx: Context, models_dir: Path) -> None:

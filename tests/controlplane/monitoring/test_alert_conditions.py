@@ -19,7 +19,7 @@ import pytest
 from controlplane import deployments
 from controlplane.config import Config
 from controlplane.context import Context
-from controlplane.monitoring import alerts
+from controlplane.monitoring import alert_views, alerts
 from controlplane.monitoring.evaluator import evaluate_once
 from controlplane.sample_data import breast_cancer_feature_names
 from controlplane.store.models import utcnow
@@ -153,7 +153,7 @@ def test_health_stays_at_the_open_alert_while_a_new_champion_has_too_few_samples
     ingest_at(ctx, recorder, AgentStamp("agent-c"), t)
     [health] = [h for h in evaluate_once(ctx, now=t + timedelta(seconds=1)) if h.deployment.name == d.name]
     assert health.state == "critical"
-    [alert] = alerts.list_alerts(ctx, deployment=d.name)
+    [alert] = alert_views.list_alerts(ctx, deployment=d.name)
     assert (alert.kind, alert.subject) == ("drift", breast_cancer_feature_names()[SHIFTED])
 
     other = deploy_classifier(ctx, models_dir, kind="gbm")  # a second version of another model...
@@ -161,12 +161,12 @@ def test_health_stays_at_the_open_alert_while_a_new_champion_has_too_few_samples
     [health] = [h for h in evaluate_once(ctx, now=utcnow()) if h.deployment.name == d.name]
     assert [v.state for v in health.versions] == ["unknown"]  # no sample of the new champion yet
     assert health.state == "critical" and health.held_by and f"alert {alert.id}" in health.held_by[0][1]
-    assert [a.id for a in alerts.list_alerts(ctx, deployment=d.name)] == [alert.id]
+    assert [a.id for a in alert_views.list_alerts(ctx, deployment=d.name)] == [alert.id]
 
     # never seen on the versions serving now for a whole health window: resolved
     evaluate_once(ctx, now=utcnow() + timedelta(seconds=12))
-    assert alerts.list_alerts(ctx, deployment=d.name) == []
-    [resolved] = alerts.list_alerts(ctx, include_resolved=True, deployment=d.name)
+    assert alert_views.list_alerts(ctx, deployment=d.name) == []
+    [resolved] = alert_views.list_alerts(ctx, include_resolved=True, deployment=d.name)
     assert "not seen on the versions serving the deployment" in resolved.message
 
 
@@ -176,7 +176,7 @@ def test_the_condition_is_bad_while_any_version_is(ctx: Context, models_dir: Pat
     alerts.open_alert(ctx, severity="warning", message="v1 low", version_id=d.version.id, **key)
     other = deploy_classifier(ctx, models_dir, kind="gbm")
     alerts.open_alert(ctx, severity="warning", message="v2 low", version_id=other.version.id, **key)
-    [alert] = alerts.list_alerts(ctx)
+    [alert] = alert_views.list_alerts(ctx)
     assert (alert.version_id, alert.occurrences, alert.message) == (other.version.id, 2, "v2 low")
     # keyed by version (no subject): another version is another alert
     alerts.open_alert(
@@ -190,4 +190,4 @@ def test_the_condition_is_bad_while_any_version_is(ctx: Context, models_dir: Pat
         message="g",
         version_id=other.version.id,
     )
-    assert len(alerts.list_alerts(ctx)) == 3
+    assert len(alert_views.list_alerts(ctx)) == 3

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from controlplane.agenthub import agents
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
-from controlplane.monitoring import alerts
+from controlplane.monitoring import alert_views, alerts
 from controlplane.store.models import AlertRow, AuditEventRow
 from core.errors import FailedPrecondition, InvalidInput, NotFound
 from tests.controlplane.monitoring.support import deploy_classifier
@@ -19,8 +19,8 @@ from tests.controlplane.monitoring.support import deploy_classifier
 BOB = Principal("bob", Role.OPERATOR)
 
 
-def active(ctx: Context) -> list[alerts.AlertInfo]:
-    return alerts.list_alerts(ctx)
+def active(ctx: Context) -> list[alert_views.AlertInfo]:
+    return alert_views.list_alerts(ctx)
 
 
 def test_one_alert_per_key_updated_and_escalated(ctx: Context, models_dir: Path) -> None:
@@ -46,11 +46,11 @@ def test_one_alert_per_key_updated_and_escalated(ctx: Context, models_dir: Path)
     alerts.resolve_alert(ctx, deployment="", kind="agent_lost", agent_id="agent-1")
     alerts.resolve_alert(ctx, deployment="", kind="agent_lost", agent_id="agent-9")  # nothing to resolve
     assert sorted(a.agent_id for a in active(ctx) if a.kind == "agent_lost") == ["agent-2"]
-    everything = alerts.list_alerts(ctx, include_resolved=True)
+    everything = alert_views.list_alerts(ctx, include_resolved=True)
     assert len(everything) == 4 and [a.state for a in everything if a.agent_id == "agent-1"] == ["resolved"]
     # After resolution the same condition opens a fresh alert.
     alerts.open_alert(ctx, deployment="", kind="agent_lost", severity="warning", message="again", agent_id="agent-1")
-    assert len(alerts.list_alerts(ctx, include_resolved=True)) == 5
+    assert len(alert_views.list_alerts(ctx, include_resolved=True)) == 5
 
 
 def test_acknowledge_and_its_bad_inputs(ctx: Context, models_dir: Path) -> None:
@@ -127,11 +127,11 @@ def test_a_deployments_alerts_include_its_lost_agents(ctx: Context, models_dir: 
     agents.record_applied(ctx, "agent-served", {served.name: 1})
     for agent_id in ("agent-served", "agent-idle"):
         alerts.open_alert(
-            ctx, deployment="", kind=alerts.AGENT_LOST, severity="warning", message="silent", agent_id=agent_id
+            ctx, deployment="", kind=alert_views.AGENT_LOST, severity="warning", message="silent", agent_id=agent_id
         )
     alerts.open_alert(ctx, deployment=served.name, kind="error_rate", severity="warning", message="errors 2%")
-    assert sorted((a.kind, a.agent_id) for a in alerts.list_alerts(ctx, deployment=served.name)) == [
+    assert sorted((a.kind, a.agent_id) for a in alert_views.list_alerts(ctx, deployment=served.name)) == [
         ("agent_lost", "agent-served"),
         ("error_rate", ""),
     ]
-    assert alerts.list_alerts(ctx, deployment=other.name) == []
+    assert alert_views.list_alerts(ctx, deployment=other.name) == []

@@ -19,7 +19,7 @@ import scipy.stats
 from sqlalchemy import select
 
 from controlplane.api.auth import PERMISSIONS
-from controlplane.monitoring import alerts
+from controlplane.monitoring import alert_views, alerts
 from controlplane.monitoring.reservoir import since as reservoir_since
 from controlplane.stats.drift import histogram_counts
 from controlplane.store.models import ReservoirRow, utcnow
@@ -188,7 +188,7 @@ def test_cli_status_alerts_ack(shared_server: ServerThread, served: tuple[Deploy
         version_id=d.version.id,
         subject="mean_texture",
     )
-    [alert] = [a for a in alerts.list_alerts(ctx, deployment=d.name) if a.kind == "cli_test"]
+    [alert] = [a for a in alert_views.list_alerts(ctx, deployment=d.name) if a.kind == "cli_test"]
 
     table = run_cli("status", d.name, "--window", "600", address=address)
     assert table.returncode == 0, table.stderr
@@ -204,7 +204,8 @@ def test_cli_status_alerts_ack(shared_server: ServerThread, served: tuple[Deploy
     acked = run_cli("alerts", "ack", str(alert.id), address=address)
     assert acked.returncode == 0, acked.stderr
     assert f"alert {alert.id} acknowledged" in acked.stdout
-    assert [a.state for a in alerts.list_alerts(ctx, deployment=d.name) if a.kind == "cli_test"] == ["acknowledged"]
+    listed = alert_views.list_alerts(ctx, deployment=d.name)
+    assert [a.state for a in listed if a.kind == "cli_test"] == ["acknowledged"]
     table = run_cli("alerts", address=address)
     assert table.returncode == 0 and "look at me" in table.stdout
     header, *rows = (re.split(r"\s{2,}", line.strip()) for line in table.stdout.splitlines())

@@ -13,7 +13,7 @@ import numpy as np
 
 from agent.recorder import MetricsRecorder
 from controlplane.context import Context
-from controlplane.monitoring import alerts
+from controlplane.monitoring import alert_views
 from controlplane.monitoring.evaluator import evaluate_once
 from controlplane.monitoring.health import VersionHealth
 from controlplane.sample_data import breast_cancer_arrays, breast_cancer_feature_names
@@ -58,29 +58,29 @@ def test_accuracy_health_waits_for_samples_escalates_and_resolves_with_hysteresi
     labeled_window(ctx, d, recorder, stamp, 40, 1.0, t)
     v = only_version(ctx, t + timedelta(seconds=1), d.name)
     assert (v.state, v.n_labeled, v.accuracy) == ("unknown", 40, 0.0)  # too few to judge
-    assert alerts.list_alerts(ctx) == []
+    assert alert_views.list_alerts(ctx) == []
 
     labeled_window(ctx, d, recorder, stamp, 160, 0.22, t + timedelta(seconds=2))
     v = only_version(ctx, t + timedelta(seconds=3), d.name)
     assert v.n_labeled == 200 and abs(v.accuracy - (1 - (40 + 35) / 200)) < 1e-12
     assert v.state == "critical" and any("accuracy" in r for r in v.reasons)
-    [alert] = alerts.list_alerts(ctx)
+    [alert] = alert_views.list_alerts(ctx)
     assert (alert.kind, alert.severity, alert.version) == ("accuracy", "critical", d.version.version)
 
     t2 = t + timedelta(seconds=100)  # the earlier windows have left the 10 s health window
     labeled_window(ctx, d, recorder, stamp, 100, 0.22, t2)
     v = only_version(ctx, t2 + timedelta(seconds=1), d.name)
     assert v.state == "warning" and abs(v.accuracy - 0.78) < 1e-12
-    [alert] = alerts.list_alerts(ctx)
+    [alert] = alert_views.list_alerts(ctx)
     assert alert.severity == "critical" and alert.occurrences == 2  # never de-escalates while open
 
     t3 = t + timedelta(seconds=200)
     labeled_window(ctx, d, recorder, stamp, 100, 0.05, t3)
     assert only_version(ctx, t3 + timedelta(seconds=1), d.name).state == "healthy"
-    assert [a.state for a in alerts.list_alerts(ctx)] == ["open"]  # one healthy look is not enough
+    assert [a.state for a in alert_views.list_alerts(ctx)] == ["open"]  # one healthy look is not enough
     assert only_version(ctx, t3 + timedelta(seconds=2), d.name).state == "healthy"
-    assert alerts.list_alerts(ctx) == []
-    [resolved] = alerts.list_alerts(ctx, include_resolved=True)
+    assert alert_views.list_alerts(ctx) == []
+    [resolved] = alert_views.list_alerts(ctx, include_resolved=True)
     assert resolved.state == "resolved" and resolved.resolved_at is not None
 
 
@@ -102,7 +102,7 @@ def test_error_rate_and_latency_thresholds(ctx: Context, models_dir: Path) -> No
     assert abs(v.latency_p95_ms - 150.0) <= 1.5
     judged = {j.name: j.state for j in v.judgements}
     assert judged["error_rate"] == "critical" and judged["latency_p95"] == "warning"
-    kinds = {(a.kind, a.severity) for a in alerts.list_alerts(ctx)}
+    kinds = {(a.kind, a.severity) for a in alert_views.list_alerts(ctx)}
     assert kinds == {("error_rate", "critical"), ("latency_p95", "warning")}
 
 
@@ -136,7 +136,7 @@ def test_drift_opens_an_alert_naming_the_feature_and_resolves_when_the_stream_is
     assert v.state == "critical"
     assert v.worst_feature == "mean_texture"
     assert [f.feature for f in v.drift if f.drifted] == ["mean_texture"]
-    [alert] = alerts.list_alerts(ctx)
+    [alert] = alert_views.list_alerts(ctx)
     assert alert.kind == "drift" and alert.severity == "critical"
     assert "mean_texture" in alert.message
 
@@ -144,6 +144,6 @@ def test_drift_opens_an_alert_naming_the_feature_and_resolves_when_the_stream_is
     stream(t2, seed=12)
     v = only_version(ctx, t2 + timedelta(seconds=1), d.name)
     assert v.state == "healthy" and not any(f.drifted for f in v.drift)
-    assert len(alerts.list_alerts(ctx)) == 1  # hysteresis: one healthy look
+    assert len(alert_views.list_alerts(ctx)) == 1  # hysteresis: one healthy look
     only_version(ctx, t2 + timedelta(seconds=2), d.name)
-    assert alerts.list_alerts(ctx) == []
+    assert alert_views.list_alerts(ctx) == []

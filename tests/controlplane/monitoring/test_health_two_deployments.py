@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from controlplane import deployments
+from controlplane import deployment_reads, deployments
 from controlplane.agenthub import agents
 from controlplane.context import Context
 from controlplane.domain import SplitInfo
@@ -77,8 +77,8 @@ def test_agents_in_sync_count_only_what_they_applied_of_this_deployment(ctx: Con
     first = deploy_classifier(ctx, models_dir)
     second = deploy_classifier(ctx, models_dir)
     deployments.deploy(ctx, ALICE, second.name, second.version.model, second.version.version, reason="again")
-    [one] = deployments.list_deployments(ctx, first.name)
-    [two] = deployments.list_deployments(ctx, second.name)
+    [one] = deployment_reads.list_deployments(ctx, first.name)
+    [two] = deployment_reads.list_deployments(ctx, second.name)
     assert two.generation > one.generation > 0
 
     def agent(applied: dict[str, int], state: AgentState = AgentState.CONNECTED) -> str:
@@ -135,7 +135,7 @@ def test_a_shadow_is_not_counted_in_the_deployment_s_requests_per_second(ctx: Co
     t = utcnow() - timedelta(hours=1)
     serve(recorder, d, breast_cancer_rows(120, seed=22), batch=10)
     ingest_at(ctx, recorder, AgentStamp(unique("agent")), t)
-    [info] = deployments.list_deployments(ctx, d.name)
+    [info] = deployment_reads.list_deployments(ctx, d.name)
     [champion] = info.splits
     with_shadow = replace(info, splits=[champion, SplitInfo(quiet.version, 0, ServingRole.SHADOW)])
     health = deployment_health(ctx, with_shadow, 10.0, now=t + timedelta(seconds=1))

@@ -156,9 +156,9 @@ def dropped_total(ctx: Context) -> float:
 
 
 def overflow_alerts(ctx: Context) -> list[tuple[bool, float | None]]:
-    from controlplane.monitoring import alerts
+    from controlplane.monitoring import alert_views
 
-    found = sorted(alerts.list_alerts(ctx, include_resolved=True), key=lambda a: a.id)
+    found = sorted(alert_views.list_alerts(ctx, include_resolved=True), key=lambda a: a.id)
     return [(a.resolved_at is None, a.value) for a in found if a.kind == "buffer_overflow"]
 
 
@@ -198,10 +198,10 @@ def test_dropped_reports_survive_a_controlplane_restart(ctx: Context, db_url: st
 def test_dropped_log_rows_open_an_alert_once(ctx: Context) -> None:
     """Prediction-log rows an agent dropped (full segment buffer, refused segment) open the
     log_rows_dropped alert; the same count again opens nothing new (issue 16)."""
-    from controlplane.monitoring import alerts
+    from controlplane.monitoring import alert_views, alerts
 
     def log_alerts() -> list[tuple[bool, float | None]]:
-        found = sorted(alerts.list_alerts(ctx, include_resolved=True), key=lambda a: a.id)
+        found = sorted(alert_views.list_alerts(ctx, include_resolved=True), key=lambda a: a.id)
         return [(a.resolved_at is None, a.value) for a in found if a.kind == "log_rows_dropped"]
 
     def report(seq: int, rows: int) -> agent_pb2.MetricReport:

@@ -13,7 +13,7 @@ import pytest
 
 from controlplane.context import Context
 from controlplane.labels.incoming import LabelInput
-from controlplane.monitoring import alerts, policy
+from controlplane.monitoring import alert_views, policy
 from controlplane.monitoring.evaluator import evaluate_once
 from controlplane.store.models import utcnow
 from core.errors import InvalidInput
@@ -25,8 +25,8 @@ from tests.controlplane.predlog.test_joined import log_predictions, serving
 HOURS = 3600.0
 
 
-def accuracy_alerts(ctx: Context, deployment: str) -> list[alerts.AlertInfo]:
-    return [a for a in alerts.active_alerts(ctx, deployment) if a.kind == "accuracy"]
+def accuracy_alerts(ctx: Context, deployment: str) -> list[alert_views.AlertInfo]:
+    return [a for a in alert_views.active_alerts(ctx, deployment) if a.kind == "accuracy"]
 
 
 def test_accuracy_below_threshold_on_joined_labels_raises_an_alert_naming_the_source(

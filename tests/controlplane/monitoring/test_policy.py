@@ -10,9 +10,10 @@ import pytest
 
 from controlplane import audit
 from controlplane.context import Context
-from controlplane.deployments import list_deployments, utcnow
+from controlplane.deployment_reads import list_deployments
 from controlplane.monitoring.health import deployment_health
 from controlplane.monitoring.policy import PolicyChange, get_policy, set_policy
+from controlplane.store.models import utcnow
 from core.errors import InvalidInput, NotFound
 from core.vocabulary import Health, PolicyAction
 from tests.controlplane.experiments.support import ALICE, add_window, deployed_pair
@@ -114,7 +115,7 @@ def test_fallback_is_off_by_default_and_reaches_the_agents_snapshot_in_a_new_gen
     ctx: Context, models_dir: Path
 ) -> None:
     from controlplane.agenthub.snapshot import build_snapshot
-    from controlplane.deployments import list_history
+    from controlplane.deployment_reads import list_history
 
     s = deployed_pair(ctx, models_dir)
     assert not get_policy(ctx, s.deployment).fallback

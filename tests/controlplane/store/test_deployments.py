@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from controlplane import deployments, registry
+from controlplane import deployment_history, deployment_reads, deployments, registry
 from controlplane.context import Context
 from controlplane.domain import Principal, Role
 from controlplane.store.models import AuditEventRow, DeploymentHistoryRow, TrafficSplitRow
@@ -40,7 +40,7 @@ def table_state(ctx: Context) -> tuple[int, int, int, list[tuple[int, int, str]]
         history = s.scalar(select(func.count()).select_from(DeploymentHistoryRow))
         audits = s.scalar(select(func.count()).select_from(AuditEventRow))
         splits = s.execute(select(TrafficSplitRow.version_id, TrafficSplitRow.weight, TrafficSplitRow.role)).all()
-    gens = [d.generation for d in deployments.list_deployments(ctx)]
+    gens = [d.generation for d in deployment_reads.list_deployments(ctx)]
     return int(history or 0), int(audits or 0), sum(gens), sorted(tuple(r) for r in splits)
 
 
@@ -55,7 +55,7 @@ def test_deploy_creates_then_replaces(versions: Context) -> None:
     second = deployments.deploy(ctx, BOB, "web", "cancer", "v2")
     assert second.generation == 2 and weights(second) == {"cancer:v2": (100, "champion")}
     assert second.previous_champion is not None and second.previous_champion.ref == "cancer:v1"
-    history = deployments.list_history(ctx, "web")
+    history = deployment_reads.list_history(ctx, "web")
     assert [(h.generation, h.action, h.principal) for h in history] == [
         (2, "deploy", "bob"),
         (1, "deploy", "bob"),
@@ -128,7 +128,7 @@ def test_rollback_to_previous_and_named(versions: Context) -> None:
     assert weights(info) == {"cancer:v3": (100, "champion")}
     with pytest.raises(InvalidInput, match="not a version of 'cancer'"):
         deployments.rollback(ctx, BOB, "web", ("other", "v1"))
-    actions = [h.action for h in deployments.list_history(ctx, "web")]
+    actions = [h.action for h in deployment_reads.list_history(ctx, "web")]
     assert actions == ["rollback", "rollback", "deploy", "deploy"]
 
 
@@ -191,7 +191,7 @@ def test_a_rollback_to_what_already_serves_is_refused(versions: Context) -> None
 )
 def test_restorable_reads_the_champions_as_a_stack(reigns: list[tuple[str, str]], expected: str | None) -> None:
     history = [(action, [{"version": ref, "weight": 100, "role": "champion"}]) for action, ref in reigns]
-    assert deployments.restorable(history) == expected
+    assert deployment_history.restorable(history) == expected
 
 
 def test_every_change_is_audited_in_its_transaction(versions: Context) -> None:
@@ -215,7 +215,7 @@ def test_racing_operators_get_distinct_generations(versions: Context) -> None:
     def operator(seed: int) -> None:
         nonlocal aborted
         for i in range(50):
-            current = deployments.list_deployments(ctx, "web")[0].generation
+            current = deployment_reads.list_deployments(ctx, "web")[0].generation
             share = (seed * 50 + i) % 99 + 1
             try:
                 info = deployments.set_traffic(
@@ -240,9 +240,9 @@ def test_racing_operators_get_distinct_generations(versions: Context) -> None:
     generations = [g for g, _ in accepted]
     assert len(accepted) + aborted == 100
     assert len(set(generations)) == len(generations), "two accepted changes share a generation"
-    history = deployments.list_history(ctx, "web", limit=1000)
+    history = deployment_reads.list_history(ctx, "web", limit=1000)
     assert sorted(h.generation for h in history) == list(range(1, len(accepted) + 2)), "history has gaps"
     last_generation, last_share = max(accepted)
-    final = deployments.list_deployments(ctx, "web")[0]
+    final = deployment_reads.list_deployments(ctx, "web")[0]
     assert final.generation == last_generation
     assert weights(final)["cancer:v2"][0] == last_share

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from controlplane.config import Config, LimitsConfig
-from controlplane.monitoring import alerts
+from controlplane.monitoring import alert_views, alerts
 from core.client import SluiceClient, predict_request
 from tests.agent.cluster import AgentProcess, wait_until
 from tests.harness import start_server
@@ -49,7 +49,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, request: pyt
         ctx = cp.ctx
         alerts.open_alert(ctx, deployment="web", kind="bad_input_probe", severity="warning", message="probe")
         alerts.resolve_alert(ctx, deployment="web", kind="bad_input_probe")
-        resolved = next(a.id for a in alerts.list_alerts(ctx, True, "web") if a.kind == "bad_input_probe")
+        resolved = next(a.id for a in alert_views.list_alerts(ctx, True, "web") if a.kind == "bad_input_probe")
         with SluiceClient(serving.address, token="") as client:
             client.register_version("cancer", "v1", v1, baseline)
             client.deploy("web", "cancer:v1")
