@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from runtime.graph import class_names
+from runtime.graph import class_names, scalers_as_arithmetic
 from runtime.inputs import InputSpec, all_finite, coerce, spec_of
 
 _FLOAT_TYPES = ("tensor(float)", "tensor(double)", "tensor(float16)")
@@ -97,10 +97,10 @@ class ModelRuntime:
         options.log_severity_level = 3  # errors surface as exceptions; keep stderr quiet
         # Worker threads that spin between runs would steal CPU from the gRPC threads.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        #: Scaler nodes run as the Sub and Mul they compute (runtime.graph.scalers_as_arithmetic)
+        self.scalers_replaced = 0
         try:
-            self.session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = self._open(options)
         except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
             raise ValueError(_reason(exc)) from exc
         specs = tuple(spec_of(i.name, i.type, i.shape) for i in self.session.get_inputs())
@@ -153,6 +153,26 @@ class ModelRuntime:
         self._direct = self._single.name if self._single is not None and self._single.kind != "string" else None
         #: string inputs of one value per row: what the categorical drift windows count
         self._texts = tuple(s.name for s in self.inputs if s.kind == "string" and s.width == 1)
+
+    def _open(self, options: ort.SessionOptions) -> ort.InferenceSession:
+        """The session, on the model with its Scalers as Sub and Mul when it has any (the same
+        numbers, faster); on the file as it is when there are none or the changed graph does not
+        load (a file this agent's reading of ONNX does not fit)."""
+        providers = ["CPUExecutionProvider"]
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            data = b""  # onnxruntime says what is wrong with the path
+        changed, replaced = scalers_as_arithmetic(data) if data else (data, 0)
+        if replaced:
+            try:
+                session = ort.InferenceSession(changed, options, providers=providers)
+            except Exception:  # noqa: BLE001 - the file as it is decides, below
+                pass
+            else:
+                self.scalers_replaced = replaced
+                return session
+        return ort.InferenceSession(str(self.path), options, providers=providers)
 
     def _identify_outputs(self, outputs: list[ort.NodeArg]) -> None:
         def rank(o: ort.NodeArg) -> int:
