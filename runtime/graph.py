@@ -110,6 +110,8 @@ def scalers_as_arithmetic(data: bytes) -> tuple[bytes, int]:
     indexes a higher rank by its second axis, which broadcasting does not); any other Scaler, and
     any file this parser cannot read, is left as it is.
     """
+    if b"Scaler" not in data:  # the op type's name is in the file of any model that has one
+        return data, 0
     try:
         model = onnx_graph_pb2.ModelProto.FromString(data)
     except Exception:  # noqa: BLE001 - whatever onnxruntime accepts but this parser does not: no change
@@ -119,9 +121,7 @@ def scalers_as_arithmetic(data: bytes) -> tuple[bytes, int]:
         return data, 0
     graph = model.graph
     inputs = _float_matrix_inputs(graph)
-    names = {name for node in graph.node for name in (*node.input, *node.output)} | {
-        t.name for t in graph.initializer
-    }
+    names = {name for node in graph.node for name in (*node.input, *node.output)} | {t.name for t in graph.initializer}
     nodes: list[onnx_graph_pb2.NodeProto] = []
     replaced = 0
     for node in graph.node:
