@@ -7,6 +7,7 @@ The agent must not depend on the control plane: this module imports only numpy a
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -57,6 +58,17 @@ def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = _ORT_SOURCE.sub("", _ORT_PREFIX.sub("", text))
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+
+def _bytes_if_scaler(path: Path) -> bytes:
+    """The file's bytes when the word "Scaler" is in it, else b"" (a large tree model is searched
+    through a read-only mapping, not read into memory); b"" too when it cannot be read (onnxruntime
+    then says why)."""
+    try:
+        with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped[:] if mapped.find(b"Scaler") >= 0 else b""
+    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        return b""
 
 
 def _dim(d: object) -> int | None:
@@ -159,10 +171,7 @@ class ModelRuntime:
         numbers, faster); on the file as it is when there are none or the changed graph does not
         load (a file this agent's reading of ONNX does not fit)."""
         providers = ["CPUExecutionProvider"]
-        try:
-            data = self.path.read_bytes()
-        except OSError:
-            data = b""  # onnxruntime says what is wrong with the path
+        data = _bytes_if_scaler(self.path)
         changed, replaced = scalers_as_arithmetic(data) if data else (data, 0)
         if replaced:
             try:
