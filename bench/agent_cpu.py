@@ -6,7 +6,10 @@ Starts the control plane, one agent and the echo server as `bench/predict.py` do
 round sends `--calls` columnar PredictBatch calls (1 caller, after `run_load`'s 50 warm-up calls)
 to the agent and the same request to the echo, and divides each process's utime + stime (from
 /proc, clock ticks of 10 ms) by the calls it answered. On a shared machine this moves much less
-with the background load than rows/s, which it prints too.
+with the background load than rows/s, which it prints too. Each process's CPU is also split by
+thread (/proc/PID/task): the event loop (the main thread, where every handler runs), gRPC's C-core
+threads (`event_engine`) and the other Python threads (the recorder's folds, the report loop's
+worker, shadows, gRPC's poller).
 """
 
 from __future__ import annotations
@@ -39,6 +42,24 @@ WARM_UP = 50  # calls run_load makes before it measures
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds so far of the process's threads by kind: the event loop, gRPC core, other threads."""
+    kinds = {"loop": 0.0, "grpc core": 0.0, "other": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        kind = "loop" if task.name == str(pid) else "grpc core" if name == "event_engine" else "other"
+        kinds[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return kinds
+
+
+def split(before: dict[str, float], after: dict[str, float], calls: int) -> str:
+    return ", ".join(f"{kind} {(after[kind] - before[kind]) / calls * 1e6:,.0f}" for kind in after)
 
 
 def main() -> int:
@@ -83,16 +104,19 @@ def main() -> int:
         payload = batch_request("bench", np.resize(X, (1024, X.shape[1])).astype(np.float32)).SerializeToString()
         answered = args.calls + WARM_UP
         for number in range(args.rounds):
-            before = cpu_seconds(agent_pid)
+            before, threads = cpu_seconds(agent_pid), thread_seconds(agent_pid)
             _, agent_rate = run_load(agent, BATCH_METHOD, payload, 1, args.calls)
             agent_cpu = (cpu_seconds(agent_pid) - before) / answered
-            before = cpu_seconds(echo.pid)
+            agent_threads = split(threads, thread_seconds(agent_pid), answered)
+            before, threads = cpu_seconds(echo.pid), thread_seconds(echo.pid)
             _, echo_rate = run_load(f"127.0.0.1:{echo_port}", ECHO_METHOD, payload, 1, args.calls)
             echo_cpu = (cpu_seconds(echo.pid) - before) / answered
+            echo_threads = split(threads, thread_seconds(echo.pid), answered)
             print(
                 f"round {number + 1}: agent CPU per call {agent_cpu * 1e6:,.0f} us, {agent_rate * 1024:,.0f} rows/s | "
                 f"echo CPU per call {echo_cpu * 1e6:,.0f} us, {echo_rate * 1024:,.0f} rows/s | "
-                f"agent / echo rows/s {agent_rate / echo_rate:.0%}",
+                f"agent / echo rows/s {agent_rate / echo_rate:.0%}\n"
+                f"  by thread, us per call: agent {agent_threads} | echo {echo_threads}",
                 flush=True,
             )
     finally:

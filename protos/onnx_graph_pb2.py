@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protos/onnx_graph.proto\x12\x0bsluice.onnx\"4\n\nModelProto\x12&\n\x05graph\x18\x07 \x01(\x0b\x32\x17.sluice.onnx.GraphProto\"a\n\nGraphProto\x12$\n\x04node\x18\x01 \x03(\x0b\x32\x16.sluice.onnx.NodeProto\x12-\n\x0binitializer\x18\x05 \x03(\x0b\x32\x18.sluice.onnx.TensorProto\"{\n\tNodeProto\x12\r\n\x05input\x18\x01 \x03(\t\x12\x0e\n\x06output\x18\x02 \x03(\t\x12\x0f\n\x07op_type\x18\x04 \x01(\t\x12.\n\tattribute\x18\x05 \x03(\x0b\x32\x1b.sluice.onnx.AttributeProto\x12\x0e\n\x06\x64omain\x18\x07 \x01(\t\"b\n\x0e\x41ttributeProto\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x01t\x18\x05 \x01(\x0b\x32\x18.sluice.onnx.TensorProto\x12\x0c\n\x04ints\x18\x08 \x03(\x03\x12\x0f\n\x07strings\x18\t \x03(\x0c\"\x8b\x01\n\x0bTensorProto\x12\x0c\n\x04\x64ims\x18\x01 \x03(\x03\x12\x11\n\tdata_type\x18\x02 \x01(\x05\x12\x12\n\nint32_data\x18\x05 \x03(\x05\x12\x13\n\x0bstring_data\x18\x06 \x03(\x0c\x12\x12\n\nint64_data\x18\x07 \x03(\x03\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x10\n\x08raw_data\x18\t \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protos/onnx_graph.proto\x12\x0bsluice.onnx\"k\n\nModelProto\x12&\n\x05graph\x18\x07 \x01(\x0b\x32\x17.sluice.onnx.GraphProto\x12\x35\n\x0copset_import\x18\x08 \x03(\x0b\x32\x1f.sluice.onnx.OperatorSetIdProto\"5\n\x12OperatorSetIdProto\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\x8d\x01\n\nGraphProto\x12$\n\x04node\x18\x01 \x03(\x0b\x32\x16.sluice.onnx.NodeProto\x12-\n\x0binitializer\x18\x05 \x03(\x0b\x32\x18.sluice.onnx.TensorProto\x12*\n\x05input\x18\x0b \x03(\x0b\x32\x1b.sluice.onnx.ValueInfoProto\"D\n\x0eValueInfoProto\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0b\x32\x16.sluice.onnx.TypeProto\"\x8a\x01\n\tTypeProto\x12\x32\n\x0btensor_type\x18\x01 \x01(\x0b\x32\x1d.sluice.onnx.TypeProto.Tensor\x1aI\n\x06Tensor\x12\x11\n\telem_type\x18\x01 \x01(\x05\x12,\n\x05shape\x18\x02 \x01(\x0b\x32\x1d.sluice.onnx.TensorShapeProto\"\x88\x01\n\x10TensorShapeProto\x12\x34\n\x03\x64im\x18\x01 \x03(\x0b\x32\'.sluice.onnx.TensorShapeProto.Dimension\x1a>\n\tDimension\x12\x13\n\tdim_value\x18\x01 \x01(\x03H\x00\x12\x13\n\tdim_param\x18\x02 \x01(\tH\x00\x42\x07\n\x05value\"\x89\x01\n\tNodeProto\x12\r\n\x05input\x18\x01 \x03(\t\x12\x0e\n\x06output\x18\x02 \x03(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07op_type\x18\x04 \x01(\t\x12.\n\tattribute\x18\x05 \x03(\x0b\x32\x1b.sluice.onnx.AttributeProto\x12\x0e\n\x06\x64omain\x18\x07 \x01(\t\"r\n\x0e\x41ttributeProto\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x01t\x18\x05 \x01(\x0b\x32\x18.sluice.onnx.TensorProto\x12\x0e\n\x06\x66loats\x18\x07 \x03(\x02\x12\x0c\n\x04ints\x18\x08 \x03(\x03\x12\x0f\n\x07strings\x18\t \x03(\x0c\"\x8b\x01\n\x0bTensorProto\x12\x0c\n\x04\x64ims\x18\x01 \x03(\x03\x12\x11\n\tdata_type\x18\x02 \x01(\x05\x12\x12\n\nint32_data\x18\x05 \x03(\x05\x12\x13\n\x0bstring_data\x18\x06 \x03(\x0c\x12\x12\n\nint64_data\x18\x07 \x03(\x03\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x10\n\x08raw_data\x18\t \x01(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,13 +32,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.onnx_graph_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MODELPROTO']._serialized_start=40
-  _globals['_MODELPROTO']._serialized_end=92
-  _globals['_GRAPHPROTO']._serialized_start=94
-  _globals['_GRAPHPROTO']._serialized_end=191
-  _globals['_NODEPROTO']._serialized_start=193
-  _globals['_NODEPROTO']._serialized_end=316
-  _globals['_ATTRIBUTEPROTO']._serialized_start=318
-  _globals['_ATTRIBUTEPROTO']._serialized_end=416
-  _globals['_TENSORPROTO']._serialized_start=419
-  _globals['_TENSORPROTO']._serialized_end=558
+  _globals['_MODELPROTO']._serialized_end=147
+  _globals['_OPERATORSETIDPROTO']._serialized_start=149
+  _globals['_OPERATORSETIDPROTO']._serialized_end=202
+  _globals['_GRAPHPROTO']._serialized_start=205
+  _globals['_GRAPHPROTO']._serialized_end=346
+  _globals['_VALUEINFOPROTO']._serialized_start=348
+  _globals['_VALUEINFOPROTO']._serialized_end=416
+  _globals['_TYPEPROTO']._serialized_start=419
+  _globals['_TYPEPROTO']._serialized_end=557
+  _globals['_TYPEPROTO_TENSOR']._serialized_start=484
+  _globals['_TYPEPROTO_TENSOR']._serialized_end=557
+  _globals['_TENSORSHAPEPROTO']._serialized_start=560
+  _globals['_TENSORSHAPEPROTO']._serialized_end=696
+  _globals['_TENSORSHAPEPROTO_DIMENSION']._serialized_start=634
+  _globals['_TENSORSHAPEPROTO_DIMENSION']._serialized_end=696
+  _globals['_NODEPROTO']._serialized_start=699
+  _globals['_NODEPROTO']._serialized_end=836
+  _globals['_ATTRIBUTEPROTO']._serialized_start=838
+  _globals['_ATTRIBUTEPROTO']._serialized_end=952
+  _globals['_TENSORPROTO']._serialized_start=955
+  _globals['_TENSORPROTO']._serialized_end=1094
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ The agent must not depend on the control plane: this module imports only numpy a
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from runtime.graph import class_names
+from runtime.graph import class_names, scalers_as_arithmetic
 from runtime.inputs import InputSpec, all_finite, coerce, spec_of
 
 _FLOAT_TYPES = ("tensor(float)", "tensor(double)", "tensor(float16)")
@@ -59,6 +60,17 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
+def _bytes_if_scaler(path: Path) -> bytes:
+    """The file's bytes when the word "Scaler" is in it, else b"" (a large tree model is searched
+    through a read-only mapping, not read into memory); b"" too when it cannot be read (onnxruntime
+    then says why)."""
+    try:
+        with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped[:] if mapped.find(b"Scaler") >= 0 else b""
+    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        return b""
+
+
 def _dim(d: object) -> int | None:
     return d if isinstance(d, int) and d >= 0 else None
 
@@ -97,10 +109,10 @@ class ModelRuntime:
         options.log_severity_level = 3  # errors surface as exceptions; keep stderr quiet
         # Worker threads that spin between runs would steal CPU from the gRPC threads.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        #: Scaler nodes run as the Sub and Mul they compute (runtime.graph.scalers_as_arithmetic)
+        self.scalers_replaced = 0
         try:
-            self.session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = self._open(options)
         except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
             raise ValueError(_reason(exc)) from exc
         specs = tuple(spec_of(i.name, i.type, i.shape) for i in self.session.get_inputs())
@@ -153,6 +165,23 @@ class ModelRuntime:
         self._direct = self._single.name if self._single is not None and self._single.kind != "string" else None
         #: string inputs of one value per row: what the categorical drift windows count
         self._texts = tuple(s.name for s in self.inputs if s.kind == "string" and s.width == 1)
+
+    def _open(self, options: ort.SessionOptions) -> ort.InferenceSession:
+        """The session, on the model with its Scalers as Sub and Mul when it has any (the same
+        numbers, faster); on the file as it is when there are none or the changed graph does not
+        load (a file this agent's reading of ONNX does not fit)."""
+        providers = ["CPUExecutionProvider"]
+        data = _bytes_if_scaler(self.path)
+        changed, replaced = scalers_as_arithmetic(data) if data else (data, 0)
+        if replaced:
+            try:
+                session = ort.InferenceSession(changed, options, providers=providers)
+            except Exception:  # noqa: BLE001 - the file as it is decides, below
+                pass
+            else:
+                self.scalers_replaced = replaced
+                return session
+        return ort.InferenceSession(str(self.path), options, providers=providers)
 
     def _identify_outputs(self, outputs: list[ort.NodeArg]) -> None:
         def rank(o: ort.NodeArg) -> int:
