@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from agent.logformat import build_table
 from agent.predlog import Entry
-from controlplane.training import breast_cancer_arrays
+from controlplane.sample_data import breast_cancer_arrays
 from runtime.logsegment import (
     ARROW_COMPRESSION,
     ARROW_COMPRESSION_LEVEL,
