@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -143,9 +143,8 @@ class RolloutEngine:
         state_of(self.ctx).metrics.job_failures.labels("rollout", deployment).inc()
 
     def evaluate(self, info: ExperimentInfo, now: datetime) -> Transition | None:
-        analysis = compute_analysis(self.ctx, info, now)
         if info.state != ExperimentState.RUNNING:
-            self._store(info, analysis, None)
+            self._store(info, compute_analysis(self.ctx, info, now), None)
             return None
         steps = info.steps
         last = info.step_index >= len(steps) - 1
@@ -154,6 +153,12 @@ class RolloutEngine:
         live_at = info.step_live_at
         if fleet is not None and fleet.at is not None:
             live_at = max(fleet.at, info.step_started_at)  # never before the step itself
+        # The sample ratio is judged on windows since the step went live. A step found live and
+        # already held at one tick (the first tick after a control-plane restart, or a fleet that
+        # applied it late) must not be judged from its start, which would count windows served
+        # at the previous step's weights as this step's.
+        judged = info if live_at is None or info.step_live_at is not None else replace(info, step_live_at=live_at)
+        analysis = compute_analysis(self.ctx, judged, now)
         held = live_at is not None and (now - live_at).total_seconds() >= info.hold_seconds
         failed = failed_gates(analysis)  # everybody's evidence: a rollback needs no agreement
         if failed and (held or analysis.sequential):

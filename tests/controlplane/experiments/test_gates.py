@@ -10,12 +10,24 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from controlplane import deployment_reads
 from controlplane.context import Context
 from controlplane.events import Event, EventBus
 from controlplane.experiments import commands
-from tests.controlplane.experiments.support import ALICE, HOLD, deployed_pair, simulate_step, start, tick
+from controlplane.experiments.rollout import RolloutEngine
+from controlplane.store.models import AgentDeploymentRow
+from tests.controlplane.experiments.support import (
+    ALICE,
+    FLEET_AGENT,
+    HOLD,
+    deployed_pair,
+    fleet_serves_everything,
+    simulate_step,
+    start,
+    tick,
+)
 
 
 class RecordingBus(EventBus):
@@ -124,3 +136,39 @@ def test_operator_commands_publish_the_generation_they_made(
     events = announced(bus, s.deployment, seen)
     assert events and all(e.kind == "experiment" for e in events)
     assert any(f"generation {now}:" in e.summary for e in events), [e.summary for e in events]
+
+
+def test_a_step_found_live_and_held_at_one_tick_judges_its_split_from_when_it_went_live(
+    ctx: Context, models_dir: Path
+) -> None:
+    """The 50% step of a 10 -> 50 -> 100 plan reaches the fleet 30 s after it began (a control
+    plane killed before pushing it, a slow agent); meanwhile the agents still route at 10%. The
+    first tick that sees it (a control plane just restarted) finds it live and already held: its
+    sample ratio must be judged on the windows since it went live (50/50, as the weights say),
+    not since it began (which mixes in the 10% windows: a false mismatch that paused rollouts
+    after a restart under load)."""
+    s = deployed_pair(ctx, models_dir, "weak", "gbm")
+    exp = start(ctx, s, auto_promote=True)
+    t0 = exp.step_started_at
+    simulate_step(ctx, s, exp.name, t0, percent=10, requests=1000, accuracy=(0.78, 0.95), seed=51)
+    (first,) = tick(ctx, t0 + timedelta(seconds=HOLD + 20))
+    assert first.kind == "step"
+    at_fifty = commands.get_experiment(ctx, exp.name, fresh=False)
+    t1 = at_fifty.step_started_at
+    assert at_fifty.current_percent == 50 and at_fifty.step_live_at is None
+    live = t1 + timedelta(seconds=30)
+    fleet_serves_everything(ctx)  # the ACK of the 50% generation, recorded as of `live`
+    with ctx.db.session() as session:
+        session.execute(
+            update(AgentDeploymentRow)
+            .where(AgentDeploymentRow.agent_id == FLEET_AGENT, AgentDeploymentRow.deployment == s.deployment)
+            .values(updated_at=live)
+        )
+    # 25 windows still at the old weights, then 10 at the step's own
+    simulate_step(ctx, s, exp.name, t1, percent=10, requests=2500, accuracy=(0.78, 0.95), seed=52, windows=25)
+    simulate_step(ctx, s, exp.name, live, percent=50, requests=2000, accuracy=(0.78, 0.95), seed=53)
+    (second,) = RolloutEngine(ctx, clock=lambda: live + timedelta(seconds=HOLD + 20)).tick()
+    info = commands.get_experiment(ctx, exp.name, fresh=False)
+    assert second.kind == "step", info.status_reason
+    assert info.current_percent == 100
+    assert info.analysis is not None and not info.analysis["srm_detected"]
