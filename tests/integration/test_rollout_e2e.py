@@ -174,10 +174,19 @@ def state_of(cluster: Cluster, name: str) -> controlplane_pb2.Experiment:
         return client.get_experiment(name)
 
 
+def end_what_another_test_left(client: SluiceClient, cluster: Cluster) -> None:
+    """The tests share one deployment: an experiment a failed test left running or paused would
+    refuse the next one's start and hide its own result behind that refusal."""
+    left = client.get_deployment(cluster.deployment).experiment
+    if left:
+        client.experiment_action("AbortExperiment", left, reason="left by an earlier test of the module")
+
+
 def test_a_better_challenger_is_promoted_across_a_controlplane_kill(cluster: Cluster) -> None:
     name = unique("gbm-rollout")
     hold = 8.0
     with cluster.client() as client:  # after the constant test (random order) gbm is champion: undo it
+        end_what_another_test_left(client, cluster)
         if client.get_deployment(cluster.deployment).splits[0].version.version != "weak":
             deployed = client.deploy(cluster.deployment, f"{cluster.model}:weak", reason="champion for this test")
             assert client.wait_for_sync(cluster.deployment, deployed.generation, timeout=30).in_sync
@@ -243,6 +252,7 @@ def test_a_better_challenger_is_promoted_across_a_controlplane_kill(cluster: Clu
 def test_a_constant_challenger_is_rolled_back_at_its_first_gate(cluster: Cluster) -> None:
     name = unique("constant-rollout")
     with cluster.client() as client:  # run alone (or first), the champion is not gbm yet: make it so
+        end_what_another_test_left(client, cluster)
         if client.get_deployment(cluster.deployment).splits[0].version.version != "gbm":
             deployed = client.deploy(cluster.deployment, f"{cluster.model}:gbm", reason="champion for this test")
             generation = deployed.generation
