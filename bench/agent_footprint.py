@@ -1,12 +1,13 @@
 """Agent footprint: memory with two models loaded, and the time from start to serving.
 
-    .venv/bin/python bench/agent_footprint.py [--runs N]
+    .venv/bin/python bench/agent_footprint.py [--runs N] [--agent-arg=--log-buffer-mb=0]
 
 Starts a control plane (SQLite in a temporary directory) as a child process, registers the two
 committed fixture models and deploys each to its own deployment, then starts `sluice agent`
 N times (a fresh cache each run, so it fetches both artifacts): prints the time from the
 process start to its first applied snapshot, and the agent's resident memory (VmRSS) once both
-deployments answer a prediction, and that of its child processes (the model sandbox's forkserver,
+deployments answer a prediction, again 3 s later (after the prediction log's first flush, which
+loads pyarrow), and that of its child processes (the model sandbox's forkserver,
 which loaded and warmed up each model before the agent did). Also prints what `import
 agent.server` alone costs.
 """
@@ -78,6 +79,9 @@ def children_memory_mb(pid: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--agent-arg", action="append", default=[], help="one more `sluice agent` argument (repeatable)"
+    )
     args = parser.parse_args()
     code = "import resource, agent.server; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     imported = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO).stdout)
@@ -98,7 +102,7 @@ def main() -> None:
                 sluice(address, "version", "register", "bench", str(fixture), "--version", version)
             sluice(address, "deploy", "first", "bench:v1")
             sluice(address, "deploy", "second", "bench:v2")
-            starts, rss, helpers, helpers_pss = [], [], [], []
+            starts, rss, flushed, helpers, helpers_pss = [], [], [], [], []
             for run in range(args.runs):
                 log = root / f"agent-{run}.log"
                 port = free_port()
@@ -106,7 +110,8 @@ def main() -> None:
                 with log.open("wb") as out:
                     agent = subprocess.Popen(
                         [*SLUICE, "agent", "--controlplane", address, "--listen", f"127.0.0.1:{port}",
-                         "--cache", str(root / f"cache-{run}"), "--metrics-port", "0", "--name", f"bench-{run}"],
+                         "--cache", str(root / f"cache-{run}"), "--metrics-port", "0", "--name", f"bench-{run}",
+                         *args.agent_arg],
                         stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
                     )  # fmt: skip
                 try:
@@ -117,6 +122,10 @@ def main() -> None:
                             check=True, capture_output=True, cwd=REPO,
                         )  # fmt: skip
                     rss.append(rss_mb(agent.pid))
+                    # The prediction log (on by default) writes its first segment within its flush
+                    # interval (2 s), loading pyarrow in its thread: the RSS of an agent that logs.
+                    time.sleep(3.0)
+                    flushed.append(rss_mb(agent.pid))
                     child_rss, child_pss = children_memory_mb(agent.pid)
                     helpers.append(child_rss)
                     helpers_pss.append(child_pss)
@@ -131,6 +140,8 @@ def main() -> None:
           f"(runs: {', '.join(f'{s:.2f}' for s in starts)})")
     print(f"agent RSS serving 2 models: median {statistics.median(rss):.0f} MB "
           f"(runs: {', '.join(f'{r:.0f}' for r in rss)})")
+    print(f"agent RSS after the prediction log's first flush (pyarrow loaded; --log-buffer-mb 0: none): median "
+          f"{statistics.median(flushed):.0f} MB (runs: {', '.join(f'{r:.0f}' for r in flushed)})")
     print(f"the agent's child processes (the model sandbox's forkserver and resource tracker): median "
           f"{statistics.median(helpers):.0f} MB RSS, {statistics.median(helpers_pss):.0f} MB PSS "
           f"(runs: {', '.join(f'{r:.0f}' for r in helpers)})")
