@@ -432,8 +432,9 @@ def test_a_lying_agent_cannot_drive_a_promotion(server: ServerThread, cp: Sluice
             labeled(target, name, challenger, challenger_role, 40_000, 40_000),
         )
         assert dict(ack.refused) == {}
+    waiting = f"without the evidence of agent {liar.name}: waiting for samples"
     wait_until(
-        lambda: f"without the evidence of agent {liar.name}: waiting for samples" in cp.get_experiment(name).status_reason,
+        lambda: waiting in cp.get_experiment(name).status_reason,
         "the engine waiting for the honest agent's challenger samples",
     )
     assert cp.get_experiment(name).state == controlplane_pb2.EXPERIMENT_RUNNING
