@@ -18,8 +18,24 @@ from controlplane.events import EventBus
 from controlplane.store.db import Database
 from core.client import SluiceClient
 from tests.harness import ServerThread, start_server
+from tests.timing import TIME_FACTOR, scaled
 
 POSTGRES_ENV = "SLUICE_TEST_POSTGRES_URL"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-timeout's limit scales with SLUICE_TEST_TIME_FACTOR like every other deadline: the
+    `timeout` of pyproject.toml and each `@pytest.mark.timeout(N)`. A limit given on purpose
+    (`--timeout=N`, or PYTEST_TIMEOUT in the environment) is taken as it is."""
+    if TIME_FACTOR == 1.0 or config.getoption("timeout", None) is not None or os.environ.get("PYTEST_TIMEOUT"):
+        return
+    default = float(config.getini("timeout") or 0)
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        args, kwargs = (marker.args, dict(marker.kwargs)) if marker is not None else ((), {})
+        seconds = float(args[0] if args else kwargs.pop("timeout", default) or 0)
+        if seconds > 0:  # 0 or None: no limit, scaled or not
+            item.add_marker(pytest.mark.timeout(scaled(seconds), *args[1:], **kwargs), append=False)
 
 
 def _postgres_base() -> str:

@@ -2,7 +2,9 @@
 
 `ServerThread` runs a control plane in-process on its own event loop (fast, shared by many
 tests); `SluiceProcess` runs `sluice ...` as a real child process (for kill/restart tests), on the
-same process supervisor as `sluice demo` (`cli/demo/supervisor.py`).
+same process supervisor as `sluice demo` (`cli/demo/supervisor.py`). On Linux such a child dies
+with the test process that started it (PR_SET_PDEATHSIG): a pytest worker killed by a timeout, an
+OOM or a Ctrl-C-then-SIGKILL leaves no agent or control plane behind.
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ class SluiceProcess(Child):
         self.args = args
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         argv = [*(prefix or []), *SLUICE, *args]  # prefix: e.g. `ip netns exec NS`
-        super().__init__(f"sluice {' '.join(args)}", argv, log, env=full_env, cwd=REPO)
+        # The death signal follows the thread that starts the child: tests start them on the
+        # worker's main thread, which outlives every test.
+        super().__init__(f"sluice {' '.join(args)}", argv, log, env=full_env, cwd=REPO, die_with_parent=True)
         self.match: re.Match[str] | None = None
         if ready_pattern:
             self.match = self.wait_for(ready_pattern, timeout)

@@ -4,8 +4,10 @@ One supervisor for `sluice demo` and for the tests (`tests/harness.py`): a `Chil
 in its own session (so a Ctrl-C in the terminal reaches the parent only, and a signal to the
 child reaches everything it started) with its output in a log file; `wait_for` reads that log
 for a ready line and fails early when the child exits; `stop_all` sends SIGTERM to every child at
-once and SIGKILL to those still there after a timeout. Free ports, and the signal handling that
-makes SIGTERM/SIGHUP end the parent like Ctrl-C without interrupting cleanup, live here too.
+once and SIGKILL to those still there after a timeout; with `die_with_parent` (Linux) the kernel
+kills a child whose parent died without stopping it (a test worker killed by SIGKILL). Free ports,
+and the signal handling that makes SIGTERM/SIGHUP end the parent like Ctrl-C without interrupting
+cleanup, live here too.
 
 Standard library only.
 """
@@ -13,6 +15,8 @@ Standard library only.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
 import signal
@@ -20,7 +24,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,8 +46,41 @@ class ChildNotReady(ChildFailed, TimeoutError):
     pass
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2), <linux/prctl.h>
+
+
+def _pdeathsig_hook() -> Callable[[], None] | None:
+    """A `preexec_fn` that has the kernel SIGKILL the child when the thread that started it ends
+    (prctl PR_SET_PDEATHSIG); None where there is no prctl (not Linux, or no libc found).
+
+    It runs between fork and exec, so it only calls what was looked up before the fork. A parent
+    that died before the call left the child to a new parent already: the child exits then.
+    """
+    if os.uname().sysname != "Linux":
+        return None
+    try:
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def hook() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return  # no death signal: the child still runs, stopped the usual way
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return hook
+
+
 class Child:
-    """A command in its own session with stdout and stderr appended to `log_path`."""
+    """A command in its own session with stdout and stderr appended to `log_path`.
+
+    `die_with_parent` (Linux): SIGKILL from the kernel when the *thread* that started it ends, so
+    start such a child from a thread that outlives it (the main thread); elsewhere it is ignored.
+    """
 
     def __init__(
         self,
@@ -53,6 +90,7 @@ class Child:
         *,
         env: Mapping[str, str],
         cwd: Path | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -67,6 +105,7 @@ class Child:
                 start_new_session=True,  # its own process group: Ctrl-C reaches the parent only
                 env=dict(env),
                 cwd=cwd,
+                preexec_fn=_pdeathsig_hook() if die_with_parent else None,
             )
         except BaseException:
             self._log.close()

@@ -225,3 +225,56 @@ def test_a_value_list_on_a_numeric_feature_matches_exactly_those_numbers() -> No
     flags = Router(routes, "s", [Segment("vip", frozenset({"true"}), source=SegmentSource.FEATURE)])
     assert flags.route("k", None, {"vip": np.array([True])}) == 0
     assert flags.route("k", None, {"vip": np.array([False])}) == 1
+
+
+def test_a_records_values_are_tested_against_the_rules_numbers() -> None:
+    """A record sends a feature as text, a number, an integer or a bool (agent/segments.py reads
+    them into a column of Python values): `feature.hour=9,10` takes the record whose hour is 9 or
+    9.0 and not 11; `true` names a flag's True; a range takes a number between its ends."""
+    routes = [RouteSpec(100, "challenger"), RouteSpec(0, "champion")]
+
+    def record_column(*values: object) -> np.ndarray:
+        column = np.empty(len(values), dtype=object)
+        column[:] = list(values)
+        return column
+
+    hours = Router(routes, "s", [Segment("hour", frozenset({"9", "10"}), source=SegmentSource.FEATURE)])
+    for value, route in ((9, 0), (9.0, 0), (10, 0), (11, 1), (9.5, 1), ("9", 0), ("11", 1), (None, 1)):
+        assert hours.route("k", None, {"hour": record_column(value)}) == route, value
+    assert hours.route_many([], 4, {"hour": record_column(9, 11, 10.0, None)}).tolist() == [0, 1, 0, 1]
+    flags = Router(routes, "s", [Segment("vip", frozenset({"true"}), source=SegmentSource.FEATURE)])
+    assert flags.route_many([], 2, {"vip": record_column(True, False)}).tolist() == [0, 1]
+    ages = Router(routes, "s", [Segment("age", has_range=True, low=18, high=30, source=SegmentSource.FEATURE)])
+    assert ages.route_many([], 5, {"age": record_column(18, 25.5, 30, 31, 17)}).tolist() == [0, 0, 0, 1, 1]
+
+
+def test_without_a_champion_the_oldest_live_version_stands_in_for_it() -> None:
+    """This control plane always sends a champion, but an agent must serve any snapshot it can: one
+    without a champion routes by weight, and what would go to the champion (requests outside the
+    segment) goes to the oldest live version, the last in snapshot order (newest first)."""
+    segments = [Segment("country", values=frozenset({"fr"}))]
+    router = Router([RouteSpec(60, "challenger"), RouteSpec(40, "challenger"), RouteSpec(0, "shadow")], "s", segments)
+    assert router.champion == 1
+    assert {router.route(k, {"country": "us"}) for k in KEYS[:200]} == {1}
+    assert set(router.route_many(KEYS[:50], 50).tolist()) == {1}  # batch rows without the feature
+    inside = [router.route(k, {"country": "fr"}) for k in KEYS[:2000]]
+    assert abs(inside.count(0) / len(inside) - 0.6) < 0.05
+    alone = Router([RouteSpec(100, "challenger")], "s", segments)
+    assert alone.champion == 0
+    assert {alone.route(k, {"country": c}) for k in KEYS[:50] for c in ("fr", "us")} == {0}
+
+
+def test_a_one_percent_step_takes_one_percent_of_the_keys() -> None:
+    """The smallest step a plan can take (`--plan 1,...`): 1% is a live route, 100 of 10,000 buckets."""
+    router = two_way(1)
+    assert router.live == (0, 1) and share_of(router, 0) == 0.01
+    chosen = np.array([router.route(k) for k in KEYS])
+    assert 0.005 < (chosen == 0).mean() < 0.015
+
+
+def test_a_salt_of_any_length_routes() -> None:
+    """BLAKE2b takes a key of at most 64 bytes: a longer salt is keyed on its first 64 bytes
+    (a 200-character salt, or 40 two-byte characters past the limit, still routes)."""
+    for salt, head in (("s" * 200, "s" * 64), ("é" * 40, "é" * 32)):
+        assert [bucket(k, salt) for k in KEYS[:50]] == [bucket(k, head) for k in KEYS[:50]]
+        assert Router([RouteSpec(50, "challenger"), RouteSpec(50, "champion")], salt).route("user-1") in (0, 1)

@@ -419,17 +419,26 @@ def test_a_lying_agent_cannot_drive_a_promotion(server: ServerThread, cp: Sluice
     assert agents_of(server, target) == []
 
     # The same lie within the bounds (40,000 labels a second), beside an honest agent's evidence:
-    # both versions right 90% of the time.
+    # both versions right 90% of the time. The engine ticks every 0.2 s and the hold is over, so
+    # each report is judged as it lands: no state on the way may be one the engine acts on, or the
+    # test would show the engine's verdict on half the evidence (a liar reporting alone is the only
+    # evidence there is, and promotes; a loaded machine delayed the honest report that long). The
+    # honest agent's champion window comes first: until its challenger window comes last, the
+    # verdict without the liar has no challenger samples, and the engine waits for them.
+    honest.report(labeled(target, name, "v1", champion, 300, 270))
     for _ in range(3):
         ack = liar.report(
             labeled(target, name, "v1", champion, 40_000, 20_000),
             labeled(target, name, challenger, challenger_role, 40_000, 40_000),
         )
         assert dict(ack.refused) == {}
-    honest.report(
-        labeled(target, name, "v1", champion, 300, 270),
-        labeled(target, name, challenger, challenger_role, 300, 270),
+    waiting = f"without the evidence of agent {liar.name}: waiting for samples"
+    wait_until(
+        lambda: waiting in cp.get_experiment(name).status_reason,
+        "the engine waiting for the honest agent's challenger samples",
     )
+    assert cp.get_experiment(name).state == controlplane_pb2.EXPERIMENT_RUNNING
+    honest.report(labeled(target, name, challenger, challenger_role, 300, 270))
 
     def settled() -> controlplane_pb2.Experiment | None:
         e = cp.get_experiment(name)

@@ -197,3 +197,21 @@ def test_a_policy_set_to_no_action_stops_a_running_clock(ctx: Context, models_di
     failing(ctx, s, s.challenger.id, later)
     assert evaluate(ctx, s, later) is None
     assert get_policy(ctx, s.deployment).critical_since is None
+
+
+def test_the_configurations_no_action_leaves_a_deployment_without_a_policy_of_its_own_alone(
+    ctx: Context, models_dir: Path
+) -> None:
+    """`[policy] action = "none"` in the configuration, and no `sluice policy set` for this
+    deployment (no policy row): a champion critical for longer than the wait moves nothing."""
+    ctx.config.policy.action = PolicyAction.NONE.value
+    s = second_champion(ctx, models_dir)
+    t0 = deployments.utcnow()
+    failing(ctx, s, s.challenger.id, t0)
+    assert evaluate(ctx, s, t0) is None
+    end = t0 + timedelta(seconds=ctx.config.policy.action_after_seconds + 1)
+    failing(ctx, s, s.challenger.id, end)
+    assert evaluate(ctx, s, end) is None
+    assert get_policy(ctx, s.deployment).critical_since is None
+    assert champion(ctx, s) == "v2"
+    assert not [a for a in alerts.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from controlplane.context import Context
@@ -17,6 +18,7 @@ from controlplane.monitoring.ingest import Receipt, ingest_report
 from controlplane.monitoring.query import arm_summary
 from controlplane.monitoring.reservoir import RESERVOIR_ROWS, decode
 from controlplane.store.models import MetricReceiptRow, MetricWindowRow, ReservoirRow, utcnow
+from core.errors import InvalidInput
 from protos import agent_pb2, common_pb2
 from tests.controlplane.monitoring.support import AgentStamp, deploy_classifier, flush_and_ingest, serve
 from tests.models import breast_cancer_rows
@@ -101,11 +103,17 @@ def test_unknown_deployments_and_malformed_windows_are_skipped_not_fatal(ctx: Co
     malformed = agent_pb2.VersionWindow(deployment=d.name, version=good.version, requests=1)
     malformed.feedback.n_labeled = 1
     malformed.feedback.n_correct = 5  # more correct than labeled
+    unknown_role = agent_pb2.VersionWindow(deployment=d.name, version=good.version, requests=2, rows=2)
+    unknown_role.role = 99  # a role a newer agent knows and this control plane does not: never guessed
     report = agent_pb2.MetricReport(
-        agent_id="agent-x", seq=1, window_seconds=1.0, windows=[unknown_dep, good, unknown_version, malformed]
+        agent_id="agent-x",
+        seq=1,
+        window_seconds=1.0,
+        windows=[unknown_dep, good, unknown_version, malformed, unknown_role],
     )
     report.window_start.GetCurrentTime()
-    assert ingest_report(ctx, "agent-x", report).new
+    receipt = ingest_report(ctx, "agent-x", report)
+    assert receipt == Receipt(True, {"malformed": 1, "unknown_role": 1, "unknown_version": 2})
     assert stored(ctx) == (1, 1, 7)
 
 
@@ -305,7 +313,7 @@ def test_a_window_length_out_of_range_is_clamped_not_stored_as_sent(ctx: Context
     """A window lasts more than 0 and at most an hour (MAX_WINDOW_SECONDS); an agent's NaN is one second."""
     d = deploy_classifier(ctx, models_dir)
     recorder = d.recorder(ctx)
-    for seq, sent in ((1, 7200.0), (2, float("nan")), (3, 12.5)):
+    for seq, sent in ((1, 7200.0), (2, float("nan")), (3, 12.5), (4, 0.0)):
         serve(recorder, d, breast_cancer_rows(10, seed=seq))
         report = recorder.flush()
         assert report is not None
@@ -320,7 +328,8 @@ def test_a_window_length_out_of_range_is_clamped_not_stored_as_sent(ctx: Context
             .where(MetricWindowRow.deployment == d.name)
             .order_by(MetricWindowRow.id)
         ).all()
-    assert [float(x) for x in lengths] == [3600.0, 1.0, 12.5]
+    # 0 lasts the shortest length stored (a millisecond), never 0: rates are counts over it
+    assert [float(x) for x in lengths] == [3600.0, 1.0, 12.5, 0.001]
     with ctx.db.session() as s:
         experiments = s.scalars(select(MetricWindowRow.experiment).where(MetricWindowRow.deployment == d.name)).all()
     assert {len(e) for e in experiments} == {128}
@@ -339,3 +348,37 @@ def test_new_dropped_log_rows_are_not_new_dropped_reports(ctx: Context) -> None:
     alerts.resolve_alert(ctx, deployment="", kind="buffer_overflow", agent_id="agent-b")
     assert ingest_report(ctx, "agent-b", report(2, 3, 10)).new
     assert dropped_total(ctx) == 3 and overflow_alerts(ctx) == [(False, 3.0)]
+
+
+def test_a_report_seq_past_a_signed_64_bit_integer_is_refused_as_bad_input(ctx: Context) -> None:
+    """The wire's seq is unsigned 64-bit, the receipts' column a signed BIGINT: 2**63 - 1 is the
+    last seq stored, one more is INVALID_ARGUMENT (not a database error)."""
+    last = agent_pb2.MetricReport(agent_id="agent-seq", seq=2**63 - 1)
+    assert ingest_report(ctx, "agent-seq", last).new
+    with pytest.raises(InvalidInput, match="out of range"):
+        ingest_report(ctx, "agent-seq", agent_pb2.MetricReport(agent_id="agent-seq", seq=2**63))
+
+
+def test_a_reports_unmatched_feedback_is_counted_once_whatever_its_windows(ctx: Context, models_dir: Path) -> None:
+    """`unmatched_feedback` belongs to the report (labels the agent could not join), not to each
+    of its windows: stored once, on one of them."""
+    d = deploy_classifier(ctx, models_dir)
+    ref = common_pb2.VersionRef(model=d.version.model, version=d.version.version)
+    windows = [agent_pb2.VersionWindow(deployment=d.name, version=ref, requests=n, rows=n) for n in (3, 4, 5)]
+    report = agent_pb2.MetricReport(agent_id="agent-u", seq=1, window_seconds=1.0, windows=windows)
+    report.unmatched_feedback = 6
+    report.window_start.GetCurrentTime()
+    assert ingest_report(ctx, "agent-u", report).new
+    with ctx.db.session() as s:
+        summaries = s.scalars(select(MetricWindowRow.summary).where(MetricWindowRow.deployment == d.name)).all()
+    assert len(summaries) == 3
+    assert sum(int(x.get("unmatched_feedback", 0)) for x in summaries) == 6
+
+
+def test_a_single_dropped_log_row_opens_the_alert(ctx: Context) -> None:
+    """One row missing from the prediction log is a gap like any other."""
+    from controlplane.monitoring import alerts
+
+    assert ingest_report(ctx, "agent-one", agent_pb2.MetricReport(agent_id="agent-one", seq=1, dropped_log_rows=1)).new
+    found = [a for a in alerts.list_alerts(ctx) if a.kind == "log_rows_dropped" and a.agent_id == "agent-one"]
+    assert [(a.value, a.resolved_at) for a in found] == [(1.0, None)]

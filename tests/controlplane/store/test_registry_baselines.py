@@ -124,3 +124,85 @@ def test_two_models_may_share_a_version_name_and_a_model_have_many(ctx: Context,
     assert sorted(v.ref for v in registry.list_versions(ctx)) == ["churn:v1", "churn:v2", "fraud:v1"]
     with pytest.raises(AlreadyExists):
         registry.register_file(ctx, ALICE, registry.NewVersion("churn", "v1"), model, None)
+
+
+def test_a_regressors_prediction_histogram_has_its_edges_and_a_classifiers_has_none() -> None:
+    """A regressor's predictions are binned on inner edges the agents must use too (stored with the
+    counts); a classifier's bins are its classes (docs/STATISTICS.md)."""
+    answers = np.linspace(0.0, 1.0, 50)
+    regressor = ModelSignature(inputs=(), outputs=(), task="regressor", baseline_answers=answers, n_classes=0)
+    stored = baseline_predictions(regressor)
+    assert sum(stored["prediction_counts"]) == 50
+    assert len(stored["prediction_edges"]) == len(stored["prediction_counts"]) - 1  # inner edges
+    classifier = ModelSignature(
+        inputs=(), outputs=(), task="classifier", baseline_answers=np.array([0, 1, 1]), n_classes=2
+    )
+    assert "prediction_edges" not in baseline_predictions(classifier)
+
+
+class _Payload:
+    """Unpickling it makes a directory: proof that a baseline's bytes ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return os.mkdir, (str(self.marker),)
+
+
+def npy(array: np.ndarray) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=True)
+    return out.getvalue()
+
+
+def test_a_baseline_npy_of_pickled_objects_is_refused_unread(tmp_path: Path) -> None:
+    """An uploaded .npy holding Python objects would run code when unpickled: refused as unreadable."""
+    marker = tmp_path / "ran"
+    hostile = np.empty(1, dtype=object)
+    hostile[0] = _Payload(marker)
+    with pytest.raises(InvalidInput, match=r"is not a readable \.npy array"):
+        registry._load_baseline(npy(hostile))
+    assert not marker.exists()
+
+
+def test_a_baseline_npy_is_rows_by_features_with_at_least_one_row() -> None:
+    one_row = registry._load_baseline(npy(np.ones((1, 3))))
+    assert isinstance(one_row, np.ndarray) and one_row.shape == (1, 3)
+    for bad in (np.ones((0, 3)), np.ones(5), np.ones((2, 3, 1))):
+        with pytest.raises(InvalidInput, match=r"must be a 2-D array \[rows, features\]"):
+            registry._load_baseline(npy(bad))
+
+
+def test_a_numeric_baseline_is_cut_into_ten_quantile_bins() -> None:
+    """docs/STATISTICS.md: 10 quantile bins per feature, fixed at registration (1,000 distinct
+    values: 100 in each bin)."""
+    sample = np.column_stack([np.arange(1000.0), np.arange(1000.0) * -2])
+    summary = registry.summarise_baseline(sample, ["a", "b"])
+    for feature in summary["features"]:
+        assert len(feature["counts"]) == 10 and len(feature["inner_edges"]) == 9
+        assert feature["counts"] == [100] * 10
+
+
+def test_a_versions_feature_names_are_read_back() -> None:
+    from controlplane.store.models import ModelVersionRow
+
+    row = ModelVersionRow(
+        model="m", version="v1", sha256="0" * 64, size_bytes=1, task="classifier", inputs=[], outputs=[],
+        feature_names=["age", "income"], description="", baseline=None, baseline_sha256=None,
+        offline_evaluation=None, created_by="alice",
+    )  # fmt: skip
+    assert registry.version_info(row).feature_names == ["age", "income"]
+
+
+def test_a_table_baseline_may_have_exactly_the_row_limit() -> None:
+    limit = registry.MAX_BASELINE_ROWS  # 100,000 (docs: the baseline's row limit)
+    assert limit == 100_000
+    at_limit = registry._load_baseline(("x\n" + "1\n" * limit).encode())
+    assert isinstance(at_limit, Table) and at_limit.rows == limit
+    with pytest.raises(InvalidInput, match="has 100001 rows; the limit is 100000"):
+        registry._load_baseline(("x\n" + "1\n" * (limit + 1)).encode())
