@@ -214,4 +214,4 @@ def test_the_configurations_no_action_leaves_a_deployment_without_a_policy_of_it
     assert evaluate(ctx, s, end) is None
     assert get_policy(ctx, s.deployment).critical_since is None
     assert champion(ctx, s) == "v2"
-    assert not [a for a in alerts.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
+    assert not [a for a in alert_views.list_alerts(ctx, deployment=s.deployment) if a.kind == safety.ALERT_KIND]
