@@ -377,8 +377,8 @@ def test_a_reports_unmatched_feedback_is_counted_once_whatever_its_windows(ctx: 
 
 def test_a_single_dropped_log_row_opens_the_alert(ctx: Context) -> None:
     """One row missing from the prediction log is a gap like any other."""
-    from controlplane.monitoring import alerts
+    from controlplane.monitoring import alert_views
 
     assert ingest_report(ctx, "agent-one", agent_pb2.MetricReport(agent_id="agent-one", seq=1, dropped_log_rows=1)).new
-    found = [a for a in alerts.list_alerts(ctx) if a.kind == "log_rows_dropped" and a.agent_id == "agent-one"]
+    found = [a for a in alert_views.list_alerts(ctx) if a.kind == "log_rows_dropped" and a.agent_id == "agent-one"]
     assert [(a.value, a.resolved_at) for a in found] == [(1.0, None)]
