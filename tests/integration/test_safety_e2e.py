@@ -83,9 +83,8 @@ class Plant:
     def deploy(self, deployment: str, version: str) -> None:
         done = run_cli("deploy", deployment, version, address=self.address)
         assert done.returncode == 0, done.stderr
-        with self.client() as client:
-            generation = client.get_deployment(deployment).generation
-            assert client.wait_for_sync(deployment, generation, timeout=30).in_sync
+        with self.client() as client:  # WaitForSync alone is vacuous before the agent's first connect
+            wait_for_agents(client, deployment, [self.agent.name])
 
     def status(self, deployment: str) -> dict[str, dict[str, Any]]:
         """`sluice status D --json`: per version ref, its figures."""
