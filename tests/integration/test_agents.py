@@ -82,6 +82,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             agents.append(
                 AgentProcess(server.address, name, root / name, root / f"{name}.log", extra=extra, metrics_port=metrics)
             )
+        with SluiceClient(server.address, token="") as client:  # WaitForSync is vacuous before a connect
+            names = {a.name for a in agents}
+            wait_until(
+                lambda: names <= {a.name for a in client.agents() if a.state == "connected"},
+                timeout=60,
+                what=f"agents {', '.join(sorted(names))} connected",
+            )
         assert agents[0].process is not None
         match = re.search(r"\(/metrics on port (\d+)\)", agents[0].process.output())
         assert match is not None, agents[0].process.output()

@@ -17,7 +17,7 @@ from controlplane.agenthub import hub as hub_module
 from controlplane.config import AgentsConfig, Config
 from core.client import SluiceClient
 from core.errors import Unavailable
-from tests.agent.cluster import AgentProcess, wait_until
+from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import ServerThread, start_server, unique
 from tests.models import make_baseline, make_classifier_onnx
 
@@ -76,6 +76,7 @@ def test_a_failed_snapshot_rebuild_is_retried_until_the_change_reaches_every_age
             client.register_version(model, "v2", make_classifier_onnx(models_dir, "constant"))
             first = client.deploy(dep, f"{model}:v1").generation
             agents.append(AgentProcess(server.address, "first", tmp_path / "a1", tmp_path / "a1.log"))
+            wait_for_agents(client, dep, ["first"], timeout=60)  # WaitForSync alone: vacuous before a connect
             assert client.wait_for_sync(dep, first, timeout=60).in_sync
 
             # The rebuild after this commit fails: the change must still reach the agent.
@@ -111,6 +112,7 @@ def test_agents_echo_the_content_digest_they_serve(server: ServerThread, tmp_pat
         with SluiceClient(server.address, token="") as client:
             client.register_version(model, "v1", make_classifier_onnx(models_dir), make_baseline(models_dir))
             generation = client.deploy(dep, f"{model}:v1").generation
+            wait_for_agents(client, dep, ["echo"], timeout=60)  # WaitForSync alone: vacuous before a connect
             assert client.wait_for_sync(dep, generation, timeout=60).in_sync
 
         def mine() -> fleet.DeploymentSync:
