@@ -15,16 +15,15 @@ Standard library only.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -46,33 +45,29 @@ class ChildNotReady(ChildFailed, TimeoutError):
     pass
 
 
-PR_SET_PDEATHSIG = 1  # prctl(2), <linux/prctl.h>
+#: Run as `python -I -S -c LAUNCHER PARENT_PID COMMAND...`: asks the kernel for SIGKILL when the
+#: thread that started it ends, then becomes COMMAND (the death signal survives the exec).
+_LAUNCHER = """
+import ctypes, ctypes.util, os, signal, sys
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0 and os.getppid() != int(sys.argv[1]):
+    os._exit(1)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
 
 
-def _pdeathsig_hook() -> Callable[[], None] | None:
-    """A `preexec_fn` that has the kernel SIGKILL the child when the thread that started it ends
-    (prctl PR_SET_PDEATHSIG); None where there is no prctl (not Linux, or no libc found).
+def _dying_with_parent(argv: list[str]) -> list[str]:
+    """`argv` started through a launcher that sets PR_SET_PDEATHSIG (prctl(2)) before it execs the
+    command, on Linux; `argv` itself elsewhere.
 
-    It runs between fork and exec, so it only calls what was looked up before the fork. A parent
-    that died before the call left the child to a new parent already: the child exits then.
+    Not a `preexec_fn`: that runs Python in the forked child, after the parent's at-fork handlers
+    (gRPC's among them), and a child forked while other threads of the parent were inside gRPC
+    could abort before its exec (a control plane restarted by a test under load exited with
+    SIGABRT and no output). The launcher costs one interpreter start without site (about 20 ms).
     """
     if os.uname().sysname != "Linux":
-        return None
-    try:
-        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-
-    def hook() -> None:
-        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            return  # no death signal: the child still runs, stopped the usual way
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return hook
+        return argv
+    return [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv]
 
 
 class Child:
@@ -98,14 +93,13 @@ class Child:
         self._log = log_path.open("ab")
         try:
             self.proc = subprocess.Popen(
-                self.argv,
+                _dying_with_parent(self.argv) if die_with_parent else self.argv,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: Ctrl-C reaches the parent only
                 env=dict(env),
                 cwd=cwd,
-                preexec_fn=_pdeathsig_hook() if die_with_parent else None,
             )
         except BaseException:
             self._log.close()
