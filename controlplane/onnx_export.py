@@ -91,6 +91,15 @@ def export_onnx(model: Any, n_features: int, out_path: Path) -> None:
     Classifiers output `label` int64 [N] and `probabilities` float32 [N, classes] (no ZipMap);
     regressors output `value` float32 [N, 1].
     """
+    from skl2onnx.common.data_types import FloatTensorType
+
+    inputs = [(INPUT_NAME, FloatTensorType([None, int(n_features)]))]
+    export_with_inputs(model, inputs, out_path, type(model).__name__)
+
+
+def export_with_inputs(model: Any, initial_types: list[tuple[str, Any]], out_path: Path, what: str) -> None:
+    """The export every model goes through, on the given ONNX inputs: fixed opset, the outputs
+    `export_onnx` names, written atomically; `what` names the model in the error."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.base import is_classifier
@@ -102,12 +111,7 @@ def export_onnx(model: Any, n_features: int, out_path: Path) -> None:
     else:
         kwargs["final_types"] = [(VALUE_OUTPUT, FloatTensorType([None, 1]))]
     try:
-        onx = to_onnx(
-            model,
-            initial_types=[(INPUT_NAME, FloatTensorType([None, int(n_features)]))],
-            target_opset=TARGET_OPSET,
-            **kwargs,
-        )
+        onx = to_onnx(model, initial_types=initial_types, target_opset=TARGET_OPSET, **kwargs)
     except Exception as exc:  # skl2onnx raises RuntimeError, NotImplementedError, ...
-        raise InvalidInput(f"cannot export {type(model).__name__} to ONNX: {exc}") from exc
+        raise InvalidInput(f"cannot export {what} to ONNX: {exc}") from exc
     atomic_write(Path(out_path), onx.SerializeToString())

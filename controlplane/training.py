@@ -20,11 +20,8 @@ from controlplane.datasets import NPY_MAGIC, load_dataset
 from controlplane.onnx_export import (
     INPUT_NAME,
     LABEL_OUTPUT,
-    TARGET_OPSET,
-    VALUE_OUTPUT,
-    atomic_write,
     export_onnx,
-    register_converters,
+    export_with_inputs,
 )
 from controlplane.tables import NUMERIC, PARQUET_MAGIC, Table, read_table_file, split_label, write_parquet
 from core.errors import InvalidInput
@@ -228,21 +225,8 @@ def table_feeds(features: Table) -> dict[str, np.ndarray]:
 def export_table_onnx(model: Any, features: Table, out_path: Path) -> None:
     """Export a `fit_table` pipeline: inputs by column name, outputs as `export_onnx`'s (a
     classifier with text classes answers `label` as tensor(string))."""
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
-    from sklearn.base import is_classifier
-
-    register_converters()
-    kwargs: dict[str, Any] = {}
-    if is_classifier(model):
-        kwargs["options"] = {id(model): {"zipmap": False}}
-    else:
-        kwargs["final_types"] = [(VALUE_OUTPUT, FloatTensorType([None, 1]))]
-    try:
-        onx = to_onnx(model, initial_types=table_input_types(features), target_opset=TARGET_OPSET, **kwargs)
-    except Exception as exc:  # skl2onnx raises RuntimeError, NotImplementedError, ...
-        raise InvalidInput(f"cannot export {type(model[-1]).__name__} on mixed columns to ONNX: {exc}") from exc
-    atomic_write(Path(out_path), onx.SerializeToString())
+    what = f"{type(model[-1]).__name__} on mixed columns"
+    export_with_inputs(model, table_input_types(features), out_path, what)
 
 
 def _table_predictions(path: Path, features: Table) -> np.ndarray:
