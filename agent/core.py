@@ -1,8 +1,9 @@
 """Prediction on the agent, shared by the sluice API and the Open Inference Protocol.
 
 The hot path (`predict`) reads the current table once, routes, runs onnxruntime inline (small
-calls are cheaper than a thread hop), builds the answer and records it. Shadow versions score a
-copy on a separate thread after the answer is built. Every refusal is a typed error of
+calls are cheaper than a thread hop), builds the answer and defers its bookkeeping
+(bookkeeping.py); shadow versions then score a copy on a separate thread (shadows.py). The
+caller's deadline and cancellation are watch.py's. Every refusal is a typed error of
 core.errors with a message naming what was expected; core.grpc_errors answers it with its status,
 the agent counts it, and carries on.
 
@@ -22,115 +23,34 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from agent.bookkeeping import Bookkeeping
 from agent.label_spool import LabelSpool
+from agent.outcome import Outcome
 from agent.predlog import PredictionLog
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
-from agent.records import RecordRows
+from agent.rows import Rows, prepare, rows_of
 from agent.segments import feed_features, request_features
 from agent.serving import LoadedDeployment, LoadedRoute, ServingTable
-from core.errors import Cancelled, DeadlineExceeded, InvalidInput, ModelFailed, NotFound, SluiceError, Unavailable
-from core.grpc_errors import status_of
+from agent.shadows import ShadowScorer
+from agent.watch import Watch, abandoned_error
+from core.errors import InvalidInput, ModelFailed, NotFound, SluiceError, Unavailable
 from core.vocabulary import ServingRole
 from protos import common_pb2
 from runtime.inputs import all_finite
-from runtime.model import Feeds, ModelRuntime, feed_rows, take_rows
+from runtime.model import Feeds, feed_rows, take_rows
 
 log = logging.getLogger("sluice.agent")
 
-SHADOW_QUEUE_LIMIT = 256
 MAX_ID_LENGTH = 256
 #: a routing key is hashed, never stored; the bound only keeps a request from carrying megabytes of it
 MAX_KEY_LENGTH = 1024
-
-
-class Watch:
-    """The caller's side of one request: its deadline and whether it gave up, so a request the
-    caller abandoned while a version worked on it counts against that version.
-
-    The servicer makes one when the call has a deadline (checked once the model has run: a model
-    slower than the caller's deadline is a DEADLINE_EXCEEDED of that version) or when the model
-    runs on a worker thread (the servicer's task is cancelled when the caller cancels or its
-    deadline passes; `gone` then names the status). A small request runs inline on the event loop,
-    where gRPC cannot tell it of a cancellation before the answer is sent: only its deadline is
-    seen.
-    """
-
-    __slots__ = ("deadline", "gone")
-
-    def __init__(self, remaining: float | None) -> None:
-        #: time.monotonic() when the caller's deadline passes (None: the call has none)
-        self.deadline = time.monotonic() + remaining if remaining is not None else None
-        #: the status name once the caller is known to be gone ("CANCELLED", "DEADLINE_EXCEEDED")
-        self.gone = ""
-
-    def abandoned(self) -> str:
-        """The status name of a caller that gave up, "" while it still waits."""
-        if self.gone:
-            return self.gone
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            return "DEADLINE_EXCEEDED"
-        return ""
-
-
-def abandoned_error(code: str, deployment: str, label: str) -> SluiceError:
-    """The typed error of a request its caller gave up on while `label` worked on it."""
-    if code == "CANCELLED":
-        return Cancelled(f"deployment {deployment}: the call was cancelled while {label} answered it")
-    return DeadlineExceeded(f"deployment {deployment}: the deadline passed while {label} answered; allow more time")
-
-
-#: failures of a version that are not refused inputs (they count in no rejected_inputs)
-NOT_REFUSALS = (ModelFailed, DeadlineExceeded, Cancelled)
-
-
-@dataclass
-class Outcome:
-    """One routed prediction: which route answered and what it said."""
-
-    deployment: LoadedDeployment
-    route: LoadedRoute
-    labels: np.ndarray | None
-    probabilities: np.ndarray | None
-    values: np.ndarray | None
-    #: classifiers with string classes: each row's class (labels holds its index)
-    class_labels: np.ndarray | None = None
-    #: the caller's deadline and cancellation (None: nothing to watch)
-    watch: Watch | None = None
-
-
-#: a request's rows before the routed version's checks: one array (a one-input model), arrays by
-#: input name, or records
-Rows = np.ndarray | Mapping[str, np.ndarray] | RecordRows
-
-
-def rows_of(x: Rows) -> int:
-    """How many rows a request carries (its first input's, until the checks compare them)."""
-    if isinstance(x, np.ndarray):
-        return int(x.shape[0])
-    if isinstance(x, RecordRows):
-        return x.rows
-    first = next(iter(x.values()), None)
-    return int(first.shape[0]) if first is not None and first.ndim else 0
-
-
-def prepare(runtime: ModelRuntime, x: Rows, deployment: str) -> Feeds:
-    """The model's feeds from a request's rows, or InvalidInput saying what does not fit."""
-    if isinstance(x, RecordRows):
-        x = x.columns(runtime.inputs)
-    try:
-        return runtime.prepare(x)
-    except ValueError as exc:
-        raise InvalidInput(f"deployment {deployment}: {exc}") from None
 
 
 def _call_now(fn: Callable[..., Any], *args: Any) -> None:
@@ -147,18 +67,23 @@ class AgentCore:
         self.waiting_for = "the control plane"
         #: where Feedback's labels wait for the control plane's label store (None: not kept)
         self.labels: LabelSpool | None = None
-        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-shadow")
-        self._shadow_pending = 0
-        self._shadow_lock = threading.Lock()
-        self.shadow_skipped = 0
+        self.books = Bookkeeping(recorder, prometheus)
+        self.shadows = ShadowScorer(self.books)
         #: runs the bookkeeping of an answer; the server sets `loop.call_soon`
         self.defer: Callable[..., Any] = _call_now
-        #: the prediction log (None: off), appended to with each answer's bookkeeping
-        self.predlog: PredictionLog | None = None
+
+    @property
+    def predlog(self) -> PredictionLog | None:
+        """The prediction log (None: off), appended to with each answer's bookkeeping."""
+        return self.books.predlog
+
+    @predlog.setter
+    def predlog(self, predlog: PredictionLog | None) -> None:
+        self.books.predlog = predlog
 
     def close(self, wait: bool = False) -> None:
         """Stop shadow scoring; `wait` lets the queued copies finish first."""
-        self._shadow_pool.shutdown(wait=wait, cancel_futures=not wait)
+        self.shadows.close(wait)
 
     # ---- lookups ----
 
@@ -195,103 +120,14 @@ class AgentCore:
         table = self.table
         if table is None or (deployment not in table.deployments and deployment not in table.failed):
             deployment = ""  # a name a caller made up must not become a metric series
-        try:
-            self.recorder.record_rejected(deployment, code)
-        except Exception:
-            log.exception("metrics recorder failed")
-        self.prometheus.refused(deployment, code)
-
-    def _failed(self, dep: LoadedDeployment, route: LoadedRoute, error: SluiceError, defer: Callable[..., Any]) -> None:
-        """Count a request that `route` did not answer against that version, then mark it counted."""
-        error.counted = True
-        defer(self._count_failure, dep.name, route, status_of(error).name, not isinstance(error, NOT_REFUSALS))
-
-    def _count_failure(self, deployment: str, route: LoadedRoute, code: str, refused: bool) -> None:
-        try:
-            self.recorder.record_error(deployment, route.model, route.version, route.role, code, refused)
-        except Exception:
-            log.exception("metrics recorder failed")
-        self.prometheus.refused(deployment, code, route.label)
-
-    def _log(
-        self,
-        dep: LoadedDeployment,
-        route: LoadedRoute,
-        feeds: Feeds,
-        labels: np.ndarray | None,
-        class_labels: np.ndarray | None,
-        values: np.ndarray | None,
-        probabilities: np.ndarray | None,
-        seconds: float,
-        request_ids: Sequence[str],
-        keys: Sequence[str] | str,
-    ) -> None:
-        predlog = self.predlog
-        if predlog is None:
-            return
-        try:
-            predlog.append(
-                dep.name,
-                route.model,
-                route.version,
-                route.role,
-                dep.snapshot.experiment,
-                feeds,
-                class_labels if class_labels is not None else labels,
-                route.runtime.classes,
-                values,
-                probabilities,
-                seconds,
-                request_ids,
-                keys,
-            )
-        except Exception:
-            log.exception("the prediction log failed")
+        self.books.refused(deployment, code)
 
     def _after(
         self, outcome: Outcome, feeds: Feeds, seconds: float, request_ids: Sequence[str], keys: Sequence[str] | str = ""
     ) -> None:
-        """Bookkeeping of one answer: metrics, Prometheus, the prediction log, shadow scoring."""
-        route = outcome.route
-        watch = outcome.watch
-        if watch is not None and watch.gone:  # the caller gave up before the answer reached it
-            self._count_failure(outcome.deployment.name, route, watch.gone, False)
-            return
-        runtime = route.runtime
-        if self.predlog is not None:
-            self._log(
-                outcome.deployment,
-                route,
-                feeds,
-                outcome.labels,
-                outcome.class_labels,
-                outcome.values,
-                outcome.probabilities,
-                seconds,
-                request_ids,
-                keys,
-            )
-        rows = runtime.metric_rows(feeds)
-        try:
-            self.recorder.record_prediction(
-                outcome.deployment.name,
-                route.model,
-                route.version,
-                route.role,
-                rows,
-                outcome.labels,
-                outcome.values,
-                seconds,
-                "OK",
-                request_ids,
-                runtime.label_classes,
-                runtime.text_columns(feeds),
-            )
-        except Exception:
-            log.exception("metrics recorder failed")
-        self.prometheus.observe(outcome.deployment.name, route.label, rows.shape[0], seconds)
-        if outcome.deployment.shadows:
-            self._shadow(outcome.deployment, outcome, feeds, request_ids, keys)
+        """Bookkeeping of one answer (bookkeeping.py), then shadow scoring."""
+        if self.books.after(outcome, feeds, seconds, request_ids, keys) and outcome.deployment.shadows:
+            self.shadows.submit(outcome.deployment, outcome, feeds, request_ids, keys)
 
     # ---- prediction ----
 
@@ -312,7 +148,7 @@ class AgentCore:
         try:
             return self._run(dep, route, x, request_ids, validate, defer, keys, watch)
         except SluiceError as exc:
-            self._failed(dep, route, exc, defer)
+            self.books.failed(dep, route, exc, defer)
             raise
 
     def run_or_fall_back(
@@ -459,7 +295,7 @@ class AgentCore:
             try:
                 feeds = prepare(dep.champion.runtime, x, dep.name)
             except InvalidInput as refusal:
-                self._failed(dep, dep.champion, refusal, defer or self.defer)
+                self.books.failed(dep, dep.champion, refusal, defer or self.defer)
                 raise
             chosen = router.route_many(keys, n, feed_features(feeds, router.features))
             used = np.unique(chosen).tolist()
@@ -473,7 +309,7 @@ class AgentCore:
                 feeds = prepare(dep.routes[int(used[0])].runtime, x, dep.name)
             except InvalidInput as refusal:
                 for index in used:
-                    self._failed(dep, dep.routes[int(index)], refusal, defer or self.defer)
+                    self.books.failed(dep, dep.routes[int(index)], refusal, defer or self.defer)
                 raise
         n = feed_rows(feeds)
         outcomes: list[Outcome] = []
@@ -540,79 +376,3 @@ class AgentCore:
             classes = self.deployment(deployment).champion.runtime.label_classes
             row.label = classes[label] if classes and 0 <= label < len(classes) else str(label)
         return row
-
-    # ---- shadows ----
-
-    def _shadow(
-        self, dep: LoadedDeployment, outcome: Outcome, feeds: Feeds, ids: Sequence[str], keys: Sequence[str] | str = ""
-    ) -> None:
-        with self._shadow_lock:
-            if self._shadow_pending >= SHADOW_QUEUE_LIMIT:
-                self.shadow_skipped += 1
-                return
-            self._shadow_pending += 1
-        try:
-            copy = {name: x.copy() for name, x in feeds.items()}
-            self._shadow_pool.submit(self._score_shadows, dep, outcome, copy, list(ids), keys)
-        except RuntimeError:  # shutting down
-            with self._shadow_lock:
-                self._shadow_pending -= 1
-
-    def _score_shadows(
-        self, dep: LoadedDeployment, outcome: Outcome, feeds: Feeds, ids: list[str], keys: Sequence[str] | str = ""
-    ) -> None:
-        try:
-            for shadow in dep.shadows:
-                start = time.perf_counter()
-                try:
-                    result = shadow.runtime.predict(feeds)
-                    failed = any(o is not None and not all_finite(o) for o in (result.probabilities, result.values))
-                except Exception as exc:  # noqa: BLE001 - a failing shadow is counted, never answered
-                    log.warning("deployment %s: shadow %s failed: %s", dep.name, shadow.label, exc)
-                    failed = True
-                if failed:
-                    self._count_failure(dep.name, shadow, "INTERNAL", False)
-                    continue
-                seconds = time.perf_counter() - start
-                self.recorder.record_prediction(
-                    dep.name,
-                    shadow.model,
-                    shadow.version,
-                    shadow.role,
-                    shadow.runtime.metric_rows(feeds),
-                    result.labels,
-                    result.values,
-                    seconds,
-                    "OK",
-                    ids,
-                    shadow.runtime.label_classes,
-                    shadow.runtime.text_columns(feeds),
-                )
-                if self.predlog is not None:
-                    self._log(
-                        dep,
-                        shadow,
-                        feeds,
-                        result.labels,
-                        result.class_labels,
-                        result.values,
-                        result.probabilities,
-                        seconds,
-                        ids,
-                        keys,
-                    )
-                if outcome.labels is not None and result.labels is not None:
-                    self.recorder.record_shadow_pair(
-                        dep.name,
-                        (outcome.route.model, outcome.route.version),
-                        (shadow.model, shadow.version),
-                        outcome.labels,
-                        result.labels,
-                        ids,
-                        shadow.runtime.label_classes,
-                    )
-        except Exception:
-            log.exception("shadow scoring failed on deployment %s", dep.name)
-        finally:
-            with self._shadow_lock:
-                self._shadow_pending -= 1

@@ -11,6 +11,8 @@ With a spool (`agent.spool`, in the agent's cache) every report is on disk befor
 and until its ack: a killed agent loses none. Writing the spool is the slow part of `add` (an
 fsync), so `add` runs on the thread that closes windows, never on the event loop; `ack` only
 marks the report settled in memory, and `compact` (also on that thread) deletes what is settled.
+
+At start, `open_reports` rebuilds the buffer from what an earlier run left on disk.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from agent.cache import AgentCache
+from agent.journal import WindowJournal, recover
 from agent.spool import ReportSpool, Spooled
 from protos import agent_pb2
 
@@ -175,3 +179,37 @@ class ReportBuffer:
     def __len__(self) -> int:
         with self._lock:
             return len(self._pending)
+
+
+def open_reports(cache: AgentCache, agent_id: str, capacity: int) -> tuple[ReportBuffer, WindowJournal]:
+    """The report buffer with what earlier runs left on disk, and the journal for the new windows.
+
+    Left behind, in this order: reports in the spool (sent again with their seq numbers), reports
+    an older agent kept in reports.pb (moved into the spool), and journals of windows that were
+    open when a run died. A journal whose window id is in the spool was closed in time (the run
+    died before deleting it); any other becomes a report now. Disk I/O: not on the event loop.
+    """
+    spool = ReportSpool(cache.spool_dir)
+    spooled = spool.load()
+    reports = ReportBuffer(agent_id, capacity, reserve=cache.reserve_seqs, spool=spool)
+    legacy = cache.saved_reports()
+    for report in legacy:
+        spool.append(report)
+    reports.restore([s.report for s in spooled] + legacy)
+    cache.forget_saved_reports()
+    journal = WindowJournal(cache.journal_dir)
+    spooled_windows = {s.window_id for s in spooled if s.window_id}
+    recovered = 0
+    for path in journal.leftovers:
+        found = recover(path)
+        if found.report is not None and found.window_id not in spooled_windows:
+            reports.add(found.report, found.window_id)
+            recovered += sum(w.requests for w in found.report.windows)
+        path.unlink(missing_ok=True)
+    if spooled or legacy:
+        log.info("%d metric report(s) from the previous run wait for the control plane", len(spooled) + len(legacy))
+    if recovered:
+        log.info("%d request(s) of the window open when the previous run died recovered from its journal", recovered)
+    if spool.discarded_bytes:
+        log.warning("the report spool had a torn tail (%d bytes, a crash mid-write): cut off", spool.discarded_bytes)
+    return reports, journal

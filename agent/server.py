@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -22,138 +20,30 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.cache import AgentCache
 from agent.core import AgentCore
-from agent.journal import WindowJournal, recover
-from agent.label_spool import DEFAULT_MAX_BATCHES, LabelSpool
-from agent.link import BACKOFF_CAP, ControlPlaneLink, LinkOptions
+from agent.journal import WindowJournal
+from agent.label_spool import LabelSpool
+from agent.link import ControlPlaneLink, LinkOptions
 from agent.logship import LogShipper
-from agent.predlog import DEFAULT_BUFFER_MB, PredictionLog
+from agent.oip_service import OipService
+from agent.options import AgentOptions, AgentStartError, default_name, split_host, tls_credentials
+from agent.predlog import PredictionLog
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
-from agent.reports import DEFAULT_CAPACITY, ReportBuffer
-from agent.services import InferenceService, OipService
-from agent.serving import DEFAULT_PROBE_LIMITS, ServingTable, SnapshotApplier
-from agent.spool import ReportSpool
+from agent.reports import ReportBuffer, open_reports
+from agent.services import InferenceService
+from agent.serving import ServingTable, SnapshotApplier
 from core.decoding import DecodingRegistrar
-from core.lifecycle import metrics_port_for, split_listen_address, wait_for_stop_signal
+from core.lifecycle import metrics_port_for, wait_for_stop_signal
 from core.memory import keep_freed_memory
-from core.tls import TlsError, channel_credentials_from, server_credentials_from
 from protos import agent_pb2, inference_pb2, inference_pb2_grpc, oip_pb2, oip_pb2_grpc
 from runtime import sandbox
 
 log = logging.getLogger("sluice.agent")
 
-DEFAULT_LISTEN = "127.0.0.1:7500"
-DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 SERVICE_NAMES = (
     inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name,
     oip_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
 )
-
-
-class AgentStartError(Exception):
-    """The agent cannot start (bad address, port in use...)."""
-
-
-@dataclass
-class AgentOptions:
-    controlplane: str
-    listen: str = DEFAULT_LISTEN
-    name: str = ""
-    cache: Path | None = None
-    metrics_port: int | None = None  # None: the --listen port + 1 (7500 -> 7501); 0: off
-    labels: dict[str, str] = field(default_factory=dict)
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    report_buffer: int = DEFAULT_CAPACITY
-    #: Feedback label batches kept on disk for the control plane; beyond it new labels are dropped
-    label_batches: int = DEFAULT_MAX_BATCHES
-    # Disk for prediction-log segments waiting for the control plane's ack; 0: no prediction log.
-    log_buffer_mb: int = DEFAULT_BUFFER_MB
-    # The prediction log's sink: "" ships segments to the control plane; s3://BUCKET/PREFIX uploads
-    # them there (agent/logsink.py; credentials from the AWS environment variables).
-    log_sink: str = ""
-    #: freed memory kept for reuse (MB; 0: the C library's defaults). Fewer page faults on large
-    #: batches, more resident memory: off by default (core/memory.py, docs/PERFORMANCE.md)
-    keep_freed_memory_mb: int = 0
-    s3_endpoint: str = ""
-    s3_region: str = ""
-    reconnect_max_seconds: float = BACKOFF_CAP
-    token: str | None = None
-    host: str = ""
-    # TLS. tls_cert/tls_key: this agent's certificate, served on its gRPC port and presented to
-    # the control plane as a client certificate (mTLS). tls_ca: the CA that signed the control
-    # plane's certificate (set: the link uses TLS). tls_client_ca: callers of this agent must
-    # present a certificate signed by it.
-    tls_cert: str = ""
-    tls_key: str = ""
-    tls_ca: str = ""
-    tls_client_ca: str = ""
-    # The sandbox that loads and warms up each new model before the agent does (NACK beyond it).
-    model_timeout_seconds: float = DEFAULT_PROBE_LIMITS.timeout_seconds
-    model_memory_mb: int = DEFAULT_PROBE_LIMITS.memory_mb
-
-
-def open_reports(cache: AgentCache, agent_id: str, capacity: int) -> tuple[ReportBuffer, WindowJournal]:
-    """The report buffer with what earlier runs left on disk, and the journal for the new windows.
-
-    Left behind, in this order: reports in the spool (sent again with their seq numbers), reports
-    an older agent kept in reports.pb (moved into the spool), and journals of windows that were
-    open when a run died. A journal whose window id is in the spool was closed in time (the run
-    died before deleting it); any other becomes a report now. Disk I/O: not on the event loop.
-    """
-    spool = ReportSpool(cache.spool_dir)
-    spooled = spool.load()
-    reports = ReportBuffer(agent_id, capacity, reserve=cache.reserve_seqs, spool=spool)
-    legacy = cache.saved_reports()
-    for report in legacy:
-        spool.append(report)
-    reports.restore([s.report for s in spooled] + legacy)
-    cache.forget_saved_reports()
-    journal = WindowJournal(cache.journal_dir)
-    spooled_windows = {s.window_id for s in spooled if s.window_id}
-    recovered = 0
-    for path in journal.leftovers:
-        found = recover(path)
-        if found.report is not None and found.window_id not in spooled_windows:
-            reports.add(found.report, found.window_id)
-            recovered += sum(w.requests for w in found.report.windows)
-        path.unlink(missing_ok=True)
-    if spooled or legacy:
-        log.info("%d metric report(s) from the previous run wait for the control plane", len(spooled) + len(legacy))
-    if recovered:
-        log.info("%d request(s) of the window open when the previous run died recovered from its journal", recovered)
-    if spool.discarded_bytes:
-        log.warning("the report spool had a torn tail (%d bytes, a crash mid-write): cut off", spool.discarded_bytes)
-    return reports, journal
-
-
-def default_name(port: int) -> str:
-    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-.") or "agent"
-    return f"{host}-{port}"
-
-
-def split_host(address: str) -> tuple[str, int]:
-    try:
-        return split_listen_address(address)
-    except ValueError as exc:
-        raise AgentStartError(str(exc)) from None
-
-
-def tls_credentials(options: AgentOptions) -> tuple[grpc.ServerCredentials | None, grpc.ChannelCredentials | None]:
-    """(credentials of the agent's own server, credentials of its link to the control plane)."""
-    if bool(options.tls_cert) != bool(options.tls_key):
-        raise AgentStartError("--tls-cert and --tls-key go together")
-    if options.tls_client_ca and not options.tls_cert:
-        raise AgentStartError("--tls-client-ca needs --tls-cert and --tls-key (a TLS server)")
-    try:
-        server = (
-            server_credentials_from(options.tls_cert, options.tls_key, options.tls_client_ca)
-            if options.tls_cert
-            else None
-        )
-        link = channel_credentials_from(options.tls_ca, options.tls_cert, options.tls_key) if options.tls_ca else None
-    except TlsError as exc:
-        raise AgentStartError(str(exc)) from None
-    return server, link
 
 
 class AgentServer:

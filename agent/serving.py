@@ -23,6 +23,7 @@ from core.vocabulary import SegmentSource, ServingRole
 from protos import agent_pb2, common_pb2
 from runtime import sandbox
 from runtime.model import ModelRuntime
+from runtime.session import ort_reason
 
 log = logging.getLogger("sluice.agent")
 
@@ -108,7 +109,7 @@ def probe_runtime(path: str) -> None:
     try:
         open_runtime(Path(path))
     except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
-        raise InvalidInput(sandbox.reason_of(exc)) from exc
+        raise InvalidInput(ort_reason(exc)) from exc
 
 
 class ModelProbe:

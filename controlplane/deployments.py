@@ -7,7 +7,8 @@ agents only after it commits.
 Rollback is a stack, not a toggle: a plain rollback restores the last champion before the current
 one that was not itself rolled back (`restorable`), so rolling back twice never puts back a
 version that was rolled back; the deployment's `previous_champion` is always that version. That
-rule is `deployment_history.py`; reading deployments and their history back is `deployment_reads.py`.
+rule is `deployment_history.py`; reading deployments and their history back (and a deployment's
+row, locked or not) is `deployment_reads.py`.
 """
 
 from __future__ import annotations
@@ -23,27 +24,20 @@ from sqlalchemy.orm import Session
 from controlplane import audit
 from controlplane.context import Context
 from controlplane.deployment_history import restorable_version
+from controlplane.deployment_reads import active_experiment, deployment_info, find_deployment
 from controlplane.domain import DeploymentInfo, Principal, SplitInfo
-from controlplane.registry import find_version, version_info
+from controlplane.registry import find_version
 from controlplane.store.db import execute_dml
 from controlplane.store.models import (
     DeploymentHistoryRow,
-    DeploymentPolicyRow,
     DeploymentRow,
-    ExperimentRow,
     ModelVersionRow,
     TrafficSplitRow,
     utcnow,
 )
-from core.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
+from core.errors import Conflict, FailedPrecondition, InvalidInput
 from core.names import validate_name
-from core.vocabulary import ACTIVE_EXPERIMENT_STATES, ExperimentState, ServingRole
-
-#: the policy setting agents act on (monitoring.policy writes it): a challenger's model failure is
-#: answered by the champion
-FALLBACK_SETTING = "fallback"
-#: the other one: the regression tolerance agents count "within" with
-TOLERANCE_SETTING = "tolerance"
+from core.vocabulary import ExperimentState, ServingRole
 
 
 @dataclass(frozen=True)
@@ -51,55 +45,6 @@ class NewSplit:
     version: ModelVersionRow
     weight: int
     role: ServingRole
-
-
-def find_deployment(session: Session, name: str, *, lock: bool = False) -> DeploymentRow:
-    validate_name("deployment", name)
-    query = select(DeploymentRow).where(DeploymentRow.name == name)
-    if lock:
-        query = query.with_for_update()
-    row = session.scalar(query)
-    if row is None:
-        raise NotFound(f"no deployment named {name!r}; `sluice deploy {name} MODEL:VERSION` creates it")
-    return row
-
-
-def active_experiment(session: Session, deployment_id: int) -> ExperimentRow | None:
-    return session.scalar(
-        select(ExperimentRow).where(
-            ExperimentRow.deployment_id == deployment_id,
-            ExperimentRow.state.in_(ACTIVE_EXPERIMENT_STATES),
-        )
-    )
-
-
-def deployment_info(session: Session, row: DeploymentRow) -> DeploymentInfo:
-    pairs = session.execute(
-        select(TrafficSplitRow, ModelVersionRow)
-        .join(ModelVersionRow, TrafficSplitRow.version_id == ModelVersionRow.id)
-        .where(TrafficSplitRow.deployment_id == row.id)
-        # Routing order: newest position first, so a ramp only moves keys toward the newcomer.
-        .order_by(TrafficSplitRow.position.desc())
-    ).all()
-    previous = session.get(ModelVersionRow, row.previous_champion_id) if row.previous_champion_id else None
-    experiment = active_experiment(session, row.id)
-    settings = session.scalar(select(DeploymentPolicyRow.settings).where(DeploymentPolicyRow.deployment_id == row.id))
-    return DeploymentInfo(
-        id=row.id,
-        name=row.name,
-        generation=row.generation,
-        salt=row.salt,
-        splits=[SplitInfo(version_info(v), s.weight, s.role, s.position) for s, v in pairs],
-        previous_champion=version_info(previous) if previous else None,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        experiment=experiment.name if experiment else "",
-        routing_salt=experiment.salt if experiment else row.salt,
-        segment_rules=list((experiment.config or {}).get("segment_rules", [])) if experiment else [],
-        log_sample_rate=float(row.log_sample_rate),
-        fallback=bool((settings or {}).get(FALLBACK_SETTING, False)),
-        tolerance=float(settings[TOLERANCE_SETTING]) if settings and TOLERANCE_SETTING in settings else None,
-    )
 
 
 def split_summary(splits: list[NewSplit] | list[SplitInfo]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from controlplane.tables import CATEGORICAL, Table
 from core.errors import FailedPrecondition, InvalidInput
 from runtime import sandbox
 from runtime.model import Feeds, ModelRuntime, all_finite, feed_rows
+from runtime.session import ort_reason
 
 BATCH_ROWS = 10_000
 
@@ -102,7 +103,7 @@ def prove_servable(path: str, what: str, sample: np.ndarray | Table | None) -> M
             runtime.warm_up()
         except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
             raise InvalidInput(
-                f"{what} fails on a row of zeros shaped {runtime.expected_shape()}: {sandbox.reason_of(exc)}"
+                f"{what} fails on a row of zeros shaped {runtime.expected_shape()}: {ort_reason(exc)}"
             ) from exc
         return signature
     try:
@@ -112,7 +113,7 @@ def prove_servable(path: str, what: str, sample: np.ndarray | Table | None) -> M
     try:
         answers = _run_rows(runtime, x, finite=True)
     except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
-        raise InvalidInput(f"{what} fails on its baseline rows: {sandbox.reason_of(exc)}") from exc
+        raise InvalidInput(f"{what} fails on its baseline rows: {ort_reason(exc)}") from exc
     if answers.ndim > 1:  # a multi-output regressor: its first output, as agents count it
         answers = answers.reshape(answers.shape[0], -1)[:, 0]
     n_classes = len(runtime.classes) if runtime.classes is not None else 0
@@ -130,7 +131,7 @@ def score(path: str, ref: str, what: str, x: np.ndarray | Table) -> tuple[str, n
     try:
         return runtime.task, _run_rows(runtime, feeds, finite=False, names=True)
     except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
-        raise InvalidInput(f"{ref} fails on {what}: {sandbox.reason_of(exc)}") from exc
+        raise InvalidInput(f"{ref} fails on {what}: {ort_reason(exc)}") from exc
 
 
 def _limit_error(subject: str, exc: sandbox.SandboxError, timeout_key: str, memory_key: str) -> FailedPrecondition:

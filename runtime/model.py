@@ -7,8 +7,6 @@ The agent must not depend on the control plane: this module imports only numpy a
 
 from __future__ import annotations
 
-import mmap
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from runtime.graph import class_names, scalers_as_arithmetic
+from runtime.graph import class_names
 from runtime.inputs import InputSpec, all_finite, coerce, spec_of
+from runtime.session import open_session, ort_reason
 
 _FLOAT_TYPES = ("tensor(float)", "tensor(double)", "tensor(float16)")
 _INT_TYPES = (
@@ -30,10 +29,6 @@ _INT_TYPES = (
     "tensor(uint32)",
     "tensor(uint64)",
 )
-_MAX_REASON = 300
-_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
-# "/onnxruntime_src/x.cc:86 ns::Class::Method(const T&) reason": keep the reason.
-_ORT_SOURCE = re.compile(r"/onnxruntime_src/\S+:\d+ [^(]*\([^)]*\)\s*")
 #: a model's inputs as onnxruntime takes them: input name -> array
 Feeds = dict[str, np.ndarray]
 
@@ -51,24 +46,6 @@ class PredictionResult:
     probabilities: np.ndarray | None
     values: np.ndarray | None
     class_labels: np.ndarray | None = None
-
-
-def _reason(exc: BaseException) -> str:
-    """onnxruntime's message on one line, without the '[ONNXRuntimeError] : 2 : ...' noise."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    text = _ORT_SOURCE.sub("", _ORT_PREFIX.sub("", text))
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
-
-
-def _bytes_if_scaler(path: Path) -> bytes:
-    """The file's bytes when the word "Scaler" is in it, else b"" (a large tree model is searched
-    through a read-only mapping, not read into memory); b"" too when it cannot be read (onnxruntime
-    then says why)."""
-    try:
-        with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return mapped[:] if mapped.find(b"Scaler") >= 0 else b""
-    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
-        return b""
 
 
 def _dim(d: object) -> int | None:
@@ -101,20 +78,8 @@ class ModelRuntime:
 
     def __init__(self, path: Path, intra_op_threads: int = 1) -> None:
         self.path = Path(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(int(intra_op_threads), 1)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors surface as exceptions; keep stderr quiet
-        # Worker threads that spin between runs would steal CPU from the gRPC threads.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        #: Scaler nodes run as the Sub and Mul they compute (runtime.graph.scalers_as_arithmetic)
-        self.scalers_replaced = 0
-        try:
-            self.session = self._open(options)
-        except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
-            raise ValueError(_reason(exc)) from exc
+        #: Scaler nodes run as the Sub and Mul they compute (runtime.session.open_session)
+        self.session, self.scalers_replaced = open_session(self.path, intra_op_threads)
         specs = tuple(spec_of(i.name, i.type, i.shape) for i in self.session.get_inputs())
         if not specs:
             raise ValueError("the model has no inputs")
@@ -165,23 +130,6 @@ class ModelRuntime:
         self._direct = self._single.name if self._single is not None and self._single.kind != "string" else None
         #: string inputs of one value per row: what the categorical drift windows count
         self._texts = tuple(s.name for s in self.inputs if s.kind == "string" and s.width == 1)
-
-    def _open(self, options: ort.SessionOptions) -> ort.InferenceSession:
-        """The session, on the model with its Scalers as Sub and Mul when it has any (the same
-        numbers, faster); on the file as it is when there are none or the changed graph does not
-        load (a file this agent's reading of ONNX does not fit)."""
-        providers = ["CPUExecutionProvider"]
-        data = _bytes_if_scaler(self.path)
-        changed, replaced = scalers_as_arithmetic(data) if data else (data, 0)
-        if replaced:
-            try:
-                session = ort.InferenceSession(changed, options, providers=providers)
-            except Exception:  # noqa: BLE001 - the file as it is decides, below
-                pass
-            else:
-                self.scalers_replaced = replaced
-                return session
-        return ort.InferenceSession(str(self.path), options, providers=providers)
 
     def _identify_outputs(self, outputs: list[ort.NodeArg]) -> None:
         def rank(o: ort.NodeArg) -> int:
@@ -389,7 +337,7 @@ class ModelRuntime:
         try:
             outputs = self.session.run(None, checked)
         except Exception as exc:  # e.g. a shape only the graph knows to be wrong
-            raise ValueError(f"the model cannot run on this input: {_reason(exc)}") from exc
+            raise ValueError(f"the model cannot run on this input: {ort_reason(exc)}") from exc
         return dict(zip(self.output_names, outputs, strict=True))
 
     def warm_up(self) -> None:

@@ -37,7 +37,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from core.errors import FailedPrecondition, SluiceError
-from runtime.model import _reason as reason_of
+from runtime.session import ort_reason
 
 T = TypeVar("T")
 
@@ -150,7 +150,7 @@ def _memory_failure(exc: BaseException) -> str | None:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, MemoryError) or _MEMORY_WORDS.search(str(current)):
-            found = reason_of(current)
+            found = ort_reason(current)
         current = current.__cause__ or current.__context__
     return found
 
@@ -195,12 +195,12 @@ def _child(send: Connection, limits: Limits, job: Callable[..., Any], args: tupl
         elif isinstance(exc, SluiceError):
             outcome = ("raise", type(exc), exc.message)
         else:
-            outcome = ("failed", f"{type(exc).__name__}: {reason_of(exc)}")
+            outcome = ("failed", f"{type(exc).__name__}: {ort_reason(exc)}")
     try:
         send.send(outcome)
     except BaseException as exc:  # noqa: BLE001 - e.g. no memory left to pickle the answer
         memory = _memory_failure(exc)
-        send.send(("memory", memory) if memory else ("failed", f"cannot return the result: {reason_of(exc)}"))
+        send.send(("memory", memory) if memory else ("failed", f"cannot return the result: {ort_reason(exc)}"))
     finally:
         send.close()
 

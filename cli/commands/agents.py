@@ -182,7 +182,8 @@ def parse_labels(items: list[str]) -> dict[str, str]:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from agent.server import AgentOptions, AgentStartError, serve
+    from agent.options import AgentOptions, AgentStartError
+    from agent.server import serve
 
     if args.max_message_bytes < 1024:
         raise CliError("--max-message-bytes must be at least 1024")

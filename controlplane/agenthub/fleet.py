@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.agenthub.snapshot import digest_of
 from controlplane.context import Context
-from controlplane.deployments import deployment_info, find_deployment
+from controlplane.deployment_reads import deployment_info, find_deployment
 from controlplane.store.models import AgentDeploymentRow, AgentRow, DeploymentRow
 from core.errors import InvalidInput
 from core.vocabulary import AgentState

@@ -8,8 +8,11 @@ to 0% and the experiment ends (stopped: its analysis is the outcome; aborted: ca
 Each command is one transaction that locks the deployment row first, changes splits through
 `deployments.apply_change` (generation, history, audit) and publishes an "experiment" event after
 the commit. The rollout engine (`rollout.py`) drives the same rows with the helpers here
-(reading a row, locking it, promoting), which is why reads and commands stay together at about
-450 lines; the analysis itself is computed by `measure.py`.
+(reading a row, locking it, promoting); the analysis itself is computed by `measure.py`.
+
+Over 400 lines: every command and the rollout engine share the row helpers here (`experiment_info`,
+`_find` with its lock, `lock_experiment`, `_end`), and each command is one transaction written
+out with its own checks; split, the commands would import their reads back from a second module.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from controlplane import audit
 from controlplane.context import Context
-from controlplane.deployments import NewSplit, active_experiment, apply_change, deployment_info, find_deployment
+from controlplane.deployment_reads import active_experiment, deployment_info, find_deployment
+from controlplane.deployments import NewSplit, apply_change
 from controlplane.domain import DeploymentInfo, Principal
 from controlplane.experiments.analysis import CHALLENGER_WINS, NOT_ENOUGH_DATA
 from controlplane.experiments.challenger_checks import check_offline_win, check_schema, check_segment_features

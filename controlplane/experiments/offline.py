@@ -20,7 +20,7 @@ import numpy as np
 from controlplane import audit
 from controlplane.context import Context
 from controlplane.datasets import NPY_MAGIC, load_dataset
-from controlplane.deployments import deployment_info, find_deployment
+from controlplane.deployment_reads import deployment_info, find_deployment
 from controlplane.domain import Principal
 from controlplane.experiments.challenger_checks import check_schema
 from controlplane.registry import find_version

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from controlplane import audit
 from controlplane.context import Context
-from controlplane.deployments import find_deployment
+from controlplane.deployment_reads import find_deployment
 from controlplane.domain import Principal
 from controlplane.labels import files
 from controlplane.labels.classify import files_literal, judge

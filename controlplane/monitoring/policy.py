@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from controlplane import audit
 from controlplane.config import THRESHOLDS, Config, HealthConfig, check_thresholds
 from controlplane.context import Context
-from controlplane.deployments import FALLBACK_SETTING, bump_generation, find_deployment
+from controlplane.deployment_reads import FALLBACK_SETTING, find_deployment
+from controlplane.deployments import bump_generation
 from controlplane.domain import Principal
 from controlplane.store.models import DeploymentPolicyRow, DeploymentRow, utcnow
 from core.errors import InvalidInput

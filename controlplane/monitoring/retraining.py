@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.config import RetrainingConfig
 from controlplane.context import Context
-from controlplane.deployments import deployment_info, find_deployment
+from controlplane.deployment_reads import deployment_info, find_deployment
 from controlplane.domain import SYSTEM, VersionInfo
 from controlplane.monitoring.query import labeled_since
 from controlplane.monitoring.state import state_of

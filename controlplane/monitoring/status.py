@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 
 from controlplane.context import Context
-from controlplane.deployment_reads import list_deployments
-from controlplane.deployments import find_deployment
+from controlplane.deployment_reads import find_deployment, list_deployments
 from controlplane.monitoring import alert_views, conditions
 from controlplane.monitoring.health import DeploymentHealth, deployment_health
 from controlplane.monitoring.query import SeriesPoint, metric_series

@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from controlplane.context import Context
-from controlplane.deployments import find_deployment
+from controlplane.deployment_reads import find_deployment
 from controlplane.labels import files
 from controlplane.labels.classify import files_literal
 from controlplane.predlog import storage

@@ -11,7 +11,7 @@ import math
 
 from controlplane import audit
 from controlplane.context import Context
-from controlplane.deployments import deployment_info, find_deployment
+from controlplane.deployment_reads import deployment_info, find_deployment
 from controlplane.domain import DeploymentInfo, Principal
 from core.errors import InvalidInput
 

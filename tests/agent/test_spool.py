@@ -9,8 +9,7 @@ import numpy as np
 from agent.cache import AgentCache
 from agent.journal import WindowJournal, recover
 from agent.recorder import MetricsRecorder
-from agent.reports import ReportBuffer
-from agent.server import open_reports
+from agent.reports import ReportBuffer, open_reports
 from agent.spool import MAGIC, ReportSpool
 from protos import agent_pb2, common_pb2
 

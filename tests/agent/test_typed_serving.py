@@ -25,9 +25,10 @@ import pytest
 
 from agent.cache import AgentCache
 from agent.core import AgentCore
+from agent.oip_service import OipService
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
-from agent.services import THREAD_ROWS, InferenceService, OipService
+from agent.services import THREAD_ROWS, InferenceService
 from agent.serving import SnapshotApplier
 from core.client import batch_request, batch_results, predict_request
 from core.decoding import DecodingRegistrar
