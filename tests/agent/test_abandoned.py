@@ -173,3 +173,41 @@ def test_with_fallback_a_batchs_failing_challenger_rows_are_answered_by_the_cham
     # v1: one request for its own rows, one for the rows it answered in v2's place
     assert (by_version["v1"].requests, by_version["v1"].rows) == (2, 40)
     assert not by_version["v1"].errors
+
+
+def test_a_big_batch_is_logged_once_on_its_worker_thread_and_a_small_one_by_the_bookkeeping(tmp_path: Path) -> None:
+    """A batch from THREAD_ROWS rows on runs on a worker thread and writes its log record there
+    (off the event loop); a small one is logged by the deferred bookkeeping. Each row exactly once."""
+    from agent.predlog import PredictionLog
+    from runtime.logsegment import read_table
+
+    cache = AgentCache(tmp_path / "cache")
+    sha = cached(cache, make_classifier_onnx(tmp_path, "logreg"))
+    table, snap = serving(
+        cache,
+        agent_pb2.DeploymentSnapshot(
+            name="d", generation=1, salt="s", routes=[route("logreg", "v1", sha, 100, CHAMPION, "classifier")]
+        ),
+    )
+    recorder = MetricsRecorder()
+    recorder.configure(snap)
+    core = AgentCore("test-agent", "0123456789abcdef", recorder, AgentPrometheus())
+    core.table = table
+    core.predlog = predlog = PredictionLog(tmp_path / "log", "test-agent")
+    deferred: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+    core.defer = lambda fn, *args: deferred.append((fn, args))  # the event loop's call_soon
+    dep = table.deployments["d"]
+    small = breast_cancer_rows(3, seed=1).astype(np.float32)
+    core.predict_batch(dep, small, [], ["s0", "s1", "s2"])
+    assert predlog.flush() == []  # nothing logged before the bookkeeping runs
+    big = breast_cancer_rows(THREAD_ROWS + 10, seed=2).astype(np.float32)
+    ids = [f"b{i}" for i in range(len(big))]
+    worker: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+    core.predict_batch(dep, big, [], ids, lambda fn, *args: worker.append((fn, args)))  # call_soon_threadsafe
+    [logged] = predlog.flush()  # written before the answer went back
+    assert read_table(logged.path.read_bytes(), "a").column("request_id").to_pylist() == ids
+    for fn, args in deferred + worker:  # the bookkeeping of both, on the loop
+        fn(*args)
+    [after] = predlog.flush()
+    assert read_table(after.path.read_bytes(), "a").column("request_id").to_pylist() == ["s0", "s1", "s2"]
+    assert predlog.dropped_rows == 0
