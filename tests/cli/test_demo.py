@@ -276,3 +276,28 @@ def test_a_model_on_two_features_keeps_the_full_input_schema(tmp_path: Path) -> 
 
     with pytest.raises(InvalidInput, match=r"only_features must name columns 0\.\.29"):
         train_command(data, tmp_path / "bad.onnx", None, "logreg", only_features=[30])
+
+
+@pytest.mark.xdist_group("demo")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_sigkilled_demo_leaves_no_process_behind(workdir: Path) -> None:
+    """SIGKILL gives the demo no chance to stop its children: the kernel does (PR_SET_PDEATHSIG,
+    set by the launcher each child starts through), so no control plane or agent keeps its ports."""
+    proc = demo_process(workdir, "--headless")
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "deployed cancer:v1" in line:  # the control plane and both agents are running
+                break
+        assert any("deployed cancer:v1" in line for line in seen), "".join(seen)
+        children = [pid for pid in processes_of(workdir) if pid != proc.pid]
+        assert len(children) >= 3  # the control plane, two agents
+        proc.kill()  # the demo only, not its process group
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert wait_gone(workdir) == []
