@@ -78,6 +78,17 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         kill_all(path)
 
 
+def wait_deployed(proc: subprocess.Popen[str]) -> None:
+    """Read the demo's output until the control plane and both agents are running."""
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "deployed cancer:v1" in line:
+            return
+    raise AssertionError("the demo ended before it deployed cancer:v1:\n" + "".join(seen))
+
+
 def wait_gone(workdir: Path, timeout: float = 15.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while (left := processes_of(workdir)) and time.monotonic() < deadline:
@@ -215,13 +226,7 @@ def test_without_a_terminal_the_demo_stays_up_for_other_commands(workdir: Path) 
 def test_ctrl_c_stops_every_process_the_demo_started(workdir: Path) -> None:
     proc = demo_process(workdir, "--headless")
     try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if "deployed cancer:v1" in line:  # the control plane and both agents are running
-                break
-        assert any("deployed cancer:v1" in line for line in seen), "".join(seen)
+        wait_deployed(proc)
         assert len(processes_of(workdir)) >= 4  # the demo, the control plane, two agents
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
         rest, _ = proc.communicate(timeout=60)
@@ -285,13 +290,7 @@ def test_a_sigkilled_demo_leaves_no_process_behind(workdir: Path) -> None:
     set by the launcher each child starts through), so no control plane or agent keeps its ports."""
     proc = demo_process(workdir, "--headless")
     try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if "deployed cancer:v1" in line:  # the control plane and both agents are running
-                break
-        assert any("deployed cancer:v1" in line for line in seen), "".join(seen)
+        wait_deployed(proc)
         children = [pid for pid in processes_of(workdir) if pid != proc.pid]
         assert len(children) >= 3  # the control plane, two agents
         proc.kill()  # the demo only, not its process group
