@@ -91,30 +91,43 @@ class Bookkeeping:
         except Exception:
             log.exception("the prediction log failed")
 
+    def log_outcome(
+        self, outcome: Outcome, feeds: Feeds, seconds: float, request_ids: Sequence[str], keys: Sequence[str] | str
+    ) -> None:
+        self.log(
+            outcome.deployment,
+            outcome.route,
+            feeds,
+            outcome.labels,
+            outcome.class_labels,
+            outcome.values,
+            outcome.probabilities,
+            seconds,
+            request_ids,
+            keys,
+        )
+
     def after(
-        self, outcome: Outcome, feeds: Feeds, seconds: float, request_ids: Sequence[str], keys: Sequence[str] | str = ""
+        self,
+        outcome: Outcome,
+        feeds: Feeds,
+        seconds: float,
+        request_ids: Sequence[str],
+        keys: Sequence[str] | str = "",
+        logged: bool = False,
     ) -> bool:
-        """Record one answer: metrics, Prometheus, the prediction log. False when its caller gave
-        up before the answer reached it (then counted as that failure, and nothing else done)."""
+        """Record one answer: metrics, Prometheus, the prediction log (unless `logged` already,
+        on the worker thread that ran a big batch). False when its caller gave up before the
+        answer reached it (then counted as that failure, and nothing else done; a row logged on
+        the worker thread in that last instant stays in the log: the model did answer it)."""
         route = outcome.route
         watch = outcome.watch
         if watch is not None and watch.gone:  # the caller gave up before the answer reached it
             self.count_failure(outcome.deployment.name, route, watch.gone, False)
             return False
         runtime = route.runtime
-        if self.predlog is not None:
-            self.log(
-                outcome.deployment,
-                route,
-                feeds,
-                outcome.labels,
-                outcome.class_labels,
-                outcome.values,
-                outcome.probabilities,
-                seconds,
-                request_ids,
-                keys,
-            )
+        if self.predlog is not None and not logged:
+            self.log_outcome(outcome, feeds, seconds, request_ids, keys)
         rows = runtime.metric_rows(feeds)
         try:
             self.recorder.record_prediction(

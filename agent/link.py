@@ -35,6 +35,7 @@ from agent.reports import ReportBuffer
 from agent.serving import ApplyError, ServingTable, SnapshotApplier
 from core.text import printable
 from protos import agent_pb2, agent_pb2_grpc
+from runtime.logrecords import SegmentFormat
 
 log = logging.getLogger("sluice.agent")
 
@@ -121,8 +122,8 @@ class ControlPlaneLink:
         self.heartbeat_seconds = DEFAULT_HEARTBEAT
         self.report_seconds = 1.0
         self.connects = 0
-        #: whether the control plane of the current stream takes Arrow IPC log segments (HelloAck)
-        self.arrow_segments = False
+        #: the newest log-segment format the control plane of the current stream takes (HelloAck)
+        self.segment_format = SegmentFormat.PARQUET
         self.last_nack = ""
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
         self._pending: agent_pb2.Snapshot | None = None
@@ -303,7 +304,13 @@ class ControlPlaneLink:
                         self.heartbeat_seconds = ack.heartbeat_seconds
                     if ack.report_seconds > 0:
                         self.report_seconds = ack.report_seconds
-                    self.arrow_segments = ack.arrow_segments  # False: an earlier control plane
+                    self.segment_format = (  # an earlier control plane takes an earlier format
+                        SegmentFormat.RECORDS
+                        if ack.record_segments
+                        else SegmentFormat.ARROW
+                        if ack.arrow_segments
+                        else SegmentFormat.PARQUET
+                    )
                     self.connects += 1
                     self._owed_reply = None  # this stream starts with a fresh snapshot to answer
                     self._set_connected(True)

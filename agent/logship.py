@@ -7,8 +7,13 @@ after `resend_seconds`, and everything in flight is sent again on a new stream (
 `connects` changed), so a reconnect or an agent restart loses nothing; the control plane
 acknowledges a repeat without writing it twice.
 
+A segment goes as the record file it is (`runtime.logrecords`) to a control plane of this
+release; one of an earlier release is sent Arrow or Parquet (`HelloAck`), converted in a worker
+thread (`runtime.logsegment`: pyarrow loads then), so an agent upgraded before its control plane
+loses no row.
+
 With an S3 sink (`agent/logsink.py`) each segment is first uploaded to the bucket (as the log's
-Parquet file, converted from the pending Arrow file in a worker thread), then only its
+Parquet file, converted from the pending record file in a worker thread), then only its
 URI, rows and size travel over AgentHub; the local copy is deleted on the ack, as above. A sink
 that is down leaves the segments in the bounded local buffer: uploads are retried with
 exponential backoff (0.5 s doubling to 30 s), oldest first, and none is lost within the buffer.
@@ -28,9 +33,16 @@ from agent.logsink import S3Sink
 from agent.predlog import PredictionLog, SegmentInfo
 from core.text import printable
 from protos import agent_pb2
+from runtime.logrecords import SegmentFormat, format_of
 
 log = logging.getLogger("sluice.agent")
 
+#: the formats a control plane takes, by the newest it takes
+_TAKEN = {
+    SegmentFormat.RECORDS: frozenset(SegmentFormat),
+    SegmentFormat.ARROW: frozenset({SegmentFormat.ARROW, SegmentFormat.PARQUET}),
+    SegmentFormat.PARQUET: frozenset({SegmentFormat.PARQUET}),
+}
 DEFAULT_IN_FLIGHT = 4
 #: a segment bigger than this would not fit one message to the control plane (16 MiB by default):
 #: sending it would break the stream again and again, so it is dropped and counted instead
@@ -54,13 +66,11 @@ class LogShipper:
         resend_seconds: float = RESEND_SECONDS,
         max_send_bytes: int = MAX_SEND_BYTES,
         sink: S3Sink | None = None,
-        arrow_accepted: Callable[[], bool] = lambda: True,
+        accepts: Callable[[], SegmentFormat] = lambda: SegmentFormat.RECORDS,
     ) -> None:
         """`send` queues a message on the current stream (False: not connected, or no room);
         `stream` numbers the streams (the link's `connects`): a new one means nothing is in flight;
-        `arrow_accepted` says whether the control plane takes Arrow segments (the link's HelloAck):
-        one of an earlier release is sent Parquet, converted here, so an agent upgraded before its
-        control plane loses no row."""
+        `accepts` is the newest segment format the control plane takes (the link's HelloAck)."""
         self.predlog = predlog
         self.send = send
         self.stream = stream
@@ -72,7 +82,7 @@ class LogShipper:
         self.acked = 0
         self.refused = 0
         self.sink = sink
-        self.arrow_accepted = arrow_accepted
+        self.accepts = accepts
         #: segment id -> (URI, size) of segments already in the bucket, waiting for the ack
         self._uploaded: dict[str, tuple[str, int]] = {}
         self.upload_failures = 0
@@ -128,7 +138,7 @@ class LogShipper:
                 data = await asyncio.to_thread(self._read, info)
             except FileNotFoundError:
                 continue
-            except (OSError, ValueError) as exc:  # an unreadable segment (pyarrow: ArrowInvalid)
+            except (OSError, ValueError) as exc:  # unreadable, or not convertible (pyarrow: ArrowInvalid)
                 log.warning(
                     "log segment %s cannot be read (%s): its %d row(s) are dropped",
                     info.segment_id, printable(str(exc)[:300]), info.rows,
@@ -144,13 +154,18 @@ class LogShipper:
         return sent
 
     def _read(self, info: SegmentInfo) -> bytes:
-        """The segment's bytes as the control plane takes them (in a worker thread)."""
+        """The segment's bytes in a format the control plane takes (in a worker thread)."""
         data = info.path.read_bytes()
-        if self.arrow_accepted():
+        found, wanted = format_of(data), self.accepts()
+        if found is None:
+            raise ValueError("not a segment: neither a record, an Arrow nor a Parquet file")
+        if found in _TAKEN[wanted]:
             return data
-        from runtime.logsegment import to_parquet  # pyarrow: loaded already by the flush thread
+        from runtime.logsegment import to_arrow, to_parquet  # pyarrow: only for an earlier control plane
 
-        return to_parquet(data)
+        if wanted is SegmentFormat.ARROW:
+            return to_arrow(data, self.predlog.agent)
+        return to_parquet(data, self.predlog.agent)
 
     async def _uploaded_message(self, info: SegmentInfo) -> agent_pb2.LogSegment | None:
         """The segment's message once it is in the bucket (uploading it first), or None while
@@ -161,7 +176,7 @@ class LogShipper:
             if time.monotonic() < self._next_upload:
                 return None
             try:
-                done = await asyncio.to_thread(self.sink.upload, info)
+                done = await asyncio.to_thread(self.sink.upload, info, self.predlog.agent)
             except FileNotFoundError:
                 return None  # acked and removed meanwhile
             except (OSError, ValueError) as exc:  # pyarrow: ArrowIOError, ArrowInvalid

@@ -12,9 +12,10 @@ when its upload completes (a single PUT or a completed multipart upload), so no 
 half a segment; an upload cut short leaves nothing under the key. Uploading the same segment
 again writes the same bytes to the same key, so a retry never doubles it.
 
-The pending segment is an Arrow file; the object is the log's Parquet file, so the agent converts
-it before the upload (`runtime.logsegment.to_parquet`, in the shipper's worker thread). That is
-the CPU the local sink saves the agent (docs/PERFORMANCE.md): with an S3 sink the agent pays it.
+The pending segment is a record file (`runtime.logrecords`); the object is the log's Parquet
+file, so the agent converts it before the upload (`runtime.logsegment.to_parquet`, in the
+shipper's worker thread; pyarrow loads then). That is the CPU and memory the local sink saves the
+agent (docs/PERFORMANCE.md): with an S3 sink the agent pays them.
 """
 
 from __future__ import annotations
@@ -106,14 +107,15 @@ class S3Sink:
             self._fs = fs.S3FileSystem(**kwargs)
         return self._fs
 
-    def upload(self, info: SegmentInfo) -> tuple[str, int]:
-        """Write the segment's file to its key; (its s3:// URI, its size). OSError when the sink
-        cannot take it now (down, refused, no such bucket)."""
+    def upload(self, info: SegmentInfo, agent: str) -> tuple[str, int]:
+        """Write the segment's file to its key, as Parquet (`agent`: its rows' agent column);
+        (its s3:// URI, its size). OSError when the sink cannot take it now (down, refused, no
+        such bucket)."""
         from runtime.logsegment import to_parquet
 
         # The bucket holds the log's Parquet files, read as they are (no control plane between):
         # the pending Arrow file is converted here, on the agent, off the request path.
-        data = to_parquet(info.path.read_bytes())
+        data = to_parquet(info.path.read_bytes(), agent)
         key = segment_key(self.location, self.agent_id, info)
         with self._filesystem().open_output_stream(f"{self.location.bucket}/{key}") as stream:
             stream.write(data)

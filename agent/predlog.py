@@ -1,71 +1,64 @@
 """The prediction log's writer on the agent: answered predictions -> segment files on disk.
 
-The request path only appends (`PredictionLog.append`, a tuple of references under a lock: the
-arrays the model already has, nothing copied or converted). A background thread (`run`) flushes
-every `flush_seconds`, or sooner once `flush_rows` rows wait: it groups the entries by
-(deployment, model, version), builds one Arrow table per group and writes it as Arrow IPC files
-(zstd buffers, `runtime.logsegment`) into `<cache>/log/pending/` (temporary name, fsync, rename,
-fsync of the directory), so a segment is never half visible and survives a crash of the agent.
-The control plane turns each into the log's Parquet file when it receives it: Parquet costs the
-writer ten times the CPU of an Arrow file, and here it would compete with serving. Pending Parquet
-segments (written by an earlier release) are shipped as they are. Shipping the pending segments
-is `agent.logship`'s job.
+The request path appends each answer the log keeps to the open record file of its (deployment,
+model, version), `<cache>/log/journal/<id>.wal` (`agent.logjournal`: one `os.writev` of a JSON
+header and views of the arrays the model already has, `runtime.logrecords`' format). A background
+thread (`run`) flushes every `flush_seconds`, or sooner once `flush_rows` rows wait: it closes
+every open file with a footer (what it holds: route, date, rows), fsyncs it and moves it into
+`<cache>/log/pending/`, so a segment is never half visible and survives a crash of the agent. The
+file the request path appended to is the segment shipped: the control plane builds the log's
+Arrow table and Parquet file from it, so this agent never imports pyarrow for a local sink (an S3
+sink, or a control plane of an earlier release, converts in the shipper: `runtime.logsegment`).
+Pending Arrow or Parquet segments an earlier release left are shipped as they are. Shipping the
+pending segments is `agent.logship`'s job.
 
-Bounds, never silent: rows waiting in memory (`max_buffer_rows`) and the bytes of the pending
-directory (`buffer_bytes`, `[log] agent_buffer_mb`). Rows that find either full are dropped and
-counted (`dropped_rows`, carried in every metric report, which raises an alert upstream).
+Bound, never silent: the bytes of the pending and open files (`buffer_bytes`, `--log-buffer-mb`).
+Rows that find it full, or a disk that cannot take them, are dropped and counted
+(`dropped_rows`, carried in every metric report, which raises an alert upstream).
 
 Sampling is per deployment (its snapshot's `log_sample_rate`) and decided from a hash of the
 request id, so a request and its shadows' answers are kept or left out together.
 
-Every entry the buffer keeps is journaled on disk until its flush is done (`agent.logjournal`),
-so an agent killed between an answer and the flush loses no row: the next start writes them.
-
-Over 400 lines: the buffer, its journal, the flush and the set of pending segments share one
-lock and one set of counters; split apart they would have to share them across modules.
+A file the agent was appending to when it was killed is made a segment at the next start
+(`recover`), its torn last record cut off: a SIGKILL loses no row the log kept.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import secrets
 import threading
 import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.logjournal import SUFFIX as JOURNAL_SUFFIX
-from agent.logjournal import LogJournal, encode
+from agent.logjournal import LogJournal, OpenFile, utc_date
 from protos import agent_pb2
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+from runtime.logrecords import MAGIC, SUFFIX, Entry, Footer, encode, encode_footer, read_footer, record_size, scan
 
 log = logging.getLogger("sluice.agent")
 
-DEFAULT_BUFFER_MB = 256
+#: the bound of the open and pending files: about 6 million rows of the bench's 30-feature model
+#: with request ids (record files are not compressed: 175 bytes a row), hours of a busy agent's
+#: traffic while its control plane is away; the previous release's 256 MB of zstd Arrow held as many
+DEFAULT_BUFFER_MB = 1024
 DEFAULT_FLUSH_SECONDS = 2.0
 DEFAULT_FLUSH_ROWS = 50_000
-#: rows waiting in memory for the flush thread; beyond it new rows are dropped and counted
-DEFAULT_MAX_BUFFER_ROWS = 1_000_000
-#: a segment's Arrow size (an upper bound of its Parquet size): well inside one gRPC message
+#: a segment's size: well inside one message to the control plane (`agent.logship`)
 DEFAULT_SEGMENT_BYTES = 8 << 20
-#: the schema's key-value metadata entry that says what a segment holds (read back at start)
+#: the schema's key-value metadata entry that says what an earlier release's segment holds
 META_KEY = b"sluice.segment"
 PENDING = "pending"
 #: the names of closed segments (time-ordered digits first): never a ".tmp-" file being written.
-#: This release writes `.arrow`; `.parquet` ones are an earlier release's, shipped as they are.
-SEGMENT_GLOBS = ("[0-9]*.arrow", "[0-9]*.parquet")
-#: the suffix of the segments this release writes
-SUFFIX = ".arrow"
+#: This release writes record files (`.wal`); `.arrow` and `.parquet` ones are an earlier
+#: release's, shipped as they are.
+SEGMENT_GLOBS = (f"[0-9]*{SUFFIX}", "[0-9]*.arrow", "[0-9]*.parquet")
+#: the last bytes of a record file read for its footer at start
+_TAIL = 4096
 _HASH_SPACE = float(1 << 32)
 
 
@@ -79,29 +72,8 @@ def sampled(request_id: str, rate: float) -> bool:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One answer of one version, as the request path hands it over (references, no copies)."""
-
-    ts: float  # seconds since the epoch, when it was answered
-    deployment: str
-    model: str
-    version: str
-    role: str
-    experiment: str
-    feeds: dict[str, np.ndarray]
-    labels: np.ndarray | None  # class names (str), or indices into `classes`
-    classes: Sequence[str] | None  # the text of each class (None: the index is the label)
-    values: np.ndarray | None
-    probabilities: np.ndarray | None
-    latency_ms: float
-    request_ids: Sequence[str]  # one per row, or empty
-    keys: Sequence[str] | str  # one per row, one for every row, or empty
-    rows: int
-
-
-@dataclass(frozen=True)
 class SegmentInfo:
-    """What a pending segment holds: read from its schema's metadata."""
+    """What a pending segment holds: read from its footer (an earlier release's: its schema's metadata)."""
 
     segment_id: str
     path: Path
@@ -125,11 +97,6 @@ class SegmentInfo:
         )
 
 
-def new_segment_id() -> str:
-    """Time-ordered (sorting the names gives the oldest first) and unique without coordination."""
-    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
-
-
 def segment_files(directory: Path) -> list[Path]:
     """The closed segments in a pending directory (either format), oldest first."""
     return sorted((p for pattern in SEGMENT_GLOBS for p in directory.glob(pattern)), key=lambda p: p.name)
@@ -143,11 +110,41 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def read_info(path: Path) -> SegmentInfo | None:
+    """A pending segment's description, or None when the file is not a segment of ours: a record
+    file's footer; an earlier release's Arrow or Parquet file's schema metadata (pyarrow)."""
+    try:
+        size = path.stat().st_size
+        if path.suffix == SUFFIX:
+            with open(path, "rb") as handle:
+                handle.seek(max(0, size - _TAIL))
+                footer = read_footer(handle.read())
+            if footer is None:
+                return None
+            return SegmentInfo(
+                path.stem, path, footer.deployment, footer.model, footer.version, footer.date, footer.rows, size
+            )
+        import json
+
+        import pyarrow as pa
+
+        from runtime.logsegment import schema_metadata
+
+        with pa.memory_map(str(path)) as source:
+            raw = schema_metadata(memoryview(source.read_buffer())).get(META_KEY)
+        if raw is None:
+            return None
+        d = json.loads(raw)
+        return SegmentInfo(path.stem, path, d["deployment"], d["model"], d["version"], d["date"], int(d["rows"]), size)
+    except (OSError, ValueError, KeyError, TypeError, NotImplementedError):  # pyarrow: ArrowInvalid is a ValueError
+        return None
+
+
 # ---- the log ----
 
 
 class PredictionLog:
-    """The agent's prediction log: an in-memory buffer and the segment writer behind it."""
+    """The agent's prediction log: its open record files and the flush thread behind them."""
 
     def __init__(
         self,
@@ -156,7 +153,6 @@ class PredictionLog:
         buffer_bytes: int = DEFAULT_BUFFER_MB << 20,
         flush_seconds: float = DEFAULT_FLUSH_SECONDS,
         flush_rows: int = DEFAULT_FLUSH_ROWS,
-        max_buffer_rows: int = DEFAULT_MAX_BUFFER_ROWS,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
     ) -> None:
         self.pending_dir = root / PENDING
@@ -165,31 +161,27 @@ class PredictionLog:
         self.buffer_bytes = buffer_bytes
         self.flush_seconds = flush_seconds
         self.flush_rows = flush_rows
-        self.max_buffer_rows = max_buffer_rows
         self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
-        self._entries: list[Entry] = []
-        self._rows = 0
+        self._rows = 0  # rows appended since the last flush
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rates: dict[str, float] = {}
         self._dropped = 0
         self.written_rows = 0
-        #: CPU time the flush thread spent writing segments (the log's cost, off the request path)
+        #: CPU time the flush thread spent closing segments (the log's cost, off the request path)
         self.flush_cpu_seconds = 0.0
-        for stale in self.pending_dir.glob(".tmp-*"):  # a flush cut off by a crash: never visible
+        for stale in self.pending_dir.glob(".tmp-*"):  # a recovery cut off by a crash: never visible
             stale.unlink(missing_ok=True)
-        #: every kept entry is on disk too until its flush is done (`agent.logjournal`)
-        self.journal = LogJournal(root / "journal", new_segment_id())
+        #: the open record files, appended to on the request path (`agent.logjournal`)
+        self.journal = LogJournal(root / "journal", segment_bytes)
         self._bytes_lock = threading.Lock()
         #: the pending segments by id (what a previous run left, then what this one writes): the
         #: shipper asks often, the directory is read once
         self._pending: dict[str, SegmentInfo] = {}
         files = segment_files(self.pending_dir)
         for path in files:
-            from agent.logformat import read_info  # pyarrow: only when a previous run left segments
-
             found = read_info(path)
             if found is not None:
                 self._pending[found.segment_id] = found
@@ -224,7 +216,8 @@ class PredictionLog:
         request_ids: Sequence[str],
         keys: Sequence[str] | str,
     ) -> None:
-        """Keep one answer (of `rows` rows) for the next flush, if sampled and there is room."""
+        """Keep one answer (of `rows` rows), if sampled and there is room: appended to its
+        version's open record file at once."""
         rate = self._rates.get(deployment, 1.0)
         if rate <= 0.0:
             return
@@ -249,19 +242,34 @@ class PredictionLog:
             time.time(), deployment, model, version, role, experiment, feeds, labels, classes, values, probabilities,
             latency_seconds * 1000.0, request_ids, keys, n,
         )  # fmt: skip
+        for part, record in self._records(entry):
+            self._keep(part, record)
+
+    def _records(self, entry: Entry) -> list[tuple[Entry, list[bytes | memoryview]]]:
+        """The entry's record, or the records of row slices of it where one would not fit a
+        segment (a very large batch)."""
         try:
-            record: list[bytes | memoryview] | None = encode(entry)
-        except (TypeError, ValueError) as exc:  # not expected: the row still goes to the buffer
-            log.warning("prediction log: an entry of %s could not be journaled: %s", deployment, exc)
-            record = None
+            record = encode(entry)
+        except (TypeError, ValueError) as exc:  # not expected: an input no record can hold
+            log.warning("prediction log: an entry of %s cannot be recorded: %s; dropped", entry.deployment, exc)
+            self.drop(entry.rows)
+            return []
+        size = record_size(record)
+        if size <= self.segment_bytes // 2 or entry.rows <= 1:
+            return [(entry, record)]
+        step = max(1, entry.rows * self.segment_bytes // (2 * size))
+        return [out for start in range(0, entry.rows, step) for out in self._records(entry.sliced(start, start + step))]
+
+    def _keep(self, entry: Entry, record: list[bytes | memoryview]) -> None:
+        size = record_size(record)
         with self._lock:
-            if self._rows + n > self.max_buffer_rows:
-                self._dropped += n
+            if self._pending_bytes + self.journal.bytes + size > self.buffer_bytes:
+                self._dropped += entry.rows
                 return
-            self._entries.append(entry)
-            self._rows += n
-            if record is not None:  # under the lock: a journal file holds exactly one flush's entries
-                self.journal.write(record)
+            if not self.journal.write(entry, record):
+                self._dropped += entry.rows
+                return
+            self._rows += entry.rows
             full = self._rows >= self.flush_rows
         if full:
             self._wake.set()
@@ -273,8 +281,8 @@ class PredictionLog:
 
     @property
     def dropped_rows(self) -> int:
-        """Rows dropped since this agent started (a full buffer, a refused segment): reported in
-        every metric report, never silent."""
+        """Rows dropped since this agent started (a full buffer or disk, a refused segment):
+        reported in every metric report, never silent."""
         return self._dropped
 
     # ---- the flush thread ----
@@ -284,7 +292,7 @@ class PredictionLog:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Write what waits (a clean shutdown loses nothing), then end the thread."""
+        """Close what is open as segments (a clean shutdown loses nothing), then end the thread."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -292,14 +300,12 @@ class PredictionLog:
             self._thread = None
         else:
             self.flush()
-        with self._lock:  # everything is written: the open journal holds nothing
-            self.journal.rotate(None).unlink(missing_ok=True)
 
     def run(self) -> None:
         try:
             self.recover()
         except Exception:
-            log.exception("the prediction log could not recover its journal")
+            log.exception("the prediction log could not recover the files of its last run")
         while not self._stop.is_set():
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
@@ -307,127 +313,104 @@ class PredictionLog:
             try:
                 self.flush()
             except Exception:
-                log.exception("the prediction log could not write a segment")
+                log.exception("the prediction log could not close a segment")
             self.flush_cpu_seconds += time.thread_time() - started
         try:
             self.flush()
         except Exception:
-            log.exception("the prediction log could not write its last segment")
+            log.exception("the prediction log could not close its last segment")
 
     def recover(self) -> None:
-        """Write the entries of the journals a previous run left (killed before their flush) as
-        segments, with the ids that flush would have given them; then delete the journals."""
-        from agent.logjournal import read
-
+        """Make segments of the record files a previous run left open (killed before their
+        flush): their whole records, one segment per route (an earlier release's file mixed
+        them), with ids derived from the file's (the same after a crash during this); then delete
+        the files."""
         for path in self.journal.leftovers:
             try:
-                entries = list(read(path))
+                entries, _ = scan(path.read_bytes())
             except OSError as exc:
-                log.warning("prediction log: cannot read the journal %s: %s", path, exc)
+                log.warning("prediction log: cannot read %s: %s", path, exc)
                 continue
-            if entries:
-                written = self._write_entries(entries, path.name.removesuffix(JOURNAL_SUFFIX))
-                rows = sum(i.rows for i in written)
-                log.info("prediction log: %d row(s) of the last run recovered from %s", rows, path.name)
+            routes: dict[tuple[str, str, str], list[Entry]] = {}
+            for e in entries:
+                routes.setdefault(e.route, []).append(e)
+            written = 0
+            for g, group in enumerate(routes.values()):
+                try:
+                    written += self._rewrite(group, f"{path.stem}-{g:04d}").rows
+                except OSError as exc:
+                    log.warning(
+                        "prediction log: %d row(s) of the last run are lost: %s", sum(e.rows for e in group), exc
+                    )
+                    self.drop(sum(e.rows for e in group))
+            if written:
+                log.info("prediction log: %d row(s) of the last run recovered from %s", written, path.name)
             path.unlink(missing_ok=True)
         self.journal.leftovers = []
 
-    def flush(self) -> list[SegmentInfo]:
-        """Write every waiting entry as segments; returns what was written."""
-        with self._lock:
-            entries, self._entries = self._entries, []
-            self._rows = 0
-            if not entries:
-                return []
-            journal_id = self.journal.id
-            done = self.journal.rotate(new_segment_id())
-        written = self._write_entries(entries, journal_id)
-        done.unlink(missing_ok=True)  # every entry is in a segment, or counted as dropped
-        return written
-
-    def _write_entries(self, entries: list[Entry], journal_id: str) -> list[SegmentInfo]:
-        """Segments of the entries, named `<journal id>-<group>-<part>`: the same entries give the
-        same ids, so a journal written again after a crash doubles nothing upstream."""
-        # pyarrow (about 35 MB and 0.3 s to import) is loaded here, in this thread, with the first
-        # rows: an agent that logs nothing never pays for it, and its start stays as fast.
-        import pyarrow as pa
-
-        from agent.logformat import build_table
-
-        groups: dict[tuple[str, str, str], list[Entry]] = {}
-        for e in entries:
-            groups.setdefault((e.deployment, e.model, e.version), []).append(e)
-        written: list[SegmentInfo] = []
-        for g, group in enumerate(groups.values()):
-            try:
-                table = build_table(group, self.agent)
-            except (pa.ArrowException, ValueError, TypeError) as exc:
-                # Rows whose inputs cannot be a column of one type (a model of unusual inputs):
-                # counted as dropped, never blocking the other groups.
-                log.warning(
-                    "prediction log: %d row(s) of %s could not be written: %s", len(group), group[0].deployment, exc
-                )
-                self.drop(sum(e.rows for e in group))
-                continue
-            written += self._write(group[0], table, f"{journal_id}-{g:04d}")
-        return written
-
-    def _write(self, first: Entry, table: pa.Table, prefix: str) -> list[SegmentInfo]:
-        n = table.num_rows
-        per_segment = max(1, int(n * self.segment_bytes / max(table.nbytes, 1)))
-        out: list[SegmentInfo] = []
-        for k, start in enumerate(range(0, n, per_segment)):
-            part = table.slice(start, per_segment)
-            if self._pending_bytes + part.nbytes > self.buffer_bytes:
-                self.drop(part.num_rows)
-                log.warning(
-                    "prediction log: the pending directory %s is full (%d MB): %d row(s) dropped",
-                    self.pending_dir, self.buffer_bytes >> 20, part.num_rows,
-                )  # fmt: skip
-                continue
-            try:
-                out.append(self._write_segment(first, part, f"{prefix}-{k:04d}"))
-            except OSError as exc:  # a full or failing disk: serving goes on, the rows are counted
-                self.drop(part.num_rows)
-                log.warning(
-                    "prediction log: %d row(s) could not be written to %s: %s; dropped",
-                    part.num_rows, self.pending_dir, exc.strerror or exc,
-                )  # fmt: skip
-        return out
-
-    def _write_segment(self, first: Entry, table: pa.Table, segment_id: str) -> SegmentInfo:
-        from runtime.logsegment import write_arrow
-
-        day = datetime.fromtimestamp(table.column("ts")[0].value / 1e6, UTC).strftime("%Y-%m-%d")
-        meta = {
-            "deployment": first.deployment,
-            "model": first.model,
-            "version": first.version,
-            "date": day,
-            "rows": table.num_rows,
-        }
-        table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    def _rewrite(self, entries: list[Entry], segment_id: str) -> SegmentInfo:
+        first = entries[0]
         tmp = self.pending_dir / f".tmp-{segment_id}{SUFFIX}"
-        final = self.pending_dir / f"{segment_id}{SUFFIX}"
+        footer = Footer(first.deployment, first.model, first.version, utc_date(first.ts), sum(e.rows for e in entries))
         try:
             with open(tmp, "wb") as handle:
-                write_arrow(table, handle)
+                handle.write(MAGIC)
+                for e in entries:
+                    handle.writelines(encode(e))
+                handle.write(encode_footer(footer))
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(self.pending_dir)
+            return self._publish(segment_id, tmp, footer)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def flush(self) -> list[SegmentInfo]:
+        """Close every open record file and make each with rows a pending segment; returns them."""
+        with self._lock:
+            files = self.journal.take()
+            self._rows = 0
+        written: list[SegmentInfo] = []
+        for f in files:
+            if not f.rows:  # opened, then its only record failed
+                f.path.unlink(missing_ok=True)
+                continue
+            try:
+                written.append(self._seal(f))
+            except OSError as exc:  # a full or failing disk: serving goes on, the rows are counted
+                self.drop(f.rows)
+                f.path.unlink(missing_ok=True)
+                log.warning(
+                    "prediction log: %d row(s) could not be written to %s: %s; dropped",
+                    f.rows, self.pending_dir, exc.strerror or exc,
+                )  # fmt: skip
+        if written:
+            _fsync_dir(self.pending_dir)
+            _fsync_dir(self.journal.dir)
+        return written
+
+    def _seal(self, f: OpenFile) -> SegmentInfo:
+        """A closed file's footer, fsync, then its move into the pending directory."""
+        footer = f.footer()
+        with open(f.path, "ab") as handle:
+            handle.write(encode_footer(footer))
+            handle.flush()
+            os.fsync(handle.fileno())
+        return self._publish(f.segment_id, f.path, footer, sync=False)
+
+    def _publish(self, segment_id: str, path: Path, footer: Footer, sync: bool = True) -> SegmentInfo:
+        final = self.pending_dir / f"{segment_id}{SUFFIX}"
+        os.replace(path, final)
+        if sync:
+            _fsync_dir(self.pending_dir)
         size = final.stat().st_size
-        info = SegmentInfo(segment_id, final, first.deployment, first.model, first.version, day, table.num_rows, size)
+        f = footer
+        info = SegmentInfo(segment_id, final, f.deployment, f.model, f.version, f.date, f.rows, size)
         with self._bytes_lock:
-            replaced = self._pending.get(segment_id)  # written again from a journal: counted once
+            replaced = self._pending.get(segment_id)  # written again after a crash: counted once
             self._pending_bytes += size - (replaced.size if replaced is not None else 0)
             self._pending[segment_id] = info
-        if replaced is not None and replaced.path != final:  # an earlier release's Parquet copy
-            replaced.path.unlink(missing_ok=True)
-        self.written_rows += table.num_rows
+        self.written_rows += footer.rows
         return info
 
     # ---- pending segments ----

@@ -193,7 +193,7 @@ class AgentServer:
 
                 sink = S3Sink(parse_sink(options.log_sink), link.agent_id, options.s3_endpoint, options.s3_region)
             self.shipper = shipper = LogShipper(
-                self.predlog, link.send, lambda: link.connects, sink=sink, arrow_accepted=lambda: link.arrow_segments
+                self.predlog, link.send, lambda: link.connects, sink=sink, accepts=lambda: link.segment_format
             )
             link.on_log_ack = shipper.on_ack
             predlog = self.predlog

@@ -7,7 +7,7 @@ committed fixture models and deploys each to its own deployment, then starts `sl
 N times (a fresh cache each run, so it fetches both artifacts): prints the time from the
 process start to its first applied snapshot, and the agent's resident memory (VmRSS) once both
 deployments answer a prediction, again 3 s later (after the prediction log's first flush, which
-loads pyarrow), and that of its child processes (the model sandbox's forkserver,
+loaded pyarrow before the log shipped record files), and that of its child processes (the model sandbox's forkserver,
 which loaded and warmed up each model before the agent did). Also prints what `import
 agent.server` alone costs.
 """
@@ -123,7 +123,7 @@ def main() -> None:
                         )  # fmt: skip
                     rss.append(rss_mb(agent.pid))
                     # The prediction log (on by default) writes its first segment within its flush
-                    # interval (2 s), loading pyarrow in its thread: the RSS of an agent that logs.
+                    # interval (2 s), closing its first segments: the RSS of an agent that logs.
                     time.sleep(3.0)
                     flushed.append(rss_mb(agent.pid))
                     child_rss, child_pss = children_memory_mb(agent.pid)
@@ -140,7 +140,7 @@ def main() -> None:
           f"(runs: {', '.join(f'{s:.2f}' for s in starts)})")
     print(f"agent RSS serving 2 models: median {statistics.median(rss):.0f} MB "
           f"(runs: {', '.join(f'{r:.0f}' for r in rss)})")
-    print(f"agent RSS after the prediction log's first flush (pyarrow loaded; --log-buffer-mb 0: none): median "
+    print(f"agent RSS after the prediction log's first flush (--log-buffer-mb 0: no log): median "
           f"{statistics.median(flushed):.0f} MB (runs: {', '.join(f'{r:.0f}' for r in flushed)})")
     print(f"the agent's child processes (the model sandbox's forkserver and resource tracker): median "
           f"{statistics.median(helpers):.0f} MB RSS, {statistics.median(helpers_pss):.0f} MB PSS "

@@ -128,14 +128,16 @@ class Hello(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., address: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., cached_sha256: _Optional[_Iterable[str]] = ..., applied_generations: _Optional[_Mapping[str, int]] = ..., software_version: _Optional[str] = ..., applied_digests: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class HelloAck(_message.Message):
-    __slots__ = ("heartbeat_seconds", "report_seconds", "arrow_segments")
+    __slots__ = ("heartbeat_seconds", "report_seconds", "arrow_segments", "record_segments")
     HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     REPORT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ARROW_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    RECORD_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     heartbeat_seconds: float
     report_seconds: float
     arrow_segments: bool
-    def __init__(self, heartbeat_seconds: _Optional[float] = ..., report_seconds: _Optional[float] = ..., arrow_segments: _Optional[bool] = ...) -> None: ...
+    record_segments: bool
+    def __init__(self, heartbeat_seconds: _Optional[float] = ..., report_seconds: _Optional[float] = ..., arrow_segments: _Optional[bool] = ..., record_segments: _Optional[bool] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("at",)

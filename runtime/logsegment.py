@@ -1,29 +1,28 @@
-"""A prediction-log segment's two file formats, shared by the agent and the control plane.
+"""A prediction-log segment's formats as tables: Arrow and Parquet, shared by the agent and the
+control plane.
 
-The agent writes its pending segments as Arrow IPC files (zstd-compressed buffers): about a
-tenth of the CPU of a zstd Parquet file of the same rows (docs/PERFORMANCE.md, "The prediction
-log on vs off"). The log itself, what every reader (DuckDB, dataset export, purge, retention)
-reads, is Parquet: the control plane converts each Arrow segment it receives (`to_parquet`), and
-an agent with an S3 sink converts before it uploads. Parquet segments (an agent of an earlier
-release, or pending segments it wrote before an upgrade) are taken as they are. The two are told
-apart by their magic bytes (`format_of`), never by a file name.
+An agent of this release ships record files (`runtime.logrecords`: no pyarrow on the agent); the
+previous release's agents ship Arrow IPC files (zstd buffers), the first ones Parquet. The log
+itself, what every reader (DuckDB, dataset export, purge, retention) reads, is Parquet: the
+control plane writes it from whichever it receives, and an agent with an S3 sink (or a control
+plane of an earlier release) converts its record files here before sending them (`to_parquet`,
+`to_arrow`). The formats are told apart by their magic bytes (`format_of`), never by a name.
 
-Needs pyarrow (the agent and controlplane extras); the agent imports this module only from its
-flush thread, so an agent that logs nothing never loads pyarrow.
+Needs pyarrow (the agent and controlplane extras); an agent imports this module only for an S3
+sink, a control plane of an earlier release, or pending segments an earlier release left.
 """
 
 from __future__ import annotations
 
 import io
-from enum import StrEnum
 from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-PARQUET_MAGIC = b"PAR1"
-#: an Arrow IPC *file* (not stream) starts with these 6 bytes (then 2 of padding) and ends with them
-ARROW_MAGIC = b"ARROW1"
+from runtime.logrecords import SegmentFormat, format_of, read_segment
+from runtime.logtable import build_table
+
 #: the Parquet file's compression: readers scan these files for months; zstd is 2x smaller than lz4
 PARQUET_COMPRESSION = "zstd"
 #: the Arrow file's buffer compression: zstd at its fast level -1 took half the CPU of level 1
@@ -34,24 +33,6 @@ ARROW_COMPRESSION_LEVEL = -1
 #: the only column whose Parquet statistics (min/max per row group) readers use: DuckDB skips
 #: row groups by time with them. Those of the other columns cost 15% of a segment's write.
 STATISTICS_COLUMNS = ("ts",)
-
-
-class SegmentFormat(StrEnum):
-    PARQUET = "parquet"
-    ARROW = "arrow"
-
-    @property
-    def suffix(self) -> str:
-        return f".{self.value}"
-
-
-def format_of(data: bytes | memoryview) -> SegmentFormat | None:
-    """The format a segment's bytes start and end with; None: neither (not a segment)."""
-    if len(data) >= 12 and data[:4] == PARQUET_MAGIC and data[-4:] == PARQUET_MAGIC:
-        return SegmentFormat.PARQUET
-    if len(data) >= 12 and data[:6] == ARROW_MAGIC and data[-6:] == ARROW_MAGIC:
-        return SegmentFormat.ARROW
-    return None
 
 
 def write_parquet(table: pa.Table, handle: BinaryIO) -> None:
@@ -84,14 +65,29 @@ def read_arrow(data: bytes | memoryview) -> pa.Table:
     return table
 
 
-def read_table(data: bytes | memoryview) -> pa.Table:
-    """The rows of a segment of either format (ValueError when it is neither)."""
+def read_records(data: bytes | memoryview, agent: str) -> pa.Table:
+    """The rows of a record file (`runtime.logrecords`), every record checked (ValueError says
+    what is wrong), as the log's table; `agent` fills its `agent` column."""
+    entries, _ = read_segment(data)
+    if not entries:
+        raise ValueError("the record file holds no record")
+    try:
+        return build_table(entries, agent)
+    except (pa.ArrowException, TypeError, IndexError) as exc:  # values one column cannot hold
+        raise ValueError(f"its records do not make one table: {str(exc)[:300]}") from None
+
+
+def read_table(data: bytes | memoryview, agent: str = "") -> pa.Table:
+    """The rows of a segment of any format (ValueError when it is none of them); `agent` fills
+    the `agent` column of a record file's rows."""
     found = format_of(data)
+    if found is SegmentFormat.RECORDS:
+        return read_records(data, agent)
     if found is SegmentFormat.ARROW:
         return read_arrow(data)
     if found is SegmentFormat.PARQUET:
         return pq.read_table(pa.BufferReader(pa.py_buffer(data)))
-    raise ValueError("neither a Parquet nor an Arrow IPC file")
+    raise ValueError("neither a record file, nor a Parquet or an Arrow IPC file")
 
 
 def schema_metadata(data: bytes | memoryview) -> dict[bytes, bytes]:
@@ -104,10 +100,17 @@ def schema_metadata(data: bytes | memoryview) -> dict[bytes, bytes]:
     raise ValueError("neither a Parquet nor an Arrow IPC file")
 
 
-def to_parquet(data: bytes) -> bytes:
-    """The segment as the log's Parquet file: Parquet bytes as they are, an Arrow file converted."""
+def to_parquet(data: bytes, agent: str) -> bytes:
+    """The segment as the log's Parquet file: Parquet bytes as they are, the others converted."""
     if format_of(data) is SegmentFormat.PARQUET:
         return data
     sink = io.BytesIO()
-    write_parquet(read_table(data), sink)
+    write_parquet(read_table(data, agent), sink)
+    return sink.getvalue()
+
+
+def to_arrow(data: bytes, agent: str) -> bytes:
+    """A record file as an Arrow IPC file (for a control plane of the previous release)."""
+    sink = io.BytesIO()
+    write_arrow(read_records(data, agent), sink)
     return sink.getvalue()

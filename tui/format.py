@@ -191,15 +191,6 @@ def p_value(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def size(n_bytes: int) -> str:
-    value = float(n_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n_bytes} B"
-
-
 def metric_value(metric: str, value: float) -> str:
     """Accuracy/error rate as percentages, latency in ms, MAE as a number."""
     if metric in ("accuracy", "error_rate", "within_tolerance"):

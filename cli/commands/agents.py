@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     agent.add_argument(
         "--log-buffer-mb",
         type=int,
-        default=256,
+        default=1024,
         metavar="MB",
         help="disk kept for prediction-log segments not yet acknowledged by the control plane; when "
         "full, new rows are dropped and counted; 0 turns the prediction log off (default %(default)s)",

@@ -9,6 +9,7 @@ import sys
 from cli.commands.common import INT64_MAX, add_json, client_from, whole_number
 from cli.output import EXIT_CRITICAL, EXIT_WARNING, CliError, ago, fmt, print_json, print_table, vref, when
 from core.names import validate_name
+from core.sizes import byte_size
 from core.text import printable
 from core.vocabulary import AlertState, Health, ServingRole, word_of
 from protos import controlplane_pb2
@@ -87,22 +88,12 @@ def labeled_text(v: controlplane_pb2.VersionStatus) -> str:
     return f"{judged}{f.labeled}/{f.predictions} labeled ({f.waiting} waiting)"
 
 
-def size_text(n: int) -> str:
-    """Bytes in binary units, e.g. `12.3 MiB`."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # never: the loop returns
-
-
 def disk_text(u: controlplane_pb2.LogUsage) -> str:
     """A deployment's log and labels on disk, e.g. `prediction log 12 segments, 3400 rows, 1.2 MiB;
     labels 3 files, 40.0 KiB`."""
     return (
-        f"prediction log {u.segments} segments, {u.rows} rows, {size_text(u.bytes)}; "
-        f"labels {u.label_files} files, {size_text(u.label_bytes)}"
+        f"prediction log {u.segments} segments, {u.rows} rows, {byte_size(u.bytes)}; "
+        f"labels {u.label_files} files, {byte_size(u.label_bytes)}"
     )
 
 

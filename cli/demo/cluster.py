@@ -95,8 +95,12 @@ class Cluster:
         (self.workdir / MARKER).write_text("made by `sluice demo`; wiped at its next start\n")
 
     def start(self, name: str, args: list[str]) -> Child:
-        """`sluice ARGS` as a child named `name`, logging to logs/NAME.log."""
-        process = Child(name, [PYTHON, "-m", "cli", *args], self.logs / f"{name}.log", env=child_env())
+        """`sluice ARGS` as a child named `name`, logging to logs/NAME.log; it dies with the demo
+        (Linux), even a SIGKILLed one, so no control plane or agent outlives it holding its ports.
+        Called from the main thread only (the death signal follows the thread that started it)."""
+        process = Child(
+            name, [PYTHON, "-m", "cli", *args], self.logs / f"{name}.log", env=child_env(), die_with_parent=True
+        )
         self.processes.append(process)
         return process
 

@@ -270,7 +270,10 @@ class AgentHub:
         session.send(
             agent_pb2.ControlMessage(
                 hello_ack=agent_pb2.HelloAck(
-                    heartbeat_seconds=self.heartbeat_seconds, report_seconds=self.report_seconds, arrow_segments=True
+                    heartbeat_seconds=self.heartbeat_seconds,
+                    report_seconds=self.report_seconds,
+                    arrow_segments=True,
+                    record_segments=True,
                 )
             )
         )
@@ -432,6 +435,7 @@ class AgentHub:
 
         segment = Segment(
             agent_id=session.agent_id,
+            agent_name=session.name,
             segment_id=message.segment_id,
             deployment=message.deployment,
             model=message.version.model,

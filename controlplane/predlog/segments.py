@@ -1,10 +1,11 @@
 """Prediction-log segments received from agents: checked, written durably, recorded, then acked.
 
-A segment is accepted when it is at most `[log] max_segment_bytes`, an Arrow IPC file (what an
-agent writes) or a Parquet file (an agent of an earlier release, or segments it wrote before an
-upgrade; told apart by their magic bytes) whose columns are the log's (docs/PREDICTION_LOG.md) and
-whose rows all belong to the (deployment, version) it claims, one the agent was sent. It is
-written as the log's Parquet file (an Arrow file converted here: every reader reads Parquet) to
+A segment is accepted when it is at most `[log] max_segment_bytes`, a record file (what an agent
+of this release ships: `runtime.logrecords`, every record checked here), an Arrow IPC file (the
+previous release's agents) or a Parquet file (the first releases'; told apart by their magic
+bytes) whose columns are the log's (docs/PREDICTION_LOG.md) and whose rows all belong to the
+(deployment, version) it claims, one the agent was sent. It is written as the log's Parquet file
+(the others converted here: every reader reads Parquet) to
 its final name in the hive layout (`deployment=D/date=YYYY-MM-DD/version=V/<agent id>-<segment
 id>.parquet`) through a temporary file, fsync and rename, and recorded in `log_segments` in one
 transaction; only then is it acknowledged. A resend of a recorded segment (same agent id and segment id) is acknowledged
@@ -33,7 +34,8 @@ from controlplane.store.models import LogSegmentRow, utcnow
 from core.errors import InvalidInput, PermissionDenied
 from core.names import validate_name
 from core.text import printable
-from runtime.logsegment import SegmentFormat, format_of, read_arrow, write_parquet
+from runtime.logrecords import SegmentFormat, format_of
+from runtime.logsegment import read_arrow, read_records, write_parquet
 
 log = logging.getLogger("sluice.predlog")
 
@@ -73,6 +75,8 @@ class Segment:
     #: set by an agent with an S3 sink: the segment is already at this s3:// URI (data is empty)
     uri: str = ""
     size: int = 0
+    #: the agent's name (the rows' `agent` column, for a record file); "": the agent id
+    agent_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,9 +138,9 @@ def _check_rows(segment: Segment, held: int) -> None:
 
 
 def check_file(segment: Segment, max_bytes: int) -> pa.Table | None:
-    """The bytes: a Parquet or Arrow IPC file of the log's columns whose rows are the claimed
-    ones. Returns the rows of an Arrow file (to be written as Parquet), None for a Parquet file
-    (stored as it is)."""
+    """The bytes: a record, Parquet or Arrow IPC file of the log's columns whose rows are the
+    claimed ones. Returns the rows of a record or Arrow file (to be written as Parquet), None for
+    a Parquet file (stored as it is)."""
     if len(segment.data) > max_bytes:
         raise InvalidInput(
             f"log segment {segment.segment_id} is {len(segment.data)} bytes; the limit is {max_bytes} "
@@ -145,11 +149,19 @@ def check_file(segment: Segment, max_bytes: int) -> pa.Table | None:
     found = format_of(segment.data)
     if found is None:
         raise InvalidInput(
-            f"log segment {segment.segment_id} is neither a Parquet nor an Arrow IPC file (its first and last bytes)"
+            f"log segment {segment.segment_id} is not a record, Parquet or Arrow IPC file (its first and last bytes)"
         )
     table: pa.Table | None = None
     try:
-        if found is SegmentFormat.ARROW:
+        if found is SegmentFormat.RECORDS:
+            try:
+                table = read_records(segment.data, segment.agent_name or segment.agent_id)
+            except ValueError as exc:
+                raise InvalidInput(f"log segment {segment.segment_id} is not a valid record file: {exc}") from None
+            _check_rows(segment, table.num_rows)
+            _check_schema(segment, table.schema)
+            claimed = table.select(["deployment", "model", "version"])
+        elif found is SegmentFormat.ARROW:
             table = read_arrow(segment.data)
             _check_rows(segment, table.num_rows)
             _check_schema(segment, table.schema)
@@ -160,7 +172,7 @@ def check_file(segment: Segment, max_bytes: int) -> pa.Table | None:
             _check_schema(segment, parquet.schema_arrow)
             claimed = parquet.read(columns=["deployment", "model", "version"])
     except (pa.ArrowException, OSError) as exc:
-        kind = "Arrow IPC" if found is SegmentFormat.ARROW else "Parquet"
+        kind = {SegmentFormat.ARROW: "Arrow IPC", SegmentFormat.PARQUET: "Parquet"}.get(found, "record")
         raise InvalidInput(f"log segment {segment.segment_id} is not a readable {kind} file: {exc}") from None
     for column, value in (("deployment", segment.deployment), ("model", segment.model), ("version", segment.version)):
         if claimed.num_rows and not pc.all(pc.equal(claimed.column(column), value)).as_py():

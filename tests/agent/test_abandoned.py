@@ -75,19 +75,25 @@ def serving(cache: AgentCache, deployment: agent_pb2.DeploymentSnapshot) -> tupl
     return table, snap
 
 
-def test_a_batch_cancelled_while_its_model_runs_counts_cancelled_against_that_version(tmp_path: Path) -> None:
+def core_serving(tmp_path: Path, name: str, model: Path, task: str) -> tuple[AgentCore, MetricsRecorder]:
+    """A real AgentCore serving `model` as the only version of deployment `name`."""
     cache = AgentCache(tmp_path / "cache")
-    sha = cached(cache, make_slow_loop_onnx(tmp_path))
+    sha = cached(cache, model)
     table, snap = serving(
         cache,
         agent_pb2.DeploymentSnapshot(
-            name="slow", generation=1, salt="s", routes=[route("loop", "v1", sha, 100, CHAMPION, "regressor")]
+            name=name, generation=1, salt="s", routes=[route(model.stem, "v1", sha, 100, CHAMPION, task)]
         ),
     )
     recorder = MetricsRecorder()
     recorder.configure(snap)
     core = AgentCore("test-agent", "0123456789abcdef", recorder, AgentPrometheus())
     core.table = table
+    return core, recorder
+
+
+def test_a_batch_cancelled_while_its_model_runs_counts_cancelled_against_that_version(tmp_path: Path) -> None:
+    core, recorder = core_serving(tmp_path, "slow", make_slow_loop_onnx(tmp_path), "regressor")
     pool = StartedPool()
     rows = np.zeros((THREAD_ROWS, 2), np.float32)  # a batch this big runs on the worker thread
     rows[0, 0] = SLOW_STEPS
@@ -173,3 +179,31 @@ def test_with_fallback_a_batchs_failing_challenger_rows_are_answered_by_the_cham
     # v1: one request for its own rows, one for the rows it answered in v2's place
     assert (by_version["v1"].requests, by_version["v1"].rows) == (2, 40)
     assert not by_version["v1"].errors
+
+
+def test_a_big_batch_is_logged_once_on_its_worker_thread_and_a_small_one_by_the_bookkeeping(tmp_path: Path) -> None:
+    """A batch from THREAD_ROWS rows on runs on a worker thread and writes its log record there
+    (off the event loop); a small one is logged by the deferred bookkeeping. Each row exactly once."""
+    from agent.predlog import PredictionLog
+    from runtime.logsegment import read_table
+
+    core, _ = core_serving(tmp_path, "d", make_classifier_onnx(tmp_path, "logreg"), "classifier")
+    core.predlog = predlog = PredictionLog(tmp_path / "log", "test-agent")
+    deferred: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+    core.defer = lambda fn, *args: deferred.append((fn, args))  # the event loop's call_soon
+    assert core.table is not None
+    dep = core.table.deployments["d"]
+    small = breast_cancer_rows(3, seed=1).astype(np.float32)
+    core.predict_batch(dep, small, [], ["s0", "s1", "s2"])
+    assert predlog.flush() == []  # nothing logged before the bookkeeping runs
+    big = breast_cancer_rows(THREAD_ROWS + 10, seed=2).astype(np.float32)
+    ids = [f"b{i}" for i in range(len(big))]
+    worker: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+    core.predict_batch(dep, big, [], ids, lambda fn, *args: worker.append((fn, args)))  # call_soon_threadsafe
+    [logged] = predlog.flush()  # written before the answer went back
+    assert read_table(logged.path.read_bytes(), "a").column("request_id").to_pylist() == ids
+    for fn, args in deferred + worker:  # the bookkeeping of both, on the loop
+        fn(*args)
+    [after] = predlog.flush()
+    assert read_table(after.path.read_bytes(), "a").column("request_id").to_pylist() == ["s0", "s1", "s2"]
+    assert predlog.dropped_rows == 0

@@ -78,6 +78,17 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         kill_all(path)
 
 
+def wait_deployed(proc: subprocess.Popen[str]) -> None:
+    """Read the demo's output until the control plane and both agents are running."""
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "deployed cancer:v1" in line:
+            return
+    raise AssertionError("the demo ended before it deployed cancer:v1:\n" + "".join(seen))
+
+
 def wait_gone(workdir: Path, timeout: float = 15.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while (left := processes_of(workdir)) and time.monotonic() < deadline:
@@ -215,13 +226,7 @@ def test_without_a_terminal_the_demo_stays_up_for_other_commands(workdir: Path) 
 def test_ctrl_c_stops_every_process_the_demo_started(workdir: Path) -> None:
     proc = demo_process(workdir, "--headless")
     try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if "deployed cancer:v1" in line:  # the control plane and both agents are running
-                break
-        assert any("deployed cancer:v1" in line for line in seen), "".join(seen)
+        wait_deployed(proc)
         assert len(processes_of(workdir)) >= 4  # the demo, the control plane, two agents
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
         rest, _ = proc.communicate(timeout=60)
@@ -276,3 +281,22 @@ def test_a_model_on_two_features_keeps_the_full_input_schema(tmp_path: Path) -> 
 
     with pytest.raises(InvalidInput, match=r"only_features must name columns 0\.\.29"):
         train_command(data, tmp_path / "bad.onnx", None, "logreg", only_features=[30])
+
+
+@pytest.mark.xdist_group("demo")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_sigkilled_demo_leaves_no_process_behind(workdir: Path) -> None:
+    """SIGKILL gives the demo no chance to stop its children: the kernel does (PR_SET_PDEATHSIG,
+    set by the launcher each child starts through), so no control plane or agent keeps its ports."""
+    proc = demo_process(workdir, "--headless")
+    try:
+        wait_deployed(proc)
+        children = [pid for pid in processes_of(workdir) if pid != proc.pid]
+        assert len(children) >= 3  # the control plane, two agents
+        proc.kill()  # the demo only, not its process group
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert wait_gone(workdir) == []

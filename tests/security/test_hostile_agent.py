@@ -592,3 +592,54 @@ def test_reflection_lists_and_describes_an_agents_services(server: ServerThread,
         assert answer.WhichOneof("message_response") == "list_services_response"
     finally:
         process.stop()
+
+
+# ---- prediction-log segments: record files are untrusted input ------------------------------------
+
+
+def segments_received(server: ServerThread, outcome: str) -> float:
+    return scrape(server).get(("sluice_log_segments_received_total", (("outcome", outcome),)), 0.0)
+
+
+def test_a_hostile_log_segment_is_refused_with_its_reason_and_counted(
+    server: ServerThread, cp: SluiceClient, agent: Any, tmp_path: Path
+) -> None:
+    """The control plane takes this release's record files (its HelloAck says so) and checks every
+    record: one whose array claims an object dtype (which `np.frombuffer` must never be asked to
+    make) is refused with the reason, counted `refused`, and nothing is stored; a real one from the
+    agent's own writer is stored, and its resend acknowledged as a replay."""
+    import numpy as np
+
+    from agent.predlog import PredictionLog
+
+    target = deploy(cp)
+    attacker = agent()
+    assert attacker.next("hello_ack").record_segments
+    snapshot = attacker.snapshot_with(target, 1)
+    attacker.ack(snapshot)
+    log = PredictionLog(tmp_path / "log", attacker.name)
+    rows = np.zeros((4, 30), dtype=np.float32)
+    log.append(
+        target, "cancer", "v1", "champion", "", {"input": rows}, np.zeros(4, dtype=np.int64), ("0", "1"), None,
+        None, 0.001, ["a", "b", "c", "d"], "",
+    )  # fmt: skip
+    [info] = log.flush()
+    data = info.path.read_bytes()
+    before = {o: segments_received(server, o) for o in ("stored", "replay", "refused")}
+
+    hostile = data.replace(b'"dtype":"<f4"', b'"dtype":"|O8"', 1)
+    assert hostile != data
+    attacker.send(agent_pb2.AgentMessage(log_segment=info.message(hostile)))
+    ack = attacker.next("log_segment_ack")
+    assert (ack.segment_id, ack.ok) == (info.segment_id, False)
+    assert "dtype |O is not a little-endian bool, integer or float" in ack.error
+    assert segments_received(server, "refused") == before["refused"] + 1
+
+    good = agent_pb2.LogSegment()
+    good.CopyFrom(info.message(data))
+    good.segment_id = info.segment_id + "1"  # the refused id is not reused
+    for outcome in ("stored", "replay"):
+        attacker.send(agent_pb2.AgentMessage(log_segment=good))
+        ack = attacker.next("log_segment_ack")
+        assert ack.ok, ack.error
+        assert segments_received(server, outcome) == before[outcome] + 1

@@ -11,13 +11,13 @@ from textual.widgets import Static
 from controlplane.labels.files import labels_dir
 from controlplane.predlog.segments import log_dir
 from core.client import SluiceClient
+from core.sizes import byte_size
 from protos import common_pb2, controlplane_pb2
 from tests.controlplane.predlog.test_joined import serving
 from tests.controlplane.predlog.test_purge_retention import log_rows
 from tests.harness import ServerThread, unique
 from tests.tui.conftest import Registered
 from tests.tui.helpers import make_app, open_detail, until
-from tui import format as fmt
 from tui.screens.detail import disk_line
 
 
@@ -30,7 +30,7 @@ def on_disk(root: Path, deployment: str) -> tuple[int, int]:
 def test_the_disk_line_reads_like_status_and_is_empty_without_a_record() -> None:
     usage = controlplane_pb2.LogUsage(segments=12, rows=3400, bytes=3 * 1024 * 1024, label_files=3, label_bytes=660)
     status = controlplane_pb2.DeploymentStatus(log_usage=usage)
-    assert disk_line(status).plain == "prediction log 12 segments, 3400 rows, 3.0 MB  labels 3 files, 660 B"
+    assert disk_line(status).plain == "prediction log 12 segments, 3400 rows, 3.0 MiB  labels 3 files, 660 B"
     assert disk_line(controlplane_pb2.DeploymentStatus()).plain == ""
     assert disk_line(None).plain == ""
 
@@ -55,7 +55,7 @@ async def test_the_detail_shows_the_logs_disk_use_and_follows_an_import(
         def shown() -> str:
             return str(disk.render()) if disk.display else ""
 
-        before = f"prediction log 1 segments, 25 rows, {fmt.size(segment_bytes)}  labels 0 files, 0 B"
+        before = f"prediction log 1 segments, 25 rows, {byte_size(segment_bytes)}  labels 0 files, 0 B"
         await until(pilot, lambda: shown() == before, f"{before!r} (shows {shown()!r})")
         assert detail.query_one("#disk-title", Static).display
 
@@ -64,7 +64,7 @@ async def test_the_detail_shows_the_logs_disk_use_and_follows_an_import(
         assert summary.accepted == 10
         files, label_bytes = on_disk(labels_dir(ctx.config, ctx.artifacts.root), name)
         assert files == 1
-        after = before.replace("labels 0 files, 0 B", f"labels 1 files, {fmt.size(label_bytes)}")
+        after = before.replace("labels 0 files, 0 B", f"labels 1 files, {byte_size(label_bytes)}")
         await until(pilot, lambda: shown() == after, f"{after!r} after the import (shows {shown()!r})")
 
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.widgets import Label, Sparkline
 
+from core.sizes import byte_size
 from protos import common_pb2, controlplane_pb2
 from tui import format as fmt
 from tui.screens.actions import promote_dialog
@@ -45,8 +46,8 @@ def test_bars_badges_and_numbers() -> None:
     assert fmt.duration(42) == "42s"
     assert fmt.duration(150) == "2m 30s"
     assert fmt.duration(3 * 3600) == "3.0h"
-    assert fmt.size(660) == "660 B"
-    assert fmt.size(3 * 1024 * 1024) == "3.0 MB"
+    assert byte_size(660) == "660 B"
+    assert byte_size(3 * 1024 * 1024) == "3.0 MiB" and byte_size(5 << 30) == "5.0 GiB"
     assert fmt.clip("a  b\nc", 80) == "a b c"
     assert fmt.clip("x" * 100, 10) == "x" * 9 + "…"
 

@@ -15,9 +15,10 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from core.client import SluiceClient
+from core.sizes import byte_size
 from core.vocabulary import PolicyAction, word_of
 from protos import common_pb2, controlplane_pb2
-from tui.format import ago, clip, duration, health_badge, p_value, rate, role_name, size, to_datetime, vref
+from tui.format import ago, clip, duration, health_badge, p_value, rate, role_name, to_datetime, vref
 from tui.screens.actions import DeploymentActionsScreen
 from tui.screens.base import optional
 from tui.widgets.experiment import ExperimentPanel
@@ -119,9 +120,9 @@ def disk_line(status: controlplane_pb2.DeploymentStatus | None) -> Text:
         return Text()
     u = status.log_usage
     text = Text("prediction log ", style="dim")
-    text.append(f"{u.segments} segments, {u.rows} rows, {size(u.bytes)}")
+    text.append(f"{u.segments} segments, {u.rows} rows, {byte_size(u.bytes)}")
     text.append("  labels ", style="dim")
-    text.append(f"{u.label_files} files, {size(u.label_bytes)}")
+    text.append(f"{u.label_files} files, {byte_size(u.label_bytes)}")
     return text
 
 
@@ -210,7 +211,10 @@ class DeploymentDetailScreen(DeploymentActionsScreen[DetailData]):
             data.experiment = data.status.experiment
         data.series = optional(
             # One step more than shown: the panel leaves out the newest bucket, still filling.
-            data.errors, "metrics", lambda: client.metric_series(name, SERIES_WINDOW + SERIES_STEP, SERIES_STEP), []
+            data.errors,
+            "metrics",
+            lambda: client.metric_series(name, SERIES_WINDOW + SERIES_STEP, SERIES_STEP),
+            [],
         )
         data.alerts = optional(data.errors, "alerts", lambda: client.alerts(deployment=name), [])
         data.policy = optional(data.errors, "policy", lambda: client.get_policy(name), None)

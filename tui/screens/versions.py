@@ -12,8 +12,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from core.client import SluiceClient
+from core.sizes import byte_size
 from protos import common_pb2
-from tui.format import MINUTES, cell, number, size, vref, when
+from tui.format import MINUTES, cell, number, vref, when
 from tui.screens.base import SluiceScreen, fill_table, selected_key
 from tui.screens.deploy_form import DeployForm, DeployRequest
 from tui.screens.experiment_form import ExperimentForm, submit_experiment
@@ -56,7 +57,7 @@ class VersionsScreen(SluiceScreen[list[common_pb2.ModelVersion]]):
                         cell(vref(v.ref), "bold"),
                         cell(v.task),
                         cell(inputs),
-                        Text(size(v.size_bytes), justify="right"),
+                        Text(byte_size(v.size_bytes), justify="right"),
                         cell(v.sha256[:12], "dim"),
                         cell(when(v.created_at, MINUTES)),
                     ],

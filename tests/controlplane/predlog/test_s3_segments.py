@@ -73,14 +73,14 @@ def uploaded(
         deployment, model, version, "champion", "", feeds, np.array(["1"] * n), None, None, None, 0.001, ids, keys
     )
     [info] = log.flush()
-    table = read_table(info.path.read_bytes())  # the agent's Arrow file
+    table = read_table(info.path.read_bytes(), "agent-a")  # the agent's record file, as a table
     import pyarrow as pa
 
     table = table.set_column(table.schema.get_field_index("ts"), "ts", pa.array([at] * n, pa.timestamp("us", tz="UTC")))
-    with open(info.path, "wb") as handle:  # as the agent writes it
+    with open(info.path, "wb") as handle:  # a pending segment (an earlier release's format: ts set here)
         write_arrow(table, handle)
     info = dataclasses.replace(info, date=at.date().isoformat(), size=info.path.stat().st_size)
-    uri, size = S3Sink(S3Location(BUCKET, "p"), AGENT, endpoint).upload(info)
+    uri, size = S3Sink(S3Location(BUCKET, "p"), AGENT, endpoint).upload(info, "agent-a")
     return Segment(AGENT, info.segment_id, deployment, model, version, info.date, n, b"", uri=uri, size=size)
 
 

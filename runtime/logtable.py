@@ -1,40 +1,20 @@
 """The columns of a prediction-log segment (docs/PREDICTION_LOG.md, "Columns").
 
-`build_table` turns the buffered answers of one (deployment, model, version) into one Arrow
-table: a column per model input of its own type, the outputs, and what identifies the request.
-Kept apart from `agent.predlog` (the buffer and its thread) so that pyarrow is imported only when
-an agent has rows to write. The file formats (Arrow IPC pending, Parquet in the log) are
-`runtime.logsegment`.
+`build_table` turns the answers of one (deployment, model, version) into one Arrow table: a
+column per model input of its own type, the outputs, and what identifies the request. The control
+plane builds it from each record file an agent ships (`runtime.logrecords`) and writes it as the
+log's Parquet file; an agent builds it only for an S3 sink or a control plane of an earlier
+release (`runtime.logsegment`). Needs pyarrow.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from agent.predlog import META_KEY, Entry, SegmentInfo
-from runtime.logsegment import schema_metadata
-
-
-def read_info(path: Path) -> SegmentInfo | None:
-    """A pending segment's description (an Arrow or a Parquet file), or None when the file is
-    not a segment of ours."""
-    try:
-        with pa.memory_map(str(path)) as source:
-            raw = schema_metadata(memoryview(source.read_buffer())).get(META_KEY)
-        if raw is None:
-            return None
-        d = json.loads(raw)
-        return SegmentInfo(
-            path.stem, path, d["deployment"], d["model"], d["version"], d["date"], int(d["rows"]), path.stat().st_size
-        )
-    except (OSError, ValueError, KeyError, pa.ArrowException):
-        return None
-
+from runtime.logrecords import Entry
 
 # ---- columns ----
 
