@@ -44,17 +44,19 @@ def rows_in(
     named: Mapping[str, inference_pb2.Tensor],
     records: Sequence[inference_pb2.Record],
     what: str = "input",
+    raw: memoryview | None = None,
 ) -> Rows:
-    """A request's rows in the form it sent them: one tensor, tensors by input name, or records."""
+    """A request's rows in the form it sent them: one tensor, tensors by input name, or records.
+    `raw`: the tensor's raw bytes, kept apart from it (core.zero_copy)."""
     if tensor is not None and not named and not records:  # the common case first
-        return decode_tensor(tensor, what)
+        return decode_tensor(tensor, what, raw)
     given = ((f"'{what}'", tensor is not None), ("'named_inputs'", bool(named)), ("'records'", bool(records)))
     forms = [name for name, sent in given if sent]
     if len(forms) > 1:
         several = "not both" if len(forms) == 2 else "not all three"
         raise InvalidInput(f"send one of {', '.join(forms)}, {several}: they are alternative forms of the rows")
     if tensor is not None:
-        return decode_tensor(tensor, what)
+        return decode_tensor(tensor, what, raw)
     if named:
         return {name: decode_tensor(t, f"input {name[:128]!r}") for name, t in named.items()}
     if records:

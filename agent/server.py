@@ -30,7 +30,7 @@ from agent.predlog import PredictionLog
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
 from agent.reports import ReportBuffer, open_reports
-from agent.services import InferenceService
+from agent.services import PARSERS, InferenceService
 from agent.serving import ServingTable, SnapshotApplier
 from core.decoding import DecodingRegistrar
 from core.lifecycle import metrics_port_for, wait_for_stop_signal
@@ -138,7 +138,7 @@ class AgentServer:
                 log.warning("cached snapshot: %s", problem)
 
         self._pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sluice-batch")
-        registrar = DecodingRegistrar(server)  # an undecodable request: INVALID_ARGUMENT
+        registrar = DecodingRegistrar(server, PARSERS)  # an undecodable request: INVALID_ARGUMENT
         inference_pb2_grpc.add_InferenceServicer_to_server(InferenceService(core, self._pool), registrar)
         oip_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipService(core, self._pool), registrar)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, registrar)

@@ -26,12 +26,15 @@ from agent.watch import Watch
 from core.errors import SluiceError, Unavailable
 from core.grpc_errors import map_errors
 from core.tensors import decode_tensor
+from core.zero_copy import BatchRequest, parse_batch_request
 from protos import inference_pb2, inference_pb2_grpc
 
 log = logging.getLogger("sluice.agent")
 
 #: batches of at least this many rows run on a worker thread instead of the event loop
 THREAD_ROWS = 4096
+#: the request parsers the agent's server registers in place of the generated ones (core.decoding)
+PARSERS = {f"/{inference_pb2.DESCRIPTOR.services_by_name['Inference'].full_name}/PredictBatch": parse_batch_request}
 
 
 def _count_refusal(service: InferenceService, request: Any, status: grpc.StatusCode, error: SluiceError) -> None:
@@ -161,12 +164,15 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         return response
 
     async def PredictBatch(
-        self, request: inference_pb2.PredictBatchRequest, context: grpc.aio.ServicerContext
+        self, call: BatchRequest | inference_pb2.PredictBatchRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.PredictBatchResponse:
+        """`call`: as the agent's server parses it (`core.zero_copy`, the rows' raw bytes not
+        copied), or a plain message (a server registered without that parser)."""
+        request, raw = (call.message, call.raw) if isinstance(call, BatchRequest) else (call, None)
         core = self.core
         dep = core.deployment(request.deployment)
         tensor = request.inputs if request.HasField("inputs") else None
-        x = rows_in(tensor, request.named_inputs, request.records, "inputs")
+        x = rows_in(tensor, request.named_inputs, request.records, "inputs", raw)
         keys, request_ids = list(request.routing_keys), list(request.request_ids)
         remaining = context.time_remaining()
         if rows_of(x) < THREAD_ROWS:
@@ -248,4 +254,4 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         return inference_pb2.FeedbackResponse(matched=matched)
 
 
-__all__ = ["InferenceService", "in_thread", "predict"]
+__all__ = ["PARSERS", "InferenceService", "in_thread", "predict"]

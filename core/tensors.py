@@ -54,13 +54,20 @@ def dtype_name(wire: int) -> str:
         return str(wire)
 
 
-def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarray:
-    """The tensor as an array of its shape and type (strings: an object array of str)."""
+def decode_tensor(
+    tensor: inference_pb2.Tensor, what: str = "input", raw: bytes | memoryview | None = None
+) -> np.ndarray:
+    """The tensor as an array of its shape and type (strings: an object array of str).
+
+    `raw`: the tensor's `raw` bytes when they were kept apart from the message (core.zero_copy),
+    whose own `raw` is then empty. Protobuf copies `raw` on every read, so it is read once.
+    """
+    if raw is None:
+        raw = tensor.raw
     wire = tensor.dtype
     if wire == _FLOAT32:
         # The path of every client written before typed tensors: `values` or `raw` float32 (a
         # FLOAT32 tensor is read from those two; checking the typed fields too would cost a µs).
-        raw = tensor.raw
         if raw:
             if len(tensor.values):
                 raise InvalidInput(f"the {what} sets both 'values' and 'raw'; send one of them")
@@ -78,7 +85,7 @@ def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarr
         tensor.float64_values or tensor.int64_values or tensor.bool_values or tensor.string_values
     ):
         return float32_array(shape, b"", (), what, "'raw'")  # no values at all: says what is missing
-    sent = [name for name in _VALUE_FIELDS if len(getattr(tensor, name))] + (["raw"] if tensor.raw else [])
+    sent = [name for name in _VALUE_FIELDS if len(getattr(tensor, name))] + (["raw"] if raw else [])
     if len(sent) > 1:
         raise InvalidInput(f"the {what} sets {' and '.join(repr(s) for s in sent)}; send its values in one field")
     kind = dtype_name(tensor.dtype)
@@ -89,12 +96,12 @@ def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarr
     if sent and sent[0] == "raw":
         if dtype.kind == "O":
             raise InvalidInput(f"the {what} is STRING: send its elements in 'string_values', not 'raw'")
-        if len(tensor.raw) % dtype.itemsize:
+        if len(raw) % dtype.itemsize:
             raise InvalidInput(
-                f"the {what} 'raw' holds {len(tensor.raw)} bytes, not a whole number of {kind} elements "
+                f"the {what} 'raw' holds {len(raw)} bytes, not a whole number of {kind} elements "
                 f"({dtype.itemsize} bytes each)"
             )
-        array = np.frombuffer(tensor.raw, dtype=dtype)
+        array = from_raw(raw, dtype)
     elif dtype.kind == "O":
         array = text_array(tensor.string_values, what)
     elif not field:
@@ -106,8 +113,16 @@ def decode_tensor(tensor: inference_pb2.Tensor, what: str = "input") -> np.ndarr
     return reshape(array, shape, what)
 
 
+def from_raw(raw: bytes | memoryview, dtype: np.dtype | str) -> np.ndarray:
+    """The elements of little-endian `raw` bytes, read in place (read-only) when they are aligned
+    for `dtype`; bytes inside a received message may not be (core.zero_copy): then copied, as
+    numpy and onnxruntime expect aligned elements."""
+    array = np.frombuffer(raw, dtype=dtype)
+    return array if array.flags.aligned else array.copy()
+
+
 def float32_array(
-    shape: tuple[int, ...], raw: bytes, values: Sequence[float], what: str, raw_name: str
+    shape: tuple[int, ...], raw: bytes | memoryview, values: Sequence[float], what: str, raw_name: str
 ) -> np.ndarray:
     """float32 rows (our Tensor or an OIP input): little-endian `raw` bytes if any, else `values`."""
     if any(d < 0 for d in shape):
@@ -115,7 +130,7 @@ def float32_array(
     if raw:
         if len(raw) % 4:
             raise InvalidInput(f"the {what} {raw_name} holds {len(raw)} bytes, not a whole number of float32s")
-        array = np.frombuffer(raw, dtype="<f4")
+        array = from_raw(raw, "<f4")
     else:
         # fromiter fills a float32 buffer in one pass; np.array would first discover the dtype.
         array = np.fromiter(values, dtype=np.float32, count=len(values))

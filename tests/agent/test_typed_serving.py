@@ -28,7 +28,7 @@ from agent.core import AgentCore
 from agent.oip_service import OipService
 from agent.prometheus import AgentPrometheus
 from agent.recorder import MetricsRecorder
-from agent.services import THREAD_ROWS, InferenceService
+from agent.services import PARSERS, THREAD_ROWS, InferenceService
 from agent.serving import SnapshotApplier
 from core.client import batch_request, batch_results, predict_request
 from core.decoding import DecodingRegistrar
@@ -124,7 +124,7 @@ def served(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         core = AgentCore("typed-agent", "0123456789abcdef", recorder, AgentPrometheus())
         core.table = table
         server = grpc.aio.server()
-        registrar = DecodingRegistrar(server)
+        registrar = DecodingRegistrar(server, PARSERS)
         inference_pb2_grpc.add_InferenceServicer_to_server(InferenceService(core), registrar)
         oip_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipService(core), registrar)
         port = server.add_insecure_port("127.0.0.1:0")

@@ -218,6 +218,19 @@ CASES = [
         "not a valid sluice.v1.PredictRequest message",
     ),
     Case(
+        # The rows' raw bytes are cut out before protobuf parses the rest (core.zero_copy): the
+        # refusal is protobuf's, naming the message, as for any other request.
+        "batch-bad-utf8-name-raw-rows",
+        "inference",
+        "PredictBatch",
+        BAD_UTF8
+        + batch(
+            "", inputs=inference_pb2.Tensor(shape=list(ROWS.shape), raw=ROWS.astype("<f4").tobytes())
+        ).SerializeToString(),
+        INVALID,
+        "not a valid sluice.v1.PredictBatchRequest message",
+    ),
+    Case(
         "batch-key-count",
         "inference",
         "PredictBatch",
