@@ -120,7 +120,7 @@ class LogShipper:
                 message = await self._uploaded_message(info)
                 if message is None:
                     break  # the sink is down: later, oldest first
-                if not self.send(agent_pb2.AgentMessage(log_segment=message)):
+                if not self.send(message):
                     break
                 self._in_flight[info.segment_id] = (info, self.stream(), time.monotonic())
                 room -= 1
@@ -134,8 +134,8 @@ class LogShipper:
                 self.predlog.drop(info.rows)
                 self.predlog.remove(info)
                 continue
-            try:
-                data = await asyncio.to_thread(self._read, info)
+            try:  # read, converted if need be, and put in its message off the event loop
+                built = await asyncio.to_thread(self._message, info)
             except FileNotFoundError:
                 continue
             except (OSError, ValueError) as exc:  # unreadable, or not convertible (pyarrow: ArrowInvalid)
@@ -146,12 +146,15 @@ class LogShipper:
                 self.predlog.drop(info.rows)
                 self.predlog.remove(info)
                 continue
-            if not self.send(agent_pb2.AgentMessage(log_segment=info.message(data))):
+            if not self.send(built):
                 break
             self._in_flight[info.segment_id] = (info, self.stream(), time.monotonic())
             room -= 1
             sent += 1
         return sent
+
+    def _message(self, info: SegmentInfo) -> agent_pb2.AgentMessage:
+        return info.message(self._read(info))
 
     def _read(self, info: SegmentInfo) -> bytes:
         """The segment's bytes in a format the control plane takes (in a worker thread)."""
@@ -167,7 +170,7 @@ class LogShipper:
             return to_arrow(data, self.predlog.agent)
         return to_parquet(data, self.predlog.agent)
 
-    async def _uploaded_message(self, info: SegmentInfo) -> agent_pb2.LogSegment | None:
+    async def _uploaded_message(self, info: SegmentInfo) -> agent_pb2.AgentMessage | None:
         """The segment's message once it is in the bucket (uploading it first), or None while
         the sink is failing (backing off)."""
         assert self.sink is not None
@@ -193,7 +196,7 @@ class LogShipper:
             self._uploaded[info.segment_id] = done
         uri, size = done
         message = info.message(b"")
-        message.uri, message.size = uri, size
+        message.log_segment.uri, message.log_segment.size = uri, size
         return message
 
     def on_ack(self, ack: agent_pb2.LogSegmentAck) -> None:

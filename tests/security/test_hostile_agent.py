@@ -629,17 +629,16 @@ def test_a_hostile_log_segment_is_refused_with_its_reason_and_counted(
 
     hostile = data.replace(b'"dtype":"<f4"', b'"dtype":"|O8"', 1)
     assert hostile != data
-    attacker.send(agent_pb2.AgentMessage(log_segment=info.message(hostile)))
+    attacker.send(info.message(hostile))
     ack = attacker.next("log_segment_ack")
     assert (ack.segment_id, ack.ok) == (info.segment_id, False)
     assert "dtype |O is not a little-endian bool, integer or float" in ack.error
     assert segments_received(server, "refused") == before["refused"] + 1
 
-    good = agent_pb2.LogSegment()
-    good.CopyFrom(info.message(data))
-    good.segment_id = info.segment_id + "1"  # the refused id is not reused
+    good = info.message(data)
+    good.log_segment.segment_id = info.segment_id + "1"  # the refused id is not reused
     for outcome in ("stored", "replay"):
-        attacker.send(agent_pb2.AgentMessage(log_segment=good))
+        attacker.send(good)
         ack = attacker.next("log_segment_ack")
         assert ack.ok, ack.error
         assert segments_received(server, outcome) == before[outcome] + 1
