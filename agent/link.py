@@ -50,6 +50,16 @@ FETCH_TIMEOUT = 300.0
 OUTBOX_LIMIT = 1000
 # Room reports never take: snapshot replies, heartbeats and the Goodbye always find a place.
 CONTROL_ROOM = 16
+CONNECT_METHOD = "/sluice.v1.AgentHub/Connect"
+#: what goes up the Connect stream: a message, or one serialised already off the event loop (a
+#: prediction-log segment: serialising 8 MB costs about 2 ms, `agent.logship`)
+Upward = agent_pb2.AgentMessage | bytes
+
+
+def serialize_up(message: Upward) -> bytes:
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
 # Windows the control plane refused (ReportAck.refused) are logged at most this often per reason.
 REFUSAL_LOG_SECONDS = 60.0
 
@@ -125,7 +135,8 @@ class ControlPlaneLink:
         #: the newest log-segment format the control plane of the current stream takes (HelloAck)
         self.segment_format = SegmentFormat.PARQUET
         self.last_nack = ""
-        self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
+        self._outbox: asyncio.Queue[Upward] | None = None
+        self._connect: grpc.aio.StreamStreamMultiCallable | None = None
         self._pending: agent_pb2.Snapshot | None = None
         self._snapshot_ready = asyncio.Event()
         #: the ACK/NACK of the newest applied snapshot when the outbox had no room for it
@@ -210,6 +221,8 @@ class ControlPlaneLink:
             await channel.close(grace=None)
 
     def _open_channel(self) -> agent_pb2_grpc.AgentHubStub:
+        """A fresh channel, its stub, and the Connect method that also takes messages serialised
+        already (`Upward`)."""
         limit = self.options.max_message_bytes
         channel_options = [
             ("grpc.max_receive_message_length", max(limit, 32 << 20)),
@@ -231,6 +244,9 @@ class ControlPlaneLink:
         else:
             self._channel = grpc.aio.insecure_channel(self.options.address, options=channel_options)
         self._stub = agent_pb2_grpc.AgentHubStub(self._channel)
+        self._connect = self._channel.stream_stream(
+            CONNECT_METHOD, request_serializer=serialize_up, response_deserializer=agent_pb2.ControlMessage.FromString
+        )
         return self._stub
 
     def _hello(self) -> agent_pb2.AgentMessage:
@@ -250,11 +266,12 @@ class ControlPlaneLink:
         )
 
     async def _session(self) -> None:
-        stub = self._open_channel()
-        outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue(OUTBOX_LIMIT)
+        self._open_channel()
+        outbox: asyncio.Queue[Upward] = asyncio.Queue(OUTBOX_LIMIT)
         outbox.put_nowait(self._hello())
         self._outbox = outbox
-        call = stub.Connect(metadata=self.metadata)
+        assert self._connect is not None
+        call = self._connect(metadata=self.metadata)
         last_heard = time.monotonic()
         gone = False  # set by the watchdog: its cancel of the call ends this session, not the link
 
@@ -285,7 +302,7 @@ class ControlPlaneLink:
         try:
             while True:
                 try:
-                    message = await call.read()
+                    read = await call.read()
                 except asyncio.CancelledError:
                     # A locally cancelled call raises CancelledError in read(): when the watchdog
                     # did it, reconnect; when this task itself is being cancelled, stop.
@@ -293,9 +310,11 @@ class ControlPlaneLink:
                     if gone and current is not None and not current.cancelling():
                         return
                     raise
-                if message is grpc.aio.EOF:
+                if read is grpc.aio.EOF:
                     log.info("the control plane closed the stream")
                     return
+                assert isinstance(read, agent_pb2.ControlMessage)
+                message = read
                 last_heard = time.monotonic()
                 kind = message.WhichOneof("body")
                 if kind == "hello_ack":
@@ -361,7 +380,7 @@ class ControlPlaneLink:
                     self.refused_windows[reason],
                 )
 
-    def send(self, message: agent_pb2.AgentMessage) -> bool:
+    def send(self, message: Upward) -> bool:
         outbox = self._outbox
         if outbox is None or not self.connected or outbox.full():
             return False

@@ -5,16 +5,30 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from agent.link import Upward
 from agent.predlog import META_KEY, PredictionLog, read_info, sampled
 from protos import agent_pb2
 from runtime.logrecords import SegmentFormat, format_of
 from runtime.logsegment import read_table
+
+
+def collect(sent: list[agent_pb2.AgentMessage]) -> Callable[[Upward], bool]:
+    """The link's `send` for a shipper: keeps what it sent as messages (it sends them serialised)."""
+
+    def send(message: Upward) -> bool:
+        sent.append(
+            message if isinstance(message, agent_pb2.AgentMessage) else agent_pb2.AgentMessage.FromString(message)
+        )
+        return True
+
+    return send
 
 
 def read_segment(path: Path, agent: str = "a") -> pa.Table:
@@ -183,7 +197,7 @@ def test_the_shipper_sends_oldest_first_bounded_and_deletes_only_on_ack(tmp_path
         log.flush()
     sent: list[agent_pb2.AgentMessage] = []
     stream = [1]
-    shipper = LogShipper(log, lambda m: sent.append(m) is None, lambda: stream[0], max_in_flight=2)
+    shipper = LogShipper(log, collect(sent), lambda: stream[0], max_in_flight=2)
     assert asyncio.run(shipper.ship()) == 2 and asyncio.run(shipper.ship()) == 0  # bounded in flight
     first, second = (m.log_segment for m in sent)
     assert (first.version.version, second.version.version, first.rows) == ("v1", "v2", 3)
@@ -195,7 +209,7 @@ def test_the_shipper_sends_oldest_first_bounded_and_deletes_only_on_ack(tmp_path
     assert asyncio.run(shipper.ship()) == 2
     shipper.on_ack(agent_pb2.LogSegmentAck(segment_id=second.segment_id, ok=False, error="refused"))
     assert [p.version for p in log.pending()] == ["v3"] and log.dropped_rows == 3
-    tiny = LogShipper(log, lambda m: sent.append(m) is None, lambda: 1, max_send_bytes=10)
+    tiny = LogShipper(log, collect(sent), lambda: 1, max_send_bytes=10)
     assert asyncio.run(tiny.ship()) == 0 and log.pending() == [] and log.dropped_rows == 6
 
 
@@ -320,7 +334,7 @@ def test_an_earlier_releases_arrow_and_parquet_segments_are_still_shipped(tmp_pa
     assert {v: (i.path, i.rows) for v, i in found.items()} == {"v1": (old["v1"], 3), "v2": (old["v2"], 2)}
     assert restarted.pending_bytes == sum(p.stat().st_size for p in old.values())
     sent: list[agent_pb2.AgentMessage] = []
-    shipper = LogShipper(restarted, lambda m: sent.append(m) is None, lambda: 1)
+    shipper = LogShipper(restarted, collect(sent), lambda: 1)
     assert asyncio.run(shipper.ship()) == 2
     assert {m.log_segment.version.version: m.log_segment.data for m in sent} == {
         v: p.read_bytes() for v, p in old.items()
@@ -364,7 +378,7 @@ def test_a_control_plane_of_an_earlier_release_is_sent_arrow_or_parquet(tmp_path
     written = read_segment(info.path)
     for accepted, kind in ((SegmentFormat.PARQUET, SegmentFormat.PARQUET), (SegmentFormat.ARROW, SegmentFormat.ARROW)):
         sent: list[agent_pb2.AgentMessage] = []
-        shipper = LogShipper(log, lambda m, sent=sent: sent.append(m) is None, lambda: 1, accepts=lambda a=accepted: a)
+        shipper = LogShipper(log, collect(sent), lambda: 1, accepts=lambda a=accepted: a)
         assert asyncio.run(shipper.ship()) == 1
         data = sent[0].log_segment.data
         assert format_of(data) is kind
@@ -374,5 +388,5 @@ def test_a_control_plane_of_an_earlier_release_is_sent_arrow_or_parquet(tmp_path
         assert np.array_equal(*flat, equal_nan=True)
         assert log.dropped_rows == 2 and [p.segment_id for p in log.pending()] == [info.segment_id]
     sent = []
-    shipper = LogShipper(log, lambda m: sent.append(m) is None, lambda: 2)  # an upgraded control plane
+    shipper = LogShipper(log, collect(sent), lambda: 2)  # an upgraded control plane
     assert asyncio.run(shipper.ship()) == 1 and sent[-1].log_segment.data == info.path.read_bytes()
