@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runtime.logrecords import MAGIC, SUFFIX, Entry, Footer, record_size
+from runtime.logrecords import MAGIC, SUFFIX, Entry, Footer, Record
 
 log = logging.getLogger("sluice.agent")
 
@@ -80,11 +80,11 @@ class LogJournal:
         #: log's bound with the pending ones
         self.bytes = 0
 
-    def write(self, entry: Entry, record: list[bytes | memoryview]) -> bool:
+    def write(self, entry: Entry, record: Record) -> bool:
         """Append one record to its route's file (a new file when there is none, or the record
         would take it past the segment size). False: it could not be written (a full or failing
         disk): the caller drops and counts its rows."""
-        size = record_size(record)
+        buffers, size = record
         current = self._open.get(entry.route)
         if current is not None and current.rows and current.size + size > self.segment_bytes:
             self._close(entry.route)
@@ -95,9 +95,9 @@ class LogJournal:
                 return False
         assert current.fd is not None
         try:
-            done = os.writev(current.fd, record) if len(record) <= _MAX_BUFFERS else 0
+            done = os.writev(current.fd, buffers) if len(buffers) <= _MAX_BUFFERS else 0
             if done < size:  # a short write (a signal, the disk filling up) or too many buffers
-                rest = memoryview(b"".join(record))[done:]
+                rest = memoryview(b"".join(buffers))[done:]
                 while rest:
                     rest = rest[os.write(current.fd, rest) :]
         except OSError as exc:

@@ -38,7 +38,7 @@ import numpy as np
 
 from agent.logjournal import LogJournal, OpenFile, utc_date
 from protos import agent_pb2
-from runtime.logrecords import MAGIC, SUFFIX, Entry, Footer, encode, encode_footer, read_footer, record_size, scan
+from runtime.logrecords import MAGIC, SUFFIX, Entry, Footer, Record, encode, encode_footer, read_footer, scan
 
 log = logging.getLogger("sluice.agent")
 
@@ -247,7 +247,7 @@ class PredictionLog:
         for part, record in self._records(entry):
             self._keep(part, record)
 
-    def _records(self, entry: Entry) -> list[tuple[Entry, list[bytes | memoryview]]]:
+    def _records(self, entry: Entry) -> list[tuple[Entry, Record]]:
         """The entry's record, or the records of row slices of it where one would not fit a
         segment (a very large batch)."""
         try:
@@ -256,16 +256,14 @@ class PredictionLog:
             log.warning("prediction log: an entry of %s cannot be recorded: %s; dropped", entry.deployment, exc)
             self.drop(entry.rows)
             return []
-        size = record_size(record)
-        if size <= self.segment_bytes // 2 or entry.rows <= 1:
+        if record.size <= self.segment_bytes // 2 or entry.rows <= 1:
             return [(entry, record)]
-        step = max(1, entry.rows * self.segment_bytes // (2 * size))
+        step = max(1, entry.rows * self.segment_bytes // (2 * record.size))
         return [out for start in range(0, entry.rows, step) for out in self._records(entry.sliced(start, start + step))]
 
-    def _keep(self, entry: Entry, record: list[bytes | memoryview]) -> None:
-        size = record_size(record)
+    def _keep(self, entry: Entry, record: Record) -> None:
         with self._lock:
-            if self._pending_bytes + self.journal.bytes + size > self.buffer_bytes:
+            if self._pending_bytes + self.journal.bytes + record.size > self.buffer_bytes:
                 self._dropped += entry.rows
                 return
             if not self.journal.write(entry, record):
@@ -358,7 +356,7 @@ class PredictionLog:
             with open(tmp, "wb") as handle:
                 handle.write(MAGIC)
                 for e in entries:
-                    handle.writelines(encode(e))
+                    handle.writelines(encode(e).buffers)
                 handle.write(encode_footer(footer))
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -75,7 +75,7 @@ def main() -> int:
         print(f"  {step:<44}{shown}")
 
     print(f"per 1,024 rows (a flush of {args.calls} answers, median of {args.repeat})")
-    records = b"".join(b"".join(bytes(b) for b in encode(e)) for e in entries)
+    records = b"".join(b"".join(bytes(b) for b in encode(e).buffers) for e in entries)
     footer = Footer("bench", "bench", "v1", "2026-12-07", 1024 * args.calls)
     data = MAGIC + records + encode_footer(footer)
     assert data.endswith(END)

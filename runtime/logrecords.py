@@ -33,7 +33,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -153,10 +153,17 @@ def _lines_head(values: Sequence[str] | str, texts: list[bytes]) -> Any:
     return {"lines": len(values), "bytes": len(raw)}
 
 
-def encode(entry: Entry) -> list[bytes | memoryview]:
-    """One record as the buffers to write one after the other: the lengths and the header, then
-    a view of each numeric array's own memory (no copy: a 1,024-row batch's arrays are 140 KB,
-    and copying them twice cost as much as writing them)."""
+class Record(NamedTuple):
+    """One encoded record: the buffers to write one after the other, and their total size."""
+
+    buffers: list[bytes | memoryview]
+    size: int
+
+
+def encode(entry: Entry) -> Record:
+    """One record: the lengths and the header, then a view of each numeric array's own memory
+    (no copy: a 1,024-row batch's arrays are 140 KB, and copying them twice cost as much as
+    writing them)."""
     arrays: list[np.ndarray] = []
     texts: list[bytes] = []
     head = {
@@ -178,13 +185,10 @@ def encode(entry: Entry) -> list[bytes | memoryview]:
     }
     header = json.dumps(head, separators=(",", ":")).encode("utf-8", "surrogatepass")
     views: list[bytes | memoryview] = [a.reshape(-1).view(np.uint8).data for a in arrays if a.size]
+    body = sum(a.nbytes for a in arrays) + sum(map(len, texts))
     views += texts
-    body = record_size(views)
-    return [_LENGTHS.pack(len(header), body) + header, *views]
-
-
-def record_size(record: Sequence[bytes | memoryview]) -> int:
-    return sum(len(b) if isinstance(b, bytes) else b.nbytes for b in record)
+    first = _LENGTHS.pack(len(header), body) + header
+    return Record([first, *views], len(first) + body)
 
 
 def encode_footer(footer: Footer) -> bytes:
