@@ -390,3 +390,28 @@ def test_a_control_plane_of_an_earlier_release_is_sent_arrow_or_parquet(tmp_path
     sent = []
     shipper = LogShipper(log, collect(sent), lambda: 2)  # an upgraded control plane
     assert asyncio.run(shipper.ship()) == 1 and sent[-1].log_segment.data == info.path.read_bytes()
+
+
+def test_an_earlier_releases_journal_of_mixed_versions_is_recovered_one_segment_per_version(tmp_path: Path) -> None:
+    """The previous release journaled every kept answer to one file per flush, whatever its
+    version: a file of it left by an agent killed before its upgrade becomes one segment per
+    version, all its rows there, and a torn last record is cut off."""
+    from runtime.logrecords import MAGIC, encode, scan
+
+    probe = PredictionLog(tmp_path / "probe", "a")
+    for version, n in (("v1", 3), ("v2", 2), ("v1", 1)):
+        _append(probe, n, version=version)
+    entries = []
+    for f in sorted((tmp_path / "probe" / "journal").glob("*.wal")):
+        entries += scan(f.read_bytes())[0]
+    entries.sort(key=lambda e: e.ts)  # the order they were answered in, as one file held them
+    assert [e.version for e in entries] == ["v1", "v2", "v1"]
+    journal = tmp_path / "agent" / "journal"
+    journal.mkdir(parents=True)
+    old = journal / "01000000000000000000-abcdef01.wal"
+    old.write_bytes(MAGIC + b"".join(b"".join(bytes(b) for b in encode(e).buffers) for e in entries) + b"\x10\x00")
+    log = PredictionLog(tmp_path / "agent", "a")
+    log.recover()
+    found = {i.version: i for i in log.pending()}
+    assert {v: i.rows for v, i in found.items()} == {"v1": 4, "v2": 2} and not old.exists()
+    assert read_segment(found["v1"].path).column("request_id").to_pylist() == ["r0", "r1", "r2", "r0"]
