@@ -93,6 +93,20 @@ class AgentProcess:
         self.log = self.log.with_name(f"{self.log.stem}-{time.monotonic_ns()}.log")
         self.start()
 
+    def wait_serving(self, timeout: float = 30.0) -> None:
+        """Until the agent has applied its first snapshot: its gRPC health turns SERVING then.
+        Connected (the control plane's view) is not enough: the snapshot follows the Hello."""
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        assert self.channel is not None
+        check = health_pb2_grpc.HealthStub(self.channel).Check
+        serving = health_pb2.HealthCheckResponse.SERVING
+        wait_until(
+            lambda: check(health_pb2.HealthCheckRequest(), timeout=5).status == serving,
+            timeout=timeout,
+            what=f"agent {self.name} serving its first snapshot",
+        )
+
     def predict(self, deployment: str, rows: np.ndarray, key: str = "", **kw: Any) -> Any:
         assert self.stub is not None
         request = inference_pb2.PredictRequest(

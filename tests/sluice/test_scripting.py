@@ -53,6 +53,7 @@ def system(tmp_path: Path) -> Iterator[tuple[str, str]]:
                 lambda: any(a.state is sluice.AgentState.CONNECTED for a in control.agents()),
                 what="the agent to connect",
             )
+        agent.wait_serving()
         yield address, agent.address
     finally:
         if agent is not None:
