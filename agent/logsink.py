@@ -114,7 +114,7 @@ class S3Sink:
         from runtime.logsegment import to_parquet
 
         # The bucket holds the log's Parquet files, read as they are (no control plane between):
-        # the pending Arrow file is converted here, on the agent, off the request path.
+        # the pending record file is converted here, on the agent, off the request path.
         data = to_parquet(info.path.read_bytes(), agent)
         key = segment_key(self.location, self.agent_id, info)
         with self._filesystem().open_output_stream(f"{self.location.bucket}/{key}") as stream:
