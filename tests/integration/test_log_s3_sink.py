@@ -95,15 +95,26 @@ def objects(s3: S3Server, deployment: str) -> dict[str, list[str]]:
     return found
 
 
+def deployed(server: ServerThread, tmp_path: Path) -> str:
+    """A fresh model registered and deployed to a fresh deployment; the deployment's name."""
+    model, dep = unique("m"), unique("d")
+    with SluiceClient(server.address, token="") as client:
+        client.register_version(model, "1", make_classifier_onnx(tmp_path))
+        client.deploy(dep, f"{model}:1")
+    return dep
+
+
+def sink_args(s3: S3Server, prefix: str) -> list[str]:
+    """`sluice agent` arguments that log to s3://BUCKET/PREFIX on the test's S3 server."""
+    return ["--log-sink", f"s3://{BUCKET}/{prefix}", "--s3-endpoint", s3.endpoint, "--s3-region", "us-east-1"]
+
+
 def test_segments_go_to_the_bucket_and_survive_an_s3_outage(s3: S3Server, tmp_path: Path) -> None:
     server: ServerThread = start_server(tmp_path / "cp", config=Config(log=LogConfig(s3_endpoint=s3.endpoint)))
     agent: AgentProcess | None = None
     try:
-        model, dep = unique("m"), unique("d")
-        with SluiceClient(server.address, token="") as client:
-            client.register_version(model, "1", make_classifier_onnx(tmp_path))
-            client.deploy(dep, f"{model}:1")
-        sink = ["--log-sink", f"s3://{BUCKET}/preds", "--s3-endpoint", s3.endpoint, "--s3-region", "us-east-1"]
+        dep = deployed(server, tmp_path)
+        sink = sink_args(s3, "preds")
         agent = AgentProcess(
             server.address, unique("agent"), tmp_path / "agent", tmp_path / "agent.log", extra=sink, env=CREDENTIALS
         )
@@ -217,11 +228,8 @@ def test_a_control_plane_without_the_buckets_credentials_defers_once_then_record
     server: ServerThread = start_server(tmp_path / "cp", config=Config(log=LogConfig(s3_endpoint=s3.endpoint)))
     agent: AgentProcess | None = None
     try:
-        model, dep = unique("m"), unique("d")
-        with SluiceClient(server.address, token="") as client:
-            client.register_version(model, "1", make_classifier_onnx(tmp_path))
-            client.deploy(dep, f"{model}:1")
-        sink = ["--log-sink", f"s3://{BUCKET}/denied", "--s3-endpoint", s3.endpoint, "--s3-region", "us-east-1"]
+        dep = deployed(server, tmp_path)
+        sink = sink_args(s3, "denied")
         metrics_port = free_port()
         agent = AgentProcess(
             server.address,
