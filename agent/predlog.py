@@ -182,12 +182,13 @@ class PredictionLog:
         #: the pending segments by id (what a previous run left, then what this one writes): the
         #: shipper asks often, the directory is read once
         self._pending: dict[str, SegmentInfo] = {}
-        files = segment_files(self.pending_dir)
-        for path in files:
+        self._pending_bytes = 0
+        for path in segment_files(self.pending_dir):
             found = read_info(path)
             if found is not None:
                 self._pending[found.segment_id] = found
-        self._pending_bytes = sum(p.stat().st_size for p in files)
+            # a file that is not a segment of ours still takes its room in the bound
+            self._pending_bytes += found.size if found is not None else path.stat().st_size
 
     # ---- configuration ----
 
