@@ -136,7 +136,6 @@ class ControlPlaneLink:
         self.segment_format = SegmentFormat.PARQUET
         self.last_nack = ""
         self._outbox: asyncio.Queue[Upward] | None = None
-        self._connect: grpc.aio.StreamStreamMultiCallable | None = None
         self._pending: agent_pb2.Snapshot | None = None
         self._snapshot_ready = asyncio.Event()
         #: the ACK/NACK of the newest applied snapshot when the outbox had no room for it
@@ -221,8 +220,6 @@ class ControlPlaneLink:
             await channel.close(grace=None)
 
     def _open_channel(self) -> agent_pb2_grpc.AgentHubStub:
-        """A fresh channel, its stub, and the Connect method that also takes messages serialised
-        already (`Upward`)."""
         limit = self.options.max_message_bytes
         channel_options = [
             ("grpc.max_receive_message_length", max(limit, 32 << 20)),
@@ -244,9 +241,6 @@ class ControlPlaneLink:
         else:
             self._channel = grpc.aio.insecure_channel(self.options.address, options=channel_options)
         self._stub = agent_pb2_grpc.AgentHubStub(self._channel)
-        self._connect = self._channel.stream_stream(
-            CONNECT_METHOD, request_serializer=serialize_up, response_deserializer=agent_pb2.ControlMessage.FromString
-        )
         return self._stub
 
     def _hello(self) -> agent_pb2.AgentMessage:
@@ -267,11 +261,15 @@ class ControlPlaneLink:
 
     async def _session(self) -> None:
         self._open_channel()
+        assert self._channel is not None
         outbox: asyncio.Queue[Upward] = asyncio.Queue(OUTBOX_LIMIT)
         outbox.put_nowait(self._hello())
         self._outbox = outbox
-        assert self._connect is not None
-        call = self._connect(metadata=self.metadata)
+        # Connect as the stub's, but its serializer also takes messages serialised already (`Upward`)
+        connect = self._channel.stream_stream(
+            CONNECT_METHOD, request_serializer=serialize_up, response_deserializer=agent_pb2.ControlMessage.FromString
+        )
+        call = connect(metadata=self.metadata)
         last_heard = time.monotonic()
         gone = False  # set by the watchdog: its cancel of the call ends this session, not the link
 
