@@ -367,16 +367,24 @@ def scan(data: bytes) -> tuple[list[Entry], int]:
 def read_footer(tail: bytes) -> Footer | None:
     """The footer of a closed record file from its last bytes (at least 4 KB of them, or all);
     None when it has none or it is damaged."""
-    if not tail.endswith(END) or len(tail) < len(END) + _FOOTER_LENGTH.size:
-        return None
-    (n,) = _FOOTER_LENGTH.unpack_from(tail, len(tail) - len(END) - _FOOTER_LENGTH.size)
-    start = len(tail) - len(END) - _FOOTER_LENGTH.size - n
-    if start < 0:
+    if not tail.endswith(END):
         return None
     try:
-        return _footer(tail[start : start + n])
+        return _footer_at(memoryview(tail), 0)[0]
     except ValueError:
         return None
+
+
+def _footer_at(data: memoryview, floor: int) -> tuple[Footer, int]:
+    """The footer that `data` ends with (before END), and where it starts; it may not start
+    before `floor`. ValueError says what is wrong."""
+    tail = len(data) - len(END) - _FOOTER_LENGTH.size
+    if tail < floor:
+        raise ValueError("the file is too short for its footer")
+    (n,) = _FOOTER_LENGTH.unpack_from(data, tail)
+    if n > tail - floor:
+        raise ValueError("the footer's length goes past the start of the file")
+    return _footer(data[tail - n : tail]), tail - n
 
 
 def _footer(raw: bytes | memoryview) -> Footer:
@@ -399,14 +407,8 @@ def read_segment(data: bytes | memoryview) -> tuple[list[Entry], Footer]:
     view = memoryview(data)
     if format_of(view) is not SegmentFormat.RECORDS:
         raise ValueError("not a record file of the prediction log (its first and last bytes)")
-    tail = len(view) - len(END) - _FOOTER_LENGTH.size
-    if tail < len(MAGIC):
-        raise ValueError("the file is too short for its footer")
-    (n,) = _FOOTER_LENGTH.unpack_from(view, tail)
-    if n > tail - len(MAGIC):
-        raise ValueError("the footer's length goes past the start of the file")
-    footer = _footer(view[tail - n : tail])
-    entries, _ = _records(view, tail - n, strict=True)
+    footer, start = _footer_at(view, len(MAGIC))
+    entries, _ = _records(view, start, strict=True)
     held = sum(e.rows for e in entries)
     if held != footer.rows:
         raise ValueError(f"the footer says {footer.rows} rows and the records hold {held}")
