@@ -38,12 +38,8 @@ from runtime.logrecords import SegmentFormat, format_of
 
 log = logging.getLogger("sluice.agent")
 
-#: the formats a control plane takes, by the newest it takes
-_TAKEN = {
-    SegmentFormat.RECORDS: frozenset(SegmentFormat),
-    SegmentFormat.ARROW: frozenset({SegmentFormat.ARROW, SegmentFormat.PARQUET}),
-    SegmentFormat.PARQUET: frozenset({SegmentFormat.PARQUET}),
-}
+#: the segment formats, oldest first: a control plane takes the newest it names and every older one
+_RELEASES = (SegmentFormat.PARQUET, SegmentFormat.ARROW, SegmentFormat.RECORDS)
 DEFAULT_IN_FLIGHT = 4
 #: a segment bigger than this would not fit one message to the control plane (16 MiB by default):
 #: sending it would break the stream again and again, so it is dropped and counted instead
@@ -165,7 +161,7 @@ class LogShipper:
         found, wanted = format_of(data), self.accepts()
         if found is None:
             raise ValueError("not a segment: neither a record, an Arrow nor a Parquet file")
-        if found in _TAKEN[wanted]:
+        if _RELEASES.index(found) <= _RELEASES.index(wanted):
             return data
         from runtime.logsegment import to_arrow, to_parquet  # pyarrow: only for an earlier control plane
 
