@@ -78,15 +78,20 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         kill_all(path)
 
 
-def wait_deployed(proc: subprocess.Popen[str]) -> None:
-    """Read the demo's output until the control plane and both agents are running."""
+def read_until(proc: subprocess.Popen[str], marker: str) -> str:
+    """The demo's output up to and including the first line holding `marker`."""
     assert proc.stdout is not None
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if "deployed cancer:v1" in line:
-            return
-    raise AssertionError("the demo ended before it deployed cancer:v1:\n" + "".join(seen))
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"the demo ended before {marker!r}:\n" + "".join(seen))
+
+
+def wait_deployed(proc: subprocess.Popen[str]) -> None:
+    """Until the control plane and both agents are running."""
+    read_until(proc, "deployed cancer:v1")
 
 
 def wait_gone(workdir: Path, timeout: float = 15.0) -> list[int]:
@@ -188,14 +193,7 @@ def test_without_a_terminal_the_demo_stays_up_for_other_commands(workdir: Path) 
     The story itself is the headless test's: here `--no-story` brings the same cluster up without it."""
     proc = demo_process(workdir, "--no-story")  # no --headless; stdin and stdout are not a terminal
     try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if "no terminal here for the TUI" in line:
-                break
-        output = "".join(seen)
-        assert "no terminal here for the TUI" in output, output
+        output = read_until(proc, "no terminal here for the TUI")
         address = re.search(r"--controlplane (127\.0\.0\.1:\d+)", output).group(1)  # type: ignore[union-attr]
         listed = subprocess.run(
             [sys.executable, "-m", "cli", "--controlplane", address, "version", "list", "--json"],
