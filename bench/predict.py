@@ -221,10 +221,13 @@ class Processes:
     def __init__(self) -> None:
         self.children: list[subprocess.Popen[bytes]] = []
 
-    def start(self, args: list[str], log: Path, pattern: str, timeout: float = 120) -> re.Match[str]:
+    def start(
+        self, args: list[str], log: Path, pattern: str, timeout: float = 120, entry: tuple[str, ...] = ("-m", "cli")
+    ) -> re.Match[str]:
+        """Start `python ENTRY ARGS` (the `sluice` command by default) and wait for `pattern` in its log."""
         handle = log.open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", *args],
+            [sys.executable, *entry, *args],
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=REPO,
