@@ -30,8 +30,9 @@ import time
 from collections.abc import Callable
 
 from agent.link import Upward
+from agent.logpending import SegmentInfo
 from agent.logsink import S3Sink
-from agent.predlog import PredictionLog, SegmentInfo
+from agent.predlog import PredictionLog
 from core.text import printable
 from protos import agent_pb2
 from runtime.logrecords import SegmentFormat, format_of

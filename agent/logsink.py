@@ -30,7 +30,7 @@ from core.errors import InvalidInput
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
 
-    from agent.predlog import SegmentInfo
+    from agent.logpending import SegmentInfo
 
 log = logging.getLogger("sluice.agent")
 

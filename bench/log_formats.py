@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pyarrow as pa
 
 from controlplane.sample_data import breast_cancer_arrays
-from runtime.logrecords import END, MAGIC, Entry, Footer, encode, encode_footer, read_segment
+from runtime.logread import read_segment
+from runtime.logrecords import END, MAGIC, Entry, Footer, encode, encode_footer
 from runtime.logsegment import (
     ARROW_COMPRESSION,
     ARROW_COMPRESSION_LEVEL,

@@ -20,7 +20,8 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from runtime.logrecords import SegmentFormat, format_of, read_segment
+from runtime.logread import read_segment
+from runtime.logrecords import SegmentFormat, format_of
 from runtime.logtable import build_table
 
 #: the Parquet file's compression: readers scan these files for months; zstd is 2x smaller than lz4

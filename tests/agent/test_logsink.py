@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.logpending import SegmentInfo
 from agent.logsink import S3Location, check_endpoint, parse_sink, segment_key
-from agent.predlog import SegmentInfo
 from core.errors import InvalidInput
 
 

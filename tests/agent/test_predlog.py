@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from agent.link import Upward
-from agent.predlog import META_KEY, PredictionLog, read_info, sampled
+from agent.logpending import META_KEY, read_info
+from agent.predlog import PredictionLog, sampled
 from protos import agent_pb2
 from runtime.logrecords import SegmentFormat, format_of
 from runtime.logsegment import read_table
@@ -396,7 +397,8 @@ def test_an_earlier_releases_journal_of_mixed_versions_is_recovered_one_segment_
     """The previous release journaled every kept answer to one file per flush, whatever its
     version: a file of it left by an agent killed before its upgrade becomes one segment per
     version, all its rows there, and a torn last record is cut off."""
-    from runtime.logrecords import MAGIC, encode, scan
+    from runtime.logread import scan
+    from runtime.logrecords import MAGIC, encode
 
     probe = PredictionLog(tmp_path / "probe", "a")
     for version, n in (("v1", 3), ("v2", 2), ("v1", 1)):

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from agent.predlog import segment_files
+from agent.logpending import segment_files
 from controlplane.sample_data import breast_cancer_arrays
 from core.client import SluiceClient, batch_request, batch_results, predict_request
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until

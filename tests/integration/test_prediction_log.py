@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from agent.predlog import segment_files
+from agent.logpending import segment_files
 from core.client import SluiceClient, batch_request, predict_request, ref
 from protos import controlplane_pb2, oip_pb2, oip_pb2_grpc
 from runtime.logsegment import read_table

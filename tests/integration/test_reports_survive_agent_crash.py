@@ -21,7 +21,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.logjournal import MAGIC as JOURNAL_MAGIC
-from agent.predlog import segment_files
+from agent.logpending import segment_files
 from core.client import SluiceClient
 from tests.agent.cluster import AgentProcess, wait_for_agents, wait_until
 from tests.harness import SluiceProcess, bound_address, start_controlplane_process, unique
