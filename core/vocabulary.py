@@ -98,6 +98,16 @@ class AgentState(StrEnum):
     STOPPED = "stopped"
 
 
+class RetrainingState(StrEnum):
+    """Where a retraining run is. On the wire as this word (RetrainingRun.state is a string)."""
+
+    RUNNING = "running"
+    #: its command exited 0 and the model it wrote is registered
+    SUCCEEDED = "succeeded"
+    #: the command failed, timed out or was cancelled, or its model could not be registered
+    FAILED = "failed"
+
+
 class WindowRefusal(StrEnum):
     """Why the control plane refused one window of a metric report (the report itself is still
     committed and acknowledged; ReportAck.refused and `sluice_metric_windows_refused_total`
@@ -283,6 +293,7 @@ def segment_number(text: str) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
+
 
 class MetricSource(StrEnum):
     """Where the figures that judge accuracy or MAE come from (an experiment's `--labels`, a

@@ -15,9 +15,17 @@ from cli.output import CliError, ago, print_json, print_table
 from core.client import DEFAULT_ADDRESS
 from core.errors import InvalidInput
 from core.names import validate_name
+from core.vocabulary import ServingRole
 
 DEFAULT_AGENT = "127.0.0.1:7500"
-ROLE_NAMES = {1: "champion", 2: "challenger", 3: "shadow"}
+
+
+def role_word(wire: int) -> str:
+    """The serving role's word, or "?" for a value this build does not know (a newer agent)."""
+    try:
+        return ServingRole.from_wire(wire).value
+    except ValueError:
+        return "?"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -347,7 +355,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "request_id": response.request_id,
         "served_by": f"{response.served_by.model}:{response.served_by.version}",
-        "role": ROLE_NAMES.get(response.role, "?"),
+        "role": role_word(response.role),
         "agent": response.agent,
     }
     if response.labels:

@@ -39,7 +39,7 @@ from controlplane.registry import NewVersion, register_file
 from controlplane.store.models import ModelVersionRow, RetrainingRunRow, utcnow
 from core.errors import AlreadyExists, NotFound, SluiceError
 from core.names import validate_name
-from core.vocabulary import Health
+from core.vocabulary import Health, RetrainingState
 
 log = logging.getLogger("sluice.retraining")
 
@@ -52,7 +52,7 @@ class RunInfo:
     id: int
     deployment: str
     reason: str
-    state: str
+    state: RetrainingState
     model: str
     version: str
     detail: str
@@ -84,7 +84,7 @@ def list_runs(ctx: Context, deployment: str = "", limit: int = 200) -> list[RunI
                 id=row.id,
                 deployment=row.deployment,
                 reason=row.reason,
-                state=row.state,
+                state=RetrainingState(row.state),
                 model=model or "",
                 version=version or "",
                 detail=row.detail,
@@ -141,7 +141,7 @@ def start_if_due(ctx: Context, rc: RetrainingConfig, now: datetime | None = None
                 .limit(max(rc.max_per_day, 1) + 1)
             )
         )
-        if any(r.state == "running" for r in runs):
+        if any(r.state == RetrainingState.RUNNING for r in runs):
             return None
         if runs and now - runs[0].started_at < timedelta(hours=rc.min_hours_between):
             return None
@@ -150,7 +150,9 @@ def start_if_due(ctx: Context, rc: RetrainingConfig, now: datetime | None = None
         reason = _due(session, rc, champion, runs, now, health)
         if reason is None:
             return None
-        run = RetrainingRunRow(deployment=rc.deployment, reason=reason, state="running", detail="", started_at=now)
+        run = RetrainingRunRow(
+            deployment=rc.deployment, reason=reason, state=RetrainingState.RUNNING, detail="", started_at=now
+        )
         session.add(run)
         session.flush()
         started = StartedRun(run.id, reason, champion)
@@ -159,7 +161,7 @@ def start_if_due(ctx: Context, rc: RetrainingConfig, now: datetime | None = None
     return started
 
 
-def finish_run(ctx: Context, run_id: int, state: str, detail: str, version_id: int | None = None) -> None:
+def finish_run(ctx: Context, run_id: int, state: RetrainingState, detail: str, version_id: int | None = None) -> None:
     with ctx.db.session() as session:
         row = session.get(RetrainingRunRow, run_id, with_for_update=True)
         if row is None:
@@ -170,15 +172,15 @@ def finish_run(ctx: Context, run_id: int, state: str, detail: str, version_id: i
         row.finished_at = utcnow()
         deployment = row.deployment
     ctx.events.publish("retraining", deployment, f"retraining run {run_id} {state}: {detail[:200]}")
-    (log.info if state == "succeeded" else log.warning)("retraining run %s %s: %s", run_id, state, detail)
+    (log.info if state == RetrainingState.SUCCEEDED else log.warning)("retraining run %s %s: %s", run_id, state, detail)
 
 
 def abandon_running(ctx: Context) -> int:
     """At start: runs left 'running' by a previous process will never finish; mark them failed."""
     with ctx.db.session() as session:
-        rows = session.scalars(select(RetrainingRunRow).where(RetrainingRunRow.state == "running")).all()
+        rows = session.scalars(select(RetrainingRunRow).where(RetrainingRunRow.state == RetrainingState.RUNNING)).all()
         for row in rows:
-            row.state = "failed"
+            row.state = RetrainingState.FAILED
             row.detail = "the control plane stopped while this run was in progress"
             row.finished_at = utcnow()
         return len(rows)
@@ -283,22 +285,30 @@ async def execute(
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
             if isinstance(exc, asyncio.CancelledError):
-                await runner(finish_run, ctx, run.id, "failed", "cancelled: the control plane is stopping")
+                await runner(
+                    finish_run, ctx, run.id, RetrainingState.FAILED, "cancelled: the control plane is stopping"
+                )
                 raise
             await runner(
-                finish_run, ctx, run.id, "failed", f"the command did not finish within {rc.timeout_seconds:g} s"
+                finish_run,
+                ctx,
+                run.id,
+                RetrainingState.FAILED,
+                f"the command did not finish within {rc.timeout_seconds:g} s",
             )
             return
         tail = out.decode(errors="replace")[-OUTPUT_TAIL:].strip()
         if process.returncode != 0:
-            await runner(finish_run, ctx, run.id, "failed", f"the command exited with {process.returncode}: {tail}")
+            await runner(
+                finish_run, ctx, run.id, RetrainingState.FAILED, f"the command exited with {process.returncode}: {tail}"
+            )
             return
         if not output.is_file():
             await runner(
                 finish_run,
                 ctx,
                 run.id,
-                "failed",
+                RetrainingState.FAILED,
                 f"the command succeeded but wrote nothing at SLUICE_OUTPUT ({output}): {tail}",
             )
             return
@@ -313,15 +323,19 @@ async def execute(
                 utcnow(),
             )
         except SluiceError as exc:
-            await runner(finish_run, ctx, run.id, "failed", f"registering the result failed: {exc.message}")
+            await runner(
+                finish_run, ctx, run.id, RetrainingState.FAILED, f"registering the result failed: {exc.message}"
+            )
             return
         started = await runner(start_challenger, ctx, rc, version, run.reason)
-        await runner(finish_run, ctx, run.id, "succeeded", f"registered {version.ref}; {started}", version.id)
+        await runner(
+            finish_run, ctx, run.id, RetrainingState.SUCCEEDED, f"registered {version.ref}; {started}", version.id
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         log.exception("retraining run %s failed", run.id)
         with contextlib.suppress(Exception):
-            await runner(finish_run, ctx, run.id, "failed", f"{type(exc).__name__}: {exc}")
+            await runner(finish_run, ctx, run.id, RetrainingState.FAILED, f"{type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
