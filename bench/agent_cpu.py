@@ -29,12 +29,12 @@ from bench.predict import (
     BATCH_METHOD,
     ECHO_METHOD,
     Processes,
-    echo_server,
-    free_port,
+    deploy_bench,
     prepare_model,
     run_load,
+    start_echo,
 )
-from core.client import SluiceClient, batch_request
+from core.client import batch_request
 
 WARM_UP = 50  # calls run_load makes before it measures
 
@@ -78,29 +78,13 @@ def main() -> int:
     echo: mp.Process | None = None
     try:
         model, baseline, X = prepare_model(root, "logreg")
-        cp = f"127.0.0.1:{free_port()}"
-        db = f"sqlite:///{root / 'cp.db'}"
-        procs.start(
-            ["controlplane", "--listen", cp, "--db", db, "--artifacts", str(root / "artifacts"), "--metrics-port", "0"],
-            root / "cp.log",
-            r"listening on",
-        )
+        cp = procs.controlplane(root)
         agent_args = ["agent", "--controlplane", cp, "--listen", "127.0.0.1:0", "--name", "bench"]
         agent_args += ["--cache", str(root / "agent"), "--metrics-port", "0", *args.agent_arg]
         found = procs.start(agent_args, root / "agent.log", r"listening on (\S+)")
         agent, agent_pid = found.group(1), procs.children[-1].pid
-        with SluiceClient(cp, token="") as client:
-            client.register_version("bench", "v1", model, baseline)
-            client.deploy("bench", "bench:v1")
-            if not client.wait_for_sync("bench", timeout=60).in_sync:
-                raise RuntimeError("the agent did not apply the deployment")
-        ctx = mp.get_context("spawn")
-        ready = ctx.Event()
-        echo_port = free_port()
-        echo = ctx.Process(target=echo_server, args=(echo_port, ready), daemon=True)
-        echo.start()
-        if not ready.wait(60) or echo.pid is None:
-            raise RuntimeError("echo server did not start")
+        deploy_bench(cp, model, baseline)
+        echo, echo_port = start_echo()
         payload = batch_request("bench", np.resize(X, (1024, X.shape[1])).astype(np.float32)).SerializeToString()
         answered = args.calls + WARM_UP
         for number in range(args.rounds):

@@ -38,8 +38,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.agent_variant import TIMED_EVERY_SECONDS, VARIANTS
-from bench.predict import BATCH_METHOD, ECHO_METHOD, Processes, echo_server, free_port, prepare_model, run_load
-from core.client import SluiceClient, batch_request
+from bench.predict import BATCH_METHOD, ECHO_METHOD, Processes, deploy_bench, prepare_model, run_load, start_echo
+from core.client import batch_request
 
 VARIANT_SCRIPT = str(Path(__file__).resolve().parent / "agent_variant.py")
 
@@ -57,13 +57,7 @@ def main() -> int:
     echo: mp.Process | None = None
     try:
         model, baseline, X = prepare_model(root, "logreg")
-        cp = f"127.0.0.1:{free_port()}"
-        db = f"sqlite:///{root / 'cp.db'}"
-        procs.start(
-            ["controlplane", "--listen", cp, "--db", db, "--artifacts", str(root / "artifacts"), "--metrics-port", "0"],
-            root / "cp.log",
-            r"listening on",
-        )
+        cp = procs.controlplane(root)
         agents: dict[str, str] = {}
         for variant in VARIANTS:
             agent_args = ["agent", "--controlplane", cp, "--listen", "127.0.0.1:0", "--name", variant]
@@ -72,18 +66,8 @@ def main() -> int:
                 agent_args, root / f"{variant}.log", r"listening on (\S+)", entry=(VARIANT_SCRIPT, variant)
             )
             agents[variant] = found.group(1)
-        with SluiceClient(cp, token="") as client:
-            client.register_version("bench", "v1", model, baseline)
-            client.deploy("bench", "bench:v1")
-            if not client.wait_for_sync("bench", timeout=60).in_sync:
-                raise RuntimeError("the agents did not apply the deployment")
-        ctx = mp.get_context("spawn")
-        ready = ctx.Event()
-        echo_port = free_port()
-        echo = ctx.Process(target=echo_server, args=(echo_port, ready), daemon=True)
-        echo.start()
-        if not ready.wait(60):
-            raise RuntimeError("echo server did not start")
+        deploy_bench(cp, model, baseline)
+        echo, echo_port = start_echo()
         payload = batch_request("bench", np.resize(X, (1024, X.shape[1])).astype(np.float32)).SerializeToString()
         ratios: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
         for number in range(args.rounds):

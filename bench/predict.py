@@ -92,6 +92,28 @@ def echo_server(port: int, ready: mp.synchronize.Event) -> None:  # type: ignore
     asyncio.run(main())
 
 
+def start_echo() -> tuple[mp.Process, int]:
+    """The echo server, started in a child process (spawned), and its port."""
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    port = free_port()
+    echo = ctx.Process(target=echo_server, args=(port, ready), daemon=True)
+    echo.start()
+    if not ready.wait(60) or echo.pid is None:
+        echo.kill()
+        raise RuntimeError("echo server did not start")
+    return echo, port
+
+
+def deploy_bench(controlplane: str, model: Path, baseline: Path) -> None:
+    """Register `model` as bench:v1, deploy it as `bench`, and wait until every agent applied it."""
+    with SluiceClient(controlplane, token="") as client:
+        client.register_version("bench", "v1", model, baseline)
+        client.deploy("bench", "bench:v1")
+        if not client.wait_for_sync("bench", timeout=60).in_sync:
+            raise RuntimeError("the agents did not apply the deployment")
+
+
 # ---- load generation (runs in child processes) ----
 
 
@@ -300,24 +322,13 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     procs = Processes()
-    ctx = mp.get_context("spawn")
     echo: mp.Process | None = None
     try:
         model, baseline, X = prepare_model(root, args.kind)
         cp = procs.controlplane(root)
         agent = procs.agent(cp, root)
-        with SluiceClient(cp, token="") as client:
-            client.register_version("bench", "v1", model, baseline)
-            client.deploy("bench", "bench:v1")
-            if not client.wait_for_sync("bench", timeout=60).in_sync:
-                raise RuntimeError("the agent did not apply the deployment")
-
-        echo_port = free_port()
-        ready = ctx.Event()
-        echo = ctx.Process(target=echo_server, args=(echo_port, ready), daemon=True)
-        echo.start()
-        if not ready.wait(60):
-            raise RuntimeError("echo server did not start")
+        deploy_bench(cp, model, baseline)
+        echo, echo_port = start_echo()
 
         row = X[:1]
         predict = inference_pb2.PredictRequest(
