@@ -50,7 +50,7 @@ from agent.prometheus import AgentPrometheus  # noqa: E402
 from agent.recorder import MetricsRecorder  # noqa: E402
 from agent.services import InferenceService  # noqa: E402
 from agent.serving import SnapshotApplier  # noqa: E402
-from controlplane.api.convert import baseline as baseline_proto  # noqa: E402
+from controlplane.convert import baseline as baseline_proto  # noqa: E402
 from controlplane.onnx_export import export_onnx  # noqa: E402
 from controlplane.registry import summarise_baseline  # noqa: E402
 from controlplane.sample_data import breast_cancer_arrays  # noqa: E402

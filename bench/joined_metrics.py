@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from controlplane.artifacts import ArtifactStore
 from controlplane.config import Config
 from controlplane.context import Context
+from controlplane.datafiles.files import labels_dir
 from controlplane.events import EventBus
-from controlplane.labels.files import labels_dir
 from controlplane.labels.incoming import label_schema
 from controlplane.predlog import joined
 from controlplane.predlog.segments import log_dir

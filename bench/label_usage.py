@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from controlplane.artifacts import ArtifactStore
 from controlplane.config import Config
 from controlplane.context import Context
+from controlplane.datafiles.files import import_file, labels_dir
 from controlplane.events import EventBus
-from controlplane.labels.files import import_file, labels_dir
 from controlplane.predlog.retention import usage
 from controlplane.store.db import Database
 from controlplane.store.models import LabelImportRow

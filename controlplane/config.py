@@ -23,6 +23,7 @@ from controlplane.config_decode import decode
 from controlplane.domain import Role
 from core.errors import InvalidInput
 from core.names import NAME_LENGTH
+from core.report_limits import MAX_CATEGORIES
 from core.vocabulary import MetricSource, PolicyAction
 
 
@@ -310,7 +311,6 @@ def _validate_intervals(config: Config) -> None:
 
 def _validate_data_quality(h: HealthConfig) -> None:
     """The categorical and data-quality settings ([health] only; a policy does not set them)."""
-    from core.report_limits import MAX_CATEGORIES
 
     if not 1 <= h.category_top_k <= MAX_CATEGORIES:
         raise InvalidInput(f"config: health.category_top_k must be 1..{MAX_CATEGORIES}, got {h.category_top_k}")

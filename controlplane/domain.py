@@ -35,6 +35,9 @@ class Principal:
 
 SYSTEM = Principal("system", Role.ADMIN)
 
+#: one version of one deployment, as agents serve and report it: (deployment, model, version)
+Route = tuple[str, str, str]
+
 
 @dataclass(frozen=True)
 class VersionInfo:

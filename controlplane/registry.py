@@ -21,6 +21,7 @@ from controlplane.store.models import ModelVersionRow
 from controlplane.tables import Table, read_table
 from core.errors import AlreadyExists, InvalidInput, NotFound
 from core.names import validate_name
+from core.report_limits import MAX_KNOWN_CATEGORIES
 
 if TYPE_CHECKING:
     from controlplane.onnx_inspect import ModelSignature, TensorSpec
@@ -129,7 +130,6 @@ def category_bins(values: np.ndarray, top_k: int) -> dict[str, Any]:
     """A categorical column's frequency bins: its `top_k` most frequent categories (ties by name),
     their counts and "other" last; "" (missing) counts apart. `known` lists the other categories
     (up to MAX_KNOWN_CATEGORIES) so that agents can tell a rare known category from an unseen one."""
-    from core.report_limits import MAX_KNOWN_CATEGORIES
 
     given = [str(v) for v in values.tolist() if v != ""]
     tally = Counter(given)

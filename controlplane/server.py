@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from controlplane import components
 from controlplane.api.auth import AuthInterceptor, TokenBook
 from controlplane.api.bounded import ModelLanes
 from controlplane.api.service import ControlPlaneService
@@ -23,6 +24,7 @@ from controlplane.config import Config, load_config
 from controlplane.context import Context
 from controlplane.defaults import DEFAULT_ARTIFACTS, DEFAULT_DB, DEFAULT_LISTEN
 from controlplane.events import EventBus
+from controlplane.host import BackgroundLoop
 from controlplane.store.db import Database
 from core.decoding import DecodingRegistrar
 from core.errors import InvalidInput, Unavailable
@@ -56,9 +58,6 @@ class ServerOptions:
     allow_insecure: bool = False
     metrics_port: int | None = None  # None: the --listen port + 1 (7400 -> 7401); 0: off
     config: Config | None = None  # already loaded (the CLI, tests): takes precedence over config_path
-
-
-BackgroundLoop = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -149,9 +148,7 @@ class ControlPlaneServer:
     def _add_components(self) -> None:
         """Services and background loops of the later areas (agents, monitoring, experiments)."""
         assert self.ctx is not None and self._server is not None and self._executor is not None
-        from controlplane.components import install
-
-        install(self)
+        components.install(self)
 
     def spawn(self, name: str, loop_fn: BackgroundLoop) -> None:
         """Run a background loop for the server's lifetime; a crash is logged, then restarted."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App
@@ -29,6 +29,7 @@ from textual.worker import Worker
 
 from core.client import ClientError, SluiceClient
 from protos import controlplane_pb2
+from tui.host import Clock, ConnectionState, SluiceHost
 from tui.screens.agents import AgentsScreen
 from tui.screens.alerts import AlertsScreen
 from tui.screens.base import SluiceScreen
@@ -39,12 +40,6 @@ from tui.screens.trail import TrailScreen
 from tui.screens.versions import VersionsScreen
 
 ClientFactory = Callable[[], SluiceClient]
-Clock = Callable[[], datetime]
-
-# Connection states shown in the status line.
-CONNECTING = "connecting"
-CONNECTED = "connected"
-DISCONNECTED = "disconnected"
 
 
 class StreamEvent(Message):
@@ -96,7 +91,7 @@ class SluiceApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    connection: reactive[str] = reactive(CONNECTING)
+    connection: reactive[str] = reactive(ConnectionState.CONNECTING)
     connection_detail: reactive[str] = reactive("")
     identity: reactive[str] = reactive("")
     last_event: reactive[str] = reactive("")
@@ -255,8 +250,8 @@ class SluiceApp(App[None]):
 
     def _check_stale(self) -> None:
         """No event, not even a heartbeat, for a while: the connection is dead without saying so."""
-        if self.connection == CONNECTED and time.monotonic() - self._last_event_at > self.stale_after:
-            self.connection = DISCONNECTED
+        if self.connection == ConnectionState.CONNECTED and time.monotonic() - self._last_event_at > self.stale_after:
+            self.connection = ConnectionState.DISCONNECTED
             self.connection_detail = f"no heartbeat for {self.stale_after:.0f}s; reconnecting"
             self._close_watch_client()
 
@@ -290,9 +285,9 @@ class SluiceApp(App[None]):
     def _connected(self) -> None:
         was = self.connection
         self.connections += 1
-        self.connection = CONNECTED
+        self.connection = ConnectionState.CONNECTED
         self.connection_detail = ""
-        if was == DISCONNECTED:
+        if was == ConnectionState.DISCONNECTED:
             # A fresh channel: the old one may sit in gRPC's reconnect backoff for a while.
             old, self.client = self.client, self.client_factory()
             self._retired.append(old)
@@ -308,13 +303,13 @@ class SluiceApp(App[None]):
             client.close()
 
     def on_stream_down(self, message: StreamDown) -> None:
-        if self.connection == CONNECTED:
+        if self.connection == ConnectionState.CONNECTED:
             self.notify(
                 f"lost the control plane: {message.reason}; reconnecting by itself",
                 title="connection",
                 severity="warning",
             )
-        self.connection = DISCONNECTED
+        self.connection = ConnectionState.DISCONNECTED
         self.connection_detail = f"{message.reason}; retrying in {message.retry_in:.1f}s"
 
     @work(thread=True, exclusive=True, group="whoami", exit_on_error=False)
@@ -337,3 +332,9 @@ def build_app(client_factory: ClientFactory, **options: Any) -> SluiceApp:
 def run(address: str | None = None, token: str | None = None) -> None:
     """Open the TUI on the control plane at `address` (default: SLUICE_CONTROLPLANE)."""
     build_app(lambda: SluiceClient(address, token)).run()
+
+
+if TYPE_CHECKING:
+
+    def _is_host(app: SluiceApp) -> SluiceHost:
+        return app  # mypy: the app gives its screens and widgets all that tui.host says they use

@@ -41,7 +41,13 @@ from controlplane.agenthub.identity import NOBODY, Binding, Credential
 from controlplane.agenthub.routes import RouteLedger, RouteLedgers, routes_of
 from controlplane.agenthub.snapshot import build_snapshot
 from controlplane.context import Context
+from controlplane.labels.feedback import store_feedback
+from controlplane.labels.wire import label_inputs
+from controlplane.monitoring import alerts
+from controlplane.monitoring.ingest import ingest_report
+from controlplane.monitoring.state import state_of
 from controlplane.predlog.s3backoff import Deferred
+from controlplane.predlog.segments import Segment, receive_segment
 from core.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unavailable
 from core.text import printable
 from core.vocabulary import AgentState, Health
@@ -389,8 +395,6 @@ class AgentHub:
         log.warning("agent %s NACKed snapshot %s: %s", session.name, nack.snapshot_id, reason)
 
     async def _on_report(self, session: Session, report: agent_pb2.MetricReport) -> None:
-        from controlplane.monitoring.ingest import ingest_report
-
         try:
             allowed = session.routes.allowed()  # read here, in the loop that updates the ledger
             receipt = await self.run(ingest_report, self.ctx, session.agent_id, report, allowed)
@@ -404,8 +408,6 @@ class AgentHub:
     async def _on_labels(self, session: Session, batch: agent_pb2.LabelBatch) -> None:
         """Labels of the agent's Feedback RPC: acked once the label store has them (or refused them
         for good); a failure to store them now is not acked, so the agent sends them again."""
-        from controlplane.labels.feedback import store_feedback
-        from controlplane.labels.wire import label_inputs
 
         try:
             deployments = {route[0] for route in session.routes.allowed()}
@@ -431,7 +433,6 @@ class AgentHub:
     async def _on_log_segment(self, session: Session, message: agent_pb2.LogSegment) -> None:
         """Store one prediction-log segment, then ack it; a refusal is acked with its reason (the
         agent drops the segment and counts its rows), a failure to store it is not acked (resent)."""
-        from controlplane.predlog.segments import Segment, receive_segment
 
         segment = Segment(
             agent_id=session.agent_id,
@@ -446,7 +447,6 @@ class AgentHub:
             uri=message.uri,
             size=int(message.size),
         )
-        from controlplane.monitoring.state import state_of
 
         received = state_of(self.ctx).metrics.log_segments_received
         try:
@@ -471,7 +471,6 @@ class AgentHub:
 
     def _deferred(self, session: Session, message: agent_pb2.LogSegment, exc: Deferred) -> None:
         """Tell the agent to keep the segment and send it again after the bucket's backoff."""
-        from controlplane.monitoring.state import state_of
 
         bucket = message.uri.removeprefix("s3://").split("/", 1)[0]
         if exc.first:
@@ -488,8 +487,6 @@ class AgentHub:
 
     async def _alert(self, *, resolve: bool, kind: str, agent_id: str, deployment: str = "", **kw: Any) -> None:
         try:
-            from controlplane.monitoring import alerts
-
             if resolve:
                 await self.run(alerts.resolve_alert, self.ctx, deployment=deployment, kind=kind, agent_id=agent_id)
             else:
@@ -572,8 +569,6 @@ class AgentHub:
         Each agent is forgotten in its own transaction: one that fails is logged, counted in
         sluice_job_failures_total{job="agent_expiry"} and tried again next round; the others go on.
         """
-        from controlplane.monitoring import alerts
-        from controlplane.monitoring.state import state_of
 
         forget_after = self.ctx.config.agents.forget_after_seconds
         cutoff = datetime.now(UTC) - timedelta(seconds=forget_after)

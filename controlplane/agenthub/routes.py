@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from controlplane.domain import Route
 from protos import agent_pb2
 
-Route = tuple[str, str, str]  # deployment, model, version
 Clock = Callable[[], float]
 
 

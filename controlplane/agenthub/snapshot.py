@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from controlplane import deployment_reads
-from controlplane.api import convert
+from controlplane import convert, deployment_reads
 from controlplane.context import Context
 from controlplane.domain import DeploymentInfo
 from core.vocabulary import ServingRole

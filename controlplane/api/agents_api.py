@@ -8,8 +8,9 @@ import time
 
 import grpc
 
+from controlplane import convert
 from controlplane.agenthub import fleet
-from controlplane.api import convert, paging
+from controlplane.api import paging
 from controlplane.api.base import ServiceBase
 from controlplane.domain import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
 from core.errors import InvalidInput

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from controlplane import deployment_reads, deployments
-from controlplane.api import convert
+from controlplane import convert, deployment_reads, deployments
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from core.errors import InvalidInput

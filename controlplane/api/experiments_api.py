@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from controlplane.api import convert
+from controlplane import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.experiments import commands, offline

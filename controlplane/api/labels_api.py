@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
-from controlplane.api import convert
+from controlplane import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.labels import store

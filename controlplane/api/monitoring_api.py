@@ -6,7 +6,8 @@ import math
 
 import grpc
 
-from controlplane.api import convert, paging
+from controlplane import convert
+from controlplane.api import paging
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.monitoring import alert_views, alerts, query, retraining, status

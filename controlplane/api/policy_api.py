@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from controlplane.api import convert
+from controlplane import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.config import THRESHOLDS

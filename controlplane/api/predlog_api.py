@@ -8,9 +8,10 @@ from pathlib import Path
 
 import grpc
 
-from controlplane.api import convert
+from controlplane import convert
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
+from controlplane.monitoring.state import state_of
 from controlplane.predlog import purge, sampling
 from controlplane.predlog.export import DatasetQuery, export_dataset
 from core.errors import InvalidInput
@@ -88,7 +89,6 @@ class PredictionLogApi(ServiceBase):
         self, request: controlplane_pb2.PurgeLogRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[controlplane_pb2.PurgeLogProgress]:
         """One segment a step, a progress message every PROGRESS_EVERY steps, then the summary."""
-        from controlplane.monitoring.state import state_of
 
         validate_name("deployment", request.deployment)
         spec = purge.PurgeSpec(request.deployment, request.older_than_seconds, request.routing_key)

@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from controlplane import registry
-from controlplane.api import convert
+from controlplane import convert, registry
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.artifacts import PendingUpload, check_sha256

@@ -9,8 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
-from controlplane import audit, deployment_reads
-from controlplane.api import convert
+from controlplane import audit, convert, deployment_reads
 from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.api.bounded import ModelLanes

@@ -22,12 +22,11 @@ from sqlalchemy import select
 
 from controlplane import audit
 from controlplane.context import Context
+from controlplane.datafiles import files, storage
 from controlplane.deployment_reads import find_deployment
 from controlplane.domain import Principal
-from controlplane.labels import files
 from controlplane.labels.classify import files_literal, judge
 from controlplane.labels.incoming import ImportTarget, PendingImport, label_schema, validate_import_id
-from controlplane.predlog import storage
 from controlplane.store.db import insert_ignore
 from controlplane.store.models import LabelImportRow, ModelVersionRow, TrafficSplitRow, utcnow
 from core.errors import Conflict, FailedPrecondition

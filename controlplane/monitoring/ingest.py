@@ -27,8 +27,8 @@ import numpy as np
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
-from controlplane.agenthub.routes import Route
 from controlplane.context import Context
+from controlplane.domain import Route
 from controlplane.monitoring import alerts, reservoir
 from controlplane.monitoring.plausibility import Rates, implausible
 from controlplane.monitoring.state import state_of

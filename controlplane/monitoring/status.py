@@ -9,6 +9,7 @@ from controlplane.deployment_reads import find_deployment, list_deployments
 from controlplane.monitoring import alert_views, conditions
 from controlplane.monitoring.health import DeploymentHealth, deployment_health
 from controlplane.monitoring.query import SeriesPoint, metric_series
+from controlplane.predlog.retention import usage
 from controlplane.registry import find_version
 from controlplane.store.models import utcnow
 
@@ -28,7 +29,6 @@ def statuses(ctx: Context, deployment: str = "", window_seconds: float = 0.0) ->
     healths = [
         deployment_health(ctx, d, window, now, open_by_deployment.get(d.name, 0), held.get(d.name)) for d in deployments
     ]
-    from controlplane.predlog.retention import usage
 
     disk = usage(ctx, deployment)
     for health in healths:

@@ -23,9 +23,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from controlplane.context import Context
+from controlplane.datafiles import files, storage
 from controlplane.deployment_reads import find_deployment
-from controlplane.labels import files
-from controlplane.predlog import storage
 from controlplane.predlog.joined import current_labels_sql, log_sql, no_labels_sql
 from controlplane.store.models import LabelImportRow, LogSegmentRow
 from core.summaries import Moments

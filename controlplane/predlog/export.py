@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 
 from controlplane.context import Context
+from controlplane.datafiles import storage
+from controlplane.datafiles.files import data_dir
 from controlplane.labels.classify import files_literal
-from controlplane.labels.files import data_dir
-from controlplane.predlog import storage
 from controlplane.predlog.joined import log_sql, recorded_sources
 from core.errors import InvalidInput
 

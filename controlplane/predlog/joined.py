@@ -23,10 +23,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from controlplane.context import Context
+from controlplane.datafiles import files, storage
 from controlplane.deployment_reads import find_deployment
-from controlplane.labels import files
 from controlplane.labels.classify import files_literal
-from controlplane.predlog import storage
 from controlplane.predlog.segments import log_dir
 from controlplane.store.models import LabelImportRow, LogSegmentRow
 

@@ -34,11 +34,10 @@ from sqlalchemy import select
 
 from controlplane import audit
 from controlplane.context import Context
+from controlplane.datafiles import files, storage
 from controlplane.deployment_reads import find_deployment
 from controlplane.domain import Principal
-from controlplane.labels import files
 from controlplane.labels.store import deployment_lock
-from controlplane.predlog import storage
 from controlplane.store.models import LabelImportRow, LogSegmentRow, utcnow
 from core.errors import InvalidInput
 

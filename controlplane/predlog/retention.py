@@ -25,9 +25,8 @@ from sqlalchemy import delete, func, select, update
 
 from controlplane import audit
 from controlplane.context import Context
+from controlplane.datafiles import files, storage
 from controlplane.domain import SYSTEM
-from controlplane.labels import files
-from controlplane.predlog import storage
 from controlplane.store.models import LabelImportRow, LogSegmentRow, utcnow
 
 log = logging.getLogger("sluice.predlog")

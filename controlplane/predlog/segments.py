@@ -30,6 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from controlplane.context import Context
+from controlplane.datafiles import storage
+from controlplane.predlog.s3backoff import buckets
 from controlplane.store.models import LogSegmentRow, utcnow
 from core.errors import InvalidInput, PermissionDenied
 from core.names import validate_name
@@ -188,7 +190,6 @@ def check_uri(ctx: Context, segment: Segment, relative: Path) -> str:
     segment, and the object is there with the claimed rows and size (read from its footer). A
     bucket the control plane cannot read now (its credentials, its endpoint) raises
     `s3backoff.Deferred`, at once while that bucket's backoff runs (controlplane/predlog/s3backoff.py)."""
-    from controlplane.predlog import storage
 
     uri = segment.uri
     if len(uri) > MAX_URI or not uri.startswith(storage.S3) or not uri.endswith("/" + relative.as_posix()):
@@ -198,8 +199,6 @@ def check_uri(ctx: Context, segment: Segment, relative: Path) -> str:
     if ".." in uri.split("/"):
         raise InvalidInput(f"log segment {segment.segment_id}: URI {uri[:200]!r} has a '..' part")
     from pyarrow import fs
-
-    from controlplane.predlog.s3backoff import buckets
 
     bucket = storage.object_path(uri).split("/", 1)[0]
     key = (ctx.config.log.s3_endpoint, bucket)
@@ -311,6 +310,5 @@ def recorded_files(ctx: Context, deployment: str = "") -> list[Path]:
         if deployment:
             query = query.where(LogSegmentRow.deployment == deployment)
         paths = list(session.scalars(query))
-    from controlplane.predlog import storage
 
     return [storage.local(ctx, p) for p in paths]

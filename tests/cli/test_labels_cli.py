@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from controlplane.labels.files import labels_dir
+from controlplane.datafiles.files import labels_dir
 from controlplane.labels.store import current_labels
 from controlplane.store.models import utcnow
 from core.client import SluiceClient

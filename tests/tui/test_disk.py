@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from controlplane.labels.files import labels_dir
+from controlplane.datafiles.files import labels_dir
 from controlplane.predlog.segments import log_dir
 from core.client import SluiceClient
 from core.sizes import byte_size

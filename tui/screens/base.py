@@ -8,7 +8,7 @@ becomes one notification (not one per refresh); UNAVAILABLE is left to the statu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import grpc
 from rich.cells import cell_len
@@ -23,11 +23,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.client import ClientError, SluiceClient
 from protos import controlplane_pb2
+from tui.host import ConnectionState, SluiceHost
 from tui.widgets.navbar import NavBar
 from tui.widgets.status import StatusLine
-
-if TYPE_CHECKING:
-    from tui.app import SluiceApp
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -75,8 +73,8 @@ class SluiceScreen(Screen[None], Generic[T]):
         self._error_shown = ""
 
     @property
-    def sluice(self) -> SluiceApp:
-        return cast("SluiceApp", self.app)
+    def sluice(self) -> SluiceHost:
+        return cast(SluiceHost, self.app)
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE)
@@ -89,7 +87,7 @@ class SluiceScreen(Screen[None], Generic[T]):
 
     def on_mount(self) -> None:
         # Rates and other live figures are redrawn as stale when the connection drops.
-        self.watch(self.sluice, "connection", self._connection_changed, init=False)
+        self.watch(self.app, "connection", self._connection_changed, init=False)
 
     def _connection_changed(self, _state: str) -> None:
         if self.data is not None and self.is_attached:
@@ -98,7 +96,7 @@ class SluiceScreen(Screen[None], Generic[T]):
     @property
     def live(self) -> bool:
         """Connected: what was loaded last is current. Otherwise live figures (req/s) are not shown."""
-        return self.sluice.connection == "connected"
+        return self.sluice.connection == ConnectionState.CONNECTED
 
     def wants(self, event: controlplane_pb2.Event) -> bool:
         return self.EVENT_KINDS is None or event.kind in self.EVENT_KINDS

@@ -6,7 +6,6 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from textual.containers import Horizontal
 from textual.suggester import SuggestFromList
@@ -18,10 +17,8 @@ from core.errors import InvalidInput
 from core.names import validate_name
 from protos import controlplane_pb2
 from tui.format import vref
+from tui.host import SluiceHost
 from tui.screens.form import FormError, FormScreen, decimal, entry, field, version_ref, whole
-
-if TYPE_CHECKING:
-    from tui.app import SluiceApp
 
 METRICS = ("accuracy", "error_rate", "mae", "p95_latency")
 
@@ -33,7 +30,7 @@ class ExperimentRequest:
     reason: str
 
 
-def submit_experiment(app: SluiceApp, request: ExperimentRequest | None) -> None:
+def submit_experiment(app: SluiceHost, request: ExperimentRequest | None) -> None:
     """Start the experiment an ExperimentForm returned (None: the form was cancelled)."""
     if request is None:
         return

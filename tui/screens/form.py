@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -18,9 +18,7 @@ from textual.widgets import Button, Input, Label, Static
 from core.client import ClientError, SluiceClient
 from core.errors import InvalidInput
 from core.names import parse_version_ref
-
-if TYPE_CHECKING:
-    from tui.app import SluiceApp
+from tui.host import SluiceHost
 
 R = TypeVar("R")
 
@@ -86,8 +84,8 @@ class FormScreen(ModalScreen[R | None], Generic[R]):
     ]
 
     @property
-    def sluice(self) -> SluiceApp:
-        return cast("SluiceApp", self.app)
+    def sluice(self) -> SluiceHost:
+        return cast(SluiceHost, self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

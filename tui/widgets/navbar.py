@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from textual.content import Content
 from textual.widgets import Static
-
-if TYPE_CHECKING:
-    from tui.app import SluiceApp
 
 SCREENS: tuple[tuple[str, str, str], ...] = (
     # key, mode, label
@@ -30,7 +25,7 @@ class NavBar(Static):
         self.current = current
 
     def on_mount(self) -> None:
-        self.watch(cast("SluiceApp", self.app), "open_alerts", self._alerts_changed)
+        self.watch(self.app, "open_alerts", self._alerts_changed)
 
     def _alerts_changed(self, count: int) -> None:
         self.update(self._content(self.current, count))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agent.recorder import MetricsRecorder
-from controlplane.api import convert
+from controlplane import convert
 from controlplane.registry import summarise_baseline
 from controlplane.sample_data import breast_cancer_arrays, breast_cancer_feature_names
 from controlplane.stats.drift import histogram_counts

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from agent.predlog import PredictionLog
 from controlplane.audit import list_audit
 from controlplane.context import Context
-from controlplane.labels.files import labels_dir
+from controlplane.datafiles.files import labels_dir
 from controlplane.labels.incoming import LabelInput
 from controlplane.predlog.joined import joined_metrics
 from controlplane.predlog.purge import PurgeSpec, purge

@@ -18,8 +18,8 @@ from pyarrow import fs
 from agent.logsink import S3Location, S3Sink
 from agent.predlog import PredictionLog
 from controlplane.context import Context
+from controlplane.datafiles import storage
 from controlplane.labels.incoming import LabelInput
-from controlplane.predlog import storage
 from controlplane.predlog.export import DatasetQuery, export_dataset
 from controlplane.predlog.joined import joined_metrics
 from controlplane.predlog.purge import PurgeSpec, purge

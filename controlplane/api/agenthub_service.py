@@ -1,4 +1,5 @@
-"""The AgentHub gRPC service: agents' Connect streams and artifact downloads (thin)."""
+"""The AgentHub gRPC service: agents' Connect streams and artifact downloads (thin over
+`controlplane.agenthub`), and `install`, which puts it and the hub's loops on the server."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from controlplane.api.auth import current_principal
 from controlplane.api.base import ServiceBase
 from controlplane.api.errors import map_errors
 from controlplane.artifacts import check_sha256
+from controlplane.host import AreaHost
 from core.errors import InvalidInput
 from protos import agent_pb2, agent_pb2_grpc
 
@@ -108,3 +110,15 @@ class AgentHubService(ServiceBase, agent_pb2_grpc.AgentHubServicer):
                 offset += len(data)
         finally:
             chunks.close()  # type: ignore[attr-defined]  # a generator: closing releases the file
+
+
+def install(server: AreaHost) -> None:
+    """Add the AgentHub service, the push, heartbeat and expiry loops to the server."""
+    assert server.ctx is not None
+    hub = AgentHub(server.ctx, server.executor)
+    hub.startup()  # before the server takes calls (one quick query)
+    agent_pb2_grpc.add_AgentHubServicer_to_server(AgentHubService(hub), server.grpc_server)
+    server.spawn("agenthub-push", hub.push_loop)
+    server.spawn("agenthub-heartbeat", hub.heartbeat_loop)
+    server.spawn("agenthub-expiry", hub.expiry_loop)
+    server.on_stop(hub.stop)

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from controlplane.context import Context
-from controlplane.labels import files
-from controlplane.predlog.s3cache import SegmentCache, cache_for
-from controlplane.predlog.s3cache import reading as reading  # readers: `with storage.reading(): ...`
+from controlplane.datafiles import files
+from controlplane.datafiles.s3cache import SegmentCache, cache_for
+from controlplane.datafiles.s3cache import reading as reading  # readers: `with storage.reading(): ...`
 from core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def cache(ctx: Context) -> SegmentCache:
 
 def local(ctx: Context, path: str) -> Path:
     """A local file with the segment's bytes (fetching an S3 object into the cache first). Call
-    it inside `reading()` when the file is read later than right away (controlplane/predlog/s3cache.py)."""
+    it inside `reading()` when the file is read later than right away (controlplane/datafiles/s3cache.py)."""
     if not is_remote(path):
         return log_root(ctx) / path
     if ".." in object_path(path).split("/"):

@@ -21,6 +21,7 @@ from controlplane.store.models import LabelImportRow, LogSegmentRow
 if TYPE_CHECKING:
     import pyarrow as pa
 
+
 def data_dir(artifacts_root: Path) -> Path:
     """The control plane's data directory: the artifacts directory's parent (sluice-data/)."""
     return artifacts_root.parent
