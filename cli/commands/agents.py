@@ -15,17 +15,9 @@ from cli.output import CliError, ago, print_json, print_table
 from core.client import DEFAULT_ADDRESS
 from core.errors import InvalidInput
 from core.names import validate_name
-from core.vocabulary import ServingRole
+from core.vocabulary import ServingRole, word_of
 
 DEFAULT_AGENT = "127.0.0.1:7500"
-
-
-def role_word(wire: int) -> str:
-    """The serving role's word, or "?" for a value this build does not know (a newer agent)."""
-    try:
-        return ServingRole.from_wire(wire).value
-    except ValueError:
-        return "?"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -355,7 +347,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "request_id": response.request_id,
         "served_by": f"{response.served_by.model}:{response.served_by.version}",
-        "role": role_word(response.role),
+        "role": word_of(ServingRole, response.role),
         "agent": response.agent,
     }
     if response.labels:

@@ -11,7 +11,7 @@ import math
 import grpc
 
 from core.client import ClientError
-from core.vocabulary import ExperimentState, Health, ServingRole
+from core.vocabulary import ExperimentState, Health, ServingRole, word_of
 from protos import controlplane_pb2
 
 
@@ -27,13 +27,6 @@ def experiment_word(state: int) -> str:
         return ExperimentState.from_wire(state).replace("_", " ")
     except ValueError:
         return str(state)
-
-
-def role_word(role: int) -> str:
-    try:
-        return str(ServingRole.from_wire(role))
-    except ValueError:
-        return "-"
 
 
 def metric(value: float, digits: int = 3) -> str:
@@ -55,7 +48,7 @@ def status_lines(deployment: str, status: controlplane_pb2.DeploymentStatus) -> 
         top = max(v.drift, key=lambda d: d.psi, default=None)
         drift = f", top drift psi {top.psi:.2f} {top.feature}" if top is not None else ""
         lines.append(
-            f"  {v.version.model}:{v.version.version} {role_word(v.role)} {v.weight}% "
+            f"  {v.version.model}:{v.version.version} {word_of(ServingRole, v.role, '-')} {v.weight}% "
             f"{health_word(v.health)}: accuracy {metric(v.accuracy)} (n={v.n_labeled}), "
             f"p95 {metric(v.latency_p95_ms, 1)} ms{drift}"
         )
