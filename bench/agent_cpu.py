@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from bench.predict import (
     BATCH_METHOD,
     ECHO_METHOD,
     Processes,
+    cpu_seconds,
     deploy_bench,
     prepare_model,
     run_load,
@@ -39,22 +39,17 @@ from core.client import batch_request
 WARM_UP = 50  # calls run_load makes before it measures
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def thread_seconds(pid: int) -> dict[str, float]:
     """CPU seconds so far of the process's threads by kind: the event loop, gRPC core, other threads."""
     kinds = {"loop": 0.0, "grpc core": 0.0, "other": 0.0}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = cpu_seconds(pid, int(task.name))
             name = (task / "comm").read_text().strip()
         except OSError:  # the thread ended meanwhile
             continue
         kind = "loop" if task.name == str(pid) else "grpc core" if name == "event_engine" else "other"
-        kinds[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        kinds[kind] += seconds
     return kinds
 
 

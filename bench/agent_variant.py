@@ -55,7 +55,14 @@ def time_steps() -> None:
     from agent.recorder import MetricsRecorder
     from runtime.model import ModelRuntime
 
-    totals: dict[str, list[float]] = {}  # step -> [calls, seconds]
+    steps = ("handler", "rows_in", "prepare", "predict_batch", "run", "model", "bookkeeping", "folds")
+    # step -> [calls, seconds]; every key made here, so the writer thread never sees the dict grow
+    totals: dict[str, list[float]] = {step: [0, 0.0] for step in steps}
+
+    def add(step: str, started: float) -> None:
+        total = totals[step]
+        total[0] += 1
+        total[1] += time.thread_time() - started
 
     def timed(step: str, function: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -63,9 +70,7 @@ def time_steps() -> None:
             try:
                 return function(*args, **kwargs)
             finally:
-                total = totals.setdefault(step, [0, 0.0])
-                total[0] += 1
-                total[1] += time.thread_time() - started
+                add(step, started)
 
         return call
 
@@ -76,9 +81,7 @@ def time_steps() -> None:
         try:
             return await handle(self, call, context)
         finally:
-            total = totals.setdefault("handler", [0, 0.0])
-            total[0] += 1
-            total[1] += time.thread_time() - started
+            add("handler", started)
 
     agent.services.InferenceService.PredictBatch = predict_batch  # type: ignore[method-assign]
     agent.services.rows_in = timed("rows_in", agent.services.rows_in)
@@ -92,10 +95,10 @@ def time_steps() -> None:
     def write() -> None:
         while True:
             time.sleep(TIMED_EVERY_SECONDS)
-            calls = totals.get("handler", [0, 0.0])[0]
+            calls = totals["handler"][0]
             if calls:
-                steps = ", ".join(f"{step} {seconds / calls * 1e6:.0f}" for step, (_, seconds) in totals.items())
-                print(f"STEPS {calls} calls, us per call: {steps}", file=sys.stderr, flush=True)
+                line = ", ".join(f"{step} {seconds / calls * 1e6:.0f}" for step, (_, seconds) in totals.items())
+                print(f"STEPS {calls} calls, us per call: {line}", file=sys.stderr, flush=True)
 
     threading.Thread(target=write, name="steps", daemon=True).start()
 

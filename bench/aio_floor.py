@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.predict import cpu_seconds
 from core.client import batch_request
 from protos import inference_pb2
 
@@ -34,8 +35,7 @@ ROWS = 1024
 
 
 def thread_cpu(tid: int) -> float:
-    fields = Path(f"/proc/{os.getpid()}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(os.getpid(), tid)
 
 
 async def echo(request: bytes, context: Any) -> bytes:

@@ -92,6 +92,13 @@ def echo_server(port: int, ready: mp.synchronize.Event) -> None:  # type: ignore
     asyncio.run(main())
 
 
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds so far of a process, or of one of its threads (/proc)."""
+    stat = Path(f"/proc/{pid}/stat") if tid is None else Path(f"/proc/{pid}/task/{tid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_echo() -> tuple[mp.Process, int]:
     """The echo server, started in a child process (spawned), and its port."""
     ctx = mp.get_context("spawn")

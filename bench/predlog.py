@@ -20,7 +20,6 @@ At the end it checks that the control plane holds every row the logging agent an
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from bench.predict import (  # noqa: E402
     BATCH_METHOD,
     PREDICT_METHOD,
     Processes,
+    cpu_seconds,
     prepare_model,
     run_load,
 )
@@ -48,12 +48,6 @@ def start_agent(procs: Processes, controlplane: str, root: Path, name: str, extr
     args = ["agent", "--controlplane", controlplane, "--listen", "127.0.0.1:0", "--name", name]
     args += ["--cache", str(root / "cache"), "--metrics-port", "0", *extra]
     return procs.start(args, root / "agent.log", r"listening on (\S+)").group(1)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def logged_rows(root: Path) -> int:
