@@ -1,8 +1,10 @@
 """What the TUI's screens and widgets use of the app, and the app's connection states.
 
-Screens and widgets reach the app through Textual's `self.app`; they see it as a `SluiceHost`
-rather than as `tui.app.SluiceApp`, so the imports go one way: the app imports its screens, never
-the reverse. mypy checks that `SluiceApp` is a `SluiceHost` (the end of `tui/app.py`).
+Screens and widgets reach the app through Textual's `self.app`. For what is Sluice's own (the
+client, `perform`, the connection) they see it as a `SluiceHost`, not as `tui.app.SluiceApp`, so
+the imports go one way: the app imports its screens, never the reverse. What every Textual app
+has, such as `notify`, they call on `self.app` as it is. mypy checks that `SluiceApp` is a
+`SluiceHost` (the end of `tui/app.py`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from textual.notifications import SeverityLevel
 from textual.worker import Worker
 
 from core.client import SluiceClient
@@ -54,16 +55,6 @@ class SluiceHost(Protocol):
 
     @property
     def last_event(self) -> str: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = False,
-    ) -> None: ...
 
     def perform(
         self, label: str, call: Callable[[SluiceClient], object], done: Callable[[Any], str] | None = None

@@ -128,7 +128,7 @@ class DeploymentActionsScreen(SluiceScreen[T]):
     def _require(self) -> controlplane_pb2.Deployment | None:
         deployment = self.target()
         if deployment is None:
-            self.sluice.notify("no deployment selected: press d to deploy a version", severity="warning")
+            self.app.notify("no deployment selected: press d to deploy a version", severity="warning")
         return deployment
 
     def _require_experiment(self) -> tuple[controlplane_pb2.Deployment, str] | None:
@@ -136,9 +136,7 @@ class DeploymentActionsScreen(SluiceScreen[T]):
         if deployment is None:
             return None
         if not deployment.experiment:
-            self.sluice.notify(
-                f"no experiment is running on {deployment.name}: press e to start one", severity="warning"
-            )
+            self.app.notify(f"no experiment is running on {deployment.name}: press e to start one", severity="warning")
             return None
         return deployment, deployment.experiment
 
@@ -276,7 +274,7 @@ class DeploymentActionsScreen(SluiceScreen[T]):
         try:
             current = self.sluice.client.get_policy(name)
         except ClientError as exc:
-            self.sluice.notify(f"cannot read the policy of {name}: {exc.message}", severity="error")
+            self.app.notify(f"cannot read the policy of {name}: {exc.message}", severity="error")
             return
         with contextlib.suppress(RuntimeError):  # the app may be closing meanwhile
             self.app.call_from_thread(self.app.push_screen, PolicyForm(name, current), self._set_policy)

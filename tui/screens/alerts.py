@@ -117,7 +117,7 @@ class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
 
     def action_toggle_all(self) -> None:
         self.include_resolved = not self.include_resolved
-        self.sluice.notify("showing resolved alerts too" if self.include_resolved else "showing open alerts")
+        self.app.notify("showing resolved alerts too" if self.include_resolved else "showing open alerts")
         self.reload()
 
     def action_cursor(self, direction: str) -> None:
@@ -131,17 +131,17 @@ class AlertsScreen(SluiceScreen[list[controlplane_pb2.Alert]]):
     def action_open(self) -> None:
         alert = self.selected()
         if alert is None:
-            self.sluice.notify("no alert selected", severity="warning")
+            self.app.notify("no alert selected", severity="warning")
             return
         self.app.push_screen(AlertDetailScreen(alert, self.sluice.clock()))
 
     def action_ack(self) -> None:
         alert = self.selected()
         if alert is None:
-            self.sluice.notify("no alert selected", severity="warning")
+            self.app.notify("no alert selected", severity="warning")
             return
         if alert.state != controlplane_pb2.ALERT_OPEN:
-            self.sluice.notify(f"alert #{alert.id} is not open", severity="warning")
+            self.app.notify(f"alert #{alert.id} is not open", severity="warning")
             return
         alert_id = alert.id
         question = (

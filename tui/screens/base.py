@@ -145,7 +145,7 @@ class SluiceScreen(Screen[None], Generic[T]):
         self.show_unavailable(text)
         if text != self._error_shown:
             self._error_shown = text
-            self.sluice.notify(text, title=f"cannot load {self.MODE}", severity="error", timeout=8)
+            self.app.notify(text, title=f"cannot load {self.MODE}", severity="error", timeout=8)
 
     def show_unavailable(self, text: str) -> None:
         """Say in the screen itself why it is empty (the notification fades)."""
@@ -155,7 +155,7 @@ class SluiceScreen(Screen[None], Generic[T]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Safety net: a worker that failed unexpectedly becomes a notification, never a crash."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.sluice.notify(f"unexpected error: {event.worker.error}", severity="error")
+            self.app.notify(f"unexpected error: {event.worker.error}", severity="error")
 
 
 def fill_table(table: DataTable[Any], rows: Iterable[tuple[str, Iterable[Any]]]) -> None:

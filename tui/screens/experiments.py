@@ -113,14 +113,14 @@ class ExperimentsScreen(SluiceScreen[ExperimentsData]):
     def action_act(self, verb: str) -> None:
         found = self.selected()
         if found is None or self.data is None:
-            self.sluice.notify("no experiment selected", severity="warning")
+            self.app.notify("no experiment selected", severity="warning")
             return
         if found.state not in ACTIVE:
-            self.sluice.notify(f"experiment {found.name} has ended; nothing to {verb}", severity="warning")
+            self.app.notify(f"experiment {found.name} has ended; nothing to {verb}", severity="warning")
             return
         deployment = self.data.deployments.get(found.config.deployment)
         if deployment is None:
-            self.sluice.notify(f"deployment {found.config.deployment} is gone", severity="warning")
+            self.app.notify(f"deployment {found.config.deployment} is gone", severity="warning")
             return
         title, question, yes, variant = experiment_dialog(verb, deployment, found.name)
         name = found.name

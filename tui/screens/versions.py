@@ -101,7 +101,7 @@ class VersionsScreen(SluiceScreen[list[common_pb2.ModelVersion]]):
     def action_deploy(self) -> None:
         version = self.selected()
         if version is None:
-            self.sluice.notify("no version selected", severity="warning")
+            self.app.notify("no version selected", severity="warning")
             return
         self.app.push_screen(DeployForm(self.sluice.selected_deployment, vref(version.ref)), self._deploy)
 
@@ -117,7 +117,7 @@ class VersionsScreen(SluiceScreen[list[common_pb2.ModelVersion]]):
     def action_experiment(self) -> None:
         version = self.selected()
         if version is None:
-            self.sluice.notify("no version selected", severity="warning")
+            self.app.notify("no version selected", severity="warning")
             return
         form = ExperimentForm(self.sluice.selected_deployment, version.ref.model, vref(version.ref))
         self.app.push_screen(form, lambda r: submit_experiment(self.sluice, r))
