@@ -8,6 +8,7 @@ pending file holds from its footer (`runtime.logread`), or, for a segment an ear
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,9 +73,7 @@ def read_info(path: Path) -> SegmentInfo | None:
             return SegmentInfo(
                 path.stem, path, footer.deployment, footer.model, footer.version, footer.date, footer.rows, size
             )
-        import json
-
-        import pyarrow as pa
+        import pyarrow as pa  # only for a segment an earlier release left
 
         from runtime.logsegment import schema_metadata
 
